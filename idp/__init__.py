@@ -1,0 +1,77 @@
+"""SPOM Login: an OpenID Connect provider. ``create_app`` builds the WSGI application."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+
+from . import clock as clock_service, db as db_service, keystore as keystore_service, store as store_service
+from .security import passwords as password_service, throttle as throttle_service
+from .settings import Settings
+
+log = logging.getLogger("idp")
+
+
+def create_app(settings: Settings | None = None, *, clock=None, database=None, store=None, keystore=None,
+               hasher=None, throttle=None) -> Flask:
+    """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
+                      SESSION_COOKIE_SECURE=settings.secure_cookies)
+    app.extensions["idp.settings"] = settings
+    clock_service.init_app(app, clock)
+    db_service.init_app(app, database)
+    store_service.init_app(app, store)
+    keystore_service.init_app(app, keystore)
+    password_service.init_app(app, hasher)
+    throttle_service.init_app(app, throttle)
+
+    from . import protocol
+    from .web import init_app as init_web
+
+    protocol.init_app(app)
+    init_web(app)
+    _register_error_handlers(app)
+    return app
+
+
+def _register_error_handlers(app: Flask) -> None:
+    from .keystore import KeyStoreError
+    from .store import StoreUnavailable
+
+    def wants_json() -> bool:
+        return request.path not in ("/", "/login", "/consent", "/logout") and not request.path.startswith("/authorize")
+
+    def page(status: int, error: str, description: str):
+        if wants_json():
+            return jsonify(error=error, error_description=description), status
+        return render_template("error.html", error=error, description=description), status
+
+    @app.errorhandler(404)
+    def not_found(_e):
+        return page(404, "not_found", "There is no such page.")
+
+    @app.errorhandler(405)
+    def method_not_allowed(_e):
+        return page(405, "method_not_allowed", "This method is not allowed here.")
+
+    @app.errorhandler(413)
+    def too_large(_e):
+        return page(413, "request_too_large", "The request is too large.")
+
+    @app.errorhandler(StoreUnavailable)
+    @app.errorhandler(KeyStoreError)
+    def unavailable(exc):
+        log.error("service unavailable: %s", exc.__class__.__name__)
+        return page(503, "temporarily_unavailable", "The service is temporarily unavailable. Try again shortly.")
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        from werkzeug.exceptions import HTTPException
+
+        if isinstance(exc, HTTPException):
+            return page(exc.code or 500, "http_error", exc.description or "")
+        log.exception("unhandled error")
+        return page(500, "server_error", "Something went wrong on our side.")

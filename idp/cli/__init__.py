@@ -1,0 +1,64 @@
+"""The ``idp`` command: one click group, one module per command group (CONVENTIONS 11)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..settings import Settings, SettingsError
+
+
+class CLIError(click.ClickException):
+    """A one-line error with exit status 1."""
+
+    def show(self, file=None):
+        click.echo(f"error: {self.format_message()}", err=True)
+
+
+class Context:
+    """Settings and services, built lazily so ``--help`` works without a configuration."""
+
+    def __init__(self):
+        self._settings = None
+        self._app = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = Settings.from_env()
+            except SettingsError as exc:
+                raise CLIError(f"invalid configuration: {exc}") from None
+        return self._settings
+
+    @property
+    def app(self):
+        if self._app is None:
+            from .. import create_app
+
+            self._app = create_app(self.settings)
+        return self._app
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.pass_context
+def main(ctx):
+    """SPOM Login: the institution's OpenID Connect provider.
+
+    Configuration comes from IDP_* environment variables (see docs/configuration.md).
+    """
+    ctx.obj = Context()
+
+
+def read_secret_stdin(what: str) -> str:
+    """A secret from standard input (never argv): first line, without its newline."""
+    if sys.stdin is None:
+        raise CLIError(f"{what} expected on standard input")
+    value = sys.stdin.readline().rstrip("\r\n")
+    if not value:
+        raise CLIError(f"{what} expected on standard input, got nothing")
+    return value
+
+
+from . import clients, database, serve, users  # noqa: E402,F401  (registers the commands)

@@ -1,0 +1,52 @@
+"""``idp users …``: manage people who sign in."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import CLIError, main, read_secret_stdin
+
+
+@main.group("users")
+def users_group():
+    """Manage users."""
+
+
+@users_group.command("create")
+@click.option("--registration-number", required=True, help="Unique registration number (case-insensitive).")
+@click.option("--email", default=None, help="Optional unique e-mail address.")
+@click.option("--name", default="", help="Display name.")
+@click.option("--role", type=click.Choice(["student", "employee", "vendor"]), default="student", show_default=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def create_user(obj, registration_number, email, name, role, password_stdin, as_json):
+    """Create a user. The password is read from standard input, never from the command line."""
+    from ..db import users as user_repo
+    from ..services import hasher
+
+    if not registration_number.strip() or len(registration_number.strip()) > 64:
+        raise CLIError("--registration-number must be 1 to 64 characters")
+    if email is not None and ("@" not in email or len(email) > 254):
+        raise CLIError("--email is not a valid e-mail address")
+    password = read_secret_stdin("password") if password_stdin else None
+    if password is None:
+        raise CLIError("a password is required: pass --password-stdin and write it to standard input")
+    app = obj.app
+    with app.app_context():
+        from .. import services
+
+        if len(password) < 8 or len(password) > services.settings().max_password_length:
+            raise CLIError(f"the password must be 8 to {services.settings().max_password_length} characters")
+        with services.database().session() as db:
+            try:
+                user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
+                                             role=role, password_hash=hasher().hash(password), now=services.now())
+            except user_repo.UserExists as exc:
+                raise CLIError(str(exc)) from None
+            db.commit()
+            result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
+                      "name": user.display_name, "role": user.role}
+    click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")

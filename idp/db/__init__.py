@@ -1,0 +1,63 @@
+"""Database service: one engine per app, one session per request (``get_session``).
+
+A request's session is rolled back at teardown unless the view committed it, so a
+rejected request leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+
+class Database:
+    def __init__(self, url: str):
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> Session:
+        return self.sessionmaker()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    # pool_pre_ping: a connection dropped by a database restart is replaced, not handed out.
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5)
+
+
+def init_app(app, database: Database | None = None) -> None:
+    app.extensions["idp.db"] = database or Database(app.extensions["idp.settings"].database_url)
+
+    @app.teardown_appcontext
+    def _close_session(_exc):
+        session = g.pop("idp_db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def get_database(app=None) -> Database:
+    return (app or current_app).extensions["idp.db"]
+
+
+def get_session() -> Session:
+    """The current request's session (created on first use)."""
+    if "idp_db_session" not in g:
+        g.idp_db_session = get_database().session()
+    return g.idp_db_session

@@ -1,0 +1,74 @@
+"""Grants, refresh tokens and access-token revocations.
+
+A grant is one authorization (one code exchange); every refresh token and access token
+issued from it belongs to its family. Revoking the grant revokes them all (code replay,
+refresh-token reuse).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..security.tokens import token_hash
+from .models import Grant, RefreshToken, RevokedAccessToken
+
+
+def add_grant(db: Session, grant: Grant) -> Grant:
+    db.add(grant)
+    db.flush()
+    return grant
+
+
+def revoke_grant(db: Session, grant_id: str, now: float) -> None:
+    db.execute(update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now))
+    db.execute(update(RefreshToken).where(RefreshToken.grant_id == grant_id, RefreshToken.revoked_at.is_(None))
+               .values(revoked_at=now))
+
+
+def add_refresh_token(db: Session, *, token: str, grant_id: str, client_id: str, scope: str, now: float,
+                      lifetime: int) -> RefreshToken:
+    row = RefreshToken(token_hash=token_hash(token), grant_id=grant_id, client_id=client_id, scope=scope,
+                       issued_at=now, expires_at=now + lifetime)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | None:
+    row = db.execute(select(RefreshToken, Grant).join(Grant, Grant.id == RefreshToken.grant_id)
+                     .where(RefreshToken.token_hash == token_hash(token))).first()
+    return None if row is None else (row[0], row[1])
+
+
+def mark_rotated(db: Session, token_id: int, now: float) -> bool:
+    """Atomically mark a refresh token used; False if another request already used it."""
+    result = db.execute(update(RefreshToken)
+                        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None),
+                               RefreshToken.revoked_at.is_(None))
+                        .values(rotated_at=now))
+    return result.rowcount == 1
+
+
+def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:
+    db.execute(update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.revoked_at.is_(None))
+               .values(revoked_at=now))
+
+
+def revoke_access_token(db: Session, jti: str, expires_at: float) -> None:
+    if db.get(RevokedAccessToken, jti) is None:
+        db.add(RevokedAccessToken(jti=jti, expires_at=expires_at))
+        db.flush()
+
+
+def access_token_state(db: Session, jti: str, grant_id: str | None) -> bool:
+    """True if an access token is still good: its jti not revoked and its grant (if any) live.
+
+    One round trip: both checks are EXISTS subqueries of one SELECT.
+    """
+    revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
+    if grant_id is None:
+        return not db.scalar(select(revoked))
+    live = select(Grant.id).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).exists()
+    is_revoked, is_live = db.execute(select(revoked, live)).one()
+    return bool(is_live) and not is_revoked

@@ -1,0 +1,52 @@
+"""Which user claims a token carries: by scope (OIDC Core §5.4) plus the ``claims`` request (§5.5)."""
+
+from __future__ import annotations
+
+import json
+
+from authlib.oidc.core import UserInfo
+
+SCOPE_CLAIMS = {
+    "profile": ("name", "preferred_username", "roles"),
+    "email": ("email", "email_verified"),
+}
+SUPPORTED_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
+                    "name", "preferred_username", "roles", "email", "email_verified"]
+
+
+class ClaimsRequestError(ValueError):
+    """The ``claims`` parameter is not a JSON object of the shape Core §5.5 describes."""
+
+
+def parse_claims_request(raw: str | None) -> dict:
+    """Parse and check the ``claims`` authorization parameter; {} when absent."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise ClaimsRequestError("The 'claims' parameter is not valid JSON.") from None
+    if not isinstance(value, dict) or not all(
+        k in ("userinfo", "id_token") and (v is None or isinstance(v, dict)) for k, v in value.items()
+    ):
+        raise ClaimsRequestError("The 'claims' parameter must be an object with 'userinfo' and/or 'id_token' members.")
+    return {k: v for k, v in value.items() if v}
+
+
+def user_claims(principal, scope: str, requested: dict | None) -> UserInfo:
+    """The claims released for ``scope`` plus the individually requested ones we know."""
+    user = principal.user
+    available = {
+        "name": user.display_name or None,
+        "preferred_username": user.registration_number,
+        "roles": [user.role],
+        "email": user.email,
+        "email_verified": False if user.email else None,
+    }
+    names = {n for s in (scope or "").split() for n in SCOPE_CLAIMS.get(s, ())}
+    names |= set(requested or {})
+    info = UserInfo(sub=user.sub)
+    for name in sorted(names):
+        if available.get(name) is not None:
+            info[name] = available[name]
+    return info

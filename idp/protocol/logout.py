@@ -1,0 +1,38 @@
+"""RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) through Authlib's EndSessionEndpoint."""
+
+from __future__ import annotations
+
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+
+from .. import services
+from ..db import audit, get_session
+from ..web import session as web_session
+
+
+class EndSessionEndpoint(_EndSessionEndpoint):
+    def get_server_jwks(self):
+        return services.keystore().verification_keys()
+
+    def get_algorithms(self):
+        return ["RS256", "ES256"]
+
+    def validate_request(self, request):
+        validated = super().validate_request(request)
+        claims = validated.id_token_claims
+        if claims is not None and claims.get("iss") != services.settings().issuer:
+            raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
+        return validated
+
+    def end_session(self, end_session_request):
+        ended = web_session.sign_out()
+        db = get_session()
+        if ended is not None:
+            client = end_session_request.client
+            audit.record(db, audit.LOGOUT, now=services.now(), user_id=ended.user.id,
+                         client_id=client.get_client_id() if client else None, **services.request_audit_fields())
+        db.commit()
+
+
+def register_end_session(server) -> None:
+    server.register_endpoint(EndSessionEndpoint)

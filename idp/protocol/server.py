@@ -1,0 +1,114 @@
+"""The Authlib authorization server, wired to our storage, keys and clock."""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import request as flask_request
+from joserfc import jwt
+
+from .. import services
+from ..db import get_session, tokens as token_repo
+from ..db.clients import get_client
+from ..db.models import Grant
+from ..security.tokens import new_id, new_token
+from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant,
+                     S256CodeChallenge)
+from .models import OAuthClient, Principal
+
+
+class AuthorizationServer(FlaskAuthorizationServer):
+    def query_client(self, client_id):
+        row = get_client(get_session(), client_id) if client_id else None
+        if row is None or not row.active:
+            return None
+        return OAuthClient(row, services.settings().secret_key)
+
+    def create_oauth2_request(self, request):
+        # A request restored from a pending interaction is already an OAuth2Request.
+        if isinstance(request, OAuth2Request):
+            return request
+        return FlaskOAuth2Request(flask_request)
+
+    def save_token(self, token, request):
+        """Persist what must be: the grant (token family) and the hashed refresh token."""
+        principal = request.user
+        if not isinstance(principal, Principal):
+            return  # client_credentials: a self-contained access token, nothing stored
+        db, now, settings = get_session(), services.now(), services.settings()
+        if request.payload.grant_type == "authorization_code":
+            token_repo.add_grant(db, Grant(id=principal.grant_id, user_id=principal.user.id,
+                                           client_id=request.client.get_client_id(),
+                                           session_id=principal.session_id, scope=token["scope"],
+                                           auth_time=principal.auth_time, amr=principal.amr,
+                                           claims=principal.claims, created_at=now))
+        if token.get("refresh_token"):
+            token_repo.add_refresh_token(db, token=token["refresh_token"], grant_id=principal.grant_id,
+                                         client_id=request.client.get_client_id(), scope=token["scope"], now=now,
+                                         lifetime=settings.refresh_token_seconds)
+
+
+class Issuer(IssuerParameter):
+    """RFC 9207: ``iss`` in every authorization response, errors included."""
+
+    def get_issuer(self):
+        return services.settings().issuer
+
+
+class JWTAccessTokenGenerator(BearerTokenGenerator):
+    """RFC 9068 access tokens.
+
+    Written here rather than using Authlib's ``JWTBearerTokenGenerator`` because that one reads
+    wall-clock time (we need the clock service) and re-imports the key on every call; the
+    claims are the same plus ``sid`` and ``gid`` (the grant, for revocation of the family).
+    """
+
+    def __init__(self):
+        super().__init__(self.access_token, _refresh_token, self.expires_in)
+
+    @staticmethod
+    def expires_in(client, grant_type):
+        return services.settings().access_token_seconds
+
+    def access_token(self, client, grant_type, user, scope):
+        settings, now = services.settings(), int(services.now())
+        claims = {"iss": settings.issuer, "exp": now + settings.access_token_seconds, "iat": now,
+                  "jti": new_id(), "client_id": client.get_client_id(), "aud": client.get_client_id(),
+                  "scope": scope or ""}
+        if isinstance(user, Principal):
+            claims.update(sub=user.user.sub, auth_time=int(user.auth_time), gid=user.grant_id)
+            if user.session_id:
+                claims["sid"] = user.session_id
+        else:
+            claims["sub"] = client.get_client_id()
+        key = services.keystore().signing_key(settings.access_token_alg)
+        header = {"alg": key.alg, "typ": "at+jwt", "kid": key.kid}
+        return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+
+
+def _refresh_token(client, grant_type, user, scope):
+    return new_token()
+
+
+def create_server(app) -> AuthorizationServer:
+    server = AuthorizationServer()
+    server.init_app(app)
+    server.register_token_generator("default", JWTAccessTokenGenerator())
+    server.register_extension(Issuer())
+    server.register_grant(AuthorizationCodeGrant, [OpenIDConnectCode(), S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    app.extensions["idp.oauth2"] = server
+    return server
+
+
+def get_server() -> AuthorizationServer:
+    from flask import current_app
+
+    return current_app.extensions["idp.oauth2"]

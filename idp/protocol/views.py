@@ -1,0 +1,136 @@
+"""Protocol endpoints (blueprint ``protocol``). Views only call Authlib's ``create_*_response``."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from .. import services
+from ..db import get_session
+from . import interactions
+from .authorize import authorize as run_authorization
+from .claims import user_claims
+from .discovery import document_bytes
+from .endpoints import verify_access_token
+from .models import Principal
+from .server import get_server
+
+bp = Blueprint("protocol", __name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    """OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported."""
+    return run_authorization(get_server().create_oauth2_request(None))
+
+
+@bp.get("/authorize/resume")
+def resume():
+    """Continue an authorization request after the sign-in or consent page."""
+    interaction = interactions.load(request.args.get("interaction"))
+    if interaction is None:
+        return render_template("error.html", error="interaction_expired",
+                               description="This sign-in took too long or was already completed. "
+                                           "Go back to the application and start again."), 400
+    return run_authorization(interactions.StoredRequest(interaction), interaction)
+
+
+@bp.post("/token")
+def token():
+    response = get_server().create_token_response()
+    if response.status_code == 200:
+        get_session().commit()
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.post("/revoke")
+def revoke():
+    return get_server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect():
+    response = get_server().create_endpoint_response("introspection")
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    """OIDC Core §5.3. Bearer token in the header or (POST) the form body, RFC 6750 §2.1/§2.2.
+
+    Written as a view rather than Authlib's ``UserInfoEndpoint`` because that one reads the
+    token only from the Authorization header; the errors and their ``WWW-Authenticate``
+    headers are still Authlib's.
+    """
+    try:
+        token_string = _bearer_token()
+        if token_string is None:
+            # RFC 6750 §3.1: no credentials at all → no error code, just the challenge.
+            return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="userinfo"'})
+        record = verify_access_token(token_string)
+        if record is None or record.is_expired() or record.is_revoked():
+            raise InvalidTokenError(realm="userinfo")
+        if "openid" not in record.get_scope().split() or "gid" not in record.claims:
+            raise InsufficientScopeError()
+        principal = _principal(record.claims)
+        if principal is None:
+            raise InvalidTokenError(realm="userinfo")
+    except OAuth2Error as error:
+        status, body, headers = error()
+        return Response(current_app.json.dumps(dict(body)), status=status, headers=headers,
+                        mimetype="application/json")
+    response = jsonify(dict(user_claims(principal, record.get_scope(), principal.claims.get("userinfo"))))
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+        and "access_token" in request.form
+    if header and in_body:
+        raise InvalidRequestError("Use exactly one method to send the access token.")  # RFC 6750 §2
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidTokenError(realm="userinfo")
+        return value.strip()
+    if in_body:
+        return request.form["access_token"]
+    return None
+
+
+def _principal(claims: dict) -> Principal | None:
+    from ..db.models import Grant, User
+
+    db = get_session()
+    row = db.get(Grant, claims["gid"])
+    user = db.get(User, row.user_id) if row else None
+    if user is None or not user.active or user.sub != claims.get("sub"):
+        return None
+    return Principal(user=user, grant_id=row.id, claims=row.claims or {})
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    return _cached_json(document_bytes(), max_age=3600)
+
+
+@bp.get("/jwks.json")
+def jwks():
+    # Short enough that a newly published ("next") key reaches relying parties well before it signs.
+    return _cached_json(services.keystore().jwks_bytes(), max_age=300)
+
+
+def _cached_json(body: bytes, max_age: int):
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)

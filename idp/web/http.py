@@ -1,0 +1,76 @@
+"""Per-request plumbing: client IP behind trusted proxies, request ids, security headers."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+from functools import lru_cache
+
+from flask import g, request
+
+from .. import services
+
+
+@lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]):
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _trusted(addr: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip() -> str:
+    """The client's address: ``X-Forwarded-For`` is honoured only when the peer is a trusted proxy,
+    and then read right to left up to the first address that is not itself a trusted proxy."""
+    cached = g.get("client_ip")
+    if cached is not None:
+        return cached
+    networks = _networks(services.settings().trusted_proxies)
+    addr = request.remote_addr or ""
+    if networks and _trusted(addr, networks):
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            addr = hop
+            if not _trusted(hop, networks):
+                break
+    try:
+        addr = str(ipaddress.ip_address(addr))
+    except ValueError:
+        addr = ""
+    g.client_ip = addr
+    return addr
+
+
+def assign_request_id() -> None:
+    """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
+    incoming = request.headers.get("X-Request-ID", "")
+    networks = _networks(services.settings().trusted_proxies)
+    if incoming and len(incoming) <= 64 and networks and _trusted(request.remote_addr or "", networks):
+        g.request_id = incoming
+    else:
+        g.request_id = secrets.token_hex(8)
+
+
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {form_action}; "
+       "frame-ancestors 'none'; base-uri 'none'")
+
+
+def security_headers(response):
+    """Headers every response gets; HTML pages also get CSP and no caching."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        # form-action must allow the redirect after a form post (to registered redirect URIs);
+        # browsers apply form-action to redirects, so leave it open to http(s) targets.
+        response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Cache-Control", "no-store")
+    if services.settings().issuer.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response

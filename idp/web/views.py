@@ -1,0 +1,194 @@
+"""Server-rendered pages (blueprint ``web``): sign-in, consent, sign-out, and the signed-in home."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, redirect, render_template, request, url_for
+
+from .. import services
+from ..db import consents, get_session
+from ..db.clients import get_client
+from ..protocol import interactions
+from ..protocol.server import get_server
+from ..security.authn import verify_password_login
+from ..security.csrf import CSRFError, validate_csrf
+from ..security.throttle import TooManyAttempts
+from . import session as web_session
+from .http import client_ip
+
+bp = Blueprint("web", __name__)
+
+MESSAGES = {
+    "cookies_disabled": "Cookies are disabled in your browser. Enable cookies for this site and try again.",
+    "expired": "This page was open too long and has expired. Please try again.",
+    "invalid": "Invalid credentials.",
+    "interaction_expired": "Your sign-in took too long. Go back to the application and start again.",
+}
+SCOPE_TEXT = {
+    "openid": "Know who you are (your account identifier)",
+    "profile": "Your name, registration number and role",
+    "email": "Your e-mail address",
+    "offline_access": "Stay connected while you are not using it",
+}
+
+
+@bp.get("/")
+def home():
+    signed_in = web_session.current()
+    return render_template("home.html", signed_in=signed_in)
+
+
+@bp.get("/login")
+def login():
+    interaction = interactions.load(request.args.get("interaction"))
+    if request.args.get("interaction") and interaction is None:
+        return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
+    return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "")
+
+
+@bp.post("/login")
+def login_post():
+    raw_id = request.form.get("interaction")
+    interaction = interactions.load(raw_id)
+    username = request.form.get("username", "")
+    password = request.form.get("password", "")
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
+    if raw_id and interaction is None:
+        return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
+    errors = _field_errors(username, password)
+    if errors:
+        return _login_page(interaction, username=username, field_errors=errors, status=400)
+    try:
+        outcome = verify_password_login(username, password, client_ip())
+    except TooManyAttempts as exc:
+        minutes = max(1, -(-exc.retry_after // 60))
+        get_session().commit()
+        return _login_page(interaction, username=username,
+                           error=f"Too many attempts. Try again in {minutes} minutes.", status=429)
+    db = get_session()
+    if outcome.user is None:
+        db.commit()  # the audit event
+        return _login_page(interaction, username=username, error=MESSAGES["invalid"], status=401)
+    signed_in = web_session.sign_in(outcome.user, ["pwd"])
+    db.commit()
+    if interaction is None:
+        return redirect(url_for("web.home"))
+    interaction.login_done, interaction.session_id = True, signed_in.session.id
+    interaction.save()
+    return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def _field_errors(username: str, password: str) -> dict[str, str]:
+    settings, errors = services.settings(), {}
+    if not username.strip():
+        errors["username"] = "Enter your registration number or e-mail address."
+    elif len(username) > settings.max_login_length:
+        errors["username"] = f"This is too long (at most {settings.max_login_length} characters)."
+    if not password:
+        errors["password"] = "Enter your password."
+    elif len(password) > settings.max_password_length:
+        errors["password"] = f"This is too long (at most {settings.max_password_length} characters)."
+    return errors
+
+
+def _login_page(interaction, *, username="", error=None, field_errors=None, status=200):
+    client = get_client(get_session(), interaction.param("client_id")) if interaction else None
+    settings = services.settings()
+    return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
+                           field_errors=field_errors or {}, max_login=settings.max_login_length,
+                           max_password=settings.max_password_length), status
+
+
+@bp.get("/consent")
+def consent():
+    interaction = interactions.load(request.args.get("interaction"))
+    signed_in = web_session.current()
+    if interaction is None or signed_in is None:
+        return render_template("error.html", error="interaction_expired",
+                               description=MESSAGES["interaction_expired"]), 400
+    return _consent_page(interaction)
+
+
+@bp.post("/consent")
+def consent_post():
+    interaction = interactions.load(request.form.get("interaction"))
+    signed_in = web_session.current()
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        if interaction is None:
+            return render_template("error.html", error="csrf", description=MESSAGES[exc.reason]), 400
+        return _consent_page(interaction, error=MESSAGES[exc.reason], status=400)
+    if interaction is None or signed_in is None:
+        return render_template("error.html", error="interaction_expired",
+                               description=MESSAGES["interaction_expired"]), 400
+    if request.form.get("decision") != "allow":
+        interaction.discard()
+        return _deny(interaction)
+    scopes = set(_requested_scopes(interaction))
+    consents.grant_consent(get_session(), signed_in.user.id, interaction.param("client_id"), scopes, services.now())
+    get_session().commit()
+    interaction.consent_done = True
+    interaction.save()
+    return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def _requested_scopes(interaction) -> list[str]:
+    client = get_client(get_session(), interaction.param("client_id"))
+    allowed = set((client.scope if client else "").split())
+    return [s for s in dict.fromkeys((interaction.param("scope") or "").split()) if s in allowed]
+
+
+def _consent_page(interaction, error=None, status=200):
+    client = get_client(get_session(), interaction.param("client_id"))
+    scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
+    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes,
+                           error=error), status
+
+
+def _deny(interaction):
+    """The user said no: ``access_denied`` to the (validated) redirect URI."""
+    from authlib.oauth2.rfc6749.errors import AccessDeniedError
+
+    from ..protocol.authorize import error_response
+
+    oauth_request = interactions.StoredRequest(interaction)
+    try:
+        grant = get_server().get_consent_grant(request=oauth_request, end_user=None)
+        redirect_uri = grant.redirect_uri
+    except OAuth2Error as error:
+        redirect_uri = getattr(error, "redirect_uri", None)
+    return error_response(AccessDeniedError("The user denied the request."), oauth_request, redirect_uri)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """RP-initiated logout; without a valid ``id_token_hint`` the user confirms first."""
+    server = get_server()
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if confirmed:
+        try:
+            validate_csrf()
+        except CSRFError as exc:
+            return render_template("logout.html", params=_logout_params(), error=MESSAGES[exc.reason]), 400
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template("error.html", error=error.error, description=error.get_error_description()), 400
+    signed_in = web_session.current()
+    hint_sub = (validated.id_token_claims or {}).get("sub")
+    needs_confirmation = validated.needs_confirmation or (signed_in and hint_sub != signed_in.user.sub)
+    if signed_in and needs_confirmation and not confirmed:
+        return render_template("logout.html", params=_logout_params(), client=validated.client)
+    response = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        response = render_template("signed_out.html")
+    return response
+
+
+def _logout_params() -> dict:
+    names = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
+    return {n: request.values[n] for n in names if request.values.get(n)}

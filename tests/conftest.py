@@ -1,0 +1,136 @@
+"""Fixtures: a fresh database per run (SQLite always, PostgreSQL when IDP_TEST_DATABASE_URL is set),
+signing keys made once, and a live provider on a loopback port with an injected clock."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+from idp import create_app
+from idp.clock import FixedClock
+from idp.db import Database
+from idp.db.migrate import upgrade
+from idp.db.models import Base
+from idp.keystore import FileKeyStore
+from idp.security.passwords import PasswordHasher
+from idp.settings import Settings
+from idp.store import MemoryStore
+
+from .helpers import Provider
+
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
+# Fast argon2 parameters for tests; the production profile is tested in test_passwords.py.
+FAST_HASHER = PasswordHasher(memory_kib=1024, time_cost=1, parallelism=1)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'idp.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    admin_url = make_url(os.environ["IDP_TEST_DATABASE_URL"])
+    name = f"idp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = admin_url.set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database(database_url):
+    db = Database(database_url)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(autouse=False)
+def clean_database(database):
+    yield database
+    with database.engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("keys")
+    FileKeyStore(path).ensure_keys(time.time())
+    return path
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(float(int(time.time())))
+
+
+class LiveServer:
+    def __init__(self, app, port):
+        self.server = make_server("127.0.0.1", port, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def settings_factory(tmp_path, keys_dir, database_url):
+    def make(port: int, **overrides) -> Settings:
+        values = dict(issuer=f"http://127.0.0.1:{port}", instance_dir=str(tmp_path / "instance"),
+                      database_url=database_url, keys_dir=str(keys_dir), secret_key="t" * 40)
+        values.update(overrides)
+        return Settings(**values).validated()
+    return make
+
+
+@pytest.fixture
+def make_provider(settings_factory, clean_database, clock):
+    """Start providers on loopback; each shares the test's database, clock and store."""
+    started = []
+    store = MemoryStore()
+
+    def start(**overrides) -> Provider:
+        port = free_port()
+        app_store = overrides.pop("store", store)
+        settings = settings_factory(port, **overrides)
+        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=FAST_HASHER)
+        server = LiveServer(app, port).__enter__()
+        started.append(server)
+        return Provider(app=app, url=settings.issuer, clock=clock)
+
+    yield start
+    for server in started:
+        server.__exit__()
+
+
+@pytest.fixture
+def provider(make_provider):
+    return make_provider()
