@@ -6,7 +6,8 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 
-from . import clock as clock_service, db as db_service, keystore as keystore_service, store as store_service
+from . import clock as clock_service, db as db_service, keystore as keystore_service, mailer as mailer_service
+from . import store as store_service
 from .security import passwords as password_service, throttle as throttle_service
 from .settings import Settings
 
@@ -14,7 +15,7 @@ log = logging.getLogger("idp")
 
 
 def create_app(settings: Settings | None = None, *, clock=None, database=None, store=None, keystore=None,
-               hasher=None, throttle=None) -> Flask:
+               hasher=None, throttle=None, mailer=None) -> Flask:
     """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     keystore_service.init_app(app, keystore)
     password_service.init_app(app, hasher)
     throttle_service.init_app(app, throttle)
+    mailer_service.init_app(app, mailer)
 
     from . import protocol
     from .web import init_app as init_web
