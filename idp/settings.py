@@ -76,7 +76,8 @@ class Settings:
                 errors.append(f"IDP_{f.name.upper()}: expected {f.type}, got {raw!r}")
         values.update(overrides)
         if errors:
-            raise SettingsError("; ".join(errors))
+            # Name every problem at once: the values that did parse are validated too.
+            raise SettingsError("; ".join(errors + list(cls(**values)._problems())))
         return cls(**values).validated()
 
     def validated(self) -> "Settings":

@@ -16,7 +16,7 @@ from .. import services
 from ..db import consents, get_session
 from ..web import session as web_session
 from . import interactions, policy
-from .claims import ClaimsRequestError, parse_claims_request
+from .claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
 from .models import Principal
 from .server import Issuer, get_server
 
@@ -30,9 +30,10 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
     try:
         grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.user if signed_in else None)
         claims = _check_openid_parameters(grant)
-        decision = policy.decide(_context(grant, signed_in, interaction))
+        decision = policy.decide(_context(grant, signed_in, interaction, claims))
         if decision is None and interaction and interaction.login_done and _hint_mismatch(grant, signed_in):
-            raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.")
+            raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.",
+                                     redirect_uri=grant.redirect_uri)
     except OAuth2Error as error:
         return error_response(error, oauth_request, getattr(error, "redirect_uri", None))
 
@@ -89,9 +90,10 @@ def _check_openid_parameters(grant) -> dict:
     if max_age is not None and not (max_age.isdigit() and len(max_age) < 10):
         raise InvalidRequestError("Invalid 'max_age' parameter.", redirect_uri=redirect_uri)
     try:
-        return parse_claims_request(data.get("claims"))
+        requested = parse_claims_request(data.get("claims"))
     except ClaimsRequestError as exc:
         raise InvalidRequestError(str(exc), redirect_uri=redirect_uri) from None
+    return limit_claims_request(requested, grant.request.client.row.scope.split())
 
 
 def _hint_subject(grant) -> str | None:
@@ -116,10 +118,11 @@ def _hint_mismatch(grant, signed_in) -> bool:
     return sub is not None and sub != signed_in.user.sub
 
 
-def _context(grant, signed_in, interaction) -> policy.Context:
+def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
     data = grant.request.payload.data
     client = grant.request.client
-    scopes = set((grant.request.scope or "").split())
+    # Claims asked for by name need the same consent as the scopes that carry them.
+    scopes = set((grant.request.scope or "").split()) | set(claims_scopes(claims))
     max_age = data.get("max_age")
     return policy.Context(
         now=services.now(),

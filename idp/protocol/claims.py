@@ -50,3 +50,17 @@ def user_claims(principal, scope: str, requested: dict | None) -> UserInfo:
         if available.get(name) is not None:
             info[name] = available[name]
     return info
+
+
+def claims_scopes(requested: dict) -> list[str]:
+    """The scopes whose claims a parsed ``claims`` request names: consent must cover them too."""
+    names = {name for member in requested.values() for name in member}
+    return [scope for scope, claims in SCOPE_CLAIMS.items() if names & set(claims)]
+
+
+def limit_claims_request(requested: dict, allowed_scopes) -> dict:
+    """Drop requested claims of scopes the client may not have (the ``claims`` parameter must not
+    reach past the client's registered scopes)."""
+    allowed = set(allowed_scopes)
+    blocked = {name for scope, claims in SCOPE_CLAIMS.items() if scope not in allowed for name in claims}
+    return {member: {n: v for n, v in names.items() if n not in blocked} for member, names in requested.items()}

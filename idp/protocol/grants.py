@@ -183,7 +183,9 @@ def _session_allows(db, grant: Grant, now: float) -> bool:
     if "offline_access" in grant.scope.split() or grant.session_id is None:
         return True
     row = db.get(BrowserSession, grant.session_id)
-    return row is not None and row.ended_at is None and now < row.expires_at
+    # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
+    idle = services.settings().session_idle_seconds
+    return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
 
 
 def _revoke_reused(grant: Grant, now: float) -> None:

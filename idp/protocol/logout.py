@@ -17,6 +17,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):
     def get_algorithms(self):
         return ["RS256", "ES256"]
 
+    def resolve_client_from_id_token_claims(self, id_token_claims):
+        # Our ID tokens carry ``aud`` as a one-element list, which Authlib's default treats as
+        # ambiguous (no client, hence never a post-logout redirect); ``azp`` settles a longer list.
+        aud = id_token_claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        client_id = auds[0] if len(auds) == 1 else id_token_claims.get("azp")
+        return self.server.query_client(client_id) if isinstance(client_id, str) and client_id in auds else None
+
     def validate_request(self, request):
         validated = super().validate_request(request)
         claims = validated.id_token_claims

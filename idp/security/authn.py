@@ -18,7 +18,7 @@ class Outcome:
     reason: str
 
 
-def verify_password_login(login: str, password: str, ip: str) -> Outcome:
+def verify_password_login(login: str, password: str, ip: str, client_id: str | None = None) -> Outcome:
     """Check credentials. Unknown user, wrong password and disabled account cost the same
     argon2 work and are told apart only in the audit trail."""
     throttle = current_app.extensions["idp.throttle"]
@@ -36,7 +36,7 @@ def verify_password_login(login: str, password: str, ip: str) -> Outcome:
         if hasher.needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         outcome = Outcome(user, "ok")
-    fields = services.request_audit_fields()
+    fields = dict(services.request_audit_fields(), client_id=client_id)
     if outcome.user is None:
         throttle.record_failure(login, ip)
         audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user.id if user else None,

@@ -9,6 +9,7 @@ from .. import services
 from ..db import consents, get_session
 from ..db.clients import get_client
 from ..protocol import interactions
+from ..protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from ..protocol.server import get_server
 from ..security.authn import verify_password_login
 from ..security.csrf import CSRFError, validate_csrf
@@ -23,6 +24,7 @@ MESSAGES = {
     "expired": "This page was open too long and has expired. Please try again.",
     "invalid": "Invalid credentials.",
     "interaction_expired": "Your sign-in took too long. Go back to the application and start again.",
+    "session_expired": "Your session has expired. Please sign in again.",
 }
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
@@ -43,7 +45,10 @@ def login():
     interaction = interactions.load(request.args.get("interaction"))
     if request.args.get("interaction") and interaction is None:
         return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
-    return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "")
+    # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
+    expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
+    return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "",
+                       error=MESSAGES["session_expired"] if expired else None)
 
 
 @bp.post("/login")
@@ -62,7 +67,8 @@ def login_post():
     if errors:
         return _login_page(interaction, username=username, field_errors=errors, status=400)
     try:
-        outcome = verify_password_login(username, password, client_ip())
+        outcome = verify_password_login(username, password, client_ip(),
+                                        client_id=interaction.param("client_id") if interaction else None)
     except TooManyAttempts as exc:
         minutes = max(1, -(-exc.retry_after // 60))
         get_session().commit()
@@ -139,7 +145,12 @@ def consent_post():
 def _requested_scopes(interaction) -> list[str]:
     client = get_client(get_session(), interaction.param("client_id"))
     allowed = set((client.scope if client else "").split())
-    return [s for s in dict.fromkeys((interaction.param("scope") or "").split()) if s in allowed]
+    try:  # claims asked for by name (OIDC Core §5.5) are consented to as the scopes that carry them
+        by_claims = claims_scopes(parse_claims_request(interaction.param("claims")))
+    except ClaimsRequestError:
+        by_claims = []
+    requested = (interaction.param("scope") or "").split() + by_claims
+    return [s for s in dict.fromkeys(requested) if s in allowed]
 
 
 def _consent_page(interaction, error=None, status=200):
