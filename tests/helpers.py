@@ -159,3 +159,46 @@ class RelyingParty:
         assert self.client_id in (claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]])
         assert claims["nonce"] == self.nonce
         return claims
+
+
+def bearer(access_token: str) -> dict:
+    """The RFC 6750 §2.1 Authorization header for an access token."""
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def stored_user(provider: Provider, login: str = "S1000001"):
+    """The user row as stored now (detached; attributes loaded)."""
+    from idp import services
+    from idp.db import users
+
+    with provider.app.app_context():
+        with services.database().session() as db:
+            return users.get_user_by_login(db, login)
+
+
+def update_user(provider: Provider, login: str = "S1000001", **values) -> None:
+    """Change stored columns of a user, e.g. ``active=False`` or ``password_hash=...``."""
+    from idp import services
+    from idp.db import users
+
+    with provider.app.app_context():
+        with services.database().session() as db:
+            user = users.get_user_by_login(db, login)
+            for name, value in values.items():
+                setattr(user, name, value)
+            db.commit()
+
+
+def issue_tokens(provider: Provider, browser: Browser | None = None, scope="openid profile email offline_access",
+                 **client_spec) -> tuple[RelyingParty, dict]:
+    """Register a client, run the code flow for the (already created) user, return the client and tokens."""
+    rp = provider.create_client(**client_spec)
+    return rp, rp.exchange(rp.sign_in(browser or provider.browser(), scope=scope))
+
+
+def decode_id_token(provider: Provider, id_token: str) -> tuple[dict, dict]:
+    """Verify an ID token's signature with the published JWKS; return (header, claims).
+
+    Unlike ``RelyingParty.verify_id_token`` it checks no claims (e.g. for a request without nonce)."""
+    token = jwt.decode(id_token, provider.jwks(), algorithms=["RS256", "ES256"])
+    return dict(token.header), dict(token.claims)

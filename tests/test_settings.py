@@ -1,0 +1,174 @@
+"""Settings: validation reports every problem at once; the docs match the code; the URL map is pinned."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from idp import create_app
+from idp.settings import Settings, SettingsError
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def problems(environ: dict) -> list[str]:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(environ)
+    return str(info.value).split("; ")
+
+
+def test_all_problems_are_reported_at_once():
+    found = problems({
+        "IDP_ISSUER": "http://login.example.edu/",
+        "IDP_SECRET_KEY": "too-short",
+        "IDP_TRUSTED_PROXIES": "10.0.0.0/8, not-a-network",
+        "IDP_CODE_SECONDS": "sixty",
+        "IDP_SESSION_IDLE_SECONDS": "1.5",
+    })
+    text = "; ".join(found)
+    assert "IDP_ISSUER: must use https" in text
+    assert "IDP_ISSUER: must have no query, fragment or trailing slash" in text
+    assert "IDP_SECRET_KEY: must be at least 32 characters" in text
+    assert "IDP_TRUSTED_PROXIES: 'not-a-network'" in text
+    assert "10.0.0.0/8" not in text
+    assert "IDP_CODE_SECONDS: expected int, got 'sixty'" in text
+    assert "IDP_SESSION_IDLE_SECONDS: expected int, got '1.5'" in text
+    assert len(found) == 6
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({"IDP_ISSUER": "http://example.com", "IDP_SECRET_KEY": "s" * 40}, "IDP_ISSUER: must use https"),
+    ({"IDP_ISSUER": "https://login.example.edu/"}, "trailing slash"),
+    ({"IDP_ISSUER": "https://login.example.edu?x=1", "IDP_SECRET_KEY": "s" * 40}, "no query"),
+    ({"IDP_ISSUER": "login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "absolute http(s) URL"),
+    ({"IDP_ISSUER": "https://login.example.edu"}, "IDP_SECRET_KEY: required"),
+    ({"IDP_SECRET_KEY": "s" * 31}, "at least 32 characters"),
+    ({"IDP_TRUSTED_PROXIES": "10.0.0.0/33"}, "IDP_TRUSTED_PROXIES"),
+    ({"IDP_ACCESS_TOKEN_SECONDS": "ten"}, "IDP_ACCESS_TOKEN_SECONDS: expected int"),
+    ({"IDP_ACCESS_TOKEN_SECONDS": "0"}, "IDP_ACCESS_TOKEN_SECONDS: must be positive"),
+    ({"IDP_CODE_SECONDS": "601"}, "IDP_CODE_SECONDS: at most 600"),
+    ({"IDP_ACCESS_TOKEN_ALG": "HS256"}, "IDP_ACCESS_TOKEN_ALG"),
+    ({"IDP_ARGON2_TIME_COST": "0"}, "IDP_ARGON2_*"),
+])
+def test_each_problem_is_named(tmp_path, environ, message):
+    environ = {"IDP_INSTANCE_DIR": str(tmp_path), **environ}
+    assert any(message in p for p in problems(environ)), problems(environ)
+
+
+def test_valid_production_settings(tmp_path):
+    settings = Settings.from_env({
+        "IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 32, "IDP_INSTANCE_DIR": str(tmp_path),
+        "IDP_TRUSTED_PROXIES": " 10.0.0.0/8 , 2001:db8::/32 ", "IDP_CODE_SECONDS": "30",
+        "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp",
+    })
+    assert settings.trusted_proxies == ("10.0.0.0/8", "2001:db8::/32")
+    assert settings.code_seconds == 30
+    assert settings.secure_cookies
+    assert settings.database_url == "postgresql+psycopg://idp@db/idp"
+    assert not (tmp_path / "secret_key").exists()
+
+
+def test_loopback_defaults_generate_a_dev_secret(tmp_path):
+    settings = Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)})
+    assert settings.issuer == "http://127.0.0.1:8000" and not settings.secure_cookies
+    assert len(settings.secret_key) >= 32
+    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'idp.sqlite3'}"
+    assert Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)}).secret_key == settings.secret_key
+
+
+def test_settings_are_frozen():
+    with pytest.raises(AttributeError):
+        Settings().issuer = "https://elsewhere.example"  # type: ignore[misc]
+
+
+def documented_rows() -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in DOCS.read_text().splitlines():
+        m = re.match(r"\|\s*`(IDP_[A-Z0-9_]+)`\s*\|\s*(.*?)\s*\|\s*(.*?)\s*\|\s*$", line)
+        if m:
+            default = m.group(2)
+            default = "" if default == "(empty)" else default.strip("`")
+            rows[m.group(1)] = (default, m.group(3))
+    return rows
+
+
+def test_every_setting_is_documented_with_its_default():
+    documented = documented_rows()
+    in_code = Settings.documentation()
+    assert len(in_code) >= 20
+    for variable, default, doc in in_code:
+        assert variable in documented, f"{variable} is missing from docs/configuration.md"
+        assert documented[variable][0] == default, f"{variable}: docs say {documented[variable][0]!r}, code {default!r}"
+        assert documented[variable][1] == doc, f"{variable}: the doc line differs"
+    assert set(documented) == {v for v, _, _ in in_code}, "docs/configuration.md lists a setting the code lacks"
+
+
+def test_every_setting_is_read_from_the_environment(tmp_path):
+    """Each documented variable reaches its field (no typo between the docs and ``from_env``)."""
+    for variable, default, _doc in Settings.documentation():
+        name = variable.removeprefix("IDP_").lower()
+        if name in ("issuer", "secret_key", "instance_dir"):
+            continue
+        field_type = Settings.__dataclass_fields__[name].type
+        raw = {"int": "7", "str": "x"}.get(field_type, "127.0.0.1/32")
+        if name == "access_token_alg":
+            raw = "RS256"
+        if name == "argon2_memory_kib":
+            raw = "64"
+        value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
+        assert str(value) == raw or value == (raw,), variable
+
+
+EXPECTED_ROUTES = {
+    ("/", "web.home"),
+    ("/login", "web.login"),
+    ("/login", "web.login_post"),
+    ("/consent", "web.consent"),
+    ("/consent", "web.consent_post"),
+    ("/logout", "web.logout"),
+    ("/authorize", "protocol.authorize"),
+    ("/authorize/resume", "protocol.resume"),
+    ("/token", "protocol.token"),
+    ("/revoke", "protocol.revoke"),
+    ("/introspect", "protocol.introspect"),
+    ("/userinfo", "protocol.userinfo"),
+    ("/.well-known/openid-configuration", "protocol.discovery"),
+    ("/jwks.json", "protocol.jwks"),
+    ("/static/<path:filename>", "static"),
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("urlmap")
+    return create_app(Settings(instance_dir=str(folder), keys_dir=str(folder / "keys"), secret_key="u" * 40)
+                      .validated())
+
+
+def test_url_map_is_pinned(app):
+    routes = {(rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()}
+    assert routes == EXPECTED_ROUTES, (f"added: {sorted(routes - EXPECTED_ROUTES)}; "
+                                       f"removed: {sorted(EXPECTED_ROUTES - routes)}")
+
+
+def test_endpoint_names_read_surface_action(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        assert re.fullmatch(r"(web|protocol)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+
+
+def test_methods_per_route(app):
+    methods = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.rule, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    assert methods["/authorize"] == {"GET", "POST"}
+    assert methods["/userinfo"] == {"GET", "POST"}
+    assert methods["/logout"] == {"GET", "POST"}
+    assert methods["/login"] == {"GET", "POST"}
+    for path in ("/token", "/revoke", "/introspect"):
+        assert methods[path] == {"POST"}, path
+    for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/"):
+        assert methods[path] == {"GET"}, path
