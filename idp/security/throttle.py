@@ -27,6 +27,10 @@ class LoginThrottle(Protocol):
     def record_success(self, login: str, ip: str) -> None:
         """Forget the failures of a login that just succeeded."""
 
+    def check_rate(self, name: str, key: str) -> None:
+        """Count one request against the named limit (e.g. ``"password_forgot_ip"``) for ``key``;
+        raise ``TooManyAttempts`` when it is exhausted."""
+
 
 class UnlimitedThrottle:
     """Allows every attempt: the default until limits are configured."""
@@ -38,6 +42,9 @@ class UnlimitedThrottle:
         return None
 
     def record_success(self, login: str, ip: str) -> None:
+        return None
+
+    def check_rate(self, name: str, key: str) -> None:
         return None
 
 
