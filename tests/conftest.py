@@ -150,8 +150,14 @@ def smtp_server():
 @pytest.fixture
 def mail_provider(make_provider, smtp_server):
     """A provider that sends its mail to ``smtp_server`` over SMTP."""
+    started = []
+
     def start(**overrides):
         overrides = dict(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
                          mail_retry_seconds=0, **overrides)
-        return make_provider(**overrides)
-    return start
+        started.append(make_provider(**overrides))
+        return started[-1]
+
+    yield start
+    for provider in started:  # let queued mail reach the server before it stops
+        provider.app.extensions["idp.postman"].wait_idle()
