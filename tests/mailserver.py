@@ -47,7 +47,8 @@ class MailServer:
         if tls_context is not None and not implicit_tls:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
-            kwargs.update(authenticator=self._authenticator(credentials), auth_required=True)
+            kwargs.update(authenticator=self._authenticator(credentials), auth_required=True,
+                          auth_exclude_mechanism=["LOGIN"])
         if implicit_tls:
             kwargs["ssl_context"] = tls_context
             kwargs["auth_require_tls"] = False  # the whole connection is TLS already
@@ -57,7 +58,7 @@ class MailServer:
     def _authenticator(credentials):
         def check(server, session, envelope, mechanism, auth_data):
             ok = (auth_data.login.decode(), auth_data.password.decode()) == credentials
-            return AuthResult(success=ok)
+            return AuthResult(success=ok, handled=False)
         return check
 
     def __enter__(self):
