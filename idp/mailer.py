@@ -57,7 +57,8 @@ class OutboxMailer:
 
     def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
         path = write_eml(self.directory, build_message(self.sender, to, subject, text, html))
-        log.info("mail to %s written to outbox: %s", to, path.name)
+        # The path, not the link: tokens never go to the log. Open the .eml file to follow the link.
+        log.info("mail to %s (%s) written to outbox: %s", to, subject, path)
 
 
 class SMTPMailer:
