@@ -150,3 +150,23 @@ def test_users_create_applies_the_password_policy(cli, password, message):
     result = cli("users", "create", "--registration-number", "S1000001", "--name", "Ada Lovelace",
                  "--password-stdin", stdin=password + "\n")
     assert_one_line_error(result, "password refused", message)
+
+
+def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
+    from idp.mailer import Postman
+
+    class Down:
+        def send(self, *args):
+            raise ConnectionRefusedError("mail server down")
+
+    outbox = tmp_path / "outbox"
+    assert not Postman(Down(), outbox / "failed", sender="x@example.edu", attempts=1).deliver(
+        "ada@example.edu", "Reset your SPOM Login password", "the link", "<p>the link</p>")
+    assert_one_line_error(cli("mail", "retry", outbox_dir=str(outbox)), "no SMTP server configured")
+    result = cli("mail", "retry", "--json", outbox_dir=str(outbox), smtp_host="127.0.0.1",
+                 smtp_port=str(smtp_server.port), smtp_security="none")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"sent": 1, "failed": 0}
+    [mail] = smtp_server.wait_for("ada@example.edu")
+    assert mail["Subject"] == "Reset your SPOM Login password"
+    assert list((outbox / "failed").glob("*.eml")) == []
