@@ -193,3 +193,31 @@ def test_unknown_account_paths_get_html_errors(provider):
     page = provider.browser().get("/account/nothing-here")
     assert page.status_code == 404 and page.headers["Content-Type"].startswith("text/html")
     assert "There is no such page." in page.text
+
+
+def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
+    from idp.security.throttle import TooManyAttempts, UnlimitedThrottle
+
+    class Throttle(UnlimitedThrottle):
+        def __init__(self):
+            self.failures, self.closed = [], False
+
+        def check(self, login, ip):
+            if self.closed:
+                raise TooManyAttempts(300)
+
+        def record_failure(self, login, ip):
+            self.failures.append((login, ip))
+
+    throttle = Throttle()
+    provider = make_provider(throttle=throttle)
+    provider.create_user()
+    browser = signed_in_browser(provider)
+    post_account(browser, "/account/password", current_password="guess", password=NEW_PASSWORD,
+                 confirm=NEW_PASSWORD)
+    assert throttle.failures == [("S1000001", "127.0.0.1")]
+    throttle.closed = True
+    refused = post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
+                           confirm=NEW_PASSWORD)
+    assert refused.status_code == 429 and "Too many attempts. Try again in 5 minutes." in refused.text
+    assert stored_user(provider).password_changed_at == stored_user(provider).created_at

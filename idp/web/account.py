@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 
 from .. import accounts, services
 from ..db import audit, consents, get_session, tokens as token_repo
@@ -16,6 +16,7 @@ from ..security.csrf import CSRFError, validate_csrf
 from ..security.password_policy import context_for, get_policy, strength
 from ..security.throttle import TooManyAttempts
 from . import session as web_session
+from .http import client_ip
 
 bp = Blueprint("account", __name__)
 
@@ -58,8 +59,15 @@ def change_password():
         return failure
     db, user = get_session(), signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
+    # The current password is checked like a sign-in: throttled before argon2 runs, failures counted.
+    throttle, ip = current_app.extensions["idp.throttle"], client_ip()
+    try:
+        throttle.check(user.registration_number, ip)
+    except TooManyAttempts as exc:
+        return _page(signed_in, password_errors=[too_many(exc)], status=429)
     if len(current) > services.settings().max_password_length or not services.hasher().verify(user.password_hash,
                                                                                               current):
+        throttle.record_failure(user.registration_number, ip)
         return _page(signed_in, password_errors=["Your current password is not correct."], status=400)
     try:
         accounts.check_new_password(user, new, confirm)
