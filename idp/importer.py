@@ -59,7 +59,9 @@ def read_rows(handle: TextIO) -> list[Row]:
         if len(cells) != len(header):
             rows.append(Row(reader.line_num, None, f"expected {len(header)} fields, found {len(cells)}"))
             continue
-        rows.append(Row(reader.line_num, {h: c.strip() for h, c in zip(header, cells)}))
+        values = {h: c.strip() for h, c in zip(header, cells)}
+        values["role"] = values["role"].lower()  # "Student" from a spreadsheet is a student
+        rows.append(Row(reader.line_num, values))
 
 
 def validate(values: dict[str, str]) -> str | None:

@@ -75,7 +75,7 @@ def test_disable_ends_sessions_and_tokens_and_enable_restores_sign_in(provider, 
 
 CSV = """registration_number,email,name,role
 S2000001,bea@example.edu,Bea Good,student
-S2000002,cem@example.edu,Cem Good,employee
+S2000002,cem@example.edu,Cem Good,Employee
 S2000003,bea@example.edu,Dup Mail,student
 s2000001,other@example.edu,Dup Number,student
 S2000004,not-an-email,Bad Mail,student
