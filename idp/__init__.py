@@ -44,7 +44,8 @@ def _register_error_handlers(app: Flask) -> None:
     from .store import StoreUnavailable
 
     def wants_json() -> bool:
-        return request.path not in ("/", "/login", "/consent", "/logout") and not request.path.startswith("/authorize")
+        return request.path not in ("/", "/login", "/consent", "/logout") and \
+            not request.path.startswith(("/authorize", "/password/", "/account"))
 
     def page(status: int, error: str, description: str):
         if wants_json():

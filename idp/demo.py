@@ -42,7 +42,7 @@ def seed() -> dict:
             secret_file.chmod(0o600)
         db.commit()
         creds = json.loads(secret_file.read_text())
-        return {"issuer": services.settings().issuer, **creds}
+        return {"issuer": services.settings().issuer, "outbox": str(services.settings().outbox_path), **creds}
 
 
 def main() -> None:
@@ -53,6 +53,7 @@ SPOM Login demo
   Discovery:       {info['issuer']}/.well-known/openid-configuration
   Sign-in page:    {info['issuer']}/login
   Demo student:    {DEMO_USER['registration_number']} (or {DEMO_USER['email']}) / password: {DEMO_PASSWORD}
+  Mail outbox:     {info['outbox']}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
   Demo client:     client_id={info['client_id']} client_secret={info['client_secret']}
                    redirect_uri={DEMO_REDIRECT}
 """)

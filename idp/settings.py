@@ -49,6 +49,23 @@ class Settings:
     max_login_length: int = _doc("Longest accepted registration number or e-mail.", default=254)
     max_password_length: int = _doc("Longest accepted password (characters).", default=128)
     log_level: str = _doc("Python log level.", default="INFO")
+    password_min_length: int = _doc("Shortest accepted new password (8 to 64; 15 recommended).", default=8)
+    reset_link_seconds: int = _doc("How long a password-reset link stays valid.", default=1800)
+    invite_link_seconds: int = _doc("How long an invitation link (idp users import --invite) stays valid.",
+                                    default=604800)
+    outbox_dir: str = _doc("Folder for mail written instead of sent (no SMTP) and for mail that failed; "
+                           "empty = <instance>/outbox.", default="")
+    smtp_host: str = _doc("SMTP server; empty = write mail to the outbox folder and the log.", default="")
+    smtp_port: int = _doc("SMTP port (587 for STARTTLS, 465 for implicit TLS).", default=587)
+    smtp_security: str = _doc("SMTP transport security: starttls, tls or none (none only for loopback servers).",
+                              default="starttls")
+    smtp_username: str = _doc("SMTP user name; empty = no authentication.", default="")
+    smtp_password: str = _doc("SMTP password.", default="")
+    smtp_ca_file: str = _doc("PEM file of CAs to verify the SMTP server with; empty = system CAs.", default="")
+    smtp_timeout: int = _doc("SMTP connection timeout.", default=10)
+    mail_from: str = _doc("From address of the provider's mail.", default="SPOM Login <no-reply@localhost>")
+    mail_attempts: int = _doc("Delivery attempts per message before it is kept in <outbox>/failed.", default=3)
+    mail_retry_seconds: int = _doc("Pause between delivery attempts (doubled each time).", default=5)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -59,6 +76,10 @@ class Settings:
     def secure_cookies(self) -> bool:
         """Cookies carry ``Secure`` except on a plain-http loopback issuer (local dev)."""
         return not self.issuer_is_loopback_http
+
+    @property
+    def outbox_path(self) -> Path:
+        return Path(self.outbox_dir) if self.outbox_dir else Path(self.instance_dir) / "outbox"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -117,6 +138,21 @@ class Settings:
                 yield f"IDP_{name.upper()}: must be positive"
         if self.code_seconds > 600:
             yield "IDP_CODE_SECONDS: at most 600 (RFC 6749 §4.1.2 recommends ten minutes at most)"
+        if not 8 <= self.password_min_length <= 64:
+            yield "IDP_PASSWORD_MIN_LENGTH: between 8 and 64 (ASVS 5 V6.2.1; 15 recommended)"
+        if not 64 <= self.max_password_length <= 1024:
+            yield "IDP_MAX_PASSWORD_LENGTH: between 64 and 1024 (ASVS 5 V6.2.9 accepts at least 64)"
+        for name in ("reset_link_seconds", "invite_link_seconds", "smtp_timeout", "mail_attempts"):
+            if getattr(self, name) <= 0:
+                yield f"IDP_{name.upper()}: must be positive"
+        if self.mail_retry_seconds < 0:
+            yield "IDP_MAIL_RETRY_SECONDS: must not be negative"
+        if self.smtp_security not in ("starttls", "tls", "none"):
+            yield "IDP_SMTP_SECURITY: one of starttls, tls, none"
+        elif self.smtp_host and self.smtp_security == "none" and not _is_loopback_host(self.smtp_host):
+            yield "IDP_SMTP_SECURITY: none is allowed only for a loopback SMTP server"
+        if not 1 <= self.smtp_port <= 65535:
+            yield "IDP_SMTP_PORT: between 1 and 65535"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
 

@@ -120,8 +120,10 @@ def make_provider(settings_factory, clean_database, clock):
     def start(**overrides) -> Provider:
         port = free_port()
         app_store = overrides.pop("store", store)
+        services = {name: overrides.pop(name) for name in ("throttle", "mailer") if name in overrides}
         settings = settings_factory(port, **overrides)
-        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=FAST_HASHER)
+        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=FAST_HASHER,
+                         **services)
         server = LiveServer(app, port).__enter__()
         started.append(server)
         return Provider(app=app, url=settings.issuer, clock=clock)
@@ -134,3 +136,28 @@ def make_provider(settings_factory, clean_database, clock):
 @pytest.fixture
 def provider(make_provider):
     return make_provider()
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd) on a free loopback port."""
+    from .mailserver import MailServer
+
+    with MailServer(free_port()) as server:
+        yield server
+
+
+@pytest.fixture
+def mail_provider(make_provider, smtp_server):
+    """A provider that sends its mail to ``smtp_server`` over SMTP."""
+    started = []
+
+    def start(**overrides):
+        overrides = dict(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
+                         mail_retry_seconds=0, **overrides)
+        started.append(make_provider(**overrides))
+        return started[-1]
+
+    yield start
+    for provider in started:  # let queued mail reach the server before it stops
+        provider.app.extensions["idp.postman"].wait_idle()

@@ -51,6 +51,13 @@ def test_all_problems_are_reported_at_once():
     ({"IDP_CODE_SECONDS": "601"}, "IDP_CODE_SECONDS: at most 600"),
     ({"IDP_ACCESS_TOKEN_ALG": "HS256"}, "IDP_ACCESS_TOKEN_ALG"),
     ({"IDP_ARGON2_TIME_COST": "0"}, "IDP_ARGON2_*"),
+    ({"IDP_PASSWORD_MIN_LENGTH": "7"}, "IDP_PASSWORD_MIN_LENGTH: between 8 and 64"),
+    ({"IDP_MAX_PASSWORD_LENGTH": "63"}, "IDP_MAX_PASSWORD_LENGTH: between 64"),
+    ({"IDP_RESET_LINK_SECONDS": "0"}, "IDP_RESET_LINK_SECONDS: must be positive"),
+    ({"IDP_SMTP_SECURITY": "ssl"}, "IDP_SMTP_SECURITY: one of starttls, tls, none"),
+    ({"IDP_SMTP_HOST": "mail.example.edu", "IDP_SMTP_SECURITY": "none"}, "none is allowed only for a loopback"),
+    ({"IDP_SMTP_PORT": "0"}, "IDP_SMTP_PORT"),
+    ({"IDP_MAIL_ATTEMPTS": "0"}, "IDP_MAIL_ATTEMPTS: must be positive"),
 ])
 def test_each_problem_is_named(tmp_path, environ, message):
     environ = {"IDP_INSTANCE_DIR": str(tmp_path), **environ}
@@ -115,8 +122,12 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
         raw = {"int": "7", "str": "x"}.get(field_type, "127.0.0.1/32")
         if name == "access_token_alg":
             raw = "RS256"
-        if name == "argon2_memory_kib":
+        if name in ("argon2_memory_kib", "max_password_length"):
             raw = "64"
+        if name == "password_min_length":
+            raw = "12"
+        if name == "smtp_security":
+            raw = "tls"
         value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
         assert str(value) == raw or value == (raw,), variable
 
@@ -137,6 +148,14 @@ EXPECTED_ROUTES = {
     ("/.well-known/openid-configuration", "protocol.discovery"),
     ("/jwks.json", "protocol.jwks"),
     ("/static/<path:filename>", "static"),
+    ("/password/forgot", "account.forgot"),
+    ("/password/forgot", "account.forgot_post"),
+    ("/password/reset", "account.reset"),
+    ("/password/reset", "account.reset_post"),
+    ("/account", "account.index"),
+    ("/account/password", "account.change_password"),
+    ("/account/sessions/end", "account.end_session"),
+    ("/account/apps/revoke", "account.revoke_app"),
 }
 
 
@@ -157,7 +176,7 @@ def test_endpoint_names_read_surface_action(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        assert re.fullmatch(r"(web|protocol)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+        assert re.fullmatch(r"(web|protocol|account)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
 
 
 def test_methods_per_route(app):
@@ -170,5 +189,9 @@ def test_methods_per_route(app):
     assert methods["/login"] == {"GET", "POST"}
     for path in ("/token", "/revoke", "/introspect"):
         assert methods[path] == {"POST"}, path
-    for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/"):
+    for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
         assert methods[path] == {"GET"}, path
+    for path in ("/password/forgot", "/password/reset"):
+        assert methods[path] == {"GET", "POST"}, path
+    for path in ("/account/password", "/account/sessions/end", "/account/apps/revoke"):
+        assert methods[path] == {"POST"}, path

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import main
+from . import CLIError, main
 
 
 @main.command("serve")
@@ -21,6 +21,14 @@ def serve(obj, host, port, workers, threads, timeout):
     from gunicorn.app.base import BaseApplication
 
     settings = obj.settings  # validate before forking
+    import logging
+
+    # Workers inherit this: the provider's own log lines (mail written to the outbox, mail that
+    # could not be delivered, unhandled errors) go to stderr at IDP_LOG_LEVEL.
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise CLIError(f"IDP_LOG_LEVEL: unknown level {settings.log_level!r}")
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     class Server(BaseApplication):
         def load_config(self):

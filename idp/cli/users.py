@@ -37,9 +37,11 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
     app = obj.app
     with app.app_context():
         from .. import services
+        from ..security.password_policy import UserContext, get_policy
 
-        if len(password) < 8 or len(password) > services.settings().max_password_length:
-            raise CLIError(f"the password must be 8 to {services.settings().max_password_length} characters")
+        problems = get_policy().check(password, UserContext(registration_number, name, email or ""))
+        if problems:
+            raise CLIError("password refused: " + " ".join(problems))
         with services.database().session() as db:
             try:
                 user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
@@ -50,3 +52,6 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
             result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
                       "name": user.display_name, "role": user.role}
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
+
+
+from . import users_admin  # noqa: E402,F401  (reset-link, disable, enable, import)

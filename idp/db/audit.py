@@ -13,6 +13,15 @@ LOGIN_FAILURE = "login.failure"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 REFRESH_REUSE = "token.refresh_reuse"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"
+PASSWORD_RESET_LINK = "password.reset_link_issued"
+PASSWORD_RESET = "password.reset"
+PASSWORD_CHANGED = "password.changed"
+SESSIONS_ENDED = "session.ended_by_user"
+CONSENT_REVOKED = "consent.revoked"
+USER_DISABLED = "user.disabled"
+USER_ENABLED = "user.enabled"
+USER_IMPORTED = "user.imported"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
@@ -30,4 +39,12 @@ def list_events(db: Session, *, user_id: int | None = None, type: str | None = N
         stmt = stmt.where(AuditEvent.user_id == user_id)
     if type is not None:
         stmt = stmt.where(AuditEvent.type == type)
+    return list(db.scalars(stmt))
+
+
+def recent_sign_ins(db: Session, user_id: int, limit: int = 10) -> list[AuditEvent]:
+    """The user's latest sign-in attempts (successes and failures), newest first."""
+    stmt = (select(AuditEvent).where(AuditEvent.user_id == user_id,
+                                     AuditEvent.type.in_((LOGIN_SUCCESS, LOGIN_FAILURE)))
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit))
     return list(db.scalars(stmt))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from .models import Consent
+from .models import Client, Consent
 
 
 def has_consent(db: Session, user_id: int, client_id: str, scopes: set[str]) -> bool:
@@ -21,3 +21,15 @@ def grant_consent(db: Session, user_id: int, client_id: str, scopes: set[str], n
         row.scope = " ".join(sorted(scopes | set(row.scope.split())))
         row.granted_at = now
     db.flush()
+
+
+def list_consents(db: Session, user_id: int) -> list[tuple[Consent, Client]]:
+    """The apps holding the user's consent, newest first."""
+    rows = db.execute(select(Consent, Client).join(Client, Client.client_id == Consent.client_id)
+                      .where(Consent.user_id == user_id).order_by(Consent.granted_at.desc()))
+    return [(consent, client) for consent, client in rows]
+
+
+def revoke_consent(db: Session, user_id: int, client_id: str) -> bool:
+    result = db.execute(delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
+    return result.rowcount > 0

@@ -142,3 +142,22 @@ class AuditEvent(Base):
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class PasswordResetToken(Base):
+    """A single-use password-reset or invitation link (issue 4). Only the SHA-256 of the token is kept."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: ``reset`` (forgot password, helpdesk link) or ``invite`` (bulk import).
+    purpose: Mapped[str] = mapped_column(String(10), default="reset")
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
+    #: Set when a newer link, a reset or a password change made this one void.
+    superseded_at: Mapped[float | None] = mapped_column(Float)
+    #: The pending authorization request the reset began in, to return to afterwards.
+    interaction_id: Mapped[str | None] = mapped_column(String(100))

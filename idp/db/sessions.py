@@ -44,13 +44,17 @@ def end_session(db: Session, session_id: str, now: float) -> None:
                .values(ended_at=now))
 
 
-def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None) -> list[str]:
-    """End every live session of a user (password reset, disable, "sign out everywhere").
+def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None,
+                      only_session_id: str | None = None) -> list[str]:
+    """End every live session of a user (password reset, disable, "sign out everywhere"), or
+    just one of them (``only_session_id``, "sign out that device" on the account page).
 
     Returns the ids of the sessions ended, so callers (back-channel logout) can tell relying parties."""
     query = select(BrowserSession.id).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
     if except_session_id is not None:
         query = query.where(BrowserSession.id != except_session_id)
+    if only_session_id is not None:
+        query = query.where(BrowserSession.id == only_session_id)
     ids = list(db.scalars(query))
     if ids:
         db.execute(update(BrowserSession).where(BrowserSession.id.in_(ids)).values(ended_at=now))

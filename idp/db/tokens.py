@@ -72,3 +72,24 @@ def access_token_state(db: Session, jti: str, grant_id: str | None) -> bool:
     live = select(Grant.id).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).exists()
     is_revoked, is_live = db.execute(select(revoked, live)).one()
     return bool(is_live) and not is_revoked
+
+
+def revoke_user_tokens(db: Session, user_id: int, now: float, *, client_id: str | None = None,
+                       session_ids: list[str] | None = None) -> int:
+    """Revoke the grants of a user (every refresh token, and with the grant every access token,
+    since ``access_token_state`` checks it): all of them, one client's, or those of some sessions.
+
+    Returns how many grants were revoked."""
+    where = [Grant.user_id == user_id, Grant.revoked_at.is_(None)]
+    if client_id is not None:
+        where.append(Grant.client_id == client_id)
+    if session_ids is not None:
+        if not session_ids:
+            return 0
+        where.append(Grant.session_id.in_(session_ids))
+    grant_ids = list(db.scalars(select(Grant.id).where(*where)))
+    if grant_ids:
+        db.execute(update(Grant).where(Grant.id.in_(grant_ids)).values(revoked_at=now))
+        db.execute(update(RefreshToken).where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))
+                   .values(revoked_at=now))
+    return len(grant_ids)

@@ -56,3 +56,9 @@ def create_user(db: Session, *, registration_number: str, email: str | None, nam
     db.add(user)
     db.flush()
     return user
+
+
+def set_password_hash(db: Session, user: User, password_hash: str, now: float) -> None:
+    user.password_hash = password_hash
+    user.password_changed_at = now
+    db.flush()

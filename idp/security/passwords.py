@@ -3,12 +3,17 @@
 ``verify`` always spends one argon2 verification, even for unknown users (against a
 dummy hash made with the same parameters), so timing does not reveal whether an account
 exists.
+
+Passwords are NFKC-normalised before hashing and before verifying (ASVS 5 V6.2.8), so the same
+password typed on another keyboard or pasted from another program still matches.
 """
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher as _Argon2, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from .password_policy import normalize
 
 
 class PasswordHasher:
@@ -17,12 +22,12 @@ class PasswordHasher:
         self._dummy = self._argon2.hash("dummy password for unknown users")
 
     def hash(self, password: str) -> str:
-        return self._argon2.hash(password)
+        return self._argon2.hash(normalize(password))
 
     def verify(self, stored_hash: str | None, password: str) -> bool:
         """True if ``password`` matches; spends the same work when ``stored_hash`` is None."""
         try:
-            return self._argon2.verify(stored_hash or self._dummy, password) and stored_hash is not None
+            return self._argon2.verify(stored_hash or self._dummy, normalize(password)) and stored_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

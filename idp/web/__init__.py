@@ -5,9 +5,12 @@ from . import http, session
 
 
 def init_app(app) -> None:
+    from . import password  # noqa: F401  (registers the forgot/reset routes on the account blueprint)
+    from .account import bp as account_bp
     from .views import bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(account_bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.before_request(http.assign_request_id)
     app.after_request(session.apply_cookie)

@@ -25,6 +25,7 @@ MESSAGES = {
     "invalid": "Invalid credentials.",
     "interaction_expired": "Your sign-in took too long. Go back to the application and start again.",
     "session_expired": "Your session has expired. Please sign in again.",
+    "password_reset": "Your password was changed and you were signed out everywhere. Sign in with your new password.",
 }
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
@@ -47,8 +48,9 @@ def login():
         return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
+    notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
     return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "",
-                       error=MESSAGES["session_expired"] if expired else None)
+                       error=MESSAGES["session_expired"] if expired and not notice else None, notice=notice)
 
 
 @bp.post("/login")
@@ -100,11 +102,11 @@ def _field_errors(username: str, password: str) -> dict[str, str]:
     return errors
 
 
-def _login_page(interaction, *, username="", error=None, field_errors=None, status=200):
+def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None):
     client = get_client(get_session(), interaction.param("client_id")) if interaction else None
     settings = services.settings()
     return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
-                           field_errors=field_errors or {}, max_login=settings.max_login_length,
+                           field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
                            max_password=settings.max_password_length), status
 
 

@@ -1,0 +1,122 @@
+"""``idp users reset-link | disable | enable | import``: helpdesk and onboarding commands.
+
+The operator never sets or sees a user's password: ``reset-link`` prints a one-time link for the
+user, ``import --invite`` mails each new user an invitation link that works like a reset link."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import CLIError
+from .users import users_group
+
+CLI_AUDIT = {"user_agent": "idp cli"}
+
+
+def _user_or_fail(db, login: str):
+    from ..db import users as user_repo
+
+    user = user_repo.get_user_by_login(db, login) if len(login) <= 254 else None
+    if user is None:
+        raise CLIError(f"no user {login!r}")
+    return user
+
+
+@users_group.command("reset-link")
+@click.argument("login")
+@click.option("--json", "as_json", is_flag=True, help='Print {"link": …, "expires_in": …}.')
+@click.pass_obj
+def reset_link(obj, login, as_json):
+    """Print a one-time password-reset link for LOGIN (registration number or e-mail).
+
+    Give it to the user; earlier links stop working. The link expires after IDP_RESET_LINK_SECONDS."""
+    from .. import accounts, services
+    from ..db import audit
+
+    with obj.app.app_context(), services.database().session() as db:
+        user = _user_or_fail(db, login)
+        if not user.active:
+            raise CLIError(f"user {user.registration_number} is disabled; enable it first")
+        link = accounts.issue_link(db, user)
+        audit.record(db, audit.PASSWORD_RESET_LINK, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
+        db.commit()
+        expires_in = services.settings().reset_link_seconds
+    if as_json:
+        click.echo(json.dumps({"registration_number": user.registration_number, "link": link,
+                               "expires_in": expires_in}))
+    else:
+        click.echo(f"One-time link for {user.registration_number} (valid {expires_in // 60} minutes):\n{link}")
+
+
+@users_group.command("disable")
+@click.argument("login")
+@click.pass_obj
+def disable(obj, login):
+    """Disable LOGIN: sign-in refused, every session ended, every token and reset link revoked."""
+    from .. import accounts, services
+    from ..db import audit
+
+    with obj.app.app_context(), services.database().session() as db:
+        user = _user_or_fail(db, login)
+        accounts.disable(db, user)
+        audit.record(db, audit.USER_DISABLED, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
+        db.commit()
+    click.echo(f"disabled {user.registration_number}; sessions ended and tokens revoked")
+
+
+@users_group.command("enable")
+@click.argument("login")
+@click.pass_obj
+def enable(obj, login):
+    """Enable LOGIN again (the password is unchanged; sessions ended by disabling stay ended)."""
+    from .. import services
+    from ..db import audit
+
+    with obj.app.app_context(), services.database().session() as db:
+        user = _user_or_fail(db, login)
+        user.active = True
+        audit.record(db, audit.USER_ENABLED, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
+        db.commit()
+    click.echo(f"enabled {user.registration_number}")
+
+
+@users_group.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--invite", is_flag=True, help="E-mail each new user an invitation link to choose a password.")
+@click.option("--language", type=click.Choice(["en", "de"]), default="en", show_default=True,
+              help="Language of the invitation e-mails.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-row report as JSON.")
+@click.pass_obj
+def import_users(obj, csv_file, invite, language, as_json):
+    """Create users from CSV_FILE with the header registration_number,email,name,role.
+
+    Good rows are created even when others are bad; bad rows are reported by line number and
+    skipped. Running the same file again changes nothing (rows already imported are "unchanged").
+    Imported users have no password until they follow an invitation or reset link.
+    Exit status 1 when any row was rejected or any invitation could not be delivered."""
+    from ..importer import import_rows, read_rows
+
+    try:
+        rows = read_rows(csv_file)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    with obj.app.app_context():
+        with click.progressbar(rows, label="Importing", file=click.get_text_stream("stderr"),
+                               show_pos=True) as progress:
+            report = import_rows(progress, invite=invite, language=language)
+    _print_report(report, as_json)
+    if report.failed:
+        raise SystemExit(1)
+
+
+def _print_report(report, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"created": report.created, "unchanged": report.unchanged, "invited": report.invited,
+                               "errors": [{"line": line, "error": msg} for line, msg in report.errors]}))
+        return
+    for line, message in report.errors:
+        click.echo(f"line {line}: {message}", err=True)
+    click.echo(f"{report.created} created, {report.unchanged} unchanged, {len(report.errors)} rejected, "
+               f"{report.invited} invited")

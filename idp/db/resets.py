@@ -1,0 +1,68 @@
+"""Password-reset and invitation links: single-use, hashed, expiring, superseded by newer ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..security.tokens import new_token, token_hash
+from .models import PasswordResetToken, User
+
+
+@dataclass
+class LinkState:
+    """What a presented token is: ``valid``, ``expired``, ``used``, ``superseded`` or ``unknown``."""
+
+    status: str
+    row: PasswordResetToken | None = None
+    user: User | None = None
+
+
+def issue(db: Session, user_id: int, *, now: float, lifetime: int, purpose: str = "reset",
+          interaction_id: str | None = None) -> str:
+    """A new link token for the user (256-bit, only its hash stored); every earlier one becomes void."""
+    supersede_all(db, user_id, now)
+    token = new_token()
+    db.add(PasswordResetToken(token_hash=token_hash(token), user_id=user_id, purpose=purpose, created_at=now,
+                              expires_at=now + lifetime, interaction_id=interaction_id))
+    db.flush()
+    return token
+
+
+def supersede_all(db: Session, user_id: int, now: float) -> None:
+    """Void every unused link of a user (new request, successful reset, password change)."""
+    db.execute(update(PasswordResetToken)
+               .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None),
+                      PasswordResetToken.superseded_at.is_(None))
+               .values(superseded_at=now))
+
+
+def inspect(db: Session, token: str, now: float) -> LinkState:
+    """Look a presented token up by its hash (the lookup of a 256-bit value's hash needs no
+    constant-time compare: the database never sees the token) and say what it is."""
+    if not token or len(token) > 100:
+        return LinkState("unknown")
+    row = db.scalar(select(PasswordResetToken).where(PasswordResetToken.token_hash == token_hash(token)))
+    if row is None:
+        return LinkState("unknown")
+    user = db.get(User, row.user_id)
+    if user is None or not user.active:
+        return LinkState("unknown", row)
+    if row.used_at is not None:
+        return LinkState("used", row, user)
+    if row.superseded_at is not None:
+        return LinkState("superseded", row, user)
+    if now >= row.expires_at:
+        return LinkState("expired", row, user)
+    return LinkState("valid", row, user)
+
+
+def consume(db: Session, row: PasswordResetToken, now: float) -> bool:
+    """Mark a link used, atomically: False if a concurrent request used or voided it first."""
+    result = db.execute(update(PasswordResetToken)
+                        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None),
+                               PasswordResetToken.superseded_at.is_(None))
+                        .values(used_at=now))
+    return result.rowcount == 1

@@ -1,0 +1,169 @@
+"""Account self-service for the signed-in user (blueprint ``account``): profile, password change,
+active sessions, recent sign-ins, and the apps holding consent."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
+
+from .. import accounts, services
+from ..db import audit, consents, get_session, tokens as token_repo
+from ..db.models import BrowserSession
+from ..notifications import choose_language
+from ..security.csrf import CSRFError, validate_csrf
+from ..security.password_policy import context_for, get_policy, strength
+from ..security.throttle import TooManyAttempts
+from . import session as web_session
+from .http import client_ip
+
+bp = Blueprint("account", __name__)
+
+MESSAGES = {
+    "cookies_disabled": "Cookies are disabled in your browser. Enable cookies for this site and try again.",
+    "expired": "This page was open too long and has expired. Please try again.",
+}
+NOTICES = {
+    "password": "Your password was changed.",
+    "password_others": "Your password was changed and your other sessions were signed out.",
+    "session": "That session was signed out.",
+    "others": "All your other sessions were signed out.",
+    "app": "Access was revoked: the app has to ask you again next time.",
+}
+
+
+def too_many(exc: TooManyAttempts) -> str:
+    minutes = max(1, -(-exc.retry_after // 60))
+    return f"Too many attempts. Try again in {minutes} minutes."
+
+
+@bp.after_request
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/account")
+def index():
+    signed_in = web_session.current()
+    if signed_in is None:
+        return redirect(url_for("web.login"))
+    return _page(signed_in, notice=NOTICES.get(request.args.get("done", "")))
+
+
+@bp.post("/account/password")
+def change_password():
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user = get_session(), signed_in.user
+    current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
+    # The current password is checked like a sign-in: throttled before argon2 runs, failures counted.
+    throttle, ip = current_app.extensions["idp.throttle"], client_ip()
+    try:
+        throttle.check(user.registration_number, ip)
+    except TooManyAttempts as exc:
+        return _page(signed_in, password_errors=[too_many(exc)], status=429)
+    if len(current) > services.settings().max_password_length or not services.hasher().verify(user.password_hash,
+                                                                                              current):
+        throttle.record_failure(user.registration_number, ip)
+        return _page(signed_in, password_errors=["Your current password is not correct."], status=400)
+    try:
+        accounts.check_new_password(user, new, confirm)
+    except accounts.PolicyError as exc:
+        return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
+    accounts.set_password(db, user, new)
+    end_others = request.form.get("end_others") == "yes"
+    ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id) if end_others else []
+    audit.record(db, audit.PASSWORD_CHANGED, now=services.now(), user_id=user.id, ended_sessions=len(ended),
+                 **services.request_audit_fields())
+    db.commit()
+    accounts.notify_password_changed(user, choose_language(None, request.accept_languages), signed_out=False)
+    return redirect(url_for("account.index", done="password_others" if end_others else "password"), 303)
+
+
+@bp.post("/account/sessions/end")
+def end_session():
+    """Sign out one of the user's other sessions (``session`` = its id) or all others (``others``)."""
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user, target = get_session(), signed_in.user, request.form.get("session", "")
+    if target == "others":
+        ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id)
+        done = "others"
+    else:
+        row = db.get(BrowserSession, target) if target and len(target) <= 64 else None
+        if row is None or row.user_id != user.id or row.ended_at is not None:
+            return _page(signed_in, error="That session does not exist or has already ended.", status=400)
+        if row.id == signed_in.session.id:
+            return _page(signed_in, error="To sign out of this browser, use Sign out.", status=400)
+        ended = accounts.sign_out_session(db, user.id, row.id)
+        done = "session"
+    audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, sessions=ended,
+                 **services.request_audit_fields())
+    db.commit()
+    return redirect(url_for("account.index", done=done), 303)
+
+
+@bp.post("/account/apps/revoke")
+def revoke_app():
+    """Withdraw consent from an app and revoke every token it holds for this user."""
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user, client_id = get_session(), signed_in.user, request.form.get("client_id", "")
+    if not client_id or len(client_id) > 64 or not consents.revoke_consent(db, user.id, client_id):
+        return _page(signed_in, error="That app does not hold access to your account.", status=400)
+    grants = token_repo.revoke_user_tokens(db, user.id, services.now(), client_id=client_id)
+    audit.record(db, audit.CONSENT_REVOKED, now=services.now(), user_id=user.id, client_id=client_id,
+                 grants_revoked=grants, **services.request_audit_fields())
+    db.commit()
+    return redirect(url_for("account.index", done="app"), 303)
+
+
+def _signed_in_form():
+    """(signed_in, None) for a signed-in user's valid form post, else (None, response)."""
+    signed_in = web_session.current()
+    if signed_in is None:
+        return None, redirect(url_for("web.login"), 303)
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        return None, _page(signed_in, error=MESSAGES[exc.reason], status=400)
+    return signed_in, None
+
+
+def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
+    db, user, now = get_session(), signed_in.user, services.now()
+    idle = services.settings().session_idle_seconds
+    live = [s for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id,
+                                                       BrowserSession.ended_at.is_(None))
+            if now < s.expires_at and now - s.last_seen_at < idle]
+    live.sort(key=lambda s: (s.id != signed_in.session.id, -s.last_seen_at))
+    return render_template(
+        "account.html", user=user, current_session=signed_in.session, sessions=live,
+        sign_ins=audit.recent_sign_ins(db, user.id, 10), apps=consents.list_consents(db, user.id), notice=notice,
+        error=error, password_errors=password_errors or [], strength=strength, policy_hint=get_policy().hint(),
+        min_length=get_policy().min_length, max_length=get_policy().max_length, fmt=format_time,
+        device=describe_device), status
+
+
+def format_time(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else ""
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Safari/", "Safari"), ("python-requests", "Script (python-requests)"), ("curl/", "curl"))
+_SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def describe_device(user_agent: str) -> str:
+    """"Firefox on Linux" from a User-Agent header: enough for a person to recognise a device."""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
+    system = next((name for marker, name in _SYSTEMS if re.search(re.escape(marker), user_agent)), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown device"
