@@ -49,6 +49,10 @@ class Settings:
     max_login_length: int = _doc("Longest accepted registration number or e-mail.", default=254)
     max_password_length: int = _doc("Longest accepted password (characters).", default=128)
     log_level: str = _doc("Python log level.", default="INFO")
+    backchannel_timeout_seconds: int = _doc("Timeout of one back-channel logout POST to a relying party.", default=5)
+    backchannel_attempts: int = _doc("Attempts per back-channel logout token before giving up (audited).", default=5)
+    backchannel_poll_seconds: int = _doc("How often `idp serve` workers look for queued back-channel logouts; "
+                                         "0 = no background deliverer.", default=2)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -117,6 +121,12 @@ class Settings:
                 yield f"IDP_{name.upper()}: must be positive"
         if self.code_seconds > 600:
             yield "IDP_CODE_SECONDS: at most 600 (RFC 6749 §4.1.2 recommends ten minutes at most)"
+        if self.backchannel_timeout_seconds <= 0 or self.backchannel_timeout_seconds > 60:
+            yield "IDP_BACKCHANNEL_TIMEOUT_SECONDS: between 1 and 60"
+        if self.backchannel_attempts < 1:
+            yield "IDP_BACKCHANNEL_ATTEMPTS: at least 1"
+        if self.backchannel_poll_seconds < 0:
+            yield "IDP_BACKCHANNEL_POLL_SECONDS: 0 or more"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
 

@@ -13,6 +13,8 @@ LOGIN_FAILURE = "login.failure"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 REFRESH_REUSE = "token.refresh_reuse"
+BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
+BACKCHANNEL_FAILED = "logout.backchannel_failed"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
