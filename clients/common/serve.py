@@ -18,6 +18,8 @@ def serve(app, base_url: str, threads: int = 4) -> None:
             self.cfg.set("threads", threads)
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
+            # gunicorn's control socket has one default path per user: several servers on a host clash.
+            self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app
