@@ -227,3 +227,20 @@ def test_the_provider_signs_out_both_apps_through_the_back_channel(apps):
     assert apps.provider.flush_logouts() == 2
     assert apps.dashboard.sessions() == [] or all(s.sub is None for s in apps.dashboard.sessions())
     assert "signed out" in agent.go(apps.portal.url + "/").text
+
+
+def test_relying_party_settings_name_every_problem_at_once():
+    from clients.common.config import RPConfigError
+    from clients.dashboard import config_from_env
+
+    with pytest.raises(RPConfigError) as info:
+        config_from_env({"DASHBOARD_SESSION_IDLE_SECONDS": "ten", "DASHBOARD_ISSUER": "login.example.edu"})
+    text = str(info.value)
+    for expected in ("DASHBOARD_SESSION_IDLE_SECONDS: expected a whole number", "DASHBOARD_CLIENT_ID: required",
+                     "DASHBOARD_CLIENT_SECRET: required", "DASHBOARD_SECRET_KEY: required",
+                     "DASHBOARD_ISSUER: must be an absolute http(s) URL"):
+        assert expected in text
+    config = config_from_env({"DASHBOARD_CLIENT_ID": "c", "DASHBOARD_CLIENT_SECRET": "s", "DASHBOARD_SECRET_KEY": "k",
+                              "DASHBOARD_SESSION_IDLE_SECONDS": "60"})
+    assert config.session_idle_seconds == 60 and config.redirect_uri == "http://127.0.0.1:8001/callback"
+    assert not config.secure_cookies

@@ -59,13 +59,21 @@ class RPConfig:
     def from_env(cls, prefix: str, defaults: dict, environ=None) -> "RPConfig":
         """Fields from ``<PREFIX>_<FIELD>`` variables over ``defaults``; names every missing one at once."""
         env = os.environ if environ is None else environ
-        values = dict(defaults)
+        values, problems = dict(defaults), []
         for f in dataclasses.fields(cls):
             raw = env.get(f"{prefix}_{f.name.upper()}")
-            if raw is not None:
-                values[f.name] = int(raw) if f.type == "int" else raw
-        missing = [f"{prefix}_{f.name.upper()}" for f in dataclasses.fields(cls)
-                   if f.default is dataclasses.MISSING and not values.get(f.name)]
-        if missing:
-            raise RPConfigError("missing settings: " + ", ".join(missing))
+            if raw is None:
+                continue
+            try:
+                values[f.name] = int(raw) if f.type == "int" else raw.strip()
+            except ValueError:
+                problems.append(f"{prefix}_{f.name.upper()}: expected a whole number, got {raw!r}")
+        problems += [f"{prefix}_{f.name.upper()}: required" for f in dataclasses.fields(cls)
+                     if f.default is dataclasses.MISSING and not values.get(f.name)]
+        for name in ("issuer", "base_url"):
+            parts = urlsplit(values.get(name) or "")
+            if values.get(name) and (parts.scheme not in ("http", "https") or not parts.hostname):
+                problems.append(f"{prefix}_{name.upper()}: must be an absolute http(s) URL")
+        if problems:
+            raise RPConfigError("; ".join(problems))
         return cls(**values)
