@@ -194,9 +194,9 @@ def test_a_dead_client_is_retried_with_backoff_then_given_up_and_audited(make_pr
     assert provider.flush_logouts() == 1
     [row] = deliveries(provider)
     assert row.outcome == "failed" and row.attempts == 3 and row.done_at is not None
-    [event] = provider.audit_events(type="logout.backchannel_failed")
-    assert event.client_id == rp.client_id and event.details["attempts"] == 3
-    assert event.details["error"] == "ConnectionError"
+    events = provider.audit_events(type="logout.backchannel_failed")  # newest first
+    assert [(e.details["attempts"], e.details["final"]) for e in events] == [(3, True), (2, False), (1, False)]
+    assert all(e.client_id == rp.client_id and e.details["error"] == "ConnectionError" for e in events)
     provider.clock.advance(3600)
     assert provider.flush_logouts() == 0
 

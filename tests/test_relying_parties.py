@@ -244,3 +244,19 @@ def test_relying_party_settings_name_every_problem_at_once():
                               "DASHBOARD_SESSION_IDLE_SECONDS": "60"})
     assert config.session_idle_seconds == 60 and config.redirect_uri == "http://127.0.0.1:8001/callback"
     assert not config.secure_cookies
+
+
+def test_the_session_cookie_is_an_httponly_opaque_token(apps):
+    response = requests.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("spom_dashboard_session=")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
+    value = cookie.split(";")[0].split("=", 1)[1]
+    assert len(value) == 43 and "." not in value  # a random token; the state lives server-side
+
+
+def test_dead_sessions_are_purged_when_new_ones_start(apps):
+    signed_in(apps)
+    apps.provider.clock.advance(apps.dashboard.config.session_idle_seconds + 1)
+    requests.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)  # starts a new session
+    assert [s.sub for s in apps.dashboard.sessions()] == [None]

@@ -14,7 +14,7 @@ import secrets
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from .storage import RPSession
+from .storage import RPSession, purge_sessions
 
 #: Writes of ``last_seen_at`` alone happen at most this often (the hot path stays read-only).
 TOUCH_SECONDS = 60
@@ -87,6 +87,9 @@ class ServerSessionInterface(SessionInterface):
                 return
             user = session.get("user") or {}
             if old is None:
+                # New sessions are rare next to page views: a good moment to drop dead rows.
+                purge_sessions(db, now=now, idle=self.config.session_idle_seconds,
+                               absolute=self.config.session_max_seconds)
                 session.token = secrets.token_urlsafe(32)
                 old = RPSession(token_hash=_hash(session.token), created_at=now)
                 db.add(old)

@@ -19,7 +19,8 @@ class RPSession(Base):
     """One browser's session at this app; the cookie holds a random token, the row its hash."""
 
     __tablename__ = "rp_sessions"
-    __table_args__ = (Index("ix_rp_sessions_sid", "sid"), Index("ix_rp_sessions_sub", "sub"))
+    __table_args__ = (Index("ix_rp_sessions_sid", "sid"), Index("ix_rp_sessions_sub", "sub"),
+                      Index("ix_rp_sessions_last_seen_at", "last_seen_at"))
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[str] = mapped_column(Text, default="{}")
@@ -58,6 +59,11 @@ class RPDatabase:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def purge_sessions(db: Session, *, now: float, idle: int, absolute: int) -> None:
+    """Delete rows no cookie can revive: idle or too old (logged-out ones included)."""
+    db.execute(delete(RPSession).where((RPSession.last_seen_at < now - idle) | (RPSession.created_at < now - absolute)))
 
 
 def end_sessions(db: Session, *, sub: str | None, sid: str | None, now: float) -> int:

@@ -102,24 +102,30 @@ class Deliverer:
 
     def _attempt(self, delivery: LogoutDelivery, client: Client | None) -> None:
         settings = services.settings()
-        error = _post(client, delivery) if client is not None and client.backchannel_logout_uri else "client removed"
+        if client is None or not client.backchannel_logout_uri:
+            error, final = "the client no longer has a backchannel_logout_uri", True
+        else:
+            error = _post(client, delivery)
+            final = delivery.attempts + 1 >= settings.backchannel_attempts
         now, attempt = services.now(), delivery.attempts + 1
+        fields = dict(now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id,
+                      attempts=attempt)
         with services.database().session() as db:
             if error is None:
                 outbox.finish(db, delivery.id, now=now, outcome="delivered")
-                audit.record(db, audit.BACKCHANNEL_DELIVERED, now=now, user_id=delivery.user_id,
-                             client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt)
-            elif attempt >= settings.backchannel_attempts or client is None:
-                outbox.finish(db, delivery.id, now=now, outcome="failed", error=error)
-                audit.record(db, audit.BACKCHANNEL_FAILED, now=now, user_id=delivery.user_id,
-                             client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt, error=error)
-                log.error("back-channel logout to client %s gave up after %d attempts: %s",
-                          delivery.client_id, attempt, error)
+                audit.record(db, audit.BACKCHANNEL_DELIVERED, **fields)
             else:
-                delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
-                outbox.retry_later(db, delivery.id, at=now + delay, error=error)
-                log.warning("back-channel logout to client %s failed (attempt %d, retry in %ds): %s",
-                            delivery.client_id, attempt, delay, error)
+                # Every failed attempt is audited; ``final`` says whether the provider gave up.
+                audit.record(db, audit.BACKCHANNEL_FAILED, **fields, error=error, final=final)
+                if final:
+                    outbox.finish(db, delivery.id, now=now, outcome="failed", error=error)
+                    log.error("back-channel logout to client %s gave up after %d attempt(s): %s",
+                              delivery.client_id, attempt, error)
+                else:
+                    delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
+                    outbox.retry_later(db, delivery.id, at=now + delay, error=error)
+                    log.warning("back-channel logout to client %s failed (attempt %d, retry in %ds): %s",
+                                delivery.client_id, attempt, delay, error)
             db.commit()
 
 
