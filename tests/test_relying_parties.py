@@ -260,3 +260,18 @@ def test_dead_sessions_are_purged_when_new_ones_start(apps):
     apps.provider.clock.advance(apps.dashboard.config.session_idle_seconds + 1)
     requests.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)  # starts a new session
     assert [s.sub for s in apps.dashboard.sessions()] == [None]
+
+
+def test_an_unreachable_provider_is_explained(tmp_path):
+    from clients import dashboard
+    from clients.common import RPConfig
+
+    from .conftest import free_port
+
+    config = RPConfig(name="SPOM Dashboard", issuer=f"http://127.0.0.1:{free_port()}", client_id="c",
+                      client_secret="s", base_url="http://127.0.0.1:8001", secret_key="k" * 40,
+                      database=str(tmp_path / "d.sqlite3"), cookie_name="d")
+    client = dashboard.create_app(config).test_client()
+    assert client.get("/").status_code == 302
+    page = client.get("/login")
+    assert page.status_code == 503 and b"SPOM Login cannot be reached" in page.data

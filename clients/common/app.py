@@ -237,6 +237,14 @@ def _error_pages(app: Flask) -> None:
     def http_error(exc):
         return _problem(exc.name, exc.description or "", exc.code or 500)
 
+    import requests
+
+    @app.errorhandler(requests.RequestException)
+    def provider_unreachable(exc):
+        log.error("provider unreachable: %s", exc.__class__.__name__)
+        return _problem("SPOM Login cannot be reached", "Signing in is not possible right now. "
+                        "Please try again in a few minutes.", 503)
+
     @app.errorhandler(Exception)
     def server_error(exc):
         log.exception("unhandled error")
