@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test serve install clean
+.PHONY: demo test serve install clean screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: provider on the embedded defaults (SQLite + in-process store), seeded with a demo user and client
+## demo: provider (:8000), SPOM dashboard (:8001), Supplier Portal (:8002) on the embedded defaults; Ctrl-C stops all
 demo: $(STAMP)
 	$(BIN)/idp init
 	$(BIN)/python -m idp.demo
-	$(BIN)/idp serve --workers 1
 
 ## test: the whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)
 test: $(STAMP)
@@ -28,6 +27,11 @@ test: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/idp init
 	$(BIN)/idp serve
+
+## screenshots: copy the browser tests' latest screenshots into docs/screenshots/ (for the README)
+screenshots:
+	mkdir -p docs/screenshots
+	cp test-artifacts/screenshots/*.png docs/screenshots/
 
 clean:
 	rm -rf $(VENV) instance

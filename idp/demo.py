@@ -1,11 +1,22 @@
-"""Seed the embedded demo (run by ``make demo``): a demo student and a demo relying-party client.
+"""``make demo``: the provider and both relying parties on the embedded defaults.
 
-Idempotent: a second run keeps what exists and prints the same credentials.
+``python -m idp.demo`` seeds the demo users (a student, an employee, a vendor) and registers the
+SPOM dashboard and the Supplier Portal (idempotent: a second run keeps what exists and prints the
+same credentials), then runs the three servers as child processes and prints their URLs. One
+Ctrl-C stops all of them: each child gets SIGTERM (a graceful gunicorn shutdown), and SIGKILL only
+if it has not exited after ten seconds. ``--seed-only`` seeds and prints without serving.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from sqlalchemy import select
@@ -14,50 +25,140 @@ from . import create_app, services
 from .db import users as user_repo
 from .db.models import Client
 from .registration import ClientSpec, build_client
+from .settings import Settings
 
-DEMO_USER = {"registration_number": "S1000001", "email": "ada@example.edu", "name": "Ada Lovelace",
-             "role": "student"}
 DEMO_PASSWORD = "spom-demo-password"
-DEMO_CLIENT = "SPOM Dashboard (demo)"
-DEMO_REDIRECT = "http://127.0.0.1:8001/callback"
+DEMO_USERS = [
+    {"registration_number": "S1000001", "email": "ada@example.edu", "name": "Ada Lovelace", "role": "student"},
+    {"registration_number": "E2000001", "email": "grace@example.edu", "name": "Grace Hopper", "role": "employee"},
+    {"registration_number": "V3000001", "email": "orders@acme.example", "name": "Acme Campus Services",
+     "role": "vendor"},
+]
+#: (key, client name, environment prefix of the app, python module that serves it)
+DEMO_APPS = [("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
+             ("portal", "Supplier Portal", "SUPPLIER_PORTAL", "clients.supplier_portal")]
+STOP_SECONDS = 10
 
 
-def seed() -> dict:
+def seed(urls: dict[str, str]) -> dict:
+    """Users and the two clients (registered for ``urls``); returns the saved client credentials."""
     app = create_app()
     with app.app_context(), services.database().session() as db:
-        if user_repo.get_user_by_login(db, DEMO_USER["registration_number"]) is None:
-            user_repo.create_user(db, **DEMO_USER, password_hash=services.hasher().hash(DEMO_PASSWORD),
-                                  now=services.now())
-        secret_file = Path(services.settings().instance_dir) / "demo_client.json"
-        client = db.scalar(select(Client).where(Client.name == DEMO_CLIENT))
-        if client is None or not secret_file.exists():
-            if client is not None:
-                db.delete(client)
-            row, secret = build_client(ClientSpec(name=DEMO_CLIENT, redirect_uris=[DEMO_REDIRECT],
-                                                  post_logout_redirect_uris=["http://127.0.0.1:8001/"],
-                                                  trusted=True),
-                                       secret_key=services.settings().secret_key, now=services.now())
-            db.add(row)
-            secret_file.write_text(json.dumps({"client_id": row.client_id, "client_secret": secret}))
-            secret_file.chmod(0o600)
+        for user in DEMO_USERS:
+            if user_repo.get_user_by_login(db, user["registration_number"]) is None:
+                user_repo.create_user(db, **user, password_hash=services.hasher().hash(DEMO_PASSWORD),
+                                      now=services.now())
+        creds_file = Path(services.settings().instance_dir) / "demo_clients.json"
+        creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
+        for key, name, _prefix, _module in DEMO_APPS:
+            base = urls[key]
+            saved = creds.get(key, {})
+            row = db.get(Client, saved["client_id"]) if saved.get("client_id") else None
+            if row is None or row.redirect_uris != [base + "/callback"]:
+                for old in db.scalars(select(Client).where(Client.name == name)):
+                    db.delete(old)
+                db.flush()
+                row, secret = build_client(
+                    ClientSpec(name=name, redirect_uris=[base + "/callback"],
+                               post_logout_redirect_uris=[base + "/signed-out"],
+                               backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email",
+                               trusted=True),
+                    secret_key=services.settings().secret_key, now=services.now())
+                db.add(row)
+                creds[key] = {"client_id": row.client_id, "client_secret": secret,
+                              "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32)}
         db.commit()
-        creds = json.loads(secret_file.read_text())
-        return {"issuer": services.settings().issuer, "outbox": str(services.settings().outbox_path), **creds}
+        creds_file.write_text(json.dumps(creds, indent=2))
+        creds_file.chmod(0o600)
+        return creds
 
 
-def main() -> None:
-    info = seed()
+def child_environments(issuer: str, urls: dict[str, str], creds: dict, instance: Path) -> dict[str, dict]:
+    env = {"provider": {**os.environ, "IDP_ISSUER": issuer}}
+    for key, name, prefix, _module in DEMO_APPS:
+        env[key] = {**os.environ, f"{prefix}_ISSUER": issuer, f"{prefix}_BASE_URL": urls[key],
+                    f"{prefix}_CLIENT_ID": creds[key]["client_id"],
+                    f"{prefix}_CLIENT_SECRET": creds[key]["client_secret"],
+                    f"{prefix}_SECRET_KEY": creds[key]["app_secret"],
+                    f"{prefix}_DATABASE": str(instance / f"{key}.sqlite3"),
+                    "DASHBOARD_URL": urls["dashboard"], "SUPPLIER_PORTAL_URL": urls["portal"]}
+    return env
+
+
+def run(commands: dict[str, tuple[list[str], dict]]) -> int:
+    """Start every command in its own process group; stop all on Ctrl-C, SIGTERM or the first exit."""
+    children = {}
+    stopping = False
+
+    def stop(_signum=None, _frame=None):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for name, (argv, env) in commands.items():
+        # A session of its own: the terminal's Ctrl-C reaches only this launcher, which stops the
+        # children in order instead of racing them.
+        children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
+    status = 0
+    while not stopping:
+        exited = [n for n, p in children.items() if p.poll() is not None]
+        if exited:
+            print(f"demo: {exited[0]} exited with status {children[exited[0]].returncode}; stopping", file=sys.stderr)
+            status = 1
+            break
+        time.sleep(0.2)
+    for proc in children.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_SECONDS
+    for proc in children.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    print("demo: stopped", file=sys.stderr)
+    return status
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m idp.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--provider-port", type=int, default=8000)
+    parser.add_argument("--dashboard-port", type=int, default=8001)
+    parser.add_argument("--portal-port", type=int, default=8002)
+    parser.add_argument("--seed-only", action="store_true", help="Seed and print, do not serve.")
+    args = parser.parse_args(argv)
+    issuer = f"http://127.0.0.1:{args.provider_port}"
+    os.environ.setdefault("IDP_ISSUER", issuer)
+    urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
+    creds = seed(urls)
+    outbox = Settings.from_env().outbox_path
     print(f"""
 SPOM Login demo
-  Provider:        {info['issuer']}
-  Discovery:       {info['issuer']}/.well-known/openid-configuration
-  Sign-in page:    {info['issuer']}/login
-  Demo student:    {DEMO_USER['registration_number']} (or {DEMO_USER['email']}) / password: {DEMO_PASSWORD}
-  Mail outbox:     {info['outbox']}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
-  Demo client:     client_id={info['client_id']} client_secret={info['client_secret']}
-                   redirect_uri={DEMO_REDIRECT}
-""")
+  Provider:         {issuer}   (discovery: {issuer}/.well-known/openid-configuration)
+  SPOM Dashboard:   {urls['dashboard']}
+  Supplier Portal:  {urls['portal']}
+  Mail outbox:      {outbox}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
+  Password for every demo user: {DEMO_PASSWORD}
+    student   S1000001  (ada@example.edu)      dashboard: modules, assessments
+    employee  E2000001  (grace@example.edu)    dashboard: teaching; portal: approvals
+    vendor    V3000001  (orders@acme.example)  dashboard: induction; portal: orders
+  Clients:          {', '.join(f"{k}={v['client_id']}" for k, v in creds.items())}
+                    (secrets in {Path(os.environ.get('IDP_INSTANCE_DIR', 'instance')) / 'demo_clients.json'})
+  Press Ctrl-C once to stop all three.
+""", flush=True)
+    if args.seed_only:
+        return 0
+    instance = Path(os.environ.get("IDP_INSTANCE_DIR", "instance")).resolve()
+    env = child_environments(issuer, urls, creds, instance)
+    python = sys.executable
+    commands = {"provider": ([python, "-m", "idp.cli", "serve", "--workers", "1", "--threads", "4",
+                              "--port", str(args.provider_port)], env["provider"])}
+    for key, _name, _prefix, module in DEMO_APPS:
+        commands[key] = ([python, "-m", module], env[key])
+    return run(commands)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

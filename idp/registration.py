@@ -32,6 +32,8 @@ class ClientSpec:
     trusted: bool = False
     scope: str = DEFAULT_SCOPE
     id_token_signed_response_alg: str = "RS256"
+    #: OpenID Connect Back-Channel Logout 1.0 §2.2; None = the client does not want logout tokens.
+    backchannel_logout_uri: str | None = None
 
     def validate(self) -> None:
         if not self.name.strip() or len(self.name) > 200:
@@ -52,6 +54,8 @@ class ClientSpec:
             check_redirect_uri(uri, "redirect_uris")
         for uri in self.post_logout_redirect_uris:
             check_redirect_uri(uri, "post_logout_redirect_uris")
+        if self.backchannel_logout_uri is not None:
+            check_backchannel_logout_uri(self.backchannel_logout_uri)
         if self.id_token_signed_response_alg not in ALGS:
             raise ClientMetadataError("id_token_signed_response_alg", f"one of {', '.join(ALGS)}")
         if not self.scope.split():
@@ -78,6 +82,13 @@ def check_redirect_uri(uri: str, field_name: str) -> None:
         raise ClientMetadataError(field_name, f"{uri!r}: use https or a reverse-domain private scheme", error)
 
 
+def check_backchannel_logout_uri(uri: str) -> None:
+    """Back-Channel Logout 1.0 §2.2: an absolute http(s) URL (https unless loopback), no fragment."""
+    check_redirect_uri(uri, "backchannel_logout_uri")
+    if urlsplit(uri).scheme not in ("http", "https"):
+        raise ClientMetadataError("backchannel_logout_uri", f"{uri!r} must be an http(s) URL")
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -98,5 +109,6 @@ def build_client(spec: ClientSpec, *, secret_key: str, now: float) -> tuple[Clie
                  grant_types=list(spec.grant_types),
                  response_types=["code"] if "authorization_code" in spec.grant_types else [],
                  scope=" ".join(dict.fromkeys(spec.scope.split())),
-                 id_token_signed_response_alg=spec.id_token_signed_response_alg, created_at=now)
+                 id_token_signed_response_alg=spec.id_token_signed_response_alg,
+                backchannel_logout_uri=spec.backchannel_logout_uri, created_at=now)
     return row, secret

@@ -66,6 +66,10 @@ class Settings:
     mail_from: str = _doc("From address of the provider's mail.", default="SPOM Login <no-reply@localhost>")
     mail_attempts: int = _doc("Delivery attempts per message before it is kept in <outbox>/failed.", default=3)
     mail_retry_seconds: int = _doc("Pause between delivery attempts (doubled each time).", default=5)
+    backchannel_timeout_seconds: int = _doc("Timeout of one back-channel logout POST to a relying party.", default=5)
+    backchannel_attempts: int = _doc("Attempts per back-channel logout token before giving up (audited).", default=5)
+    backchannel_poll_seconds: int = _doc("How often `idp serve` workers look for queued back-channel logouts; "
+                                         "0 = no background deliverer.", default=2)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -153,6 +157,12 @@ class Settings:
             yield "IDP_SMTP_SECURITY: none is allowed only for a loopback SMTP server"
         if not 1 <= self.smtp_port <= 65535:
             yield "IDP_SMTP_PORT: between 1 and 65535"
+        if self.backchannel_timeout_seconds <= 0 or self.backchannel_timeout_seconds > 60:
+            yield "IDP_BACKCHANNEL_TIMEOUT_SECONDS: between 1 and 60"
+        if self.backchannel_attempts < 1:
+            yield "IDP_BACKCHANNEL_ATTEMPTS: at least 1"
+        if self.backchannel_poll_seconds < 0:
+            yield "IDP_BACKCHANNEL_POLL_SECONDS: 0 or more"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
 

@@ -60,6 +60,10 @@ class Provider:
     def jwks(self) -> KeySet:
         return KeySet.import_key_set(requests.get(self.url + "/jwks.json", timeout=5).json())
 
+    def flush_logouts(self) -> int:
+        """Deliver every queued back-channel logout token that is due now (no background thread)."""
+        return self.app.extensions["idp.backchannel"].flush()
+
     def audit_events(self, type=None):
         from idp import services
         from idp.db import audit

@@ -239,3 +239,16 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path):
 def test_serve_refuses_invalid_configuration(tmp_path):
     result = run(base_env(tmp_path, issuer="http://example.com"), "serve", "--port", str(free_port()))
     assert_one_line_error(result, "invalid configuration")
+
+
+def test_clients_create_with_backchannel_logout_uri(env, clean_database):
+    result = run(env, "clients", "create", "--name", "Supplier Portal", "--redirect-uri",
+                 "https://suppliers.example.edu/callback", "--backchannel-logout-uri",
+                 "https://suppliers.example.edu/backchannel-logout", "--json")
+    assert result.returncode == 0, result.stderr
+    with clean_database.session() as db:
+        row = get_client(db, json.loads(result.stdout)["client_id"])
+        assert row.backchannel_logout_uri == "https://suppliers.example.edu/backchannel-logout"
+    assert_one_line_error(run(env, "clients", "create", "--name", "Bad", "--redirect-uri",
+                              "https://suppliers.example.edu/callback", "--backchannel-logout-uri",
+                              "http://suppliers.example.edu/bcl"), "backchannel_logout_uri")

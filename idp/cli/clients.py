@@ -28,16 +28,19 @@ def clients_group():
               help="Space-separated scopes the client may request.")
 @click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True,
               help="ID token signing algorithm.")
+@click.option("--backchannel-logout-uri", default=None,
+              help="Where the provider POSTs logout tokens when a session this client holds ends.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
 @click.pass_obj
 def create_client(obj, name, redirect_uris, post_logout_uris, grant_types, public, trusted, scope, id_token_alg,
-                  as_json):
+                  backchannel_logout_uri, as_json):
     """Register a client. The secret is printed once and stored only as a keyed hash."""
     from ..registration import ClientMetadataError, ClientSpec, build_client
 
     spec = ClientSpec(name=name, redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(post_logout_uris),
                       grant_types=list(grant_types) or ["authorization_code", "refresh_token"], public=public,
-                      trusted=trusted, scope=scope, id_token_signed_response_alg=id_token_alg)
+                      trusted=trusted, scope=scope, id_token_signed_response_alg=id_token_alg,
+                      backchannel_logout_uri=backchannel_logout_uri)
     app = obj.app
     with app.app_context():
         from .. import services

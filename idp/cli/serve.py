@@ -42,8 +42,11 @@ def serve(obj, host, port, workers, threads, timeout):
 
         def load(self):
             from .. import create_app
+            from ..protocol.backchannel import get_deliverer
 
-            return create_app(settings)
+            app = create_app(settings)
+            get_deliverer(app).start()  # in the worker, after the fork
+            return app
 
     click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, {workers} worker(s))")
     Server().run()

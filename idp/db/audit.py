@@ -22,6 +22,8 @@ CONSENT_REVOKED = "consent.revoked"
 USER_DISABLED = "user.disabled"
 USER_ENABLED = "user.enabled"
 USER_IMPORTED = "user.imported"
+BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
+BACKCHANNEL_FAILED = "logout.backchannel_failed"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,

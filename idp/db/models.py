@@ -52,6 +52,8 @@ class Client(Base):
     scope: Mapped[str] = mapped_column(Text, default="")
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
     created_at: Mapped[float] = mapped_column(Float)
+    #: OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (None = not wanted).
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000), default=None)
 
 
 class BrowserSession(Base):
@@ -161,3 +163,26 @@ class PasswordResetToken(Base):
     superseded_at: Mapped[float | None] = mapped_column(Float)
     #: The pending authorization request the reset began in, to return to afterwards.
     interaction_id: Mapped[str | None] = mapped_column(String(100))
+class LogoutDelivery(Base):
+    """A back-channel logout token owed to one client for one ended provider session (an outbox row).
+
+    Written in the same transaction that ends the session, delivered afterwards by
+    ``idp.protocol.backchannel.Deliverer`` (outside the user's request), retried with backoff.
+    """
+
+    __tablename__ = "logout_deliveries"
+    __table_args__ = (Index("ix_logout_deliveries_pending", "done_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(64))
+    sub: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[float] = mapped_column(Float)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: When the next attempt is due; also the lease that stops two workers sending the same row.
+    next_attempt_at: Mapped[float] = mapped_column(Float)
+    #: Set when delivered or given up (``outcome`` says which).
+    done_at: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20), default="pending")
+    last_error: Mapped[str] = mapped_column(String(300), default="")

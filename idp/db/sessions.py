@@ -6,6 +6,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..security.tokens import new_id, new_token, token_hash
+from .logout_deliveries import queue_logout
 from .models import BrowserSession
 
 
@@ -40,8 +41,12 @@ def touch(db: Session, row: BrowserSession, now: float) -> bool:
 
 
 def end_session(db: Session, session_id: str, now: float) -> None:
-    db.execute(update(BrowserSession).where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
-               .values(ended_at=now))
+    """End one session and, in the same transaction, queue back-channel logout for its relying parties."""
+    result = db.execute(update(BrowserSession)
+                        .where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
+                        .values(ended_at=now))
+    if result.rowcount:
+        queue_logout(db, [session_id], now)
 
 
 def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None,
@@ -49,7 +54,8 @@ def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_i
     """End every live session of a user (password reset, disable, "sign out everywhere"), or
     just one of them (``only_session_id``, "sign out that device" on the account page).
 
-    Returns the ids of the sessions ended, so callers (back-channel logout) can tell relying parties."""
+    Back-channel logout for every relying party under them is queued in the same transaction.
+    Returns the ids of the sessions ended."""
     query = select(BrowserSession.id).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
     if except_session_id is not None:
         query = query.where(BrowserSession.id != except_session_id)
@@ -58,4 +64,5 @@ def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_i
     ids = list(db.scalars(query))
     if ids:
         db.execute(update(BrowserSession).where(BrowserSession.id.in_(ids)).values(ended_at=now))
+        queue_logout(db, ids, now)
     return ids

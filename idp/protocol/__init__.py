@@ -4,9 +4,11 @@ from .server import create_server
 
 
 def init_app(app) -> None:
+    from . import backchannel
     from .logout import register_end_session
     from .views import bp
 
     server = create_server(app)
     register_end_session(server)
     app.register_blueprint(bp)
+    backchannel.init_app(app)

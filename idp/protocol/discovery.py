@@ -43,6 +43,10 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "authorization_response_iss_parameter_supported": True,
         "access_token_signing_alg_values_supported": [access_token_alg],
+        # Back-Channel Logout 1.0 §2.1: logout tokens carry ``sid``; no front-channel (iframe) logout.
+        "backchannel_logout_supported": True,
+        "backchannel_logout_session_supported": True,
+        "frontchannel_logout_supported": False,
     }
 
 

@@ -2,14 +2,14 @@
 with expiry, use and supersession times so the reset page can say *why* a link no longer works.
 
 Revision ID: 0004_password_reset
-Revises: 0001
+Revises: 0003_backchannel_logout
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0004_password_reset"
-down_revision = "0001"
+down_revision = "0003_backchannel_logout"
 branch_labels = None
 depends_on = None
 

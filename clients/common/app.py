@@ -1,0 +1,251 @@
+"""The relying-party app shell and its OpenID Connect routes (blueprint ``rp``).
+
+Sign-in is Authlib's Flask client: code flow with PKCE (S256), ``state`` and ``nonce`` kept in
+the server-side session, the ID token checked against the provider's JWKS (with this app's
+clock). Pages call ``login_required``; it refreshes an expired access token and, when the
+app's own session has expired, goes back through the provider with ``prompt=none`` first.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.flask_client import OAuth
+from authlib.oidc.core import CodeIDToken
+from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+
+from .config import RPConfig, SystemClock
+from .csrf import check_csrf, csrf_token
+from .logout_token import LogoutTokenError, validate_logout_token, MAX_AGE_SECONDS
+from .session import ServerSessionInterface
+from .storage import RPDatabase, end_sessions, remember_jti
+
+log = logging.getLogger(__name__)
+bp = Blueprint("rp", __name__, template_folder="templates", static_folder="static", static_url_path="/rp-static")
+
+#: Errors of a ``prompt=none`` request that mean "the user must interact": explain, don't loop.
+INTERACTION_ERRORS = {"login_required", "consent_required", "interaction_required", "account_selection_required"}
+#: Refresh this long before the access token's expiry, so a page never uses a token about to lapse.
+REFRESH_MARGIN_SECONDS = 30
+
+
+@dataclass
+class RP:
+    config: RPConfig
+    clock: object
+    database: RPDatabase
+    oauth: object  # the registered Authlib client
+
+
+def rp() -> RP:
+    return current_app.extensions["rp"]
+
+
+def create_rp_app(import_name: str, config: RPConfig, *, clock=None, database: RPDatabase | None = None,
+                  links: tuple[tuple[str, str], ...] = ()) -> Flask:
+    """The app shell: server-side session, Authlib client, the ``rp`` routes; ``links`` go in the header."""
+    app = Flask(import_name)
+    app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
+    clock = clock or SystemClock()
+    database = database or RPDatabase(config.database)
+    app.session_interface = ServerSessionInterface(config, database, clock)
+    oauth = OAuth(app)
+    client = oauth.register(
+        "spom", client_id=config.client_id, client_secret=config.client_secret,
+        server_metadata_url=config.issuer + "/.well-known/openid-configuration",
+        client_kwargs={"scope": config.scope, "code_challenge_method": "S256",
+                       "token_endpoint_auth_method": "client_secret_basic", "timeout": 10})
+    app.extensions["rp"] = RP(config, clock, database, client)
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(csrf_token=csrf_token, current_user=current_user, app_name=config.name,
+                                 issuer=config.issuer, other_apps=links)
+    app.after_request(_security_headers)
+    _error_pages(app)
+    return app
+
+
+def current_user() -> dict | None:
+    return session.get("user")
+
+
+def login_required(view):
+    """Sign the browser in first (silently when possible); keep the access token fresh."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        if current_user() is None:
+            ended = getattr(session, "ended", None)
+            if ended == "signed_out":
+                return render_template("rp/signed_out.html", reason="elsewhere"), 200
+            # An expired session goes back through the provider silently (prompt=none) first.
+            return redirect(url_for("rp.login", next=request.full_path.rstrip("?"),
+                                    silent="1" if ended == "expired" else None))
+        if not _fresh_tokens():
+            session.clear()
+            return redirect(url_for("rp.login", next=request.full_path.rstrip("?"), silent="1"))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _fresh_tokens() -> bool:
+    """Refresh the access token when it has expired (by this app's clock); False if that fails."""
+    tokens, ctx = session.get("tokens") or {}, rp()
+    if ctx.clock.now() < tokens.get("expires_at", 0) - REFRESH_MARGIN_SECONDS:
+        return True
+    if not tokens.get("refresh_token"):
+        return False
+    try:
+        new = ctx.oauth.fetch_access_token(grant_type="refresh_token", refresh_token=tokens["refresh_token"])
+        info = ctx.oauth.userinfo(token=new)
+    except (OAuthError, OSError, ValueError) as exc:
+        log.info("refresh failed: %s", getattr(exc, "error", exc.__class__.__name__))
+        return False
+    _store_tokens(new, keep_id_token=tokens.get("id_token"))
+    session["user"] = {**session["user"], **_profile(info)}
+    return True
+
+
+def _store_tokens(token: dict, keep_id_token: str | None = None) -> None:
+    session["tokens"] = {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
+                         "expires_at": rp().clock.now() + int(token.get("expires_in", 0)),
+                         "id_token": token.get("id_token") or keep_id_token}
+
+
+def _profile(claims) -> dict:
+    roles = claims.get("roles") or []
+    return {"name": claims.get("name") or claims.get("preferred_username"),
+            "registration_number": claims.get("preferred_username"), "email": claims.get("email"),
+            "role": roles[0] if roles else "student"}
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a local path (never ``//host`` or a scheme): no open redirect."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    return value
+
+
+@bp.get("/login")
+def login():
+    silent = request.args.get("silent") == "1"
+    session["login"] = {"next": _safe_next(request.args.get("next")), "silent": silent}
+    params = {"prompt": "none"} if silent else {}
+    return rp().oauth.authorize_redirect(rp().config.redirect_uri, **params)
+
+
+@bp.get("/callback")
+def callback():
+    pending = session.pop("login", None) or {"next": "/", "silent": False}
+    error = request.args.get("error")
+    if error in INTERACTION_ERRORS and pending["silent"]:
+        return render_template("rp/session_expired.html", next=pending["next"]), 200
+    if error:
+        return _problem("The sign-in did not complete.", request.args.get("error_description") or error)
+    try:
+        token = rp().oauth.authorize_access_token(claims_cls=_clocked_id_token(rp().clock))
+    except OAuthError as exc:
+        if exc.error == "mismatching_state":
+            return _problem("This sign-in could not be matched to your browser.",
+                            "Your browser may be blocking cookies for this site, or the sign-in was started in "
+                            "another window. Enable cookies and try again.")
+        return _problem("The sign-in did not complete.", exc.description or exc.error)
+    claims = token["userinfo"]
+    session.clear()
+    session.rotate()  # a new session id after sign-in: no session fixation
+    session["user"] = {"sub": claims["sub"], "sid": claims.get("sid"), **_profile(claims)}
+    _store_tokens(token)
+    return redirect(pending["next"])
+
+
+def _clocked_id_token(clock):
+    class ClockedIDToken(CodeIDToken):
+        """The ID token's times checked against this app's clock (tests move it)."""
+
+        def validate(self, now=None, leeway=0):
+            super().validate(now=int(clock.now()), leeway=leeway)
+
+    return ClockedIDToken
+
+
+@bp.post("/logout")
+def logout():
+    """RP-initiated logout: end the local session, then the provider's (which tells the other apps)."""
+    check_csrf()
+    id_token = (session.get("tokens") or {}).get("id_token")
+    session.clear()
+    session.rotate()  # the logout ``state`` goes into a fresh, anonymous session
+    return rp().oauth.logout_redirect(post_logout_redirect_uri=rp().config.post_logout_redirect_uri,
+                                      id_token_hint=id_token)
+
+
+@bp.get("/signed-out")
+def signed_out():
+    try:
+        rp().oauth.validate_logout_response()
+    except OAuthError:
+        pass  # no or stale state: the page says the same, it only must not act on anything
+    return render_template("rp/signed_out.html", reason="here")
+
+
+@bp.post("/backchannel-logout")
+def backchannel_logout():
+    """Back-Channel Logout 1.0 §2.5–2.8: validate the logout token, end the matching sessions."""
+    ctx = rp()
+    headers = {"Cache-Control": "no-store"}
+    try:
+        claims = validate_logout_token(request.form.get("logout_token", ""), jwks=_jwks, issuer=ctx.config.issuer,
+                                       client_id=ctx.config.client_id, now=ctx.clock.now())
+        with ctx.database.session() as db:
+            now = ctx.clock.now()
+            if not remember_jti(db, claims["jti"], now + 2 * MAX_AGE_SECONDS, now):
+                raise LogoutTokenError("This logout token was already used.")
+            ended = end_sessions(db, sub=claims.get("sub"), sid=claims.get("sid"), now=now)
+            db.commit()
+    except LogoutTokenError as exc:
+        log.warning("rejected logout token: %s", exc)
+        return jsonify(error="invalid_request", error_description=str(exc)), 400, headers
+    log.info("back-channel logout ended %d session(s)", ended)
+    return "", 200, headers
+
+
+def _jwks(force: bool) -> dict:
+    return rp().oauth.fetch_jwk_set(force=force)
+
+
+def _problem(title: str, detail: str, status: int = 400):
+    return render_template("rp/problem.html", title=title, detail=detail), status
+
+
+def _security_headers(response):
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
+    if request.endpoint not in ("static", "rp.static"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def _error_pages(app: Flask) -> None:
+    from werkzeug.exceptions import HTTPException
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        return _problem(exc.name, exc.description or "", exc.code or 500)
+
+    import requests
+
+    @app.errorhandler(requests.RequestException)
+    def provider_unreachable(exc):
+        log.error("provider unreachable: %s", exc.__class__.__name__)
+        return _problem("SPOM Login cannot be reached", "Signing in is not possible right now. "
+                        "Please try again in a few minutes.", 503)
+
+    @app.errorhandler(Exception)
+    def server_error(exc):
+        log.exception("unhandled error")
+        return _problem("Something went wrong", "Please try again in a moment.", 500)

@@ -1,0 +1,27 @@
+"""Serve a relying party with gunicorn (one process, a few threads: its sessions live in SQLite)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+
+def serve(app, base_url: str, threads: int = 4) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    parts = urlsplit(base_url)
+    bind = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+
+    class Server(BaseApplication):
+        def load_config(self):
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", 1)
+            self.cfg.set("threads", threads)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("accesslog", None)
+            # gunicorn's control socket has one default path per user: several servers on a host clash.
+            self.cfg.set("control_socket_disable", True)
+
+        def load(self):
+            return app
+
+    Server().run()

@@ -1,0 +1,100 @@
+"""A server-side Flask session: the cookie carries only a random token; the data lives in the app's
+database, so back-channel logout can end a session the browser is not presenting.
+
+Written here rather than using Flask-Session because back-channel logout must find sessions by the
+provider's ``sid``/``sub``, which a generic session store does not index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+
+from flask.sessions import SessionInterface, SessionMixin
+from werkzeug.datastructures import CallbackDict
+
+from .storage import RPSession, purge_sessions
+
+#: Writes of ``last_seen_at`` alone happen at most this often (the hot path stays read-only).
+TOUCH_SECONDS = 60
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, token: str | None = None, ended: str | None = None):
+        def on_update(self):
+            self.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.token = token
+        #: Why the browser's previous session is gone: "expired" or "signed_out" (else None).
+        self.ended = ended
+        # An ended session's cookie is dropped even if the request stores nothing new.
+        self.modified = ended is not None
+        self.regenerate = False
+
+    def rotate(self) -> None:
+        """A new session id after sign-in (no session fixation); the data is carried over."""
+        self.regenerate = True
+        self.modified = True
+
+
+class ServerSessionInterface(SessionInterface):
+    def __init__(self, config, database, clock):
+        self.config, self.database, self.clock = config, database, clock
+
+    def open_session(self, app, request):
+        token = request.cookies.get(self.config.cookie_name)
+        if not token or len(token) > 100:
+            return ServerSession()
+        now = self.clock.now()
+        with self.database.session() as db:
+            row = db.get(RPSession, _hash(token))
+            if row is None:
+                return ServerSession(ended="expired")
+            if row.logged_out_at is not None:
+                db.delete(row)
+                db.commit()
+                return ServerSession(ended="signed_out")
+            if (now - row.last_seen_at >= self.config.session_idle_seconds
+                    or now - row.created_at >= self.config.session_max_seconds):
+                db.delete(row)
+                db.commit()
+                return ServerSession(ended="expired")
+            if now - row.last_seen_at >= TOUCH_SECONDS:
+                row.last_seen_at = now
+                db.commit()
+            return ServerSession(json.loads(row.data), token=token)
+
+    def save_session(self, app, session: ServerSession, response):
+        cookie = dict(httponly=True, samesite="Lax", secure=self.config.secure_cookies, path="/")
+        if not session.modified:
+            return
+        now = self.clock.now()
+        with self.database.session() as db:
+            old = db.get(RPSession, _hash(session.token)) if session.token else None
+            if old is not None and (session.regenerate or not session):
+                db.delete(old)
+                old = None
+            if not session:
+                db.commit()
+                if session.token or session.ended:
+                    response.delete_cookie(self.config.cookie_name, **cookie)
+                return
+            user = session.get("user") or {}
+            if old is None:
+                # New sessions are rare next to page views: a good moment to drop dead rows.
+                purge_sessions(db, now=now, idle=self.config.session_idle_seconds,
+                               absolute=self.config.session_max_seconds)
+                session.token = secrets.token_urlsafe(32)
+                old = RPSession(token_hash=_hash(session.token), created_at=now)
+                db.add(old)
+                response.set_cookie(self.config.cookie_name, session.token,
+                                    max_age=self.config.session_max_seconds, **cookie)
+            old.data, old.sub, old.sid, old.last_seen_at = json.dumps(dict(session)), user.get("sub"), \
+                user.get("sid"), now
+            db.commit()
