@@ -120,8 +120,10 @@ def make_provider(settings_factory, clean_database, clock):
     def start(**overrides) -> Provider:
         port = free_port()
         app_store = overrides.pop("store", store)
+        services = {k: overrides.pop(k) for k in ("throttle",) if k in overrides}
+        hasher = overrides.pop("hasher", FAST_HASHER)
         settings = settings_factory(port, **overrides)
-        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=FAST_HASHER)
+        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=hasher, **services)
         server = LiveServer(app, port).__enter__()
         started.append(server)
         return Provider(app=app, url=settings.issuer, clock=clock)
@@ -134,3 +136,20 @@ def make_provider(settings_factory, clean_database, clock):
 @pytest.fixture
 def provider(make_provider):
     return make_provider()
+
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"idptest:{os.getpid()}:{secrets.token_hex(4)}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
