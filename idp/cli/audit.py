@@ -36,7 +36,7 @@ def _rows(events, db) -> list[dict]:
     from ..db.models import User
 
     ids = {e.user_id for e in events if e.user_id is not None}
-    numbers = dict(db.execute(select(User.id, User.registration_number).where(User.id.in_(ids)))) if ids else {}
+    numbers = dict(db.execute(select(User.id, User.registration_number).where(User.id.in_(ids))).all()) if ids else {}
     return [dict(as_dict(e), registration_number=numbers.get(e.user_id)) for e in events]
 
 
