@@ -149,9 +149,9 @@ def main() -> None:
     try:
         for _ in range(200):
             try:
-                if requests.get(url + "/.well-known/openid-configuration", timeout=1).status_code == 200:
+                if requests.get(url + "/.well-known/openid-configuration", timeout=5).status_code == 200:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:
                 time.sleep(0.1)
         owner = Browser(url, OWNER_IP)
         assert owner.sign_in(OWNER, PASSWORD).status_code == 302, "owner could not sign in before the attack"
