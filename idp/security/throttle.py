@@ -21,7 +21,7 @@ Named limits (``check_rate``), each a token bucket configured by ``IDP_RATE_<NAM
 =========================== ==============================================================
 ``login_ip``                 used by ``check`` itself (key: client IP)
 ``password_forgot_ip``       forgot-password POST, key: client IP
-``password_forgot_account``  forgot-password POST, key: the normalised login or user id
+``password_forgot_account``  forgot-password POST, key: ``authn.account_key(user, login)``
 ``password_reset_ip``        reset-password POST, key: client IP
 ``register_ip``              dynamic client registration, key: client IP
 ``token_client``             token endpoint, key: the authenticated client id
