@@ -200,3 +200,15 @@ def test_redis_gone_fails_sign_in_closed_and_keeps_the_rest_working(make_provide
 
     redis_proxy.restore()  # Redis is back: sign-in resumes without a restart
     assert attempt(provider, password=PASSWORD).status_code == 302
+
+
+def test_password_spraying_from_one_address_hits_the_ip_limit(make_provider, clock):
+    provider = make_provider(trusted_proxies=("127.0.0.1/32",), rate_login_ip_limit=3, rate_login_ip_seconds=60)
+    provider.create_user()
+    sprayed = [attempt(provider, f"S20000{i:02d}", ip="2001:db8:7:7::1").status_code for i in range(3)]
+    same_64 = attempt(provider, "S2000099", ip="2001:db8:7:7:ffff::2")
+    assert sprayed == [401] * 3
+    assert same_64.status_code == 429 and same_64.headers["Retry-After"] == "20" and TOO_MANY in same_64.text
+    assert attempt(provider, "S2000099", ip="2001:db8:7:8::1").status_code == 401  # another /64
+    clock.advance(20)
+    assert attempt(provider, password=PASSWORD, ip="2001:db8:7:7::1").status_code == 302
