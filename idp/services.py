@@ -29,6 +29,10 @@ def hasher():
     return current_app.extensions["idp.passwords"]
 
 
+def throttle():
+    return current_app.extensions["idp.throttle"]
+
+
 def request_audit_fields() -> dict:
     """IP, user agent and request id of the current request, for audit events."""
     if not has_request_context():

@@ -70,6 +70,27 @@ class Settings:
     backchannel_attempts: int = _doc("Attempts per back-channel logout token before giving up (audited).", default=5)
     backchannel_poll_seconds: int = _doc("How often `idp serve` workers look for queued back-channel logouts; "
                                          "0 = no background deliverer.", default=2)
+    # Brute-force defence and rate limits (issue 3; docs/security.md). A "limit per seconds" pair is a
+    # token bucket: up to LIMIT at once, refilling one every SECONDS/LIMIT seconds.
+    rate_login_ip_limit: int = _doc("Password verifications per client IP (IPv6: per /64) before it must wait.", default=100)
+    rate_login_ip_seconds: int = _doc("Period over which `IDP_RATE_LOGIN_IP_LIMIT` refills.", default=900)
+    throttle_account_free: int = _doc("Failed sign-ins per account before the progressive delay starts.", default=5)
+    throttle_device_free: int = _doc("Failed sign-ins per account from one known device before its own delay starts.", default=10)
+    throttle_delay_seconds: int = _doc("First wait once the free failures are used; it doubles with each further failure.", default=30)
+    throttle_max_delay_seconds: int = _doc("Cap on the progressive wait.", default=900)
+    throttle_reset_seconds: int = _doc("Failures are forgotten after this long without an attempt.", default=86400)
+    device_cookie_days: int = _doc("Lifetime of the known-device cookie set after a successful sign-in.", default=365)
+    rate_password_forgot_ip_limit: int = _doc("Forgot-password requests per client IP (IPv6: per /64).", default=20)
+    rate_password_forgot_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_IP_LIMIT` refills.", default=3600)
+    rate_password_forgot_account_limit: int = _doc("Forgot-password requests per account.", default=5)
+    rate_password_forgot_account_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_ACCOUNT_LIMIT` refills.", default=3600)
+    rate_password_reset_ip_limit: int = _doc("Password-reset submissions per client IP (IPv6: per /64).", default=20)
+    rate_password_reset_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_RESET_IP_LIMIT` refills.", default=3600)
+    rate_register_ip_limit: int = _doc("Dynamic client registrations per client IP (IPv6: per /64).", default=10)
+    rate_register_ip_seconds: int = _doc("Period over which `IDP_RATE_REGISTER_IP_LIMIT` refills.", default=3600)
+    rate_token_client_limit: int = _doc("Token-endpoint requests per client (public clients: per client and IP).", default=6000)
+    rate_token_client_seconds: int = _doc("Period over which `IDP_RATE_TOKEN_CLIENT_LIMIT` refills.", default=60)
+    audit_retention_days: int = _doc("`idp audit prune` deletes audit events older than this.", default=365)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -165,6 +186,10 @@ class Settings:
             yield "IDP_BACKCHANNEL_POLL_SECONDS: 0 or more"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
+        for f in dataclasses.fields(self):
+            if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
+                if getattr(self, f.name) <= 0:
+                    yield f"IDP_{f.name.upper()}: must be positive"
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:

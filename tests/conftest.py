@@ -121,9 +121,9 @@ def make_provider(settings_factory, clean_database, clock):
         port = free_port()
         app_store = overrides.pop("store", store)
         services = {name: overrides.pop(name) for name in ("throttle", "mailer") if name in overrides}
+        hasher = overrides.pop("hasher", FAST_HASHER)
         settings = settings_factory(port, **overrides)
-        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=FAST_HASHER,
-                         **services)
+        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=hasher, **services)
         server = LiveServer(app, port).__enter__()
         started.append(server)
         return Provider(app=app, url=settings.issuer, clock=clock)
@@ -161,3 +161,20 @@ def mail_provider(make_provider, smtp_server):
     yield start
     for provider in started:  # let queued mail reach the server before it stops
         provider.app.extensions["idp.postman"].wait_idle()
+
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def redis_prefix():
+    """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"idptest:{os.getpid()}:{secrets.token_hex(4)}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

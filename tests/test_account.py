@@ -202,11 +202,11 @@ def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
         def __init__(self):
             self.failures, self.closed = [], False
 
-        def check(self, login, ip):
+        def check(self, login, ip, device=None):
             if self.closed:
                 raise TooManyAttempts(300)
 
-        def record_failure(self, login, ip):
+        def record_failure(self, login, ip, device=None):
             self.failures.append((login, ip))
 
     throttle = Throttle()
@@ -215,7 +215,7 @@ def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
     browser = signed_in_browser(provider)
     post_account(browser, "/account/password", current_password="guess", password=NEW_PASSWORD,
                  confirm=NEW_PASSWORD)
-    assert throttle.failures == [("S1000001", "127.0.0.1")]
+    assert throttle.failures == [(f"user:{stored_user(provider).id}", "127.0.0.1")]
     throttle.closed = True
     refused = post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
                            confirm=NEW_PASSWORD)

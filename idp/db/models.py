@@ -140,7 +140,7 @@ class AuditEvent(Base):
     type: Mapped[str] = mapped_column(String(64), index=True)
     user_id: Mapped[int | None] = mapped_column(Integer, index=True)
     client_id: Mapped[str | None] = mapped_column(String(64))
-    ip: Mapped[str] = mapped_column(String(45), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="", index=True)
     user_agent: Mapped[str] = mapped_column(String(300), default="")
     request_id: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -20,6 +23,23 @@ from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConne
                      S256CodeChallenge)
 from .models import OAuthClient, Principal
 
+log = logging.getLogger("idp.protocol")
+
+
+class TooManyRequestsError(OAuth2Error):
+    """HTTP 429 with ``Retry-After`` (RFC 6585 §4) from the per-client token-endpoint limit.
+    RFC 6749 defines no error code for rate limiting; the status and header are what count."""
+
+    error = "too_many_requests"
+    status_code = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(description="Too many token requests from this client. Retry later.")
+        self.retry_after = retry_after
+
+    def get_headers(self):
+        return super().get_headers() + [("Retry-After", str(self.retry_after))]
+
 
 class AuthorizationServer(FlaskAuthorizationServer):
     def query_client(self, client_id):
@@ -27,6 +47,30 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if row is None or not row.active:
             return None
         return OAuthClient(row, services.settings().secret_key)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, then the per-client token-endpoint limit.
+
+        Counted after authentication, so nobody can spend a confidential client's allowance
+        with a wrong secret; a public client (nothing to authenticate) counts per client and IP.
+        If the counters are unreachable the limit is skipped (fail open): refresh must keep
+        working while Redis is down; only password sign-in fails closed.
+        """
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token":
+            from ..security.throttle import ThrottleUnavailable, TooManyAttempts
+            from ..web.http import client_ip
+
+            key = client.get_client_id()
+            if client.is_public:
+                key += "@" + client_ip()
+            try:
+                services.throttle().check_rate("token_client", key)
+            except TooManyAttempts as exc:
+                raise TooManyRequestsError(exc.retry_after) from None
+            except ThrottleUnavailable as exc:
+                log.warning("token endpoint limit skipped, counters unreachable: %s", exc)
+        return client
 
     def create_oauth2_request(self, request):
         # A request restored from a pending interaction is already an OAuth2Request.

@@ -1,7 +1,14 @@
-"""Password sign-in: throttle, then hash, then record the result (CONVENTIONS 7)."""
+"""Password sign-in: throttle, then hash, then record the result (CONVENTIONS 7).
+
+Order, per DESIGN: look the account up (one indexed query, no hashing) → throttle check, which
+reserves the attempt atomically → argon2 verify (a dummy verify for unknown users) → count the
+outcome → audit event in the caller's transaction. Unknown, wrong, disabled and throttled are
+told apart only in the audit trail.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from flask import current_app
@@ -9,6 +16,10 @@ from flask import current_app
 from .. import services
 from ..db import audit, get_session, users as user_repo
 from ..db.models import User
+from . import devices
+from .throttle import ThrottleUnavailable, TooManyAttempts
+
+log = logging.getLogger("idp.authn")
 
 
 @dataclass
@@ -16,15 +27,34 @@ class Outcome:
     user: User | None
     #: Internal reason, for the audit trail only: never shown to the user.
     reason: str
+    #: The known-device id used (or None); a success refreshes its cookie.
+    device_id: str | None = None
 
 
-def verify_password_login(login: str, password: str, ip: str, client_id: str | None = None) -> Outcome:
-    """Check credentials. Unknown user, wrong password and disabled account cost the same
-    argon2 work and are told apart only in the audit trail."""
+def account_key(user: User | None, login: str) -> str:
+    """The throttle's account key: the user id when the login names a user (so the registration
+    number and the e-mail share one allowance), else the normalised login, so that unknown
+    usernames are throttled exactly like real ones."""
+    return f"user:{user.id}" if user is not None else "login:" + login.strip().lower()
+
+
+def verify_password_login(login: str, password: str, ip: str, client_id: str | None = None,
+                          device_cookie: str | None = None) -> Outcome:
+    """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
+    and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
     throttle = current_app.extensions["idp.throttle"]
-    throttle.check(login, ip)  # raises TooManyAttempts before any hashing
     db, hasher = get_session(), services.hasher()
     user = user_repo.get_user_by_login(db, login)
+    key = account_key(user, login)
+    device = devices.device_for(device_cookie, user.id) if user is not None else None
+    fields = dict(services.request_audit_fields(), client_id=client_id)
+    user_id = user.id if user else None
+    try:
+        throttle.check(key, ip, device=device)  # raises before any hashing
+    except TooManyAttempts as exc:
+        audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason="throttled",
+                     scope=exc.scope, **fields)
+        raise
     ok = hasher.verify(user.password_hash if user else None, password)
     if user is None:
         outcome = Outcome(None, "unknown_user")
@@ -35,13 +65,24 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
     else:
         if hasher.needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
-        outcome = Outcome(user, "ok")
-    fields = dict(services.request_audit_fields(), client_id=client_id)
+        outcome = Outcome(user, "ok", device)
     if outcome.user is None:
-        throttle.record_failure(login, ip)
-        audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user.id if user else None,
-                     reason=outcome.reason, **fields)
+        audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason=outcome.reason,
+                     **fields)
+        for scope, wait in _after(throttle.record_failure, key, ip, device) or []:
+            audit.record(db, audit.THROTTLE_ENGAGED, now=services.now(), user_id=user_id, scope=scope,
+                         retry_after=int(wait + 0.999), **fields)
     else:
-        throttle.record_success(login, ip)
-        audit.record(db, audit.LOGIN_SUCCESS, now=services.now(), user_id=user.id, **fields)
+        _after(throttle.record_success, key, ip, device)
+        audit.record(db, audit.LOGIN_SUCCESS, now=services.now(), user_id=user.id, device=bool(device), **fields)
     return outcome
+
+
+def _after(method, key, ip, device):
+    """Bookkeeping after verification: the attempt was already counted by ``check``, so losing
+    the counters now must not turn a verified answer into an error."""
+    try:
+        return method(key, ip, device=device)
+    except ThrottleUnavailable as exc:
+        log.warning("throttle bookkeeping skipped, counters unreachable: %s", exc)
+        return None

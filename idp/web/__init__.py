@@ -1,7 +1,7 @@
 """Server-rendered pages and the per-request hooks they rely on."""
 
 from ..security.csrf import csrf_token, set_csrf_cookie
-from . import http, session
+from . import device, http, session
 
 
 def init_app(app) -> None:
@@ -14,5 +14,6 @@ def init_app(app) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.before_request(http.assign_request_id)
     app.after_request(session.apply_cookie)
+    app.after_request(device.apply_cookie)
     app.after_request(set_csrf_cookie)
     app.after_request(http.security_headers)

@@ -12,6 +12,7 @@ from .. import accounts, services
 from ..db import audit, consents, get_session, tokens as token_repo
 from ..db.models import BrowserSession
 from ..notifications import choose_language
+from ..security.authn import account_key
 from ..security.csrf import CSRFError, validate_csrf
 from ..security.password_policy import context_for, get_policy, strength
 from ..security.throttle import TooManyAttempts
@@ -60,14 +61,15 @@ def change_password():
     db, user = get_session(), signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
     # The current password is checked like a sign-in: throttled before argon2 runs, failures counted.
-    throttle, ip = current_app.extensions["idp.throttle"], client_ip()
+    # Same account key as the sign-in form, so both share one allowance.
+    throttle, ip, key = current_app.extensions["idp.throttle"], client_ip(), account_key(user, user.registration_number)
     try:
-        throttle.check(user.registration_number, ip)
+        throttle.check(key, ip)
     except TooManyAttempts as exc:
         return _page(signed_in, password_errors=[too_many(exc)], status=429)
     if len(current) > services.settings().max_password_length or not services.hasher().verify(user.password_hash,
                                                                                               current):
-        throttle.record_failure(user.registration_number, ip)
+        throttle.record_failure(key, ip)
         return _page(signed_in, password_errors=["Your current password is not correct."], status=400)
     try:
         accounts.check_new_password(user, new, confirm)
@@ -144,7 +146,7 @@ def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=
     live.sort(key=lambda s: (s.id != signed_in.session.id, -s.last_seen_at))
     return render_template(
         "account.html", user=user, current_session=signed_in.session, sessions=live,
-        sign_ins=audit.recent_sign_ins(db, user.id, 10), apps=consents.list_consents(db, user.id), notice=notice,
+        sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True), apps=consents.list_consents(db, user.id), notice=notice,
         error=error, password_errors=password_errors or [], strength=strength, policy_hint=get_policy().hint(),
         min_length=get_policy().min_length, max_length=get_policy().max_length, fmt=format_time,
         device=describe_device), status

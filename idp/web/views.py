@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, redirect, render_template, request, url_for
 
@@ -13,11 +15,12 @@ from ..protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_re
 from ..protocol.server import get_server
 from ..security.authn import verify_password_login
 from ..security.csrf import CSRFError, validate_csrf
-from ..security.throttle import TooManyAttempts
-from . import session as web_session
+from ..security.throttle import ThrottleUnavailable, TooManyAttempts
+from . import device as web_device, session as web_session
 from .http import client_ip
 
 bp = Blueprint("web", __name__)
+log = logging.getLogger("idp.web")
 
 MESSAGES = {
     "cookies_disabled": "Cookies are disabled in your browser. Enable cookies for this site and try again.",
@@ -26,6 +29,7 @@ MESSAGES = {
     "interaction_expired": "Your sign-in took too long. Go back to the application and start again.",
     "session_expired": "Your session has expired. Please sign in again.",
     "password_reset": "Your password was changed and you were signed out everywhere. Sign in with your new password.",
+    "unavailable": "Sign-in is temporarily unavailable. Please try again in a few minutes.",
 }
 SCOPE_TEXT = {
     "openid": "Know who you are (your account identifier)",
@@ -70,23 +74,35 @@ def login_post():
         return _login_page(interaction, username=username, field_errors=errors, status=400)
     try:
         outcome = verify_password_login(username, password, client_ip(),
-                                        client_id=interaction.param("client_id") if interaction else None)
+                                        client_id=interaction.param("client_id") if interaction else None,
+                                        device_cookie=web_device.read())
     except TooManyAttempts as exc:
-        minutes = max(1, -(-exc.retry_after // 60))
-        get_session().commit()
-        return _login_page(interaction, username=username,
-                           error=f"Too many attempts. Try again in {minutes} minutes.", status=429)
+        get_session().commit()  # the audit event
+        # Same words and status whether or not the account exists (nothing to enumerate).
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
+                                   status=429)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    except ThrottleUnavailable as exc:
+        # Fail closed: no password is verified without the brute-force counters (docs/security.md).
+        log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
+        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
     db = get_session()
     if outcome.user is None:
         db.commit()  # the audit event
         return _login_page(interaction, username=username, error=MESSAGES["invalid"], status=401)
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
+    web_device.remember(outcome.user.id, outcome.device_id)
     db.commit()
     if interaction is None:
         return redirect(url_for("web.home"))
     interaction.login_done, interaction.session_id = True, signed_in.session.id
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def too_many_attempts(retry_after: int) -> str:
+    minutes = max(1, -(-retry_after // 60))
+    return f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
 
 
 def _field_errors(username: str, password: str) -> dict[str, str]:

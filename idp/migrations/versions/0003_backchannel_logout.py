@@ -4,14 +4,14 @@ holds a session under it in ``logout_deliveries`` (an outbox written in the same
 so a crash between "session ended" and "relying parties told" loses nothing).
 
 Revision ID: 0003_backchannel_logout
-Revises: 0001
+Revises: 0002_throttle_audit
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0003_backchannel_logout"
-down_revision = "0001"
+down_revision = "0002_throttle_audit"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,119 @@
+"""``idp audit …``: read, export and prune the append-only audit trail."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import click
+
+from . import CLIError, main
+from ..db.audit import TYPES
+
+
+@main.group("audit")
+def audit_group():
+    """Read, export and prune the audit trail."""
+
+
+def _since(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise CLIError(f"--since: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _rows(events, db) -> list[dict]:
+    """Events as dicts, each with the registration number of its user (when there is one)."""
+    from sqlalchemy import select
+
+    from ..db.audit import as_dict
+    from ..db.models import User
+
+    ids = {e.user_id for e in events if e.user_id is not None}
+    numbers = dict(db.execute(select(User.id, User.registration_number).where(User.id.in_(ids))).all()) if ids else {}
+    return [dict(as_dict(e), registration_number=numbers.get(e.user_id)) for e in events]
+
+
+def _line(row: dict) -> str:
+    details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
+    who = row["registration_number"] or (f"user#{row['user_id']}" if row["user_id"] else "-")
+    return "  ".join(x for x in (row["time"], row["type"], who, row["ip"] or "-", row["client_id"] or "-",
+                                  details, f"req={row['request_id']}") if x)
+
+
+@audit_group.command("list")
+@click.option("--user", help="Registration number or e-mail of the user.")
+@click.option("--ip", help="Client IP address.")
+@click.option("--since", help="Only events at or after this date/time (UTC), e.g. 2026-01-01.")
+@click.option("--type", "type_", type=click.Choice(TYPES), help="Only this event type.")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_obj
+def list_(obj, user, ip, since, type_, limit, as_json):
+    """Show events, newest first."""
+    from .. import services
+    from ..db import audit, users as user_repo
+
+    since_ts = _since(since)
+    with obj.app.app_context(), services.database().session() as db:
+        user_id = None
+        if user:
+            found = user_repo.get_user_by_login(db, user)
+            if found is None:
+                raise CLIError(f"no user with registration number or e-mail {user!r}")
+            user_id = found.id
+        rows = _rows(audit.list_events(db, user_id=user_id, ip=ip.strip() if ip else None, since=since_ts,
+                                       type=type_, limit=limit), db)
+    if as_json:
+        click.echo(json.dumps(rows))
+    else:
+        for row in rows:
+            click.echo(_line(row))
+
+
+@audit_group.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
+              help="One JSON object per line (for a SIEM).")
+@click.option("--since", help="Only events at or after this date/time (UTC).")
+@click.option("--type", "type_", type=click.Choice(TYPES), help="Only this event type.")
+@click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
+@click.pass_obj
+def export(obj, fmt, since, type_, output):
+    """Export events, oldest first."""
+    from .. import services
+    from ..db import audit
+
+    since_ts = _since(since)
+    with obj.app.app_context(), services.database().session() as db, \
+            click.open_file(output or "-", "w") as out:
+        batch = []
+        for event in audit.iter_events(db, since=since_ts, type=type_):
+            batch.append(event)
+            if len(batch) == 1000:
+                out.writelines(json.dumps(row) + "\n" for row in _rows(batch, db))
+                batch = []
+        out.writelines(json.dumps(row) + "\n" for row in _rows(batch, db))
+
+
+@audit_group.command("prune")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.pass_obj
+def prune(obj, as_json):
+    """Delete events older than IDP_AUDIT_RETENTION_DAYS."""
+    from .. import services
+    from ..clock import utc
+    from ..db import audit
+
+    with obj.app.app_context(), services.database().session() as db:
+        before = services.now() - services.settings().audit_retention_days * 86400
+        removed = audit.prune(db, before=before)
+        db.commit()
+    cutoff = utc(before).isoformat().replace("+00:00", "Z")
+    click.echo(json.dumps({"deleted": removed, "before": cutoff}) if as_json
+               else f"deleted {removed} audit event(s) older than {cutoff}")
