@@ -61,4 +61,4 @@ def read_secret_stdin(what: str) -> str:
     return value
 
 
-from . import clients, database, serve, users  # noqa: E402,F401  (registers the commands)
+from . import clients, database, keys, serve, users  # noqa: E402,F401  (registers the commands)

@@ -13,6 +13,9 @@ LOGIN_FAILURE = "login.failure"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 REFRESH_REUSE = "token.refresh_reuse"
+KEY_ROTATED = "key.rotated"
+KEY_REVOKED = "key.revoked"
+KEY_REMOVED = "key.removed"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
