@@ -30,6 +30,10 @@ DEFAULT_FAMILIES = ("RS256", "ES256")
 #: JWS algorithms we sign and verify, each with its key family.
 JWS_ALGS = {"RS256": "RS256", "ES256": "ES256", "Ed25519": "Ed25519", "EdDSA": "Ed25519"}
 
+# joserfc warns on every use of "EdDSA" (RFC 9864 deprecates it); we use it only for clients
+# that registered it, on purpose, so the warning would be noise in the provider's log.
+warnings.filterwarnings("ignore", message="EdDSA is deprecated via RFC 9864", category=SecurityWarning)
+
 
 class KeyDecryptionError(ValueError):
     """A stored private key cannot be decrypted (wrong ``IDP_KEYS_PASSPHRASE``?)."""
@@ -86,12 +90,3 @@ def public_jwk(kid: str, family: str, private) -> dict:
 def import_public(data: dict):
     cls = {"RSA": RSAKey, "EC": ECKey, "OKP": OKPKey}[data["kty"]]
     return cls.import_key(data)
-
-
-def quiet_eddsa():
-    """Silence joserfc's RFC 9864 deprecation warning for ``EdDSA``: we sign with that label
-    only for clients that registered it, and accept it on purpose (see module docstring)."""
-    ctx = warnings.catch_warnings()
-    ctx.__enter__()
-    warnings.filterwarnings("ignore", message="EdDSA is deprecated", category=SecurityWarning)
-    return ctx
