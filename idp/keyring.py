@@ -183,3 +183,12 @@ def describe(row: StoredKey, policy: Policy) -> dict:
     return {"kid": row.kid, "alg": row.alg, "state": row.state, "created": row.created_at,
             "activated": row.activated_at, "retires_at": retires, "revoked": row.revoked_at,
             "removes_at": removal_time(row, policy)}
+
+
+def rewrap(db: Session, old: str, new: str) -> int:
+    """Re-encrypt every stored private key with a new passphrase, in the caller's transaction."""
+    key_repo.lock(db)
+    rows = [r for r in key_repo.list_keys(db) if r.private_key]
+    for row in rows:
+        row.private_key = keycrypto.encrypt(keycrypto.decrypt(row.private_key, old), new)
+    return len(rows)

@@ -25,8 +25,9 @@ def idp(tmp_path, database_url, fresh_keys, clean_database):
     env = {"IDP_INSTANCE_DIR": str(tmp_path / "instance"), "IDP_DATABASE_URL": database_url,
            "IDP_SECRET_KEY": "s" * 40, "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE}
 
-    def run(*args, expect=0):
-        result = CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+    def run(*args, expect=0, input=None, **overrides):
+        environ = {**env, **{f"IDP_{k.upper()}": v for k, v in overrides.items()}}
+        result = CliRunner().invoke(main, list(args), env=environ, input=input, catch_exceptions=False)
         assert result.exit_code == expect, (result.stdout, result.stderr)
         return result
 
@@ -138,7 +139,30 @@ def test_auto_rotate_from_many_processes_at_once_rotates_once(tmp_path, database
                       ("RS256", "current"), ("RS256", "next"), ("RS256", "retired")]
 
 
+def test_change_passphrase_re_encrypts_every_private_key(idp, fresh_keys):
+    from cryptography.hazmat.primitives import serialization
+
+    new = "a brand new passphrase"
+    result = idp("keys", "change-passphrase", input=new + "\n")
+    assert result.stdout.startswith("4 private key(s) re-encrypted")
+    with fresh_keys.session() as db:
+        rows = db.query(keyring.StoredKey).all()
+    for row in rows:
+        serialization.load_pem_private_key(row.private_key.encode(), password=new.encode())
+        with pytest.raises(ValueError):
+            serialization.load_pem_private_key(row.private_key.encode(), password=TEST_KEYS_PASSPHRASE.encode())
+    # The old passphrase no longer opens them: a clear one-line error, nothing changed.
+    error = one_line_error(idp("keys", "change-passphrase", input="yet another passphrase\n", expect=1))
+    assert "is IDP_KEYS_PASSPHRASE the one it was made with?" in error
+    assert idp("keys", "change-passphrase", input=TEST_KEYS_PASSPHRASE + "\n", keys_passphrase=new).exit_code == 0
+
+
+def test_change_passphrase_needs_a_long_new_passphrase_on_stdin(idp):
+    assert "at least 16 characters" in one_line_error(idp("keys", "change-passphrase", input="short\n", expect=1))
+    assert "expected on standard input" in one_line_error(idp("keys", "change-passphrase", input="", expect=1))
+
+
 def test_keys_help_needs_no_configuration(tmp_path):
-    for sub in ("list", "rotate", "revoke", "export-public", "auto-rotate"):
+    for sub in ("list", "rotate", "revoke", "export-public", "auto-rotate", "change-passphrase"):
         result = CliRunner().invoke(main, ["keys", sub, "--help"], env={"IDP_ISSUER": "not a url"})
         assert result.exit_code == 0 and "Usage:" in result.stdout

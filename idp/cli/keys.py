@@ -158,3 +158,21 @@ def auto_rotate(obj, as_json):
         click.echo(json.dumps(done))
         return
     click.echo(f"created {len(done['created'])}, rotated {len(done['rotated'])}, removed {len(done['removed'])} key(s)")
+
+
+@keys_group.command("change-passphrase")
+@click.pass_obj
+def change_passphrase(obj):
+    """Re-encrypt every stored private key with a new passphrase read from standard input.
+
+    Run it with the current IDP_KEYS_PASSPHRASE; then give every host the new one."""
+    from . import read_secret_stdin
+    from ..keyring import rewrap
+
+    new = read_secret_stdin("the new passphrase")
+    if len(new) < 16:
+        raise CLIError("the new passphrase must be at least 16 characters")
+    policy, _now = _context(obj)
+    with _transaction(obj) as db:
+        count = rewrap(db, policy.passphrase, new)
+    click.echo(f"{count} private key(s) re-encrypted; now set IDP_KEYS_PASSPHRASE to the new passphrase everywhere")
