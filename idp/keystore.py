@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -46,6 +46,7 @@ class _Snapshot:
     signing: dict  # family -> SigningKey with the private key
     verification: KeySet
     jwks: bytes
+    fingerprint: tuple  # (kid, state) of every row: unchanged rows need no rebuild
 
 
 class DatabaseKeyStore:
@@ -101,8 +102,7 @@ class DatabaseKeyStore:
                     raise KeyStoreError(f"cannot read signing keys: {exc.__class__.__name__}") from None
                 # Keep signing with what we have; try again after the next interval.
                 log.warning("cannot re-read signing keys (%s); keeping the loaded set", exc.__class__.__name__)
-                self._snapshot = _Snapshot(now, *[getattr(self._snapshot, f) for f in
-                                                  ("keys", "signing", "verification", "jwks")])
+                self._snapshot = replace(self._snapshot, loaded_at=now)
             return self._snapshot
 
     def _load(self, now: float) -> _Snapshot:
@@ -119,9 +119,12 @@ class DatabaseKeyStore:
                 except IntegrityError:
                     db.rollback()  # another process made the same change first: read its result
                 rows = key_repo.list_keys(db)
-            return self._build(rows, now)
+            fingerprint = tuple((r.kid, r.state) for r in rows)
+            if self._snapshot is not None and self._snapshot.fingerprint == fingerprint:
+                return replace(self._snapshot, loaded_at=now)
+            return self._build(rows, now, fingerprint)
 
-    def _build(self, rows, now: float) -> _Snapshot:
+    def _build(self, rows, now: float, fingerprint: tuple) -> _Snapshot:
         published, signing = [], {}
         for row in rows:
             if row.state not in keyring.PUBLISHED_STATES:
@@ -138,7 +141,7 @@ class DatabaseKeyStore:
                                               keycrypto.jwk(row.kid, row.alg, private))
         jwks = json.dumps({"keys": [dict(r.public_jwk) for r in rows if r.state in keyring.PUBLISHED_STATES]},
                           separators=(",", ":")).encode()
-        return _Snapshot(now, tuple(published), signing, KeySet([k.key for k in published]), jwks)
+        return _Snapshot(now, tuple(published), signing, KeySet([k.key for k in published]), jwks, fingerprint)
 
 
 def init_app(app, keystore=None) -> None:
