@@ -72,7 +72,7 @@ def rotate(db: Session, family: str, now: float, policy: Policy, *, force: bool 
     current = next((r for r in rows if r.state == "current"), None)
     upcoming = next((r for r in rows if r.state == "next"), None)
     if current is None or upcoming is None:
-        raise KeyLifecycleError(f"no {family} keys to rotate; run `idp init` (or `idp keys rotate --alg` a family in use)")
+        raise KeyLifecycleError(f"no {family} keys to rotate: that algorithm is not in use (see `idp keys list`)")
     age = now - upcoming.created_at
     if not force and age < policy.publication_seconds:
         raise KeyLifecycleError(
@@ -111,7 +111,9 @@ def revoke(db: Session, kid: str, now: float, policy: Policy, *, reason: str, en
     row.retired_at = row.retired_at or now
     db.flush()
     if was == "current":
-        upcoming = next(r for r in key_repo.list_keys(db) if r.alg == row.alg and r.state == "next")
+        upcoming = next((r for r in key_repo.list_keys(db) if r.alg == row.alg and r.state == "next"), None)
+        if upcoming is None:  # only if someone deleted it by hand: sign with a brand-new key
+            upcoming = create_key(db, row.alg, "next", now, policy)
         _promote(db, None, upcoming, now, policy, state="retired")
     elif was == "next":
         create_key(db, row.alg, "next", now, policy)

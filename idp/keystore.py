@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -28,6 +29,22 @@ log = logging.getLogger("idp.keys")
 
 class KeyStoreError(RuntimeError):
     """No usable signing key (database unreachable on first use, wrong passphrase, …)."""
+
+
+class KeyStore(Protocol):
+    """What the protocol code needs from a key store (``create_app(keystore=…)`` takes any)."""
+
+    def signing_key(self, alg: str) -> "SigningKey":
+        """The current key that signs with JWS ``alg`` (private half in ``.key``)."""
+
+    def verification_keys(self) -> KeySet:
+        """Public keys our own tokens may be signed with (next, current, retired; never revoked)."""
+
+    def jwks_bytes(self) -> bytes:
+        """The serialised public JWKS document for ``/jwks.json``."""
+
+    def keys(self) -> list["SigningKey"]:
+        """The published keys, public halves only."""
 
 
 @dataclass(frozen=True)
