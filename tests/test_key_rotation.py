@@ -126,3 +126,37 @@ def test_tokens_carry_the_kid_of_the_current_key(keyed_provider):
     tokens = rp.exchange(rp.sign_in(provider.browser()))
     assert header(tokens["id_token"]) == {"typ": "JWT", "alg": "RS256", "kid": current_kid(provider, "RS256")}
     assert header(tokens["access_token"])["kid"] == current_kid(provider, "ES256")
+
+
+def test_tokens_of_a_retired_key_stay_valid_at_userinfo_and_introspection(keyed_provider):
+    provider = keyed_provider
+    rp = provider.create_client()
+    tokens = rp.exchange(rp.sign_in(provider.browser()))
+    provider.clock.advance(300)
+    rotate(provider, "ES256")
+    provider.clock.advance(1)
+    assert header(tokens["access_token"])["kid"] in {k.kid for k in stored_keys(provider) if k.state == "retired"}
+    assert requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
+    introspection = requests.post(provider.url + "/introspect", data={"token": tokens["access_token"]}, timeout=5,
+                                  auth=(rp.client_id, rp.client_secret)).json()
+    assert introspection["active"] is True
+
+
+def test_a_process_that_has_not_reread_the_keys_accepts_tokens_of_one_that_has(make_provider, fresh_keys):
+    """Host A loaded the keys before a rotation; host B (same issuer, same database) signs with the
+    promoted key at once. A must accept B's tokens although, for A, that key is still only "next"."""
+    host_a = make_provider(keys_reload_seconds=3600, key_publication_seconds=300)
+    service = host_a.create_client(name="Sync", grant_types=["client_credentials"], redirect_uris=[], scope="api")
+    requests.get(host_a.url + "/jwks.json", timeout=5)  # A loads the keys now
+    host_a.clock.advance(300)
+    rotate(host_a, "ES256")
+    host_b = make_provider(keys_reload_seconds=3600, key_publication_seconds=300, issuer=host_a.url)
+    response = host_b.app.test_client().post("/token", data={"grant_type": "client_credentials", "scope": "api"},
+                                             auth=(service.client_id, service.client_secret))
+    token = response.get_json()["access_token"]
+    assert header(token)["kid"] == current_kid(host_b, "ES256")
+    stale_view = {k["kid"] for k in requests.get(host_a.url + "/jwks.json", timeout=5).json()["keys"]}
+    assert len(stale_view) == 4 and header(token)["kid"] in stale_view  # A has not re-read: for it, "next"
+    introspection = requests.post(host_a.url + "/introspect", data={"token": token}, timeout=5,
+                                  auth=(service.client_id, service.client_secret)).json()
+    assert introspection["active"] is True
