@@ -1,145 +1,175 @@
-"""Key store: signing keys with lifecycle states, kept as one file per key in ``IDP_KEYS_DIR``.
+"""Key store service: each process's view of the signing keys kept in the database.
 
-States: ``next`` (published, not signing) → ``current`` (signs) → ``retired`` (published,
-verifies only) → removed. ``ensure_keys`` makes sure every supported algorithm has one
-current and one next key, so relying parties can cache the next key before it signs.
-
-Every process reads the same folder (a shared volume in multi-host deployments) and
-reloads it when its modification time changes, checked at most once a second.
+Every process re-reads the (small) ``signing_keys`` table at most every
+``IDP_KEYS_RELOAD_SECONDS`` of the app clock, so a rotation or revocation made anywhere
+reaches every process on every host within that time, without a restart. Private keys
+are decrypted only for current keys, once per process. On each re-read a cheap check
+(``keyring.due``) decides whether lifecycle work is due — missing keys, a scheduled
+rotation (``IDP_KEY_ROTATION_DAYS``), retired keys past retention — and only then takes
+the lock and does it, so no background thread or cron job is needed (``idp keys
+auto-rotate`` runs the same check for deployments that prefer cron).
 """
 
 from __future__ import annotations
 
 import json
-import os
+import logging
 import threading
-import time
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from typing import Protocol
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from joserfc.jwk import ECKey, KeySet, RSAKey
+from joserfc.jwk import KeySet
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .security.tokens import new_id
+from . import keycrypto, keyring
+from .db import keys as key_repo
 
-SUPPORTED_ALGS = ("RS256", "ES256")
-PUBLISHED_STATES = ("next", "current", "retired")
+log = logging.getLogger("idp.keys")
 
 
 class KeyStoreError(RuntimeError):
-    """The key folder is missing, unreadable, or holds no usable key."""
+    """No usable signing key (database unreachable on first use, wrong passphrase, …)."""
+
+
+class KeyStore(Protocol):
+    """What the protocol code needs from a key store (``create_app(keystore=…)`` takes any)."""
+
+    def signing_key(self, alg: str) -> "SigningKey":
+        """The current key that signs with JWS ``alg`` (private half in ``.key``)."""
+
+    def verification_keys(self) -> KeySet:
+        """Public keys our own tokens may be signed with (next, current, retired; never revoked)."""
+
+    def jwks_bytes(self) -> bytes:
+        """The serialised public JWKS document for ``/jwks.json``."""
+
+    def keys(self) -> list["SigningKey"]:
+        """The published keys, public halves only."""
 
 
 @dataclass(frozen=True)
 class SigningKey:
     kid: str
-    alg: str
+    alg: str  # key family: RS256, ES256, Ed25519
     state: str
     created_at: float
-    key: RSAKey | ECKey
-
-    def public_jwk(self) -> dict:
-        return self.key.as_dict(private=False)
+    key: object  # joserfc key; private for the current key of a family
 
 
-class FileKeyStore:
-    def __init__(self, directory: str | Path, passphrase: str = ""):
-        self.directory = Path(directory)
-        self._passphrase = passphrase.encode() if passphrase else None
+@dataclass(frozen=True)
+class _Snapshot:
+    loaded_at: float
+    keys: tuple[SigningKey, ...]  # published keys, public halves
+    signing: dict  # family -> SigningKey with the private key
+    verification: KeySet
+    jwks: bytes
+    fingerprint: tuple  # (kid, state) of every row: unchanged rows need no rebuild
+
+
+class DatabaseKeyStore:
+    def __init__(self, database, settings, clock):
+        self._database, self._clock = database, clock
+        self._policy = keyring.Policy.from_settings(settings)
+        self._reload_seconds = settings.keys_reload_seconds
+        self._families = set(keycrypto.DEFAULT_FAMILIES) | {keycrypto.family_of(settings.access_token_alg)}
         self._lock = threading.Lock()
-        self._keys: list[SigningKey] = []
-        self._loaded_mtime: float | None = None
-        self._checked_at = 0.0
-        self._jwks_bytes = b""
+        self._snapshot: _Snapshot | None = None
 
-    # -- reading -------------------------------------------------------------------------
+    # -- reading (hot path) ----------------------------------------------------------------
     def keys(self) -> list[SigningKey]:
-        self._refresh()
-        return self._keys
+        """Published keys (next, current, retired), public halves only."""
+        return list(self._current().keys)
 
     def signing_key(self, alg: str) -> SigningKey:
-        for k in self.keys():
-            if k.alg == alg and k.state == "current":
-                return k
-        raise KeyStoreError(f"no current {alg} signing key in {self.directory}; run `idp init`")
+        """The current key that signs with JWS ``alg``; a family's first keys are made on first use."""
+        family = keycrypto.family_of(alg)
+        found = self._current().signing.get(family)
+        if found is None:
+            with self._lock:
+                self._families.add(family)
+            found = self.refresh().signing.get(family)
+        if found is None:
+            raise KeyStoreError(f"no current {family} signing key")
+        return found
 
     def verification_keys(self) -> KeySet:
-        return KeySet([k.key for k in self.keys() if k.state in PUBLISHED_STATES])
+        """Keys our own tokens may carry: current and retired, and next too — another process
+        may already sign with it while this one has not re-read the keys yet."""
+        return self._current().verification
 
     def jwks_bytes(self) -> bytes:
         """The public JWKS document, serialised once per key-set change."""
-        self._refresh()
-        return self._jwks_bytes
+        return self._current().jwks
 
-    def _refresh(self) -> None:
-        now = time.monotonic()
-        if self._loaded_mtime is not None and now - self._checked_at < 1.0:
-            return
+    # -- loading -------------------------------------------------------------------------
+    def _current(self) -> _Snapshot:
+        snap, now = self._snapshot, self._clock.now()
+        if snap is not None and 0 <= now - snap.loaded_at < self._reload_seconds:
+            return snap
+        return self.refresh()
+
+    def refresh(self) -> _Snapshot:
+        """Re-read the keys now (doing lifecycle work first when it is due)."""
         with self._lock:
-            self._checked_at = now
+            now = self._clock.now()
             try:
-                mtime = self.directory.stat().st_mtime
-            except FileNotFoundError:
-                raise KeyStoreError(f"key folder {self.directory} does not exist; run `idp init`") from None
-            if mtime == self._loaded_mtime:
-                return
-            self._keys = sorted(self._load_all(), key=lambda k: (k.alg, k.created_at))
-            jwks = {"keys": [k.public_jwk() for k in self._keys if k.state in PUBLISHED_STATES]}
-            self._jwks_bytes = json.dumps(jwks, separators=(",", ":")).encode()
-            self._loaded_mtime = mtime
+                self._snapshot = self._load(now)
+            except SQLAlchemyError as exc:
+                if self._snapshot is None:
+                    raise KeyStoreError(f"cannot read signing keys: {exc.__class__.__name__}") from None
+                # Keep signing with what we have; try again after the next interval.
+                log.warning("cannot re-read signing keys (%s); keeping the loaded set", exc.__class__.__name__)
+                self._snapshot = replace(self._snapshot, loaded_at=now)
+            return self._snapshot
 
-    def _load_all(self) -> list[SigningKey]:
-        result = []
-        for path in self.directory.glob("*.json"):
-            try:
-                data = json.loads(path.read_text())
-                pem = serialization.load_pem_private_key(data["private_pem"].encode(), password=self._passphrase)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise KeyStoreError(f"cannot read signing key {path.name}: {exc.__class__.__name__}") from None
-            result.append(_signing_key(data, pem))
-        return result
+    def _load(self, now: float) -> _Snapshot:
+        with self._database.session() as db:
+            rows = key_repo.list_keys(db)
+            # Families in use: the defaults, the access-token one, any a client asked for, any stored.
+            families = sorted(self._families | {r.alg for r in rows if r.state == "current"})
+            if keyring.due(rows, families, now, self._policy):
+                try:
+                    done = keyring.maintain(db, families, now, self._policy)
+                    db.commit()
+                    if done["rotated"] or done["removed"]:
+                        log.info("signing keys: rotated %s, removed %s", done["rotated"], done["removed"])
+                except IntegrityError:
+                    db.rollback()  # another process made the same change first: read its result
+                rows = key_repo.list_keys(db)
+            fingerprint = tuple((r.kid, r.state) for r in rows)
+            if self._snapshot is not None and self._snapshot.fingerprint == fingerprint:
+                return replace(self._snapshot, loaded_at=now)
+            return self._build(rows, now, fingerprint)
 
-    # -- writing -------------------------------------------------------------------------
-    def ensure_keys(self, now: float) -> list[SigningKey]:
-        """Create a current and a next key for every supported algorithm that lacks one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        existing = self._load_all()
-        created = []
-        for alg in SUPPORTED_ALGS:
-            for state in ("current", "next"):
-                if not any(k.alg == alg and k.state == state for k in existing):
-                    created.append(self._create(alg, state, now))
-        self._loaded_mtime = None
-        return created
-
-    def _create(self, alg: str, state: str, now: float) -> SigningKey:
-        private = rsa.generate_private_key(65537, 2048) if alg == "RS256" else ec.generate_private_key(ec.SECP256R1())
-        encryption = (serialization.BestAvailableEncryption(self._passphrase) if self._passphrase
-                      else serialization.NoEncryption())
-        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-        data = {"kid": new_id(), "alg": alg, "state": state, "created_at": now, "private_pem": pem.decode()}
-        path = self.directory / f"{data['kid']}.json"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh)
-        return _signing_key(data, private)
-
-
-def _signing_key(data: dict, private) -> SigningKey:
-    params = {"kid": data["kid"], "alg": data["alg"], "use": "sig"}
-    pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-    cls = RSAKey if data["alg"] == "RS256" else ECKey
-    return SigningKey(data["kid"], data["alg"], data["state"], data["created_at"], cls.import_key(pem, params))
+    def _build(self, rows, now: float, fingerprint: tuple) -> _Snapshot:
+        published, signing = [], {}
+        for row in rows:
+            if row.state not in keyring.PUBLISHED_STATES:
+                continue
+            public = keycrypto.import_public(row.public_jwk)
+            published.append(SigningKey(row.kid, row.alg, row.state, row.created_at, public))
+            if row.state == "current":
+                try:
+                    private = keycrypto.decrypt(row.private_key, self._policy.passphrase)
+                except keycrypto.KeyDecryptionError as exc:
+                    log.error("signing key %s: %s", row.kid, exc)
+                    raise KeyStoreError(f"signing key {row.kid}: {exc}") from None
+                signing[row.alg] = SigningKey(row.kid, row.alg, row.state, row.created_at,
+                                              keycrypto.jwk(row.kid, row.alg, private))
+        jwks = json.dumps({"keys": [dict(r.public_jwk) for r in rows if r.state in keyring.PUBLISHED_STATES]},
+                          separators=(",", ":")).encode()
+        return _Snapshot(now, tuple(published), signing, KeySet([k.key for k in published]), jwks, fingerprint)
 
 
-def init_app(app, keystore: FileKeyStore | None = None) -> None:
-    s = app.extensions["idp.settings"]
-    app.extensions["idp.keystore"] = keystore or FileKeyStore(s.keys_dir, s.keys_passphrase)
+def init_app(app, keystore=None) -> None:
+    from .clock import get_clock
+    from .db import get_database
+
+    app.extensions["idp.keystore"] = keystore or DatabaseKeyStore(
+        get_database(app), app.extensions["idp.settings"], get_clock(app))
 
 
-def get_keystore() -> FileKeyStore:
+def get_keystore():
     from flask import current_app
 
     return current_app.extensions["idp.keystore"]

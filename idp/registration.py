@@ -10,7 +10,8 @@ from .db.models import Client
 from .security.tokens import keyed_hash, new_id, new_token
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
-ALGS = ("RS256", "ES256")
+#: ID-token algorithms a client may register: both Ed25519 labels (see ``idp.keycrypto``).
+ALGS = ("RS256", "ES256", "EdDSA", "Ed25519")
 DEFAULT_SCOPE = "openid profile email offline_access"
 
 

@@ -31,8 +31,11 @@ class Settings:
     database_url: str = _doc("SQLAlchemy URL; default SQLite under the instance folder.", default="")
     redis_url: str = _doc("Redis URL for short-lived state; empty = in-process store (one process only).", default="")
     redis_prefix: str = _doc("Prefix for every Redis key this provider writes.", default="idp:")
-    keys_dir: str = _doc("Folder holding the signing keys.", default="keys")
-    keys_passphrase: str = _doc("Passphrase that encrypts private keys at rest (recommended in production).", default="")
+    keys_dir: str = _doc("Unused since signing keys moved into the database (docs/key-rotation.md); still accepted.",
+                         default="keys")
+    keys_passphrase: str = _doc("Passphrase that encrypts private signing keys at rest (at least 16 characters); "
+                                "required unless the issuer is plain-http loopback, where one is generated into "
+                                "the instance folder.", default="")
     secret_key: str = _doc("Secret for CSRF tokens and keyed hashes; generated into the instance folder for loopback dev.", default="")
     trusted_proxies: tuple[str, ...] = _doc("Comma-separated CIDRs whose X-Forwarded-For is honoured.", default=())
     session_idle_seconds: int = _doc("Provider session idle timeout.", default=1800)
@@ -91,6 +94,16 @@ class Settings:
     rate_token_client_limit: int = _doc("Token-endpoint requests per client (public clients: per client and IP).", default=6000)
     rate_token_client_seconds: int = _doc("Period over which `IDP_RATE_TOKEN_CLIENT_LIMIT` refills.", default=60)
     audit_retention_days: int = _doc("`idp audit prune` deletes audit events older than this.", default=365)
+    key_rotation_days: int = _doc("Rotate signing keys by themselves after this many days (0 = only by command).",
+                                  default=0)
+    key_publication_seconds: int = _doc("How long a next key is published before it may sign; `idp keys rotate` "
+                                        "refuses earlier unless forced.", default=86400)
+    jwks_max_age_seconds: int = _doc("Cache-Control max-age of /jwks.json; at most IDP_KEY_PUBLICATION_SECONDS.",
+                                     default=300)
+    clock_skew_seconds: int = _doc("Allowed clock difference with relying parties; retired keys stay published "
+                                   "this long after their last token expires.", default=60)
+    keys_reload_seconds: int = _doc("How often each process re-reads the signing keys (a rotation reaches every "
+                                    "process within this time).", default=2)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -136,6 +149,9 @@ class Settings:
             resolved = dataclasses.replace(resolved, database_url=f"sqlite:///{path}")
         if not self.secret_key:
             resolved = dataclasses.replace(resolved, secret_key=_dev_secret(Path(self.instance_dir)))
+        if not self.keys_passphrase:
+            resolved = dataclasses.replace(
+                resolved, keys_passphrase=_dev_secret(Path(self.instance_dir), "keys_passphrase"))
         return resolved
 
     def _problems(self):
@@ -155,8 +171,8 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 yield f"IDP_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR"
-        if self.access_token_alg not in ("ES256", "RS256", "EdDSA"):
-            yield "IDP_ACCESS_TOKEN_ALG: one of ES256, RS256, EdDSA"
+        if self.access_token_alg not in ("ES256", "RS256", "EdDSA", "Ed25519"):
+            yield "IDP_ACCESS_TOKEN_ALG: one of ES256, RS256, EdDSA, Ed25519"
         for name in ("session_idle_seconds", "session_max_seconds", "code_seconds", "access_token_seconds",
                      "id_token_seconds", "refresh_token_seconds", "interaction_seconds"):
             if getattr(self, name) <= 0:
@@ -184,6 +200,20 @@ class Settings:
             yield "IDP_BACKCHANNEL_ATTEMPTS: at least 1"
         if self.backchannel_poll_seconds < 0:
             yield "IDP_BACKCHANNEL_POLL_SECONDS: 0 or more"
+        if not self.keys_passphrase and not self.issuer_is_loopback_http:
+            yield "IDP_KEYS_PASSPHRASE: required when the issuer is not plain-http loopback"
+        if self.keys_passphrase and len(self.keys_passphrase) < 16:
+            yield "IDP_KEYS_PASSPHRASE: must be at least 16 characters"
+        if self.key_rotation_days < 0:
+            yield "IDP_KEY_ROTATION_DAYS: must be 0 (off) or positive"
+        for name in ("key_publication_seconds", "jwks_max_age_seconds", "keys_reload_seconds", "clock_skew_seconds"):
+            if getattr(self, name) < 0:
+                yield f"IDP_{name.upper()}: must not be negative"
+        if self.jwks_max_age_seconds > self.key_publication_seconds:
+            yield ("IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS (relying parties must see "
+                   "a next key before it signs)")
+        if 0 < self.key_rotation_days * 86400 < self.key_publication_seconds:
+            yield "IDP_KEY_ROTATION_DAYS: the rotation period must be longer than IDP_KEY_PUBLICATION_SECONDS"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
         for f in dataclasses.fields(self):
@@ -220,9 +250,9 @@ def _is_loopback_host(host: str) -> bool:
         return False
 
 
-def _dev_secret(instance_dir: Path) -> str:
-    """A per-installation secret for loopback development, kept in the instance folder."""
-    path = instance_dir / "secret_key"
+def _dev_secret(instance_dir: Path, name: str = "secret_key") -> str:
+    """A per-installation secret for loopback development, kept in the instance folder (0600)."""
+    path = instance_dir / name
     if path.exists():
         return path.read_text().strip()
     instance_dir.mkdir(parents=True, exist_ok=True)

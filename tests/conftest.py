@@ -1,5 +1,6 @@
 """Fixtures: a fresh database per run (SQLite always, PostgreSQL when IDP_TEST_DATABASE_URL is set),
-signing keys made once, and a live provider on a loopback port with an injected clock."""
+signing keys made once per run (by the first provider), and a live provider on a loopback port with
+an injected clock."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from idp.clock import FixedClock
 from idp.db import Database
 from idp.db.migrate import upgrade
 from idp.db.models import Base
-from idp.keystore import FileKeyStore
 from idp.security.passwords import PasswordHasher
 from idp.settings import Settings
 from idp.store import MemoryStore
@@ -28,6 +28,7 @@ from .helpers import Provider
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
 # Fast argon2 parameters for tests; the production profile is tested in test_passwords.py.
 FAST_HASHER = PasswordHasher(memory_kib=1024, time_cost=1, parallelism=1)
+TEST_KEYS_PASSPHRASE = "test keys passphrase, not secret"
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -64,14 +65,24 @@ def clean_database(database):
     yield database
     with database.engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
-            conn.execute(table.delete())
+            # Signing keys last the whole run (RSA generation is slow); tests that change keys
+            # use ``fresh_keys``, which empties the table before and after them.
+            if table.name != "signing_keys":
+                conn.execute(table.delete())
 
 
-@pytest.fixture(scope="session")
-def keys_dir(tmp_path_factory):
-    path = tmp_path_factory.mktemp("keys")
-    FileKeyStore(path).ensure_keys(time.time())
-    return path
+@pytest.fixture
+def fresh_keys(database):
+    """An empty signing-key table for tests that rotate or revoke keys; emptied again afterwards."""
+    from idp.db.models import StoredKey
+
+    def empty():
+        with database.engine.begin() as conn:
+            conn.execute(StoredKey.__table__.delete())
+
+    empty()
+    yield database
+    empty()
 
 
 @pytest.fixture
@@ -102,10 +113,10 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def settings_factory(tmp_path, keys_dir, database_url):
+def settings_factory(tmp_path, database_url):
     def make(port: int, **overrides) -> Settings:
         values = dict(issuer=f"http://127.0.0.1:{port}", instance_dir=str(tmp_path / "instance"),
-                      database_url=database_url, keys_dir=str(keys_dir), secret_key="t" * 40)
+                      database_url=database_url, secret_key="t" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE)
         values.update(overrides)
         return Settings(**values).validated()
     return make

@@ -17,7 +17,7 @@ import requests
 from idp.db import users as user_repo
 from idp.db.clients import get_client
 
-from .conftest import free_port
+from .conftest import TEST_KEYS_PASSPHRASE, free_port
 
 IDP = str(Path(sys.executable).with_name("idp"))
 PASSWORD = "a long enough password"
@@ -49,7 +49,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
 @pytest.fixture
 def env(tmp_path, database_url, clean_database):
     """An initialised installation on the test database (SQLite file or PostgreSQL)."""
-    env = base_env(tmp_path, database_url=database_url, secret_key="s" * 40)
+    # The run's shared test database holds the run's keys: same passphrase as the providers.
+    env = base_env(tmp_path, database_url=database_url, secret_key="s" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE)
     result = run(env, "init")
     assert result.returncode == 0, result.stderr
     return env
@@ -57,7 +58,7 @@ def env(tmp_path, database_url, clean_database):
 
 # -- init ------------------------------------------------------------------------------------
 
-def test_init_creates_database_and_private_keys_and_is_idempotent(tmp_path):
+def test_init_creates_database_and_encrypted_keys_and_is_idempotent(tmp_path):
     env = base_env(tmp_path)
     first = run(env, "init")
     assert first.returncode == 0, first.stderr
@@ -66,18 +67,19 @@ def test_init_creates_database_and_private_keys_and_is_idempotent(tmp_path):
     secret = tmp_path / "instance" / "secret_key"
     assert secret.is_file() and stat.S_IMODE(secret.stat().st_mode) == 0o600
 
-    keys = sorted((tmp_path / "keys").glob("*.json"))
-    assert len(keys) == 4
-    for path in keys:
-        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
-    assert {json.loads(p.read_text())["alg"] for p in keys} == {"RS256", "ES256"}
+    passphrase = tmp_path / "instance" / "keys_passphrase"
+    assert passphrase.is_file() and stat.S_IMODE(passphrase.stat().st_mode) == 0o600
+    listed = json.loads(run(env, "keys", "list", "--json").stdout)
+    assert sorted((k["alg"], k["state"]) for k in listed) == [
+        ("ES256", "current"), ("ES256", "next"), ("RS256", "current"), ("RS256", "next")]
 
-    secret_value = secret.read_text()
+    secret_value, passphrase_value = secret.read_text(), passphrase.read_text()
     second = run(env, "init")
     assert second.returncode == 0, second.stderr
     assert "0 signing key(s) created" in second.stdout
-    assert sorted((tmp_path / "keys").glob("*.json")) == keys
-    assert secret.read_text() == secret_value
+    assert json.loads(run(env, "keys", "list", "--json").stdout) == listed
+    assert secret.read_text() == secret_value and passphrase.read_text() == passphrase_value
+    assert not (tmp_path / "keys").exists()
 
 
 def test_db_upgrade(tmp_path):

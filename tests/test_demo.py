@@ -15,8 +15,8 @@ import requests
 from .conftest import free_port
 
 
-def demo_env(tmp_path, keys_dir) -> dict:
-    return {**os.environ, "IDP_INSTANCE_DIR": str(tmp_path / "instance"), "IDP_KEYS_DIR": str(keys_dir),
+def demo_env(tmp_path) -> dict:
+    return {**os.environ, "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
             "IDP_ARGON2_MEMORY_KIB": "1024", "IDP_ARGON2_TIME_COST": "1"}
 
 
@@ -25,8 +25,8 @@ def run_demo(env, *args, **kw):
                           timeout=120, **kw)
 
 
-def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path, keys_dir):
-    env = demo_env(tmp_path, keys_dir)
+def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
+    env = demo_env(tmp_path)
     assert subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True,
                           timeout=120).returncode == 0
     first = run_demo(env, "--seed-only")
@@ -47,8 +47,8 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_one_interrupt_stops_all_three_servers(tmp_path, keys_dir):
-    env = demo_env(tmp_path, keys_dir)
+def test_one_interrupt_stops_all_three_servers(tmp_path):
+    env = demo_env(tmp_path)
     subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True, timeout=120, check=True)
     ports = [free_port(), free_port(), free_port()]
     log = tmp_path / "demo.log"

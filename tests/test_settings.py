@@ -35,7 +35,8 @@ def test_all_problems_are_reported_at_once():
     assert "10.0.0.0/8" not in text
     assert "IDP_CODE_SECONDS: expected int, got 'sixty'" in text
     assert "IDP_SESSION_IDLE_SECONDS: expected int, got '1.5'" in text
-    assert len(found) == 6
+    assert "IDP_KEYS_PASSPHRASE: required when the issuer is not plain-http loopback" in text
+    assert len(found) == 7
 
 
 @pytest.mark.parametrize("environ,message", [
@@ -58,6 +59,13 @@ def test_all_problems_are_reported_at_once():
     ({"IDP_SMTP_HOST": "mail.example.edu", "IDP_SMTP_SECURITY": "none"}, "none is allowed only for a loopback"),
     ({"IDP_SMTP_PORT": "0"}, "IDP_SMTP_PORT"),
     ({"IDP_MAIL_ATTEMPTS": "0"}, "IDP_MAIL_ATTEMPTS: must be positive"),
+    ({"IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "IDP_KEYS_PASSPHRASE: required"),
+    ({"IDP_KEYS_PASSPHRASE": "short"}, "IDP_KEYS_PASSPHRASE: must be at least 16 characters"),
+    ({"IDP_JWKS_MAX_AGE_SECONDS": "3600", "IDP_KEY_PUBLICATION_SECONDS": "600"},
+     "IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS"),
+    ({"IDP_KEY_ROTATION_DAYS": "1", "IDP_KEY_PUBLICATION_SECONDS": "172800"},
+     "IDP_KEY_ROTATION_DAYS: the rotation period must be longer"),
+    ({"IDP_KEY_ROTATION_DAYS": "-1"}, "IDP_KEY_ROTATION_DAYS: must be 0 (off) or positive"),
 ])
 def test_each_problem_is_named(tmp_path, environ, message):
     environ = {"IDP_INSTANCE_DIR": str(tmp_path), **environ}
@@ -68,13 +76,13 @@ def test_valid_production_settings(tmp_path):
     settings = Settings.from_env({
         "IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 32, "IDP_INSTANCE_DIR": str(tmp_path),
         "IDP_TRUSTED_PROXIES": " 10.0.0.0/8 , 2001:db8::/32 ", "IDP_CODE_SECONDS": "30",
-        "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp",
+        "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp", "IDP_KEYS_PASSPHRASE": "p" * 16,
     })
     assert settings.trusted_proxies == ("10.0.0.0/8", "2001:db8::/32")
     assert settings.code_seconds == 30
     assert settings.secure_cookies
     assert settings.database_url == "postgresql+psycopg://idp@db/idp"
-    assert not (tmp_path / "secret_key").exists()
+    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "keys_passphrase").exists()
 
 
 def test_loopback_defaults_generate_a_dev_secret(tmp_path):
@@ -128,6 +136,10 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             raw = "12"
         if name == "smtp_security":
             raw = "tls"
+        if name == "keys_passphrase":
+            raw = "x" * 16
+        if name == "key_publication_seconds":
+            raw = "700"
         value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
         assert str(value) == raw or value == (raw,), variable
 

@@ -40,6 +40,11 @@ class Context:
             self._app = create_app(self.settings)
         return self._app
 
+    def close(self) -> None:
+        """Close the database connections (matters when commands run in-process, as in tests)."""
+        if self._app is not None:
+            self._app.extensions["idp.db"].dispose()
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
@@ -49,6 +54,7 @@ def main(ctx):
     Configuration comes from IDP_* environment variables (see docs/configuration.md).
     """
     ctx.obj = Context()
+    ctx.call_on_close(ctx.obj.close)
 
 
 def read_secret_stdin(what: str) -> str:
@@ -61,4 +67,4 @@ def read_secret_stdin(what: str) -> str:
     return value
 
 
-from . import audit, clients, database, mail, serve, throttle, users  # noqa: E402,F401  (registers the commands)
+from . import audit, clients, database, keys, mail, serve, throttle, users  # noqa: E402,F401  (registers the commands)

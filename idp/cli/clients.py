@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..registration import ALGS
 from . import CLIError, main
 
 
@@ -26,7 +27,7 @@ def clients_group():
 @click.option("--trusted", is_flag=True, help="First-party client: skip the consent page.")
 @click.option("--scope", default="openid profile email offline_access", show_default=True,
               help="Space-separated scopes the client may request.")
-@click.option("--id-token-alg", type=click.Choice(["RS256", "ES256"]), default="RS256", show_default=True,
+@click.option("--id-token-alg", type=click.Choice(ALGS), default="RS256", show_default=True,
               help="ID token signing algorithm.")
 @click.option("--backchannel-logout-uri", default=None,
               help="Where the provider POSTs logout tokens when a session this client holds ends.")

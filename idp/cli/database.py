@@ -25,18 +25,22 @@ def _upgrade(settings) -> None:
 @main.command("init")
 @click.pass_obj
 def init_command(obj):
-    """Create or upgrade the schema and create signing keys if none exist."""
-    import time
+    """Create or upgrade the schema and create a current and a next signing key per algorithm."""
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from ..keystore import FileKeyStore, KeyStoreError
+    from ..keycrypto import DEFAULT_FAMILIES, family_of
+    from ..keyring import Policy, ensure
 
     settings = obj.settings
     _upgrade(settings)
-    try:
-        created = FileKeyStore(settings.keys_dir, settings.keys_passphrase).ensure_keys(time.time())
-    except (OSError, KeyStoreError) as exc:
-        raise CLIError(f"cannot prepare signing keys in {settings.keys_dir}: {exc}") from None
-    click.echo(f"database ready; {len(created)} signing key(s) created in {settings.keys_dir}")
+    families = sorted(set(DEFAULT_FAMILIES) | {family_of(settings.access_token_alg)})
+    with obj.app.extensions["idp.db"].session() as db:
+        try:
+            created = ensure(db, families, obj.app.extensions["idp.clock"].now(), Policy.from_settings(settings))
+            db.commit()
+        except SQLAlchemyError as exc:
+            raise CLIError(f"cannot create signing keys: {exc.__class__.__name__}") from None
+    click.echo(f"database ready; {len(created)} signing key(s) created")
 
 
 @main.group("db")

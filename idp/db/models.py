@@ -7,7 +7,7 @@ secrets) are stored only as hashes; see ``idp.security.tokens``.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -186,3 +186,33 @@ class LogoutDelivery(Base):
     done_at: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     last_error: Mapped[str] = mapped_column(String(300), default="")
+class StoredKey(Base):
+    """A signing key and its lifecycle state (issue 7).
+
+    Keys live in the database, not in files: it is already the one store every provider
+    process on every host shares, a rotation is one transaction (readers see the key set
+    before or after it, never half of it), and the partial unique indexes below make a
+    second ``current`` or ``next`` key per algorithm impossible whatever the callers do.
+    ``private_key`` is PKCS#8 PEM encrypted with ``IDP_KEYS_PASSPHRASE``; it is emptied
+    when the key is revoked. ``public_jwk`` lets readers publish and verify without it.
+    """
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (
+        Index("ix_signing_keys_one_current", "alg", unique=True,
+              postgresql_where=text("state = 'current'"), sqlite_where=text("state = 'current'")),
+        Index("ix_signing_keys_one_next", "alg", unique=True,
+              postgresql_where=text("state = 'next'"), sqlite_where=text("state = 'next'")),
+    )
+
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: Key family: RS256, ES256 or Ed25519 (RFC 9864 name; also signs as "EdDSA").
+    alg: Mapped[str] = mapped_column(String(16))
+    #: next → current → retired → (deleted); or revoked (emergency), then deleted.
+    state: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[float] = mapped_column(Float)
+    activated_at: Mapped[float | None] = mapped_column(Float)
+    retired_at: Mapped[float | None] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    private_key: Mapped[str] = mapped_column(Text)

@@ -13,6 +13,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from .. import services
+from ..keycrypto import JWS_ALGS
 from ..db import consents, get_session
 from ..web import session as web_session
 from . import interactions, policy
@@ -102,7 +103,7 @@ def _hint_subject(grant) -> str | None:
     if not hint:
         return None
     try:
-        token = jwt.decode(hint, services.keystore().verification_keys(), algorithms=["RS256", "ES256"])
+        token = jwt.decode(hint, services.keystore().verification_keys(), algorithms=list(JWS_ALGS))
     except (JoseError, ValueError):
         raise InvalidRequestError("Invalid 'id_token_hint'.", redirect_uri=grant.redirect_uri) from None
     claims = token.claims

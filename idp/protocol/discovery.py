@@ -7,7 +7,7 @@ import json
 from flask import current_app
 
 from .. import services
-from ..keystore import SUPPORTED_ALGS
+from ..keycrypto import JWS_ALGS
 from .claims import SUPPORTED_CLAIMS
 from .grants import CLIENT_AUTH_METHODS
 
@@ -30,7 +30,7 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": list(SUPPORTED_ALGS),
+        "id_token_signing_alg_values_supported": list(JWS_ALGS),
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],

@@ -8,6 +8,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from .. import services
+from ..keycrypto import JWS_ALGS
 from ..db import get_session, tokens as token_repo
 from .models import AccessTokenRecord, RefreshTokenRecord
 
@@ -24,7 +25,7 @@ def verify_access_token(token_string: str) -> AccessTokenRecord | None:
         return None
     keystore = services.keystore()
     try:
-        token = jwt.decode(token_string, keystore.verification_keys(), algorithms=["ES256", "RS256"])
+        token = jwt.decode(token_string, keystore.verification_keys(), algorithms=list(JWS_ALGS))
     except (JoseError, ValueError):
         return None
     claims = token.claims

@@ -6,6 +6,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 
 from .. import services
+from ..keycrypto import JWS_ALGS
 from ..db import audit, get_session
 from ..web import session as web_session
 
@@ -15,7 +16,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return services.keystore().verification_keys()
 
     def get_algorithms(self):
-        return ["RS256", "ES256"]
+        return list(JWS_ALGS)
 
     def resolve_client_from_id_token_claims(self, id_token_claims):
         # Our ID tokens carry ``aud`` as a one-element list, which Authlib's default treats as

@@ -129,9 +129,10 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
                 claims["sid"] = user.session_id
         else:
             claims["sub"] = client.get_client_id()
-        key = services.keystore().signing_key(settings.access_token_alg)
-        header = {"alg": key.alg, "typ": "at+jwt", "kid": key.kid}
-        return jwt.encode(header, claims, key.key, algorithms=[key.alg])
+        alg = settings.access_token_alg
+        key = services.keystore().signing_key(alg)
+        header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
+        return jwt.encode(header, claims, key.key, algorithms=[alg])
 
 
 def _refresh_token(client, grant_type, user, scope):

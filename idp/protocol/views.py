@@ -124,8 +124,9 @@ def discovery():
 
 @bp.get("/jwks.json")
 def jwks():
-    # Short enough that a newly published ("next") key reaches relying parties well before it signs.
-    return _cached_json(services.keystore().jwks_bytes(), max_age=300)
+    # No longer than a next key is published before it signs (settings validation), so every
+    # relying party that honours the cache lifetime holds the next key before it is used.
+    return _cached_json(services.keystore().jwks_bytes(), max_age=services.settings().jwks_max_age_seconds)
 
 
 def _cached_json(body: bytes, max_age: int):
