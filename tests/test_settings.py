@@ -117,6 +117,8 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             raw = "RS256"
         if name == "argon2_memory_kib":
             raw = "64"
+        if name == "log_format":
+            raw = "text"
         value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
         assert str(value) == raw or value == (raw,), variable
 
@@ -137,6 +139,9 @@ EXPECTED_ROUTES = {
     ("/.well-known/openid-configuration", "protocol.discovery"),
     ("/jwks.json", "protocol.jwks"),
     ("/static/<path:filename>", "static"),
+    ("/healthz", "ops.healthz"),
+    ("/readyz", "ops.readyz"),
+    ("/metrics", "ops.metrics"),
 }
 
 
@@ -157,7 +162,7 @@ def test_endpoint_names_read_surface_action(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        assert re.fullmatch(r"(web|protocol)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+        assert re.fullmatch(r"(web|protocol|ops)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
 
 
 def test_methods_per_route(app):

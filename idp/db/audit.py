@@ -13,6 +13,8 @@ LOGIN_FAILURE = "login.failure"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 REFRESH_REUSE = "token.refresh_reuse"
+#: A rotated refresh token presented again within the grace window (a concurrent refresh): refused, family kept.
+REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,

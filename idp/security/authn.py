@@ -9,6 +9,8 @@ from flask import current_app
 from .. import services
 from ..db import audit, get_session, users as user_repo
 from ..db.models import User
+from ..ops import metrics
+from .throttle import TooManyAttempts
 
 
 @dataclass
@@ -22,10 +24,16 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
     """Check credentials. Unknown user, wrong password and disabled account cost the same
     argon2 work and are told apart only in the audit trail."""
     throttle = current_app.extensions["idp.throttle"]
-    throttle.check(login, ip)  # raises TooManyAttempts before any hashing
+    try:
+        throttle.check(login, ip)  # raises TooManyAttempts before any hashing
+    except TooManyAttempts:
+        metrics.THROTTLE_HITS.labels("login").inc()
+        metrics.SIGN_INS.labels("throttled").inc()
+        raise
     db, hasher = get_session(), services.hasher()
     user = user_repo.get_user_by_login(db, login)
-    ok = hasher.verify(user.password_hash if user else None, password)
+    with metrics.ARGON2_VERIFY_SECONDS.time():
+        ok = hasher.verify(user.password_hash if user else None, password)
     if user is None:
         outcome = Outcome(None, "unknown_user")
     elif not ok:
@@ -36,6 +44,7 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
         if hasher.needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         outcome = Outcome(user, "ok")
+    metrics.SIGN_INS.labels(outcome.reason).inc()
     fields = dict(services.request_audit_fields(), client_id=client_id)
     if outcome.user is None:
         throttle.record_failure(login, ip)
