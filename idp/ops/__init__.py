@@ -1,13 +1,16 @@
-"""Operations: health and readiness, Prometheus metrics, request logging and timing."""
+"""Operations: health and readiness, Prometheus metrics, request logging and timing.
+
+Imports stay inside the functions: ``idp serve`` imports ``idp.ops.gunicorn`` and must set
+``PROMETHEUS_MULTIPROC_DIR`` before anything imports ``prometheus_client``.
+"""
 
 from __future__ import annotations
 
 from flask import request
 
-from . import logs, metrics
-
 
 def init_app(app) -> None:
+    from . import logs
     from .views import bp
 
     app.register_blueprint(bp)
@@ -16,6 +19,8 @@ def init_app(app) -> None:
 
 
 def _observe(response):
+    from . import logs, metrics
+
     duration = logs.elapsed()
     endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
     metrics.REQUEST_SECONDS.labels(endpoint, request.method).observe(duration)
