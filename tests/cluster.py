@@ -72,11 +72,11 @@ class TcpProxy:
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
 
     def cut(self) -> None:
-        listener, self._listener = self._listener, None
+        with self._lock:
+            listener, self._listener = self._listener, None
+            pairs, self._pairs = self._pairs, set()
         if listener is not None:
             listener.close()
-        with self._lock:
-            pairs, self._pairs = self._pairs, set()
         for a, b in pairs:
             for s in (a, b):
                 try:
@@ -102,6 +102,10 @@ class TcpProxy:
                 continue
             pair = (client, upstream)
             with self._lock:
+                if self._listener is not listener:  # cut while this connection was being set up
+                    client.close()
+                    upstream.close()
+                    return
                 self._pairs.add(pair)
             threading.Thread(target=self._pump, args=(pair,), daemon=True).start()
 
