@@ -10,7 +10,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY idp ./idp
 RUN /opt/idp/bin/pip install . \
- && /opt/idp/bin/pip uninstall --yes pip setuptools wheel || true \
+ && (/opt/idp/bin/pip uninstall --yes pip setuptools wheel || true) \
  && rm -rf /opt/idp/bin/pip* \
  && find /opt/idp -name '__pycache__' -prune -exec rm -rf {} +
 
@@ -19,7 +19,7 @@ LABEL org.opencontainers.image.title="SPOM Login" \
       org.opencontainers.image.description="OpenID Connect provider for institutions" \
       org.opencontainers.image.licenses="Apache-2.0"
 # No build tools in the final image: the system pip/setuptools go too.
-RUN python -m pip uninstall --yes pip setuptools wheel 2>/dev/null || true \
+RUN (python -m pip uninstall --yes pip setuptools wheel 2>/dev/null || true) \
  && groupadd --system --gid 10001 idp \
  && useradd --system --uid 10001 --gid idp --home-dir /var/lib/idp --shell /usr/sbin/nologin idp \
  && mkdir -p /var/lib/idp/keys /var/lib/idp/instance /var/lib/idp/metrics \

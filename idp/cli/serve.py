@@ -26,14 +26,16 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     """
     from gunicorn.app.base import BaseApplication
 
-    from ..ops.gunicorn import options, prepare_metrics_dir
+    from ..ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit
 
     settings = obj.settings  # validate before forking
-    prepare_metrics_dir()
+    metrics_dir, made_here = prepare_metrics_dir()
     config = options(settings, bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                      workers=workers or settings.workers, threads=threads or settings.threads,
                      timeout=timeout or settings.worker_timeout,
                      graceful_timeout=graceful_timeout or settings.graceful_timeout)
+    if made_here:
+        config["on_exit"] = remove_folder_on_exit(metrics_dir)
 
     class Server(BaseApplication):
         def load_config(self):

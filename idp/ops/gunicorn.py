@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,15 +17,28 @@ from ..settings import Settings
 from .logs import dict_config
 
 
-def prepare_metrics_dir() -> str:
+def prepare_metrics_dir() -> tuple[str, bool]:
     """Use ``PROMETHEUS_MULTIPROC_DIR`` (or a fresh temporary folder) and empty it of the previous
-    run's samples, as prometheus-client requires; the workers inherit the variable."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or tempfile.mkdtemp(prefix="idp-metrics-")
+    run's samples, as prometheus-client requires; the workers inherit the variable.
+    Returns the folder and whether it was made here (then ``on_exit`` removes it)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    created = not path
+    if created:
+        path = tempfile.mkdtemp(prefix="idp-metrics-")
     Path(path).mkdir(parents=True, exist_ok=True)
     for stale in Path(path).glob("*.db"):
         stale.unlink(missing_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path
+    return path, created
+
+
+def remove_folder_on_exit(path: str):
+    """A gunicorn ``on_exit`` hook (master only, after the workers are gone)."""
+
+    def on_exit(_server) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+    return on_exit
 
 
 def child_exit(_server, worker) -> None:
