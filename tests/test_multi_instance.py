@@ -201,6 +201,7 @@ def test_logs_are_json_with_request_ids_and_hold_no_secret(cluster, a, b):
         assert value and value not in logs, f"the {what} appears in the logs"
 
     records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    assert all(r["time"].endswith("+00:00") and r["level"] and "request_id" in r for r in records)
     requests_logged = [r for r in records if r["logger"] == "idp.access"]
     assert len(requests_logged) >= 10
     assert all(len(r["request_id"]) == 16 and "?" not in r["path"] for r in requests_logged)

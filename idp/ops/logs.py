@@ -28,9 +28,10 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict:
     """A ``logging.config.dictConfig`` dictionary (gunicorn's ``logconfig_dict`` takes the same)."""
     level = level.upper()
     formatters = {
+        # "time" is ISO 8601 in UTC (python-json-logger's timestamp option).
         "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
-                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+                 "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s", "timestamp": "time",
+                 "rename_fields": {"levelname": "level", "name": "logger"}},
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
     }
     handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": fmt,
