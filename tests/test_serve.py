@@ -46,6 +46,14 @@ def test_invalid_settings_stop_serve_before_it_starts(monkeypatch, tmp_path):
     assert "IDP_WORKERS: must be between 1 and 64" in result.output
 
 
+def test_several_workers_without_redis_are_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("IDP_INSTANCE_DIR", str(tmp_path))
+    monkeypatch.delenv("IDP_REDIS_URL", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--workers", "2"])
+    assert result.exit_code == 1
+    assert "more than one worker needs IDP_REDIS_URL" in result.output
+
+
 @pytest.mark.e2e
 def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
     cluster = Cluster(tmp_path)
