@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 
 from . import clock as clock_service, db as db_service, keystore as keystore_service, mailer as mailer_service
 from . import store as store_service
@@ -30,17 +30,21 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     throttle_service.init_app(app, throttle)
     mailer_service.init_app(app, mailer)
 
-    from . import protocol
+    from . import ops, protocol
     from .web import init_app as init_web
 
     protocol.init_app(app)
     init_web(app)
+    ops.init_app(app)
     _register_error_handlers(app)
     return app
 
 
 def _register_error_handlers(app: Flask) -> None:
+    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+
     from .keystore import KeyStoreError
+    from .ops.metrics import UNAVAILABLE
     from .store import StoreUnavailable
 
     def wants_json() -> bool:
@@ -64,11 +68,21 @@ def _register_error_handlers(app: Flask) -> None:
     def too_large(_e):
         return page(413, "request_too_large", "The request is too large.")
 
-    @app.errorhandler(StoreUnavailable)
-    @app.errorhandler(KeyStoreError)
+    dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
+                     InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
+
     def unavailable(exc):
-        log.error("service unavailable: %s", exc.__class__.__name__)
-        return page(503, "temporarily_unavailable", "The service is temporarily unavailable. Try again shortly.")
+        # A dependency is down (Redis, PostgreSQL, the key folder): answer at once, never hang or 500.
+        dependency = next(d for cls, d in dependency_of.items() if isinstance(exc, cls))
+        UNAVAILABLE.labels(dependency).inc()
+        log.error("service unavailable: %s (%s)", dependency, exc.__class__.__name__)
+        response = make_response(page(503, "temporarily_unavailable",
+                                      "The service is temporarily unavailable. Try again shortly."))
+        response.headers["Retry-After"] = "5"
+        return response
+
+    for exc_class in dependency_of:
+        app.register_error_handler(exc_class, unavailable)
 
     @app.errorhandler(Exception)
     def server_error(exc):

@@ -104,6 +104,14 @@ class Settings:
                                    "this long after their last token expires.", default=60)
     keys_reload_seconds: int = _doc("How often each process re-reads the signing keys (a rotation reaches every "
                                     "process within this time).", default=2)
+    log_format: str = _doc("Log lines: `json` (one object per line, with the request id) or `text`.", default="json")
+    workers: int = _doc("gunicorn worker processes started by `idp serve`.", default=2)
+    threads: int = _doc("Threads per gunicorn worker (gthread worker class when > 1).", default=1)
+    worker_timeout: int = _doc("Seconds before gunicorn restarts a worker that stopped answering.", default=30)
+    graceful_timeout: int = _doc("Seconds in-flight requests get to finish after SIGTERM.", default=30)
+    database_connect_timeout: int = _doc("Seconds to wait for a database connection before answering 503.", default=3)
+    metrics_networks: tuple[str, ...] = _doc("CIDRs that may read /metrics directly (never via a trusted proxy); empty = /metrics off.", default=())
+    refresh_reuse_grace_seconds: int = _doc("A rotated refresh token reused this soon is refused without revoking its family; 0 = off.", default=5)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -171,6 +179,18 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 yield f"IDP_TRUSTED_PROXIES: {cidr!r} is not an IP address or CIDR"
+        for cidr in self.metrics_networks:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                yield f"IDP_METRICS_NETWORKS: {cidr!r} is not an IP address or CIDR"
+        if self.log_format not in ("json", "text"):
+            yield "IDP_LOG_FORMAT: one of json, text"
+        for name, low, high in (("workers", 1, 64), ("threads", 1, 64), ("worker_timeout", 1, 3600),
+                                ("graceful_timeout", 1, 3600), ("database_connect_timeout", 2, 60),
+                                ("refresh_reuse_grace_seconds", 0, 60)):
+            if not low <= getattr(self, name) <= high:
+                yield f"IDP_{name.upper()}: must be between {low} and {high}"
         if self.access_token_alg not in ("ES256", "RS256", "EdDSA", "Ed25519"):
             yield "IDP_ACCESS_TOKEN_ALG: one of ES256, RS256, EdDSA, Ed25519"
         for name in ("session_idle_seconds", "session_max_seconds", "code_seconds", "access_token_seconds",

@@ -73,8 +73,13 @@ class MemoryStore:
 class RedisStore:
     def __init__(self, url: str, prefix: str = "idp:"):
         import redis
+        from redis.backoff import ExponentialBackoff
+        from redis.retry import Retry
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30)
+        # One quick retry: it replaces a pooled connection that a Redis restart closed. More (redis-py
+        # retries three times with up-to-seconds backoff by default) would only delay the 503 of an outage.
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
+                                           retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1))
         self._prefix = prefix
         self._errors = (redis.ConnectionError, redis.TimeoutError)
 

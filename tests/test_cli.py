@@ -219,7 +219,7 @@ def test_serve_answers_and_stops_on_sigterm(tmp_path):
                 if response.status_code == 200:
                     document = response.json()
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still booting
                 pass
             time.sleep(0.2)
         assert process.poll() is None, process.communicate(timeout=5)

@@ -11,6 +11,10 @@ import requests
 from .helpers import bearer, issue_tokens, parse_form
 
 
+#: IDP_REFRESH_REUSE_GRACE_SECONDS (default).
+GRACE = 5
+
+
 def refresh(rp, refresh_token, **extra) -> requests.Response:
     return rp.token_request({"grant_type": "refresh_token", "refresh_token": refresh_token, **extra})
 
@@ -53,7 +57,8 @@ def test_refresh_rotates_and_reuse_revokes_the_whole_family(provider, user):
     assert rotated["access_token"] != token["access_token"]
     assert provider.audit_events("token.refresh_reuse") == []
 
-    # The old refresh token is spent...
+    # The old refresh token is spent; reused after the grace window for concurrent refreshes...
+    provider.clock.advance(GRACE + 1)
     assert_invalid_grant(refresh(rp, token["refresh_token"]))
     # ...and its reuse looks like theft: the successor and the family's access tokens die too.
     assert_invalid_grant(refresh(rp, rotated["refresh_token"]))
@@ -83,6 +88,7 @@ def test_reuse_does_not_touch_other_grants(provider, user):
     rp, token = issue_tokens(provider)
     other_rp, other = issue_tokens(provider)  # another client, another grant, same user
     assert refresh(rp, token["refresh_token"]).status_code == 200
+    provider.clock.advance(GRACE + 1)
     assert_invalid_grant(refresh(rp, token["refresh_token"]))
 
     assert userinfo(provider, other["access_token"]).status_code == 200
@@ -244,3 +250,45 @@ def test_concurrent_refreshes_of_one_token_yield_exactly_one_success(provider, u
             assert r.status_code == 400 and r.json()["error"] == "invalid_grant", r.text[:300]
     winner = next(r for r in results if r.status_code == 200).json()
     assert winner["refresh_token"] != token["refresh_token"]
+    # The losers were a race, not theft: the family survives and the one successor works.
+    assert provider.audit_events("token.refresh_reuse") == []
+    assert userinfo(provider, winner["access_token"]).status_code == 200
+    assert refresh(rp, winner["refresh_token"]).status_code == 200
+
+
+# -- grace window for concurrent refreshes (IDP_REFRESH_REUSE_GRACE_SECONDS) -------------------
+
+def test_reuse_within_the_grace_window_is_refused_but_keeps_the_family(provider, user):
+    rp, token = issue_tokens(provider)
+    successor = refresh(rp, token["refresh_token"]).json()
+
+    provider.clock.advance(GRACE - 1)
+    assert_invalid_grant(refresh(rp, token["refresh_token"]))  # no second successor
+
+    assert userinfo(provider, successor["access_token"]).status_code == 200
+    assert refresh(rp, successor["refresh_token"]).status_code == 200
+    assert provider.audit_events("token.refresh_reuse") == []
+    [event] = provider.audit_events("token.refresh_reuse_in_grace")
+    assert event.client_id == rp.client_id and event.user_id == user.id
+
+
+def test_reuse_once_the_grace_window_has_passed_revokes_the_family(provider, user):
+    rp, token = issue_tokens(provider)
+    successor = refresh(rp, token["refresh_token"]).json()
+
+    provider.clock.advance(GRACE)
+    assert_invalid_grant(refresh(rp, token["refresh_token"]))
+
+    assert_invalid_grant(refresh(rp, successor["refresh_token"]))
+    assert userinfo(provider, successor["access_token"]).status_code == 401
+    assert len(provider.audit_events("token.refresh_reuse")) == 1
+
+
+def test_a_zero_grace_window_treats_every_reuse_as_theft(make_provider):
+    provider = make_provider(refresh_reuse_grace_seconds=0)
+    provider.create_user()
+    rp, token = issue_tokens(provider)
+    successor = refresh(rp, token["refresh_token"]).json()
+
+    assert_invalid_grant(refresh(rp, token["refresh_token"]))  # same instant, no window
+    assert_invalid_grant(refresh(rp, successor["refresh_token"]))

@@ -140,6 +140,8 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             raw = "x" * 16
         if name == "key_publication_seconds":
             raw = "700"
+        if name == "log_format":
+            raw = "text"
         value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
         assert str(value) == raw or value == (raw,), variable
 
@@ -168,6 +170,9 @@ EXPECTED_ROUTES = {
     ("/account/password", "account.change_password"),
     ("/account/sessions/end", "account.end_session"),
     ("/account/apps/revoke", "account.revoke_app"),
+    ("/healthz", "ops.healthz"),
+    ("/readyz", "ops.readyz"),
+    ("/metrics", "ops.metrics"),
 }
 
 
@@ -188,7 +193,7 @@ def test_endpoint_names_read_surface_action(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        assert re.fullmatch(r"(web|protocol|account)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+        assert re.fullmatch(r"(web|protocol|account|ops)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
 
 
 def test_methods_per_route(app):

@@ -10,35 +10,42 @@ from . import CLIError, main
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="Threads per worker (gthread worker class when > 1).")
-@click.option("--timeout", default=30, show_default=True, type=click.IntRange(1, 3600),
-              help="Seconds before a silent worker is restarted.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes  [default: IDP_WORKERS, 2]")
+@click.option("--threads", type=click.IntRange(1, 64),
+              help="Threads per worker, gthread worker class when > 1  [default: IDP_THREADS, 1]")
+@click.option("--timeout", type=click.IntRange(1, 3600),
+              help="Seconds before a silent worker is restarted  [default: IDP_WORKER_TIMEOUT, 30]")
+@click.option("--graceful-timeout", type=click.IntRange(1, 3600),
+              help="Seconds in-flight requests get after SIGTERM  [default: IDP_GRACEFUL_TIMEOUT, 30]")
 @click.pass_obj
-def serve(obj, host, port, workers, threads, timeout):
-    """Serve the provider with gunicorn (graceful shutdown on SIGTERM)."""
+def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
+    """Serve the provider with gunicorn (graceful shutdown on SIGTERM).
+
+    Logs are JSON lines on stderr (IDP_LOG_FORMAT); Prometheus samples of all workers are summed
+    through PROMETHEUS_MULTIPROC_DIR (a temporary folder unless set).
+    """
     from gunicorn.app.base import BaseApplication
 
-    settings = obj.settings  # validate before forking
-    import logging
+    from ..ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit
 
-    # Workers inherit this: the provider's own log lines (mail written to the outbox, mail that
-    # could not be delivered, unhandled errors) go to stderr at IDP_LOG_LEVEL.
-    level = logging.getLevelName(settings.log_level.upper())
-    if not isinstance(level, int):
-        raise CLIError(f"IDP_LOG_LEVEL: unknown level {settings.log_level!r}")
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = obj.settings  # validate before forking
+    if (workers or settings.workers) > 1 and not settings.redis_url:
+        # Pending sign-ins and codes would live in one worker's memory and vanish on the next request.
+        raise CLIError("more than one worker needs IDP_REDIS_URL (the in-process store is per process); "
+                       "set it, or use --workers 1")
+    metrics_dir, made_here = prepare_metrics_dir()
+    config = options(settings, bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                     workers=workers or settings.workers, threads=threads or settings.threads,
+                     timeout=timeout or settings.worker_timeout,
+                     graceful_timeout=graceful_timeout or settings.graceful_timeout)
+    if made_here:
+        config["on_exit"] = remove_folder_on_exit(metrics_dir)
 
     class Server(BaseApplication):
         def load_config(self):
-            self.cfg.set("bind", f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("threads", threads)
-            self.cfg.set("worker_class", "gthread" if threads > 1 else "sync")
-            self.cfg.set("timeout", timeout)
-            self.cfg.set("graceful_timeout", timeout)
-            self.cfg.set("accesslog", None)
+            for name, value in config.items():
+                if name in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(name, value)
 
         def load(self):
             from .. import create_app
@@ -48,5 +55,6 @@ def serve(obj, host, port, workers, threads, timeout):
             get_deliverer(app).start()  # in the worker, after the fork
             return app
 
-    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, {workers} worker(s))")
+    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, "
+               f"{config['workers']} worker(s))")
     Server().run()

@@ -9,12 +9,13 @@ from __future__ import annotations
 from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 
 class Database:
-    def __init__(self, url: str):
-        self.engine = make_engine(url)
+    def __init__(self, url: str, connect_timeout: int = 3):
+        self.engine = make_engine(url, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:
@@ -24,7 +25,7 @@ class Database:
         self.engine.dispose()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, connect_timeout: int = 3) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -37,19 +38,29 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    # pool_pre_ping: a connection dropped by a database restart is replaced, not handed out.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=5)
+    # A database that is down must cost a request seconds, not a worker: pool_pre_ping replaces a
+    # connection dropped by a restart instead of handing it out; connect_timeout bounds a new
+    # connection (libpq's minimum is 2 s); keepalives and tcp_user_timeout (ms) bound a connection
+    # whose peer vanished without closing it; pool_timeout bounds the wait for a free connection.
+    connect_args = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 10,
+                    "keepalives_interval": 3, "keepalives_count": 3, "tcp_user_timeout": connect_timeout * 1000}
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=connect_timeout,
+                         connect_args=connect_args)
 
 
 def init_app(app, database: Database | None = None) -> None:
-    app.extensions["idp.db"] = database or Database(app.extensions["idp.settings"].database_url)
+    settings = app.extensions["idp.settings"]
+    app.extensions["idp.db"] = database or Database(settings.database_url, settings.database_connect_timeout)
 
     @app.teardown_appcontext
     def _close_session(_exc):
         session = g.pop("idp_db_session", None)
         if session is not None:
-            session.rollback()
-            session.close()
+            try:
+                session.rollback()
+                session.close()
+            except SQLAlchemyError:  # the connection died (database restart): drop it, never raise here
+                session.invalidate()
 
 
 def get_database(app=None) -> Database:

@@ -41,11 +41,13 @@ CLIENT_REGISTERED = "client.registered"
 KEY_ROTATED = "key.rotated"
 KEY_REVOKED = "key.revoked"
 KEY_REMOVED = "key.removed"
+#: A rotated refresh token presented again within the grace window (a concurrent refresh): refused, family kept.
+REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
 
 TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, REFRESH_REUSE,
          PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
          CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
-         CLIENT_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED)
+         CLIENT_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE)
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,

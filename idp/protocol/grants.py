@@ -146,6 +146,25 @@ class OpenIDConnectCode(OpenIDCode):
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Refresh with rotation (RFC 9700 §4.14.2) that stays correct when instances race.
+
+    Two requests presenting the same refresh token at once (two tabs, a retry, two instances
+    behind a load balancer) must leave exactly one valid successor and must not look like theft:
+
+    - both read the token before either rotates it: the conditional UPDATE in
+      ``revoke_old_credential`` lets one win; the loser's response, successor included, is rolled
+      back and it gets ``invalid_grant``;
+    - one reads it after the other rotated it: within ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the
+      rotation this is taken for the same race and refused with ``invalid_grant`` *without*
+      revoking the family (the client keeps the successor the winner received); later, it is reuse
+      and the whole family is revoked.
+
+    Unlike Dex's ``reuseInterval`` the successor is not re-issued to the loser: only its hash is
+    stored, so it cannot be; Hydra's grace period issues a second successor, which we refuse to do
+    ("exactly one valid successor"). The window is short so that a stolen token replayed within
+    seconds of the legitimate refresh is still refused; it is audited either way.
+    """
+
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -156,7 +175,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         row, grant = found
         if row.rotated_at is not None and row.revoked_at is None:
-            _revoke_reused(grant, now)
+            if now - row.rotated_at < services.settings().refresh_reuse_grace_seconds:
+                _refuse_concurrent_reuse(grant, now)
+            else:
+                _revoke_reused(grant, now)
             return None
         record = RefreshTokenRecord(row, grant, now)
         if record.is_expired() or record.is_revoked() or not _session_allows(db, grant, now):
@@ -186,6 +208,14 @@ def _session_allows(db, grant: Grant, now: float) -> bool:
     # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
     idle = services.settings().session_idle_seconds
     return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
+
+
+def _refuse_concurrent_reuse(grant: Grant, now: float) -> None:
+    with services.database().session() as db:
+        audit.record(db, audit.REFRESH_REUSE_IN_GRACE, now=now, user_id=grant.user_id, client_id=grant.client_id,
+                     **services.request_audit_fields(), grant_id=grant.id)
+        db.commit()
+    log.info("refresh token reused within the grace window: refused, grant %s kept", grant.id)
 
 
 def _revoke_reused(grant: Grant, now: float) -> None:

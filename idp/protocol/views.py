@@ -8,6 +8,7 @@ from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
 from .. import services
+from ..ops.metrics import TOKENS_ISSUED
 from ..db import get_session
 from . import interactions
 from .authorize import authorize as run_authorization
@@ -44,6 +45,9 @@ def token():
     response = get_server().create_token_response()
     if response.status_code == 200:
         get_session().commit()
+        grant_type = request.form.get("grant_type", "")
+        if grant_type in ("authorization_code", "refresh_token", "client_credentials"):
+            TOKENS_ISSUED.labels(grant_type).inc()
     response.headers.update(NO_STORE)
     return response
 

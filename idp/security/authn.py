@@ -16,6 +16,7 @@ from flask import current_app
 from .. import services
 from ..db import audit, get_session, users as user_repo
 from ..db.models import User
+from ..ops import metrics
 from . import devices
 from .throttle import ThrottleUnavailable, TooManyAttempts
 
@@ -52,10 +53,13 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
     try:
         throttle.check(key, ip, device=device)  # raises before any hashing
     except TooManyAttempts as exc:
+        metrics.THROTTLE_HITS.labels("login").inc()
+        metrics.SIGN_INS.labels("throttled").inc()
         audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason="throttled",
                      scope=exc.scope, **fields)
         raise
-    ok = hasher.verify(user.password_hash if user else None, password)
+    with metrics.ARGON2_VERIFY_SECONDS.time():
+        ok = hasher.verify(user.password_hash if user else None, password)
     if user is None:
         outcome = Outcome(None, "unknown_user")
     elif not ok:
@@ -66,6 +70,7 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
         if hasher.needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         outcome = Outcome(user, "ok", device)
+    metrics.SIGN_INS.labels(outcome.reason).inc()
     if outcome.user is None:
         audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason=outcome.reason,
                      **fields)

@@ -1,0 +1,55 @@
+"""Readiness checks: each returns None when fine, or a short reason safe to show an operator."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from .. import services
+from ..keystore import KeyStoreError
+from ..store import StoreUnavailable
+
+log = logging.getLogger(__name__)
+PROBE_KEY = "health:probe"
+
+
+def check_database() -> str | None:
+    try:
+        with services.database().engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        log.warning("readiness: database unavailable: %s", exc.__class__.__name__)
+        return "unavailable"
+    return None
+
+
+def check_store() -> str | None:
+    """Redis when configured (the in-process store cannot fail)."""
+    try:
+        services.store().get(PROBE_KEY)
+    except StoreUnavailable:
+        log.warning("readiness: store unavailable")
+        return "unavailable"
+    return None
+
+
+def check_keys() -> str | None:
+    """A current signing key for ID tokens (RS256, the default) and for access tokens."""
+    try:
+        keystore = services.keystore()
+        for alg in dict.fromkeys(("RS256", services.settings().access_token_alg)):
+            keystore.signing_key(alg)
+    except KeyStoreError as exc:
+        log.warning("readiness: %s", exc)
+        return "no current signing key"
+    return None
+
+
+CHECKS = {"database": check_database, "store": check_store, "signing_key": check_keys}
+
+
+def readiness() -> tuple[bool, dict[str, str]]:
+    results = {name: check() or "ok" for name, check in CHECKS.items()}
+    return all(v == "ok" for v in results.values()), results

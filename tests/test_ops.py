@@ -1,0 +1,143 @@
+"""Operations surface: liveness, readiness (database, store, signing key), /metrics access rules,
+503 (not 500, not a hang) when a dependency is down, and the security headers of HTML pages."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from idp import create_app
+from idp.db import Database
+from idp.settings import Settings
+from idp.store import MemoryStore, RedisStore
+
+from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE, free_port
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "idp" / "web" / "templates"
+
+
+def client(provider, remote_addr="127.0.0.1"):
+    http = provider.app.test_client()
+    http.environ_base["REMOTE_ADDR"] = remote_addr
+    return http
+
+
+# -- health and readiness -------------------------------------------------------------------
+
+def test_healthz_and_readyz_when_everything_is_up(provider):
+    http = client(provider)
+    alive = http.get("/healthz")
+    assert alive.status_code == 200 and alive.json == {"status": "ok"}
+    ready = http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ok", "checks": {"database": "ok", "store": "ok", "signing_key": "ok"}}
+    assert ready.headers["Cache-Control"] == "no-store"
+
+
+def test_readyz_without_a_usable_signing_key_is_503_but_the_process_is_alive(make_provider, fresh_keys):
+    make_provider().jwks()  # the keys exist, encrypted with the test passphrase
+    provider = make_provider(keys_passphrase="a passphrase that opens nothing")
+    http = client(provider)
+    assert http.get("/healthz").status_code == 200
+    ready = http.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json["status"] == "unavailable"
+    assert ready.json["checks"]["signing_key"] == "no current signing key"
+    assert ready.json["checks"]["database"] == "ok"
+
+
+def test_redis_down_makes_readyz_and_sign_in_503_at_once(make_provider):
+    provider = make_provider(store=RedisStore(f"redis://127.0.0.1:{free_port()}/0"))  # nothing listens there
+    rp = provider.create_client()
+    http = client(provider)
+    started = time.monotonic()
+    ready = http.get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"]["store"] == "unavailable"
+    page = http.get(rp.authorization_url().removeprefix(provider.url))  # the pending sign-in cannot be saved
+    assert page.status_code == 503 and "temporarily unavailable" in page.text
+    assert page.headers["Retry-After"] == "5"
+    assert time.monotonic() - started < 3
+
+
+def test_database_down_gives_503_quickly_never_500(tmp_path):
+    dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp"
+    settings = Settings(instance_dir=str(tmp_path), secret_key="d" * 40, database_url=dead).validated()
+    app = create_app(settings, database=Database(dead, connect_timeout=2), store=MemoryStore(), hasher=FAST_HASHER)
+    http = app.test_client()
+    started = time.monotonic()
+    ready = http.get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"]["database"] == "unavailable"
+    token = http.post("/token", data={"grant_type": "client_credentials"}, headers={
+        "Authorization": "Basic eDp5"})
+    assert token.status_code == 503
+    assert token.json == {"error": "temporarily_unavailable",
+                          "error_description": "The service is temporarily unavailable. Try again shortly."}
+    page = http.get("/authorize", query_string={"client_id": "x", "response_type": "code"})
+    assert page.status_code == 503 and page.mimetype == "text/html"
+    assert time.monotonic() - started < 5
+    app.extensions["idp.db"].dispose()
+
+
+# -- /metrics ---------------------------------------------------------------------------------
+
+def test_metrics_are_off_unless_configured(provider):
+    assert client(provider).get("/metrics").status_code == 404
+
+
+def test_metrics_only_for_the_configured_networks(make_provider):
+    provider = make_provider(metrics_networks=("127.0.0.1/32",))
+    provider.create_user()
+    client(provider).get("/login")
+    scrape = client(provider).get("/metrics")
+    assert scrape.status_code == 200
+    assert scrape.mimetype == "text/plain"
+    body = scrape.get_data(as_text=True)
+    assert 'idp_http_request_duration_seconds_count{endpoint="web.login",method="GET"}' in body
+    assert 'idp_signing_key_age_seconds{alg="RS256"' in body
+    for name in ("idp_sign_ins_total", "idp_throttle_hits_total", "idp_tokens_issued_total",
+                 "idp_argon2_verify_seconds", "idp_backchannel_logout_deliveries_total"):
+        assert f"# TYPE {name}" in body, name
+    assert client(provider, "10.1.2.3").get("/metrics").status_code == 404
+
+
+def test_metrics_are_never_served_through_the_public_proxy(make_provider):
+    """The load balancer is a trusted proxy: what it relays is public, even from an allowed network."""
+    provider = make_provider(metrics_networks=("127.0.0.0/8",), trusted_proxies=("127.0.0.1/32",))
+    assert client(provider, "127.0.0.1").get("/metrics").status_code == 404
+    assert client(provider, "127.0.0.2").get("/metrics").status_code == 200
+
+
+# -- security headers ---------------------------------------------------------------------------
+
+def test_hsts_only_on_an_https_issuer(tmp_path, database):
+    def headers(issuer):
+        settings = Settings(issuer=issuer, instance_dir=str(tmp_path), secret_key="h" * 40, database_url="sqlite://",
+                            keys_passphrase=TEST_KEYS_PASSPHRASE).validated()
+        app = create_app(settings, database=database, store=MemoryStore(), hasher=FAST_HASHER)
+        return app.test_client().get("/login").headers
+
+    secure = headers("https://login.example.edu")
+    assert secure["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in headers("http://127.0.0.1:8000")
+
+
+def test_csp_forbids_inline_script_and_framing(provider):
+    response = client(provider).get("/login")
+    csp = dict(part.strip().split(" ", 1) for part in response.headers["Content-Security-Policy"].split(";"))
+    assert csp["default-src"] == "'none'" and "script-src" not in csp  # no script at all, inline or not
+    assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+    assert csp["frame-ancestors"] == "'none'" and response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("template", sorted(p.name for p in TEMPLATES.glob("*.html")))
+def test_templates_have_no_inline_script_or_style(template):
+    """The CSP would block them in the browser: keep them out of the markup in the first place."""
+    html = (TEMPLATES / template).read_text()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html, re.I)
+    assert not re.search(r"\son[a-z]+\s*=", html, re.I)
+    assert not re.search(r"\sstyle\s*=", html, re.I) and "<style" not in html.lower()
