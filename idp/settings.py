@@ -49,6 +49,8 @@ class Settings:
     max_login_length: int = _doc("Longest accepted registration number or e-mail.", default=254)
     max_password_length: int = _doc("Longest accepted password (characters).", default=128)
     log_level: str = _doc("Python log level.", default="INFO")
+    open_registration: int = _doc("1 lets anyone register clients at /register without an initial access token "
+                                  "(RFC 7591 open registration); 0 requires one.", default=0)
 
     @property
     def issuer_is_loopback_http(self) -> bool:

@@ -13,6 +13,13 @@ LOGIN_FAILURE = "login.failure"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 REFRESH_REUSE = "token.refresh_reuse"
+CLIENT_REGISTERED = "client.registered"
+CLIENT_UPDATED = "client.updated"
+CLIENT_DISABLED = "client.disabled"
+CLIENT_ENABLED = "client.enabled"
+CLIENT_DELETED = "client.deleted"
+CLIENT_SECRET_ROTATED = "client.secret_rotated"
+REGISTRATION_TOKEN_ISSUED = "client.registration_token_issued"
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
@@ -24,10 +31,21 @@ def record(db: Session, type: str, *, now: float, user_id: int | None = None, cl
     return event
 
 
-def list_events(db: Session, *, user_id: int | None = None, type: str | None = None, limit: int = 100):
+def list_events(db: Session, *, user_id: int | None = None, type: str | None = None, limit: int = 100,
+                client_id: str | None = None, since: float | None = None, until: float | None = None,
+                before_id: int | None = None):
+    """Newest first. ``before_id`` pages backwards (pass the last id of the previous page)."""
     stmt = select(AuditEvent).order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
     if user_id is not None:
         stmt = stmt.where(AuditEvent.user_id == user_id)
     if type is not None:
         stmt = stmt.where(AuditEvent.type == type)
+    if client_id is not None:
+        stmt = stmt.where(AuditEvent.client_id == client_id)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
     return list(db.scalars(stmt))
