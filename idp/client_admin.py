@@ -122,7 +122,7 @@ def describe(row: Client, now: float) -> dict:
     """What ``show`` and the admin API report: metadata plus status and secrets (never their values)."""
     body = client_metadata(row)
     body.update(active=row.active, trusted=row.trusted, team=row.team, created_by=row.created_by,
-                created_at=_iso(row.created_at), updated_at=_iso(row.updated_at),
+                created_at=iso(row.created_at), updated_at=iso(row.updated_at),
                 managed_by_registration=row.registration_token_hash is not None, secrets=secrets_of(row, now))
     return body
 
@@ -131,12 +131,12 @@ def secrets_of(row: Client, now: float) -> list[dict]:
     """The secrets that work now: the current one, and the previous one during its grace period."""
     found = []
     if row.secret_hash:
-        found.append({"state": "current", "issued_at": _iso(row.secret_issued_at or row.created_at),
+        found.append({"state": "current", "issued_at": iso(row.secret_issued_at or row.created_at),
                       "expires_at": None})
     if row.previous_secret_hash and row.previous_secret_expires_at and now < row.previous_secret_expires_at:
-        found.append({"state": "previous", "issued_at": None, "expires_at": _iso(row.previous_secret_expires_at)})
+        found.append({"state": "previous", "issued_at": None, "expires_at": iso(row.previous_secret_expires_at)})
     return found
 
 
-def _iso(ts: float | None) -> str | None:
+def iso(ts: float | None) -> str | None:
     return None if ts is None else utc(ts).isoformat().replace("+00:00", "Z")

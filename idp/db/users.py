@@ -56,3 +56,20 @@ def create_user(db: Session, *, registration_number: str, email: str | None, nam
     db.add(user)
     db.flush()
     return user
+
+
+def list_users(db: Session, *, query: str | None = None, limit: int = 50, after_id: int | None = None) -> list[User]:
+    """Users in id order; ``query`` matches the start of the registration number or e-mail."""
+    stmt = select(User).order_by(User.id).limit(limit)
+    if query:
+        q = query.strip()
+        stmt = stmt.where(or_(User.registration_number_norm.startswith(normalize_registration_number(q),
+                                                                       autoescape=True),
+                              User.email_norm.startswith(q.lower(), autoescape=True)))
+    if after_id is not None:
+        stmt = stmt.where(User.id > after_id)
+    return list(db.scalars(stmt))
+
+
+def get_user_by_sub(db: Session, sub: str) -> User | None:
+    return db.scalar(select(User).where(User.sub == sub))
