@@ -33,7 +33,14 @@ class OpenRegistration:
 def rfc7591_error(exc: ClientMetadataError):
     """RFC 7591 §3.2.2: ``invalid_redirect_uri`` or ``invalid_client_metadata``, naming the field."""
     cls = InvalidRedirectURIError if exc.error == "invalid_redirect_uri" else InvalidClientMetadataError
-    return cls(description=str(exc))
+    return cls(description=safe_description(str(exc)))
+
+
+def safe_description(text: str) -> str:
+    """RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in ``error_description``; the
+    message may quote client input, so anything else becomes '?' (and '"' becomes "'")."""
+    text = text.replace('"', "'")
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c != "\\" else "?" for c in text)[:500]
 
 
 def _bearer(request) -> str | None:
