@@ -201,3 +201,12 @@ def test_discovery_advertises_registration(provider):
     assert document["registration_endpoint"] == provider.url + "/register"
     assert "private_key_jwt" in document["token_endpoint_auth_methods_supported"]
     assert document["token_endpoint_auth_signing_alg_values_supported"] == ["RS256", "ES256"]
+
+
+def test_a_put_without_json_is_a_metadata_error(provider):
+    body = register(provider, web_client(), initial_access_token(provider)).json()
+    for data, content_type in (("{", "application/json"), ("client_name=x", "application/x-www-form-urlencoded"),
+                               ("[]", "application/json")):
+        response = requests.put(body["registration_client_uri"], data=data, timeout=5,
+                                headers={**bearer(body["registration_access_token"]), "Content-Type": content_type})
+        assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata", data
