@@ -150,7 +150,7 @@ def assert_acceptable(body: dict) -> None:
 
 
 @given(METADATA)
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
 def test_parsed_metadata_is_valid_or_refused_by_name(data):
     try:
         spec = spec_from_metadata(data, privileged=False)
@@ -167,7 +167,8 @@ def test_parsed_metadata_is_valid_or_refused_by_name(data):
 
 
 @given(METADATA)
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_register_never_fails_and_never_accepts_an_invalid_client(provider, data):
     token = initial_access_token(provider)
     before = client_count(provider)
