@@ -189,3 +189,18 @@ def _assert_every_client_is_valid(provider):
     with provider.app.app_context(), services.database().session() as db:
         for row in list_clients(db):
             spec_of(row).validate()
+
+
+def test_patch_switches_between_jwks_and_jwks_uri(provider, admin):
+    from joserfc.jwk import ECKey
+
+    jwks = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
+    created = admin("POST", "/clients", json={"client_name": "Keyed", "grant_types": ["client_credentials"],
+                                              "scope": "api.read", "token_endpoint_auth_method": "private_key_jwt",
+                                              "jwks": jwks}).json()
+    assert "client_secret" not in created
+    moved = admin("PATCH", f"/clients/{created['client_id']}", json={"jwks_uri": "https://keys.example.edu/jwks"})
+    assert moved.status_code == 200 and "jwks" not in moved.json()
+    secret = admin("PATCH", f"/clients/{created['client_id']}", json={"token_endpoint_auth_method":
+                                                                       "client_secret_basic"})
+    assert secret.status_code == 200 and len(secret.json()["client_secret"]) >= 43

@@ -153,7 +153,8 @@ PATHS = {
     "/admin/api/clients/{client_id}": {
         "get": _op("getClient", "One client, with its secrets' state.",
                    {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID]),
-        "patch": _op("updateClient", "Change the given members; others keep their values.",
+        "patch": _op("updateClient", "Change the given members; others keep their values (jwks and jwks_uri "
+                                     "replace each other).",
                      {"200": _json(_ref("Client"), "The updated client."), **NOT_FOUND, **BODY_ERRORS},
                      parameters=[CLIENT_ID], requestBody=_body(_ref("ClientMetadata"))),
         "delete": _op("deleteClient", "Delete the client and revoke every token it holds.",

@@ -99,7 +99,13 @@ def get_client(client_id):
 def update_client(client_id):
     """Merge the given members onto the client's metadata (omitted members keep their values)."""
     row = _client(client_id)
-    merged = {**client_metadata(row), "trusted": row.trusted, **_json_object()}
+    changes = _json_object()
+    current = client_metadata(row)
+    # jwks and jwks_uri are alternatives (RFC 7591 §2): giving one replaces the other.
+    for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
+        if given in changes and other not in changes:
+            current.pop(other, None)
+    merged = {**current, "trusted": row.trusted, **changes}
     try:
         spec = spec_from_metadata(merged, privileged=True)
         secret = client_admin.update(get_session(), row, spec, actor=actor(), now=now())
