@@ -168,7 +168,8 @@ def create_client(obj, name, public, trusted, as_json, **options):
     data.setdefault("response_types", ["code"] if "authorization_code" in data["grant_types"] else [])
     if public:
         data["token_endpoint_auth_method"] = "none"
-    if "application_type" not in data and any(not u.startswith(("https:", "http:")) for u in data.get("redirect_uris", [])):
+    private_scheme = any(not u.startswith(("https:", "http:")) for u in data.get("redirect_uris", []))
+    if "application_type" not in data and private_scheme:
         data["application_type"] = "native"  # a private-use scheme means a native app
     data = {k: v for k, v in data.items() if v is not None}
     with session(obj) as (db, now):
