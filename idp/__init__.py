@@ -30,12 +30,13 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     throttle_service.init_app(app, throttle)
     mailer_service.init_app(app, mailer)
 
-    from . import ops, protocol
+    from . import admin, ops, protocol
     from .web import init_app as init_web
 
     protocol.init_app(app)
     init_web(app)
     ops.init_app(app)
+    admin.init_app(app)
     _register_error_handlers(app)
     return app
 
@@ -51,7 +52,11 @@ def _register_error_handlers(app: Flask) -> None:
         return request.path not in ("/", "/login", "/consent", "/logout") and \
             not request.path.startswith(("/authorize", "/password/", "/account"))
 
-    def page(status: int, error: str, description: str):
+    def page(status: int, error: str, description: str, headers=None):
+        from .admin import is_admin_path, problem_response
+
+        if is_admin_path():  # the admin API answers in RFC 9457 problem details
+            return problem_response(status, error, description, headers=headers)
         if wants_json():
             return jsonify(error=error, error_description=description), status
         return render_template("error.html", error=error, description=description), status
@@ -61,8 +66,13 @@ def _register_error_handlers(app: Flask) -> None:
         return page(404, "not_found", "There is no such page.")
 
     @app.errorhandler(405)
-    def method_not_allowed(_e):
-        return page(405, "method_not_allowed", "This method is not allowed here.")
+    def method_not_allowed(e):
+        allow = {"Allow": ", ".join(sorted(e.valid_methods))} if getattr(e, "valid_methods", None) else {}
+        response = page(405, "method_not_allowed", "This method is not allowed here.")
+        if isinstance(response, tuple):
+            return response[0], response[1], allow
+        response.headers.update(allow)
+        return response
 
     @app.errorhandler(413)
     def too_large(_e):

@@ -112,6 +112,8 @@ class Settings:
     database_connect_timeout: int = _doc("Seconds to wait for a database connection before answering 503.", default=3)
     metrics_networks: tuple[str, ...] = _doc("CIDRs that may read /metrics directly (never via a trusted proxy); empty = /metrics off.", default=())
     refresh_reuse_grace_seconds: int = _doc("A rotated refresh token reused this soon is refused without revoking its family; 0 = off.", default=5)
+    open_registration: int = _doc("1 lets anyone register clients at /register without an initial access token "
+                                  "(RFC 7591 open registration); 0 requires one.", default=0)
 
     @property
     def issuer_is_loopback_http(self) -> bool:

@@ -31,6 +31,10 @@ class Store(Protocol):
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
 
+    def add(self, key: str, value: dict, ttl: int) -> bool:
+        """Save ``value`` only if ``key`` is absent (atomically); False if it was already there.
+        Replay caches use it: of two concurrent uses of one ``jti`` only the first is accepted."""
+
 
 class MemoryStore:
     """In-process store: correct for a single process only."""
@@ -61,6 +65,15 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+    def add(self, key: str, value: dict, ttl: int) -> bool:
+        with self._lock:
+            item = self._data.get(key)
+            if item is not None and item[0] >= time.monotonic():
+                return False
+            self._gc()
+            self._data[key] = (time.monotonic() + ttl, json.dumps(value))
+            return True
 
     def _gc(self) -> None:
         if len(self._data) % 1024:
@@ -102,6 +115,10 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._call(self._redis.delete, self._prefix + key)
+
+    def add(self, key: str, value: dict, ttl: int) -> bool:
+        return bool(self._call(lambda: self._redis.set(self._prefix + key, json.dumps(value), ex=max(1, int(ttl)),
+                                                       nx=True)))
 
 
 def init_app(app, store: Store | None = None) -> None:

@@ -173,6 +173,21 @@ EXPECTED_ROUTES = {
     ("/healthz", "ops.healthz"),
     ("/readyz", "ops.readyz"),
     ("/metrics", "ops.metrics"),
+    ("/register", "protocol.register"),
+    ("/register/<client_id>", "protocol.client_configuration"),
+    ("/admin/api/openapi.json", "admin.openapi"),
+    ("/admin/api/clients", "admin.list_clients"),
+    ("/admin/api/clients", "admin.create_client"),
+    ("/admin/api/clients/<client_id>", "admin.get_client"),
+    ("/admin/api/clients/<client_id>", "admin.update_client"),
+    ("/admin/api/clients/<client_id>", "admin.delete_client"),
+    ("/admin/api/clients/<client_id>/disable", "admin.disable_client"),
+    ("/admin/api/clients/<client_id>/enable", "admin.enable_client"),
+    ("/admin/api/clients/<client_id>/rotate-secret", "admin.rotate_secret"),
+    ("/admin/api/registration-tokens", "admin.issue_registration_token"),
+    ("/admin/api/users", "admin.list_users"),
+    ("/admin/api/users/<sub>", "admin.get_user"),
+    ("/admin/api/audit", "admin.audit_events"),
 }
 
 
@@ -193,7 +208,7 @@ def test_endpoint_names_read_surface_action(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        assert re.fullmatch(r"(web|protocol|account|ops)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+        assert re.fullmatch(r"(web|protocol|account|ops|admin)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
 
 
 def test_methods_per_route(app):
@@ -204,8 +219,9 @@ def test_methods_per_route(app):
     assert methods["/userinfo"] == {"GET", "POST"}
     assert methods["/logout"] == {"GET", "POST"}
     assert methods["/login"] == {"GET", "POST"}
-    for path in ("/token", "/revoke", "/introspect"):
+    for path in ("/token", "/revoke", "/introspect", "/register"):
         assert methods[path] == {"POST"}, path
+    assert methods["/register/<client_id>"] == {"GET", "PUT", "DELETE"}
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
         assert methods[path] == {"GET"}, path
     for path in ("/password/forgot", "/password/reset"):

@@ -1,64 +1,356 @@
-"""``idp clients …``: register relying parties and service clients."""
+"""``idp clients …``: the identity team registers and maintains relying parties and service clients.
+
+Every change is audited with the actor ``cli:<os user>``. Secrets and tokens are printed once.
+"""
 
 from __future__ import annotations
 
+import getpass
 import json
+import re
+from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
 from ..registration import ALGS
 from . import CLIError, main
 
+DURATION = re.compile(r"^(\d{1,9})([smhd]?)$")
+UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str, option: str) -> int:
+    match = DURATION.match(value.strip().lower())
+    if not match:
+        raise CLIError(f"{option}: expected a duration such as 3600s, 90m, 24h or 30d, got {value!r}")
+    return int(match.group(1)) * UNITS[match.group(2)]
+
+
+def actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextmanager
+def session(obj):
+    """App context + database session; yields (db, now)."""
+    with obj.app.app_context():
+        from .. import services
+
+        with services.database().session() as db:
+            yield db, services.now()
+
+
+def load(db, client_id: str):
+    from ..db.clients import get_client
+
+    row = get_client(db, client_id)
+    if row is None:
+        raise CLIError(f"there is no client {client_id!r}")
+    return row
+
+
+def emit(result: dict, as_json: bool, lines: list[str]) -> None:
+    click.echo(json.dumps(result) if as_json else "\n".join(lines))
+
+
+def describe_lines(d: dict) -> list[str]:
+    lines = [f"client_id:      {d['client_id']}", f"name:           {d['client_name']}",
+             f"status:         {'enabled' if d['active'] else 'disabled'}{', trusted' if d['trusted'] else ''}",
+             f"auth method:    {d['token_endpoint_auth_method']}", f"grant types:    {' '.join(d['grant_types'])}",
+             f"scope:          {d['scope']}"]
+    lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
+    lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
+    if d.get("team"):
+        lines.append(f"team:           {d['team']}")
+    for s in d["secrets"]:
+        until = f"valid until {s['expires_at']}" if s["expires_at"] else "no expiry"
+        lines.append(f"secret:         {s['state']} ({until})")
+    lines.append(f"created:        {d['created_at']} by {d['created_by'] or 'unknown'}")
+    return lines
+
+
+def fail_on_metadata(fn):
+    from ..registration import ClientMetadataError
+
+    try:
+        return fn()
+    except ClientMetadataError as exc:
+        raise CLIError(str(exc)) from None
+
 
 @main.group("clients")
 def clients_group():
-    """Manage OIDC clients."""
+    """Manage OIDC clients (relying parties and service clients)."""
+
+
+def _metadata_options(fn):
+    options = [
+        click.option("--redirect-uri", "redirect_uris", multiple=True,
+                     help="Registered redirect URI (repeatable; exact match). https, or http://127.0.0.1:PORT, "
+                          "or a reverse-domain scheme for --application-type native."),
+        click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
+                     help="Registered post-logout redirect URI (repeatable)."),
+        click.option("--backchannel-logout-uri", default=None, help="Back-channel logout URL (https)."),
+        click.option("--grant-type", "grant_types", multiple=True,
+                     type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+                     help="Allowed grant type (repeatable)."),
+        click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post",
+                                                         "private_key_jwt", "none"]), default=None,
+                     help="Token endpoint authentication; private_key_jwt needs --jwks-file or --jwks-uri."),
+        click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                     help="JSON file with the client's public JWK Set (private_key_jwt)."),
+        click.option("--jwks-uri", default=None, help="https URL of the client's public JWK Set (private_key_jwt)."),
+        click.option("--application-type", type=click.Choice(["web", "native"]), default=None,
+                     help="native allows private-use URI schemes such as edu.example.app:/callback "
+                          "(create assumes native when a redirect URI uses one)."),
+        click.option("--scope", default=None, help="Space-separated scopes the client may request."),
+        click.option("--id-token-alg", type=click.Choice(ALGS), default=None,
+                     help="ID token signing algorithm."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _read_jwks(path: Path | None):
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"--jwks-file: cannot read a JSON JWK Set ({exc.__class__.__name__})") from None
+
+
+def _changes(redirect_uris, post_logout_uris, backchannel_logout_uri, grant_types, auth_method, jwks_file,
+             jwks_uri, application_type, scope, id_token_alg) -> dict:
+    """Only the options given, as RFC 7591 metadata members."""
+    changes = {}
+    if redirect_uris:
+        changes["redirect_uris"] = list(redirect_uris)
+    if post_logout_uris:
+        changes["post_logout_redirect_uris"] = list(post_logout_uris)
+    if grant_types:
+        changes["grant_types"] = list(grant_types)
+        changes["response_types"] = ["code"] if "authorization_code" in grant_types else []
+    for name, value in (("backchannel_logout_uri", backchannel_logout_uri), ("token_endpoint_auth_method", auth_method),
+                        ("jwks_uri", jwks_uri), ("application_type", application_type), ("scope", scope),
+                        ("id_token_signed_response_alg", id_token_alg), ("jwks", _read_jwks(jwks_file))):
+        if value is not None:
+            changes[name] = value
+    if "jwks" in changes:
+        changes["jwks_uri"] = None
+    if "jwks_uri" in changes and changes["jwks_uri"] is not None:
+        changes["jwks"] = None
+    return changes
 
 
 @clients_group.command("create")
 @click.option("--name", required=True, help="Name shown to users on the consent page.")
-@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Registered redirect URI (repeatable).")
-@click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
-              help="Registered post-logout redirect URI (repeatable).")
-@click.option("--grant-type", "grant_types", multiple=True,
-              type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
-              help="Allowed grant type (repeatable). Default: authorization_code and refresh_token.")
-@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@_metadata_options
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required). Same as --auth-method none.")
 @click.option("--trusted", is_flag=True, help="First-party client: skip the consent page.")
-@click.option("--scope", default="openid profile email offline_access", show_default=True,
-              help="Space-separated scopes the client may request.")
-@click.option("--id-token-alg", type=click.Choice(ALGS), default="RS256", show_default=True,
-              help="ID token signing algorithm.")
-@click.option("--backchannel-logout-uri", default=None,
-              help="Where the provider POSTs logout tokens when a session this client holds ends.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
 @click.pass_obj
-def create_client(obj, name, redirect_uris, post_logout_uris, grant_types, public, trusted, scope, id_token_alg,
-                  backchannel_logout_uri, as_json):
-    """Register a client. The secret is printed once and stored only as a keyed hash."""
-    from ..registration import ClientMetadataError, ClientSpec, build_client
+def create_client(obj, name, public, trusted, as_json, **options):
+    """Register a client. The secret is printed once and stored only as a keyed hash.
 
-    spec = ClientSpec(name=name, redirect_uris=list(redirect_uris), post_logout_redirect_uris=list(post_logout_uris),
-                      grant_types=list(grant_types) or ["authorization_code", "refresh_token"], public=public,
-                      trusted=trusted, scope=scope, id_token_signed_response_alg=id_token_alg,
-                      backchannel_logout_uri=backchannel_logout_uri)
-    app = obj.app
-    with app.app_context():
-        from .. import services
+    Defaults: grant types authorization_code and refresh_token, scope
+    "openid profile email offline_access", client_secret_basic, RS256 ID tokens.
+    """
+    from .. import client_admin
+    from ..registration import DEFAULT_SCOPE, spec_from_metadata
 
-        try:
-            row, secret = build_client(spec, secret_key=services.settings().secret_key, now=services.now())
-        except ClientMetadataError as exc:
-            raise CLIError(str(exc)) from None
-        with services.database().session() as db:
-            db.add(row)
-            db.commit()
-    result = {"client_id": row.client_id}
+    data = {"client_name": name, "trusted": trusted, "grant_types": ["authorization_code", "refresh_token"],
+            "scope": DEFAULT_SCOPE, **_changes(**options)}
+    data.setdefault("response_types", ["code"] if "authorization_code" in data["grant_types"] else [])
+    if public:
+        data["token_endpoint_auth_method"] = "none"
+    private_scheme = any(not u.startswith(("https:", "http:")) for u in data.get("redirect_uris", []))
+    if "application_type" not in data and private_scheme:
+        data["application_type"] = "native"  # a private-use scheme means a native app
+    data = {k: v for k, v in data.items() if v is not None}
+    with session(obj) as (db, now):
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True))
+        row, secret, _ = client_admin.create(db, spec, actor=actor(), now=now)
+        db.commit()
+    result = {"client_id": row.client_id, **({"client_secret": secret} if secret else {})}
+    lines = [f"client_id:     {row.client_id}"]
     if secret:
-        result["client_secret"] = secret
+        lines.append(f"client_secret: {secret}   (shown once; store it now)")
+    emit(result, as_json, lines)
+
+
+@clients_group.command("create-admin")
+@click.option("--name", required=True, help="Name of the automation that will call the admin API.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
+@click.pass_obj
+def create_admin(obj, name, as_json):
+    """Register an admin API client: client_credentials with the idp:admin scope.
+
+    Get a token with POST /token (grant_type=client_credentials, scope=idp:admin) and call
+    /admin/api/ with it. Guard the secret: it administers every client.
+    """
+    from .. import client_admin
+    from ..registration import ADMIN_SCOPE, ClientSpec
+
+    with session(obj) as (db, now):
+        spec = ClientSpec(name=name, grant_types=["client_credentials"], scope=ADMIN_SCOPE)
+        row, secret, _ = fail_on_metadata(lambda: client_admin.create(db, spec, actor=actor(), now=now))
+        db.commit()
+    emit({"client_id": row.client_id, "client_secret": secret}, as_json,
+         [f"client_id:     {row.client_id}", f"client_secret: {secret}   (shown once; store it now)"])
+
+
+@clients_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of clients.")
+@click.pass_obj
+def list_clients(obj, as_json):
+    """List every client (id, status, name)."""
+    from .. import client_admin
+    from ..db.clients import list_clients as rows
+
+    with session(obj) as (db, now):
+        found = [client_admin.describe(r, now) for r in rows(db)]
+    lines = [f"{d['client_id']}  {'enabled ' if d['active'] else 'disabled'}  {d['client_name']}" for d in found]
     if as_json:
-        click.echo(json.dumps(result))
+        click.echo(json.dumps(found))
     else:
-        click.echo(f"client_id:     {row.client_id}")
-        if secret:
-            click.echo(f"client_secret: {secret}   (shown once; store it now)")
+        click.echo("\n".join(lines) if lines else "no clients")
+
+
+@clients_group.command("show")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the client as JSON.")
+@click.pass_obj
+def show_client(obj, client_id, as_json):
+    """Show a client, including which secrets work now and until when."""
+    from .. import client_admin
+
+    with session(obj) as (db, now):
+        d = client_admin.describe(load(db, client_id), now)
+    emit(d, as_json, describe_lines(d))
+
+
+@clients_group.command("update")
+@click.argument("client_id")
+@click.option("--name", default=None, help="New display name.")
+@_metadata_options
+@click.option("--trusted/--not-trusted", default=None, help="Skip (or show) the consent page.")
+@click.option("--json", "as_json", is_flag=True, help="Print the updated client as JSON.")
+@click.pass_obj
+def update_client(obj, client_id, name, trusted, as_json, **options):
+    """Change a client. Repeatable options (--redirect-uri, …) replace the whole list."""
+    from .. import client_admin
+    from ..registration import client_metadata, spec_from_metadata
+
+    with session(obj) as (db, now):
+        row = load(db, client_id)
+        data = {**client_metadata(row), "trusted": row.trusted, **_changes(**options)}
+        if name is not None:
+            data["client_name"] = name
+        if trusted is not None:
+            data["trusted"] = trusted
+        data = {k: v for k, v in data.items() if v is not None}
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True))
+        secret = client_admin.update(db, row, spec, actor=actor(), now=now)
+        db.commit()
+        d = client_admin.describe(row, now)
+    if secret:
+        d["client_secret"] = secret
+    emit(d, as_json, describe_lines(d) + ([f"client_secret:  {secret}   (new; shown once)"] if secret else []))
+
+
+def _set_active(obj, client_id, active, as_json):
+    from .. import client_admin
+
+    with session(obj) as (db, now):
+        row = load(db, client_id)
+        client_admin.set_active(db, row, active, actor=actor(), now=now)
+        db.commit()
+    emit({"client_id": client_id, "active": active}, as_json,
+         [f"client {client_id} {'enabled' if active else 'disabled'}"])
+
+
+@clients_group.command("disable")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "active": false}.')
+@click.pass_obj
+def disable_client(obj, client_id, as_json):
+    """Disable a client: it cannot authenticate and its tokens are refused until enabled again."""
+    _set_active(obj, client_id, False, as_json)
+
+
+@clients_group.command("enable")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "active": true}.')
+@click.pass_obj
+def enable_client(obj, client_id, as_json):
+    """Enable a disabled client."""
+    _set_active(obj, client_id, True, as_json)
+
+
+@clients_group.command("delete")
+@click.argument("client_id")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "deleted": true}.')
+@click.pass_obj
+def delete_client(obj, client_id, as_json):
+    """Delete a client and revoke all its tokens (refresh tokens, grants, access tokens)."""
+    from .. import client_admin
+
+    with session(obj) as (db, now):
+        client_admin.delete(db, load(db, client_id), actor=actor(), now=now)
+        db.commit()
+    emit({"client_id": client_id, "deleted": True}, as_json, [f"client {client_id} deleted; its tokens are revoked"])
+
+
+@clients_group.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--grace", default="24h", show_default=True,
+              help="How long the old secret keeps working (e.g. 0, 90m, 24h, 7d).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret", "secrets"}.')
+@click.pass_obj
+def rotate_secret(obj, client_id, grace, as_json):
+    """Issue a new secret (printed once); the old one works until the grace period ends."""
+    from .. import client_admin
+
+    seconds = parse_duration(grace, "--grace")
+    with session(obj) as (db, now):
+        row = load(db, client_id)
+        try:
+            secret = client_admin.rotate_secret(db, row, grace=seconds, actor=actor(), now=now)
+        except client_admin.ClientOperationError as exc:
+            raise CLIError(str(exc)) from None
+        db.commit()
+        secrets = client_admin.secrets_of(row, now)
+    lines = [f"client_secret: {secret}   (shown once; store it now)"]
+    lines += [f"{s['state']:9} valid until {s['expires_at']}" for s in secrets if s["expires_at"]]
+    emit({"client_id": client_id, "client_secret": secret, "secrets": secrets}, as_json, lines)
+
+
+@clients_group.command("issue-registration-token")
+@click.option("--team", required=True, help="The app team the token is for (recorded on its clients).")
+@click.option("--expires", default="30d", show_default=True, help="Lifetime, e.g. 12h or 30d.")
+@click.option("--max-clients", type=click.IntRange(min=1), default=None,
+              help="How many clients the token may register (default: no limit).")
+@click.option("--json", "as_json", is_flag=True, help='Print {"token": …, "expires_at": …}.')
+@click.pass_obj
+def issue_registration_token(obj, team, expires, max_clients, as_json):
+    """Issue an RFC 7591 initial access token for POST /register. It is printed once."""
+    from .. import client_admin
+
+    seconds = parse_duration(expires, "--expires")
+    with session(obj) as (db, now):
+        try:
+            row, token = client_admin.issue_registration_token(db, team=team, expires_in=seconds,
+                                                               max_clients=max_clients, actor=actor(), now=now)
+        except client_admin.ClientOperationError as exc:
+            raise CLIError(str(exc)) from None
+        db.commit()
+    expires_at = client_admin.iso(row.expires_at)
+    emit({"token": token, "expires_at": expires_at}, as_json,
+         [f"token:      {token}   (shown once; give it to {row.team})", f"expires_at: {expires_at}",
+          f"max_clients: {max_clients if max_clients else 'no limit'}"])

@@ -38,6 +38,12 @@ USER_IMPORTED = "user.imported"
 BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
 BACKCHANNEL_FAILED = "logout.backchannel_failed"
 CLIENT_REGISTERED = "client.registered"
+CLIENT_UPDATED = "client.updated"
+CLIENT_DISABLED = "client.disabled"
+CLIENT_ENABLED = "client.enabled"
+CLIENT_DELETED = "client.deleted"
+CLIENT_SECRET_ROTATED = "client.secret_rotated"
+REGISTRATION_TOKEN_ISSUED = "client.registration_token_issued"
 KEY_ROTATED = "key.rotated"
 KEY_REVOKED = "key.revoked"
 KEY_REMOVED = "key.removed"
@@ -47,7 +53,8 @@ REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
 TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, REFRESH_REUSE,
          PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
          CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
-         CLIENT_REGISTERED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE)
+         CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED, CLIENT_DELETED, CLIENT_SECRET_ROTATED,
+         REGISTRATION_TOKEN_ISSUED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE)
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
@@ -59,7 +66,7 @@ def record(db: Session, type: str, *, now: float, user_id: int | None = None, cl
     return event
 
 
-def _query(*, user_id=None, type=None, ip=None, since=None):
+def _query(*, user_id=None, type=None, ip=None, since=None, until=None, client_id=None):
     stmt = select(AuditEvent)
     if user_id is not None:
         stmt = stmt.where(AuditEvent.user_id == user_id)
@@ -67,15 +74,22 @@ def _query(*, user_id=None, type=None, ip=None, since=None):
         stmt = stmt.where(AuditEvent.type == type)
     if ip is not None:
         stmt = stmt.where(AuditEvent.ip == ip)
+    if client_id is not None:
+        stmt = stmt.where(AuditEvent.client_id == client_id)
     if since is not None:
         stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
     return stmt
 
 
 def list_events(db: Session, *, user_id: int | None = None, type: str | None = None, ip: str | None = None,
-                since: float | None = None, limit: int = 100) -> list[AuditEvent]:
-    """Matching events, newest first."""
-    stmt = _query(user_id=user_id, type=type, ip=ip, since=since)
+                since: float | None = None, until: float | None = None, client_id: str | None = None,
+                before_id: int | None = None, limit: int = 100) -> list[AuditEvent]:
+    """Matching events, newest first. ``before_id`` pages backwards (pass the last id of the previous page)."""
+    stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
     stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
     return list(db.scalars(stmt))
 

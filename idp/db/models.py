@@ -54,6 +54,40 @@ class Client(Base):
     created_at: Mapped[float] = mapped_column(Float)
     #: OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (None = not wanted).
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000), default=None)
+    #: After ``rotate-secret``: the keyed hash of the old secret and when it stops working.
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(128))
+    previous_secret_expires_at: Mapped[float | None] = mapped_column(Float)
+    secret_issued_at: Mapped[float | None] = mapped_column(Float)
+    #: ``private_key_jwt`` (RFC 7523): the client's public keys, inline or by URL (never both).
+    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: "web" or "native" (OpenID Connect Dynamic Registration §2); native apps may use private-use schemes.
+    application_type: Mapped[str] = mapped_column(String(10), default="web")
+    #: Informational RFC 7591 metadata: client_uri, logo_uri, tos_uri, policy_uri, contacts, software_*.
+    info: Mapped[dict] = mapped_column(JSON, default=dict)
+    #: The app team that owns the client (from its initial access token), if registered by one.
+    team: Mapped[str | None] = mapped_column(String(200))
+    #: SHA-256 of the RFC 7592 registration access token; NULL when not managed through /register.
+    registration_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[float | None] = mapped_column(Float)
+
+
+class InitialAccessToken(Base):
+    """RFC 7591 §3 initial access token: lets one app team register up to ``max_clients`` clients."""
+
+    __tablename__ = "initial_access_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: SHA-256 of the token (256 random bits; only the hash is kept).
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    team: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    max_clients: Mapped[int | None] = mapped_column(Integer)
+    clients_registered: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    revoked_at: Mapped[float | None] = mapped_column(Float)
 
 
 class BrowserSession(Base):

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..security.tokens import token_hash
-from .models import Grant, RefreshToken, RevokedAccessToken
+from .models import Client, Grant, RefreshToken, RevokedAccessToken
 
 
 def add_grant(db: Session, grant: Grant) -> Grant:
@@ -61,17 +61,21 @@ def revoke_access_token(db: Session, jti: str, expires_at: float) -> None:
         db.flush()
 
 
-def access_token_state(db: Session, jti: str, grant_id: str | None) -> bool:
-    """True if an access token is still good: its jti not revoked and its grant (if any) live.
+def access_token_state(db: Session, jti: str, grant_id: str | None, client_id: str | None = None) -> bool:
+    """True if an access token is still good: its jti not revoked, its grant (if any) live, and
+    its client (if given) still registered and enabled, so deleting or disabling a client
+    revokes its self-contained tokens too.
 
-    One round trip: both checks are EXISTS subqueries of one SELECT.
+    One round trip: the checks are EXISTS subqueries of one SELECT.
     """
     revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
-    if grant_id is None:
-        return not db.scalar(select(revoked))
-    live = select(Grant.id).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).exists()
-    is_revoked, is_live = db.execute(select(revoked, live)).one()
-    return bool(is_live) and not is_revoked
+    checks = [revoked]
+    if grant_id is not None:
+        checks.append(select(Grant.id).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).exists())
+    if client_id is not None:
+        checks.append(select(Client.client_id).where(Client.client_id == client_id, Client.active.is_(True)).exists())
+    is_revoked, *live = db.execute(select(*checks)).one()
+    return all(live) and not is_revoked
 
 
 def revoke_user_tokens(db: Session, user_id: int, now: float, *, client_id: str | None = None,

@@ -62,3 +62,20 @@ def set_password_hash(db: Session, user: User, password_hash: str, now: float) -
     user.password_hash = password_hash
     user.password_changed_at = now
     db.flush()
+
+
+def list_users(db: Session, *, query: str | None = None, limit: int = 50, after_id: int | None = None) -> list[User]:
+    """Users in id order; ``query`` matches the start of the registration number or e-mail."""
+    stmt = select(User).order_by(User.id).limit(limit)
+    if query:
+        q = query.strip()
+        stmt = stmt.where(or_(User.registration_number_norm.startswith(normalize_registration_number(q),
+                                                                       autoescape=True),
+                              User.email_norm.startswith(q.lower(), autoescape=True)))
+    if after_id is not None:
+        stmt = stmt.where(User.id > after_id)
+    return list(db.scalars(stmt))
+
+
+def get_user_by_sub(db: Session, sub: str) -> User | None:
+    return db.scalar(select(User).where(User.sub == sub))

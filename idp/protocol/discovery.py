@@ -9,6 +9,8 @@ from flask import current_app
 from .. import services
 from ..keycrypto import JWS_ALGS
 from .claims import SUPPORTED_CLAIMS
+from ..registration import ASSERTION_ALGS
+from .endpoints import IntrospectionEndpoint
 from .grants import CLIENT_AUTH_METHODS
 
 SCOPES = ["openid", "profile", "email", "offline_access"]
@@ -33,7 +35,11 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
         "id_token_signing_alg_values_supported": list(JWS_ALGS),
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
         "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": IntrospectionEndpoint.CLIENT_AUTH_METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGS),
+        "registration_endpoint": f"{issuer}/register",
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": SUPPORTED_CLAIMS,
         "claim_types_supported": ["normal"],

@@ -12,7 +12,7 @@ from ..keycrypto import JWS_ALGS
 from ..db import get_session, tokens as token_repo
 from .models import AccessTokenRecord, RefreshTokenRecord
 
-ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 
 
 def verify_access_token(token_string: str) -> AccessTokenRecord | None:
@@ -33,7 +33,9 @@ def verify_access_token(token_string: str) -> AccessTokenRecord | None:
         return None
     if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
         return None
-    live = token_repo.access_token_state(get_session(), claims["jti"], claims.get("gid"))
+    if not isinstance(claims.get("client_id"), str):
+        return None
+    live = token_repo.access_token_state(get_session(), claims["jti"], claims.get("gid"), claims["client_id"])
     return AccessTokenRecord(claims, services.now(), revoked=not live)
 
 
@@ -63,7 +65,7 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
     def query_token(self, token_string, token_type_hint):
         return find_token(token_string, token_type_hint)

@@ -24,7 +24,7 @@ from .models import AuthorizationCode, Principal, RefreshTokenRecord
 
 log = logging.getLogger(__name__)
 
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 CODE_KEY = "code:"
 USED_CODE_KEY = "code-used:"
 #: How long a consumed code is remembered so that its replay revokes the tokens issued from it.
@@ -230,7 +230,7 @@ def _revoke_reused(grant: Grant, now: float) -> None:
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """Service clients calling institutional APIs: a JWT access token, no ID or refresh token."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
     def validate_token_request(self):
         super().validate_token_request()

@@ -8,8 +8,9 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin
 
+from .. import services
+from ..client_admin import secret_matches
 from ..db.models import Client, User
-from ..security.tokens import equals, keyed_hash
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
@@ -51,9 +52,8 @@ class OAuthClient(ClientMixin):
         return redirect_uri in self.row.redirect_uris
 
     def check_client_secret(self, client_secret):
-        if not self.row.secret_hash:
-            return False
-        return equals(keyed_hash(client_secret, self._secret_key), self.row.secret_hash)
+        """The current secret, or the previous one during its rotation grace period."""
+        return secret_matches(self.row, client_secret, secret_key=self._secret_key, now=services.now())
 
     def check_endpoint_auth_method(self, method, endpoint):
         """Public clients authenticate with ``none`` only; confidential ones may send their

@@ -18,10 +18,12 @@ from ..db import get_session, tokens as token_repo
 from ..db.clients import get_client
 from ..db.models import Grant
 from ..security.tokens import new_id, new_token
+from .client_auth import PrivateKeyJWT
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
 from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant,
                      S256CodeChallenge)
 from .models import OAuthClient, Principal
+from .registration import ConfigurationEndpoint, RegistrationEndpoint
 
 log = logging.getLogger("idp.protocol")
 
@@ -149,6 +151,9 @@ def create_server(app) -> AuthorizationServer:
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RegistrationEndpoint)
+    server.register_endpoint(ConfigurationEndpoint)
+    server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
     app.extensions["idp.oauth2"] = server
     return server
 

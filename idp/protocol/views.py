@@ -64,6 +64,30 @@ def introspect():
     return response
 
 
+@bp.post("/register")
+def register():
+    """RFC 7591 §3: register a client (initial access token unless open registration is on)."""
+    response = get_server().create_endpoint_response("client_registration")
+    if response.status_code == 201:
+        get_session().commit()
+    return response
+
+
+@bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+def client_configuration(client_id):
+    """RFC 7592 §2: read, replace or delete the client the registration access token belongs to."""
+    if request.method == "PUT" and not isinstance(request.get_json(silent=True), dict):
+        # Authlib reads the body with a strict ``get_json()``, which would answer in HTML.
+        return Response(current_app.json.dumps({"error": "invalid_client_metadata",
+                                                "error_description": "request: the body must be a JSON object "
+                                                                     "of client metadata"}),
+                        status=400, mimetype="application/json", headers=NO_STORE)
+    response = get_server().create_endpoint_response("client_configuration")
+    if request.method != "GET" and response.status_code in (200, 204):
+        get_session().commit()
+    return response
+
+
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo():
     """OIDC Core §5.3. Bearer token in the header or (POST) the form body, RFC 6750 §2.1/§2.2.

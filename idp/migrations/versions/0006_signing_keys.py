@@ -6,14 +6,14 @@ indexes make a second current or next key per algorithm impossible, even when tw
 rotate at the same moment. Private keys stay encrypted (PKCS#8, ``IDP_KEYS_PASSPHRASE``).
 
 Revision ID: 0006_signing_keys
-Revises: 0004_password_reset
+Revises: 0005_client_registration
 """
 from alembic import op
 import sqlalchemy as sa
 
 
 revision = "0006_signing_keys"
-down_revision = "0004_password_reset"
+down_revision = "0005_client_registration"
 branch_labels = None
 depends_on = None
 

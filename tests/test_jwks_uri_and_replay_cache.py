@@ -1,0 +1,128 @@
+"""The pieces private_key_jwt relies on: the store's atomic ``add`` (the jti replay cache) on the
+in-process store and on real Redis, and keys fetched from a client's ``jwks_uri``."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from joserfc import jwt
+from joserfc.jwk import ECKey
+
+from idp.store import MemoryStore, RedisStore
+
+from .test_private_key_jwt import ASSERTION_TYPE
+
+REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _redis_store():
+    import redis
+
+    prefix = f"idp_test_{os.getpid()}_{secrets.token_hex(4)}:"
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.ConnectionError:
+        pytest.fail(f"Redis is required at {REDIS_URL}")
+    return RedisStore(REDIS_URL, prefix), prefix
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request):
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    import redis
+
+    store, prefix = _redis_store()
+    yield store
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(prefix + "*"):
+        client.delete(key)
+
+
+def test_add_only_once(store):
+    assert store.add("jti:a", {"seen": True}, 60) is True
+    assert store.add("jti:a", {"seen": True}, 60) is False
+    assert store.get("jti:a") == {"seen": True}
+    store.delete("jti:a")
+    assert store.add("jti:a", {"seen": True}, 60) is True
+
+
+def test_concurrent_adds_admit_exactly_one(store):
+    results = []
+    barrier = threading.Barrier(8)
+
+    def worker():
+        barrier.wait()
+        results.append(store.add("jti:race", {"seen": True}, 60))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [False] * 7 + [True]
+
+
+class JWKSServer:
+    """Serves one JWK Set on loopback and counts the fetches."""
+
+    def __init__(self, jwks: dict):
+        outer = self
+        self.fetches = 0
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.fetches += 1
+                body = json.dumps(jwks).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_keys_from_jwks_uri_are_fetched_and_cached(provider):
+    """Registration only takes https ``jwks_uri``s; the row is pointed at a loopback server here
+    (the fetch itself does not care about the scheme) to run the real fetch end to end."""
+    from idp import services
+    from idp.db.clients import get_client
+
+    key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
+    server = JWKSServer({"keys": [key.as_dict(private=False)]})
+    try:
+        rp = provider.create_client(name="Keyed service", grant_types=["client_credentials"], redirect_uris=[],
+                                    scope="api.read", token_endpoint_auth_method="private_key_jwt",
+                                    jwks_uri="https://keys.example.edu/jwks.json")
+        with provider.app.app_context(), services.database().session() as db:
+            get_client(db, rp.client_id).jwks_uri = server.url
+            db.commit()
+        for _ in range(2):
+            now = int(provider.clock.now())
+            assertion = jwt.encode({"alg": "ES256", "kid": "k1"},
+                                   {"iss": rp.client_id, "sub": rp.client_id, "aud": provider.url + "/token",
+                                    "exp": now + 60, "jti": secrets.token_urlsafe(8)}, key, algorithms=["ES256"])
+            response = requests.post(provider.url + "/token", timeout=5, data={
+                "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion})
+            assert response.status_code == 200, response.text
+        assert server.fetches == 1
+    finally:
+        server.close()
