@@ -116,7 +116,9 @@ def free_port() -> int:
 def settings_factory(tmp_path, database_url):
     def make(port: int, **overrides) -> Settings:
         values = dict(issuer=f"http://127.0.0.1:{port}", instance_dir=str(tmp_path / "instance"),
-                      database_url=database_url, secret_key="t" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE)
+                      database_url=database_url, secret_key="t" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE,
+                      # Tests register many clients from 127.0.0.1; the limit itself has its own test.
+                      rate_register_ip_limit=10_000)
         values.update(overrides)
         return Settings(**values).validated()
     return make

@@ -279,7 +279,7 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
 @pytest.mark.parametrize("uri, message", [
     ("http://rp.example.edu/bcl", "must use https"),
     ("https://rp.example.edu/bcl#frag", "fragment"),
-    ("edu.example.app:/bcl", "http(s) URL"),
+    ("edu.example.app:/bcl", "must be an https URL"),
     ("/bcl", "absolute"),
 ])
 def test_backchannel_logout_uri_is_validated(uri, message):

@@ -25,7 +25,10 @@ PASSWORD = "a long enough password"
 
 def base_env(tmp_path: Path, **settings) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_INSTANCE_DIR=str(tmp_path / "instance"), IDP_KEYS_DIR=str(tmp_path / "keys"))
+    env.update(IDP_INSTANCE_DIR=str(tmp_path / "instance"))
+    if "database_url" in settings:
+        # The shared test database keeps its signing keys between tests: they must stay readable.
+        settings.setdefault("keys_passphrase", TEST_KEYS_PASSPHRASE)
     env.update({f"IDP_{k.upper()}": v for k, v in settings.items()})
     return env
 

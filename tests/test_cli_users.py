@@ -170,3 +170,28 @@ def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
     [mail] = smtp_server.wait_for("ada@example.edu")
     assert mail["Subject"] == "Reset your SPOM Login password"
     assert list((outbox / "failed").glob("*.eml")) == []
+
+
+def test_sign_out_ends_every_session_revokes_tokens_and_queues_backchannel_logout(provider, cli):
+    from idp import services
+    from idp.db import logout_deliveries
+
+    provider.create_user()
+    browser = provider.browser()
+    rp, tokens = issue_tokens(provider, browser)
+    with provider.app.app_context(), services.database().session() as db:
+        from idp.db.models import Client
+
+        db.get(Client, rp.client_id).backchannel_logout_uri = "http://127.0.0.1:9/backchannel"
+        db.commit()
+    result = cli("users", "sign-out", "S1000001", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"registration_number": "S1000001", "sessions_ended": 1}
+    assert "Signed in" not in browser.get("/").text
+    refused = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refused.status_code == 400
+    with provider.app.app_context(), services.database().session() as db:
+        assert [d.client_id for d in logout_deliveries.list_deliveries(db)] == [rp.client_id]
+    assert signs_in(provider)  # the account itself stays usable
+    assert "session.ended_by_user" in {e.type for e in provider.audit_events()}
+    assert_one_line_error(cli("users", "sign-out", "nobody"), "no user")

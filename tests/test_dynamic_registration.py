@@ -210,3 +210,14 @@ def test_a_put_without_json_is_a_metadata_error(provider):
         response = requests.put(body["registration_client_uri"], data=data, timeout=5,
                                 headers={**bearer(body["registration_access_token"]), "Content-Type": content_type})
         assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata", data
+
+
+def test_registrations_are_rate_limited_per_ip_with_retry_after(make_provider, clock):
+    provider = make_provider(open_registration=1, rate_register_ip_limit=2, rate_register_ip_seconds=3600)
+    assert [register(provider, web_client(), None).status_code for _ in range(2)] == [201, 201]
+    refused = register(provider, web_client(), None)
+    assert refused.status_code == 429 and refused.json()["error"] == "too_many_requests"
+    assert 0 < int(refused.headers["Retry-After"]) <= 1800
+    assert client_count(provider) == 2  # nothing created by the refused request
+    clock.advance(1800)
+    assert register(provider, web_client(), None).status_code == 201

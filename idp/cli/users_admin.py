@@ -1,4 +1,4 @@
-"""``idp users reset-link | disable | enable | import``: helpdesk and onboarding commands.
+"""``idp users reset-link | disable | enable | sign-out | import``: helpdesk and onboarding commands.
 
 The operator never sets or sees a user's password: ``reset-link`` prints a one-time link for the
 user, ``import --invite`` mails each new user an invitation link that works like a reset link."""
@@ -64,6 +64,28 @@ def disable(obj, login):
         audit.record(db, audit.USER_DISABLED, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
         db.commit()
     click.echo(f"disabled {user.registration_number}; sessions ended and tokens revoked")
+
+
+@users_group.command("sign-out")
+@click.argument("login")
+@click.option("--json", "as_json", is_flag=True, help='Print {"registration_number": …, "sessions_ended": N}.')
+@click.pass_obj
+def sign_out(obj, login, as_json):
+    """Sign LOGIN out everywhere (incident response): every provider session ends, every token is
+    revoked, and relying parties with a back-channel logout URI are told. The account stays usable."""
+    from .. import accounts, services
+    from ..db import audit
+
+    with obj.app.app_context(), services.database().session() as db:
+        user = _user_or_fail(db, login)
+        ended = accounts.sign_out_everywhere(db, user.id)
+        audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, source="cli",
+                     sessions=len(ended), **CLI_AUDIT)
+        db.commit()
+    if as_json:
+        click.echo(json.dumps({"registration_number": user.registration_number, "sessions_ended": len(ended)}))
+    else:
+        click.echo(f"signed {user.registration_number} out of {len(ended)} session(s); tokens revoked")
 
 
 @users_group.command("enable")

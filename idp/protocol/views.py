@@ -66,7 +66,20 @@ def introspect():
 
 @bp.post("/register")
 def register():
-    """RFC 7591 §3: register a client (initial access token unless open registration is on)."""
+    """RFC 7591 §3: register a client (initial access token unless open registration is on).
+
+    Counted per client IP (``register_ip``) before anything is parsed; if the counters are
+    unreachable the request gets a 503 (registration is not worth keeping open during an outage)."""
+    from ..security.throttle import TooManyAttempts
+    from ..web.http import client_ip
+
+    try:
+        services.throttle().check_rate("register_ip", client_ip())
+    except TooManyAttempts as exc:
+        retry = int(exc.retry_after + 0.999)
+        body = jsonify(error="too_many_requests", error_description="Too many registrations from this address. "
+                                                                    f"Retry in {retry} seconds.")
+        return body, 429, {"Retry-After": str(retry), **NO_STORE}
     response = get_server().create_endpoint_response("client_registration")
     if response.status_code == 201:
         get_session().commit()
