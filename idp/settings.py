@@ -114,6 +114,9 @@ class Settings:
     refresh_reuse_grace_seconds: int = _doc("A rotated refresh token reused this soon is refused without revoking its family; 0 = off.", default=5)
     open_registration: int = _doc("1 lets anyone register clients at /register without an initial access token "
                                   "(RFC 7591 open registration); 0 requires one.", default=0)
+    client_cache_seconds: int = _doc("How long each process keeps a registered client in memory for the protocol "
+                                     "endpoints; a change made in another process applies within this time "
+                                     "(in the same process at once); 0 = off.", default=0)
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -238,6 +241,8 @@ class Settings:
             yield "IDP_KEY_ROTATION_DAYS: the rotation period must be longer than IDP_KEY_PUBLICATION_SECONDS"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
+        if self.client_cache_seconds < 0:
+            yield "IDP_CLIENT_CACHE_SECONDS: must not be negative (0 = off)"
         for f in dataclasses.fields(self):
             if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
                 if getattr(self, f.name) <= 0:
