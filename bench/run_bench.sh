@@ -5,7 +5,7 @@
 # bench/report.py writes bench/results/latest.{md,json} and docs/performance.md.
 #
 # Variables: SHARED_BENCH (../shared/bench; needs peer/node_modules and wrk, see its README),
-#   DURATION (5 s per run), REPEAT (3), CF_REPEAT (3), WORKERS (1), THREADS (1), EMBEDDED (1 = also the
+#   DURATION (5 s per run), REPEAT (3), CF_REPEAT (3), WORKERS (1), THREADS (4), CLIENT_CACHE (2 = IDP_CLIENT_CACHE_SECONDS), EMBEDDED (1 = also the
 #   embedded default: SQLite + in-process store, one worker), PG_URL (postgresql+psycopg://postgres@127.0.0.1:5432),
 #   REDIS_URL (redis://127.0.0.1:6379/0), TAG (run label).
 # Throttles: every IDP_RATE_* limit is raised to 10^9 for the run, so the sign-in and token limits
@@ -16,7 +16,7 @@ ROOT=$PWD
 SHARED_BENCH=$(realpath "${SHARED_BENCH:-../shared/bench}")
 export SHARED_BENCH
 DURATION=${DURATION:-5}; REPEAT=${REPEAT:-3}; CF_REPEAT=${CF_REPEAT:-3}
-WORKERS=${WORKERS:-1}; THREADS=${THREADS:-1}; EMBEDDED=${EMBEDDED:-1}
+WORKERS=${WORKERS:-1}; THREADS=${THREADS:-4}; CLIENT_CACHE=${CLIENT_CACHE:-2}; EMBEDDED=${EMBEDDED:-1}
 SERVER_CPU=${SERVER_CPU:-1}; LOAD_CPU=${LOAD_CPU:-0}
 PG_URL=${PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432}
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
@@ -117,17 +117,17 @@ fi
 # 3. SPOM Login on the production path
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 W=$WORKERS T=$THREADS
-start_idp prod IDP_DATABASE_URL="$PG_URL/$DB" IDP_REDIS_URL="$REDIS_URL" IDP_REDIS_PREFIX="bench$$:"
+start_idp prod IDP_CLIENT_CACHE_SECONDS="$CLIENT_CACHE" IDP_DATABASE_URL="$PG_URL/$DB" IDP_REDIS_URL="$REDIS_URL" IDP_REDIS_PREFIX="bench$$:"
 run_suite prod http://127.0.0.1:$PORT "$CID" "$CSECRET" bench1 Quartz-Lamp-Violin-9317 "$IDP_PID"
 stop_pid "$IDP_PID"
 
 # 4. the embedded default (SQLite + in-process store; one worker by design)
 if [ "$EMBEDDED" = 1 ]; then
-  W=1 T=1
-  start_idp embedded
+  W=1 T=$THREADS
+  start_idp embedded IDP_CLIENT_CACHE_SECONDS="$CLIENT_CACHE"
   run_suite embedded http://127.0.0.1:$PORT "$CID" "$CSECRET" bench1 Quartz-Lamp-Violin-9317 "$IDP_PID"
   stop_pid "$IDP_PID"
 fi
 
-echo "workers=$WORKERS threads=$THREADS duration=$DURATION repeat=$REPEAT cf_repeat=$CF_REPEAT" > "$OUT/config.txt"
+echo "workers=$WORKERS threads=$THREADS (embedded: 1 worker, $THREADS threads) client_cache_seconds=$CLIENT_CACHE duration=$DURATION repeat=$REPEAT cf_repeat=$CF_REPEAT" > "$OUT/config.txt"
 "$PY" bench/report.py "$OUT"
