@@ -8,7 +8,7 @@
 #   DURATION (5 s per run), REPEAT (3), CF_REPEAT (3), WORKERS (1), THREADS (4), CLIENT_CACHE (2 = IDP_CLIENT_CACHE_SECONDS), EMBEDDED (1 = also the
 #   embedded default: SQLite + in-process store, one worker), PG_URL (postgresql+psycopg://postgres@127.0.0.1:5432),
 #   REDIS_URL (redis://127.0.0.1:6379/0), TAG (run label).
-# Throttles: every IDP_RATE_* limit is raised to 10^9 for the run, so the sign-in and token limits
+# Throttles: every IDP_RATE_* limit and IDP_THROTTLE_{ACCOUNT,DEVICE}_FREE are raised to 10^9 for the run, so the sign-in and token limits
 # never answer 429 and the figures measure the work, not the limiter (the throttle check itself still runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,6 +53,9 @@ wait_up() {  # bounded readiness wait (<= 30 s)
 rate_env() {  # every IDP_RATE_*_LIMIT very high (see the header)
   grep -o 'rate_[a-z_]*_limit' idp/settings.py | sort -u | while read -r f; do
     echo "IDP_$(echo "$f" | tr a-z A-Z)=1000000000"; done
+  # the harness signs in one account from 16 workers at once: in-flight attempts count against the
+  # per-account allowance until they succeed, so its free attempts are raised too
+  echo IDP_THROTTLE_ACCOUNT_FREE=1000000000; echo IDP_THROTTLE_DEVICE_FREE=1000000000
 }
 
 seed() {  # $1 = label; env = provider settings. Prints "client_id client_secret".
