@@ -68,7 +68,7 @@ def build(folder: Path) -> tuple[str, dict]:
     argon = (load(folder, "argon2.json") or {}).get("argon2", {})
     peer, prod, emb = per_core(folder, "peer"), per_core(folder, "prod"), per_core(folder, "embedded")
     lines = [f"Run `{folder.name}` — {machine}", "",
-             f"Settings: {config}; every `IDP_RATE_*_LIMIT` and `IDP_THROTTLE_{ACCOUNT,DEVICE}_FREE` set to 10^9 for the run (the throttle checks run, they never trip).",
+             f"Settings: {config}; every `IDP_RATE_*_LIMIT` and `IDP_THROTTLE_{{ACCOUNT,DEVICE}}_FREE` set to 10^9 for the run (the throttle checks run, they never trip).",
              f"argon2id limit on the server core (m={argon.get('memory_kib')} KiB, t={argon.get('time_cost')}, "
              f"p={argon.get('parallelism')}): **{fmt(argon.get('verifies_per_s'), 1)} verifies/s** "
              f"({fmt(argon.get('min'), 1)}–{fmt(argon.get('max'), 1)}).", "",
