@@ -95,12 +95,23 @@ def build(folder: Path) -> tuple[str, dict]:
     return "\n".join(lines) + "\n", data
 
 
+def _clean(value):
+    """NaN (no figure) as null, so latest.json is strict JSON."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    return value
+
+
 def main(folder: str) -> None:
     f = Path(folder)
     md, data = build(f)
     res = ROOT / "bench" / "results"
     (res / "latest.md").write_text(md)
-    (res / "latest.json").write_text(json.dumps(data, indent=1))
+    (res / "latest.json").write_text(json.dumps(_clean(data), indent=1, allow_nan=False))
     doc = ROOT / "docs" / "performance.md"
     if doc.exists():
         text = doc.read_text()
