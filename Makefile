@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test serve install clean screenshots
+.PHONY: demo test serve install clean screenshots bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ serve: $(STAMP)
 screenshots:
 	mkdir -p docs/screenshots
 	cp test-artifacts/screenshots/*.png docs/screenshots/
+
+## bench: SPOM Login (gunicorn + PostgreSQL + Redis, and the embedded default) side by side with node
+## oidc-provider; writes bench/results/ and docs/performance.md (see bench/README.md)
+bench: $(STAMP)
+	bench/run_bench.sh
 
 clean:
 	rm -rf $(VENV) instance

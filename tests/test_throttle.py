@@ -240,3 +240,22 @@ def test_fixed_clock_is_what_times_the_redis_counters(redis_prefix):
         fail(a)
     assert refused(a, "user:1", "192.0.2.1") is not None
     assert refused(b, "user:1", "192.0.2.1") is None
+
+
+def test_large_limits_taken_in_leases_never_admit_more_than_the_limit(make_throttle, clock):
+    # 2000 per minute: taken from the shared counter 20 at a time by each of two instances.
+    policy = Policy(rates={**POLICY.rates, "token_client": Rate(2000, 60)})
+    a, b = make_throttle(policy), make_throttle(policy)
+    admitted = 0
+    for i in range(2600):
+        try:
+            (a if i % 2 else b).check_rate("token_client", "client-1")
+            admitted += 1
+        except TooManyAttempts as exc:
+            assert exc.retry_after > 0
+    assert 1900 <= admitted <= 2000
+    with pytest.raises(TooManyAttempts):
+        a.check_rate("token_client", "client-1")
+    clock.advance(60)
+    a.check_rate("token_client", "client-1")  # refilled
+    b.check_rate("token_client", "client-2")  # another client has its own allowance

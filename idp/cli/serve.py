@@ -12,7 +12,7 @@ from . import CLIError, main
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes  [default: IDP_WORKERS, 2]")
 @click.option("--threads", type=click.IntRange(1, 64),
-              help="Threads per worker, gthread worker class when > 1  [default: IDP_THREADS, 1]")
+              help="Threads per worker, gthread worker class when > 1  [default: IDP_THREADS, 4]")
 @click.option("--timeout", type=click.IntRange(1, 3600),
               help="Seconds before a silent worker is restarted  [default: IDP_WORKER_TIMEOUT, 30]")
 @click.option("--graceful-timeout", type=click.IntRange(1, 3600),

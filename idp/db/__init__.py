@@ -6,10 +6,12 @@ rejected request leaves nothing half-written.
 
 from __future__ import annotations
 
+import time
+
 from flask import current_app, g
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -44,8 +46,41 @@ def make_engine(url: str, connect_timeout: int = 3) -> Engine:
     # whose peer vanished without closing it; pool_timeout bounds the wait for a free connection.
     connect_args = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 10,
                     "keepalives_interval": 3, "keepalives_count": 3, "tcp_user_timeout": connect_timeout * 1000}
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5, pool_timeout=connect_timeout,
-                         connect_args=connect_args)
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_timeout=connect_timeout,
+                           connect_args=connect_args)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """``pool_pre_ping``, but only for a connection that sat idle in the pool for a second or more.
+
+    SQLAlchemy's pre-ping costs one extra round trip on every checkout, which was a sixth of a
+    token request's time under load (bench/, docs/performance.md). A connection that was in use a
+    moment ago is alive (or its failure invalidates the whole pool: SQLAlchemy drops every pooled
+    connection on a disconnect error); one that waited longer, e.g. across a database restart, is
+    pinged first and replaced if dead (SQLAlchemy retries the checkout on DisconnectionError).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record):
+        if record is not None:
+            record.info["idp_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy):
+        since = record.info.get("idp_idle_since")
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:  # any driver error means: not usable, take a fresh one
+            raise DisconnectionError(str(exc)) from exc
 
 
 def init_app(app, database: Database | None = None) -> None:

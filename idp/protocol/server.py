@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
@@ -10,7 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import request as flask_request
+from flask import Response, request as flask_request
 from joserfc import jwt
 
 from .. import services
@@ -19,6 +20,7 @@ from ..db.clients import get_client
 from ..db.models import Grant
 from ..security.tokens import new_id, new_token
 from .client_auth import PrivateKeyJWT
+from .client_cache import ClientCache, detached_copy
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
 from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant,
                      S256CodeChallenge)
@@ -44,11 +46,28 @@ class TooManyRequestsError(OAuth2Error):
 
 
 class AuthorizationServer(FlaskAuthorizationServer):
+    client_cache: ClientCache | None = None
+
     def query_client(self, client_id):
-        row = get_client(get_session(), client_id) if client_id else None
+        if not client_id:
+            return None
+        cache = self.client_cache
+        hit = cache.get(client_id) if cache is not None else None
+        if hit is not None:
+            return hit
+        row = get_client(get_session(), client_id)
         if row is None or not row.active:
             return None
-        return OAuthClient(row, services.settings().secret_key)
+        client = OAuthClient(row, services.settings().secret_key)
+        if cache is not None:
+            cache.put(client_id, OAuthClient(detached_copy(row), services.settings().secret_key))
+        return client
+
+    def handle_response(self, status_code, payload, headers):
+        # Compact JSON (no spaces after separators): fewer bytes on every token response.
+        if isinstance(payload, dict):
+            payload = json.dumps(payload, separators=(",", ":"))
+        return Response(payload, status=status_code, headers=headers)
 
     def authenticate_client(self, request, methods, endpoint="token"):
         """Authlib's client authentication, then the per-client token-endpoint limit.
@@ -143,6 +162,7 @@ def _refresh_token(client, grant_type, user, scope):
 
 def create_server(app) -> AuthorizationServer:
     server = AuthorizationServer()
+    server.client_cache = ClientCache(app.extensions["idp.settings"].client_cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())

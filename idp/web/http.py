@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
+import os
 import secrets
 from functools import lru_cache
 
@@ -53,7 +55,20 @@ def assign_request_id() -> None:
     if incoming and len(incoming) <= 64 and networks and _trusted(request.remote_addr or "", networks):
         g.request_id = incoming
     else:
-        g.request_id = secrets.token_hex(8)
+        g.request_id = new_request_id()
+
+
+_ids: dict = {}
+
+
+def new_request_id() -> str:
+    """16 hex characters, unique within this process: a random prefix per process (drawn again after
+    a fork) and a counter. Ids correlate log lines; they guard nothing, so they need no fresh
+    randomness: ``secrets.token_hex`` per request was 7% of a discovery request's profile."""
+    pid = os.getpid()
+    if _ids.get("pid") != pid:
+        _ids.update(pid=pid, prefix=secrets.token_hex(4), counter=itertools.count(1))
+    return f"{_ids['prefix']}{next(_ids['counter']) & 0xFFFFFFFF:08x}"
 
 
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {form_action}; "
