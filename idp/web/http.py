@@ -56,8 +56,10 @@ def assign_request_id() -> None:
         g.request_id = secrets.token_hex(8)
 
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {form_action}; "
-       "frame-ancestors 'none'; base-uri 'none'")
+# script-src 'self': the one comfort script (static/idp.js, Caps Lock and password toggle); never inline.
+# img-src https: lets IDP_BRAND_LOGO_URL point at the institution's own web server.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+       "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'")
 
 
 def security_headers(response):
