@@ -111,5 +111,50 @@ def init_app(app) -> None:
     app.jinja_env.globals["when"] = when
 
 
-if __name__ == "__main__":  # the Dockerfile's build step: ``python -m idp.i18n``
-    print(compile_catalogues())
+# -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None}
+
+
+def extract_messages():
+    """A catalogue template of every user-facing string in the code and templates (babel.cfg)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with (ROOT / "babel.cfg").open() as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    template = Catalog(project="SPOM Login", copyright_holder="SPOM Login contributors")
+    for filename, lineno, message, comments, context in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",)):
+        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return template
+
+
+def update_catalogues() -> list[str]:
+    """Merge new strings into every ``.po`` (they show up untranslated: the catalogue test fails until
+    someone translates them); returns the msgids that still need a translation."""
+    from babel.messages.pofile import read_po, write_po
+
+    template, todo = extract_messages(), []
+    for po in sorted(TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        with po.open("wb") as fh:
+            write_po(fh, catalog, no_location=True, sort_output=True, width=120, omit_header=False)
+        todo += [f"{po.parent.parent.name}: {m.id}" for m in catalog if m.id and not m.string]
+    return todo
+
+
+if __name__ == "__main__":
+    # python -m idp.i18n            compile the .mo files (the Dockerfile's build step does this)
+    # python -m idp.i18n update     add new strings from the code and templates to every .po
+    import sys
+
+    if sys.argv[1:] == ["update"]:
+        print("\n".join(update_catalogues()) or "every string is translated")
+    else:
+        print(compile_catalogues())
