@@ -204,3 +204,23 @@ def test_account_page_in_german_shows_german_dates(provider):
     assert "<h1>Ihr Konto</h1>" in account.text and "(dieser Browser)" in account.text
     assert re.search(r"angemeldet \d\d\.\d\d\.\d{4}, \d\d:\d\d:\d\d", account.text), account.text
     assert PASSWORD not in account.text
+
+
+# -- mail -------------------------------------------------------------------------------------
+
+def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
+    from idp import notifications
+
+    moment = datetime(2026, 12, 24, 17, 5, tzinfo=timezone.utc).timestamp()  # 18:05 in Berlin (CET)
+    with provider.app.app_context():
+        subject, text, html = notifications.compose("changed", "de", changed_at=moment, signed_out=True,
+                                                    name="Ada <Lovelace>", registration_number="S1000001",
+                                                    forgot_link="https://login.example.edu/password/forgot")
+        assert subject == "Ihr SPOM-Login-Passwort wurde geändert"
+        assert "wurde am 24. Dezember 2026, 18:05:00 MEZ geändert." in text
+        assert "Hallo Ada <Lovelace>," in text and "Hallo Ada &lt;Lovelace&gt;," in html
+        assert '<html lang="de">' in html
+        subject, text, _ = notifications.compose("changed", "fr", changed_at=moment, signed_out=False, name="Ada",
+                                                 registration_number="S1000001", forgot_link="x")
+        assert subject == "Your SPOM Login password was changed" and "December 24, 2026" in text
+        assert "signed out of every application" not in text
