@@ -4,19 +4,28 @@
 (function () {
   "use strict";
 
+  // Show or hide the warning and tie it to the field (aria-describedby) while it is shown.
+  function showWarning(field, on) {
+    var id = field.getAttribute("data-capslock"), warning = document.getElementById(id);
+    if (!warning) { return; }
+    warning.hidden = !on;
+    var ids = (field.getAttribute("aria-describedby") || "").split(/\s+/).filter(function (x) {
+      return x && x !== id;
+    });
+    if (on) { ids.push(id); }
+    if (ids.length) { field.setAttribute("aria-describedby", ids.join(" ")); }
+    else { field.removeAttribute("aria-describedby"); }
+  }
+
   function capsLock(event) {
-    var warning = document.getElementById(event.target.getAttribute("data-capslock"));
-    if (!warning || typeof event.getModifierState !== "function") { return; }
-    warning.hidden = !event.getModifierState("CapsLock");
+    if (typeof event.getModifierState !== "function") { return; }
+    showWarning(event.target, event.getModifierState("CapsLock"));
   }
 
   function setupCapsLock(field) {
     field.addEventListener("keydown", capsLock);
     field.addEventListener("keyup", capsLock);
-    field.addEventListener("blur", function () {
-      var warning = document.getElementById(field.getAttribute("data-capslock"));
-      if (warning) { warning.hidden = true; }
-    });
+    field.addEventListener("blur", function () { showWarning(field, false); });
   }
 
   function setupToggle(button) {
