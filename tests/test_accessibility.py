@@ -19,7 +19,7 @@ from idp.db import get_session
 from idp.db.users import get_user_by_login
 
 from .helpers import PASSWORD
-from .test_browser import ARTIFACTS, CHROMIUM, browser, playwright_instance  # noqa: F401 (fixtures)
+from .test_browser import ARTIFACTS
 
 AXE = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"desktop": {"width": 1200, "height": 820}, "phone": {"width": 375, "height": 740}}
@@ -51,7 +51,7 @@ def reset_link(provider) -> str:
     return link
 
 
-def new_page(browser, viewport: str, lang: str, *, bypass_csp=True, javascript=True):  # noqa: F811
+def new_page(browser, viewport: str, lang: str, *, bypass_csp=True, javascript=True):
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale=lang, bypass_csp=bypass_csp,
                                   java_script_enabled=javascript,
                                   extra_http_headers={"Accept-Language": lang})
@@ -83,7 +83,7 @@ def words(lang: str) -> dict:
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 @pytest.mark.parametrize("lang", ["en", "de"])
-def test_pages_have_no_serious_accessibility_violations(site, browser, axe_source, lang, viewport):  # noqa: F811
+def test_pages_have_no_serious_accessibility_violations(site, browser, axe_source, lang, viewport):
     w = words(lang)
     page = new_page(browser, viewport, lang)
     tag = f"{lang}-{viewport}"
@@ -125,7 +125,7 @@ def test_pages_have_no_serious_accessibility_violations(site, browser, axe_sourc
         page.context.close()
 
 
-def test_caps_lock_warning_and_password_toggle_work_under_the_csp(site, browser):  # noqa: F811
+def test_caps_lock_warning_and_password_toggle_work_under_the_csp(site, browser):
     page = new_page(browser, "desktop", "en", bypass_csp=False)
     blocked = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
@@ -157,7 +157,7 @@ def test_caps_lock_warning_and_password_toggle_work_under_the_csp(site, browser)
         page.context.close()
 
 
-def test_sign_in_works_without_javascript(site, browser):  # noqa: F811
+def test_sign_in_works_without_javascript(site, browser):
     page = new_page(browser, "phone", "de", bypass_csp=False, javascript=False)
     try:
         page.goto(site.rp.authorization_url())
@@ -176,7 +176,7 @@ def test_sign_in_works_without_javascript(site, browser):  # noqa: F811
         page.context.close()
 
 
-def test_pages_reflow_at_phone_width_and_200_percent_zoom(site, browser):  # noqa: F811
+def test_pages_reflow_at_phone_width_and_200_percent_zoom(site, browser):
     """WCAG 1.4.10: at 320 CSS px (a 640 px window at 200 %) nothing needs sideways scrolling."""
     page = new_page(browser, "phone", "de")
     try:
