@@ -224,3 +224,27 @@ def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
                                                  registration_number="S1000001", forgot_link="x")
         assert subject == "Your SPOM Login password was changed" and "December 24, 2026" in text
         assert "signed out of every application" not in text
+
+
+def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
+    """zxcvbn answers in English; a new version with new sentences must not leak them untranslated."""
+    import ast
+
+    import zxcvbn.feedback
+
+    from idp.security.password_policy import ZXCVBN_FEEDBACK
+
+    tree = ast.parse(open(zxcvbn.feedback.__file__).read())
+    said = {n.args[0].value for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_"}
+    assert said and said <= set(ZXCVBN_FEEDBACK), sorted(said - set(ZXCVBN_FEEDBACK))
+
+
+def test_password_strength_hint_in_german(provider):
+    from idp.security.password_policy import strength
+
+    with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
+        hint = strength("password1")
+    assert hint["label"] == "sehr schwach"
+    assert hint["suggestions"] == ["Dies ist ein sehr häufiges Passwort.",
+                                   "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser."]

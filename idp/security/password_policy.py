@@ -97,8 +97,45 @@ def strength(password: str, context: UserContext | None = None) -> dict:
     result = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=context.words() if context else None)
     labels = (_("very weak"), _("weak"), _("fair"), _("strong"), _("very strong"))
     feedback = result["feedback"]
+    # zxcvbn answers in English; its sentences are in our catalogues (ZXCVBN_FEEDBACK) and translated here.
     return {"score": result["score"], "label": labels[result["score"]],
-            "suggestions": [s for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+            "suggestions": [_(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+
+
+def N_(message: str) -> str:  # noqa: N802 - mark for translation only
+    return message
+
+
+#: Every sentence zxcvbn 4.5's feedback can produce (zxcvbn/feedback.py), so Babel extracts them.
+ZXCVBN_FEEDBACK = (
+    N_("Add another word or two. Uncommon words are better."),
+    N_("Capitalization doesn't help very much."),
+    N_("Reversed words aren't much harder to guess."),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+    N_("Use a few words, avoid common phrases."),
+    N_("No need for symbols, digits, or uppercase letters."),
+    N_("Straight rows of keys are easy to guess."),
+    N_("Short keyboard patterns are easy to guess."),
+    N_("This is a top-10 common password."),
+    N_("This is similar to a commonly used password."),
+    N_("A word by itself is easy to guess."),
+    N_("All-uppercase is almost as easy to guess as all-lowercase."),
+    N_("Use a longer keyboard pattern with more turns."),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("This is a top-100 common password."),
+    N_("This is a very common password."),
+    N_("Names and surnames by themselves are easy to guess."),
+    N_("Common names and surnames are easy to guess."),
+    N_("Avoid repeated words and characters."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_("Avoid sequences."),
+    N_("Recent years are easy to guess."),
+    N_("Dates are often easy to guess."),
+    N_("Avoid recent years."),
+    N_("Avoid years that are associated with you."),
+    N_("Avoid dates and years that are associated with you."),
+)
 
 
 def context_for(user) -> UserContext:
