@@ -234,7 +234,9 @@ def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
 
     from idp.security.password_policy import ZXCVBN_FEEDBACK
 
-    tree = ast.parse(open(zxcvbn.feedback.__file__).read())
+    from pathlib import Path
+
+    tree = ast.parse(Path(zxcvbn.feedback.__file__).read_text())
     said = {n.args[0].value for n in ast.walk(tree)
             if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_"}
     assert said and said <= set(ZXCVBN_FEEDBACK), sorted(said - set(ZXCVBN_FEEDBACK))
