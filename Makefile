@@ -4,15 +4,23 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test serve install clean screenshots bench
+.PHONY: demo test serve install clean screenshots bench translations
+
+AXE    := node_modules/axe-core/axe.min.js
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/python -m idp.i18n
 	touch $(STAMP)
 
-install: $(STAMP)
+# axe-core for the accessibility checks in the browser tests, exactly as pinned in package-lock.json.
+$(AXE): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	touch $(AXE)
+
+install: $(STAMP) $(AXE)
 
 ## demo: provider (:8000), SPOM dashboard (:8001), Supplier Portal (:8002) on the embedded defaults; Ctrl-C stops all
 demo: $(STAMP)
@@ -20,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/python -m idp.demo
 
 ## test: the whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)
-test: $(STAMP)
+test: $(STAMP) $(AXE)
 	$(BIN)/pytest
 
 ## serve: the provider with the configured settings (IDP_* variables)
@@ -38,5 +46,9 @@ screenshots:
 bench: $(STAMP)
 	bench/run_bench.sh
 
+## translations: add new strings of the code and templates to the .po catalogues (then translate them)
+translations: $(STAMP)
+	$(BIN)/python -m idp.i18n update
+
 clean:
-	rm -rf $(VENV) instance
+	rm -rf $(VENV) instance node_modules

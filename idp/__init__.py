@@ -14,6 +14,10 @@ from .settings import Settings
 log = logging.getLogger("idp")
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for translation, translate later"
+    return message
+
+
 def create_app(settings: Settings | None = None, *, clock=None, database=None, store=None, keystore=None,
                hasher=None, throttle=None, mailer=None) -> Flask:
     """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
@@ -30,9 +34,10 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     throttle_service.init_app(app, throttle)
     mailer_service.init_app(app, mailer)
 
-    from . import admin, ops, protocol
+    from . import admin, i18n, ops, protocol
     from .web import init_app as init_web
 
+    i18n.init_app(app)
     protocol.init_app(app)
     init_web(app)
     ops.init_app(app)
@@ -49,7 +54,7 @@ def _register_error_handlers(app: Flask) -> None:
     from .store import StoreUnavailable
 
     def wants_json() -> bool:
-        return request.path not in ("/", "/login", "/consent", "/logout") and \
+        return request.path not in ("/", "/login", "/consent", "/logout", "/help", "/language") and \
             not request.path.startswith(("/authorize", "/password/", "/account"))
 
     def page(status: int, error: str, description: str, headers=None):
@@ -59,16 +64,19 @@ def _register_error_handlers(app: Flask) -> None:
             return problem_response(status, error, description, headers=headers)
         if wants_json():
             return jsonify(error=error, error_description=description), status
-        return render_template("error.html", error=error, description=description), status
+        from flask_babel import gettext
+
+        # Pages speak the reader's language; the JSON and problem answers stay as they are.
+        return render_template("error.html", error=error, description=gettext(description)), status
 
     @app.errorhandler(404)
     def not_found(_e):
-        return page(404, "not_found", "There is no such page.")
+        return page(404, "not_found", N_("There is no such page."))
 
     @app.errorhandler(405)
     def method_not_allowed(e):
         allow = {"Allow": ", ".join(sorted(e.valid_methods))} if getattr(e, "valid_methods", None) else {}
-        response = page(405, "method_not_allowed", "This method is not allowed here.")
+        response = page(405, "method_not_allowed", N_("This method is not allowed here."))
         if isinstance(response, tuple):
             return response[0], response[1], allow
         response.headers.update(allow)
@@ -76,7 +84,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_e):
-        return page(413, "request_too_large", "The request is too large.")
+        return page(413, "request_too_large", N_("The request is too large."))
 
     dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
                      InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
@@ -87,7 +95,7 @@ def _register_error_handlers(app: Flask) -> None:
         UNAVAILABLE.labels(dependency).inc()
         log.error("service unavailable: %s (%s)", dependency, exc.__class__.__name__)
         response = make_response(page(503, "temporarily_unavailable",
-                                      "The service is temporarily unavailable. Try again shortly."))
+                                      N_("The service is temporarily unavailable. Try again shortly.")))
         response.headers["Retry-After"] = "5"
         return response
 
@@ -101,4 +109,4 @@ def _register_error_handlers(app: Flask) -> None:
         if isinstance(exc, HTTPException):
             return page(exc.code or 500, "http_error", exc.description or "")
         log.exception("unhandled error")
-        return page(500, "server_error", "Something went wrong on our side.")
+        return page(500, "server_error", N_("Something went wrong on our side."))

@@ -3,9 +3,8 @@ password, signing a user out everywhere, disabling. Callers commit; mail goes ou
 
 from __future__ import annotations
 
-import time
-
 from flask import current_app
+from flask_babel import gettext
 from sqlalchemy.orm import Session
 
 from . import notifications, services
@@ -44,7 +43,7 @@ def link_mail_context(user: User, link: str) -> dict:
 def check_new_password(user: User, password: str, confirmation: str | None = None) -> None:
     """Raise ``PolicyError`` unless ``password`` may become the user's password."""
     if confirmation is not None and password != confirmation:
-        raise PolicyError(["The two passwords do not match."])
+        raise PolicyError([gettext("The two passwords do not match.")])
     problems = get_policy().check(password, context_for(user))
     if problems:
         raise PolicyError(problems)
@@ -88,8 +87,8 @@ def disable(db: Session, user: User) -> None:
 def notify_password_changed(user: User, lang: str, *, signed_out: bool, later: bool = True):
     if not user.email:
         return None
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(services.now()))
-    return notifications.send("changed", user.email, lang, later=later, when=when, signed_out=signed_out,
+    return notifications.send("changed", user.email, lang, later=later, changed_at=services.now(),
+                              signed_out=signed_out,
                               name=user.display_name or user.registration_number,
                               registration_number=user.registration_number,
                               forgot_link=f"{services.settings().issuer}/password/forgot")

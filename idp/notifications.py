@@ -1,41 +1,49 @@
-"""The provider's e-mails: what they say (English and German, plain text + HTML) and how they
-leave (through the ``Postman``, so failures are retried and kept, never lost)."""
+"""The provider's e-mails: what they say (English and German through the gettext catalogues of
+idp/translations, plain text + HTML) and how they leave (through the ``Postman``, so failures are
+retried and kept, never lost)."""
 
 from __future__ import annotations
 
 from flask import current_app, render_template
+from flask_babel import force_locale, gettext
 
-LANGUAGES = ("en", "de")
+from .i18n import DEFAULT, LANGUAGES, best_language, when
+
+
+def N_(message: str) -> str:  # noqa: N802 - mark for translation; translated when the mail is composed
+    return message
+
 
 SUBJECTS = {
-    ("reset", "en"): "Reset your SPOM Login password",
-    ("reset", "de"): "Ihr SPOM-Login-Passwort zurücksetzen",
-    ("invite", "en"): "Your SPOM Login account is ready",
-    ("invite", "de"): "Ihr SPOM-Login-Konto ist eingerichtet",
-    ("changed", "en"): "Your SPOM Login password was changed",
-    ("changed", "de"): "Ihr SPOM-Login-Passwort wurde geändert",
+    "reset": N_("Reset your SPOM Login password"),
+    "invite": N_("Your SPOM Login account is ready"),
+    "changed": N_("Your SPOM Login password was changed"),
 }
 
 
 def choose_language(ui_locales: str | None = None, accept_language=None) -> str:
     """The first of ``ui_locales`` (OIDC Core §3.1.2.1, space-separated BCP 47 tags) we speak,
     else the browser's best match (``request.accept_languages``), else English."""
-    for tag in (ui_locales or "").split():
-        primary = tag.split("-")[0].lower()
-        if primary in LANGUAGES:
-            return primary
+    found = best_language(ui_locales)
+    if found:
+        return found
     if accept_language is not None:
-        return accept_language.best_match(LANGUAGES, default="en")
-    return "en"
+        return accept_language.best_match(LANGUAGES, default=DEFAULT)
+    return DEFAULT
 
 
 def compose(kind: str, lang: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) for a mail ``kind`` (reset, invite, changed) in ``lang``."""
-    lang = lang if lang in LANGUAGES else "en"
-    context.update(lang=lang, subject=SUBJECTS[(kind, lang)])
-    text = render_template(f"mail/{kind}.txt", **context)
-    html = render_template(f"mail/{kind}.html", **context)
-    return SUBJECTS[(kind, lang)], text, html
+    """(subject, text, html) for a mail ``kind`` (reset, invite, changed) in ``lang``, from the same
+    gettext catalogues as the pages; a ``changed_at`` epoch time becomes ``when`` in that language."""
+    lang = lang if lang in LANGUAGES else DEFAULT
+    with force_locale(lang):
+        subject = gettext(SUBJECTS[kind])
+        if "changed_at" in context:
+            context["when"] = when(context.pop("changed_at"), "long")
+        context.update(lang=lang, subject=subject)
+        text = render_template(f"mail/{kind}.txt", **context)
+        html = render_template(f"mail/{kind}.html", **context)
+    return subject, text, html
 
 
 def postman():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
 class SettingsError(ValueError):
@@ -118,6 +120,19 @@ class Settings:
     client_cache_seconds: int = _doc("How long each process keeps a registered client in memory for the protocol "
                                      "endpoints; a change made in another process applies within this time "
                                      "(in the same process at once); 0 = off.", default=0)
+    # Sign-in experience (issue 10; docs/ux.md): time zone of the dates shown, the institution's help contact, branding.
+    time_zone: str = _doc("IANA time zone for dates and times on the provider's pages and in its mail.",
+                          default="Europe/Berlin")
+    brand_name: str = _doc("Name shown in the page header and titles.", default="SPOM Login")
+    brand_logo_url: str = _doc("Logo image in the page header (https URL or a path on this server); empty = none.",
+                               default="")
+    brand_primary_color: str = _doc("Primary colour as #rrggbb; must reach 4.5:1 contrast with white text.",
+                                    default="#0b5cad")
+    help_contact_name: str = _doc("Who helps people who cannot sign in (shown on /help).", default="IT service desk")
+    help_contact_email: str = _doc("E-mail address of that contact; empty = not shown.", default="")
+    help_contact_phone: str = _doc("Phone number of that contact; empty = not shown.", default="")
+    help_contact_hours: str = _doc("When that contact is reachable, in the institution's words; empty = not shown.",
+                                   default="")
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -244,6 +259,17 @@ class Settings:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
         if self.client_cache_seconds < 0:
             yield "IDP_CLIENT_CACHE_SECONDS: must not be negative (0 = off)"
+        try:
+            ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            yield f"IDP_TIME_ZONE: {self.time_zone!r} is not an IANA time zone (e.g. Europe/Berlin)"
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", self.brand_primary_color):
+            yield "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb"
+        elif _contrast_with_white(self.brand_primary_color) < 4.5:
+            yield "IDP_BRAND_PRIMARY_COLOR: too light; white text on it needs a contrast of 4.5:1 (WCAG 2.2 AA)"
+        if self.brand_logo_url and not (self.brand_logo_url.startswith(("https://", "/"))
+                                        and not self.brand_logo_url.startswith("//")):
+            yield "IDP_BRAND_LOGO_URL: an https URL or a path starting with /"
         for f in dataclasses.fields(self):
             if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
                 if getattr(self, f.name) <= 0:
@@ -289,3 +315,13 @@ def _dev_secret(instance_dir: Path, name: str = "secret_key") -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(value)
     return value
+
+
+def _contrast_with_white(hex_colour: str) -> float:
+    """WCAG 2.2 contrast ratio of white against ``#rrggbb`` (relative luminance, §1.4.3)."""
+    def channel(c: int) -> float:
+        c = c / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (luminance + 0.05)

@@ -191,3 +191,25 @@ def redis_prefix():
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# -- the real browser (tests/test_browser.py, tests/test_accessibility.py) ----------------------
+# Debian's chromium driven by Playwright; never a browser downloaded by `playwright install`.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_instance):
+    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()

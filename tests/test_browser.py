@@ -12,28 +12,14 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from .apps import start_apps
+from .conftest import CHROMIUM, CHROMIUM_ARGS as ARGS
 from .helpers import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+# The `browser` fixture (Debian's /usr/bin/chromium, one per session) lives in conftest.py.
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="session")
-def playwright_instance():
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_instance):
-    browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture

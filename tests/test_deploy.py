@@ -147,3 +147,11 @@ def test_dockerfile_runs_gunicorn_through_idp_serve_with_a_health_check():
     assert any("PROMETHEUS_MULTIPROC_DIR=" in line for line in final)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", "instance"} <= set(ignored) and "keys/*.json" in ignored
+
+
+def test_the_image_compiles_the_translations_it_does_not_copy_them():
+    build = " ".join(dockerfile_stages()[0])
+    assert "pip install ." in build and "python -m idp.i18n" in build
+    assert build.index("pip install .") < build.index("python -m idp.i18n") < build.index("pip uninstall")
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "idp/translations/*/LC_MESSAGES/*.mo" in ignored and "node_modules" in ignored

@@ -23,7 +23,9 @@ BOB = dict(registration_number="S1000002", email="bob@example.edu", name="Bob Ba
 # -- helpers local to this module ----------------------------------------------------------
 
 def is_login_page(response) -> bool:
-    return response.status_code == 200 and "<h1>Sign in</h1>" in response.text and 'name="password"' in response.text
+    # English by default; German when the request asks for it (ui_locales=de, tests/test_i18n.py).
+    return response.status_code == 200 and ("<h1>Sign in</h1>" in response.text or "<h1>Anmelden</h1>" in response.text) \
+        and 'name="password"' in response.text
 
 
 def is_consent_page(response) -> bool:
@@ -298,6 +300,8 @@ def test_optional_parameters_are_accepted(provider, rp, params):
     url = rp.authorization_url(**params)
     page = browser.follow(browser.get(url))
     assert is_login_page(page)
+    if params.get("ui_locales") == "de":
+        assert '<html lang="de">' in page.text and "<h1>Anmelden</h1>" in page.text
     response = login_then_callback(browser, page)
     assert_code(response, rp)
     claims = rp.verify_id_token(rp.exchange(response.headers["Location"])["id_token"])

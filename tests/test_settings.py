@@ -66,6 +66,11 @@ def test_all_problems_are_reported_at_once():
     ({"IDP_KEY_ROTATION_DAYS": "1", "IDP_KEY_PUBLICATION_SECONDS": "172800"},
      "IDP_KEY_ROTATION_DAYS: the rotation period must be longer"),
     ({"IDP_KEY_ROTATION_DAYS": "-1"}, "IDP_KEY_ROTATION_DAYS: must be 0 (off) or positive"),
+    ({"IDP_TIME_ZONE": "Mars/Olympus"}, "IDP_TIME_ZONE: 'Mars/Olympus' is not an IANA time zone"),
+    ({"IDP_BRAND_PRIMARY_COLOR": "blue"}, "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb"),
+    ({"IDP_BRAND_PRIMARY_COLOR": "#ffcc00"}, "IDP_BRAND_PRIMARY_COLOR: too light"),
+    ({"IDP_BRAND_LOGO_URL": "http://cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
+    ({"IDP_BRAND_LOGO_URL": "//cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
 ])
 def test_each_problem_is_named(tmp_path, environ, message):
     environ = {"IDP_INSTANCE_DIR": str(tmp_path), **environ}
@@ -142,6 +147,12 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             raw = "700"
         if name == "log_format":
             raw = "text"
+        if name == "time_zone":
+            raw = "America/New_York"
+        if name == "brand_primary_color":
+            raw = "#123456"
+        if name == "brand_logo_url":
+            raw = "/static/logo.svg"
         value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
         assert str(value) == raw or value == (raw,), variable
 
@@ -153,6 +164,9 @@ EXPECTED_ROUTES = {
     ("/consent", "web.consent"),
     ("/consent", "web.consent_post"),
     ("/logout", "web.logout"),
+    ("/help", "web.help_page"),
+    ("/language", "web.language"),
+    ("/brand.css", "web.brand_css"),
     ("/authorize", "protocol.authorize"),
     ("/authorize/resume", "protocol.resume"),
     ("/token", "protocol.token"),

@@ -7,6 +7,7 @@ import json
 from flask import current_app
 
 from .. import services
+from ..i18n import LANGUAGES
 from ..keycrypto import JWS_ALGS
 from .claims import SUPPORTED_CLAIMS
 from ..registration import ASSERTION_ALGS
@@ -53,6 +54,8 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
         "frontchannel_logout_supported": False,
+        # Discovery 1.0 §3: the languages of the provider's pages (idp/i18n.py picks one per request).
+        "ui_locales_supported": list(LANGUAGES),
     }
 
 

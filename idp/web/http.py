@@ -71,8 +71,10 @@ def new_request_id() -> str:
     return f"{_ids['prefix']}{next(_ids['counter']) & 0xFFFFFFFF:08x}"
 
 
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' {form_action}; "
-       "frame-ancestors 'none'; base-uri 'none'")
+# script-src 'self': the one comfort script (static/idp.js, Caps Lock and password toggle); never inline.
+# img-src https: lets IDP_BRAND_LOGO_URL point at the institution's own web server.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+       "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'")
 
 
 def security_headers(response):

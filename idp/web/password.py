@@ -9,6 +9,7 @@ why and offers a new one.
 from __future__ import annotations
 
 from flask import current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
 
 from .. import accounts, services
 from ..db import audit, get_session, resets
@@ -22,10 +23,10 @@ from .account import MESSAGES, bp, too_many
 from .http import client_ip
 
 LINK_PROBLEMS = {
-    "expired": "This link has expired. Reset links work for {minutes} minutes.",
-    "used": "This link has already been used. Each link works only once.",
-    "superseded": "A newer link has been requested since this one was sent; only the newest link works.",
-    "unknown": "This link is not valid. Check that you opened the whole link from the e-mail.",
+    "expired": _l("This link has expired. Reset links work for %(minutes)d minutes."),
+    "used": _l("This link has already been used. Each link works only once."),
+    "superseded": _l("A newer link has been requested since this one was sent; only the newest link works."),
+    "unknown": _l("This link is not valid. Check that you opened the whole link from the e-mail."),
 }
 
 
@@ -64,9 +65,9 @@ def forgot_post():
 
 def _login_error(login: str) -> str | None:
     if not login.strip():
-        return "Enter your registration number or e-mail address."
+        return _("Enter your registration number or e-mail address.")
     if len(login) > services.settings().max_login_length:
-        return f"This is too long (at most {services.settings().max_login_length} characters)."
+        return _("This is too long (at most %(limit)d characters).", limit=services.settings().max_login_length)
     return None
 
 
@@ -134,7 +135,7 @@ def _link_problem(state):
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     status = 400 if state.status == "unknown" else 410
     return render_template("reset_link_invalid.html", reason=state.status,
-                           message=LINK_PROBLEMS[state.status].format(minutes=minutes),
+                           message=str(LINK_PROBLEMS[state.status]) % {"minutes": minutes},
                            interaction=interaction), status
 
 

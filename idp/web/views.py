@@ -6,6 +6,7 @@ import logging
 
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
 from .. import services
 from ..db import consents, get_session
@@ -23,19 +24,33 @@ bp = Blueprint("web", __name__)
 log = logging.getLogger("idp.web")
 
 MESSAGES = {
-    "cookies_disabled": "Cookies are disabled in your browser. Enable cookies for this site and try again.",
-    "expired": "This page was open too long and has expired. Please try again.",
-    "invalid": "Invalid credentials.",
-    "interaction_expired": "Your sign-in took too long. Go back to the application and start again.",
-    "session_expired": "Your session has expired. Please sign in again.",
-    "password_reset": "Your password was changed and you were signed out everywhere. Sign in with your new password.",
-    "unavailable": "Sign-in is temporarily unavailable. Please try again in a few minutes.",
+    "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "expired": _l("This page was open too long and has expired. Please try again."),
+    "invalid": _l("Invalid credentials."),
+    "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
+    "session_expired": _l("Your session has expired. Please sign in again."),
+    "password_reset": _l("Your password was changed and you were signed out everywhere. "
+                         "Sign in with your new password."),
+    "unavailable": _l("Sign-in is temporarily unavailable. Please try again in a few minutes."),
+}
+# What to do next, shown under the message: the same text whatever the real cause (no enumeration).
+HELP = {
+    "invalid": _l("Check that you typed your registration number (for example S1234567) or your e-mail address "
+                  "correctly, and that Caps Lock is off: passwords are case-sensitive. Still no luck? "
+                  "Reset your password."),
+    "cookies_disabled": _l("This site needs one cookie to protect the sign-in form. Allow cookies for this site "
+                           "in your browser's settings (private windows and strict blockers often refuse them), "
+                           "then sign in again."),
+    "expired": _l("You probably kept this page open in another tab or for a long time. We have loaded a fresh "
+                  "form and kept your username: enter your password again and select Sign in."),
+    "throttled": _l("This protects your account against password guessing. The wait is the same for every "
+                    "account; you do not need to do anything else."),
 }
 SCOPE_TEXT = {
-    "openid": "Know who you are (your account identifier)",
-    "profile": "Your name, registration number and role",
-    "email": "Your e-mail address",
-    "offline_access": "Stay connected while you are not using it",
+    "openid": _l("Know who you are (your account identifier)"),
+    "profile": _l("Your name, registration number and role"),
+    "email": _l("Your e-mail address"),
+    "offline_access": _l("Stay connected while you are not using it"),
 }
 
 
@@ -66,7 +81,9 @@ def login_post():
     try:
         validate_csrf()
     except CSRFError as exc:
-        return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
+        # Never a dead end: a fresh form (new token) with the username kept, and what happened.
+        return _login_page(interaction, username=username, error=MESSAGES[exc.reason],
+                           error_help=HELP[exc.reason], status=400)
     if raw_id and interaction is None:
         return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
     errors = _field_errors(username, password)
@@ -80,7 +97,7 @@ def login_post():
         get_session().commit()  # the audit event
         # Same words and status whether or not the account exists (nothing to enumerate).
         page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
-                                   status=429)
+                                   error_help=HELP["throttled"], status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
@@ -89,7 +106,8 @@ def login_post():
     db = get_session()
     if outcome.user is None:
         db.commit()  # the audit event
-        return _login_page(interaction, username=username, error=MESSAGES["invalid"], status=401)
+        return _login_page(interaction, username=username, error=MESSAGES["invalid"], error_help=HELP["invalid"],
+                           show_reset_link=True, status=401)
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
     web_device.remember(outcome.user.id, outcome.device_id)
     db.commit()
@@ -102,27 +120,34 @@ def login_post():
 
 def too_many_attempts(retry_after: int) -> str:
     minutes = max(1, -(-retry_after // 60))
-    return f"Too many attempts. Try again in {minutes} minute{'s' if minutes != 1 else ''}."
+    return ngettext("Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.", minutes)
 
 
 def _field_errors(username: str, password: str) -> dict[str, str]:
     settings, errors = services.settings(), {}
     if not username.strip():
-        errors["username"] = "Enter your registration number or e-mail address."
+        errors["username"] = _("Enter your registration number or e-mail address.")
     elif len(username) > settings.max_login_length:
-        errors["username"] = f"This is too long (at most {settings.max_login_length} characters)."
+        errors["username"] = too_long(settings.max_login_length)
     if not password:
-        errors["password"] = "Enter your password."
+        errors["password"] = _("Enter your password.")
     elif len(password) > settings.max_password_length:
-        errors["password"] = f"This is too long (at most {settings.max_password_length} characters)."
+        errors["password"] = too_long(settings.max_password_length)
     return errors
 
 
-def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None):
+def too_long(limit: int) -> str:
+    return _("This is too long (at most %(limit)d characters).", limit=limit)
+
+
+def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None,
+                error_help=None, show_reset_link=False):
     client = get_client(get_session(), interaction.param("client_id")) if interaction else None
     settings = services.settings()
     return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
                            field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
+                           error_help=error_help, show_reset_link=show_reset_link,
                            max_password=settings.max_password_length), status
 
 

@@ -1,0 +1,252 @@
+"""Languages: every user-facing string has a German translation; the language is chosen by the
+relying party's ui_locales, then the user's choice (cookie), then Accept-Language; dates follow the
+reader's locale in IDP_TIME_ZONE; discovery names the languages."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import pytest
+from babel.messages.checkers import checkers
+from babel.messages.pofile import read_po
+
+from idp import i18n
+
+from .helpers import PASSWORD, parse_form
+
+GERMAN = i18n.TRANSLATIONS / "de" / "LC_MESSAGES" / "messages.po"
+
+
+@pytest.fixture(scope="module")
+def german():
+    with GERMAN.open("rb") as fh:
+        return read_po(fh, locale="de")
+
+
+@pytest.fixture(scope="module")
+def extracted():
+    return i18n.extract_messages()
+
+
+# -- the catalogue ----------------------------------------------------------------------------
+
+def test_every_user_facing_string_is_in_the_german_catalogue(german, extracted):
+    missing = sorted(str(m.id) for m in extracted if m.id and german.get(m.id) is None)
+    assert not missing, "run `python -m idp.i18n update` and translate:\n" + "\n".join(missing)
+
+
+def test_every_german_entry_is_translated_and_not_fuzzy(german):
+    untranslated = [m.id for m in german if m.id and (not m.string or (isinstance(m.string, tuple)
+                                                                        and not all(m.string)))]
+    fuzzy = [m.id for m in german if m.id and m.fuzzy]
+    assert not untranslated and not fuzzy, (untranslated, fuzzy)
+
+
+def test_german_translations_keep_every_placeholder(german):
+    problems = []
+    for message in german:
+        if not message.id:
+            continue
+        for checker in checkers:
+            try:
+                checker(german, message)
+            except Exception as error:  # babel raises TranslationError subclasses
+                problems.append(f"{message.id!r}: {error}")
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        html_tags = {tuple(re.findall(r"</?[a-z]+", s)) for s in ids + strings}
+        if len(html_tags) > 1:
+            problems.append(f"{message.id!r}: markup differs")
+    assert not problems, problems
+
+
+def test_the_catalogue_has_no_strings_the_code_no_longer_uses(german, extracted):
+    stale = sorted(str(m.id) for m in german if m.id and extracted.get(m.id) is None)
+    assert not stale, stale
+
+
+def test_catalogues_are_compiled_when_missing_or_outdated(tmp_path):
+    folder = tmp_path / "translations" / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "messages.po").write_bytes(GERMAN.read_bytes())
+    target = i18n.compile_catalogues(tmp_path / "translations")
+    mo = target / "de" / "LC_MESSAGES" / "messages.mo"
+    assert mo.exists() and mo.stat().st_size > 1000
+    first = mo.stat().st_mtime_ns
+    assert i18n.compile_catalogues(tmp_path / "translations") == target and mo.stat().st_mtime_ns == first
+
+
+def test_a_read_only_translations_folder_compiles_into_a_cache(tmp_path):
+    folder = tmp_path / "translations" / "de" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "messages.po").write_bytes(GERMAN.read_bytes())
+    (tmp_path / "translations").chmod(0o555)
+    try:
+        target = i18n.compile_catalogues(tmp_path / "translations")
+    finally:
+        (tmp_path / "translations").chmod(0o755)
+    if target == tmp_path / "translations":  # root ignores permissions: nothing to prove here
+        assert (target / "de" / "LC_MESSAGES" / "messages.mo").exists()
+    else:
+        assert (target / "de" / "LC_MESSAGES" / "messages.mo").exists()
+        assert not (folder / "messages.mo").exists()
+
+
+# -- choosing the language --------------------------------------------------------------------
+
+def lang_of(response) -> str:
+    return re.search(r'<html lang="([a-z]+)">', response.text).group(1)
+
+
+def test_english_by_default_and_german_by_accept_language(provider):
+    english = provider.browser().get("/login")
+    assert lang_of(english) == "en" and "<h1>Sign in</h1>" in english.text
+    german = provider.browser().get("/login", headers={"Accept-Language": "de-DE,de;q=0.9,en;q=0.5"})
+    assert lang_of(german) == "de"
+    assert "<h1>Anmelden</h1>" in german.text and "Matrikel-/Personalnummer oder E-Mail" in german.text
+    assert provider.browser().get("/login", headers={"Accept-Language": "fr, it"}).text.count("<h1>Sign in</h1>")
+
+
+def test_ui_locales_of_the_authorization_request_wins_over_the_browser(provider):
+    rp = provider.create_client()
+    browser = provider.browser()
+    accept = {"Accept-Language": "en"}
+    page = browser.follow(browser.get(rp.authorization_url(ui_locales="fr-CA de-AT en"), headers=accept),
+                          stop_at="never")
+    assert lang_of(page) == "de" and "um mit <strong>Test RP</strong> fortzufahren" in page.text
+    # The form post carries the interaction: the wrong-password page stays German too.
+    refused = browser.submit_login(page, password="wrong")
+    assert refused.status_code == 401 and lang_of(refused) == "de"
+    assert "Ungültige Anmeldedaten." in refused.text
+
+
+def test_the_language_switch_is_remembered_and_overrides_ui_locales(provider):
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url(ui_locales="de")), stop_at="never")
+    assert lang_of(page) == "de"
+    switch = re.search(r'<a href="([^"]+)" lang="en" hreflang="en">English</a>', page.text).group(1)
+    back = browser.get(switch.replace("&amp;", "&"))
+    assert back.status_code == 303 and back.headers["Location"].startswith("/login?interaction=")
+    cookie = [h for h in back.raw.headers.getlist("Set-Cookie") if h.startswith("idp_lang=")]
+    assert cookie and "HttpOnly" in cookie[0] and "SameSite=Lax" in cookie[0]
+    again = browser.get(back.headers["Location"])
+    assert lang_of(again) == "en" and "to continue to <strong>Test RP</strong>" in again.text
+    # Remembered for later pages without an authorization request, whatever the browser prefers.
+    assert lang_of(browser.get("/help", headers={"Accept-Language": "de"})) == "en"
+
+
+def test_the_language_switch_only_redirects_on_this_server(provider):
+    browser = provider.browser()
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
+        response = browser.get("/language", params={"lang": "de", "next": target})
+        assert response.status_code == 303 and response.headers["Location"] == "/", target
+    unknown = browser.get("/language", params={"lang": "xx", "next": "/help"})
+    assert unknown.headers["Location"] == "/help" and "idp_lang" not in unknown.headers.get("Set-Cookie", "")
+
+
+def test_every_page_offers_the_other_language(provider):
+    browser = provider.browser()
+    for path in ("/", "/login", "/help", "/password/forgot", "/password/reset?token=nope", "/password/no-such-page"):
+        text = browser.get(path).text
+        assert 'hreflang="de">Deutsch</a>' in text and 'aria-current="true" lang="en">English' in text, path
+
+
+def test_a_switch_after_a_form_post_returns_to_the_same_page(provider):
+    browser = provider.browser()
+    page = browser.get("/password/forgot")
+    form = parse_form(page.text)
+    refused = browser.post(form.pop("_action"), data={**form, "username": ""})
+    switch = re.search(r'<a href="([^"]+)" lang="de"', refused.text).group(1).replace("&amp;", "&")
+    assert browser.get(switch).headers["Location"] == "/password/forgot"
+
+
+def test_throttle_wait_is_translated_with_plural(provider):
+    from idp.web.views import too_many_attempts
+
+    with provider.app.test_request_context("/login", headers={"Accept-Language": "de"}):
+        assert too_many_attempts(60) == "Zu viele Versuche. Versuchen Sie es in 1 Minute erneut."
+        assert too_many_attempts(121) == "Zu viele Versuche. Versuchen Sie es in 3 Minuten erneut."
+
+
+def test_discovery_lists_the_page_languages(provider):
+    metadata = provider.browser().get("/.well-known/openid-configuration").json()
+    assert metadata["ui_locales_supported"] == ["en", "de"]
+
+
+# -- dates and times --------------------------------------------------------------------------
+
+def test_dates_are_shown_in_the_readers_locale_and_the_configured_time_zone(provider):
+    moment = datetime(2026, 7, 1, 10, 30, tzinfo=timezone.utc).timestamp()  # 12:30 in Berlin (CEST)
+    with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
+        assert i18n.when(moment) == "01.07.2026, 12:30:00"
+    with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert i18n.when(moment) == "Jul 1, 2026, 12:30:00\u202fPM"
+
+
+def test_time_zone_setting_moves_the_dates(make_provider):
+    provider = make_provider(time_zone="America/New_York")
+    moment = datetime(2026, 1, 15, 15, 0, tzinfo=timezone.utc).timestamp()
+    with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert i18n.when(moment, "short") == "1/15/26, 10:00\u202fAM"
+
+
+def test_account_page_in_german_shows_german_dates(provider):
+    provider.create_user()
+    browser = provider.browser()
+    headers = {"Accept-Language": "de"}
+    page = browser.get("/login", headers=headers)
+    signed_in = browser.submit_login(page)
+    assert signed_in.status_code == 302
+    account = browser.get("/account", headers=headers)
+    assert "<h1>Ihr Konto</h1>" in account.text and "(dieser Browser)" in account.text
+    assert re.search(r"angemeldet \d\d\.\d\d\.\d{4}, \d\d:\d\d:\d\d", account.text), account.text
+    assert PASSWORD not in account.text
+
+
+# -- mail -------------------------------------------------------------------------------------
+
+def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
+    from idp import notifications
+
+    moment = datetime(2026, 12, 24, 17, 5, tzinfo=timezone.utc).timestamp()  # 18:05 in Berlin (CET)
+    with provider.app.app_context():
+        subject, text, html = notifications.compose("changed", "de", changed_at=moment, signed_out=True,
+                                                    name="Ada <Lovelace>", registration_number="S1000001",
+                                                    forgot_link="https://login.example.edu/password/forgot")
+        assert subject == "Ihr SPOM-Login-Passwort wurde geändert"
+        assert "wurde am 24. Dezember 2026, 18:05:00 MEZ geändert." in text
+        assert "Hallo Ada <Lovelace>," in text and "Hallo Ada &lt;Lovelace&gt;," in html
+        assert '<html lang="de">' in html
+        subject, text, _ = notifications.compose("changed", "fr", changed_at=moment, signed_out=False, name="Ada",
+                                                 registration_number="S1000001", forgot_link="x")
+        assert subject == "Your SPOM Login password was changed" and "December 24, 2026" in text
+        assert "signed out of every application" not in text
+
+
+def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
+    """zxcvbn answers in English; a new version with new sentences must not leak them untranslated."""
+    import ast
+
+    import zxcvbn.feedback
+
+    from idp.security.password_policy import ZXCVBN_FEEDBACK
+
+    from pathlib import Path
+
+    tree = ast.parse(Path(zxcvbn.feedback.__file__).read_text())
+    said = {n.args[0].value for n in ast.walk(tree)
+            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_"}
+    assert said and said <= set(ZXCVBN_FEEDBACK), sorted(said - set(ZXCVBN_FEEDBACK))
+
+
+def test_password_strength_hint_in_german(provider):
+    from idp.security.password_policy import strength
+
+    with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
+        hint = strength("password1")
+    assert hint["label"] == "sehr schwach"
+    assert hint["suggestions"] == ["Dies ist ein sehr häufiges Passwort.",
+                                   "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser."]
