@@ -31,6 +31,8 @@ RESPONSES = Counter("idp_http_responses_total", "Responses by endpoint and statu
                     ["endpoint", "method", "status"])
 UNAVAILABLE = Counter("idp_dependency_unavailable_total",
                       "Requests answered 503 because a dependency was down.", ["dependency"])
+STORE_FALLBACK = Counter("idp_store_fallback_total",
+                         "Store operations that found Redis unreachable and used the database instead.")
 #: Incremented by the back-channel logout sender (one per delivery attempt to a relying party).
 BACKCHANNEL_DELIVERIES = Counter("idp_backchannel_logout_deliveries_total",
                                  "Back-channel logout tokens delivered to relying parties, by outcome.", ["outcome"])
