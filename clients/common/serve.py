@@ -22,7 +22,9 @@ def serve(app, base_url: str, threads: int = 4, bind: str | None = None) -> None
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
             # gunicorn's control socket has one default path per user: several servers on a host clash.
-            self.cfg.set("control_socket_disable", True)
+            # (The setting exists since gunicorn 25; older ones, allowed by pyproject, have no socket.)
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app
