@@ -41,7 +41,8 @@ def round_figures(cluster, instances, proxy, down: float) -> dict:
         "slowest (s)": outage.slowest(),
         "sign-in back (s)": outage.recovery("sign_in"),
         "userinfo back (s)": outage.recovery("userinfo"),
-        "ok during": sorted({s.kind for s in during if s.status == 200}),
+        "ok during": ", ".join(sorted({s.kind for s in during
+                                       if s.status == 200 or (s.kind, s.status) == ("authorize", 302)})) or "—",
     }
 
 

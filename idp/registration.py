@@ -196,7 +196,7 @@ def check_backchannel_uri(uri) -> None:
     unless loopback (the provider calls it server to server, so no private-use schemes)."""
     parts = _parse_uri(uri, "backchannel_logout_uri", "invalid_client_metadata")
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ClientMetadataError("backchannel_logout_uri", f"{uri!r} must be an https URL")
+        raise ClientMetadataError("backchannel_logout_uri", f"{uri!r} must be an http(s) URL (https unless loopback)")
     check_redirect_uri(uri, "backchannel_logout_uri")
 
 

@@ -1,7 +1,8 @@
 """Store service: short-lived, high-churn state (pending interactions, authorization codes).
 
-``RedisStore`` when ``IDP_REDIS_URL`` is set (shared by every worker on every host),
-``MemoryStore`` otherwise (one process only, documented as such). Values are JSON objects.
+``RedisStore`` when ``IDP_REDIS_URL`` is set (shared by every worker on every host), wrapped in
+``store_fallback.FallbackStore`` so that a Redis outage moves this state into the database instead
+of stopping single sign-on; ``MemoryStore`` otherwise (one process only, documented as such). Values are JSON objects.
 The TTL given here is garbage collection only; callers keep their own expiry in the value
 and check it against the clock service, so tests stay deterministic.
 """
@@ -121,10 +122,19 @@ class RedisStore:
                                                        nx=True)))
 
 
+def build_store(settings, database) -> Store:
+    """Redis with the database as its fallback during an outage (``idp.store_fallback``) when
+    ``IDP_REDIS_URL`` is set; the in-process store otherwise."""
+    if not settings.redis_url:
+        return MemoryStore()
+    from .store_fallback import DatabaseStore, FallbackStore
+
+    return FallbackStore(RedisStore(settings.redis_url, settings.redis_prefix), DatabaseStore(database))
+
+
 def init_app(app, store: Store | None = None) -> None:
-    s = app.extensions["idp.settings"]
     if store is None:
-        store = RedisStore(s.redis_url, s.redis_prefix) if s.redis_url else MemoryStore()
+        store = build_store(app.extensions["idp.settings"], app.extensions["idp.db"])
     app.extensions["idp.store"] = store
 
 

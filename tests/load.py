@@ -141,14 +141,17 @@ class Outage:
 
 
 def run_outage(load: Load, proxy, *, before: float = 1.0, down: float = 4.0, settle: float = 20.0,
-               recovered=lambda outage: True) -> Outage:
-    """Load running: wait ``before``, cut ``proxy`` for ``down`` seconds, restore, and keep the load
-    running until ``recovered(outage)`` holds (at most ``settle`` seconds)."""
+               recovered=lambda outage: True, during=None) -> Outage:
+    """Load running: wait ``before``, cut ``proxy`` for ``down`` seconds (calling ``during()``, if
+    given, right after the cut), restore, and keep the load running until ``recovered(outage)``
+    holds (at most ``settle`` seconds)."""
     load.start()
     time.sleep(before)
     cut_at = time.monotonic()
     proxy.cut()
-    time.sleep(down)
+    if during is not None:
+        during()
+    time.sleep(max(0.0, cut_at + down - time.monotonic()))
     restored_at = time.monotonic()
     proxy.restore()
     outage = Outage(load.samples, cut_at, restored_at)

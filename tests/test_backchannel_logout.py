@@ -3,6 +3,7 @@ logout token says, and delivery outside the user's request with retries, a timeo
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -219,6 +220,31 @@ def test_an_error_status_is_retried_and_a_later_success_is_delivered(provider, r
     assert len(jtis) == 2
 
 
+def delivery_counts(provider) -> dict[str, float]:
+    """``idp_backchannel_logout_deliveries_total`` by outcome, as an operator's scrape of /metrics shows it."""
+    http = provider.app.test_client()
+    http.environ_base["REMOTE_ADDR"] = "127.0.0.1"
+    body = http.get("/metrics").get_data(as_text=True)
+    found = dict(re.findall(r'^idp_backchannel_logout_deliveries_total\{outcome="(\w+)"\} (\S+)$', body, re.M))
+    return {outcome: float(found.get(outcome, 0)) for outcome in ("delivered", "retrying", "failed")}
+
+
+def test_delivery_attempts_are_counted_in_the_metrics_by_outcome(make_provider, receivers):
+    provider = make_provider(backchannel_attempts=2, metrics_networks=("127.0.0.1/32",))
+    provider.create_user()
+    browser = provider.browser()
+    sign_in_client(provider, browser, backchannel_logout_uri=receivers(statuses=(503, 200)).uri)
+    sign_in_client(provider, browser, backchannel_logout_uri=f"http://127.0.0.1:{free_port()}/backchannel-logout")
+    before = delivery_counts(provider)
+    sign_out(browser)
+
+    assert provider.flush_logouts() == 2  # both fail once
+    provider.clock.advance(5)
+    assert provider.flush_logouts() == 2  # one delivered, the dead one given up
+    after = delivery_counts(provider)
+    assert {k: after[k] - before[k] for k in after} == {"delivered": 1, "retrying": 2, "failed": 1}
+
+
 def test_a_client_that_never_answers_costs_one_timeout_per_attempt(make_provider):
     provider = make_provider(backchannel_timeout_seconds=1)
     provider.create_user()
@@ -279,7 +305,7 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
 @pytest.mark.parametrize("uri, message", [
     ("http://rp.example.edu/bcl", "must use https"),
     ("https://rp.example.edu/bcl#frag", "fragment"),
-    ("edu.example.app:/bcl", "must be an https URL"),
+    ("edu.example.app:/bcl", "must be an http(s) URL"),
     ("/bcl", "absolute"),
 ])
 def test_backchannel_logout_uri_is_validated(uri, message):

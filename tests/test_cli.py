@@ -112,6 +112,20 @@ def test_help_needs_no_configuration(tmp_path):
         assert "Usage:" in result.stdout
 
 
+def test_usage_errors_are_one_line_with_exit_status_2(tmp_path):
+    env = base_env(tmp_path)
+    cases = [(["users", "create"], "Missing option '--registration-number'", "idp users create --help"),
+             (["nope"], "No such command 'nope'", "idp --help"),
+             (["keys", "revoke", "x"], "Missing option '--reason'", "idp keys revoke --help"),
+             (["clients", "create", "--name", "x", "--auth-method", "magic"], "'magic' is not one of", ""),
+             (["--bogus"], "No such option", "--bogus")]
+    for args, *fragments in cases:
+        result = run(env, *args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert_one_line_error(result, *fragments)
+        assert result.stdout == ""
+
+
 # -- users -------------------------------------------------------------------------------------
 
 def test_users_create_reads_password_from_stdin(env, clean_database):

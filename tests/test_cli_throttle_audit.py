@@ -15,7 +15,7 @@ from idp.security.throttle_core import Policy
 from idp.security.throttle_redis import RedisThrottle
 from idp.settings import Settings
 
-from .conftest import REDIS_URL
+from .conftest import REDIS_URL, TEST_KEYS_PASSPHRASE
 from .test_cli import PASSWORD, assert_one_line_error, base_env, run
 
 SECRET = "s" * 40
@@ -23,8 +23,10 @@ SECRET = "s" * 40
 
 @pytest.fixture
 def env(tmp_path, database_url, clean_database, redis_prefix):
+    # Same keys passphrase as the run's providers: `idp init` on an empty key table (after a test
+    # that emptied it) must not make keys the rest of the run cannot open.
     env = base_env(tmp_path, database_url=database_url, secret_key=SECRET, redis_url=REDIS_URL,
-                   redis_prefix=redis_prefix)
+                   redis_prefix=redis_prefix, keys_passphrase=TEST_KEYS_PASSPHRASE)
     assert run(env, "init").returncode == 0
     created = run(env, "users", "create", "--registration-number", "S1000001", "--email", "ada@example.edu",
                   "--password-stdin", "--json", stdin=PASSWORD + "\n")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-ONE_SHOT = {"migrate", "tls-init"}
+ONE_SHOT = {"migrate", "tls-init", "register-clients"}
 REPLICAS = ("provider-1", "provider-2")
 
 
@@ -27,10 +27,10 @@ def services(compose) -> dict:
 
 def test_every_service_the_deployment_needs_is_there(services):
     assert set(services) >= {"postgres", "redis", "migrate", *REPLICAS, "nginx", "dashboard", "supplier-portal",
-                             "mailpit", "tls-init"}
+                             "mailpit", "tls-init", "register-clients"}
     assert services["dashboard"]["command"] == ["python", "-m", "clients.dashboard"]
     assert services["supplier-portal"]["command"] == ["python", "-m", "clients.supplier_portal"]
-    for name in ("migrate", *REPLICAS, "dashboard", "supplier-portal", "tls-init"):
+    for name in ("migrate", *REPLICAS, "dashboard", "supplier-portal", "tls-init", "register-clients"):
         assert services[name]["image"] == "spom-login:latest" and services[name]["build"] == ".", name
 
 
@@ -109,6 +109,9 @@ def test_the_self_signed_certificate_is_made_once(tmp_path):
     again = subprocess.run([sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True,
                            text=True, check=True)
     assert "keeping it" in again.stdout and (tmp_path / "tls.crt").read_bytes() == cert
+    # Public roots plus this certificate, for REQUESTS_CA_BUNDLE in the containers.
+    bundle = (tmp_path / "ca-bundle.pem").read_bytes()
+    assert bundle.endswith(cert) and bundle.count(b"BEGIN CERTIFICATE") > 1
 
 
 def dockerfile_stages() -> list[list[str]]:
@@ -155,3 +158,120 @@ def test_the_image_compiles_the_translations_it_does_not_copy_them():
     assert build.index("pip install .") < build.index("python -m idp.i18n") < build.index("pip uninstall")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "idp/translations/*/LC_MESSAGES/*.mo" in ignored and "node_modules" in ignored
+# -- the relying parties (clients/) in the compose file -------------------------------------------
+
+RELYING_PARTIES = {"dashboard": ("DASHBOARD", "clients.dashboard"),
+                   "supplier-portal": ("SUPPLIER_PORTAL", "clients.supplier_portal")}
+
+
+def resolved(value: str) -> str:
+    """A compose value with its ``${VAR:-default}`` defaults filled in (as with an empty .env)."""
+    return re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: m.group(2), value)
+
+
+def rp_config(services, name):
+    """The relying party's settings exactly as ``python -m clients.<app>`` would read them in the
+    container (the client file stands in for the one register-clients writes)."""
+    from clients.common.config import RPConfig
+
+    prefix, module = RELYING_PARTIES[name]
+    env = {k: resolved(str(v)) for k, v in services[name]["environment"].items()}
+    defaults = __import__(module, fromlist=["DEFAULTS"]).DEFAULTS
+    env.pop(f"{prefix}_CLIENT_FILE")
+    env.update({f"{prefix}_CLIENT_ID": "x", f"{prefix}_CLIENT_SECRET": "y", f"{prefix}_SECRET_KEY": "z" * 32})
+    return RPConfig.from_env(prefix, defaults, env), env
+
+
+@pytest.mark.parametrize("name", sorted(RELYING_PARTIES))
+def test_relying_parties_use_their_real_settings_and_the_providers_issuer(services, name):
+    import dataclasses
+
+    from clients.common.config import RPConfig
+
+    prefix, module = RELYING_PARTIES[name]
+    assert services[name]["command"] == ["python", "-m", module]
+    fields = {f"{prefix}_{f.name.upper()}" for f in dataclasses.fields(RPConfig)}
+    known = fields | {f"{prefix}_BIND", f"{prefix}_CLIENT_FILE", "REQUESTS_CA_BUNDLE", "DASHBOARD_URL",
+                      "SUPPLIER_PORTAL_URL"}
+    env = services[name]["environment"]
+    assert set(env) <= known, set(env) - known  # no variable the app would silently ignore
+    config, resolved_env = rp_config(services, name)
+    assert config.issuer == resolved(services["provider-1"]["environment"]["IDP_ISSUER"])
+    assert config.base_url.startswith("https://") and config.secure_cookies
+    assert re.fullmatch(r"\$\{%s_SECRET_KEY:\?.+\}" % prefix, env[f"{prefix}_SECRET_KEY"])
+    # Its database on its own volume, writable by the image's user.
+    data = [v for v in services[name]["volumes"] if v.endswith(":/var/lib/idp/instance")]
+    assert data and config.database.startswith("/var/lib/idp/instance/")
+    assert services[name]["depends_on"]["register-clients"] == {"condition": "service_completed_successfully"}
+    assert resolved_env["REQUESTS_CA_BUNDLE"] == "/certs/ca-bundle.pem" and "certs:/certs:ro" in services[name]["volumes"]
+
+
+@pytest.mark.parametrize("name", sorted(RELYING_PARTIES))
+def test_nginx_serves_each_relying_party_on_the_port_of_its_base_url(services, name):
+    conf = (ROOT / "deploy" / "nginx" / "nginx.conf").read_text()
+    config, env = rp_config(services, name)
+    public_port = config.base_url.rsplit(":", 1)[1]
+    bind_port = env[f"{RELYING_PARTIES[name][0]}_BIND"].rsplit(":", 1)[1]
+    block = re.search(r"listen %s ssl;(.*?)\n    \}" % public_port, conf, re.S)
+    assert block and f"http://{name}:{bind_port};" in block.group(1)
+    assert f"{public_port}:{public_port}" in services["nginx"]["ports"]
+    assert not services[name].get("ports")  # reached through nginx only
+    # The public host name is nginx's alias on the backend network: the providers' back-channel
+    # logout and the relying parties' calls to the provider go where the browser goes.
+    host = config.base_url.split("://", 1)[1].rsplit(":", 1)[0]
+    assert [resolved(a) for a in services["nginx"]["networks"]["backend"]["aliases"]] == [host]
+    assert config.issuer == f"https://{host}"
+
+
+def test_register_clients_registers_exactly_the_urls_the_relying_parties_use(services):
+    one_shot = services["register-clients"]
+    assert one_shot["restart"] == "no" and one_shot["healthcheck"] == {"disable": True}
+    assert one_shot["depends_on"] == {"migrate": {"condition": "service_completed_successfully"}}
+    command = [resolved(c) for c in one_shot["command"]]
+    assert command[:3] == ["python", "/deploy/register_clients.py", "/var/lib/idp/clients"]
+    registered = dict(pair.split("=", 1) for pair in command[3:])
+    for name, (prefix, _module) in RELYING_PARTIES.items():
+        config, _env = rp_config(services, name)
+        assert registered[name] == config.base_url
+        assert services[name]["environment"][f"{prefix}_CLIENT_FILE"] == f"/var/lib/idp/clients/{name}.json"
+        assert "clients:/var/lib/idp/clients:ro" in services[name]["volumes"]
+    assert "clients:/var/lib/idp/clients" in one_shot["volumes"]
+    # The providers trust the same bundle for back-channel logout through nginx.
+    assert services["provider-1"]["environment"]["REQUESTS_CA_BUNDLE"] == "/certs/ca-bundle.pem"
+
+
+def test_register_clients_script_registers_once_and_the_app_reads_its_file(tmp_path, database_url, clean_database):
+    """deploy/register_clients.py against a real database, run twice; RPConfig reads what it wrote."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from clients.common.config import RPConfig
+    from clients.dashboard import DEFAULTS
+
+    from .conftest import TEST_KEYS_PASSPHRASE
+
+    env = {**os.environ, "IDP_DATABASE_URL": database_url, "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+           "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE, "IDP_SECRET_KEY": "k" * 40,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    args = [sys.executable, str(ROOT / "deploy" / "register_clients.py"), str(tmp_path / "clients"),
+            "dashboard=https://login.example.edu:8443"]
+    first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    path = tmp_path / "clients" / "dashboard.json"
+    credentials = json.loads(path.read_text())
+    assert path.stat().st_mode & 0o077 == 0
+    again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "keeping it" in again.stdout
+    assert json.loads(path.read_text()) == credentials
+    shown = subprocess.run(["idp", "clients", "show", credentials["client_id"], "--json"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    client = json.loads(shown.stdout)
+    assert client["backchannel_logout_uri"] == "https://login.example.edu:8443/backchannel-logout"
+    assert client["redirect_uris"] == ["https://login.example.edu:8443/callback"]
+    config = RPConfig.from_env("DASHBOARD", DEFAULTS, {"DASHBOARD_CLIENT_FILE": str(path), "DASHBOARD_SECRET_KEY": "s"})
+    assert (config.client_id, config.client_secret) == (credentials["client_id"], credentials["client_secret"])
+    bad = tmp_path / "missing.json"
+    with pytest.raises(ValueError, match="DASHBOARD_CLIENT_FILE: cannot read"):
+        RPConfig.from_env("DASHBOARD", DEFAULTS, {"DASHBOARD_CLIENT_FILE": str(bad), "DASHBOARD_SECRET_KEY": "s"})

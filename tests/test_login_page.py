@@ -6,7 +6,6 @@ import html
 import re
 
 import pytest
-import requests
 
 from idp.security.passwords import PasswordHasher
 

@@ -1,14 +1,16 @@
 """Two provider processes (gunicorn via ``idp serve``) on two ports, one PostgreSQL, one Redis:
-they act as one provider. Each test signs in through one instance and continues on the other.
-
-Scenarios to add here once their issues are merged: a throttle counted across both instances,
-a key rotated via one instance served by the other (``cluster.start`` takes extra ``IDP_*``).
+they act as one provider. Each test signs in through one instance and continues on the other:
+code exchange, refresh, single sign-on and logout, concurrent refreshes, one throttle counted
+across both, and a key rotated on A's host (``idp keys rotate``) served and used by B within
+``IDP_KEYS_RELOAD_SECONDS``.
 """
 
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
+import time
 
 import pytest
 import requests
@@ -18,10 +20,12 @@ from sqlalchemy import func, select
 
 from idp.db.models import RefreshToken
 
-from .cluster import ISSUER, Cluster, on
+from .cluster import IDP_COMMAND, ISSUER, Cluster, on
 from .helpers import PASSWORD, Browser, bearer, query
 
 pytestmark = pytest.mark.e2e
+#: ``IDP_KEYS_RELOAD_SECONDS`` of the cluster's instances (the default).
+RELOAD_SECONDS = 2
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +213,58 @@ def test_logs_are_json_with_request_ids_and_hold_no_secret(cluster, a, b):
     # Everything but the one start-up banner on stdout is JSON.
     others = [line for line in logs.splitlines() if line and not line.startswith("{")]
     assert all(line.startswith("SPOM Login provider:") for line in others), others[:5]
+
+
+def test_a_throttle_is_counted_across_both_instances(cluster, a, b):
+    """Failures on A and on B add up to one per-account allowance (5 free failures by default)."""
+    cluster.provider(a).create_user(registration_number="S1000077", email="grace@example.edu")
+    instances = [a, b, a, b, a]
+
+    def attempt(instance, password="not the password"):
+        browser = Browser(cluster.provider(instance))
+        return browser.submit_login(browser.get("/login"), "S1000077", password)
+
+    assert [attempt(i).status_code for i in instances] == [401] * 5
+    for instance in (b, a):
+        refused = attempt(instance, PASSWORD)  # even the right password: the throttle decides first
+        assert refused.status_code == 429, refused.text[:300]
+        assert "Too many attempts" in refused.text
+
+
+def keys_rotate_on_a_host(cluster, a) -> tuple[str, str]:
+    """``idp keys rotate --force`` as an operator runs it on A's host: same settings, same database."""
+    env = cluster.env()
+    run = subprocess.run([IDP_COMMAND, "keys", "rotate", "--alg", "RS256", "--force", "--json"], env=env,
+                         cwd=cluster.workdir, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    listed = subprocess.run([IDP_COMMAND, "keys", "list", "--json"], env=env, cwd=cluster.workdir,
+                            capture_output=True, text=True, timeout=60)
+    rows = json.loads(listed.stdout)
+    current = json.loads(run.stdout)["rotated"][0]["current"]
+    assert any(r["kid"] == current and r["state"] == "current" for r in rows)
+    return current, next(r["kid"] for r in rows if r["alg"] == "RS256" and r["state"] == "next")
+
+
+def test_a_key_rotated_on_a_is_served_and_used_by_b_within_seconds(cluster, a, b):
+    rp, _browser, callback = sign_in(cluster, a)
+    old_kid = jwt.decode(on(rp, b, cluster).exchange(callback)["id_token"],
+                         KeySet.import_key_set(requests.get(b.url + "/jwks.json", timeout=10).json())).header["kid"]
+
+    current, new_next = keys_rotate_on_a_host(cluster, a)
+    assert current != old_kid
+    rotated_at, seen = time.monotonic(), set()
+    while new_next not in seen and time.monotonic() - rotated_at < 15:
+        seen = {k["kid"] for k in requests.get(b.url + "/jwks.json", timeout=10).json()["keys"]}
+        time.sleep(0.2)
+    assert new_next in seen and old_kid in seen, seen  # the new next key published; the old one kept
+    waited = time.monotonic() - rotated_at
+    assert waited < 15
+
+    # B now signs ID tokens with the promoted key; they verify against A's key set too.
+    # Each worker re-reads the keys on its first request once its copy is 2 s old, so from 2 s after
+    # the rotation every worker of B serves the new set.
+    time.sleep(max(0.0, rotated_at + RELOAD_SECONDS + 0.2 - time.monotonic()))
+    rp_b, _browser_b, callback_b = sign_in(cluster, b)
+    id_token = rp_b.exchange(callback_b)["id_token"]
+    decoded = jwt.decode(id_token, KeySet.import_key_set(requests.get(a.url + "/jwks.json", timeout=10).json()))
+    assert decoded.header["kid"] == current

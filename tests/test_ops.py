@@ -15,6 +15,7 @@ from idp.settings import Settings
 from idp.store import MemoryStore, RedisStore
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE, free_port
+from .helpers import PASSWORD, parse_form
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "idp" / "web" / "templates"
 
@@ -49,17 +50,33 @@ def test_readyz_without_a_usable_signing_key_is_503_but_the_process_is_alive(mak
     assert ready.json["checks"]["database"] == "ok"
 
 
-def test_redis_down_makes_readyz_and_sign_in_503_at_once(make_provider):
-    provider = make_provider(store=RedisStore(f"redis://127.0.0.1:{free_port()}/0"))  # nothing listens there
+def test_redis_down_leaves_readyz_degraded_and_fails_sign_in_closed_at_once(make_provider):
+    # Nothing listens at that port; the app builds its store (Redis + database fallback) and throttle.
+    provider = make_provider(redis_url=f"redis://127.0.0.1:{free_port()}/0", store=None)
+    provider.create_user()
     rp = provider.create_client()
     http = client(provider)
     started = time.monotonic()
     ready = http.get("/readyz")
-    assert ready.status_code == 503 and ready.json["checks"]["store"] == "unavailable"
-    page = http.get(rp.authorization_url().removeprefix(provider.url))  # the pending sign-in cannot be saved
-    assert page.status_code == 503 and "temporarily unavailable" in page.text
-    assert page.headers["Retry-After"] == "5"
+    assert ready.status_code == 200 and ready.json["status"] == "degraded"
+    assert ready.json["checks"]["store"].startswith("degraded")
+    # The pending sign-in is saved in the database instead; the password is never checked.
+    login = http.get(rp.authorization_url().removeprefix(provider.url))
+    assert login.status_code == 302
+    page = http.get(login.headers["Location"])
+    form = parse_form(page.get_data(as_text=True))
+    form.update(username="S1000001", password=PASSWORD)
+    refused = http.post(form.pop("_action").removeprefix(provider.url), data=form)
+    assert refused.status_code == 503 and "Sign-in is temporarily unavailable" in refused.get_data(as_text=True)
     assert time.monotonic() - started < 3
+
+
+def test_a_store_without_fallback_makes_readyz_503(make_provider):
+    provider = make_provider(store=RedisStore(f"redis://127.0.0.1:{free_port()}/0"))
+    ready = client(provider).get("/readyz")
+    assert ready.status_code == 503 and ready.json["checks"]["store"] == "unavailable"
+    page = client(provider).get(provider.create_client().authorization_url().removeprefix(provider.url))
+    assert page.status_code == 503 and page.headers["Retry-After"] == "5"
 
 
 def test_database_down_gives_503_quickly_never_500(tmp_path):

@@ -60,6 +60,11 @@ class RPConfig:
         """Fields from ``<PREFIX>_<FIELD>`` variables over ``defaults``; names every missing one at once."""
         env = os.environ if environ is None else environ
         values, problems = dict(defaults), []
+        # <PREFIX>_CLIENT_FILE: the JSON that `idp clients create --json` printed (client_id and
+        # client_secret), so a deployment can hand the credentials over in a file rather than in
+        # variables; <PREFIX>_CLIENT_ID / _CLIENT_SECRET still win.
+        if env.get(f"{prefix}_CLIENT_FILE"):
+            values.update(_client_file(f"{prefix}_CLIENT_FILE", env[f"{prefix}_CLIENT_FILE"], problems))
         for f in dataclasses.fields(cls):
             raw = env.get(f"{prefix}_{f.name.upper()}")
             if raw is None:
@@ -77,3 +82,16 @@ class RPConfig:
         if problems:
             raise RPConfigError("; ".join(problems))
         return cls(**values)
+
+
+def _client_file(variable: str, path: str, problems: list[str]) -> dict:
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return {"client_id": str(data["client_id"]), "client_secret": str(data["client_secret"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problems.append(f"{variable}: cannot read client_id and client_secret from {path!r} "
+                        f"({exc.__class__.__name__})")
+        return {}

@@ -5,11 +5,14 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 
-def serve(app, base_url: str, threads: int = 4) -> None:
+def serve(app, base_url: str, threads: int = 4, bind: str | None = None) -> None:
+    """Listen on ``bind`` (``host:port``), by default the host and port of ``base_url`` (right when
+    the app is reached directly; behind a reverse proxy, e.g. in a container, pass ``0.0.0.0:8001``)."""
     from gunicorn.app.base import BaseApplication
 
-    parts = urlsplit(base_url)
-    bind = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
+    if not bind:
+        parts = urlsplit(base_url)
+        bind = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
     class Server(BaseApplication):
         def load_config(self):
@@ -19,7 +22,9 @@ def serve(app, base_url: str, threads: int = 4) -> None:
             self.cfg.set("worker_class", "gthread")
             self.cfg.set("accesslog", None)
             # gunicorn's control socket has one default path per user: several servers on a host clash.
-            self.cfg.set("control_socket_disable", True)
+            # (The setting exists since gunicorn 25; older ones, allowed by pyproject, have no socket.)
+            if "control_socket_disable" in self.cfg.settings:
+                self.cfg.set("control_socket_disable", True)
 
         def load(self):
             return app

@@ -12,4 +12,4 @@ try:
 except RPConfigError as exc:
     sys.exit(f"error: {exc}")
 links = (("Supplier Portal", os.environ["SUPPLIER_PORTAL_URL"]),) if os.environ.get("SUPPLIER_PORTAL_URL") else ()
-serve(create_app(config, links=links), config.base_url)
+serve(create_app(config, links=links), config.base_url, bind=os.environ.get("DASHBOARD_BIND"))

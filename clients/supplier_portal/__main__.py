@@ -12,4 +12,4 @@ try:
 except RPConfigError as exc:
     sys.exit(f"error: {exc}")
 links = (("SPOM Dashboard", os.environ["DASHBOARD_URL"]),) if os.environ.get("DASHBOARD_URL") else ()
-serve(create_app(config, links=links), config.base_url)
+serve(create_app(config, links=links), config.base_url, bind=os.environ.get("SUPPLIER_PORTAL_BIND"))

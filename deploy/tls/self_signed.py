@@ -3,6 +3,11 @@
 Usage: python self_signed.py CERT_DIR HOSTNAME. Does nothing when CERT_DIR already holds a
 certificate, so an operator's real certificate (or the first self-signed one) is never replaced.
 Uses ``cryptography``, which the provider image already has.
+
+Every run also writes CERT_DIR/ca-bundle.pem: the usual public roots (``certifi``) plus this
+certificate. The provider replicas and the relying parties point ``REQUESTS_CA_BUNDLE`` at it, so
+they can call each other through nginx by the public host name (discovery, tokens, JWKS,
+back-channel logout) while the certificate is self-signed, and still trust real certificates.
 """
 
 import datetime
@@ -21,7 +26,24 @@ def main(folder: Path, host: str) -> None:
     cert_path, key_path = folder / "tls.crt", folder / "tls.key"
     if cert_path.exists() and key_path.exists():
         print(f"{cert_path} exists; keeping it")
-        return
+    else:
+        create(cert_path, key_path, host)
+    write_bundle(folder, cert_path)
+
+
+def write_bundle(folder: Path, cert_path: Path) -> None:
+    try:
+        import certifi
+
+        roots = Path(certifi.where()).read_bytes()
+    except ImportError:  # outside the image: only this certificate
+        roots = b""
+    (folder / "ca-bundle.pem").write_bytes(roots.rstrip(b"\n") + b"\n" + cert_path.read_bytes())
+    (folder / "ca-bundle.pem").chmod(0o644)
+
+
+def create(cert_path: Path, key_path: Path, host: str) -> None:
+    folder = cert_path.parent
     folder.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])

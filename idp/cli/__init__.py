@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 
 import click
+from click.exceptions import NoArgsIsHelpError
 
 from ..settings import Settings, SettingsError
 
@@ -14,6 +16,40 @@ class CLIError(click.ClickException):
 
     def show(self, file=None):
         click.echo(f"error: {self.format_message()}", err=True)
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage errors (missing option, bad value, no such command) in the project's one-line
+    form, ``error: …``, still with exit status 2. click would print a usage block, a "Try … --help"
+    line and the message on three lines."""
+
+    def show(self, file=None):
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        click.echo(f"error: {self.format_message()}{hint}", err=True)
+
+
+@contextmanager
+def _one_line_usage_errors():
+    try:
+        yield
+    except (OneLineUsageError, NoArgsIsHelpError):  # already one line / the help the user asked for
+        raise
+    except click.UsageError as exc:
+        raise OneLineUsageError(exc.format_message(), exc.ctx) from None
+
+
+class Group(click.Group):
+    """The ``idp`` group: usage errors of every subcommand are caught where click raises them —
+    while parsing a command line (``make_context``) or resolving and running a subcommand
+    (``invoke``) — and shown in one line."""
+
+    def make_context(self, *args, **kwargs):
+        with _one_line_usage_errors():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _one_line_usage_errors():
+            return super().invoke(ctx)
 
 
 class Context:
@@ -46,7 +82,7 @@ class Context:
             self._app.extensions["idp.db"].dispose()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
 def main(ctx):
     """SPOM Login: the institution's OpenID Connect provider.

@@ -250,3 +250,15 @@ class StoredKey(Base):
     revoked_at: Mapped[float | None] = mapped_column(Float)
     public_jwk: Mapped[dict] = mapped_column(JSON)
     private_key: Mapped[str] = mapped_column(Text)
+
+
+class StoreEntry(Base):
+    """Short-lived store state (pending sign-ins, codes, replay caches) kept here only while Redis
+    is unreachable (``idp.store_fallback``). Empty outside outages; expired rows are deleted."""
+
+    __tablename__ = "store_fallback"
+
+    #: SHA-256 of the store key.
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column(Float, index=True)

@@ -25,13 +25,20 @@ def check_database() -> str | None:
     return None
 
 
+#: Redis is down but its database fallback carries the short-lived state: still ready. Every
+#: instance shares the one Redis, so taking them out of rotation would stop single sign-on, refresh
+#: and JWKS too, all of which keep working (docs/reliability.md); password sign-in fails closed.
+DEGRADED = "degraded: Redis unavailable, using the database"
+
+
 def check_store() -> str | None:
     """Redis when configured (the in-process store cannot fail)."""
+    store = services.store()
     try:
-        services.store().get(PROBE_KEY)
+        getattr(store, "primary", store).get(PROBE_KEY)  # Redis itself, not the fallback behind it
     except StoreUnavailable:
-        log.warning("readiness: store unavailable")
-        return "unavailable"
+        log.warning("readiness: Redis unavailable")
+        return DEGRADED if hasattr(store, "fallback") else "unavailable"
     return None
 
 
@@ -50,6 +57,9 @@ def check_keys() -> str | None:
 CHECKS = {"database": check_database, "store": check_store, "signing_key": check_keys}
 
 
-def readiness() -> tuple[bool, dict[str, str]]:
+def readiness() -> tuple[str, dict[str, str]]:
+    """``ok``, ``degraded`` (serving, a dependency has a fallback in use) or ``unavailable``."""
     results = {name: check() or "ok" for name, check in CHECKS.items()}
-    return all(v == "ok" for v in results.values()), results
+    if any(v not in ("ok", DEGRADED) for v in results.values()):
+        return "unavailable", results
+    return "degraded" if DEGRADED in results.values() else "ok", results

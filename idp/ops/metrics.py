@@ -31,9 +31,12 @@ RESPONSES = Counter("idp_http_responses_total", "Responses by endpoint and statu
                     ["endpoint", "method", "status"])
 UNAVAILABLE = Counter("idp_dependency_unavailable_total",
                       "Requests answered 503 because a dependency was down.", ["dependency"])
-#: Incremented by the back-channel logout sender (one per delivery attempt to a relying party).
+STORE_FALLBACK = Counter("idp_store_fallback_total",
+                         "Store operations that found Redis unreachable and used the database instead.")
+#: One per delivery attempt of the back-channel logout sender (``idp.protocol.backchannel``):
+#: ``delivered``, ``retrying`` (failed, another attempt is scheduled) or ``failed`` (given up).
 BACKCHANNEL_DELIVERIES = Counter("idp_backchannel_logout_deliveries_total",
-                                 "Back-channel logout tokens delivered to relying parties, by outcome.", ["outcome"])
+                                 "Back-channel logout delivery attempts to relying parties, by outcome.", ["outcome"])
 
 
 class KeyAgeCollector:

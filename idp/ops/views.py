@@ -21,10 +21,11 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Ready to serve: the database answers, the store (Redis) answers, a current signing key exists.
-    503 otherwise, so a load balancer stops sending traffic here until it recovers."""
-    ready, checks = health.readiness()
-    return jsonify(status="ok" if ready else "unavailable", checks=checks), 200 if ready else 503, NO_STORE
+    """Ready to serve: the database answers, a current signing key exists, and the store (Redis)
+    answers or its database fallback is in use (``degraded``, still 200). 503 otherwise, so a load
+    balancer stops sending traffic here until it recovers."""
+    status, checks = health.readiness()
+    return jsonify(status=status, checks=checks), 503 if status == "unavailable" else 200, NO_STORE
 
 
 @bp.get("/metrics")

@@ -18,6 +18,7 @@ from joserfc import jwt
 from .. import services
 from ..db import audit, logout_deliveries as outbox
 from ..db.models import Client, LogoutDelivery
+from ..ops.metrics import BACKCHANNEL_DELIVERIES
 from ..security.tokens import new_id
 
 log = logging.getLogger(__name__)
@@ -112,9 +113,11 @@ class Deliverer:
                       attempts=attempt)
         with services.database().session() as db:
             if error is None:
+                outcome = "delivered"
                 outbox.finish(db, delivery.id, now=now, outcome="delivered")
                 audit.record(db, audit.BACKCHANNEL_DELIVERED, **fields)
             else:
+                outcome = "failed" if final else "retrying"
                 # Every failed attempt is audited; ``final`` says whether the provider gave up.
                 audit.record(db, audit.BACKCHANNEL_FAILED, **fields, error=error, final=final)
                 if final:
@@ -127,6 +130,7 @@ class Deliverer:
                     log.warning("back-channel logout to client %s failed (attempt %d, retry in %ds): %s",
                                 delivery.client_id, attempt, delay, error)
             db.commit()
+        BACKCHANNEL_DELIVERIES.labels(outcome).inc()
 
 
 def _post(client: Client, delivery: LogoutDelivery) -> str | None:

@@ -19,6 +19,7 @@ from .. import services
 from ..db import audit, get_session, tokens as token_repo, users as user_repo
 from ..db.models import BrowserSession, Grant
 from ..security.tokens import new_id, token_hash
+from ..store import StoreUnavailable
 from .claims import user_claims
 from .models import AuthorizationCode, Principal, RefreshTokenRecord
 
@@ -75,11 +76,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         everything issued from the first (RFC 6749 §4.1.2: the server SHOULD revoke)."""
         key = token_hash(code)
         store, now = services.store(), services.now()
-        data = store.pop(CODE_KEY + key)
+        try:
+            data = store.pop(CODE_KEY + key)
+        except StoreUnavailable:
+            # Redis is down and the code is not in the store's database fallback: it may be in
+            # Redis (503, try again), unless this is the replay of a code used during the outage.
+            if _revoke_if_replayed(store, key, now):
+                return None
+            raise
         if data is None:
-            used = store.get(USED_CODE_KEY + key)
-            if used is not None:
-                _revoke_replayed(used["grant_id"], used["client_id"], now)
+            _revoke_if_replayed(store, key, now)
             return None
         store.put(USED_CODE_KEY + key, {"grant_id": data["grant_id"], "client_id": data["client_id"]},
                   USED_CODE_MEMORY)
@@ -97,6 +103,14 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return Principal(user=user, grant_id=data["grant_id"], session_id=data["session_id"],
                          auth_time=data["auth_time"], amr=data["amr"], claims=data.get("claims") or {})
+
+
+def _revoke_if_replayed(store, key: str, now: float) -> bool:
+    used = store.get(USED_CODE_KEY + key)
+    if used is None:
+        return False
+    _revoke_replayed(used["grant_id"], used["client_id"], now)
+    return True
 
 
 def _revoke_replayed(grant_id: str, client_id: str, now: float) -> None:
