@@ -24,8 +24,10 @@ from pathlib import Path
 
 from flask import g, has_request_context, request
 from flask_babel import Babel, format_datetime
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import services
+from .store import StoreUnavailable
 
 LANGUAGES = ("en", "de")
 NAMES = {"en": "English", "de": "Deutsch"}
@@ -82,7 +84,12 @@ def select_locale() -> str:
         return cached
     from .protocol import interactions
 
-    interaction = interactions.load(request.values.get("interaction")) if request.values.get("interaction") else None
+    try:
+        interaction = interactions.load(request.values.get("interaction")) if request.values.get("interaction") else None
+    except (StoreUnavailable, SQLAlchemyError):
+        # The store or database is down: this may be the 503 page itself being rendered, which must
+        # not fail in turn (that was a 500). The cookie or Accept-Language still choose.
+        interaction = None
     ui_locales = interaction.param("ui_locales") if interaction else request.values.get("ui_locales")
     chosen = (best_language(ui_locales)
               or (request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in LANGUAGES else None)

@@ -79,6 +79,17 @@ def test_a_store_without_fallback_makes_readyz_503(make_provider):
     assert page.status_code == 503 and page.headers["Retry-After"] == "5"
 
 
+def test_a_pending_sign_in_lost_with_redis_is_a_503_page_in_the_readers_language(make_provider):
+    # The interaction is only in Redis, and Redis is down: the error page itself must not fail
+    # while choosing its language from that interaction (it once turned the 503 into a 500).
+    provider = make_provider(store=RedisStore(f"redis://127.0.0.1:{free_port()}/0"))
+    for path in ("/authorize/resume", "/login"):
+        page = client(provider).get(path, query_string={"interaction": "x" * 43},
+                                    headers={"Accept-Language": "de"})
+        assert page.status_code == 503 and page.headers["Retry-After"] == "5", path
+        assert "vorübergehend nicht erreichbar" in page.get_data(as_text=True), path
+
+
 def test_database_down_gives_503_quickly_never_500(tmp_path):
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp"
     settings = Settings(instance_dir=str(tmp_path), secret_key="d" * 40, database_url=dead).validated()

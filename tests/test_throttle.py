@@ -75,6 +75,17 @@ def test_account_has_free_failures_then_a_doubling_wait_up_to_the_cap(throttle, 
     assert waits == [120, 240, 300, 300, 300]
 
 
+def test_concurrent_attempts_with_slightly_earlier_clock_readings_are_not_refused(make_throttle, clock):
+    # Two workers sign the same account in at once; the second read its clock a moment before the
+    # first one's attempt was counted. Below the free failures nothing may be refused.
+    first, second = make_throttle(), make_throttle()
+    first.check("user:1", "192.0.2.1")
+    clock.advance(-0.01)
+    assert refused(second, "user:1", "192.0.2.2") is None
+    first.record_success("user:1", "192.0.2.1")
+    second.record_success("user:1", "192.0.2.2")
+
+
 def test_success_forgets_the_account_failures(throttle, clock):
     for _ in range(4):
         fail(throttle)

@@ -117,7 +117,9 @@ def delay_reserve(state, now: float, free: int, policy: Policy) -> tuple[bool, t
         return False, (n, nxt, last), nxt - now
     n += 1
     wait = delay_after(n, free, policy)
-    return True, (n, now + wait, now), wait
+    # "next" only when a wait is imposed: a concurrent attempt on another worker may have read its
+    # clock a moment before this one, and must not see ``now < next`` and be refused for nothing.
+    return True, (n, now + wait if wait > 0 else 0.0, now), wait
 
 
 def delay_wait(state, now: float, policy: Policy) -> float:

@@ -64,7 +64,10 @@ end
 n = n + 1
 local wait = 0
 if n >= free then wait = math.min(cap, delay * 2 ^ math.min(n - free, 64)) end
-redis.call('HSET', KEYS[1], 'n', tostring(n), 'next', string.format('%.6f', now + wait),
+-- 'next' only when a wait is imposed (see throttle_core.delay_reserve: concurrent clocks)
+local nxt_new = 0
+if wait > 0 then nxt_new = now + wait end
+redis.call('HSET', KEYS[1], 'n', tostring(n), 'next', string.format('%.6f', nxt_new),
            'last', string.format('%.6f', now))
 redis.call('PEXPIRE', KEYS[1], math.ceil((reset + cap) * 1000) + 60000)
 return {'1', string.format('%.6f', wait)}

@@ -94,6 +94,7 @@ def login_post():
                                         client_id=interaction.param("client_id") if interaction else None,
                                         device_cookie=web_device.read())
     except TooManyAttempts as exc:
+        log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
         get_session().commit()  # the audit event
         # Same words and status whether or not the account exists (nothing to enumerate).
         page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
