@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import redis
 import requests
 from sqlalchemy import create_engine, text
@@ -262,3 +263,28 @@ def wait_until_ready(instance: Instance, timeout: float = 30) -> None:
 def on(rp: RelyingParty, instance: Instance, cluster: Cluster) -> RelyingParty:
     """The same relying party (same PKCE verifier and nonce) talking to another instance."""
     return replace(rp, provider=cluster.provider(instance))
+
+
+# Fixtures for test modules that need two instances (imported by them; one cluster per module).
+
+@pytest.fixture(scope="module")
+def cluster(request, tmp_path_factory):
+    """Two instances, ``a`` and ``b``, on one database and one Redis, with the test user."""
+    cluster = Cluster(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]))
+    try:
+        cluster.start("a")
+        cluster.start("b")
+        cluster.provider(cluster.instances[0]).create_user()
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def a(cluster):
+    return cluster.instances[0]
+
+
+@pytest.fixture(scope="module")
+def b(cluster):
+    return cluster.instances[1]

@@ -11,6 +11,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
+from .cluster import a, b, cluster  # noqa: F401  (module-scoped fixtures)
 from .cluster import Cluster, on
 from .helpers import Browser, bearer, query
 from .load import Load, run_outage
@@ -21,28 +22,6 @@ pytestmark = pytest.mark.e2e
 QUICK = 8.0
 #: Time the instances get to serve again after the dependency is back, with no restart.
 RECOVERY = 15.0
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = Cluster(tmp_path_factory.mktemp("faults"))
-    try:
-        cluster.start("a")
-        cluster.start("b")
-        cluster.provider(cluster.instances[0]).create_user()
-        yield cluster
-    finally:
-        cluster.close()
-
-
-@pytest.fixture(scope="module")
-def a(cluster):
-    return cluster.instances[0]
-
-
-@pytest.fixture(scope="module")
-def b(cluster):
-    return cluster.instances[1]
 
 
 def completed_sign_in(cluster, instance):

@@ -20,34 +20,13 @@ from sqlalchemy import func, select
 
 from idp.db.models import RefreshToken
 
+from .cluster import a, b, cluster  # noqa: F401  (module-scoped fixtures)
 from .cluster import IDP_COMMAND, ISSUER, Cluster, on
 from .helpers import PASSWORD, Browser, bearer, query
 
 pytestmark = pytest.mark.e2e
 #: ``IDP_KEYS_RELOAD_SECONDS`` of the cluster's instances (the default).
 RELOAD_SECONDS = 2
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = Cluster(tmp_path_factory.mktemp("cluster"))
-    try:
-        cluster.start("a")
-        cluster.start("b")
-        cluster.provider(cluster.instances[0]).create_user()
-        yield cluster
-    finally:
-        cluster.close()
-
-
-@pytest.fixture(scope="module")
-def a(cluster):
-    return cluster.instances[0]
-
-
-@pytest.fixture(scope="module")
-def b(cluster):
-    return cluster.instances[1]
 
 
 def refresh(rp, refresh_token) -> requests.Response:
