@@ -44,6 +44,7 @@ screenshots:
 ## bench: SPOM Login (gunicorn + PostgreSQL + Redis, and the embedded default) side by side with node
 ## oidc-provider; writes bench/results/ and docs/performance.md (see bench/README.md)
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e ".[bench]"
 	bench/run_bench.sh
 
 ## translations: add new strings of the code and templates to the .po catalogues (then translate them)

@@ -7,7 +7,8 @@
 # Variables: SHARED_BENCH (../shared/bench; needs peer/node_modules and wrk, see its README),
 #   DURATION (5 s per run), REPEAT (3), CF_REPEAT (3), WORKERS (1), THREADS (4), CLIENT_CACHE (2 = IDP_CLIENT_CACHE_SECONDS), EMBEDDED (1 = also the
 #   embedded default: SQLite + in-process store, one worker), PG_URL (postgresql+psycopg://postgres@127.0.0.1:5432),
-#   REDIS_URL (redis://127.0.0.1:6379/0), TAG (run label).
+#   REDIS_URL (redis://127.0.0.1:6379/0), TAG (run label), PROFILE (1 = then each row of the production server
+#   again under py-spy: results/raw/<tag>/profile_<row>.txt, summarised by bench/profile_summary.py).
 # Throttles: every IDP_RATE_* limit and IDP_THROTTLE_{ACCOUNT,DEVICE}_FREE are raised to 10^9 for the run, so the sign-in and token limits
 # never answer 429 and the figures measure the work, not the limiter (the throttle check itself still runs).
 set -euo pipefail
@@ -103,6 +104,26 @@ run_suite() {  # $1 = label, $2 = issuer, $3 = client id, $4 = secret, $5 = user
   echo "$label after:  $(rss_of "$7")" >> "$OUT/rss.txt"
 }
 
+profile_rows() {  # PROFILE=1: each row again under py-spy (the one worker, 250 Hz), summarised per row
+  local worker; worker=$(pgrep -P "$1" | head -1)
+  local spy="$ROOT/.venv/bin/py-spy" e=(--issuer "$ISSUER" --load-cpus "$LOAD_CPU" --server-pid "$1")
+  for row in discovery jwks token_cc introspect code_flow userinfo refresh sso; do
+    "$spy" record -p "$worker" -r 250 --format raw -o "$OUT/profile_$row.raw" --nonblocking >/dev/null 2>&1 &
+    local spy_pid=$!; sleep 1
+    case $row in
+      code_flow) (cd "$SHARED_BENCH" && timeout 300 $HPY bench_code_flow.py "${e[@]}" --phases sat --repeat 1 \
+                   --warmup 0 --duration "$DURATION") >/dev/null ;;
+      userinfo|refresh|sso) timeout 300 $HPY "$ROOT/bench/bench_extra.py" "${e[@]}" --rows $row --repeat 1 \
+                   --duration "$DURATION" >/dev/null ;;
+      *) (cd "$SHARED_BENCH" && timeout 300 $HPY bench_endpoints.py "${e[@]}" --endpoints $row --phases sat \
+                   --repeat 1 --warmup 0 --duration "$DURATION") >/dev/null ;;
+    esac
+    kill -INT "$spy_pid" 2>/dev/null || true; wait "$spy_pid" 2>/dev/null || true
+    "$PY" bench/profile_summary.py "$OUT/profile_$row.raw" --top 30 > "$OUT/profile_$row.txt" || true
+    echo "profiled $row: $(head -1 "$OUT/profile_$row.txt")"
+  done
+}
+
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
 
 # 1. the argon2id limit on the server core, same parameters as the provider's defaults
@@ -122,6 +143,7 @@ psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 W=$WORKERS T=$THREADS
 start_idp prod IDP_CLIENT_CACHE_SECONDS="$CLIENT_CACHE" IDP_DATABASE_URL="$PG_URL/$DB" IDP_REDIS_URL="$REDIS_URL" IDP_REDIS_PREFIX="bench$$:"
 run_suite prod http://127.0.0.1:$PORT "$CID" "$CSECRET" bench1 Quartz-Lamp-Violin-9317 "$IDP_PID"
+[ "${PROFILE:-0}" = 1 ] && profile_rows "$IDP_PID"
 stop_pid "$IDP_PID"
 
 # 4. the embedded default (SQLite + in-process store; one worker by design)

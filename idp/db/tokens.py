@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from ..security.tokens import token_hash
-from .models import Client, Grant, RefreshToken, RevokedAccessToken
+from .models import Client, Grant, RefreshToken, RevokedAccessToken, User
 
 
 def add_grant(db: Session, grant: Grant) -> Grant:
@@ -76,6 +76,22 @@ def access_token_state(db: Session, jti: str, grant_id: str | None, client_id: s
         checks.append(select(Client.client_id).where(Client.client_id == client_id, Client.active.is_(True)).exists())
     is_revoked, *live = db.execute(select(*checks)).one()
     return all(live) and not is_revoked
+
+
+def userinfo_subject(db: Session, jti: str, grant_id: str, client_id: str, sub: str) -> tuple[User, dict] | None:
+    """The user an access token speaks for and its grant's requested claims, if the token is still
+    good (as ``access_token_state``) and the user still active with that ``sub``; else None.
+
+    One SELECT instead of three (the state check, the grant, the user): /userinfo is called by every
+    relying party on every sign-in and was the slowest row of the benchmark (docs/performance.md).
+    """
+    revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
+    client_live = select(Client.client_id).where(Client.client_id == client_id, Client.active.is_(True)).exists()
+    row = db.execute(
+        select(User, Grant.claims).join(Grant, Grant.user_id == User.id)
+        .where(Grant.id == grant_id, Grant.revoked_at.is_(None), User.sub == sub, User.active.is_(True),
+               client_live, ~revoked)).first()
+    return None if row is None else (row[0], row[1] or {})
 
 
 def revoke_user_tokens(db: Session, user_id: int, now: float, *, client_id: str | None = None,

@@ -114,14 +114,19 @@ def userinfo():
         if token_string is None:
             # RFC 6750 §3.1: no credentials at all → no error code, just the challenge.
             return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="userinfo"'})
-        record = verify_access_token(token_string)
-        if record is None or record.is_expired() or record.is_revoked():
+        # Revocation is checked below, together with the grant and the user, in one query.
+        record = verify_access_token(token_string, check_state=False)
+        if record is None or record.is_expired():
             raise InvalidTokenError(realm="userinfo")
-        if "openid" not in record.get_scope().split() or "gid" not in record.claims:
+        if "gid" not in record.claims:  # a client-credentials token: nobody to describe
+            if verify_access_token(token_string).is_revoked():
+                raise InvalidTokenError(realm="userinfo")
             raise InsufficientScopeError()
         principal = _principal(record.claims)
         if principal is None:
             raise InvalidTokenError(realm="userinfo")
+        if "openid" not in record.get_scope().split():
+            raise InsufficientScopeError()
     except OAuth2Error as error:
         status, body, headers = error()
         return Response(current_app.json.dumps(dict(body)), status=status, headers=headers,
@@ -148,14 +153,13 @@ def _bearer_token() -> str | None:
 
 
 def _principal(claims: dict) -> Principal | None:
-    from ..db.models import Grant, User
+    from ..db import tokens as token_repo
 
-    db = get_session()
-    row = db.get(Grant, claims["gid"])
-    user = db.get(User, row.user_id) if row else None
-    if user is None or not user.active or user.sub != claims.get("sub"):
+    if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
         return None
-    return Principal(user=user, grant_id=row.id, claims=row.claims or {})
+    found = token_repo.userinfo_subject(get_session(), claims["jti"], claims["gid"], claims["client_id"],
+                                        claims["sub"])
+    return None if found is None else Principal(user=found[0], grant_id=claims["gid"], claims=found[1])
 
 
 @bp.get("/.well-known/openid-configuration")
