@@ -110,6 +110,10 @@ class Settings:
     workers: int = _doc("gunicorn worker processes started by `idp serve`.", default=2)
     threads: int = _doc("Threads per gunicorn worker (gthread worker class when > 1: keeps HTTP keep-alive "
                         "connections, ~3x the requests/s of sync workers in bench/).", default=4)
+    malloc_mmap_threshold_kib: int = _doc("`idp serve` on glibc: memory blocks of this size or more come from mmap and "
+                                          "go back to the system when freed, so each argon2id verify (19 MiB) does not "
+                                          "stay in its thread's heap (worker RSS flat, ~12% fewer sign-ins/s; "
+                                          "docs/performance.md); 0 = glibc's own adaptive threshold.", default=128)
     worker_timeout: int = _doc("Seconds before gunicorn restarts a worker that stopped answering.", default=30)
     graceful_timeout: int = _doc("Seconds in-flight requests get to finish after SIGTERM.", default=30)
     database_connect_timeout: int = _doc("Seconds to wait for a database connection before answering 503.", default=3)

@@ -3,6 +3,8 @@ shutdown that lets in-flight requests finish."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -87,3 +89,32 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
         assert "Handling signal: term" in instance.logs()
     finally:
         cluster.close()
+
+
+ARGON2_SIZED_BLOCK = r"""
+import ctypes, sys
+from idp.ops.gunicorn import set_malloc_mmap_threshold
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
+applied = set_malloc_mmap_threshold(int(sys.argv[1]))
+size = 19 << 20  # an argon2id verify's memory
+for _ in range(2):  # glibc raises its adaptive threshold at the first free of a large block
+    block = libc.malloc(size)
+    ctypes.memset(block, 1, size)
+    libc.free(block)
+rss_kib = int(open("/proc/self/statm").read().split()[1]) * 4
+print(applied, rss_kib)
+"""
+
+
+def test_worker_memory_from_a_large_block_goes_back_to_the_system_after_free():
+    def run(kib):
+        out = subprocess.run([sys.executable, "-c", ARGON2_SIZED_BLOCK, str(kib)], capture_output=True, text=True,
+                             check=True).stdout.split()
+        return out[0] == "True", int(out[1])
+
+    fixed_applied, fixed_rss = run(128)
+    adaptive_applied, adaptive_rss = run(0)
+    assert fixed_applied and not adaptive_applied
+    # glibc's default keeps the freed 19 MiB in the heap; the fixed threshold hands it back.
+    assert adaptive_rss - fixed_rss > 15 * 1024, (adaptive_rss, fixed_rss)

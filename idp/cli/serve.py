@@ -26,13 +26,14 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     """
     from gunicorn.app.base import BaseApplication
 
-    from ..ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit
+    from ..ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit, set_malloc_mmap_threshold
 
     settings = obj.settings  # validate before forking
     if (workers or settings.workers) > 1 and not settings.redis_url:
         # Pending sign-ins and codes would live in one worker's memory and vanish on the next request.
         raise CLIError("more than one worker needs IDP_REDIS_URL (the in-process store is per process); "
                        "set it, or use --workers 1")
+    set_malloc_mmap_threshold(settings.malloc_mmap_threshold_kib)
     metrics_dir, made_here = prepare_metrics_dir()
     config = options(settings, bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                      workers=workers or settings.workers, threads=threads or settings.threads,

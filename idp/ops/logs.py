@@ -63,6 +63,8 @@ def elapsed() -> float:
 
 def log_request(response, duration: float) -> None:
     """One line per request: no query string, no body, no headers (they carry credentials)."""
+    if not access_log.isEnabledFor(logging.INFO):  # e.g. IDP_LOG_LEVEL=WARNING: skip building the fields
+        return
     from ..web.http import client_ip
 
     access_log.info("request", extra={
