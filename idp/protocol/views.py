@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template, re
 
 from .. import services
 from ..ops.metrics import TOKENS_ISSUED
-from ..db import get_session
+from ..db import get_session, tokens as token_repo
 from . import interactions
 from .authorize import authorize as run_authorization
 from .claims import user_claims
@@ -119,7 +119,7 @@ def userinfo():
         if record is None or record.is_expired():
             raise InvalidTokenError(realm="userinfo")
         if "gid" not in record.claims:  # a client-credentials token: nobody to describe
-            if verify_access_token(token_string).is_revoked():
+            if not token_repo.access_token_state(get_session(), record.claims["jti"], None, record.claims["client_id"]):
                 raise InvalidTokenError(realm="userinfo")
             raise InsufficientScopeError()
         principal = _principal(record.claims)
@@ -153,8 +153,6 @@ def _bearer_token() -> str | None:
 
 
 def _principal(claims: dict) -> Principal | None:
-    from ..db import tokens as token_repo
-
     if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
         return None
     found = token_repo.userinfo_subject(get_session(), claims["jti"], claims["gid"], claims["client_id"],
