@@ -6,6 +6,7 @@ user, ``import --invite`` mails each new user an invitation link that works like
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -125,7 +126,7 @@ def import_users(obj, csv_file, invite, language, as_json):
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     with obj.app.app_context():
-        with click.progressbar(rows, label="Importing", file=click.get_text_stream("stderr"),
+        with click.progressbar(rows, label="Importing", file=sys.stderr,
                                show_pos=True) as progress:
             report = import_rows(progress, invite=invite, language=language)
     _print_report(report, as_json)
