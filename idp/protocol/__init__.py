@@ -4,11 +4,12 @@ from .server import create_server
 
 
 def init_app(app) -> None:
-    from . import backchannel
+    from . import backchannel, interactions
     from .logout import register_end_session
     from .views import bp
 
     server = create_server(app)
     register_end_session(server)
     app.register_blueprint(bp)
+    app.after_request(interactions.apply_cookie)
     backchannel.init_app(app)

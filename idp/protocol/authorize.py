@@ -32,7 +32,8 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
         grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.user if signed_in else None)
         claims = _check_openid_parameters(grant)
         decision = policy.decide(_context(grant, signed_in, interaction, claims))
-        if decision is None and interaction and interaction.login_done and _hint_mismatch(grant, signed_in):
+        if decision is None and interaction and interaction.login_done_by(signed_in) \
+                and _hint_mismatch(grant, signed_in):
             raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.",
                                      redirect_uri=grant.redirect_uri)
     except OAuth2Error as error:
@@ -133,7 +134,7 @@ def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
         hint_sub=_hint_subject(grant),
         client_trusted=client.row.trusted,
         has_consent=lambda: consents.has_consent(get_session(), signed_in.user.id, client.client_id, scopes),
-        login_done=bool(interaction and interaction.login_done and signed_in
-                        and interaction.session_id == signed_in.session.id),
-        consent_done=bool(interaction and interaction.consent_done),
+        # Only results made by the user and session signed in now count (interactions module).
+        login_done=bool(interaction and interaction.login_done_by(signed_in)),
+        consent_done=bool(interaction and interaction.consent_done_by(signed_in)),
     )

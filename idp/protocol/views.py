@@ -32,11 +32,9 @@ def authorize():
 @bp.get("/authorize/resume")
 def resume():
     """Continue an authorization request after the sign-in or consent page."""
-    interaction = interactions.load(request.args.get("interaction"))
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if interaction is None:
-        return render_template("error.html", error="interaction_expired",
-                               description="This sign-in took too long or was already completed. "
-                                           "Go back to the application and start again."), 400
+        return interactions.problem_page(problem)
     return run_authorization(interactions.StoredRequest(interaction), interaction)
 
 

@@ -62,9 +62,9 @@ def home():
 
 @bp.get("/login")
 def login():
-    interaction = interactions.load(request.args.get("interaction"))
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if request.args.get("interaction") and interaction is None:
-        return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
+        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
     notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
@@ -75,7 +75,7 @@ def login():
 @bp.post("/login")
 def login_post():
     raw_id = request.form.get("interaction")
-    interaction = interactions.load(raw_id)
+    interaction, problem = interactions.load_checked(raw_id)
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
@@ -85,7 +85,7 @@ def login_post():
         return _login_page(interaction, username=username, error=MESSAGES[exc.reason],
                            error_help=HELP[exc.reason], status=400)
     if raw_id and interaction is None:
-        return _login_page(None, error=MESSAGES["interaction_expired"], status=400)
+        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
     errors = _field_errors(username, password)
     if errors:
         return _login_page(interaction, username=username, field_errors=errors, status=400)
@@ -114,7 +114,7 @@ def login_post():
     db.commit()
     if interaction is None:
         return redirect(url_for("web.home"))
-    interaction.login_done, interaction.session_id = True, signed_in.session.id
+    interaction.record_login(outcome.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
 
@@ -154,9 +154,11 @@ def _login_page(interaction, *, username="", error=None, field_errors=None, stat
 
 @bp.get("/consent")
 def consent():
-    interaction = interactions.load(request.args.get("interaction"))
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
+    if interaction is None:
+        return interactions.problem_page(problem)
     signed_in = web_session.current()
-    if interaction is None or signed_in is None:
+    if signed_in is None:
         return render_template("error.html", error="interaction_expired",
                                description=MESSAGES["interaction_expired"]), 400
     return _consent_page(interaction)
@@ -164,7 +166,7 @@ def consent():
 
 @bp.post("/consent")
 def consent_post():
-    interaction = interactions.load(request.form.get("interaction"))
+    interaction, problem = interactions.load_checked(request.form.get("interaction"))
     signed_in = web_session.current()
     try:
         validate_csrf()
@@ -172,7 +174,9 @@ def consent_post():
         if interaction is None:
             return render_template("error.html", error="csrf", description=MESSAGES[exc.reason]), 400
         return _consent_page(interaction, error=MESSAGES[exc.reason], status=400)
-    if interaction is None or signed_in is None:
+    if interaction is None:
+        return interactions.problem_page(problem)
+    if signed_in is None:
         return render_template("error.html", error="interaction_expired",
                                description=MESSAGES["interaction_expired"]), 400
     if request.form.get("decision") != "allow":
@@ -181,7 +185,8 @@ def consent_post():
     scopes = set(_requested_scopes(interaction))
     consents.grant_consent(get_session(), signed_in.user.id, interaction.param("client_id"), scopes, services.now())
     get_session().commit()
-    interaction.consent_done = True
+    # The consent counts only for this user and session (a link to resume proves nothing).
+    interaction.record_consent(signed_in.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
 
