@@ -140,7 +140,9 @@ def test_the_language_switch_is_remembered_and_overrides_ui_locales(provider):
 
 def test_the_language_switch_only_redirects_on_this_server(provider):
     browser = provider.browser()
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)"):
+    # The TAB case was an open redirect: browsers drop the tab and go to //evil.example.
+    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)",
+                   "/\t/evil.example", "/\n/evil.example", "/ /evil.example", "/.//evil.example"):
         response = browser.get("/language", params={"lang": "de", "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/", target
     unknown = browser.get("/language", params={"lang": "xx", "next": "/help"})

@@ -99,9 +99,10 @@ def test_an_expired_session_returns_silently_while_the_provider_session_lives(ap
     assert not [u for u in agent.visited[start:] if u.startswith(apps.provider.url + "/login")]
 
 
-def test_the_dashboard_never_redirects_off_site_after_sign_in(apps):
+@pytest.mark.parametrize("target", ["//evil.example/x", "/%09/evil.example", "/%5Cevil.example", "/.//evil.example"])
+def test_the_dashboard_never_redirects_off_site_after_sign_in(apps, target):
     agent = Agent()
-    page = agent.go(apps.dashboard.url + "/login?next=//evil.example/x")
+    page = agent.go(apps.dashboard.url + "/login?next=" + target)
     page = agent.sign_in(page)
     assert page.url == apps.dashboard.url + "/" and "Welcome" in page.text
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
@@ -123,10 +124,22 @@ def _profile(claims) -> dict:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a local path (never ``//host`` or a scheme): no open redirect."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a local path of this app: no open redirect.
+
+    The same rule as the provider's ``idp.core.urls.safe_local_path`` (see it for why each
+    check is there), written again because a relying party stands for an independent app and
+    never imports the provider. Browsers drop tabs and newlines and read ``\\`` as ``/``, so
+    those are refused outright; the value is resolved as a browser would and must stay here."""
+    if not isinstance(value, str) or not value.startswith("/") or "\\" in value \
+            or any(c.isspace() or not c.isprintable() for c in value):
         return "/"
-    return value
+    parts = urlsplit(urljoin(_HERE, value))
+    if f"{parts.scheme}://{parts.netloc}/" != _HERE or parts.path.startswith("//"):
+        return "/"
+    return urlunsplit(("", "", parts.path, parts.query, parts.fragment))
+
+
+_HERE = "https://this-app.invalid/"
 
 
 @bp.get("/login")

@@ -10,6 +10,7 @@ from flask import make_response, redirect, render_template, request
 from flask_babel import get_locale
 
 from .. import i18n, services
+from ..core.urls import safe_local_path
 from .views import bp
 
 YEAR = 365 * 86400
@@ -28,11 +29,9 @@ def language():
     """Remember the chosen language and go back to the page the user was on.
 
     A GET link so it works without JavaScript; it only sets a preference, so it needs no CSRF
-    token. ``next`` must be a path on this server (no open redirect)."""
+    token. ``next`` must be a path on this server (``safe_local_path``: no open redirect)."""
     lang = request.args.get("lang", "")
-    target = request.args.get("next", "/")
-    if not target.startswith("/") or target.startswith(("//", "/\\")) or "\n" in target or "\r" in target:
-        target = "/"
+    target = safe_local_path(request.args.get("next"))
     if lang not in i18n.LANGUAGES:
         return redirect(target, 303)
     from ..protocol import interactions

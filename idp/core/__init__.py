@@ -1,0 +1,1 @@
+"""Primitives with no Flask, Authlib or SQLAlchemy in them: pure values and rules."""
