@@ -318,6 +318,12 @@ def test_code_of_client_a_presented_by_client_b_is_invalid_grant(provider, user)
     response = code_request(b, code)
 
     assert_token_error(response, "invalid_grant")
+    # B's attempt did not burn A's code: A still redeems it, and the attempt is on the record.
+    redeemed = code_request(a, code)
+    assert redeemed.status_code == 200, redeemed.text
+    assert provider.audit_events("token.code_replay") == []
+    events = provider.audit_events("token.code_wrong_client")
+    assert [(e.client_id, e.details["issued_to"]) for e in events] == [(b.client_id, a.client_id)]
 
 
 def test_public_client_cannot_use_a_confidential_clients_code(provider, user):
@@ -328,6 +334,7 @@ def test_public_client_cannot_use_a_confidential_clients_code(provider, user):
     response = code_request(public, code, client_id=public.client_id)
 
     assert_token_error(response, "invalid_grant")
+    assert code_request(confidential, code).status_code == 200
 
 
 def test_confidential_client_cannot_authenticate_with_none(provider, user):

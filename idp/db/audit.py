@@ -23,6 +23,8 @@ LOGIN_FAILURE = "login.failure"
 THROTTLE_ENGAGED = "throttle.engaged"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
+#: A client presented a code issued to another client (details.issued_to); the code was left intact.
+CODE_WRONG_CLIENT = "token.code_wrong_client"
 REFRESH_REUSE = "token.refresh_reuse"
 PASSWORD_RESET_REQUESTED = "password.reset_requested"
 PASSWORD_RESET_LINK = "password.reset_link_issued"
@@ -50,7 +52,7 @@ KEY_REMOVED = "key.removed"
 #: A rotated refresh token presented again within the grace window (a concurrent refresh): refused, family kept.
 REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
 
-TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, REFRESH_REUSE,
+TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, CODE_WRONG_CLIENT, REFRESH_REUSE,
          PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
          CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
          CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED, CLIENT_DELETED, CLIENT_SECRET_ROTATED,

@@ -73,10 +73,18 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def query_authorization_code(self, code, client):
         """Consume the code atomically. A second use finds only the tombstone, and revokes
-        everything issued from the first (RFC 6749 §4.1.2: the server SHOULD revoke)."""
+        everything issued from the first (RFC 6749 §4.1.2: the server SHOULD revoke).
+
+        The client is checked before the code is consumed (RFC 6749 §4.1.3: the code must have
+        been issued to the authenticated client): another client that learns a code gets
+        ``invalid_grant``, is audited, and cannot burn the code of the one it belongs to."""
         key = token_hash(code)
         store, now = services.store(), services.now()
         try:
+            peek = store.get(CODE_KEY + key)
+            if peek is not None and peek["client_id"] != client.get_client_id():
+                _audit_wrong_client(peek, client.get_client_id(), now)
+                return None
             data = store.pop(CODE_KEY + key)
         except StoreUnavailable:
             # Redis is down and the code is not in the store's database fallback: it may be in
@@ -103,6 +111,16 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return Principal(user=user, grant_id=data["grant_id"], session_id=data["session_id"],
                          auth_time=data["auth_time"], amr=data["amr"], claims=data.get("claims") or {})
+
+
+def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
+    """In a transaction of its own: the request ends in an error and rolls back."""
+    with services.database().session() as db:
+        audit.record(db, audit.CODE_WRONG_CLIENT, now=now, client_id=presenter, user_id=data["user_id"],
+                     **services.request_audit_fields(), issued_to=data["client_id"])
+        db.commit()
+    log.warning("authorization code presented by client %s, issued to another client: refused, code kept",
+                presenter)
 
 
 def _revoke_if_replayed(store, key: str, now: float) -> bool:
