@@ -221,3 +221,30 @@ def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
                            confirm=NEW_PASSWORD)
     assert refused.status_code == 429 and "Too many attempts. Try again in 5 minutes." in refused.text
     assert stored_user(provider).password_changed_at == stored_user(provider).created_at
+
+
+def test_successful_password_changes_never_add_up_to_a_sign_in_delay(provider):
+    """Each change used to reserve a throttle attempt and never hand it back, so a few successful
+    changes counted as failures and made the owner wait at the next sign-in."""
+    provider.create_user()
+    browser = signed_in_browser(provider)
+    passwords = [PASSWORD, NEW_PASSWORD]
+    for n in range(7):  # more than the 5 free failures of the account allowance
+        current, new = passwords[n % 2], passwords[(n + 1) % 2]
+        changed = post_account(browser, "/account/password", current_password=current, password=new,
+                               confirm=new)
+        assert changed.status_code == 303, (n, changed.text[:300])
+    fresh = provider.browser()  # a new device: only the account allowance applies
+    response = fresh.submit_login(fresh.get("/login"), password=passwords[1])
+    assert response.status_code == 302
+
+
+def test_a_wrong_current_password_is_audited_like_a_failed_sign_in(provider):
+    provider.create_user()
+    browser = signed_in_browser(provider)
+    refused = post_account(browser, "/account/password", current_password="not my password",
+                           password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    assert refused.status_code == 400 and "Your current password is not correct." in refused.text
+    failures = provider.audit_events("login.failure")
+    assert [(e.details["reason"], e.details["purpose"]) for e in failures] == [("bad_password", "password_change")]
+    assert len(provider.audit_events("login.success")) == 1  # the sign-in itself; a check is not one

@@ -279,7 +279,8 @@ def test_forgot_is_rate_limited_per_ip_and_account(mail_provider, smtp_server, l
     page = request_reset(provider.browser(), " ADA@example.edu")
     assert page.status_code == 429
     assert "Too many attempts. Try again in 2 minutes." in page.text
-    assert ("password_forgot_account", "ada@example.edu") in throttle.calls or limit == "password_forgot_ip"
+    account = f"user:{stored_user(provider).id}"  # the sign-in throttle's account key, whichever name is typed
+    assert ("password_forgot_account", account) in throttle.calls or limit == "password_forgot_ip"
     assert ("password_forgot_ip", "127.0.0.1") in throttle.calls
     drain(provider)
     assert smtp_server.messages == []
@@ -313,3 +314,24 @@ def test_undeliverable_mail_is_kept_and_reported(make_provider, caplog, tmp_path
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("NOT delivered after 2 attempts" in m and str(kept) in m for m in errors)
     assert sum("failed (attempt" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_one_forgot_allowance_per_account_that_throttle_clear_resets(make_provider, redis_prefix, tmp_path,
+                                                                      database_url):
+    """The limiter used to count under the raw login: the registration number and the e-mail had
+    separate allowances, and `idp throttle clear --user` never cleared it."""
+    from .conftest import REDIS_URL
+    from .test_cli import base_env, run
+
+    provider = make_provider(redis_url=REDIS_URL, redis_prefix=redis_prefix, rate_password_forgot_account_limit=2)
+    provider.create_user()
+    browser = provider.browser()
+    assert request_reset(browser, "S1000001").status_code == 200
+    assert request_reset(browser, "ada@example.edu").status_code == 200
+    assert request_reset(browser, "s1000001").status_code == 429  # the same account, by any name
+
+    env = base_env(tmp_path, database_url=database_url, secret_key=provider.app.config["SECRET_KEY"],
+                   redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    cleared = run(env, "throttle", "clear", "--user", "ada@example.edu")
+    assert cleared.returncode == 0, cleared.stderr
+    assert request_reset(browser, "S1000001").status_code == 200

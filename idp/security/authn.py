@@ -43,18 +43,40 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
                           device_cookie: str | None = None) -> Outcome:
     """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
     and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
+    user = user_repo.get_user_by_login(get_session(), login)
+    return _check(user, account_key(user, login), password, ip, client_id=client_id, device_cookie=device_cookie)
+
+
+def verify_current_password(user: User, password: str, ip: str, device_cookie: str | None = None) -> bool:
+    """The account page's "current password": checked exactly like a sign-in, under the same
+    account key (one allowance for both forms), so guesses there are throttled and counted, and a
+    success is recorded as one (it hands back its slot instead of counting towards the delay).
+    A failure is audited as ``login.failure`` with ``purpose: password_change``; a success is not a
+    sign-in, so the caller records what the password was checked for (``password.changed``).
+    Raises ``TooManyAttempts`` and ``ThrottleUnavailable`` like ``verify_password_login``."""
+    return _check(user, account_key(user, ""), password, ip, device_cookie=device_cookie,
+                  purpose=PASSWORD_CHANGE).user is not None
+
+
+#: What a password is checked for: a sign-in, or the account page's current-password field.
+SIGN_IN, PASSWORD_CHANGE = "login", "password_change"
+
+
+def _check(user: User | None, key: str, password: str, ip: str, *, client_id: str | None = None,
+           device_cookie: str | None = None, purpose: str = SIGN_IN) -> Outcome:
     throttle = current_app.extensions["idp.throttle"]
     db, hasher = get_session(), services.hasher()
-    user = user_repo.get_user_by_login(db, login)
-    key = account_key(user, login)
     device = devices.device_for(device_cookie, user.id) if user is not None else None
     fields = dict(services.request_audit_fields(), client_id=client_id)
+    if purpose != SIGN_IN:
+        fields["purpose"] = purpose
     user_id = user.id if user else None
     try:
         throttle.check(key, ip, device=device)  # raises before any hashing
     except TooManyAttempts as exc:
-        metrics.THROTTLE_HITS.labels("login").inc()
-        metrics.SIGN_INS.labels("throttled").inc()
+        metrics.THROTTLE_HITS.labels(purpose).inc()
+        if purpose == SIGN_IN:
+            metrics.SIGN_INS.labels("throttled").inc()
         audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason="throttled",
                      scope=exc.scope, **fields)
         raise
@@ -70,7 +92,8 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
         if hasher.needs_rehash(user.password_hash):
             user.password_hash = hasher.hash(password)
         outcome = Outcome(user, "ok", device)
-    metrics.SIGN_INS.labels(outcome.reason).inc()
+    if purpose == SIGN_IN:
+        metrics.SIGN_INS.labels(outcome.reason).inc()
     if outcome.user is None:
         audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason=outcome.reason,
                      **fields)
@@ -79,7 +102,9 @@ def verify_password_login(login: str, password: str, ip: str, client_id: str | N
                          retry_after=int(wait + 0.999), **fields)
     else:
         _after(throttle.record_success, key, ip, device)
-        audit.record(db, audit.LOGIN_SUCCESS, now=services.now(), user_id=user.id, device=bool(device), **fields)
+        if purpose == SIGN_IN:
+            audit.record(db, audit.LOGIN_SUCCESS, now=services.now(), user_id=user.id, device=bool(device),
+                         **fields)
     return outcome
 
 

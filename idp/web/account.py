@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
 from .. import accounts, services
 from ..db import audit, consents, get_session, tokens as token_repo
 from ..db.models import BrowserSession
 from ..notifications import choose_language
-from ..security.authn import account_key
+from ..security.authn import verify_current_password
 from ..security.csrf import CSRFError, validate_csrf
 from ..security.password_policy import context_for, get_policy, strength
-from ..security.throttle import TooManyAttempts
-from . import session as web_session
+from ..security.throttle import ThrottleUnavailable, TooManyAttempts
+from . import device as web_device, session as web_session
 from .http import client_ip
 
 bp = Blueprint("account", __name__)
@@ -61,17 +61,20 @@ def change_password():
         return failure
     db, user = get_session(), signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
-    # The current password is checked like a sign-in: throttled before argon2 runs, failures counted.
-    # Same account key as the sign-in form, so both share one allowance.
-    throttle, ip, key = current_app.extensions["idp.throttle"], client_ip(), account_key(user, user.registration_number)
-    try:
-        throttle.check(key, ip)
-    except TooManyAttempts as exc:
-        return _page(signed_in, password_errors=[too_many(exc)], status=429)
-    if len(current) > services.settings().max_password_length or not services.hasher().verify(user.password_hash,
-                                                                                              current):
-        throttle.record_failure(key, ip)
+    if not current or len(current) > services.settings().max_password_length:
         return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+    # The current password is checked by the sign-in use case: throttled before argon2 runs, under
+    # the same account key as the sign-in form (one allowance), with failures and successes counted.
+    try:
+        if not verify_current_password(user, current, client_ip(), device_cookie=web_device.read()):
+            db.commit()  # the audit event of the failure
+            return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+    except TooManyAttempts as exc:
+        db.commit()  # the audit event
+        return _page(signed_in, password_errors=[too_many(exc)], status=429)
+    except ThrottleUnavailable:
+        return _page(signed_in, password_errors=[_("Sign-in is temporarily unavailable. Please try again in a "
+                                                   "few minutes.")], status=503)
     try:
         accounts.check_new_password(user, new, confirm)
     except accounts.PolicyError as exc:

@@ -1,7 +1,8 @@
 """Forgot / reset password pages (blueprint ``account``).
 
 ``/password/forgot`` answers every well-formed request with the same page, status and timing:
-the account lookup, the link and the mail happen on the mail thread (``accounts.request_reset_later``).
+the link and the mail happen on the mail thread (``accounts.request_reset_later``); the request
+itself only looks the name up (one indexed query, found or not) to key the per-account limit.
 ``/password/reset`` takes the single-use link; a link that no longer works gets a page that says
 why and offers a new one.
 """
@@ -12,9 +13,10 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
 from .. import accounts, services
-from ..db import audit, get_session, resets
+from ..db import audit, get_session, resets, users as user_repo
 from ..notifications import choose_language
 from ..protocol import interactions
+from ..security.authn import account_key
 from ..security.csrf import CSRFError, validate_csrf
 from ..security.password_policy import context_for, get_policy, strength
 from ..security.throttle import TooManyAttempts
@@ -53,7 +55,10 @@ def forgot_post():
         return _forgot_page(interaction, login=login, field_error=error, status=400)
     try:
         _throttle("password_forgot_ip", client_ip())
-        _throttle("password_forgot_account", login.strip().lower())
+        # One allowance per account whichever name is typed (registration number or e-mail), under
+        # the sign-in throttle's account key, so `idp throttle clear --user` clears it too.
+        user = user_repo.get_user_by_login(get_session(), login)
+        _throttle("password_forgot_account", account_key(user, login))
     except TooManyAttempts as exc:
         return _forgot_page(interaction, login=login, error=too_many(exc), status=429)
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
