@@ -18,6 +18,7 @@ SUBJECTS = {
     "reset": N_("Reset your SPOM Login password"),
     "invite": N_("Your SPOM Login account is ready"),
     "changed": N_("Your SPOM Login password was changed"),
+    "device": N_("Approve a new device for SPOM Login"),
 }
 
 
@@ -33,7 +34,7 @@ def choose_language(ui_locales: str | None = None, accept_language=None) -> str:
 
 
 def compose(kind: str, lang: str, **context) -> tuple[str, str, str]:
-    """(subject, text, html) for a mail ``kind`` (reset, invite, changed) in ``lang``, from the same
+    """(subject, text, html) for a mail ``kind`` (reset, invite, changed, device) in ``lang``, from the same
     gettext catalogues as the pages; a ``changed_at`` epoch time becomes ``when`` in that language."""
     lang = lang if lang in LANGUAGES else DEFAULT
     with force_locale(lang):

@@ -89,6 +89,12 @@ class Settings:
     rate_password_forgot_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_IP_LIMIT` refills.", default=3600)
     rate_password_forgot_account_limit: int = _doc("Forgot-password requests per account.", default=5)
     rate_password_forgot_account_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_ACCOUNT_LIMIT` refills.", default=3600)
+    device_link_seconds: int = _doc("How long a device-approval link (offered on the throttled sign-in page) stays "
+                                    "valid.", default=900)
+    rate_device_link_ip_limit: int = _doc("Device-approval link requests per client IP (IPv6: per /64).", default=20)
+    rate_device_link_ip_seconds: int = _doc("Period over which `IDP_RATE_DEVICE_LINK_IP_LIMIT` refills.", default=3600)
+    rate_device_link_account_limit: int = _doc("Device-approval links mailed per account.", default=5)
+    rate_device_link_account_seconds: int = _doc("Period over which `IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT` refills.", default=3600)
     rate_password_reset_ip_limit: int = _doc("Password-reset submissions per client IP (IPv6: per /64).", default=20)
     rate_password_reset_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_RESET_IP_LIMIT` refills.", default=3600)
     rate_register_ip_limit: int = _doc("Dynamic client registrations per client IP (IPv6: per /64).", default=10)
@@ -228,7 +234,8 @@ class Settings:
             yield "IDP_PASSWORD_MIN_LENGTH: between 8 and 64 (ASVS 5 V6.2.1; 15 recommended)"
         if not 64 <= self.max_password_length <= 1024:
             yield "IDP_MAX_PASSWORD_LENGTH: between 64 and 1024 (ASVS 5 V6.2.9 accepts at least 64)"
-        for name in ("reset_link_seconds", "invite_link_seconds", "smtp_timeout", "mail_attempts"):
+        for name in ("reset_link_seconds", "invite_link_seconds", "device_link_seconds", "smtp_timeout",
+                     "mail_attempts"):
             if getattr(self, name) <= 0:
                 yield f"IDP_{name.upper()}: must be positive"
         if self.mail_retry_seconds < 0:
@@ -274,6 +281,13 @@ class Settings:
         if self.brand_logo_url and not (self.brand_logo_url.startswith(("https://", "/"))
                                         and not self.brand_logo_url.startswith("//")):
             yield "IDP_BRAND_LOGO_URL: an https URL or a path starting with /"
+        if self.rate_device_link_account_limit > 0 and self.device_link_seconds * self.rate_device_link_account_limit \
+                < self.rate_device_link_account_seconds:
+            # A request refused by the per-account limit must leave a working link in the owner's inbox
+            # (someone else's requests must not lock the owner out): the limit refills one link per
+            # SECONDS/LIMIT, so the newest mailed link is at most that old.
+            yield ("IDP_DEVICE_LINK_SECONDS: must be at least IDP_RATE_DEVICE_LINK_ACCOUNT_SECONDS / "
+                   "IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT, so the newest mailed link still works when the limit refuses")
         for f in dataclasses.fields(self):
             if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
                 if getattr(self, f.name) <= 0:

@@ -94,8 +94,8 @@ def html_of(message: EmailMessage) -> str:
     return message.get_body(("html",)).get_content()
 
 
-def link_in(message: EmailMessage) -> str:
-    return re.search(r"https?://\S+/password/reset\?token=[\w-]+", text_of(message)).group(0)
+def link_in(message: EmailMessage, path: str = "/password/reset") -> str:
+    return re.search(r"https?://\S+" + re.escape(path) + r"\?token=[\w-]+", text_of(message)).group(0)
 
 
 def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:

@@ -145,6 +145,8 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             raw = "x" * 16
         if name == "key_publication_seconds":
             raw = "700"
+        if name == "device_link_seconds":  # at least the account limit's refill interval (3600 s / 5)
+            raw = "720"
         if name == "log_format":
             raw = "text"
         if name == "time_zone":
@@ -161,6 +163,10 @@ EXPECTED_ROUTES = {
     ("/", "web.home"),
     ("/login", "web.login"),
     ("/login", "web.login_post"),
+    ("/login/device/link", "web.device_link"),
+    ("/login/device", "web.device_approval"),
+    ("/login/device", "web.device_approval_post"),
+    ("/login/device/approved", "web.device_approved"),
     ("/consent", "web.consent"),
     ("/consent", "web.consent_post"),
     ("/logout", "web.logout"),
@@ -238,7 +244,9 @@ def test_methods_per_route(app):
     assert methods["/register/<client_id>"] == {"GET", "PUT", "DELETE"}
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
         assert methods[path] == {"GET"}, path
-    for path in ("/password/forgot", "/password/reset"):
+    for path in ("/password/forgot", "/password/reset", "/login/device"):
         assert methods[path] == {"GET", "POST"}, path
+    assert methods["/login/device/link"] == {"POST"}
+    assert methods["/login/device/approved"] == {"GET"}
     for path in ("/account/password", "/account/sessions/end", "/account/apps/revoke"):
         assert methods[path] == {"POST"}, path

@@ -19,7 +19,8 @@ from .conftest import REDIS_URL, free_port
 SECRET = "k" * 40
 POLICY = Policy(rates={"login_ip": Rate(10, 600), "password_forgot_ip": Rate(3, 3600),
                        "password_forgot_account": Rate(2, 3600), "password_reset_ip": Rate(4, 3600),
-                       "register_ip": Rate(2, 600), "token_client": Rate(5, 60)},
+                       "register_ip": Rate(2, 600), "token_client": Rate(5, 60), "device_link_ip": Rate(3, 3600),
+                       "device_link_account": Rate(2, 1800)},
                 account_free=5, device_free=3, delay_seconds=30, max_delay_seconds=300, reset_seconds=3600)
 
 
@@ -185,8 +186,11 @@ def test_status_and_clear(throttle, clock):
     status = throttle.status(account="user:1", ip="192.0.2.1")
     assert status["account"] == {"failures": 6, "retry_after": 60, "known_devices_waiting": 0}
     assert status["ip"]["limits"]["login_ip"] == {"remaining": 3, "limit": 10, "retry_after": 0}
-    assert throttle.clear(account="user:1") == 2
+    for _ in range(2):
+        throttle.check_rate("device_link_account", "user:1")
+    assert throttle.clear(account="user:1") == 3  # the account, its device, its device-link limit
     assert throttle.status(account="user:1")["account"]["failures"] == 0
+    throttle.check_rate("device_link_account", "user:1")
     throttle.check("user:1", "192.0.2.1")
     assert throttle.clear(ip="192.0.2.1") == 1
     assert throttle.status(ip="192.0.2.1")["ip"]["limits"]["login_ip"]["remaining"] == 10

@@ -51,12 +51,22 @@ KEY_REVOKED = "key.revoked"
 KEY_REMOVED = "key.removed"
 #: A rotated refresh token presented again within the grace window (a concurrent refresh): refused, family kept.
 REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
+#: A device-approval link asked for on the throttled sign-in page (handled on the mail thread):
+#: details.outcome issued | ignored, details.reason unknown_user | disabled | no_email | rate_limited | unavailable
+DEVICE_APPROVAL_REQUESTED = "device.approval_requested"
+#: The approval mail left (details.delivered: true) or was kept in <outbox>/failed (false).
+DEVICE_APPROVAL_SENT = "device.approval_sent"
+#: A link was completed: this browser is now a known device of the account (details.new_device).
+DEVICE_APPROVED = "device.approved"
+#: A link that could not be used: details.reason expired | used | superseded | unknown, details.step open | confirm
+DEVICE_APPROVAL_REFUSED = "device.approval_refused"
 
 TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, CODE_WRONG_CLIENT, REFRESH_REUSE,
          PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
          CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
          CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED, CLIENT_DELETED, CLIENT_SECRET_ROTATED,
-         REGISTRATION_TOKEN_ISSUED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE)
+         REGISTRATION_TOKEN_ISSUED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE,
+         DEVICE_APPROVAL_REQUESTED, DEVICE_APPROVAL_SENT, DEVICE_APPROVED, DEVICE_APPROVAL_REFUSED)
 
 
 def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,

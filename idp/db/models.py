@@ -181,21 +181,23 @@ class AuditEvent(Base):
 
 
 class PasswordResetToken(Base):
-    """A single-use password-reset or invitation link (issue 4). Only the SHA-256 of the token is kept."""
+    """A single-use e-mailed link: password reset, invitation (issue 4) or device approval (issue 14).
+    Only the SHA-256 of the token is kept."""
 
     __tablename__ = "password_reset_tokens"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    #: ``reset`` (forgot password, helpdesk link) or ``invite`` (bulk import).
+    #: ``reset`` (forgot password, helpdesk link), ``invite`` (bulk import) or ``device`` (approve a
+    #: browser as a known device from the throttled sign-in page); see ``idp.db.resets``.
     purpose: Mapped[str] = mapped_column(String(10), default="reset")
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float)
     #: Set when a newer link, a reset or a password change made this one void.
     superseded_at: Mapped[float | None] = mapped_column(Float)
-    #: The pending authorization request the reset began in, to return to afterwards.
+    #: The pending authorization request the link was asked for in, to return to afterwards.
     interaction_id: Mapped[str | None] = mapped_column(String(100))
 class LogoutDelivery(Base):
     """A back-channel logout token owed to one client for one ended provider session (an outbox row).

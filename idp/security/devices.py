@@ -4,7 +4,8 @@ After a successful sign-in the browser receives a signed cookie naming the accou
 device id. A later sign-in to *that* account from *that* browser is throttled under its own
 allowance (``throttle_device_free``) instead of the account's, so an attacker hammering the
 account from elsewhere cannot lock its owner out. The cookie is only an allowance, never a
-credential: the password is verified as always.
+credential: the password is verified as always. A browser also becomes a known device when the
+account's owner completes an e-mailed device-approval link (``idp.device_links``).
 
 Signed with itsdangerous (which Flask ships) under the server secret; the issue time inside is
 checked against the clock service so tests can age a cookie without sleeping.
@@ -36,15 +37,21 @@ def issue(user_id: int, device_id: str | None = None) -> tuple[str, str]:
 
 def device_for(cookie: str | None, user_id: int) -> str | None:
     """The device id in ``cookie`` if it is genuine, unexpired and was issued for ``user_id``."""
+    found = read(cookie)
+    return found[1] if found is not None and found[0] == user_id else None
+
+
+def read(cookie: str | None) -> tuple[int, str] | None:
+    """(user id, device id) of a genuine, unexpired cookie, else None."""
     if not cookie or len(cookie) > 512:
         return None
     try:
         data = _serializer().loads(cookie)
     except BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("u") != user_id or not isinstance(data.get("d"), str):
+    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("d"), str):
         return None
     max_age = services.settings().device_cookie_days * 86400
     if not isinstance(data.get("t"), int) or services.now() - data["t"] > max_age:
         return None
-    return data["d"]
+    return data["u"], data["d"]

@@ -25,6 +25,8 @@ Named limits (``check_rate``), each a token bucket configured by ``IDP_RATE_<NAM
 ``password_reset_ip``        reset-password POST, key: client IP
 ``register_ip``              dynamic client registration, key: client IP
 ``token_client``             token endpoint, key: the authenticated client id
+``device_link_ip``           device-approval link request, key: client IP
+``device_link_account``      device-approval link mailed, key: ``authn.account_key(user, login)``
 =========================== ==============================================================
 
 Names ending in ``_ip`` reduce their key to the address (IPv4) or its /64 (IPv6) first.
@@ -218,7 +220,8 @@ class CounterThrottle:
     def clear(self, account: str | None = None, ip: str | None = None) -> int:
         keys = []
         if account is not None:
-            keys += [self._account_key(account, None), self._rate_key("password_forgot_account", account)]
+            keys += [self._account_key(account, None), self._rate_key("password_forgot_account", account),
+                     self._rate_key("device_link_account", account)]
             keys += self._device_keys(f"dev:{self._h(account)}:")
         if ip is not None:
             keys += [self._rate_key(name, ip) for name in self.policy.rates if name.endswith("_ip")]

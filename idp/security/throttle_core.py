@@ -20,7 +20,7 @@ from dataclasses import dataclass
 EPSILON = 1e-6  # float slack, so that exactly ``limit`` requests fit in ``seconds``
 
 RATE_NAMES = ("login_ip", "password_forgot_ip", "password_forgot_account", "password_reset_ip", "register_ip",
-              "token_client")
+              "token_client", "device_link_ip", "device_link_account")
 
 
 @dataclass(frozen=True)

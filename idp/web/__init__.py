@@ -5,7 +5,8 @@ from . import device, http, session
 
 
 def init_app(app) -> None:
-    from . import help as help_pages, password  # noqa: F401  (routes on the web and account blueprints)
+    # Imported for their routes on the web and account blueprints.
+    from . import device_approval, help as help_pages, password  # noqa: F401
     from .account import bp as account_bp
     from .views import bp
 

@@ -97,8 +97,10 @@ def login_post():
         log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
         get_session().commit()  # the audit event
         # Same words and status whether or not the account exists (nothing to enumerate).
+        # Waiting on the account's delay (not this IP's, not a known device's own): offer the
+        # e-mailed device-approval link, the owner's way in that the guesser cannot block.
         page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
-                                   error_help=HELP["throttled"], status=429)
+                                   error_help=HELP["throttled"], status=429, device_link=exc.scope == "account")
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
@@ -143,12 +145,12 @@ def too_long(limit: int) -> str:
 
 
 def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None,
-                error_help=None, show_reset_link=False):
+                error_help=None, show_reset_link=False, device_link=False):
     client = get_client(get_session(), interaction.param("client_id")) if interaction else None
     settings = services.settings()
     return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
                            field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
-                           error_help=error_help, show_reset_link=show_reset_link,
+                           error_help=error_help, show_reset_link=show_reset_link, device_link=device_link,
                            max_password=settings.max_password_length), status
 
 
