@@ -44,7 +44,7 @@ HELP = {
     "expired": _l("You probably kept this page open in another tab or for a long time. We have loaded a fresh "
                   "form and kept your username: enter your password again and select Sign in."),
     "throttled": _l("This protects your account against password guessing. The wait is the same for every "
-                    "account; you do not need to do anything else."),
+                    "account."),
 }
 SCOPE_TEXT = {
     "openid": _l("Know who you are (your account identifier)"),
