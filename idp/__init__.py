@@ -7,7 +7,7 @@ import logging
 from flask import Flask, jsonify, make_response, render_template, request
 
 from . import clock as clock_service, db as db_service, keystore as keystore_service, mailer as mailer_service
-from . import store as store_service
+from . import outbound as outbound_service, store as store_service
 from .security import passwords as password_service, throttle as throttle_service
 from .settings import Settings
 
@@ -19,7 +19,7 @@ def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for transl
 
 
 def create_app(settings: Settings | None = None, *, clock=None, database=None, store=None, keystore=None,
-               hasher=None, throttle=None, mailer=None) -> Flask:
+               hasher=None, throttle=None, mailer=None, outbound=None) -> Flask:
     """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
@@ -33,6 +33,7 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     password_service.init_app(app, hasher)
     throttle_service.init_app(app, throttle)
     mailer_service.init_app(app, mailer)
+    outbound_service.init_app(app, outbound)
 
     from . import admin, i18n, ops, protocol
     from .web import init_app as init_web

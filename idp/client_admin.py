@@ -35,7 +35,7 @@ def create(db, spec: ClientSpec, *, actor: str, now: float, team: str | None = N
            registration_token: bool = False) -> tuple[Client, str | None, str | None]:
     """Register a client: (row, secret or None, RFC 7592 registration access token or None)."""
     row, secret = build_client(spec, secret_key=services.settings().secret_key, now=now, created_by=actor,
-                               team=team)
+                               team=team, allow=services.outbound().allow)
     rat = None
     if registration_token:
         rat = new_token()
@@ -49,7 +49,8 @@ def create(db, spec: ClientSpec, *, actor: str, now: float, team: str | None = N
 def update(db, row: Client, spec: ClientSpec, *, actor: str, now: float) -> str | None:
     """Replace a client's metadata; returns a new secret only if the client newly needs one."""
     before = client_metadata(row)
-    secret = apply_spec(row, spec, secret_key=services.settings().secret_key, now=now)
+    secret = apply_spec(row, spec, secret_key=services.settings().secret_key, now=now,
+                        allow=services.outbound().allow)
     row.updated_at = now
     after = client_metadata(row)
     changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from . import create_app, services
 from .db import users as user_repo
 from .db.models import Client
+from .outbound import AllowList
 from .registration import ClientSpec, build_client
 from .settings import Settings
 
@@ -63,7 +64,7 @@ def seed(urls: dict[str, str]) -> dict:
                                post_logout_redirect_uris=[base + "/signed-out"],
                                backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email",
                                trusted=True),
-                    secret_key=services.settings().secret_key, now=services.now())
+                    secret_key=services.settings().secret_key, now=services.now(), allow=services.outbound().allow)
                 db.add(row)
                 creds[key] = {"client_id": row.client_id, "client_secret": secret,
                               "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32)}
@@ -71,6 +72,15 @@ def seed(urls: dict[str, str]) -> dict:
         creds_file.write_text(json.dumps(creds, indent=2))
         creds_file.chmod(0o600)
         return creds
+
+
+def allow_loopback(environ) -> None:
+    """The demo's relying parties listen on plain-http loopback and receive back-channel logout:
+    add 127.0.0.1 to ``IDP_OUTBOUND_ALLOW`` (kept as given when it already allows it). The
+    provider process inherits it from this one."""
+    current = environ.get("IDP_OUTBOUND_ALLOW", "")
+    if not AllowList.parse(p for p in current.split(",") if p.strip()).permits_host("127.0.0.1"):
+        environ["IDP_OUTBOUND_ALLOW"] = ",".join(p for p in (current, "127.0.0.1/32") if p.strip())
 
 
 def child_environments(issuer: str, urls: dict[str, str], creds: dict, instance: Path) -> dict[str, dict]:
@@ -131,6 +141,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     issuer = f"http://127.0.0.1:{args.provider_port}"
     os.environ.setdefault("IDP_ISSUER", issuer)
+    allow_loopback(os.environ)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     creds = seed(urls)
     outbox = Settings.from_env().outbox_path

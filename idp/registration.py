@@ -16,6 +16,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .db.models import Client
+from .outbound import policy as outbound_policy
+from .outbound.policy import AllowList, OutboundError, target_of
 from .security.tokens import keyed_hash, new_id, new_token
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -40,6 +42,18 @@ MAX_URI_LENGTH = 2000
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$")
 #: RFC 3986 §3.1 scheme.
 SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+#: No allow-list: what ``validate`` assumes unless the caller passes the operator's.
+DENY_ALL = AllowList()
+#: Why a URL the provider itself calls is refused, in words for app teams (constant text, RFC 6749
+#: §5.2 safe): one line per reason of ``idp.outbound.policy``.
+SERVER_URI_MESSAGES = {
+    outbound_policy.NOT_HTTPS: "must use https (plain http only to hosts the identity team allow-listed)",
+    outbound_policy.CREDENTIALS: "must not contain a user name or password",
+    outbound_policy.LOCAL_NAME: "must not point at localhost or an internal address",
+    outbound_policy.INTERNAL: "must not point at localhost or an internal address",
+    outbound_policy.NEVER: "must not point at localhost or an internal address",
+    outbound_policy.ODD_NUMBER: "must write an IP address in its standard form",
+}
 
 
 class ClientMetadataError(ValueError):
@@ -78,13 +92,14 @@ class ClientSpec:
         if self.response_types is None:
             self.response_types = ["code"] if "authorization_code" in self.grant_types else []
 
-    def validate(self) -> None:
-        """Raise ``ClientMetadataError`` naming the first field that breaks a rule."""
+    def validate(self, allow: AllowList = DENY_ALL) -> None:
+        """Raise ``ClientMetadataError`` naming the first field that breaks a rule. ``allow`` is the
+        operator's ``IDP_OUTBOUND_ALLOW``, for the URLs the provider itself calls."""
         if not self.name.strip() or len(self.name) > 200:
             raise ClientMetadataError("client_name", "must be 1 to 200 characters")
         self._validate_grants()
-        self._validate_auth_method()
-        self._validate_uris()
+        self._validate_auth_method(allow)
+        self._validate_uris(allow)
         if self.id_token_signed_response_alg not in ALGS:
             raise ClientMetadataError("id_token_signed_response_alg", f"must be one of {', '.join(ALGS)}")
         self._validate_scope()
@@ -106,7 +121,7 @@ class ClientSpec:
         if ("code" in self.response_types) != ("authorization_code" in self.grant_types):
             raise ClientMetadataError("response_types", "'code' goes with the authorization_code grant type")
 
-    def _validate_auth_method(self) -> None:
+    def _validate_auth_method(self, allow: AllowList) -> None:
         method = self.token_endpoint_auth_method
         if method not in AUTH_METHODS:
             raise ClientMetadataError("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
@@ -115,11 +130,11 @@ class ClientSpec:
         if self.jwks is not None:
             check_jwks(self.jwks)
         if self.jwks_uri is not None:
-            check_https_uri(self.jwks_uri, "jwks_uri")
+            check_server_uri(self.jwks_uri, "jwks_uri", allow)
         if method == "private_key_jwt" and self.jwks is None and self.jwks_uri is None:
             raise ClientMetadataError("jwks", "private_key_jwt needs the client's public keys in jwks or jwks_uri")
 
-    def _validate_uris(self) -> None:
+    def _validate_uris(self, allow: AllowList) -> None:
         if "authorization_code" in self.grant_types and not self.redirect_uris:
             raise ClientMetadataError("redirect_uris", "required for the authorization_code grant",
                                       "invalid_redirect_uri")
@@ -130,7 +145,7 @@ class ClientSpec:
             for uri in uris:
                 check_redirect_uri(uri, name, self.application_type)
         if self.backchannel_logout_uri is not None:
-            check_backchannel_uri(self.backchannel_logout_uri)
+            check_server_uri(self.backchannel_logout_uri, "backchannel_logout_uri", allow)
         if self.application_type not in APPLICATION_TYPES:
             raise ClientMetadataError("application_type", "must be 'web' or 'native'")
         for name in INFO_URIS:
@@ -191,13 +206,23 @@ def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> N
                                   error)
 
 
-def check_backchannel_uri(uri) -> None:
-    """OpenID Connect Back-Channel Logout §2.2: an absolute http(s) URI without fragment; https
-    unless loopback (the provider calls it server to server, so no private-use schemes)."""
-    parts = _parse_uri(uri, "backchannel_logout_uri", "invalid_client_metadata")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ClientMetadataError("backchannel_logout_uri", f"{uri!r} must be an http(s) URL (https unless loopback)")
-    check_redirect_uri(uri, "backchannel_logout_uri")
+def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
+    """A URL the provider itself calls (``backchannel_logout_uri``, ``jwks_uri``): the outbound
+    policy's checks that need no DNS (https unless allow-listed; no internal IP literal, no
+    localhost name unless allow-listed; no credentials), plus no fragment (Back-Channel Logout §2.2,
+    RFC 7591 §2). Host names are accepted here; their addresses are checked when the provider
+    connects. Every description is constant text: the URL is never echoed."""
+    if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH:
+        raise ClientMetadataError(field_name, f"must be a URL of at most {MAX_URI_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        raise ClientMetadataError(field_name, "must not contain spaces or control characters")
+    if "#" in uri:
+        raise ClientMetadataError(field_name, "must not contain a fragment")
+    try:
+        target_of(uri, allow)
+    except OutboundError as exc:
+        message = SERVER_URI_MESSAGES.get(exc.reason, "must be an absolute https URL")
+        raise ClientMetadataError(field_name, message) from None
 
 
 def check_https_uri(uri, field_name: str) -> None:
@@ -238,14 +263,15 @@ _STRINGS = ("client_name", "token_endpoint_auth_method", "scope", "id_token_sign
 _REFUSED = ("trusted",)
 
 
-def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = None) -> ClientSpec:
+def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = None,
+                       allow: AllowList = DENY_ALL) -> ClientSpec:
     """Parse RFC 7591 client metadata. Unknown members are ignored (RFC 7591 §2); members with the
     wrong JSON type are refused, naming the member.
 
     ``privileged`` is the identity team (CLI, admin API). App teams (``/register``) can never set
     ``trusted`` and may ask only for the provider's own scopes, plus those the identity team
     already gave the client (``defaults``, the client as stored, on an RFC 7592 update, whose
-    ``trusted`` flag is kept as it is)."""
+    ``trusted`` flag is kept as it is). ``allow`` is the operator's ``IDP_OUTBOUND_ALLOW``."""
     if not isinstance(data, dict):
         raise ClientMetadataError("request", "the body must be a JSON object of client metadata")
     for name in _REFUSED:
@@ -287,7 +313,7 @@ def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = 
     for name in INFO_STRINGS:
         if len(info.get(name, "")) > 200:
             raise ClientMetadataError(name, "at most 200 characters")
-    spec.validate()
+    spec.validate(allow)
     return spec
 
 
@@ -312,19 +338,20 @@ def client_metadata(row: Client) -> dict:
 # -- rows ---------------------------------------------------------------------------------------
 
 def build_client(spec: ClientSpec, *, secret_key: str, now: float, created_by: str = "",
-                 team: str | None = None) -> tuple[Client, str | None]:
+                 team: str | None = None, allow: AllowList = DENY_ALL) -> tuple[Client, str | None]:
     """A new ``Client`` row and its secret (None unless the client authenticates with a secret)."""
-    spec.validate()
+    spec.validate(allow)
     row = Client(client_id=new_id(), active=True, created_at=now, created_by=created_by[:200], team=team)
-    secret = apply_spec(row, spec, secret_key=secret_key, now=now)
+    secret = apply_spec(row, spec, secret_key=secret_key, now=now, allow=allow)
     return row, secret
 
 
-def apply_spec(row: Client, spec: ClientSpec, *, secret_key: str, now: float) -> str | None:
+def apply_spec(row: Client, spec: ClientSpec, *, secret_key: str, now: float,
+               allow: AllowList = DENY_ALL) -> str | None:
     """Write a validated spec onto a row. Returns a new secret when the client now needs one and had
     none (e.g. it switched from ``private_key_jwt`` to ``client_secret_basic``); a client that stops
     using a secret loses it."""
-    spec.validate()
+    spec.validate(allow)
     row.name, row.public, row.trusted = spec.name.strip(), spec.public, spec.trusted
     row.token_endpoint_auth_method = spec.token_endpoint_auth_method
     row.redirect_uris, row.post_logout_redirect_uris = list(spec.redirect_uris), list(spec.post_logout_redirect_uris)

@@ -33,6 +33,11 @@ def throttle():
     return current_app.extensions["idp.throttle"]
 
 
+def outbound():
+    """The ``OutboundClient`` every fetch of a client's URL goes through (``idp.outbound``)."""
+    return current_app.extensions["idp.outbound"]
+
+
 def request_audit_fields() -> dict:
     """IP, user agent and request id of the current request, for audit events."""
     if not has_request_context():

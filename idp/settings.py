@@ -17,6 +17,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .outbound.policy import AllowList
+
 
 class SettingsError(ValueError):
     """Raised when the environment does not describe a valid configuration."""
@@ -73,6 +75,13 @@ class Settings:
     mail_retry_seconds: int = _doc("Pause between delivery attempts (doubled each time).", default=5)
     backchannel_timeout_seconds: int = _doc("Timeout of one back-channel logout POST to a relying party.", default=5)
     backchannel_attempts: int = _doc("Attempts per back-channel logout token before giving up (audited).", default=5)
+    outbound_allow: tuple[str, ...] = _doc(
+        "Comma-separated IP addresses/CIDRs and host names the provider may call for clients although they "
+        "are internal (loopback development, internal relying parties): an internal address is called only "
+        "inside a listed network; plain http only to a listed name or an IP inside a listed network; "
+        "`localhost` names only when listed. Empty = public https only (docs/security.md).", default=())
+    outbound_ca_file: str = _doc("PEM file of CAs for the provider's https calls to relying parties (back-channel "
+                                 "logout, jwks_uri); empty = Mozilla's roots (certifi).", default="")
     backchannel_poll_seconds: int = _doc("How often `idp serve` workers look for queued back-channel logouts; "
                                          "0 = no background deliverer.", default=2)
     # Brute-force defence and rate limits (issue 3; docs/security.md). A "limit per seconds" pair is a
@@ -215,6 +224,10 @@ class Settings:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 yield f"IDP_METRICS_NETWORKS: {cidr!r} is not an IP address or CIDR"
+        try:
+            AllowList.parse(self.outbound_allow)
+        except ValueError as exc:
+            yield f"IDP_OUTBOUND_ALLOW: {exc}"
         if self.log_format not in ("json", "text"):
             yield "IDP_LOG_FORMAT: one of json, text"
         for name, low, high in (("workers", 1, 64), ("threads", 1, 64), ("worker_timeout", 1, 3600),

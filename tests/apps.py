@@ -49,6 +49,9 @@ class Apps:
 
 
 def start_apps(make_provider, tmp_path, clock, **provider_settings) -> Apps:
+    # The apps listen on plain-http loopback and receive back-channel logout, so the operator's
+    # allow-list names loopback (as `make demo` does); without it the registration is refused.
+    provider_settings.setdefault("outbound_allow", ("127.0.0.1/32",))
     provider = make_provider(**provider_settings)
     for user in USERS.values():
         provider.create_user(**user, password=PASSWORD)

@@ -23,12 +23,23 @@ from idp.security.passwords import PasswordHasher
 from idp.settings import Settings
 from idp.store import MemoryStore
 
+from . import outbound_guard
 from .helpers import Provider
+
+outbound_guard.install()
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
 # Fast argon2 parameters for tests; the production profile is tested in test_passwords.py.
 FAST_HASHER = PasswordHasher(memory_kib=1024, time_cost=1, parallelism=1)
 TEST_KEYS_PASSPHRASE = "test keys passphrase, not secret"
+
+
+@pytest.fixture(autouse=True)
+def no_http_around_the_outbound_client():
+    """Fails a test in which provider code opened an HTTP connection outside ``idp.outbound``."""
+    outbound_guard.violations.clear()
+    yield
+    assert not outbound_guard.violations, outbound_guard.violations
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -133,7 +144,7 @@ def make_provider(settings_factory, clean_database, clock):
     def start(**overrides) -> Provider:
         port = free_port()
         app_store = overrides.pop("store", store)
-        services = {name: overrides.pop(name) for name in ("throttle", "mailer") if name in overrides}
+        services = {name: overrides.pop(name) for name in ("throttle", "mailer", "outbound") if name in overrides}
         hasher = overrides.pop("hasher", FAST_HASHER)
         settings = settings_factory(port, **overrides)
         app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=hasher, **services)

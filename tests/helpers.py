@@ -48,7 +48,7 @@ class Provider:
         spec.setdefault("trusted", True)
         with self.app.app_context():
             row, secret = build_client(ClientSpec(**spec), secret_key=services.settings().secret_key,
-                                       now=services.now())
+                                       now=services.now(), allow=services.outbound().allow)
             with services.database().session() as db:
                 db.add(row)
                 db.commit()

@@ -109,7 +109,7 @@ def test_the_self_signed_certificate_is_made_once(tmp_path):
     again = subprocess.run([sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True,
                            text=True, check=True)
     assert "keeping it" in again.stdout and (tmp_path / "tls.crt").read_bytes() == cert
-    # Public roots plus this certificate, for REQUESTS_CA_BUNDLE in the containers.
+    # Public roots plus this certificate, for IDP_OUTBOUND_CA_FILE and REQUESTS_CA_BUNDLE in the containers.
     bundle = (tmp_path / "ca-bundle.pem").read_bytes()
     assert bundle.endswith(cert) and bundle.count(b"BEGIN CERTIFICATE") > 1
 
@@ -237,7 +237,32 @@ def test_register_clients_registers_exactly_the_urls_the_relying_parties_use(ser
         assert "clients:/var/lib/idp/clients:ro" in services[name]["volumes"]
     assert "clients:/var/lib/idp/clients" in one_shot["volumes"]
     # The providers trust the same bundle for back-channel logout through nginx.
-    assert services["provider-1"]["environment"]["REQUESTS_CA_BUNDLE"] == "/certs/ca-bundle.pem"
+    assert services["provider-1"]["environment"]["IDP_OUTBOUND_CA_FILE"] == "/certs/ca-bundle.pem"
+
+
+def test_the_providers_may_call_the_relying_parties_through_nginx_and_nothing_else_internal(services):
+    """Inside the stack the public host name is nginx's alias (a private address), so the outbound
+    policy needs that name and nginx's address allow-listed; registering the relying parties'
+    back-channel URLs passes under these settings, and other internal addresses stay refused."""
+    from idp.outbound import AllowList, OutboundClient, OutboundError
+    from idp.registration import ClientMetadataError, check_server_uri
+
+    env = services["provider-1"]["environment"]
+    allow = AllowList.parse(resolved(env["IDP_OUTBOUND_ALLOW"]).split(","))
+    nginx = services["nginx"]["networks"]["backend"]
+    host = resolved(nginx["aliases"][0])
+    assert allow.permits_host(host) and allow.permits_host(nginx["ipv4_address"])
+    assert [str(n) for n in allow.networks] == [f"{nginx['ipv4_address']}/32"]
+    for name in RELYING_PARTIES:
+        config, _env = rp_config(services, name)
+        check_server_uri(config.base_url + "/backchannel-logout", "backchannel_logout_uri", allow)
+    # A name that resolves to another address on the backend network (the database, say) stays refused.
+    client = OutboundClient(allow, resolver=lambda h, p: ["172.30.0.5"])
+    with pytest.raises(OutboundError) as info:
+        client.get(f"https://{host}:5432/")
+    assert info.value.refused
+    with pytest.raises(ClientMetadataError):
+        check_server_uri("https://172.30.0.5:5432/", "backchannel_logout_uri", allow)
 
 
 def test_register_clients_script_registers_once_and_the_app_reads_its_file(tmp_path, database_url, clean_database):

@@ -7,7 +7,6 @@ import json
 import os
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
@@ -70,50 +69,28 @@ def test_concurrent_adds_admit_exactly_one(store):
     assert sorted(results) == [False] * 7 + [True]
 
 
-class JWKSServer:
-    """Serves one JWK Set on loopback and counts the fetches."""
+def test_keys_from_jwks_uri_are_fetched_and_cached(make_provider, tmp_path):
+    """A real https fetch through the outbound client: a loopback server with a test CA's certificate
+    for keys.example.edu, which the injected resolver maps to 127.0.0.1 (allow-listed, as an
+    operator would for an internal relying party). Two token requests, one fetch."""
+    import trustme
 
-    def __init__(self, jwks: dict):
-        outer = self
-        self.fetches = 0
+    from idp.outbound import AllowList, OutboundClient
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.fetches += 1
-                body = json.dumps(jwks).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+    from .outbound_helpers import FakeDNS, Server, ok
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/jwks.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def test_keys_from_jwks_uri_are_fetched_and_cached(provider):
-    """Registration only takes https ``jwks_uri``s; the row is pointed at a loopback server here
-    (the fetch itself does not care about the scheme) to run the real fetch end to end."""
-    from idp import services
-    from idp.db.clients import get_client
-
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-    server = JWKSServer({"keys": [key.as_dict(private=False)]})
+    server = Server(ok(json.dumps({"keys": [key.as_dict(private=False)]}).encode()),
+                    tls=ca.issue_cert("keys.example.edu"))
+    outbound = OutboundClient(AllowList.parse(["127.0.0.1/32"]), resolver=FakeDNS({"keys.example.edu": ["127.0.0.1"]}),
+                              ca_file=str(tmp_path / "ca.pem"))
+    provider = make_provider(outbound=outbound)
     try:
         rp = provider.create_client(name="Keyed service", grant_types=["client_credentials"], redirect_uris=[],
                                     scope="api.read", token_endpoint_auth_method="private_key_jwt",
-                                    jwks_uri="https://keys.example.edu/jwks.json")
-        with provider.app.app_context(), services.database().session() as db:
-            get_client(db, rp.client_id).jwks_uri = server.url
-            db.commit()
+                                    jwks_uri=f"https://keys.example.edu:{server.port}/jwks.json")
         for _ in range(2):
             now = int(provider.clock.now())
             assertion = jwt.encode({"alg": "ES256", "kid": "k1"},
@@ -123,6 +100,6 @@ def test_keys_from_jwks_uri_are_fetched_and_cached(provider):
                 "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": assertion})
             assert response.status_code == 200, response.text
-        assert server.fetches == 1
+        assert len(server.requests) == 1 and server.sni == ["keys.example.edu"]
     finally:
         server.close()

@@ -3,13 +3,15 @@ both directly and through a live /register."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from idp.registration import ClientMetadataError, check_redirect_uri, spec_from_metadata
+from idp.outbound import AllowList
+from idp.registration import ClientMetadataError, check_redirect_uri, check_server_uri, spec_from_metadata
 
 from .registration_helpers import client_count, initial_access_token
 
@@ -66,6 +68,54 @@ def test_post_logout_and_backchannel_uris_follow_the_same_rules():
     assert spec.backchannel_logout_uri == "https://a.example/logout"
 
 
+SERVER_URIS_ACCEPTED = ["https://rp.example.edu/backchannel", "https://rp.example.edu:8443/bcl?tenant=1",
+                        "https://93.184.215.14/bcl", "https://[2606:4700::1]/bcl"]
+SERVER_URIS_REFUSED = [
+    ("http://rp.example.edu/bcl", "must use https"),
+    ("https://rp.example.edu/bcl#frag", "fragment"),
+    ("edu.example.app:/bcl", "absolute https URL"),
+    ("/bcl", "absolute https URL"),
+    ("https://user:pw@rp.example.edu/bcl", "user name or password"),
+    ("https://127.0.0.1:8001/bcl", "internal address"),
+    ("https://[::1]/bcl", "internal address"),
+    ("https://[::ffff:10.0.0.1]/bcl", "internal address"),
+    ("https://169.254.169.254/latest/meta-data", "internal address"),
+    ("https://0.0.0.0:8001/bcl", "internal address"),
+    ("https://localhost/bcl", "localhost"),
+    ("https://login.localhost/bcl", "localhost"),
+    ("https://127.1/bcl", "standard form"),
+    ("https://rp.example.edu/c b", "spaces"),
+]
+
+
+@pytest.mark.parametrize("field_name", ["backchannel_logout_uri", "jwks_uri"])
+def test_urls_the_provider_calls_follow_the_outbound_policy(field_name):
+    for uri in SERVER_URIS_ACCEPTED:
+        check_server_uri(uri, field_name)
+    for uri, fragment in SERVER_URIS_REFUSED:
+        with pytest.raises(ClientMetadataError) as info:
+            check_server_uri(uri, field_name)
+        assert info.value.field == field_name and info.value.error == "invalid_client_metadata"
+        assert fragment in str(info.value), uri
+        # Constant text: nothing of the client's URL comes back (RFC 6749 §5.2 and Authlib's checks).
+        assert not any(part in str(info.value) for part in ("rp.example", "bcl", "8001", "169.254", "127."))
+
+
+def test_the_operators_allow_list_admits_internal_relying_parties():
+    allow = AllowList.parse(["127.0.0.1/32", "10.20.0.0/16", "login.localhost", "rp.internal.example.edu"])
+    for uri in ("http://127.0.0.1:8001/backchannel-logout", "https://10.20.1.2/bcl", "http://rp.internal.example.edu/bcl",
+                "https://login.localhost:8443/backchannel-logout"):
+        check_server_uri(uri, "backchannel_logout_uri", allow)
+        with pytest.raises(ClientMetadataError):
+            check_server_uri(uri, "backchannel_logout_uri")  # the default is deny
+    for uri in ("http://10.21.0.1/bcl", "https://10.21.0.1/bcl", "http://other.example.edu/bcl"):
+        with pytest.raises(ClientMetadataError):
+            check_server_uri(uri, "backchannel_logout_uri", allow)
+    # Redirect URIs keep RFC 8252's loopback http whatever the allow-list: the browser calls those.
+    spec = spec_from_metadata({"client_name": "x", "redirect_uris": ["http://127.0.0.1:51004/cb"]}, privileged=False)
+    assert spec.redirect_uris == ["http://127.0.0.1:51004/cb"]
+
+
 def test_defaults_follow_rfc_7591():
     spec = spec_from_metadata({"client_name": "x", "redirect_uris": ["https://a.example/cb"]}, privileged=False)
     assert spec.grant_types == ["authorization_code"] and spec.response_types == ["code"]
@@ -75,7 +125,8 @@ def test_defaults_follow_rfc_7591():
 # -- properties -----------------------------------------------------------------------------------
 
 SCHEMES = st.sampled_from(["https", "http", "edu.example.app", "myapp", "javascript", "HTTPS", ""])
-HOSTS = st.sampled_from(["rp.example.edu", "127.0.0.1", "[::1]", "localhost", "*.example.edu", "", "10.0.0.1"])
+HOSTS = st.sampled_from(["rp.example.edu", "127.0.0.1", "[::1]", "localhost", "*.example.edu", "", "10.0.0.1",
+                         "169.254.169.254", "[::ffff:127.0.0.1]", "127.1", "login.localhost", "93.184.215.14"])
 TAILS = st.sampled_from(["/cb", "/cb#frag", "/cb?x=1", ":8080/cb", ":99999/cb", "/c b", "/\u00e9", "/*", ""])
 ANY_URI = st.one_of(st.builds(lambda s, h, t: f"{s}://{h}{t}", SCHEMES, HOSTS, TAILS),
                     st.builds(lambda s, t: f"{s}:{t}", SCHEMES, TAILS), st.text(max_size=30))
@@ -147,6 +198,18 @@ def assert_acceptable(body: dict) -> None:
             assert parts.hostname in ("127.0.0.1", "::1")
         elif parts.scheme != "https":
             assert "." in parts.scheme and body["application_type"] == "native"
+    for name in ("backchannel_logout_uri", "jwks_uri"):  # the provider calls these itself
+        if body.get(name) is None:
+            continue
+        parts = urlsplit(body[name])
+        assert parts.scheme == "https" and parts.hostname and "#" not in body[name]
+        assert parts.hostname != "localhost" and not parts.hostname.endswith(".localhost")
+        try:
+            address = ipaddress.ip_address(parts.hostname)
+        except ValueError:
+            assert not parts.hostname.replace(".", "").isdigit()
+        else:
+            assert address.is_global and not address.is_multicast
 
 
 @given(METADATA)
@@ -162,6 +225,7 @@ def test_parsed_metadata_is_valid_or_refused_by_name(data):
                        "response_types": spec.response_types, "scope": spec.scope,
                        "token_endpoint_auth_method": spec.token_endpoint_auth_method, "jwks": spec.jwks,
                        "jwks_uri": spec.jwks_uri, "redirect_uris": spec.redirect_uris,
+                       "backchannel_logout_uri": spec.backchannel_logout_uri,
                        "post_logout_redirect_uris": spec.post_logout_redirect_uris,
                        "application_type": spec.application_type, "trusted": spec.trusted})
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from .. import client_admin
+from .. import client_admin, services
 from ..clock import utc
 from ..db import audit, clients as client_repo, get_session, users as user_repo
 from ..registration import ClientMetadataError, client_metadata, spec_from_metadata
@@ -82,7 +82,7 @@ def list_clients():
 @bp.post("/clients")
 def create_client():
     try:
-        spec = spec_from_metadata(_json_object(), privileged=True)
+        spec = spec_from_metadata(_json_object(), privileged=True, allow=services.outbound().allow)
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
     row, secret, _ = client_admin.create(get_session(), spec, actor=actor(), now=now())
@@ -107,7 +107,7 @@ def update_client(client_id):
             current.pop(other, None)
     merged = {**current, "trusted": row.trusted, **changes}
     try:
-        spec = spec_from_metadata(merged, privileged=True)
+        spec = spec_from_metadata(merged, privileged=True, allow=services.outbound().allow)
         secret = client_admin.update(get_session(), row, spec, actor=actor(), now=now())
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None

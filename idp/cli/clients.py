@@ -73,6 +73,13 @@ def describe_lines(d: dict) -> list[str]:
     return lines
 
 
+def outbound_allow():
+    """The operator's ``IDP_OUTBOUND_ALLOW`` (in an app context), for the URLs the provider calls."""
+    from .. import services
+
+    return services.outbound().allow
+
+
 def fail_on_metadata(fn):
     from ..registration import ClientMetadataError
 
@@ -94,7 +101,9 @@ def _metadata_options(fn):
                           "or a reverse-domain scheme for --application-type native."),
         click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
                      help="Registered post-logout redirect URI (repeatable)."),
-        click.option("--backchannel-logout-uri", default=None, help="Back-channel logout URL (https)."),
+        click.option("--backchannel-logout-uri", default=None,
+                     help="Back-channel logout URL: https (http only to a host allow-listed in "
+                          "IDP_OUTBOUND_ALLOW)."),
         click.option("--grant-type", "grant_types", multiple=True,
                      type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
                      help="Allowed grant type (repeatable)."),
@@ -103,7 +112,9 @@ def _metadata_options(fn):
                      help="Token endpoint authentication; private_key_jwt needs --jwks-file or --jwks-uri."),
         click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                      help="JSON file with the client's public JWK Set (private_key_jwt)."),
-        click.option("--jwks-uri", default=None, help="https URL of the client's public JWK Set (private_key_jwt)."),
+        click.option("--jwks-uri", default=None,
+                     help="URL of the client's public JWK Set (private_key_jwt): https (http only to a host "
+                          "allow-listed in IDP_OUTBOUND_ALLOW)."),
         click.option("--application-type", type=click.Choice(["web", "native"]), default=None,
                      help="native allows private-use URI schemes such as edu.example.app:/callback "
                           "(create assumes native when a redirect URI uses one)."),
@@ -174,7 +185,7 @@ def create_client(obj, name, public, trusted, as_json, **options):
         data["application_type"] = "native"  # a private-use scheme means a native app
     data = {k: v for k, v in data.items() if v is not None}
     with session(obj) as (db, now):
-        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True))
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow()))
         row, secret, _ = client_admin.create(db, spec, actor=actor(), now=now)
         db.commit()
     result = {"client_id": row.client_id, **({"client_secret": secret} if secret else {})}
@@ -255,7 +266,7 @@ def update_client(obj, client_id, name, trusted, as_json, **options):
         if trusted is not None:
             data["trusted"] = trusted
         data = {k: v for k, v in data.items() if v is not None}
-        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True))
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow()))
         secret = client_admin.update(db, row, spec, actor=actor(), now=now)
         db.commit()
         d = client_admin.describe(row, now)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 
-import requests
 from joserfc import jwt
 
 from .. import services
 from ..db import audit, logout_deliveries as outbox
 from ..db.models import Client, LogoutDelivery
 from ..ops.metrics import BACKCHANNEL_DELIVERIES
+from ..outbound import OutboundError
 from ..security.tokens import new_id
 
 log = logging.getLogger(__name__)
@@ -29,6 +29,8 @@ LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 TOKEN_SECONDS = 120
 RETRY_BASE_SECONDS = 5
 RETRY_MAX_SECONDS = 300
+#: A relying party's answer is read only for its status; a longer body is an error (§2.8 allows a small JSON error).
+RESPONSE_MAX_BYTES = 64 * 1024
 
 
 def logout_token(client: Client, sub: str, sid: str) -> str:
@@ -106,8 +108,9 @@ class Deliverer:
         if client is None or not client.backchannel_logout_uri:
             error, final = "the client no longer has a backchannel_logout_uri", True
         else:
-            error = _post(client, delivery)
-            final = delivery.attempts + 1 >= settings.backchannel_attempts
+            error, refused = _post(client, delivery)
+            # A URL the outbound policy refuses stays refused: give up at once instead of retrying.
+            final = refused or delivery.attempts + 1 >= settings.backchannel_attempts
         now, attempt = services.now(), delivery.attempts + 1
         fields = dict(now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id,
                       attempts=attempt)
@@ -133,21 +136,20 @@ class Deliverer:
         BACKCHANNEL_DELIVERIES.labels(outcome).inc()
 
 
-def _post(client: Client, delivery: LogoutDelivery) -> str | None:
-    """POST the logout token (§2.5); None on success, else a short reason (never the token)."""
+def _post(client: Client, delivery: LogoutDelivery) -> tuple[str | None, bool]:
+    """POST the logout token (§2.5) through the outbound client: (None, False) on success, else a
+    short reason (never the token, the URL or the response) and whether the policy refused it."""
     token = logout_token(client, delivery.sub, delivery.session_id)
     timeout = services.settings().backchannel_timeout_seconds
     try:
-        response = requests.post(client.backchannel_logout_uri, data={"logout_token": token}, timeout=timeout,
-                                 allow_redirects=False)
-    except requests.Timeout:
-        return f"timed out after {timeout}s"
-    except requests.RequestException as exc:
-        return f"{exc.__class__.__name__}"
-    # §2.8: 200 (or 204) is success; anything else, including redirects, is a failure.
-    if 200 <= response.status_code < 300:
-        return None
-    return f"HTTP {response.status_code}"
+        response = services.outbound().post_form(client.backchannel_logout_uri, {"logout_token": token},
+                                                 timeout=timeout, max_bytes=RESPONSE_MAX_BYTES)
+    except OutboundError as exc:
+        return (f"refused: {exc.reason}" if exc.refused else exc.reason), exc.refused
+    # §2.8: 200 (or 204) is success; anything else is a failure (a redirect raised above).
+    if 200 <= response.status < 300:
+        return None, False
+    return f"HTTP {response.status}", False
 
 
 def init_app(app) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.request
 
 from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
@@ -15,6 +14,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from .. import services
+from ..outbound import OutboundError
 from ..registration import ASSERTION_ALGS
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,7 @@ JWKS_KEY = "client-jwks:"
 #: How long keys fetched from a ``jwks_uri`` are reused before fetching again.
 JWKS_CACHE_SECONDS = 300
 MAX_JWKS_BYTES = 64 * 1024
+JWKS_TIMEOUT_SECONDS = 5
 #: Longest assertion lifetime accepted; also bounds how long a ``jti`` is remembered.
 MAX_ASSERTION_SECONDS = 600
 LEEWAY = 60
@@ -47,7 +48,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description="The client is not registered for private_key_jwt.")
         try:
             return KeySet.import_key_set(row.jwks if row.jwks is not None else _fetch_jwks(row.jwks_uri))
-        except (JoseError, ValueError, TypeError, KeyError, OSError) as exc:
+        except OutboundError as exc:
+            log.warning("client %s: cannot fetch its jwks_uri: %s", row.client_id, exc.reason)
+            raise InvalidClientError(description="The client's public keys cannot be loaded.") from None
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
             log.warning("client %s: cannot load its keys: %s", row.client_id, exc.__class__.__name__)
             raise InvalidClientError(description="The client's public keys cannot be loaded.") from None
 
@@ -86,16 +90,16 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 
 def _fetch_jwks(uri: str) -> dict:
-    """The client's JWK Set from its ``jwks_uri`` (https only, size- and time-limited), cached."""
+    """The client's JWK Set from its ``jwks_uri`` through the outbound client (its policy, a
+    timeout and a size cap), cached for ``JWKS_CACHE_SECONDS``."""
     store = services.store()
     cached = store.get(JWKS_KEY + uri)
     if cached is not None:
         return cached
-    request = urllib.request.Request(uri, headers={"Accept": "application/json"})
-    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (https checked at registration)
-        body = response.read(MAX_JWKS_BYTES + 1)
-    if len(body) > MAX_JWKS_BYTES:
-        raise ValueError("JWK Set too large")
-    document = json.loads(body)
+    response = services.outbound().get(uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS,
+                                       max_bytes=MAX_JWKS_BYTES)
+    if response.status != 200:
+        raise OutboundError(f"HTTP {response.status}")
+    document = json.loads(response.body)
     store.put(JWKS_KEY + uri, document, JWKS_CACHE_SECONDS)
     return document

@@ -53,7 +53,8 @@ def _bearer(request) -> str | None:
 def _parse(privileged_defaults=None):
     """The request's metadata as a spec, or the RFC 7591 error naming the bad field."""
     try:
-        return spec_from_metadata(flask_request.get_json(silent=True), privileged=False, defaults=privileged_defaults)
+        return spec_from_metadata(flask_request.get_json(silent=True), privileged=False, defaults=privileged_defaults,
+                                  allow=services.outbound().allow)
     except ClientMetadataError as exc:
         raise rfc7591_error(exc) from None
 
