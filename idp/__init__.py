@@ -46,6 +46,19 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     return app
 
 
+def _forget_body() -> None:
+    """After a 413 the body stays unreadable: each read of ``request.form`` raises the 413 again,
+    and the error page reads it (the locale selector and the language links look for an
+    ``interaction``), which turned the 413 into a traceback. The request is given an empty body.
+    (``form``, ``files``, ``values`` and ``stream`` are werkzeug cached properties: assignable.)"""
+    from io import BytesIO
+
+    from werkzeug.datastructures import ImmutableMultiDict
+
+    request.form, request.files, request.stream = ImmutableMultiDict(), ImmutableMultiDict(), BytesIO()
+    request.values = request.args
+
+
 def _register_error_handlers(app: Flask) -> None:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
@@ -84,6 +97,7 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_e):
+        _forget_body()
         return page(413, "request_too_large", N_("The request is too large."))
 
     dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
@@ -106,7 +120,12 @@ def _register_error_handlers(app: Flask) -> None:
     def server_error(exc):
         from werkzeug.exceptions import HTTPException
 
+        from .protocol.errors import GENERIC, REFUSED_DESCRIPTION_LOG, is_refused_description
+
         if isinstance(exc, HTTPException):
             return page(exc.code or 500, "http_error", exc.description or "")
+        if is_refused_description(exc):
+            log.warning(REFUSED_DESCRIPTION_LOG, request.endpoint)
+            return page(400, "invalid_request", GENERIC["invalid_request"])
         log.exception("unhandled error")
         return page(500, "server_error", N_("Something went wrong on our side."))
