@@ -23,6 +23,9 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    from .web.http import Request
+
+    app.request_class = Request
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
                       SESSION_COOKIE_SECURE=settings.secure_cookies)
     app.extensions["idp.settings"] = settings

@@ -20,6 +20,10 @@ _DIGITS = re.compile(r"[0-9]{1,18}")
 #: A JSON number without sign (RFC 8259 §6) in ASCII: no 'nan', 'inf', '_' or Unicode digits.
 _DECIMAL = re.compile(r"[0-9]{1,15}(?:\.[0-9]{1,9})?(?:[eE][+-]?[0-9]{1,3})?")
 _BASE64 = re.compile(r"[A-Za-z0-9+/]+={0,2}")
+#: A path on this server with an optional query: RFC 3986 characters only. Never "//" (another
+#: host), no backslash (browsers read "/\\" as "//"), no whitespace or control characters
+#: (browsers drop tabs and newlines, so "/<TAB>/evil.example" became "//evil.example").
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]{0,2000}")
 #: Longest Basic credentials decoded (a client id and secret are far shorter).
 MAX_CREDENTIALS = 4096
 
@@ -55,6 +59,11 @@ def ascii_number(raw: str, *, low: float, below: float) -> float:
     if not low <= value < below:
         raise ParameterError("out of range")
     return value
+
+
+def local_path(raw: str | None) -> str | None:
+    """``raw`` if it is a path (and query) on this server that no browser reads as another host."""
+    return raw if isinstance(raw, str) and _LOCAL_PATH.fullmatch(raw) else None
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -10,6 +10,7 @@ from flask import make_response, redirect, render_template, request
 from flask_babel import get_locale
 
 from .. import i18n, services
+from ..params import local_path
 from .views import bp
 
 YEAR = 365 * 86400
@@ -30,9 +31,7 @@ def language():
     A GET link so it works without JavaScript; it only sets a preference, so it needs no CSRF
     token. ``next`` must be a path on this server (no open redirect)."""
     lang = request.args.get("lang", "")
-    target = request.args.get("next", "/")
-    if not target.startswith("/") or target.startswith(("//", "/\\")) or "\n" in target or "\r" in target:
-        target = "/"
+    target = local_path(request.args.get("next")) or "/"
     if lang not in i18n.LANGUAGES:
         return redirect(target, 303)
     from ..protocol import interactions

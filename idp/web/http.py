@@ -1,16 +1,36 @@
-"""Per-request plumbing: client IP behind trusted proxies, request ids, security headers."""
+"""Per-request plumbing: the request class, client IP behind trusted proxies, request ids,
+security headers."""
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
 import os
+import re
 import secrets
 from functools import lru_cache
 
-from flask import g, request
+from flask import Request as FlaskRequest, g, request
 
 from .. import services
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+class Request(FlaskRequest):
+    """Flask's request, with the raw query string made ASCII first.
+
+    Werkzeug decodes the query string as strict UTF-8 wherever it reads it (``args``,
+    ``full_path``, ``url``), so a query holding raw bytes that are not UTF-8 raised
+    ``UnicodeDecodeError``, a 500 (werkzeug keeps that on purpose: pallets/werkzeug#3022). Each
+    non-ASCII byte is percent-encoded instead: valid UTF-8 still means the same text, and invalid
+    bytes stay percent-encoded, as werkzeug already does with invalid escapes."""
+
+    def __init__(self, environ, populate_request: bool = True, shallow: bool = False):
+        super().__init__(environ, populate_request, shallow)
+        if not self.query_string.isascii():
+            self.query_string = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.query_string)
 
 
 @lru_cache(maxsize=16)
