@@ -1,8 +1,10 @@
 """Operations surface: liveness, readiness (database, store, signing key), /metrics access rules,
-503 (not 500, not a hang) when a dependency is down, and the security headers of HTML pages."""
+503 (not 500, not a hang) when a dependency is down, malformed requests (a 4xx, never a 500 or a
+traceback), and the security headers of HTML pages."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -136,6 +138,45 @@ def test_metrics_are_never_served_through_the_public_proxy(make_provider):
     provider = make_provider(metrics_networks=("127.0.0.0/8",), trusted_proxies=("127.0.0.1/32",))
     assert client(provider, "127.0.0.1").get("/metrics").status_code == 404
     assert client(provider, "127.0.0.2").get("/metrics").status_code == 200
+
+
+# -- malformed requests -------------------------------------------------------------------------
+
+def _tracebacks(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize("path, content_type, kind", [
+    ("/login", "application/x-www-form-urlencoded", "text/html"),   # the error page read the body again
+    ("/password/forgot", "application/x-www-form-urlencoded", "text/html"),
+    ("/token", "application/x-www-form-urlencoded", "application/json"),
+    ("/register", "application/json", "application/json"),
+    ("/admin/api/clients", "application/json", "application/problem+json"),
+])
+def test_a_too_large_body_is_a_clean_413_on_every_kind_of_route(provider, caplog, path, content_type, kind):
+    from .registration_helpers import admin_token, initial_access_token
+
+    # The API endpoints authenticate before they read a body: give them a valid bearer token.
+    token = {"/register": initial_access_token, "/admin/api/clients": admin_token}.get(path)
+    headers = {"Authorization": f"Bearer {token(provider)}"} if token else {}
+    caplog.set_level(logging.INFO)
+    response = client(provider).post(path, data=b"interaction=x&username=" + b"a" * 70_000,
+                                     content_type=content_type, headers=headers)
+    assert response.status_code == 413 and response.mimetype == kind
+    assert not _tracebacks(caplog)
+
+
+@pytest.mark.parametrize("path", ["/login", "/authorize", "/help", "/logout", "/admin/api/users", "/nowhere"])
+def test_raw_bytes_that_are_not_utf8_in_the_query_are_not_a_500(provider, caplog, path):
+    """A server hands the query to WSGI undecoded; werkzeug decodes it as strict UTF-8 (a 500).
+    Valid UTF-8 sent raw still means the same text."""
+    caplog.set_level(logging.INFO)
+    http = client(provider)
+    response = http.get(path, environ_overrides={"QUERY_STRING": "interaction=\x80\xff&lang=de"})
+    assert response.status_code < 500 and not _tracebacks(caplog)
+    raw_utf8 = "ui_locales=de&login_hint=" + "Zoë".encode().decode("latin-1")
+    page = http.get("/login", environ_overrides={"QUERY_STRING": raw_utf8})
+    assert page.status_code == 200 and 'lang="de"' in page.get_data(as_text=True)
 
 
 # -- security headers ---------------------------------------------------------------------------
