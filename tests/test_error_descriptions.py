@@ -15,7 +15,7 @@ from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 
 import idp.registration
-from idp.protocol import errors
+from idp.protocol import error_responses, errors
 
 IDP = Path(__file__).resolve().parent.parent / "idp"
 
@@ -29,7 +29,8 @@ def _oauth_error_names() -> set[str]:
     import idp.protocol.registration
     import idp.protocol.server
 
-    modules = (rfc6749, rfc6750, rfc7591, oidc, errors, idp.protocol.server, idp.protocol.registration)
+    modules = (rfc6749, rfc6750, rfc7591, oidc, errors, error_responses, idp.protocol.server,
+               idp.protocol.registration)
     return {name for module in modules for name, obj in vars(module).items()
             if isinstance(obj, type) and issubclass(obj, OAuth2Error)} | {"ClaimsRequestError"}
 
@@ -69,8 +70,8 @@ def test_client_metadata_messages_never_interpolate_the_metadata():
 def test_every_registered_text_is_allowed_by_rfc_6749():
     """%x20-21 / %x23-5B / %x5D-7E only (RFC 6749 §4.1.2.1): no '"', no '\\', no non-ASCII."""
     texts = set(errors.SPECIFIC) | set(errors.GENERIC.values()) | {errors.FALLBACK}
-    texts |= {errors.ResponseTypeNotSupported(t).description for t in errors.KNOWN_RESPONSE_TYPES}
-    texts |= {errors.GrantTypeNotSupported(t).description for t in errors.KNOWN_GRANT_TYPES}
+    texts |= {error_responses.ResponseTypeNotSupported(t).description for t in error_responses.KNOWN_RESPONSE_TYPES}
+    texts |= {error_responses.GrantTypeNotSupported(t).description for t in error_responses.KNOWN_GRANT_TYPES}
     assert all(text and not invalid_error_characters(text) for text in texts)
 
 
@@ -78,7 +79,7 @@ def test_every_registered_text_is_allowed_by_rfc_6749():
                                                   ("id_token code", "code id_token"), ("id_token id_token", None),
                                                   ("x", None), ("", None)])
 def test_a_response_type_is_named_only_from_the_known_set(response_type, named):
-    text = errors.ResponseTypeNotSupported(response_type).description
+    text = error_responses.ResponseTypeNotSupported(response_type).description
     assert text == (f"response_type '{named}' is not supported; use 'code'." if named
                     else errors.GENERIC["unsupported_response_type"])
 

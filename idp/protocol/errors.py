@@ -8,16 +8,14 @@ Authlib builds some descriptions from request values (``Redirect URI … is not 
 an unsupported ``response_type``), which both reflects the input to the relying party's error
 page and, when the value holds '"' or '\\', makes Authlib's own RFC 6749 §4.1.2.1 character
 check raise ``ValueError`` (an HTTP 500). ``own_description`` is applied where errors leave
-the server (``AuthorizationServer.handle_error_response``, the consent and end-session
-validations that feed the error pages, the userinfo view), and
-``tests/test_error_descriptions.py`` checks that every literal description in ``idp/`` is
-listed here, so a new one is not silently replaced by the generic text.
+the server (``error_responses.ErrorDescriptions``, mixed into ``AuthorizationServer``, and the
+userinfo view), and ``tests/test_error_descriptions.py`` checks that every literal description
+in ``idp/`` is listed here, so a new one is not silently replaced by the generic text.
 """
 
 from __future__ import annotations
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import UnsupportedGrantTypeError, UnsupportedResponseTypeError
 
 from .policy import CONSENT_CHECKS, LOGIN_CHECKS
 
@@ -98,58 +96,6 @@ class OwnDescription:
     """Mixed into an error class whose description our code composes from constant text (and at
     most a token from a fixed set): the rule lets it through. ``tests/test_error_descriptions.py``
     checks the sources of such descriptions do not interpolate request values."""
-
-
-#: Response and grant types other servers offer, which a description may name (OIDC Core §3,
-#: OAuth 2.0 Multiple Response Types §3, RFC 6749, RFC 8628, RFC 7523, RFC 8693).
-KNOWN_RESPONSE_TYPES = frozenset({"token", "id_token", "none", "code id_token", "code token", "id_token token",
-                                  "code id_token token"})
-KNOWN_GRANT_TYPES = frozenset({"password", "implicit", "urn:ietf:params:oauth:grant-type:device_code",
-                               "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                               "urn:ietf:params:oauth:grant-type:saml2-bearer",
-                               "urn:ietf:params:oauth:grant-type:token-exchange",
-                               "urn:openid:params:grant-type:ciba"})
-
-
-_RESPONSE_TYPE_ORDER = ("code", "id_token", "token", "none")
-
-
-def _known_response_type(value: str | None) -> str | None:
-    """A known response type in its registered spelling (the order of its words is free)."""
-    words = (value or "").split()
-    if len(set(words)) != len(words) or not set(words) <= set(_RESPONSE_TYPE_ORDER):
-        return None
-    named = " ".join(sorted(words, key=_RESPONSE_TYPE_ORDER.index))
-    return named if named in KNOWN_RESPONSE_TYPES else None
-
-
-class ResponseTypeNotSupported(OwnDescription, UnsupportedResponseTypeError):
-    """``unsupported_response_type`` naming the requested type only if it is a known one.
-
-    Authlib 1.9's ``get_authorization_grant`` passes this error its arguments in the wrong order,
-    so the raw ``response_type`` became the description (``error_description=id_token``)."""
-
-    def __init__(self, response_type: str | None, **kwargs):
-        named = _known_response_type(response_type)
-        text = (f"response_type '{named}' is not supported; use 'code'." if named
-                else GENERIC["unsupported_response_type"])
-        super().__init__(response_type, description=text, **kwargs)
-
-    def get_error_description(self):
-        return self.description
-
-
-class GrantTypeNotSupported(OwnDescription, UnsupportedGrantTypeError):
-    """``unsupported_grant_type`` naming the requested type only if it is a known one."""
-
-    def __init__(self, grant_type: str | None):
-        super().__init__(grant_type)
-        self.description = (f"grant_type '{grant_type}' is not supported; use authorization_code, refresh_token "
-                            "or client_credentials." if grant_type in KNOWN_GRANT_TYPES
-                            else GENERIC["unsupported_grant_type"])
-
-    def get_error_description(self):
-        return self.description
 
 
 def description(error: OAuth2Error) -> str:

@@ -8,7 +8,7 @@ import logging
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import OAuth2Request, UnsupportedGrantTypeError
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Response, request as flask_request
@@ -23,7 +23,7 @@ from .client_auth import PrivateKeyJWT
 from .client_cache import ClientCache, detached_copy
 from .client_secret_basic import authenticate_client_secret_basic
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
-from .errors import GrantTypeNotSupported, ResponseTypeNotSupported, own_description
+from .error_responses import ErrorDescriptions
 from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant,
                      S256CodeChallenge)
 from .models import OAuthClient, Principal
@@ -47,7 +47,7 @@ class TooManyRequestsError(OAuth2Error):
         return super().get_headers() + [("Retry-After", str(self.retry_after))]
 
 
-class AuthorizationServer(FlaskAuthorizationServer):
+class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
     client_cache: ClientCache | None = None
 
     def query_client(self, client_id):
@@ -70,46 +70,6 @@ class AuthorizationServer(FlaskAuthorizationServer):
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"))
         return Response(payload, status=status_code, headers=headers)
-
-    def get_authorization_grant(self, request):
-        """Authlib's, but an unsupported ``response_type`` gets our error (``errors.py``).
-
-        Authlib builds that error from the raw value (a 500 when it holds '"' or '\\'), so the
-        check runs first; the redirect URI is validated as Authlib does (RFC 6749 §4.1.2.1)."""
-        if not any(cls.check_authorization_endpoint(request) for cls, _ in self._authorization_grants):
-            client = self.query_client(request.payload.client_id)
-            redirect_uri = None
-            if client is not None:
-                requested = request.payload.redirect_uri
-                redirect_uri = (requested if requested and client.check_redirect_uri(requested)
-                                else None if requested else client.get_default_redirect_uri())
-            raise ResponseTypeNotSupported(request.payload.response_type, redirect_uri=redirect_uri,
-                                           state=request.payload.state)
-        return super().get_authorization_grant(request)
-
-    def get_token_grant(self, request):
-        try:
-            return super().get_token_grant(request)
-        except UnsupportedGrantTypeError:
-            raise GrantTypeNotSupported(request.payload.grant_type) from None
-
-    def get_consent_grant(self, request=None, end_user=None):
-        try:
-            return super().get_consent_grant(request=request, end_user=end_user)
-        except OAuth2Error as error:
-            own_description(error)
-            raise
-
-    def validate_endpoint_request(self, name, request=None):
-        try:
-            return super().validate_endpoint_request(name, request)
-        except OAuth2Error as error:
-            own_description(error)
-            raise
-
-    def handle_error_response(self, request, error):
-        """Every OAuth error the server sends carries only our own description (``errors.py``)."""
-        return super().handle_error_response(request, own_description(error))
 
     def authenticate_client(self, request, methods, endpoint="token"):
         """Authlib's client authentication, then the per-client token-endpoint limit.
