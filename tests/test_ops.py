@@ -179,6 +179,41 @@ def test_raw_bytes_that_are_not_utf8_in_the_query_are_not_a_500(provider, caplog
     assert page.status_code == 200 and 'lang="de"' in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("path", ["/login", "/token", "/password/forgot", "/consent"])
+def test_a_body_shorter_than_its_content_length_is_a_400_not_a_500(provider, caplog, path):
+    """The form parser stops at the early end (a 400); the error page read the body again (a 500)."""
+    caplog.set_level(logging.INFO)
+    response = client(provider).post(path, data=b"username=S1000001", content_type="application/x-www-form-urlencoded",
+                                     environ_overrides={"CONTENT_LENGTH": "4000"})
+    assert response.status_code == 400 and not _tracebacks(caplog)
+
+
+def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route(provider, caplog):
+    """PostgreSQL refuses NUL in a query: a NUL in a username, a form field, a path segment, a JSON
+    string or the User-Agent (stored with sessions and audit events) was a 500 there."""
+    from .registration_helpers import admin_token
+
+    provider.create_user()
+    http = client(provider)
+    form = parse_form(http.get("/login").get_data(as_text=True))
+    admin = {"Authorization": f"Bearer {admin_token(provider)}"}
+    caplog.set_level(logging.INFO)
+    responses = [
+        http.post("/login", data={**form, "username": "S100\x000001", "password": PASSWORD}),
+        http.post("/login", data={**form, "username": "S1000001", "password": PASSWORD},
+                  headers={"User-Agent": "Firefox\x00"}),
+        http.get("/authorize", query_string={"client_id": "a\x00b", "response_type": "code"}),
+        http.get("/admin/api/users/a%00b", headers=admin),
+        http.get("/admin/api/audit", query_string={"user": "S1\x00"}, headers=admin),
+        http.post("/admin/api/clients", json={"client_name": "Zo\x00", "grant_types": ["client_credentials"],
+                                              "scope": "api"}, headers=admin),
+    ]
+    for response in responses:
+        assert response.status_code == 400, response.get_data(as_text=True)[:300]
+        assert "NUL" in response.get_data(as_text=True)
+    assert responses[-1].mimetype == "application/problem+json" and not _tracebacks(caplog)
+
+
 # -- security headers ---------------------------------------------------------------------------
 
 def test_hsts_only_on_an_https_issuer(tmp_path, database):

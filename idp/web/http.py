@@ -33,6 +33,31 @@ class Request(FlaskRequest):
             self.query_string = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.query_string)
 
 
+class NulInRequest(Exception):
+    """A request value holds a NUL character (answered with 400 ``invalid_request``)."""
+
+
+def refuse_nul() -> None:
+    """No parameter of ours (identifier, name, password, URI) can hold NUL, and PostgreSQL refuses it
+    in a query (a ``DataError``: the 500s of /login, the account page and the admin API with
+    ``%00``). Checked once here for every route, on every value a handler may read: path, query,
+    form, JSON strings, cookies and the stored ``User-Agent``."""
+    values = [request.path, *request.args.values(), *request.cookies.values(), request.headers.get("User-Agent", "")]
+    values += request.args.keys()
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        values += [*request.form.keys(), *request.form.values()]
+    if any("\x00" in value for value in values) or (request.is_json and _nul_in_json(request.get_json(silent=True))):
+        raise NulInRequest()
+
+
+def _nul_in_json(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in_json(k) or _nul_in_json(v) for k, v in value.items())
+    return isinstance(value, list) and any(_nul_in_json(v) for v in value)
+
+
 @lru_cache(maxsize=16)
 def _networks(cidrs: tuple[str, ...]):
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
