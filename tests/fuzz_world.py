@@ -58,13 +58,12 @@ class World:
                 "scope": "openid profile email offline_access", "state": "fuzz-state", "nonce": "fuzz-nonce",
                 "code_challenge": create_s256_code_challenge(self.verifier), "code_challenge_method": "S256"}
 
-    def fresh_interaction(self) -> str:
-        from werkzeug.datastructures import MultiDict
-
-        from idp.protocol import interactions
-
-        with self.app.app_context():
-            return interactions.start(MultiDict(self.authorize_params())).id
+    def fresh_interaction(self) -> tuple[str, dict[str, str]]:
+        """A pending sign-in, started as a browser starts one: its id and the cookies it set."""
+        http = self.app.test_client()
+        response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer)
+        interaction = parse_qs(urlsplit(response.headers["Location"]).query)["interaction"][0]
+        return interaction, {name: cookie.value for name in COOKIES if (cookie := http.get_cookie(name)) is not None}
 
     def fresh_session(self) -> str:
         from idp import services

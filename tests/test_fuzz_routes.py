@@ -46,15 +46,6 @@ def _routes() -> list[tuple[str, str]]:
 ROUTES = _routes()
 
 
-class Records(logging.Handler):
-    def __init__(self):
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @pytest.fixture
 def world(settings_factory, clean_database, clock):
     """A provider in process (memory store) with the vocabulary of ``fuzz_world``."""
@@ -68,12 +59,10 @@ def world(settings_factory, clean_database, clock):
 
 
 @pytest.fixture
-def log_records():
-    handler = Records()
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield handler
-    root.removeHandler(handler)
+def log(caplog):
+    """The log of the current example (``caplog`` keeps every example's records otherwise)."""
+    caplog.set_level(logging.INFO)
+    return caplog
 
 
 @pytest.mark.parametrize("rule, method", ROUTES, ids=[f"{m} {r}" for r, m in ROUTES])
@@ -81,14 +70,14 @@ def log_records():
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
                                  HealthCheck.filter_too_much, HealthCheck.large_base_example])
 @given(data=st.data())
-def test_no_hostile_request_gets_a_5xx_a_traceback_or_an_open_redirect(world, log_records, rule, method, data):
+def test_no_hostile_request_gets_a_5xx_a_traceback_or_an_open_redirect(world, log, rule, method, data):
     url_rule = next(r for r in world.app.url_map.iter_rules() if r.rule == rule and method in r.methods)
     request = data.draw(hostile_request(world, url_rule, method))
-    log_records.records.clear()
+    log.clear()
     response = send(world, request)
     try:
         assert response.status_code < 500, response.get_data(as_text=True)[:500]
-        assert_nothing_went_wrong(log_records.records)
+        assert_nothing_went_wrong(log.records)
         assert_redirect_stays_home(world, response)
         assert_description_is_ours(request, response, world)
     finally:
@@ -101,14 +90,14 @@ def test_no_hostile_request_gets_a_5xx_a_traceback_or_an_open_redirect(world, lo
            lambda b: "/" + b.decode("latin-1")), st.sampled_from(["/authorize/", "//login", "/static/", "/admin/api",
                                                                   "/register/", "/.well-known/", "/%2e%2e/etc"])),
        method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "X"]))
-def test_any_path_and_method_is_answered_without_a_5xx(world, log_records, path, method):
+def test_any_path_and_method_is_answered_without_a_5xx(world, log, path, method):
     """Paths outside the URL map (raw bytes in PATH_INFO too) and methods no route has."""
-    log_records.records.clear()
+    log.clear()
     response = world.app.test_client(use_cookies=False).open(
         "/", method=method, base_url=world.issuer, environ_overrides={"PATH_INFO": path})
     try:
         assert response.status_code < 500, response.get_data(as_text=True)[:300]
-        assert_nothing_went_wrong(log_records.records)
+        assert_nothing_went_wrong(log.records)
         assert_redirect_stays_home(world, response)
     finally:
         response.close()
@@ -121,9 +110,10 @@ def test_the_vocabulary_gets_past_the_first_checks(world):
     http = world.app.test_client(use_cookies=False)
     session = f"idp_session={world.fresh_session()}"
     assert http.get("/account", headers={"Cookie": session}).status_code == 200
-    interaction = world.fresh_interaction()
-    assert "Fuzz RP" in http.get(f"/login?interaction={interaction}").get_data(as_text=True)
-    csrf = f"idp_csrf={world.cookies['idp_csrf']}"
+    interaction, cookies = world.fresh_interaction()
+    jar = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    assert "Fuzz RP" in http.get(f"/login?interaction={interaction}", headers={"Cookie": jar}).get_data(as_text=True)
+    csrf = "; ".join([f"idp_csrf={world.cookies['idp_csrf']}", jar])
     signed_in = http.post("/login", headers={"Cookie": csrf}, data={
         "interaction": interaction, "csrf_token": world.csrf_token, "username": "S1000001", "password": PASSWORD})
     assert signed_in.status_code == 302 and "/authorize/resume" in signed_in.headers["Location"]
@@ -141,17 +131,18 @@ def send(world: World, request: HostileRequest):
     """``request`` through Flask's test client, the way a WSGI server would hand it over."""
     http = world.app.test_client(use_cookies=False)
     headers = {k: _as_wsgi(v) for k, v in request.headers.items()}
+    fresh_cookies: dict[str, str] = {}
+    query, form = (_fresh(world, pairs, fresh_cookies) if isinstance(pairs, list) else pairs
+                   for pairs in (request.query, request.form))
     if FRESH_SESSION in headers.get("Cookie", ""):
         headers["Cookie"] = headers["Cookie"].replace(FRESH_SESSION, world.fresh_session())
-    environ = {"REMOTE_ADDR": "127.0.0.1"}
-    if isinstance(request.query, bytes):
-        environ["QUERY_STRING"] = request.query.decode("latin-1")
-    else:
-        environ["QUERY_STRING"] = urlencode(_fresh(world, request.query))
+    if fresh_cookies:  # the browser that started the interaction sends what it was given
+        headers["Cookie"] = "; ".join([f"{k}={v}" for k, v in fresh_cookies.items()] + [headers.get("Cookie", "")])
+    environ = {"REMOTE_ADDR": "127.0.0.1",
+               "QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else urlencode(query)}
     kwargs: dict = {}
-    if request.form is not None:
-        kwargs.update(data=urlencode(_fresh(world, request.form)),
-                      content_type=headers.pop("Content-Type", "application/x-www-form-urlencoded"))
+    if form is not None:
+        kwargs.update(data=urlencode(form), content_type=headers.pop("Content-Type", "application/x-www-form-urlencoded"))
     elif request.json_body is not None:
         kwargs.update(data=json.dumps(request.json_body), content_type=headers.pop("Content-Type", "application/json"))
     elif request.raw_body is not None:
@@ -166,8 +157,14 @@ def send(world: World, request: HostileRequest):
     return response
 
 
-def _fresh(world: World, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, world.fresh_interaction() if v == FRESH_INTERACTION else v) for k, v in pairs]
+def _fresh(world: World, pairs: list[tuple[str, str]], cookies: dict) -> list[tuple[str, str]]:
+    fresh = []
+    for name, value in pairs:
+        if value == FRESH_INTERACTION:
+            value, set_cookies = world.fresh_interaction()
+            cookies.update(set_cookies)
+        fresh.append((name, value))
+    return fresh
 
 
 def _as_wsgi(value: str) -> str:
