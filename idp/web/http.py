@@ -97,7 +97,8 @@ def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
     networks = _networks(services.settings().trusted_proxies)
-    if incoming and len(incoming) <= 64 and networks and _trusted(request.remote_addr or "", networks):
+    if (incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable() and networks
+            and _trusted(request.remote_addr or "", networks)):
         g.request_id = incoming
     else:
         g.request_id = new_request_id()
