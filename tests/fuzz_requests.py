@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from .fuzz_world import FRESH_INTERACTION, FRESH_SESSION, World, basic
+from .fuzz_world import FRESH_CODE, FRESH_INTERACTION, FRESH_SESSION, World, basic
 from .helpers import CALLBACK, PASSWORD
 
 HOSTILE = ['"', "\\", "'\"\\", "\x00", "a\x00b", "²", "١٢٣", "𝟗", "1e3", "-1", " 1", "+1", "1_0", "0x10", "nan",
@@ -50,7 +50,7 @@ def vocabulary(world: World) -> dict[str, list[str]]:
         "response_mode": ["query", "form_post", "fragment"], "request": ["x.y.z"], "request_uri": ["urn:x"],
         "grant_type": ["authorization_code", "refresh_token", "client_credentials", "password",
                        "urn:ietf:params:oauth:grant-type:device_code", 'x"y'],
-        "code": ["made-up-code"], "refresh_token": [world.tokens["refresh_token"]],
+        "code": [FRESH_CODE, "made-up-code"], "refresh_token": [world.tokens["refresh_token"]],
         "client_secret": [rp.client_secret, "wrong"],
         "client_assertion_type": ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"],
         "client_assertion": ID_TOKEN_ODD, "token": tokens, "access_token": tokens,

@@ -17,9 +17,10 @@ from .registration_helpers import initial_access_token, web_client
 
 PUBLIC_CALLBACK = "http://127.0.0.1:9/spa-callback"
 LOGOUT_CALLBACK = "http://127.0.0.1:9/signed-out"
-#: Sent as ``interaction`` / the session cookie: replaced by a freshly made one for that request.
+#: Sent as ``interaction``, the session cookie or ``code``: replaced by a fresh one for that request.
 FRESH_INTERACTION = "<fresh interaction>"
 FRESH_SESSION = "<fresh session>"
+FRESH_CODE = "<fresh authorization code>"
 #: The provider's cookies on plain-http loopback (``__Host-`` prefixed over https).
 COOKIES = ("idp_session", "idp_csrf", "idp_device", "idp_lang")
 
@@ -64,6 +65,13 @@ class World:
         response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer)
         interaction = parse_qs(urlsplit(response.headers["Location"]).query)["interaction"][0]
         return interaction, {name: cookie.value for name in COOKIES if (cookie := http.get_cookie(name)) is not None}
+
+    def fresh_code(self) -> str:
+        """An authorization code for ``rp`` (consent was given at setup), redeemable with ``verifier``."""
+        http = self.app.test_client(use_cookies=False)  # a cookie jar would replace the Cookie header
+        response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer,
+                            headers={"Cookie": f"idp_session={self.fresh_session()}"})
+        return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
 
     def fresh_session(self) -> str:
         from idp import services

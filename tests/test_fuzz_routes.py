@@ -27,7 +27,7 @@ from idp.settings import Settings
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 from .fuzz_requests import HostileRequest, hostile_request, vocabulary
-from .fuzz_world import FRESH_INTERACTION, FRESH_SESSION, World, build_world
+from .fuzz_world import FRESH_CODE, FRESH_INTERACTION, FRESH_SESSION, World, build_world
 from .helpers import PASSWORD, Provider
 
 EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "30"))
@@ -117,9 +117,14 @@ def test_the_vocabulary_gets_past_the_first_checks(world):
     signed_in = http.post("/login", headers={"Cookie": csrf}, data={
         "interaction": interaction, "csrf_token": world.csrf_token, "username": "S1000001", "password": PASSWORD})
     assert signed_in.status_code == 302 and "/authorize/resume" in signed_in.headers["Location"]
+    rp_auth = {"Authorization": basic(world.rp.client_id, world.rp.client_secret)}
     token = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": world.tokens["refresh_token"]},
-                      headers={"Authorization": basic(world.rp.client_id, world.rp.client_secret)})
+                      headers=rp_auth)
     assert token.status_code == 200
+    exchanged = http.post("/token", headers=rp_auth, data={
+        "grant_type": "authorization_code", "code": world.fresh_code(), "redirect_uri": world.rp.redirect_uri,
+        "code_verifier": world.verifier})
+    assert exchanged.status_code == 200 and "id_token" in exchanged.get_json()
     bearer = {"Authorization": f"Bearer {world.admin_token}"}
     assert http.get("/admin/api/clients", headers=bearer).status_code == 200
     registration = world.registration
@@ -163,6 +168,8 @@ def _fresh(world: World, pairs: list[tuple[str, str]], cookies: dict) -> list[tu
         if value == FRESH_INTERACTION:
             value, set_cookies = world.fresh_interaction()
             cookies.update(set_cookies)
+        elif value == FRESH_CODE:
+            value = world.fresh_code()
         fresh.append((name, value))
     return fresh
 
