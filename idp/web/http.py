@@ -42,10 +42,11 @@ def refuse_nul() -> None:
     in a query (a ``DataError``: the 500s of /login, the account page and the admin API with
     ``%00``). Checked once here for every route, on every value a handler may read: path, query,
     form, JSON strings, cookies and the stored ``User-Agent``."""
-    values = [request.path, *request.args.values(), *request.cookies.values(), request.headers.get("User-Agent", "")]
-    values += request.args.keys()
+    values = [request.path, request.headers.get("User-Agent", ""), *request.cookies.keys(), *request.cookies.values()]
+    sources = [request.args]
     if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        values += [*request.form.keys(), *request.form.values()]
+        sources.append(request.form)
+    values += [text for source in sources for pair in source.items(multi=True) for text in pair]
     if any("\x00" in value for value in values) or (request.is_json and _nul_in_json(request.get_json(silent=True))):
         raise NulInRequest()
 
