@@ -23,6 +23,9 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     """Build the provider. Every service can be swapped (tests pass a ``FixedClock``, say)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="web/templates", static_folder="web/static")
+    from .web.http import Request
+
+    app.request_class = Request
     app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
                       SESSION_COOKIE_SECURE=settings.secure_cookies)
     app.extensions["idp.settings"] = settings
@@ -47,12 +50,31 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     return app
 
 
+def _forget_unreadable_body() -> None:
+    """A body that cannot be read (larger than allowed, shorter than its ``Content-Length``) raises
+    on each read of ``request.form``, and the error page reads it (the locale selector and the
+    language links look for an ``interaction``), which turned a 413 or 400 into a traceback and a
+    500. Such a request is given an empty body. (``form``, ``files``, ``values`` and ``stream`` are
+    werkzeug cached properties: assignable.)"""
+    from io import BytesIO
+
+    from werkzeug.datastructures import ImmutableMultiDict
+    from werkzeug.exceptions import HTTPException
+
+    try:
+        request.form  # noqa: B018 (parsed once, or raises)
+    except HTTPException:
+        request.form, request.files, request.stream = ImmutableMultiDict(), ImmutableMultiDict(), BytesIO()
+        request.values = request.args
+
+
 def _register_error_handlers(app: Flask) -> None:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
     from .keystore import KeyStoreError
     from .ops.metrics import UNAVAILABLE
     from .store import StoreUnavailable
+    from .web.http import NulInRequest
 
     def wants_json() -> bool:
         return request.path not in ("/", "/login", "/consent", "/logout", "/help", "/language") and \
@@ -61,6 +83,7 @@ def _register_error_handlers(app: Flask) -> None:
     def page(status: int, error: str, description: str, headers=None):
         from .admin import is_admin_path, problem_response
 
+        _forget_unreadable_body()
         if is_admin_path():  # the admin API answers in RFC 9457 problem details
             return problem_response(status, error, description, headers=headers)
         if wants_json():
@@ -87,6 +110,10 @@ def _register_error_handlers(app: Flask) -> None:
     def too_large(_e):
         return page(413, "request_too_large", N_("The request is too large."))
 
+    @app.errorhandler(NulInRequest)
+    def nul_in_request(_e):
+        return page(400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold."))
+
     dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
                      InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
 
@@ -107,7 +134,12 @@ def _register_error_handlers(app: Flask) -> None:
     def server_error(exc):
         from werkzeug.exceptions import HTTPException
 
+        from .protocol.errors import GENERIC, REFUSED_DESCRIPTION_LOG, is_refused_description
+
         if isinstance(exc, HTTPException):
             return page(exc.code or 500, "http_error", exc.description or "")
+        if is_refused_description(exc):
+            log.warning(REFUSED_DESCRIPTION_LOG, request.endpoint)
+            return page(400, "invalid_request", GENERIC["invalid_request"])
         log.exception("unhandled error")
         return page(500, "server_error", N_("Something went wrong on our side."))

@@ -54,6 +54,7 @@ SERVER_URI_MESSAGES = {
     outbound_policy.NEVER: "must not point at localhost or an internal address",
     outbound_policy.ODD_NUMBER: "must write an IP address in its standard form",
 }
+SERVER_URI_DEFAULT = "must be an absolute https URL"
 
 
 class ClientMetadataError(ValueError):
@@ -109,14 +110,14 @@ class ClientSpec:
             raise ClientMetadataError("grant_types", "at least one grant type is required")
         for g in self.grant_types:
             if g not in GRANT_TYPES:
-                raise ClientMetadataError("grant_types", f"unsupported grant type {g!r}")
+                raise ClientMetadataError("grant_types", f"each must be one of {', '.join(GRANT_TYPES)}")
         if self.public and "client_credentials" in self.grant_types:
             raise ClientMetadataError("grant_types", "a public client cannot use client_credentials")
         if "refresh_token" in self.grant_types and "authorization_code" not in self.grant_types:
             raise ClientMetadataError("grant_types", "refresh_token needs authorization_code")
         for r in self.response_types:
             if r not in RESPONSE_TYPES:
-                raise ClientMetadataError("response_types", f"unsupported response type {r!r}")
+                raise ClientMetadataError("response_types", f"each must be one of {', '.join(RESPONSE_TYPES)}")
         # RFC 7591 §2.1: grant_types and response_types must agree.
         if ("code" in self.response_types) != ("authorization_code" in self.grant_types):
             raise ClientMetadataError("response_types", "'code' goes with the authorization_code grant type")
@@ -126,7 +127,7 @@ class ClientSpec:
         if method not in AUTH_METHODS:
             raise ClientMetadataError("token_endpoint_auth_method", f"must be one of {', '.join(AUTH_METHODS)}")
         if self.jwks is not None and self.jwks_uri is not None:
-            raise ClientMetadataError("jwks", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
+            raise ClientMetadataError("jwks", "jwks and jwks_uri must not both be present (RFC 7591 section 2)")
         if self.jwks is not None:
             check_jwks(self.jwks)
         if self.jwks_uri is not None:
@@ -158,7 +159,7 @@ class ClientSpec:
             raise ClientMetadataError("scope", "at least one scope is required")
         for token in tokens:
             if not SCOPE_TOKEN.match(token):
-                raise ClientMetadataError("scope", f"{token[:40]!r} is not a valid scope token")
+                raise ClientMetadataError("scope", "each scope token must be 1 to 100 printable ASCII characters, no quote or backslash")
         if ADMIN_SCOPE in tokens and self.grant_types != ["client_credentials"]:
             raise ClientMetadataError("scope", f"{ADMIN_SCOPE} is only for client_credentials admin clients")
 
@@ -171,18 +172,18 @@ def _parse_uri(uri, field_name: str, error: str):
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH:
         raise ClientMetadataError(field_name, f"must be URI strings of at most {MAX_URI_LENGTH} characters", error)
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
-        raise ClientMetadataError(field_name, f"{uri!r} contains spaces or control characters", error)
+        raise ClientMetadataError(field_name, "spaces and control characters are not allowed", error)
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018  (raises ValueError on a bad port)
     except ValueError:
-        raise ClientMetadataError(field_name, f"{uri!r} is not a URI", error) from None
+        raise ClientMetadataError(field_name, "not a URI", error) from None
     if not parts.scheme or not SCHEME.match(parts.scheme):
-        raise ClientMetadataError(field_name, f"{uri!r} must be an absolute URI", error)
+        raise ClientMetadataError(field_name, "must be an absolute URI", error)
     if "#" in uri:
-        raise ClientMetadataError(field_name, f"{uri!r} must not contain a fragment", error)
+        raise ClientMetadataError(field_name, "must not contain a fragment", error)
     if "*" in uri:
-        raise ClientMetadataError(field_name, f"{uri!r} must not contain wildcards", error)
+        raise ClientMetadataError(field_name, "must not contain wildcards", error)
     return parts
 
 
@@ -193,16 +194,16 @@ def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> N
     parts = _parse_uri(uri, field_name, error)
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise ClientMetadataError(field_name, f"{uri!r} must be an absolute URI", error)
+            raise ClientMetadataError(field_name, "must be an absolute URI", error)
         if parts.scheme == "http" and not is_loopback_ip(parts.hostname):
-            raise ClientMetadataError(field_name, f"{uri!r} must use https (http only for 127.0.0.1 or [::1])",
+            raise ClientMetadataError(field_name, "must use https (http only for 127.0.0.1 or [::1])",
                                       error)
         return
     if "." not in parts.scheme:
-        raise ClientMetadataError(field_name, f"{uri!r}: use https or a reverse-domain private-use scheme "
+        raise ClientMetadataError(field_name, "use https or a reverse-domain private-use scheme "
                                               "such as edu.example.app:/callback", error)
     if application_type != "native":
-        raise ClientMetadataError(field_name, f"{uri!r}: private-use schemes need application_type 'native'",
+        raise ClientMetadataError(field_name, "private-use schemes need application_type 'native'",
                                   error)
 
 
@@ -221,21 +222,20 @@ def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
     try:
         target_of(uri, allow)
     except OutboundError as exc:
-        message = SERVER_URI_MESSAGES.get(exc.reason, "must be an absolute https URL")
-        raise ClientMetadataError(field_name, message) from None
+        raise ClientMetadataError(field_name, SERVER_URI_MESSAGES.get(exc.reason, SERVER_URI_DEFAULT)) from None
 
 
 def check_https_uri(uri, field_name: str) -> None:
     parts = _parse_uri(uri, field_name, "invalid_client_metadata")
     if parts.scheme != "https" or not parts.hostname:
-        raise ClientMetadataError(field_name, f"{uri!r} must be an https URL")
+        raise ClientMetadataError(field_name, "must be an https URL")
 
 
 def check_jwks(value) -> None:
     """A JWK Set of public signing keys only (RFC 7591 §2: no private members)."""
     keys = value.get("keys") if isinstance(value, dict) else None
     if not isinstance(keys, list) or not keys or len(keys) > 10:
-        raise ClientMetadataError("jwks", 'must be a JWK Set {"keys": [...]} with 1 to 10 keys')
+        raise ClientMetadataError("jwks", "must be a JWK Set (an object with a keys array) of 1 to 10 keys")
     for key in keys:
         if not isinstance(key, dict) or "d" in key or key.get("kty") not in ("RSA", "EC"):
             raise ClientMetadataError("jwks", "must hold public RSA or EC keys only")
@@ -306,7 +306,7 @@ def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = 
         kept = set(defaults.scope.split()) if defaults else set()
         for token in spec.scope.split():
             if token not in SELF_SERVICE_SCOPES and token not in kept:
-                raise ClientMetadataError("scope", f"{token[:40]!r} is not available; use "
+                raise ClientMetadataError("scope", f"only these scopes are available: "
                                                    f"{' '.join(SELF_SERVICE_SCOPES)}")
     if len(info.get("contacts", [])) > 10 or any(len(c) > 254 for c in info.get("contacts", [])):
         raise ClientMetadataError("contacts", "at most 10 addresses of at most 254 characters")

@@ -134,6 +134,21 @@ def test_registration_tokens_users_and_audit(provider, admin):
     assert bad.status_code == 400 and bad.json()["field"] == "limit"
 
 
+@pytest.mark.parametrize("name, value", [("limit", "١٢"), ("limit", "1_0"), ("limit", " 5"), ("after_id", "²"),
+                                         ("since", "nan"), ("since", "١٢٣"), ("until", "inf")])
+def test_numbers_in_the_query_are_ascii_only(admin, name, value):
+    """``int()`` and ``float()`` take Arabic-Indic digits, '1_0', ' 5' and 'nan': all were accepted."""
+    path = "/users" if name == "after_id" else "/audit"
+    response = admin("GET", path, params={name: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == name and value not in response.json()["detail"]
+
+
+def test_an_unknown_client_is_not_quoted_back(admin):
+    response = admin("GET", "/clients/no-such-client-id")
+    assert response.status_code == 404 and "no-such-client-id" not in response.json()["detail"]
+
+
 def test_openapi_document_matches_the_routes(provider):
     served = requests.get(provider.url + "/admin/api/openapi.json", timeout=5).json()
     assert served == document() and served["openapi"].startswith("3.1")

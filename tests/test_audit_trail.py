@@ -41,6 +41,15 @@ def test_trusted_proxy_address_is_recorded_with_request_id_and_user_agent(make_p
     assert response.headers["X-Request-ID"] == "req-from-proxy-1"
 
 
+def test_a_proxy_request_id_with_control_characters_is_replaced(make_provider):
+    """It is written to the log and the audit table: only printable ASCII is taken over."""
+    provider = make_provider(trusted_proxies=("127.0.0.1/32",))
+    provider.create_user()
+    response = post_login(provider, headers={"X-Request-ID": "req-\x01\x1b[31m"})
+    [event] = events(provider, type=audit.LOGIN_FAILURE)
+    assert event.request_id == response.headers["X-Request-ID"] and event.request_id.isalnum()
+
+
 def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(provider):
     provider.create_user()
     response = post_login(provider, password=PASSWORD,

@@ -103,6 +103,36 @@ def test_wrong_secret_is_invalid_client(provider, service):
     assert response.json()["error"] == "invalid_client"
 
 
+@pytest.mark.parametrize("header", [
+    "Basic //46AA==",                                      # base64 of bytes that are not UTF-8
+    "Basic bm8tY29sb24taGVyZQ==",                          # "no-colon-here"
+    "Basic not*base64", "Basic ", "Basic YQ",              # not base64; empty; unpadded
+    "Basic " + "A" * 5000,                                 # longer than any credentials
+    "Basic JUZGOnNlY3JldA==",                              # "%FF:secret": form-urlencoded, but not UTF-8
+])
+def test_malformed_basic_credentials_are_invalid_client_401(provider, service, header):
+    """RFC 6749 §2.3.1 / §5.2: undecodable Basic credentials are ``invalid_client`` with a 401 and a
+    Basic challenge (non-UTF-8 credentials were a 500), at every endpoint that authenticates clients."""
+    for endpoint in ("/token", "/revoke", "/introspect"):
+        response = requests.post(provider.url + endpoint, data={"grant_type": "client_credentials", "token": "x"},
+                                 headers={"Authorization": header}, timeout=5)
+        assert response.status_code == 401, (endpoint, response.text)
+        assert response.json()["error"] == "invalid_client"
+        assert response.headers["WWW-Authenticate"].startswith("Basic ")
+
+
+def test_basic_credentials_are_form_urlencoded_before_base64(provider, service):
+    """RFC 6749 §2.3.1: a client may percent-encode its id and secret inside the Basic header."""
+    import base64
+    from urllib.parse import quote
+
+    encoded = "".join(f"%{b:02X}" for b in service.client_secret.encode())
+    header = "Basic " + base64.b64encode(f"{quote(service.client_id)}:{encoded}".encode()).decode()
+    response = requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
+                             headers={"Authorization": header}, timeout=5)
+    assert response.status_code == 200, response.text
+
+
 def test_service_client_cannot_use_the_code_flow(provider, service):
     response = requests.post(provider.url + "/token", auth=(service.client_id, service.client_secret), timeout=5,
                              data={"grant_type": "authorization_code", "code": "x", "redirect_uri": "http://127.0.0.1:9/cb"})

@@ -113,6 +113,15 @@ def test_unregistered_redirect_uri_gets_error_page_not_redirect(provider, user):
         assert "code=" not in response.text
 
 
+@pytest.mark.parametrize("redirect_uri", ['http://127.0.0.1:9/c"b', "http://127.0.0.1:9/c\\b"])
+def test_unregistered_redirect_uri_with_a_quote_gets_error_page_not_500(provider, user, redirect_uri):
+    """Authlib's error quoted the URI, and '"' or '\\' in a description made it raise (a 500)."""
+    rp = provider.create_client()
+    response = provider.browser().get(authorize_url(rp, redirect_uri=redirect_uri))
+    assert_error_page(response)
+    assert redirect_uri not in response.text and "not registered for this client" in response.text
+
+
 def test_unregistered_redirect_uri_with_bad_parameters_still_gets_error_page(provider, user):
     """Even an error that would normally go back to the RP must not use an unregistered URI."""
     rp = provider.create_client(public=True)
@@ -122,6 +131,26 @@ def test_unregistered_redirect_uri_with_bad_parameters_still_gets_error_page(pro
 
 
 # -- authorization endpoint: errors redirected to the registered callback ---------------------
+
+@pytest.mark.parametrize("response_type", ['code"', "code\\", 'id_token" onload="x'])
+def test_unsupported_response_type_with_a_quote_is_sent_back_not_500(provider, user, response_type):
+    rp = provider.create_client()
+    response = provider.browser().get(authorize_url(rp, response_type=response_type))
+    assert_error_redirect(provider, response, "unsupported_response_type", "st-" + rp.nonce)
+    description = query(response.headers["Location"])["error_description"]
+    assert description == "This response_type is not supported; use 'code'."
+
+
+def test_default_id_token_response_type_with_form_post_is_told_to_use_code(provider, user):
+    """An RP library's default (response_type=id_token, response_mode=form_post) learns what to change;
+    Authlib 1.9 sent ``error_description=id_token``."""
+    rp = provider.create_client()
+    response = provider.browser().get(authorize_url(rp, response_type="id_token", response_mode="form_post"))
+    assert_error_redirect(provider, response, "unsupported_response_type", "st-" + rp.nonce)
+    assert query(response.headers["Location"])["error_description"] == (
+        "response_type 'id_token' is not supported; use 'code'.")
+
+
 
 def assert_error_redirect(provider, response, error: str, state: str):
     assert response.status_code == 302, response.text[:300]
@@ -301,6 +330,18 @@ def test_wrong_client_secret_is_invalid_client_with_challenge(provider, user):
 
     assert_token_error(response, "invalid_client", status=401)
     assert response.headers["WWW-Authenticate"].lower().startswith("basic")
+
+
+@pytest.mark.parametrize("grant_type, description", [
+    ("password", "grant_type 'password' is not supported; use authorization_code, refresh_token or "
+                 "client_credentials."),
+    ('pass"word', "This grant_type is not supported; use authorization_code, refresh_token or client_credentials."),
+])
+def test_unsupported_grant_type_is_described_without_quoting_the_request(provider, user, grant_type, description):
+    rp = provider.create_client()
+    response = rp.token_request({"grant_type": grant_type, "username": "S1000001", "password": "x"})
+    assert_token_error(response, "unsupported_grant_type")
+    assert response.json()["error_description"] == description
 
 
 def test_unknown_client_at_token_endpoint_is_invalid_client(provider, user):

@@ -135,6 +135,27 @@ def test_invalid_metadata_names_the_field_and_creates_nothing(provider):
     assert register(provider, web_client(), token).status_code == 201
 
 
+def test_refused_metadata_is_never_quoted_back(provider):
+    """The description is constant text naming the field: the relying party's own value is not
+    echoed (it was, with '"' replaced by "'"), whatever characters it holds."""
+    token = initial_access_token(provider)
+    cases = [({"redirect_uris": ['http://evil.example/"><script>']}, "invalid_redirect_uri", "redirect_uris: "),
+             ({"redirect_uris": ["https://rp.example.edu/cb#Zoë\\"]}, "invalid_redirect_uri", "redirect_uris: "),
+             ({"grant_types": ['implicit"']}, "invalid_client_metadata", "grant_types: "),
+             ({"scope": 'library"admin'}, "invalid_client_metadata", "scope: "),
+             ({"backchannel_logout_uri": "http://rp.example.edu/\\bc"}, "invalid_client_metadata",
+              "backchannel_logout_uri: ")]
+    for change, error, prefix in cases:
+        response = register(provider, web_client(**change), token)
+        assert response.status_code == 400, (change, response.text)
+        body = response.json()
+        assert body["error"] == error and body["error_description"].startswith(prefix), body
+        for value in change.values():
+            for part in value if isinstance(value, list) else value.split():
+                assert part not in body["error_description"], body
+        assert "evil" not in body["error_description"] and "Zo" not in body["error_description"]
+
+
 def test_registration_access_token_is_good_for_its_own_client_only(provider):
     token = initial_access_token(provider)
     first = register(provider, web_client(), token).json()

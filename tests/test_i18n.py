@@ -149,6 +149,18 @@ def test_the_language_switch_only_redirects_on_this_server(provider):
     assert unknown.headers["Location"] == "/help" and "idp_lang" not in unknown.headers.get("Set-Cookie", "")
 
 
+def test_the_language_switch_judges_next_as_a_browser_reads_it(provider):
+    """Browsers drop tabs and newlines from a URL and read '\\' as '/': "/<TAB>/evil.example" was
+    sent on as "//evil.example", another host."""
+    browser = provider.browser()
+    for target in ("/\t/evil.example", "/\n/evil.example", "\t//evil.example", "/ /evil.example",
+                   "/%5C%5Cevil.example\\", "/é"):
+        response = browser.get("/language", params={"lang": "de", "next": target})
+        assert response.status_code == 303 and response.headers["Location"] == "/", repr(target)
+    kept = browser.get("/language", params={"lang": "de", "next": "/login?interaction=abc-_~.%20x"})
+    assert kept.headers["Location"] == "/login?interaction=abc-_~.%20x"
+
+
 def test_every_page_offers_the_other_language(provider):
     browser = provider.browser()
     for path in ("/", "/login", "/help", "/password/forgot", "/password/reset?token=nope", "/password/no-such-page"):

@@ -434,3 +434,19 @@ def test_logout_with_invalid_hint_is_an_error_page(provider):
     assert response.status_code == 400
     assert "Location" not in response.headers
     assert is_signed_in(browser)
+
+
+def test_logout_with_a_hint_whose_header_holds_a_quote_is_an_error_page_not_500(provider):
+    """joserfc's message quotes the token header's ``alg``; Authlib made it the description, and a
+    '"' in it made Authlib raise (a 500)."""
+    import base64
+    import json
+
+    browser = provider.browser()
+    rp_with_id_token(provider, browser)
+    header = base64.urlsafe_b64encode(json.dumps({"alg": 'x"y'}).encode()).rstrip(b"=").decode()
+    response = browser.get("/logout", params={"id_token_hint": header + ".e30.c2ln",
+                                              "post_logout_redirect_uri": POST_LOGOUT})
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "Invalid &#39;id_token_hint&#39;." in response.text and 'x"y' not in response.text
+    assert is_signed_in(browser)

@@ -180,7 +180,9 @@ def test_max_age_0_forces_sign_in_and_then_issues_a_code(provider, rp):
     assert second["auth_time"] > first["auth_time"]
 
 
-@pytest.mark.parametrize("max_age", ["abc", "-1", "1.5", ""])
+# "²" passes str.isdigit() and then int() refuses it (that was a 500); int() takes the Arabic-Indic
+# "١٢٣", "1_0" and " +5" (they were accepted): max_age is ASCII digits only, at most nine of them.
+@pytest.mark.parametrize("max_age", ["abc", "-1", "1.5", "", "²", "١٢٣", "1_0", "+5", " 5", "9" * 10])
 def test_invalid_max_age_is_invalid_request(provider, rp, max_age):
     browser, _, _ = signed_in(provider, rp)
     url = rp.authorization_url(max_age=max_age) if max_age else rp.authorization_url() + "&max_age="

@@ -1,8 +1,10 @@
 """Operations surface: liveness, readiness (database, store, signing key), /metrics access rules,
-503 (not 500, not a hang) when a dependency is down, and the security headers of HTML pages."""
+503 (not 500, not a hang) when a dependency is down, malformed requests (a 4xx, never a 500 or a
+traceback), and the security headers of HTML pages."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from pathlib import Path
@@ -136,6 +138,80 @@ def test_metrics_are_never_served_through_the_public_proxy(make_provider):
     provider = make_provider(metrics_networks=("127.0.0.0/8",), trusted_proxies=("127.0.0.1/32",))
     assert client(provider, "127.0.0.1").get("/metrics").status_code == 404
     assert client(provider, "127.0.0.2").get("/metrics").status_code == 200
+
+
+# -- malformed requests -------------------------------------------------------------------------
+
+def _tracebacks(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+@pytest.mark.parametrize("path, content_type, kind", [
+    ("/login", "application/x-www-form-urlencoded", "text/html"),   # the error page read the body again
+    ("/password/forgot", "application/x-www-form-urlencoded", "text/html"),
+    ("/token", "application/x-www-form-urlencoded", "application/json"),
+    ("/register", "application/json", "application/json"),
+    ("/admin/api/clients", "application/json", "application/problem+json"),
+])
+def test_a_too_large_body_is_a_clean_413_on_every_kind_of_route(provider, caplog, path, content_type, kind):
+    from .registration_helpers import admin_token, initial_access_token
+
+    # The API endpoints authenticate before they read a body: give them a valid bearer token.
+    token = {"/register": initial_access_token, "/admin/api/clients": admin_token}.get(path)
+    headers = {"Authorization": f"Bearer {token(provider)}"} if token else {}
+    caplog.set_level(logging.INFO)
+    response = client(provider).post(path, data=b"interaction=x&username=" + b"a" * 70_000,
+                                     content_type=content_type, headers=headers)
+    assert response.status_code == 413 and response.mimetype == kind
+    assert not _tracebacks(caplog)
+
+
+@pytest.mark.parametrize("path", ["/login", "/authorize", "/help", "/logout", "/admin/api/users", "/nowhere"])
+def test_raw_bytes_that_are_not_utf8_in_the_query_are_not_a_500(provider, caplog, path):
+    """A server hands the query to WSGI undecoded; werkzeug decodes it as strict UTF-8 (a 500).
+    Valid UTF-8 sent raw still means the same text."""
+    caplog.set_level(logging.INFO)
+    http = client(provider)
+    response = http.get(path, environ_overrides={"QUERY_STRING": "interaction=\x80\xff&lang=de"})
+    assert response.status_code < 500 and not _tracebacks(caplog)
+    raw_utf8 = "ui_locales=de&login_hint=" + "Zoë".encode().decode("latin-1")
+    page = http.get("/login", environ_overrides={"QUERY_STRING": raw_utf8})
+    assert page.status_code == 200 and 'lang="de"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/login", "/token", "/password/forgot", "/consent"])
+def test_a_body_shorter_than_its_content_length_is_a_400_not_a_500(provider, caplog, path):
+    """The form parser stops at the early end (a 400); the error page read the body again (a 500)."""
+    caplog.set_level(logging.INFO)
+    response = client(provider).post(path, data=b"username=S1000001", content_type="application/x-www-form-urlencoded",
+                                     environ_overrides={"CONTENT_LENGTH": "4000"})
+    assert response.status_code == 400 and not _tracebacks(caplog)
+
+
+def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route(provider, caplog):
+    """PostgreSQL refuses NUL in a query: a NUL in a username, a form field, a path segment, a JSON
+    string or the User-Agent (stored with sessions and audit events) was a 500 there."""
+    from .registration_helpers import admin_token
+
+    provider.create_user()
+    http = client(provider)
+    form = parse_form(http.get("/login").get_data(as_text=True))
+    admin = {"Authorization": f"Bearer {admin_token(provider)}"}
+    caplog.set_level(logging.INFO)
+    responses = [
+        http.post("/login", data={**form, "username": "S100\x000001", "password": PASSWORD}),
+        http.post("/login", data={**form, "username": "S1000001", "password": PASSWORD},
+                  headers={"User-Agent": "Firefox\x00"}),
+        http.get("/authorize", query_string={"client_id": "a\x00b", "response_type": "code"}),
+        http.get("/admin/api/users/a%00b", headers=admin),
+        http.get("/admin/api/audit", query_string={"user": "S1\x00"}, headers=admin),
+        http.post("/admin/api/clients", json={"client_name": "Zo\x00", "grant_types": ["client_credentials"],
+                                              "scope": "api"}, headers=admin),
+    ]
+    for response in responses:
+        assert response.status_code == 400, response.get_data(as_text=True)[:300]
+        assert "NUL" in response.get_data(as_text=True)
+    assert responses[-1].mimetype == "application/problem+json" and not _tracebacks(caplog)
 
 
 # -- security headers ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ def test_local_paths_are_kept_normalised(value, expected):
     "//evil.example", "/\\evil.example", "\\\\evil.example", "https://evil.example/", "http:/evil.example",
     "javascript:alert(1)", "evil.example", "account", "",
     "/\t/evil.example", "/\n/evil.example", "/\r/evil.example", " /x", "/ /evil", "/\u3000/evil", "/\x00",
-    "/\x7f", "/.//evil.example", "/" + "a" * 2001,
+    "/\x7f", "/.//evil.example", "/é", "/\uff0f/evil.example", "/" + "a" * 2001,
 ])
 def test_everything_else_falls_back_to_the_default(value):
     assert safe_local_path(value) == "/"

@@ -130,7 +130,7 @@ def _safe_next(value: str | None) -> str:
     check is there), written again because a relying party stands for an independent app and
     never imports the provider. Browsers drop tabs and newlines and read ``\\`` as ``/``, so
     those are refused outright; the value is resolved as a browser would and must stay here."""
-    if not isinstance(value, str) or not value.startswith("/") or "\\" in value \
+    if not isinstance(value, str) or not value.startswith("/") or not value.isascii() or "\\" in value \
             or any(c.isspace() or not c.isprintable() for c in value):
         return "/"
     parts = urlsplit(urljoin(_HERE, value))

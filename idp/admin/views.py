@@ -8,6 +8,7 @@ from flask import jsonify, request
 from .. import client_admin, services
 from ..clock import utc
 from ..db import audit, clients as client_repo, get_session, users as user_repo
+from ..params import ParameterError, ascii_int, ascii_number
 from ..registration import ClientMetadataError, client_metadata, spec_from_metadata
 from . import Problem, actor, bp, now
 from .openapi import document
@@ -29,12 +30,10 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise Problem(400, "invalid_parameter", f"{name} must be an integer.", field=name) from None
-    if not low <= value <= high:
-        raise Problem(400, "invalid_parameter", f"{name} must be between {low} and {high}.", field=name)
-    return value
+        return ascii_int(raw, low=low, high=high)
+    except ParameterError:
+        raise Problem(400, "invalid_parameter", f"{name} must be an integer from {low} to {high}.",
+                      field=name) from None
 
 
 def _float_arg(name: str) -> float | None:
@@ -42,18 +41,16 @@ def _float_arg(name: str) -> float | None:
     if raw is None:
         return None
     try:
-        value = float(raw)
-    except ValueError:
-        raise Problem(400, "invalid_parameter", f"{name} must be a number (POSIX seconds).", field=name) from None
-    if not 0 <= value < 1e11:
-        raise Problem(400, "invalid_parameter", f"{name} must be POSIX seconds.", field=name)
-    return value
+        return ascii_number(raw, low=0, below=1e11)
+    except ParameterError:
+        raise Problem(400, "invalid_parameter", f"{name} must be POSIX seconds (a number such as 1700000000).",
+                      field=name) from None
 
 
 def _client(client_id: str):
     row = client_repo.get_client(get_session(), client_id)
     if row is None:
-        raise Problem(404, "client_not_found", f"There is no client {client_id!r}.")
+        raise Problem(404, "client_not_found", "There is no client with this client_id.")
     return row
 
 

@@ -14,6 +14,7 @@ from joserfc.errors import JoseError
 
 from .. import services
 from ..keycrypto import JWS_ALGS
+from ..params import ParameterError, parse_max_age
 from ..db import consents, get_session
 from ..web import session as web_session
 from . import interactions, policy
@@ -88,9 +89,10 @@ def _check_openid_parameters(grant) -> dict:
     if grant.request.client.is_public and not data.get("code_challenge"):
         # RFC 9700 §2.1.1 / RFC 7636: public clients MUST use PKCE.
         raise InvalidRequestError("Public clients must send 'code_challenge' (S256).", redirect_uri=redirect_uri)
-    max_age = data.get("max_age")
-    if max_age is not None and not (max_age.isdigit() and len(max_age) < 10):
-        raise InvalidRequestError("Invalid 'max_age' parameter.", redirect_uri=redirect_uri)
+    try:
+        parse_max_age(data.get("max_age"))
+    except ParameterError:
+        raise InvalidRequestError("Invalid 'max_age' parameter.", redirect_uri=redirect_uri) from None
     try:
         requested = parse_claims_request(data.get("claims"))
     except ClaimsRequestError as exc:
@@ -125,12 +127,11 @@ def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
     client = grant.request.client
     # Claims asked for by name need the same consent as the scopes that carry them.
     scopes = set((grant.request.scope or "").split()) | set(claims_scopes(claims))
-    max_age = data.get("max_age")
     return policy.Context(
         now=services.now(),
         signed_in=signed_in,
         prompts=_prompts(grant),
-        max_age=int(max_age) if max_age is not None else None,
+        max_age=parse_max_age(data.get("max_age")),
         hint_sub=_hint_subject(grant),
         client_trusted=client.row.trusted,
         has_consent=lambda: consents.has_consent(get_session(), signed_in.user.id, client.client_id, scopes),

@@ -50,6 +50,13 @@ class S256CodeChallenge(CodeChallenge):
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """Authlib's check, but its error quoted the requested URI (a 500 when it held '"')."""
+        if request.payload.redirect_uri and not client.check_redirect_uri(request.payload.redirect_uri):
+            raise InvalidRequestError("The redirect URI is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
+
     def save_authorization_code(self, code, request):
         """Codes live in the store under their hash, with their own expiry from the clock."""
         ctx = request.user  # a Principal prepared by the authorization endpoint

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from joserfc import jwt
+from joserfc.errors import JoseError
 
 from .. import services
 from ..keycrypto import JWS_ALGS
@@ -27,6 +29,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         return self.server.query_client(client_id) if isinstance(client_id, str) and client_id in auds else None
 
     def validate_request(self, request):
+        hint = request.payload.data.get("id_token_hint")
+        if hint:
+            # Decoded here first: Authlib passes joserfc's message on as the description, and
+            # that quotes the token's header (a 500 when its ``alg`` held '"').
+            try:
+                jwt.decode(hint, self.get_server_jwks(), algorithms=self.get_algorithms())
+            except (JoseError, ValueError):
+                raise InvalidRequestError("Invalid 'id_token_hint'.") from None
         validated = super().validate_request(request)
         claims = validated.id_token_claims
         if claims is not None and claims.get("iss") != services.settings().issuer:

@@ -18,6 +18,7 @@ from flask import request as flask_request
 from .. import client_admin, services
 from ..db import clients as client_repo, get_session
 from ..registration import ClientMetadataError, client_metadata, spec_from_metadata, spec_of
+from .errors import OwnDescription
 from .models import OAuthClient
 
 REALM = "register"
@@ -30,17 +31,20 @@ class OpenRegistration:
     team = None
 
 
+class MetadataRefused(OwnDescription, InvalidClientMetadataError):
+    """``invalid_client_metadata`` with the rule's text, ``field: message`` (both constant)."""
+
+
+class RedirectURIRefused(OwnDescription, InvalidRedirectURIError):
+    """``invalid_redirect_uri`` with the rule's text, ``field: message`` (both constant)."""
+
+
 def rfc7591_error(exc: ClientMetadataError):
-    """RFC 7591 §3.2.2: ``invalid_redirect_uri`` or ``invalid_client_metadata``, naming the field."""
-    cls = InvalidRedirectURIError if exc.error == "invalid_redirect_uri" else InvalidClientMetadataError
-    return cls(description=safe_description(str(exc)))
-
-
-def safe_description(text: str) -> str:
-    """RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in ``error_description``; the
-    message may quote client input, so anything else becomes '?' (and '"' becomes "'")."""
-    text = text.replace('"', "'")
-    return "".join(c if 0x20 <= ord(c) <= 0x7E and c != "\\" else "?" for c in text)[:500]
+    """RFC 7591 §3.2.2: ``invalid_redirect_uri`` or ``invalid_client_metadata``, naming the field.
+    The message is constant text (it never quotes the metadata); tests/test_error_descriptions.py
+    checks every ``ClientMetadataError`` in the sources."""
+    cls = RedirectURIRefused if exc.error == "invalid_redirect_uri" else MetadataRefused
+    return cls(description=str(exc))
 
 
 def _bearer(request) -> str | None:

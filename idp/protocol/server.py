@@ -21,7 +21,9 @@ from ..db.models import Grant
 from ..security.tokens import new_id, new_token
 from .client_auth import PrivateKeyJWT
 from .client_cache import ClientCache, detached_copy
+from .client_secret_basic import authenticate_client_secret_basic
 from .endpoints import IntrospectionEndpoint, RevocationEndpoint
+from .error_responses import ErrorDescriptions
 from .grants import (AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant,
                      S256CodeChallenge)
 from .models import OAuthClient, Principal
@@ -45,11 +47,11 @@ class TooManyRequestsError(OAuth2Error):
         return super().get_headers() + [("Retry-After", str(self.retry_after))]
 
 
-class AuthorizationServer(FlaskAuthorizationServer):
+class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
     client_cache: ClientCache | None = None
 
     def query_client(self, client_id):
-        if not client_id:
+        if not is_client_id(client_id):
             return None
         cache = self.client_cache
         hit = cache.get(client_id) if cache is not None else None
@@ -156,6 +158,12 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
         return jwt.encode(header, claims, key.key, algorithms=[alg])
 
 
+def is_client_id(value) -> bool:
+    """RFC 6749 Appendix A.1: a client_id is VSCHAR (%x20-7E); anything else (a NUL byte, which
+    PostgreSQL refuses in a query) cannot name a client, so no lookup is made."""
+    return isinstance(value, str) and 0 < len(value) <= 255 and all(0x20 <= ord(c) <= 0x7E for c in value)
+
+
 def _refresh_token(client, grant_type, user, scope):
     return new_token()
 
@@ -174,6 +182,8 @@ def create_server(app) -> AuthorizationServer:
     server.register_endpoint(RegistrationEndpoint)
     server.register_endpoint(ConfigurationEndpoint)
     server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
+    # Replaces Authlib's, which decodes the header without guarding it (non-UTF-8 was a 500).
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
     app.extensions["idp.oauth2"] = server
     return server
 

@@ -15,6 +15,7 @@ from .authorize import authorize as run_authorization
 from .claims import user_claims
 from .discovery import document_bytes
 from .endpoints import verify_access_token
+from .errors import own_description
 from .models import Principal
 from .server import get_server
 
@@ -126,7 +127,7 @@ def userinfo():
         if "openid" not in record.get_scope().split():
             raise InsufficientScopeError()
     except OAuth2Error as error:
-        status, body, headers = error()
+        status, body, headers = own_description(error)()
         return Response(current_app.json.dumps(dict(body)), status=status, headers=headers,
                         mimetype="application/json")
     response = jsonify(dict(user_claims(principal, record.get_scope(), principal.claims.get("userinfo"))))

@@ -15,6 +15,7 @@ def init_app(app) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
     app.context_processor(help_pages.template_context)
     app.before_request(http.assign_request_id)
+    app.before_request(http.refuse_nul)
     app.after_request(session.apply_cookie)
     app.after_request(device.apply_cookie)
     app.after_request(set_csrf_cookie)

@@ -1,16 +1,62 @@
-"""Per-request plumbing: client IP behind trusted proxies, request ids, security headers."""
+"""Per-request plumbing: the request class, client IP behind trusted proxies, request ids,
+security headers."""
 
 from __future__ import annotations
 
 import ipaddress
 import itertools
 import os
+import re
 import secrets
 from functools import lru_cache
 
-from flask import g, request
+from flask import Request as FlaskRequest, g, request
 
 from .. import services
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+class Request(FlaskRequest):
+    """Flask's request, with the raw query string made ASCII first.
+
+    Werkzeug decodes the query string as strict UTF-8 wherever it reads it (``args``,
+    ``full_path``, ``url``), so a query holding raw bytes that are not UTF-8 raised
+    ``UnicodeDecodeError``, a 500 (werkzeug keeps that on purpose: pallets/werkzeug#3022). Each
+    non-ASCII byte is percent-encoded instead: valid UTF-8 still means the same text, and invalid
+    bytes stay percent-encoded, as werkzeug already does with invalid escapes."""
+
+    def __init__(self, environ, populate_request: bool = True, shallow: bool = False):
+        super().__init__(environ, populate_request, shallow)
+        if not self.query_string.isascii():
+            self.query_string = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.query_string)
+
+
+class NulInRequest(Exception):
+    """A request value holds a NUL character (answered with 400 ``invalid_request``)."""
+
+
+def refuse_nul() -> None:
+    """No parameter of ours (identifier, name, password, URI) can hold NUL, and PostgreSQL refuses it
+    in a query (a ``DataError``: the 500s of /login, the account page and the admin API with
+    ``%00``). Checked once here for every route, on every value a handler may read: path, query,
+    form, JSON strings, cookies and the stored ``User-Agent``."""
+    values = [request.path, request.headers.get("User-Agent", ""), *request.cookies.keys(), *request.cookies.values()]
+    sources = [request.args]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    values += [text for source in sources for pair in source.items(multi=True) for text in pair]
+    if any("\x00" in value for value in values) or (request.is_json and _nul_in_json(request.get_json(silent=True))):
+        raise NulInRequest()
+
+
+def _nul_in_json(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in_json(k) or _nul_in_json(v) for k, v in value.items())
+    return isinstance(value, list) and any(_nul_in_json(v) for v in value)
 
 
 @lru_cache(maxsize=16)
@@ -52,7 +98,8 @@ def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
     networks = _networks(services.settings().trusted_proxies)
-    if incoming and len(incoming) <= 64 and networks and _trusted(request.remote_addr or "", networks):
+    if (incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable() and networks
+            and _trusted(request.remote_addr or "", networks)):
         g.request_id = incoming
     else:
         g.request_id = new_request_id()
