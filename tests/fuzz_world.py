@@ -22,7 +22,7 @@ FRESH_INTERACTION = "<fresh interaction>"
 FRESH_SESSION = "<fresh session>"
 FRESH_CODE = "<fresh authorization code>"
 #: The provider's cookies on plain-http loopback (``__Host-`` prefixed over https).
-COOKIES = ("idp_session", "idp_csrf", "idp_device", "idp_lang")
+COOKIES = ("idp_session", "idp_csrf", "idp_device", "idp_lang", "idp_browser")
 
 
 @dataclass
@@ -64,7 +64,9 @@ class World:
         http = self.app.test_client()
         response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer)
         interaction = parse_qs(urlsplit(response.headers["Location"]).query)["interaction"][0]
-        return interaction, {name: cookie.value for name in COOKIES if (cookie := http.get_cookie(name)) is not None}
+        host = urlsplit(self.issuer).hostname
+        return interaction, {name: cookie.value for name in COOKIES
+                             if (cookie := http.get_cookie(name, domain=host)) is not None}
 
     def fresh_code(self) -> str:
         """An authorization code for ``rp`` (consent was given at setup), redeemable with ``verifier``."""
