@@ -9,9 +9,9 @@ RUN python -m venv /opt/idp
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY idp ./idp
-# The gettext catalogues are compiled here (.po in git, .mo never committed; idp/i18n.py).
+# The gettext catalogues are compiled here (.po in git, .mo never committed; idp/http/i18n.py).
 RUN /opt/idp/bin/pip install . \
- && /opt/idp/bin/python -m idp.i18n \
+ && /opt/idp/bin/python -m idp.http.i18n \
  && (/opt/idp/bin/pip uninstall --yes pip setuptools wheel || true) \
  && rm -rf /opt/idp/bin/pip* \
  && find /opt/idp -name '__pycache__' -prune -exec rm -rf {} +

@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
-	$(BIN)/python -m idp.i18n
+	$(BIN)/python -m idp.http.i18n
 	touch $(STAMP)
 
 # axe-core for the accessibility checks in the browser tests, exactly as pinned in package-lock.json.
@@ -49,7 +49,7 @@ bench: $(STAMP)
 
 ## translations: add new strings of the code and templates to the .po catalogues (then translate them)
 translations: $(STAMP)
-	$(BIN)/python -m idp.i18n update
+	$(BIN)/python -m idp.http.i18n update
 
 clean:
 	rm -rf $(VENV) instance node_modules

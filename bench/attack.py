@@ -80,8 +80,8 @@ class Browser:
 
 def argon2_verify_seconds(samples: int = 10) -> float:
     """CPU cost of one verification with the default (OWASP) parameters, measured here."""
-    from idp.security.passwords import PasswordHasher
-    from idp.settings import Settings
+    from idp.core.passwords import PasswordHasher
+    from idp.core.settings import Settings
 
     s = Settings()
     hasher = PasswordHasher(memory_kib=s.argon2_memory_kib, time_cost=s.argon2_time_cost,
@@ -97,7 +97,7 @@ def count_verified(database_url: str, since: float) -> tuple[int, int, int]:
     """(failures that were verified, throttled failures, successes) audited since ``since``."""
     from sqlalchemy import create_engine, select
 
-    from idp.db.models import AuditEvent
+    from idp.storage.sql.models import AuditEvent
 
     engine = create_engine(database_url)
     with engine.connect() as conn:

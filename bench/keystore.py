@@ -14,13 +14,13 @@ import tempfile
 import time
 import timeit
 
-from idp.clock import FixedClock
-from idp.db import Database
-from idp.db.migrate import upgrade
-from idp.db.models import StoredKey
-from idp.keystore import DatabaseKeyStore
-from idp.settings import Settings
-from idp import keyring
+from idp.core.clock import FixedClock
+from idp.storage.sql.database import Database
+from idp.storage.sql.migrate import upgrade
+from idp.storage.sql.models import StoredKey
+from idp.domain.keys.keystore import DatabaseKeyStore
+from idp.core.settings import Settings
+from idp.domain.keys import lifecycle as keyring
 
 
 def per_call(fn, number):

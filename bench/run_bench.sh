@@ -52,7 +52,7 @@ wait_up() {  # bounded readiness wait (<= 30 s)
 }
 
 rate_env() {  # every IDP_RATE_*_LIMIT very high (see the header)
-  grep -o 'rate_[a-z_]*_limit' idp/settings.py | sort -u | while read -r f; do
+  grep -o 'rate_[a-z_]*_limit' idp/core/settings.py | sort -u | while read -r f; do
     echo "IDP_$(echo "$f" | tr a-z A-Z)=1000000000"; done
   # the harness signs in one account from 16 workers at once: in-flight attempts count against the
   # per-account allowance until they succeed, so its free attempts are raised too

@@ -21,12 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from . import create_app, services
-from .db import users as user_repo
-from .db.models import Client
-from .outbound import AllowList
-from .registration import ClientSpec, build_client
-from .settings import Settings
+from idp.app import create_app
+from idp import services
+from idp.storage.sql import users as user_repo
+from idp.storage.sql.models import Client
+from idp.core.outbound import AllowList
+from idp.domain.clients.rules import ClientSpec, build_client
+from idp.core.settings import Settings
 
 DEMO_PASSWORD = "spom-demo-password"
 DEMO_USERS = [

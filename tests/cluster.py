@@ -29,11 +29,11 @@ import requests
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from idp import create_app
-from idp.db.migrate import upgrade
-from idp.keycrypto import DEFAULT_FAMILIES
-from idp.keyring import Policy, ensure as ensure_keys
-from idp.settings import Settings
+from idp.app import create_app
+from idp.storage.sql.migrate import upgrade
+from idp.domain.keys.material import DEFAULT_FAMILIES
+from idp.domain.keys.lifecycle import Policy, ensure as ensure_keys
+from idp.core.settings import Settings
 
 from .helpers import Provider, RelyingParty
 
@@ -192,7 +192,7 @@ class Cluster:
                             secret_key=SECRET).validated()
         self.admin = create_app(settings)
         # Signing keys live in the shared database: made once here, as `idp init` would.
-        with self.admin.extensions["idp.db"].session() as db:
+        with self.admin.extensions["idp.storage.sql.database"].session() as db:
             ensure_keys(db, DEFAULT_FAMILIES, time.time(), Policy.from_settings(settings))
             db.commit()
 
@@ -235,7 +235,7 @@ class Cluster:
             instance.stop(timeout=10)
         self.pg_proxy.close()
         self.redis_proxy.close()
-        self.admin.extensions["idp.db"].dispose()
+        self.admin.extensions["idp.storage.sql.database"].dispose()
         r = redis.Redis.from_url(REDIS_URL)
         keys = list(r.scan_iter(match=self.redis_prefix + "*"))
         if keys:

@@ -14,14 +14,14 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
 
-from idp import create_app
-from idp.clock import FixedClock
-from idp.db import Database
-from idp.db.migrate import upgrade
-from idp.db.models import Base
-from idp.security.passwords import PasswordHasher
-from idp.settings import Settings
-from idp.store import MemoryStore
+from idp.app import create_app
+from idp.core.clock import FixedClock
+from idp.storage.sql.database import Database
+from idp.storage.sql.migrate import upgrade
+from idp.storage.sql.models import Base
+from idp.core.passwords import PasswordHasher
+from idp.core.settings import Settings
+from idp.storage.store.memory import MemoryStore
 
 from . import outbound_guard
 from .helpers import Provider
@@ -36,7 +36,7 @@ TEST_KEYS_PASSPHRASE = "test keys passphrase, not secret"
 
 @pytest.fixture(autouse=True)
 def no_http_around_the_outbound_client():
-    """Fails a test in which provider code opened an HTTP connection outside ``idp.outbound``."""
+    """Fails a test in which provider code opened an HTTP connection outside ``idp.core.outbound``."""
     outbound_guard.violations.clear()
     yield
     assert not outbound_guard.violations, outbound_guard.violations
@@ -85,7 +85,7 @@ def clean_database(database):
 @pytest.fixture
 def fresh_keys(database):
     """An empty signing-key table for tests that rotate or revoke keys; emptied again afterwards."""
-    from idp.db.models import StoredKey
+    from idp.storage.sql.models import StoredKey
 
     def empty():
         with database.engine.begin() as conn:

@@ -197,7 +197,7 @@ def hostile_request(draw, world: World, rule, method: str) -> HostileRequest:
     for match in re.finditer(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>", rule.rule):
         converter, name = match.groups()
         real = {"client_id": [world.rp.client_id, world.registration["client_id"]], "sub": ["made-up-sub"],
-                "filename": ["idp.css", "idp.js", "../idp/__init__.py"]}.get(name, ["x"])
+                "filename": ["idp.css", "idp.js", "../idp/app.py"]}.get(name, ["x"])
         value = draw(st.one_of(st.sampled_from(real), hostile_text().filter(bool)))
         path = path.replace(match.group(0), quote(value, safe="/" if converter == "path" else ""))
     names = ROUTE_PARAMS.get(rule.endpoint, [])

@@ -77,7 +77,7 @@ class World:
 
     def fresh_session(self) -> str:
         from idp import services
-        from idp.db import sessions
+        from idp.storage.sql import sessions
 
         with self.app.app_context(), services.database().session() as db:
             _row, token = sessions.start_session(db, user_id=self.user_id, amr=["pwd"], now=services.now(),
@@ -92,7 +92,7 @@ def basic(client_id: str, secret: str) -> str:
 
 def build_world(provider: Provider) -> World:
     """Sign the user in through the pages, run the code flow, register a client: as a real RP would."""
-    from idp.registration import ADMIN_SCOPE
+    from idp.domain.clients.rules import ADMIN_SCOPE
 
     user = provider.create_user()
     world = World(provider=provider,

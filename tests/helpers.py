@@ -13,8 +13,8 @@ from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp.clock import FixedClock
-from idp.registration import ClientSpec, build_client
+from idp.core.clock import FixedClock
+from idp.domain.clients.rules import ClientSpec, build_client
 
 PASSWORD = "correct horse battery staple"
 CALLBACK = "http://127.0.0.1:9/callback"  # never contacted: the browser stops at the redirect
@@ -29,7 +29,7 @@ class Provider:
     def create_user(self, registration_number="S1000001", email="ada@example.edu", name="Ada Lovelace",
                     role="student", password=PASSWORD, active=True):
         from idp import services
-        from idp.db import users
+        from idp.storage.sql import users
 
         with self.app.app_context():
             with services.database().session() as db:
@@ -66,7 +66,7 @@ class Provider:
 
     def audit_events(self, type=None):
         from idp import services
-        from idp.db import audit
+        from idp.storage.sql import audit
 
         with self.app.app_context():
             with services.database().session() as db:
@@ -173,7 +173,7 @@ def bearer(access_token: str) -> dict:
 def stored_user(provider: Provider, login: str = "S1000001"):
     """The user row as stored now (detached; attributes loaded)."""
     from idp import services
-    from idp.db import users
+    from idp.storage.sql import users
 
     with provider.app.app_context():
         with services.database().session() as db:
@@ -183,7 +183,7 @@ def stored_user(provider: Provider, login: str = "S1000001"):
 def update_user(provider: Provider, login: str = "S1000001", **values) -> None:
     """Change stored columns of a user, e.g. ``active=False`` or ``password_hash=...``."""
     from idp import services
-    from idp.db import users
+    from idp.storage.sql import users
 
     with provider.app.app_context():
         with services.database().session() as db:

@@ -11,9 +11,9 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from idp import keyring
-from idp.db import keys as key_repo
-from idp.db.models import StoredKey
+from idp.domain.keys import lifecycle as keyring
+from idp.storage.sql import keys as key_repo
+from idp.storage.sql.models import StoredKey
 
 ALGS = ["RS256", "ES256", "EdDSA", "Ed25519"]
 
@@ -24,11 +24,11 @@ def header(token: str) -> dict:
 
 
 def policy(provider) -> keyring.Policy:
-    return keyring.Policy.from_settings(provider.app.extensions["idp.settings"])
+    return keyring.Policy.from_settings(provider.app.extensions["idp.core.settings"])
 
 
 def database(provider):
-    return provider.app.extensions["idp.db"]
+    return provider.app.extensions["idp.storage.sql.database"]
 
 
 def change_keys(provider, operation, *args, **kwargs):

@@ -2,7 +2,7 @@
 
 An audit hook (PEP 578) sees every ``socket.connect`` in the test process. When the calling stack
 holds an HTTP library (http.client, urllib, urllib3, requests, httpx, aiohttp) *and* code from
-``idp`` but no frame of ``idp.outbound``, provider code reached the network around the policy: the
+``idp`` but no frame of ``idp.core.outbound``, provider code reached the network around the policy: the
 connect is aborted and the violation recorded, and the autouse fixture in conftest.py fails the
 test even if the code under test swallowed the exception. Test code and the relying parties in
 ``clients/`` may use ``requests`` freely: only stacks that pass through ``idp`` count.
@@ -21,7 +21,7 @@ _installed = False
 
 
 class OutboundGuardViolation(PermissionError):
-    """Provider code opened an HTTP connection without going through ``idp.outbound``. An OSError,
+    """Provider code opened an HTTP connection without going through ``idp.core.outbound``. An OSError,
     like a firewall's EPERM, so the socket library closes the half-made socket as it unwinds."""
 
 
@@ -32,7 +32,7 @@ def _offender(frame) -> str | None:
         name = frame.f_globals.get("__name__") or ""
         if name in HTTP_MODULES or name.split(".", 1)[0] in HTTP_PACKAGES:
             http = True
-        elif name == "idp.outbound" or name.startswith("idp.outbound."):
+        elif name == "idp.core.outbound" or name.startswith("idp.core.outbound."):
             outbound = True
         elif name == "idp" or name.startswith("idp."):
             idp_frame = idp_frame or f"{name}:{frame.f_lineno}"
@@ -47,7 +47,7 @@ def _hook(event: str, args) -> None:
         recording.append(args[1])
     offender = _offender(sys._getframe(1))
     if offender is not None:
-        message = f"{offender} opened an HTTP connection to {args[1]!r} outside idp.outbound"
+        message = f"{offender} opened an HTTP connection to {args[1]!r} outside idp.core.outbound"
         violations.append(message)
         raise OutboundGuardViolation(message)
 

@@ -8,7 +8,8 @@ from .helpers import CALLBACK, Provider
 
 
 def initial_access_token(provider: Provider, team="Library", expires_in=30 * 86400, max_clients=None) -> str:
-    from idp import client_admin, services
+    from idp.domain.clients import service as client_admin
+    from idp import services
 
     with provider.app.app_context():
         with services.database().session() as db:
@@ -32,7 +33,7 @@ def web_client(**extra) -> dict:
 
 def client_count(provider: Provider) -> int:
     from idp import services
-    from idp.db.clients import list_clients
+    from idp.storage.sql.clients import list_clients
 
     with provider.app.app_context():
         with services.database().session() as db:
@@ -41,7 +42,7 @@ def client_count(provider: Provider) -> int:
 
 def admin_token(provider: Provider) -> str:
     """An idp:admin client_credentials access token from a freshly created admin client."""
-    from idp.registration import ADMIN_SCOPE
+    from idp.domain.clients.rules import ADMIN_SCOPE
 
     rp = provider.create_client(name="Identity automation", grant_types=["client_credentials"], redirect_uris=[],
                                 scope=ADMIN_SCOPE, trusted=False)

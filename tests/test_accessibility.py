@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from idp import accounts, services
-from idp.db import get_session
-from idp.db.users import get_user_by_login
+from idp.domain import accounts
+from idp import services
+from idp.storage.sql.database import get_session
+from idp.storage.sql.users import get_user_by_login
 
 from .helpers import PASSWORD
 from .test_browser import ARTIFACTS

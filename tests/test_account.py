@@ -100,8 +100,9 @@ def test_change_password_and_sign_out_other_sessions(provider, tmp_path):
 
 
 def test_password_change_voids_reset_links(provider):
-    from idp import accounts, services
-    from idp.db import users
+    from idp.domain import accounts
+    from idp import services
+    from idp.storage.sql import users
 
     provider.create_user()
     with provider.app.app_context(), services.database().session() as db:
@@ -138,7 +139,7 @@ def test_cannot_end_someone_elses_session(provider):
     bob.submit_login(bob.get("/login"), "S2000002")
     browser = signed_in_browser(provider)
     from idp import services
-    from idp.db.models import BrowserSession
+    from idp.storage.sql.models import BrowserSession
 
     with provider.app.app_context(), services.database().session() as db:
         bob_session = db.query(BrowserSession).filter_by(user_id=stored_user(provider, "S2000002").id).one().id
@@ -196,7 +197,7 @@ def test_unknown_account_paths_get_html_errors(provider):
 
 
 def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
-    from idp.security.throttle import TooManyAttempts, UnlimitedThrottle
+    from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
 
     class Throttle(UnlimitedThrottle):
         def __init__(self):

@@ -11,7 +11,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from idp.admin.openapi import document
+from idp.http.admin.openapi import document
 
 from .helpers import CALLBACK, bearer
 from .registration_helpers import admin_token, client_count
@@ -49,7 +49,7 @@ def test_a_token_without_the_admin_scope_is_refused(provider):
 
 
 def test_only_admin_clients_may_hold_the_admin_scope(provider):
-    from idp.registration import ClientMetadataError
+    from idp.domain.clients.rules import ClientMetadataError
 
     with pytest.raises(ClientMetadataError, match="scope"):
         provider.create_client(name="RP", scope="openid idp:admin")
@@ -198,8 +198,8 @@ def test_admin_api_conforms_to_its_document(case, admin_provider):
 def _assert_every_client_is_valid(provider):
     """Whatever was generated, no stored client breaks the registration rules."""
     from idp import services
-    from idp.db.clients import list_clients
-    from idp.registration import spec_of
+    from idp.storage.sql.clients import list_clients
+    from idp.domain.clients.rules import spec_of
 
     with provider.app.app_context(), services.database().session() as db:
         for row in list_clients(db):

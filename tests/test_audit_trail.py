@@ -8,7 +8,7 @@ import requests
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from idp.db import audit
+from idp.storage.sql import audit
 
 from .helpers import PASSWORD, parse_form
 

@@ -12,8 +12,8 @@ import requests
 from flask import Flask, request
 from joserfc import jwt
 
-from idp.db import logout_deliveries, sessions
-from idp.db.models import LogoutDelivery
+from idp.storage.sql import logout_deliveries, sessions
+from idp.storage.sql.models import LogoutDelivery
 
 from .conftest import LiveServer, free_port
 from .helpers import decode_id_token, stored_user
@@ -326,7 +326,7 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
     ("/bcl", "absolute"),
 ])
 def test_backchannel_logout_uri_is_validated(uri, message):
-    from idp.registration import ClientMetadataError, ClientSpec
+    from idp.domain.clients.rules import ClientMetadataError, ClientSpec
 
     with pytest.raises(ClientMetadataError) as info:
         ClientSpec(name="RP", redirect_uris=["https://rp.example.edu/cb"], backchannel_logout_uri=uri).validate()

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from idp.db import users as user_repo
-from idp.db.clients import get_client
+from idp.storage.sql import users as user_repo
+from idp.storage.sql.clients import get_client
 
 from .conftest import TEST_KEYS_PASSPHRASE, free_port
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from idp.db.clients import find_initial_token, get_client
-from idp.registration import ADMIN_SCOPE
+from idp.storage.sql.clients import find_initial_token, get_client
+from idp.domain.clients.rules import ADMIN_SCOPE
 
 from .test_cli import assert_one_line_error, env, run  # noqa: F401  (env is a fixture)
 
@@ -63,7 +63,7 @@ def test_client_lifecycle(env, clean_database):
     assert_one_line_error(run(env, "clients", "show", client_id), "no client")
     with clean_database.session() as db:
         assert get_client(db, client_id) is None
-        from idp.db import audit
+        from idp.storage.sql import audit
 
         events = [e.type for e in audit.list_events(db, client_id=client_id)]
         actors = {e.details.get("actor", "") for e in audit.list_events(db, client_id=client_id)}

@@ -9,9 +9,9 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from idp import keyring
+from idp.domain.keys import lifecycle as keyring
 from idp.cli import main
-from idp.db import audit
+from idp.storage.sql import audit
 
 from .conftest import TEST_KEYS_PASSPHRASE
 from .test_cli import IDP, base_env
@@ -100,7 +100,7 @@ def test_revoke_takes_the_key_out_of_the_exported_jwks_and_is_audited(idp, fresh
 
 
 def test_auto_rotate_creates_missing_keys_and_is_idempotent(idp, fresh_keys):
-    from idp.db.models import StoredKey
+    from idp.storage.sql.models import StoredKey
 
     with fresh_keys.engine.begin() as conn:
         conn.execute(StoredKey.__table__.delete())

@@ -8,12 +8,12 @@ import time
 
 import pytest
 
-from idp.clock import SystemClock
-from idp.db import audit
-from idp.db.models import AuditEvent
-from idp.security.throttle_core import Policy
-from idp.security.throttle_redis import RedisThrottle
-from idp.settings import Settings
+from idp.core.clock import SystemClock
+from idp.storage.sql import audit
+from idp.storage.sql.models import AuditEvent
+from idp.storage.throttle.core import Policy
+from idp.storage.throttle.redis import RedisThrottle
+from idp.core.settings import Settings
 
 from .conftest import REDIS_URL, TEST_KEYS_PASSPHRASE
 from .test_cli import PASSWORD, assert_one_line_error, base_env, run

@@ -157,7 +157,7 @@ def test_users_create_applies_the_password_policy(cli, password, message):
 
 
 def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
-    from idp.mailer import Postman
+    from idp.core.mail import Postman
 
     class Down:
         def send(self, *args):
@@ -178,13 +178,13 @@ def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
 
 def test_sign_out_ends_every_session_revokes_tokens_and_queues_backchannel_logout(provider, cli):
     from idp import services
-    from idp.db import logout_deliveries
+    from idp.storage.sql import logout_deliveries
 
     provider.create_user()
     browser = provider.browser()
     rp, tokens = issue_tokens(provider, browser)
     with provider.app.app_context(), services.database().session() as db:
-        from idp.db.models import Client
+        from idp.storage.sql.models import Client
 
         db.get(Client, rp.client_id).backchannel_logout_uri = "http://127.0.0.1:9/backchannel"
         db.commit()

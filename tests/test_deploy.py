@@ -154,8 +154,8 @@ def test_dockerfile_runs_gunicorn_through_idp_serve_with_a_health_check():
 
 def test_the_image_compiles_the_translations_it_does_not_copy_them():
     build = " ".join(dockerfile_stages()[0])
-    assert "pip install ." in build and "python -m idp.i18n" in build
-    assert build.index("pip install .") < build.index("python -m idp.i18n") < build.index("pip uninstall")
+    assert "pip install ." in build and "python -m idp.http.i18n" in build
+    assert build.index("pip install .") < build.index("python -m idp.http.i18n") < build.index("pip uninstall")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "idp/translations/*/LC_MESSAGES/*.mo" in ignored and "node_modules" in ignored
 # -- the relying parties (clients/) in the compose file -------------------------------------------
@@ -244,8 +244,8 @@ def test_the_providers_may_call_the_relying_parties_through_nginx_and_nothing_el
     """Inside the stack the public host name is nginx's alias (a private address), so the outbound
     policy needs that name and nginx's address allow-listed; registering the relying parties'
     back-channel URLs passes under these settings, and other internal addresses stay refused."""
-    from idp.outbound import AllowList, OutboundClient, OutboundError
-    from idp.registration import ClientMetadataError, check_server_uri
+    from idp.core.outbound import AllowList, OutboundClient, OutboundError
+    from idp.domain.clients.rules import ClientMetadataError, check_server_uri
 
     env = services["provider-1"]["environment"]
     allow = AllowList.parse(resolved(env["IDP_OUTBOUND_ALLOW"]).split(","))

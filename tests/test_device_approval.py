@@ -10,8 +10,8 @@ import threading
 
 import pytest
 
-from idp.security.throttle import TooManyAttempts, UnlimitedThrottle
-from idp.settings import Settings, SettingsError
+from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
+from idp.core.settings import Settings, SettingsError
 
 from .helpers import PASSWORD, query, stored_user, update_user
 from .mailserver import html_of, link_in, text_of

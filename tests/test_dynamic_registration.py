@@ -192,7 +192,7 @@ def test_update_keeps_trusted_and_refuses_invalid_metadata(provider):
 
 def _set_trusted(provider, client_id):
     from idp import services
-    from idp.db.clients import get_client
+    from idp.storage.sql.clients import get_client
 
     with provider.app.app_context(), services.database().session() as db:
         get_client(db, client_id).trusted = True
@@ -201,7 +201,7 @@ def _set_trusted(provider, client_id):
 
 def _stored(provider, client_id):
     from idp import services
-    from idp.db.clients import get_client
+    from idp.storage.sql.clients import get_client
 
     with provider.app.app_context(), services.database().session() as db:
         return get_client(db, client_id)

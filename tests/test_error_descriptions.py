@@ -1,4 +1,4 @@
-"""The one rule for OAuth error descriptions (idp/protocol/errors.py): every description sent is our
+"""The one rule for OAuth error descriptions (idp/http/protocol/errors.py): every description sent is our
 own constant text. Checked on the sources (each literal description in idp/ is registered, each
 client-metadata message is constant), on the registry (only characters RFC 6749 allows), and on
 the app (a description Authlib builds from the request is never sent, and never a 500)."""
@@ -14,8 +14,8 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidRequestError
 
-import idp.registration
-from idp.protocol import error_responses, errors
+import idp.domain.clients.rules
+from idp.http.protocol import error_responses, errors
 
 IDP = Path(__file__).resolve().parent.parent / "idp"
 
@@ -26,11 +26,11 @@ def _oauth_error_names() -> set[str]:
     import authlib.oauth2.rfc7591.errors as rfc7591
     import authlib.oidc.core.errors as oidc
 
-    import idp.protocol.registration
-    import idp.protocol.server
+    import idp.http.protocol.registration
+    import idp.http.protocol.server
 
-    modules = (rfc6749, rfc6750, rfc7591, oidc, errors, error_responses, idp.protocol.server,
-               idp.protocol.registration)
+    modules = (rfc6749, rfc6750, rfc7591, oidc, errors, error_responses, idp.http.protocol.server,
+               idp.http.protocol.registration)
     return {name for module in modules for name, obj in vars(module).items()
             if isinstance(obj, type) and issubclass(obj, OAuth2Error)} | {"ClaimsRequestError"}
 
@@ -52,7 +52,7 @@ def test_every_literal_description_in_the_sources_is_registered():
         for arg in given:
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str) and arg.value not in errors.SPECIFIC:
                 missing.append(f"{path}:{call.lineno}: {arg.value!r}")
-    assert not missing, "add these to SPECIFIC in idp/protocol/errors.py:\n" + "\n".join(missing)
+    assert not missing, "add these to SPECIFIC in idp/http/protocol/errors.py:\n" + "\n".join(missing)
 
 
 def test_client_metadata_messages_never_interpolate_the_metadata():
@@ -61,14 +61,14 @@ def test_client_metadata_messages_never_interpolate_the_metadata():
     for path, call in _calls({"ClientMetadataError"}):
         message = call.args[1] if len(call.args) > 1 else next(k.value for k in call.keywords if k.arg == "message")
         if _is_table_lookup(message):  # MESSAGES.get(code, DEFAULT): every text of the table is checked
-            table = vars(idp.registration)[message.func.value.id]
+            table = vars(idp.domain.clients.rules)[message.func.value.id]
             texts = [*table.values(), eval(compile(ast.Expression(message.args[1]), str(path), "eval"),  # noqa: S307
-                                           vars(idp.registration))]
+                                           vars(idp.domain.clients.rules))]
         else:
             names = {n.id for n in ast.walk(message) if isinstance(n, ast.Name)}
             assert isinstance(message, (ast.Constant, ast.JoinedStr)) and all(n.isupper() for n in names), \
                 f"{path}:{call.lineno}: the message must not quote the metadata: {ast.unparse(message)}"
-            texts = [eval(compile(ast.Expression(message), str(path), "eval"), vars(idp.registration))]  # noqa: S307
+            texts = [eval(compile(ast.Expression(message), str(path), "eval"), vars(idp.domain.clients.rules))]  # noqa: S307
         for text in texts:
             assert not invalid_error_characters(text), f"{path}:{call.lineno}: {text!r}"
 
@@ -109,9 +109,9 @@ def test_a_description_built_from_the_request_becomes_the_generic_text():
 def test_the_backstop_answers_an_authlib_description_failure_with_400(tmp_path, database, caplog):
     """Should Authlib (or our code) ever build a description with '"' again, the request is a 400
     ``invalid_request`` with a warning (the route fuzz fails on that warning), not a 500."""
-    from idp import create_app
-    from idp.settings import Settings
-    from idp.store import MemoryStore
+    from idp.app import create_app
+    from idp.core.settings import Settings
+    from idp.storage.store.memory import MemoryStore
 
     from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 

@@ -21,9 +21,9 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from idp import create_app
-from idp.protocol.errors import REFUSED_DESCRIPTION_LOG
-from idp.settings import Settings
+from idp.app import create_app
+from idp.http.protocol.errors import REFUSED_DESCRIPTION_LOG
+from idp.core.settings import Settings
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 from .fuzz_requests import HostileRequest, hostile_request, vocabulary
@@ -49,7 +49,7 @@ ROUTES = _routes()
 @pytest.fixture
 def world(settings_factory, clean_database, clock):
     """A provider in process (memory store) with the vocabulary of ``fuzz_world``."""
-    from idp.store import MemoryStore
+    from idp.storage.store.memory import MemoryStore
 
     settings = settings_factory(8999)  # never contacted; not the relying parties' host:port either
     app = create_app(settings, clock=clock, database=clean_database, store=MemoryStore(), hasher=FAST_HASHER)

@@ -11,7 +11,7 @@ import pytest
 from babel.messages.checkers import checkers
 from babel.messages.pofile import read_po
 
-from idp import i18n
+from idp.http import i18n
 
 from .helpers import PASSWORD, parse_form
 
@@ -33,7 +33,7 @@ def extracted():
 
 def test_every_user_facing_string_is_in_the_german_catalogue(german, extracted):
     missing = sorted(str(m.id) for m in extracted if m.id and german.get(m.id) is None)
-    assert not missing, "run `python -m idp.i18n update` and translate:\n" + "\n".join(missing)
+    assert not missing, "run `python -m idp.http.i18n update` and translate:\n" + "\n".join(missing)
 
 
 def test_every_german_entry_is_translated_and_not_fuzzy(german):
@@ -178,7 +178,7 @@ def test_a_switch_after_a_form_post_returns_to_the_same_page(provider):
 
 
 def test_throttle_wait_is_translated_with_plural(provider):
-    from idp.web.views import too_many_attempts
+    from idp.http.web.views import too_many_attempts
 
     with provider.app.test_request_context("/login", headers={"Accept-Language": "de"}):
         assert too_many_attempts(60) == "Zu viele Versuche. Versuchen Sie es in 1 Minute erneut."
@@ -223,7 +223,7 @@ def test_account_page_in_german_shows_german_dates(provider):
 # -- mail -------------------------------------------------------------------------------------
 
 def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
-    from idp import notifications
+    from idp.http import mail as notifications
 
     moment = datetime(2026, 12, 24, 17, 5, tzinfo=timezone.utc).timestamp()  # 18:05 in Berlin (CET)
     with provider.app.app_context():
@@ -246,7 +246,7 @@ def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
 
     import zxcvbn.feedback
 
-    from idp.security.password_policy import ZXCVBN_FEEDBACK
+    from idp.domain.password_policy import ZXCVBN_FEEDBACK
 
     from pathlib import Path
 
@@ -257,7 +257,7 @@ def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
 
 
 def test_password_strength_hint_in_german(provider):
-    from idp.security.password_policy import strength
+    from idp.domain.password_policy import strength
 
     with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
         hint = strength("password1")

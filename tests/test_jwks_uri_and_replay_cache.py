@@ -13,7 +13,7 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from idp.store import MemoryStore, RedisStore
+from idp.storage.store.memory import MemoryStore, RedisStore
 
 from .test_private_key_jwt import ASSERTION_TYPE
 
@@ -75,7 +75,7 @@ def test_keys_from_jwks_uri_are_fetched_and_cached(make_provider, tmp_path):
     operator would for an internal relying party). Two token requests, one fetch."""
     import trustme
 
-    from idp.outbound import AllowList, OutboundClient
+    from idp.core.outbound import AllowList, OutboundClient
 
     from .outbound_helpers import FakeDNS, Server, ok
 

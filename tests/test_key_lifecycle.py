@@ -8,9 +8,10 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from idp import keyring
-from idp.db import Database, audit
-from idp.db.models import StoredKey
+from idp.domain.keys import lifecycle as keyring
+from idp.storage.sql.database import Database
+from idp.storage.sql import audit
+from idp.storage.sql.models import StoredKey
 
 from .conftest import TEST_KEYS_PASSPHRASE
 from .helpers import bearer

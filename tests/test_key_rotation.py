@@ -6,7 +6,7 @@ import pytest
 import requests
 from joserfc.errors import JoseError
 
-from idp.db import audit
+from idp.storage.sql import audit
 
 from .helpers import bearer
 from .keyhelpers import CachingVerifier, current_kid, header, revoke, rotate, stored_keys

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from idp.security.passwords import PasswordHasher
+from idp.core.passwords import PasswordHasher
 
 from .helpers import CALLBACK, PASSWORD, parse_form, query, stored_user, update_user
 

@@ -3,7 +3,7 @@
 from email import policy
 from email.parser import BytesParser
 
-from idp.mailer import OutboxMailer
+from idp.core.mail import OutboxMailer
 
 
 def test_outbox_mailer_writes_a_readable_multipart_message(tmp_path):
@@ -24,7 +24,7 @@ import ssl  # noqa: E402
 
 import pytest  # noqa: E402
 
-from idp.mailer import Postman, SMTPMailer  # noqa: E402
+from idp.core.mail import Postman, SMTPMailer  # noqa: E402
 
 from .conftest import free_port  # noqa: E402
 from .mailserver import MailServer, html_of, self_signed, text_of  # noqa: E402

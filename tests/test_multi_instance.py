@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
 
-from idp.db.models import RefreshToken
+from idp.storage.sql.models import RefreshToken
 
 from .cluster import a, b, cluster  # noqa: F401  (module-scoped fixtures)
 from .cluster import IDP_COMMAND, ISSUER, Cluster, on

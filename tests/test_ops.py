@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from idp import create_app
-from idp.db import Database
-from idp.settings import Settings
-from idp.store import MemoryStore, RedisStore
+from idp.app import create_app
+from idp.storage.sql.database import Database
+from idp.core.settings import Settings
+from idp.storage.store.memory import MemoryStore, RedisStore
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE, free_port
 from .helpers import PASSWORD, parse_form
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "idp" / "web" / "templates"
+TEMPLATES = Path(__file__).resolve().parent.parent / "idp" / "http" / "web" / "templates"
 
 
 def client(provider, remote_addr="127.0.0.1"):
@@ -108,7 +108,7 @@ def test_database_down_gives_503_quickly_never_500(tmp_path):
     page = http.get("/authorize", query_string={"client_id": "x", "response_type": "code"})
     assert page.status_code == 503 and page.mimetype == "text/html"
     assert time.monotonic() - started < 5
-    app.extensions["idp.db"].dispose()
+    app.extensions["idp.storage.sql.database"].dispose()
 
 
 # -- /metrics ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The outbound client (idp/outbound/): the policy with an injected resolver, real loopback servers
+"""The outbound client (idp/core/outbound/): the policy with an injected resolver, real loopback servers
 (plain and TLS through a trustme CA), the attack of the security review end to end, and the proof
 that no other code in idp/ opens HTTP connections (a static check here, a runtime guard in conftest)."""
 
@@ -17,7 +17,7 @@ from joserfc import jwt
 from joserfc.jwk import ECKey
 
 import idp
-from idp.outbound import AllowList, OutboundClient, OutboundError, policy
+from idp.core.outbound import AllowList, OutboundClient, OutboundError, policy
 
 from . import outbound_guard
 from .outbound_helpers import FakeDNS, Listener, Server, ok
@@ -257,7 +257,7 @@ def test_https_refuses_a_certificate_for_another_name_or_from_an_unknown_ca(serv
 # -- the attack of the security review, end to end ---------------------------------------------------
 
 def test_registering_the_attacks_backchannel_uri_is_invalid_client_metadata(provider, servers, connects):
-    from idp.registration import SERVER_URI_MESSAGES
+    from idp.domain.clients.rules import SERVER_URI_MESSAGES
 
     internal = servers(Listener)
     token = initial_access_token(provider)
@@ -285,7 +285,7 @@ def test_a_stored_internal_backchannel_uri_gets_no_connection_and_an_audited_fin
     token; the deliverer refuses to connect, audits the failure and gives up at once (a policy
     refusal cannot succeed later)."""
     from idp import services
-    from idp.db.models import Client
+    from idp.storage.sql.models import Client
 
     internal = servers(Listener)
     provider.create_user()
@@ -340,7 +340,7 @@ def _client_credentials(provider, client_id, key) -> requests.Response:
 
 def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(provider, servers, caplog):
     from idp import services
-    from idp.db.models import Client
+    from idp.storage.sql.models import Client
 
     internal = servers(Listener)
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
@@ -348,7 +348,7 @@ def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(p
     with provider.app.app_context(), services.database().session() as db:
         db.get(Client, rp.client_id).jwks_uri = f"https://127.0.0.1:{internal.port}/internal/jwks?token=s3cret"
         db.commit()
-    with caplog.at_level(logging.WARNING, logger="idp.protocol.client_auth"):
+    with caplog.at_level(logging.WARNING, logger="idp.http.protocol.client_auth"):
         response = _client_credentials(provider, rp.client_id, key)
     assert response.status_code in (400, 401)
     assert response.json() == {"error": "invalid_client",
@@ -370,7 +370,7 @@ def test_sector_identifier_uri_is_ignored_and_never_fetched(provider, servers):
 # -- the outbound client is the only code in idp/ that opens HTTP connections --------------------------
 
 IDP_DIR = Path(idp.__file__).resolve().parent
-OUTBOUND_DIR = IDP_DIR / "outbound"
+OUTBOUND_DIR = IDP_DIR / "core" / "outbound"
 HTTP_MODULES = ("requests", "urllib.request", "http.client", "httpx", "httpcore", "urllib3", "aiohttp",
                 "pycurl", "httplib2")
 
@@ -415,14 +415,14 @@ def test_only_idp_outbound_imports_an_http_client():
 
 def test_the_runtime_guard_stops_http_from_provider_code_outside_the_outbound_client(servers):
     """The suite-wide audit hook (tests/outbound_guard.py): code running as an ``idp`` module that
-    opens an HTTP connection without ``idp.outbound`` is stopped before the connect."""
+    opens an HTTP connection without ``idp.core.outbound`` is stopped before the connect."""
     target = servers(Listener)
-    namespace = {"__name__": "idp.protocol.not_a_real_module"}
+    namespace = {"__name__": "idp.http.protocol.not_a_real_module"}
     code = compile("import http.client\n"
                    f"http.client.HTTPConnection('127.0.0.1', {target.port}, timeout=2).request('GET', '/')\n",
                    str(IDP_DIR / "protocol" / "not_a_real_module.py"), "exec")
     with pytest.raises(outbound_guard.OutboundGuardViolation):
         exec(code, namespace)
     assert target.connections == 0
-    assert outbound_guard.violations and "idp.protocol.not_a_real_module" in outbound_guard.violations[0]
+    assert outbound_guard.violations and "idp.http.protocol.not_a_real_module" in outbound_guard.violations[0]
     outbound_guard.violations.clear()  # recorded on purpose; the autouse check would fail the test

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from idp.security import password_policy
-from idp.security.password_policy import PasswordPolicy, UserContext, is_common, normalize
-from idp.security.passwords import PasswordHasher
+from idp.domain import password_policy
+from idp.domain.password_policy import PasswordPolicy, UserContext, is_common, normalize
+from idp.core.passwords import PasswordHasher
 
 ADA = UserContext(registration_number="S1000001", name="Ada Lovelace", email="ada.l@example.edu")
 policy = PasswordPolicy(min_length=8, max_length=128)

@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 
-from idp.security.throttle import TooManyAttempts, UnlimitedThrottle
+from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
 
 from .helpers import PASSWORD, issue_tokens, parse_form, query, stored_user
 from .mailserver import html_of, link_in, text_of

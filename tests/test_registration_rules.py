@@ -1,4 +1,4 @@
-"""The registration rules (idp/registration.py), example by example and as properties (hypothesis),
+"""The registration rules (idp/domain/clients/rules.py), example by example and as properties (hypothesis),
 both directly and through a live /register."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from idp.outbound import AllowList
-from idp.registration import ClientMetadataError, check_redirect_uri, check_server_uri, spec_from_metadata
+from idp.core.outbound import AllowList
+from idp.domain.clients.rules import ClientMetadataError, check_redirect_uri, check_server_uri, spec_from_metadata
 
 from .registration_helpers import client_count, initial_access_token
 

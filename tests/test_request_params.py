@@ -1,4 +1,4 @@
-"""idp/params.py, as properties over any input: ASCII-only numbers, HTTP Basic credentials as
+"""idp/core/params.py, as properties over any input: ASCII-only numbers, HTTP Basic credentials as
 RFC 6749 §2.3.1 encodes them, and local paths no browser reads as another host. Each parser
 either returns a value or raises ``ParameterError``, never anything else (that was a 500)."""
 
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from idp.core.urls import safe_local_path
-from idp.params import ParameterError, ascii_int, ascii_number, basic_credentials, parse_max_age
+from idp.core.params import ParameterError, ascii_int, ascii_number, basic_credentials, parse_max_age
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
 ANY_TEXT = st.one_of(st.text(), st.sampled_from(["²", "١٢٣", "𝟗", "1_0", " 5", "+5", "0x1", "nan", "inf", "1e3"]),

@@ -20,8 +20,9 @@ def token_status(provider, client_id, secret) -> int:
 
 
 def rotate(provider, client_id, grace):
-    from idp import client_admin, services
-    from idp.db.clients import get_client
+    from idp.domain.clients import service as client_admin
+    from idp import services
+    from idp.storage.sql.clients import get_client
 
     with provider.app.app_context(), services.database().session() as db:
         secret = client_admin.rotate_secret(db, get_client(db, client_id), grace=grace, actor="test",
@@ -81,7 +82,7 @@ def test_rotation_through_the_admin_api_lists_both_with_expiry(provider, service
 
 
 def test_public_clients_have_no_secret_to_rotate(provider):
-    from idp import client_admin
+    from idp.domain.clients import service as client_admin
 
     rp = provider.create_client(public=True)
     with pytest.raises(client_admin.ClientOperationError, match="does not use a client secret"):

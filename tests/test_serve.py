@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from idp.cli import main
-from idp.ops.gunicorn import options
-from idp.security.passwords import PasswordHasher
-from idp.settings import Settings
+from idp.http.ops.gunicorn import options
+from idp.core.passwords import PasswordHasher
+from idp.core.settings import Settings
 
 from .cluster import Cluster
 from .helpers import PASSWORD, Browser
@@ -64,7 +64,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
         slow = PasswordHasher(memory_kib=65536, time_cost=8)  # about a second per verification here
         with cluster.admin.app_context():
             from idp import services
-            from idp.db import users
+            from idp.storage.sql import users
 
             with services.database().session() as db:
                 users.create_user(db, registration_number="S2000002", email=None, name="Slow Hash", role="student",
@@ -93,7 +93,7 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
 
 ARGON2_SIZED_BLOCK = r"""
 import ctypes, sys
-from idp.ops.gunicorn import set_malloc_mmap_threshold
+from idp.http.ops.gunicorn import set_malloc_mmap_threshold
 libc = ctypes.CDLL("libc.so.6")
 libc.malloc.restype, libc.malloc.argtypes, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_size_t], [ctypes.c_void_p]
 applied = set_malloc_mmap_threshold(int(sys.argv[1]))

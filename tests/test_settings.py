@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from idp import create_app
-from idp.settings import Settings, SettingsError
+from idp.app import create_app
+from idp.core.settings import Settings, SettingsError
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 

@@ -1,4 +1,4 @@
-"""The store's database fallback (``idp.store_fallback``): while Redis is unreachable, pending
+"""The store's database fallback (``idp.storage.store.fallback``): while Redis is unreachable, pending
 sign-ins and authorization codes go to table ``store_fallback``, so a browser that is already
 signed in keeps completing single sign-on; password sign-in still fails closed (the throttle); codes
 stay single-use; and when Redis is back everything carries on, including what the outage wrote.
@@ -13,9 +13,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from idp.db.models import StoreEntry
-from idp.store import RedisStore, StoreUnavailable
-from idp.store_fallback import DatabaseStore, FallbackStore
+from idp.storage.sql.models import StoreEntry
+from idp.storage.store.memory import RedisStore, StoreUnavailable
+from idp.storage.store.fallback import DatabaseStore, FallbackStore
 
 from .helpers import PASSWORD, query
 from .tcp_proxy import TcpProxy
@@ -106,7 +106,7 @@ def test_writes_go_to_redis_while_it_is_up_and_nothing_to_the_database(fallback,
 def test_what_the_outage_wrote_is_found_once_redis_is_back(fallback, redis_proxy, clean_database, caplog):
     fallback.put("code:before", {"c": 0}, ttl=60)
     redis_proxy.cut()
-    with caplog.at_level("ERROR", logger="idp.store"):
+    with caplog.at_level("ERROR", logger="idp.storage.store.memory"):
         fallback.put("code:during", {"c": 1}, ttl=60)
         fallback.put("interaction:during", {"step": 1}, ttl=60)
     assert [r.getMessage()[:24] for r in caplog.records] == ["store: Redis unreachable"]  # once, not per call

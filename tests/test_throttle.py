@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from idp.clock import FixedClock
-from idp.security.throttle import MemoryThrottle, ThrottleUnavailable, TooManyAttempts
-from idp.security.throttle_core import RATE_NAMES, Policy, Rate, ip_key
-from idp.security.throttle_redis import RedisThrottle
+from idp.core.clock import FixedClock
+from idp.storage.throttle.counter import MemoryThrottle, ThrottleUnavailable, TooManyAttempts
+from idp.storage.throttle.core import RATE_NAMES, Policy, Rate, ip_key
+from idp.storage.throttle.redis import RedisThrottle
 
 from .conftest import REDIS_URL, free_port
 

@@ -144,7 +144,7 @@ def test_every_way_a_user_token_dies_is_invalid_token(provider):
     """Revocation of the token, of its grant (sign-out) and disabling its client each end it at
     /userinfo, and a live sibling token of the same user still works."""
     from idp import services
-    from idp.db.models import Client
+    from idp.storage.sql.models import Client
 
     provider.create_user()
     rp, first = issue_tokens(provider)

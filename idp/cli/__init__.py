@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import click
 from click.exceptions import NoArgsIsHelpError
 
-from ..settings import Settings, SettingsError
+from idp.core.settings import Settings, SettingsError
 
 
 class CLIError(click.ClickException):
@@ -71,7 +71,7 @@ class Context:
     @property
     def app(self):
         if self._app is None:
-            from .. import create_app
+            from idp.app import create_app
 
             self._app = create_app(self.settings)
         return self._app
@@ -79,7 +79,7 @@ class Context:
     def close(self) -> None:
         """Close the database connections (matters when commands run in-process, as in tests)."""
         if self._app is not None:
-            self._app.extensions["idp.db"].dispose()
+            self._app.extensions["idp.storage.sql.database"].dispose()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,4 +103,4 @@ def read_secret_stdin(what: str) -> str:
     return value
 
 
-from . import audit, clients, database, keys, mail, serve, throttle, users  # noqa: E402,F401  (registers the commands)
+from idp.cli import audit, clients, database, keys, mail, serve, throttle, users  # noqa: E402,F401  (registers the commands)

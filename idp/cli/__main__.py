@@ -1,5 +1,5 @@
 """``python -m idp.cli``: the same as the ``idp`` command."""
 
-from . import main
+from idp.cli import main
 
 main(prog_name="idp")

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import click
 
-from . import CLIError, main
-from ..db.audit import TYPES
+from idp.cli import CLIError, main
+from idp.storage.sql.audit import TYPES
 
 
 @main.group("audit")
@@ -32,8 +32,8 @@ def _rows(events, db) -> list[dict]:
     """Events as dicts, each with the registration number of its user (when there is one)."""
     from sqlalchemy import select
 
-    from ..db.audit import as_dict
-    from ..db.models import User
+    from idp.storage.sql.audit import as_dict
+    from idp.storage.sql.models import User
 
     ids = {e.user_id for e in events if e.user_id is not None}
     numbers = dict(db.execute(select(User.id, User.registration_number).where(User.id.in_(ids))).all()) if ids else {}
@@ -57,8 +57,8 @@ def _line(row: dict) -> str:
 @click.pass_obj
 def list_(obj, user, ip, since, type_, limit, as_json):
     """Show events, newest first."""
-    from .. import services
-    from ..db import audit, users as user_repo
+    from idp import services
+    from idp.storage.sql import audit, users as user_repo
 
     since_ts = _since(since)
     with obj.app.app_context(), services.database().session() as db:
@@ -86,8 +86,8 @@ def list_(obj, user, ip, since, type_, limit, as_json):
 @click.pass_obj
 def export(obj, fmt, since, type_, output):
     """Export events, oldest first."""
-    from .. import services
-    from ..db import audit
+    from idp import services
+    from idp.storage.sql import audit
 
     since_ts = _since(since)
     with obj.app.app_context(), services.database().session() as db, \
@@ -106,9 +106,9 @@ def export(obj, fmt, since, type_, output):
 @click.pass_obj
 def prune(obj, as_json):
     """Delete events older than IDP_AUDIT_RETENTION_DAYS."""
-    from .. import services
-    from ..clock import utc
-    from ..db import audit
+    from idp import services
+    from idp.core.clock import utc
+    from idp.storage.sql import audit
 
     with obj.app.app_context(), services.database().session() as db:
         before = services.now() - services.settings().audit_retention_days * 86400

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from ..registration import ALGS
-from . import CLIError, main
+from idp.domain.clients.rules import ALGS
+from idp.cli import CLIError, main
 
 DURATION = re.compile(r"^(\d{1,9})([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,14 +38,14 @@ def actor() -> str:
 def session(obj):
     """App context + database session; yields (db, now)."""
     with obj.app.app_context():
-        from .. import services
+        from idp import services
 
         with services.database().session() as db:
             yield db, services.now()
 
 
 def load(db, client_id: str):
-    from ..db.clients import get_client
+    from idp.storage.sql.clients import get_client
 
     row = get_client(db, client_id)
     if row is None:
@@ -75,13 +75,13 @@ def describe_lines(d: dict) -> list[str]:
 
 def outbound_allow():
     """The operator's ``IDP_OUTBOUND_ALLOW`` (in an app context), for the URLs the provider calls."""
-    from .. import services
+    from idp import services
 
     return services.outbound().allow
 
 
 def fail_on_metadata(fn):
-    from ..registration import ClientMetadataError
+    from idp.domain.clients.rules import ClientMetadataError
 
     try:
         return fn()
@@ -172,8 +172,8 @@ def create_client(obj, name, public, trusted, as_json, **options):
     Defaults: grant types authorization_code and refresh_token, scope
     "openid profile email offline_access", client_secret_basic, RS256 ID tokens.
     """
-    from .. import client_admin
-    from ..registration import DEFAULT_SCOPE, spec_from_metadata
+    from idp.domain.clients import service as client_admin
+    from idp.domain.clients.rules import DEFAULT_SCOPE, spec_from_metadata
 
     data = {"client_name": name, "trusted": trusted, "grant_types": ["authorization_code", "refresh_token"],
             "scope": DEFAULT_SCOPE, **_changes(**options)}
@@ -205,8 +205,8 @@ def create_admin(obj, name, as_json):
     Get a token with POST /token (grant_type=client_credentials, scope=idp:admin) and call
     /admin/api/ with it. Guard the secret: it administers every client.
     """
-    from .. import client_admin
-    from ..registration import ADMIN_SCOPE, ClientSpec
+    from idp.domain.clients import service as client_admin
+    from idp.domain.clients.rules import ADMIN_SCOPE, ClientSpec
 
     with session(obj) as (db, now):
         spec = ClientSpec(name=name, grant_types=["client_credentials"], scope=ADMIN_SCOPE)
@@ -221,8 +221,8 @@ def create_admin(obj, name, as_json):
 @click.pass_obj
 def list_clients(obj, as_json):
     """List every client (id, status, name)."""
-    from .. import client_admin
-    from ..db.clients import list_clients as rows
+    from idp.domain.clients import service as client_admin
+    from idp.storage.sql.clients import list_clients as rows
 
     with session(obj) as (db, now):
         found = [client_admin.describe(r, now) for r in rows(db)]
@@ -239,7 +239,7 @@ def list_clients(obj, as_json):
 @click.pass_obj
 def show_client(obj, client_id, as_json):
     """Show a client, including which secrets work now and until when."""
-    from .. import client_admin
+    from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
         d = client_admin.describe(load(db, client_id), now)
@@ -255,8 +255,8 @@ def show_client(obj, client_id, as_json):
 @click.pass_obj
 def update_client(obj, client_id, name, trusted, as_json, **options):
     """Change a client. Repeatable options (--redirect-uri, …) replace the whole list."""
-    from .. import client_admin
-    from ..registration import client_metadata, spec_from_metadata
+    from idp.domain.clients import service as client_admin
+    from idp.domain.clients.rules import client_metadata, spec_from_metadata
 
     with session(obj) as (db, now):
         row = load(db, client_id)
@@ -276,7 +276,7 @@ def update_client(obj, client_id, name, trusted, as_json, **options):
 
 
 def _set_active(obj, client_id, active, as_json):
-    from .. import client_admin
+    from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
         row = load(db, client_id)
@@ -310,7 +310,7 @@ def enable_client(obj, client_id, as_json):
 @click.pass_obj
 def delete_client(obj, client_id, as_json):
     """Delete a client and revoke all its tokens (refresh tokens, grants, access tokens)."""
-    from .. import client_admin
+    from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
         client_admin.delete(db, load(db, client_id), actor=actor(), now=now)
@@ -326,7 +326,7 @@ def delete_client(obj, client_id, as_json):
 @click.pass_obj
 def rotate_secret(obj, client_id, grace, as_json):
     """Issue a new secret (printed once); the old one works until the grace period ends."""
-    from .. import client_admin
+    from idp.domain.clients import service as client_admin
 
     seconds = parse_duration(grace, "--grace")
     with session(obj) as (db, now):
@@ -351,7 +351,7 @@ def rotate_secret(obj, client_id, grace, as_json):
 @click.pass_obj
 def issue_registration_token(obj, team, expires, max_clients, as_json):
     """Issue an RFC 7591 initial access token for POST /register. It is printed once."""
-    from .. import client_admin
+    from idp.domain.clients import service as client_admin
 
     seconds = parse_duration(expires, "--expires")
     with session(obj) as (db, now):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import CLIError, main
+from idp.cli import CLIError, main
 
 
 def _upgrade(settings) -> None:
@@ -12,7 +12,7 @@ def _upgrade(settings) -> None:
 
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..db.migrate import upgrade
+    from idp.storage.sql.migrate import upgrade
 
     if settings.database_url.startswith("sqlite:///"):
         Path(settings.database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -28,15 +28,15 @@ def init_command(obj):
     """Create or upgrade the schema and create a current and a next signing key per algorithm."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..keycrypto import DEFAULT_FAMILIES, family_of
-    from ..keyring import Policy, ensure
+    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
+    from idp.domain.keys.lifecycle import Policy, ensure
 
     settings = obj.settings
     _upgrade(settings)
     families = sorted(set(DEFAULT_FAMILIES) | {family_of(settings.access_token_alg)})
-    with obj.app.extensions["idp.db"].session() as db:
+    with obj.app.extensions["idp.storage.sql.database"].session() as db:
         try:
-            created = ensure(db, families, obj.app.extensions["idp.clock"].now(), Policy.from_settings(settings))
+            created = ensure(db, families, obj.app.extensions["idp.core.clock"].now(), Policy.from_settings(settings))
             db.commit()
         except SQLAlchemyError as exc:
             raise CLIError(f"cannot create signing keys: {exc.__class__.__name__}") from None

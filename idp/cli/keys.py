@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import click
 
-from . import CLIError, main
+from idp.cli import CLIError, main
 
 
 @main.group("keys")
@@ -20,10 +20,10 @@ def _transaction(obj):
     """A database session for one key command; its one-line errors for everything that can fail."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-    from ..keycrypto import KeyDecryptionError
-    from ..keyring import KeyLifecycleError
+    from idp.domain.keys.material import KeyDecryptionError
+    from idp.domain.keys.lifecycle import KeyLifecycleError
 
-    db = obj.app.extensions["idp.db"].session()
+    db = obj.app.extensions["idp.storage.sql.database"].session()
     try:
         yield db
         db.commit()
@@ -43,20 +43,20 @@ def _transaction(obj):
 
 
 def _context(obj):
-    from ..keyring import Policy
+    from idp.domain.keys.lifecycle import Policy
 
-    return Policy.from_settings(obj.settings), obj.app.extensions["idp.clock"].now()
+    return Policy.from_settings(obj.settings), obj.app.extensions["idp.core.clock"].now()
 
 
 def _iso(ts: float | None) -> str:
-    from ..clock import utc
+    from idp.core.clock import utc
 
     return utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else "-"
 
 
 def _families(db, alg: str | None) -> list[str]:
-    from ..db import keys as key_repo
-    from ..keycrypto import family_of
+    from idp.storage.sql import keys as key_repo
+    from idp.domain.keys.material import family_of
 
     if alg:
         try:
@@ -71,8 +71,8 @@ def _families(db, alg: str | None) -> list[str]:
 @click.pass_obj
 def list_keys(obj, as_json):
     """List every stored key: kid, alg, state, created, activated, retires-at, removes-at."""
-    from ..db import keys as key_repo
-    from ..keyring import describe
+    from idp.storage.sql import keys as key_repo
+    from idp.domain.keys.lifecycle import describe
 
     policy, _now = _context(obj)
     with _transaction(obj) as db:
@@ -94,7 +94,7 @@ def list_keys(obj, as_json):
 @click.pass_obj
 def rotate_keys(obj, alg, force, as_json):
     """Promote next to current, retire the old current, publish a new next key: one transaction."""
-    from ..keyring import rotate
+    from idp.domain.keys.lifecycle import rotate
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
@@ -116,7 +116,7 @@ def rotate_keys(obj, alg, force, as_json):
 @click.pass_obj
 def revoke_key(obj, kid, reason, end_sessions, as_json):
     """Emergency: remove a key from JWKS at once; tokens it signed stop verifying here."""
-    from ..keyring import revoke
+    from idp.domain.keys.lifecycle import revoke
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
@@ -133,8 +133,8 @@ def revoke_key(obj, kid, reason, end_sessions, as_json):
 @click.pass_obj
 def export_public(obj):
     """Print the public JWKS (next, current and retired keys) for out-of-band distribution."""
-    from ..db import keys as key_repo
-    from ..keyring import PUBLISHED_STATES
+    from idp.storage.sql import keys as key_repo
+    from idp.domain.keys.lifecycle import PUBLISHED_STATES
 
     with _transaction(obj) as db:
         keys = [dict(r.public_jwk) for r in key_repo.list_keys(db) if r.state in PUBLISHED_STATES]
@@ -147,8 +147,8 @@ def export_public(obj):
 def auto_rotate(obj, as_json):
     """Do whatever lifecycle work is due (missing keys, scheduled rotation per IDP_KEY_ROTATION_DAYS,
     removal of expired retired keys). Safe from cron on many hosts at once: the work happens once."""
-    from ..keycrypto import DEFAULT_FAMILIES, family_of
-    from ..keyring import maintain
+    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
+    from idp.domain.keys.lifecycle import maintain
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
@@ -166,8 +166,8 @@ def change_passphrase(obj):
     """Re-encrypt every stored private key with a new passphrase read from standard input.
 
     Run it with the current IDP_KEYS_PASSPHRASE; then give every host the new one."""
-    from . import read_secret_stdin
-    from ..keyring import rewrap
+    from idp.cli import read_secret_stdin
+    from idp.domain.keys.lifecycle import rewrap
 
     new = read_secret_stdin("the new passphrase")
     if len(new) < 16:

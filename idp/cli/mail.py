@@ -8,7 +8,7 @@ from email.parser import BytesParser
 
 import click
 
-from . import CLIError, main
+from idp.cli import CLIError, main
 
 
 @main.group("mail")
@@ -22,7 +22,7 @@ def mail_group():
 def retry(obj, as_json):
     """Send every message kept in <outbox>/failed once more through the SMTP server; each one
     delivered is removed. Exit status 1 while any message is still undeliverable."""
-    from ..mailer import OutboxMailer, mailer_from_settings
+    from idp.core.mail import OutboxMailer, mailer_from_settings
 
     settings = obj.settings
     mailer = mailer_from_settings(settings)

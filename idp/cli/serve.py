@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import CLIError, main
+from idp.cli import CLIError, main
 
 
 @main.command("serve")
@@ -26,7 +26,7 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     """
     from gunicorn.app.base import BaseApplication
 
-    from ..ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit, set_malloc_mmap_threshold
+    from idp.http.ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit, set_malloc_mmap_threshold
 
     settings = obj.settings  # validate before forking
     if (workers or settings.workers) > 1 and not settings.redis_url:
@@ -49,8 +49,8 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
                     self.cfg.set(name, value)
 
         def load(self):
-            from .. import create_app
-            from ..protocol.backchannel import get_deliverer
+            from idp.app import create_app
+            from idp.http.protocol.backchannel import get_deliverer
 
             app = create_app(settings)
             get_deliverer(app).start()  # in the worker, after the fork

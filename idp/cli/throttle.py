@@ -7,7 +7,7 @@ import json
 
 import click
 
-from . import CLIError, main
+from idp.cli import CLIError, main
 
 
 @main.group("throttle")
@@ -27,14 +27,14 @@ def _target(obj, user: str | None, ip: str | None):
     if not obj.settings.redis_url:
         raise CLIError("IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
                        "(restart it to clear its counters)")
-    from .. import services
-    from ..security.authn import account_key
+    from idp import services
+    from idp.domain.signin import account_key
 
     app = obj.app
     with app.app_context():
         key = None
         if user:
-            from ..db import users as user_repo
+            from idp.storage.sql import users as user_repo
 
             with services.database().session() as db:
                 key = account_key(user_repo.get_user_by_login(db, user), user)
@@ -42,7 +42,7 @@ def _target(obj, user: str | None, ip: str | None):
 
 
 def _call(fn, *args, **kwargs):
-    from ..security.throttle import ThrottleUnavailable
+    from idp.storage.throttle.counter import ThrottleUnavailable
 
     try:
         return fn(*args, **kwargs)

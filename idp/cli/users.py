@@ -6,7 +6,7 @@ import json
 
 import click
 
-from . import CLIError, main, read_secret_stdin
+from idp.cli import CLIError, main, read_secret_stdin
 
 
 @main.group("users")
@@ -24,8 +24,8 @@ def users_group():
 @click.pass_obj
 def create_user(obj, registration_number, email, name, role, password_stdin, as_json):
     """Create a user. The password is read from standard input, never from the command line."""
-    from ..db import users as user_repo
-    from ..services import hasher
+    from idp.storage.sql import users as user_repo
+    from idp.services import hasher
 
     if not registration_number.strip() or len(registration_number.strip()) > 64:
         raise CLIError("--registration-number must be 1 to 64 characters")
@@ -36,8 +36,8 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
         raise CLIError("a password is required: pass --password-stdin and write it to standard input")
     app = obj.app
     with app.app_context():
-        from .. import services
-        from ..security.password_policy import UserContext, get_policy
+        from idp import services
+        from idp.domain.password_policy import UserContext, get_policy
 
         problems = get_policy().check(password, UserContext(registration_number, name, email or ""))
         if problems:
@@ -54,4 +54,4 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
 
 
-from . import users_admin  # noqa: E402,F401  (reset-link, disable, enable, import)
+from idp.cli import users_admin  # noqa: E402,F401  (reset-link, disable, enable, import)

@@ -10,14 +10,14 @@ import sys
 
 import click
 
-from . import CLIError
-from .users import users_group
+from idp.cli import CLIError
+from idp.cli.users import users_group
 
 CLI_AUDIT = {"user_agent": "idp cli"}
 
 
 def _user_or_fail(db, login: str):
-    from ..db import users as user_repo
+    from idp.storage.sql import users as user_repo
 
     user = user_repo.get_user_by_login(db, login) if len(login) <= 254 else None
     if user is None:
@@ -33,8 +33,9 @@ def reset_link(obj, login, as_json):
     """Print a one-time password-reset link for LOGIN (registration number or e-mail).
 
     Give it to the user; earlier links stop working. The link expires after IDP_RESET_LINK_SECONDS."""
-    from .. import accounts, services
-    from ..db import audit
+    from idp.domain import accounts
+    from idp import services
+    from idp.storage.sql import audit
 
     with obj.app.app_context(), services.database().session() as db:
         user = _user_or_fail(db, login)
@@ -56,8 +57,9 @@ def reset_link(obj, login, as_json):
 @click.pass_obj
 def disable(obj, login):
     """Disable LOGIN: sign-in refused, every session ended, every token and reset link revoked."""
-    from .. import accounts, services
-    from ..db import audit
+    from idp.domain import accounts
+    from idp import services
+    from idp.storage.sql import audit
 
     with obj.app.app_context(), services.database().session() as db:
         user = _user_or_fail(db, login)
@@ -74,8 +76,9 @@ def disable(obj, login):
 def sign_out(obj, login, as_json):
     """Sign LOGIN out everywhere (incident response): every provider session ends, every token is
     revoked, and relying parties with a back-channel logout URI are told. The account stays usable."""
-    from .. import accounts, services
-    from ..db import audit
+    from idp.domain import accounts
+    from idp import services
+    from idp.storage.sql import audit
 
     with obj.app.app_context(), services.database().session() as db:
         user = _user_or_fail(db, login)
@@ -94,8 +97,8 @@ def sign_out(obj, login, as_json):
 @click.pass_obj
 def enable(obj, login):
     """Enable LOGIN again (the password is unchanged; sessions ended by disabling stay ended)."""
-    from .. import services
-    from ..db import audit
+    from idp import services
+    from idp.storage.sql import audit
 
     with obj.app.app_context(), services.database().session() as db:
         user = _user_or_fail(db, login)
@@ -119,7 +122,7 @@ def import_users(obj, csv_file, invite, language, as_json):
     skipped. Running the same file again changes nothing (rows already imported are "unchanged").
     Imported users have no password until they follow an invitation or reset link.
     Exit status 1 when any row was rejected or any invitation could not be delivered."""
-    from ..importer import import_rows, read_rows
+    from idp.domain.importer import import_rows, read_rows
 
     try:
         rows = read_rows(csv_file)

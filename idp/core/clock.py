@@ -1,0 +1,49 @@
+"""Clock service: everything that expires asks the app's clock, so tests move time instead of sleeping."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Current time as POSIX seconds (UTC)."""
+
+
+class SystemClock:
+    def now(self) -> float:
+        return time.time()
+
+
+class FixedClock:
+    """A clock that only moves when told to; shared by the app and the test that drives it."""
+
+    def __init__(self, start: float = 1_800_000_000.0):
+        self._now = start
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self._now += seconds
+
+
+def utc(ts: float) -> datetime:
+    """POSIX seconds to an aware UTC datetime (for storage and display)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def init_app(app, clock: Clock | None = None) -> None:
+    app.extensions["idp.core.clock"] = clock or SystemClock()
+
+
+def get_clock(app=None) -> Clock:
+    from flask import current_app
+
+    return (app or current_app).extensions["idp.core.clock"]

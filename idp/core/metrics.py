@@ -1,0 +1,73 @@
+"""Prometheus metrics (``prometheus-client``), safe under several gunicorn workers.
+
+Under ``idp serve`` every worker writes its samples to ``PROMETHEUS_MULTIPROC_DIR`` (set up
+by ``idp.http.ops.gunicorn`` before any worker imports this module) and a scrape adds them up with
+``MultiProcessCollector``; in a single process (tests, ``flask run``) the default registry is
+used. Labels are bounded sets (endpoint names, outcomes, grant types), never user input.
+
+Key age is computed at scrape time from the key store rather than kept as a gauge, so it is
+right whichever worker answers the scrape.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+
+from idp.domain.keys.keystore import KeyStoreError
+
+SIGN_INS = Counter("idp_sign_ins_total", "Password sign-in attempts by outcome.", ["outcome"])
+THROTTLE_HITS = Counter("idp_throttle_hits_total", "Requests refused by the throttle before any work.", ["limit"])
+TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Successful token endpoint responses by grant type.",
+                        ["grant_type"])
+ARGON2_VERIFY_SECONDS = Histogram("idp_argon2_verify_seconds", "Time spent in one argon2id verification.",
+                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5))
+REQUEST_SECONDS = Histogram("idp_http_request_duration_seconds", "Request latency by endpoint.",
+                            ["endpoint", "method"],
+                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+RESPONSES = Counter("idp_http_responses_total", "Responses by endpoint and status code.",
+                    ["endpoint", "method", "status"])
+UNAVAILABLE = Counter("idp_dependency_unavailable_total",
+                      "Requests answered 503 because a dependency was down.", ["dependency"])
+STORE_FALLBACK = Counter("idp_store_fallback_total",
+                         "Store operations that found Redis unreachable and used the database instead.")
+#: One per delivery attempt of the back-channel logout sender (``idp.http.protocol.backchannel``):
+#: ``delivered``, ``retrying`` (failed, another attempt is scheduled) or ``failed`` (given up).
+BACKCHANNEL_DELIVERIES = Counter("idp_backchannel_logout_deliveries_total",
+                                 "Back-channel logout delivery attempts to relying parties, by outcome.", ["outcome"])
+
+
+class KeyAgeCollector:
+    """``idp_signing_key_age_seconds{alg,state}``: seconds since each published key was created."""
+
+    def __init__(self, keystore, now):
+        self._keystore, self._now = keystore, now
+
+    def collect(self):
+        family = GaugeMetricFamily("idp_signing_key_age_seconds", "Age of each published signing key.",
+                                   labels=["alg", "state", "kid"])
+        now = self._now()
+        for key in self._keystore.keys():
+            family.add_metric([key.alg, key.state, key.kid], max(0.0, now - key.created_at))
+        yield family
+
+
+def exposition(keystore, now) -> tuple[bytes, str]:
+    """The text exposition of every metric, summed across workers when in multiprocess mode."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest(REGISTRY)
+    keys = CollectorRegistry()
+    keys.register(KeyAgeCollector(keystore, now))
+    try:
+        body += generate_latest(keys)
+    except KeyStoreError:  # a broken key folder must not hide the other metrics; /readyz reports it
+        pass
+    return body, CONTENT_TYPE_LATEST

@@ -1,0 +1,19 @@
+"""The provider's outbound HTTP: every URL it fetches for a client (back-channel logout, ``jwks_uri``)
+goes through ``OutboundClient`` under one policy (``policy``): https only, every resolved address
+checked against internal ranges when connecting, an operator allow-list (``IDP_OUTBOUND_ALLOW``),
+no redirects, timeouts and a size cap. ``tests/test_outbound.py`` checks that no other code in
+``idp/`` opens HTTP connections.
+"""
+
+from __future__ import annotations
+
+from idp.core.outbound.client import OutboundClient, Resolver, Response, system_resolver
+from idp.core.outbound.policy import AllowList, OutboundError, Target, check_address, target_of
+
+__all__ = ["AllowList", "OutboundClient", "OutboundError", "Resolver", "Response", "Target", "check_address",
+           "init_app", "system_resolver", "target_of"]
+
+
+def init_app(app, client: OutboundClient | None = None) -> None:
+    """Attach ``client`` (default: one built from the app's settings) as ``idp.core.outbound``."""
+    app.extensions["idp.core.outbound"] = client or OutboundClient.from_settings(app.extensions["idp.core.settings"])

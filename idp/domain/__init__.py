@@ -1,0 +1,1 @@
+"""Use cases (no Flask): dependencies passed in, never commit, always audit."""

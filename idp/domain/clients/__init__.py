@@ -1,0 +1,1 @@
+"""Client registration: the metadata rules and the lifecycle."""

@@ -1,0 +1,1 @@
+"""Signing keys: material, lifecycle rules and each process's key store."""

@@ -1,0 +1,222 @@
+"""Admin API routes. Every change goes through ``idp.domain.clients.service`` (rules, audit with the actor)
+and is committed once, so a rejected request leaves nothing behind."""
+
+from __future__ import annotations
+
+from flask import jsonify, request
+
+from idp.domain.clients import service as client_admin
+from idp import services
+from idp.core.clock import utc
+from idp.storage.sql import audit, clients as client_repo, users as user_repo
+from idp.storage.sql.database import get_session
+from idp.core.params import ParameterError, ascii_int, ascii_number
+from idp.domain.clients.rules import ClientMetadataError, client_metadata, spec_from_metadata
+from idp.http.admin import Problem, actor, bp, now
+from idp.http.admin.openapi import document
+
+MAX_LIMIT = 200
+
+
+def _json_object() -> dict:
+    if not request.is_json:
+        raise Problem(415, "unsupported_media_type", "Send a JSON object with Content-Type: application/json.")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise Problem(400, "invalid_request", "The body must be a JSON object.")
+    return body
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        return ascii_int(raw, low=low, high=high)
+    except ParameterError:
+        raise Problem(400, "invalid_parameter", f"{name} must be an integer from {low} to {high}.",
+                      field=name) from None
+
+
+def _float_arg(name: str) -> float | None:
+    raw = request.args.get(name)
+    if raw is None:
+        return None
+    try:
+        return ascii_number(raw, low=0, below=1e11)
+    except ParameterError:
+        raise Problem(400, "invalid_parameter", f"{name} must be POSIX seconds (a number such as 1700000000).",
+                      field=name) from None
+
+
+def _client(client_id: str):
+    row = client_repo.get_client(get_session(), client_id)
+    if row is None:
+        raise Problem(404, "client_not_found", "There is no client with this client_id.")
+    return row
+
+
+def _metadata_problem(exc: ClientMetadataError) -> Problem:
+    return Problem(400, exc.error, str(exc), field=exc.field)
+
+
+def _commit_and_describe(row, status: int = 200, **extra):
+    get_session().commit()
+    body = client_admin.describe(row, now())
+    body.update(extra)
+    return jsonify(body), status
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())
+
+
+@bp.get("/clients")
+def list_clients():
+    t = now()
+    return jsonify({"clients": [client_admin.describe(row, t) for row in client_repo.list_clients(get_session())]})
+
+
+@bp.post("/clients")
+def create_client():
+    try:
+        spec = spec_from_metadata(_json_object(), privileged=True, allow=services.outbound().allow)
+    except ClientMetadataError as exc:
+        raise _metadata_problem(exc) from None
+    row, secret, _ = client_admin.create(get_session(), spec, actor=actor(), now=now())
+    extra = {"client_secret": secret} if secret else {}
+    return _commit_and_describe(row, 201, **extra)
+
+
+@bp.get("/clients/<client_id>")
+def get_client(client_id):
+    return jsonify(client_admin.describe(_client(client_id), now()))
+
+
+@bp.patch("/clients/<client_id>")
+def update_client(client_id):
+    """Merge the given members onto the client's metadata (omitted members keep their values)."""
+    row = _client(client_id)
+    changes = _json_object()
+    current = client_metadata(row)
+    # jwks and jwks_uri are alternatives (RFC 7591 §2): giving one replaces the other.
+    for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
+        if given in changes and other not in changes:
+            current.pop(other, None)
+    merged = {**current, "trusted": row.trusted, **changes}
+    try:
+        spec = spec_from_metadata(merged, privileged=True, allow=services.outbound().allow)
+        secret = client_admin.update(get_session(), row, spec, actor=actor(), now=now())
+    except ClientMetadataError as exc:
+        raise _metadata_problem(exc) from None
+    extra = {"client_secret": secret} if secret else {}
+    return _commit_and_describe(row, **extra)
+
+
+@bp.delete("/clients/<client_id>")
+def delete_client(client_id):
+    client_admin.delete(get_session(), _client(client_id), actor=actor(), now=now())
+    get_session().commit()
+    return "", 204
+
+
+@bp.post("/clients/<client_id>/disable")
+def disable_client(client_id):
+    row = _client(client_id)
+    client_admin.set_active(get_session(), row, False, actor=actor(), now=now())
+    return _commit_and_describe(row)
+
+
+@bp.post("/clients/<client_id>/enable")
+def enable_client(client_id):
+    row = _client(client_id)
+    client_admin.set_active(get_session(), row, True, actor=actor(), now=now())
+    return _commit_and_describe(row)
+
+
+@bp.post("/clients/<client_id>/rotate-secret")
+def rotate_secret(client_id):
+    row = _client(client_id)
+    body = _json_object() if request.content_length else {}
+    grace = body.get("grace_seconds", client_admin.DEFAULT_GRACE_SECONDS)
+    if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
+        raise Problem(400, "invalid_parameter", "grace_seconds must be an integer from 0 to 2592000.",
+                      field="grace_seconds")
+    try:
+        secret = client_admin.rotate_secret(get_session(), row, grace=grace, actor=actor(), now=now())
+    except client_admin.ClientOperationError as exc:
+        raise Problem(409, "no_client_secret", str(exc)) from None
+    return _commit_and_describe(row, client_secret=secret)
+
+
+@bp.post("/registration-tokens")
+def issue_registration_token():
+    body = _json_object()
+    team, expires_in, max_clients = body.get("team"), body.get("expires_in", 30 * 86400), body.get("max_clients")
+    if not isinstance(team, str):
+        raise Problem(400, "invalid_parameter", "team must be a string.", field="team")
+    for name, value, required in (("expires_in", expires_in, True), ("max_clients", max_clients, False)):
+        if (value is None and required) or (value is not None and (not isinstance(value, int) or
+                                                                    isinstance(value, bool) or
+                                                                    not 1 <= value <= 10**8)):
+            raise Problem(400, "invalid_parameter", f"{name} must be a positive integer.", field=name)
+    try:
+        row, token = client_admin.issue_registration_token(get_session(), team=team, expires_in=expires_in,
+                                                           max_clients=max_clients, actor=actor(), now=now())
+    except client_admin.ClientOperationError as exc:
+        raise Problem(400, "invalid_parameter", str(exc), field="team") from None
+    get_session().commit()
+    return jsonify({"token": token, "team": row.team, "expires_at": _iso(row.expires_at),
+                    "max_clients": row.max_clients}), 201
+
+
+def _user(row) -> dict:
+    return {"sub": row.sub, "registration_number": row.registration_number, "email": row.email,
+            "name": row.display_name, "role": row.role, "active": row.active, "created_at": _iso(row.created_at)}
+
+
+@bp.get("/users")
+def list_users():
+    query = request.args.get("q")
+    if query is not None and len(query) > 254:
+        raise Problem(400, "invalid_parameter", "q must be at most 254 characters.", field="q")
+    rows = user_repo.list_users(get_session(), query=query, limit=_int_arg("limit", 50, 1, MAX_LIMIT),
+                                after_id=_int_arg("after_id", None, 0, 2**31 - 1))
+    return jsonify({"users": [_user(r) for r in rows], "next_after_id": rows[-1].id if rows else None})
+
+
+@bp.get("/users/<sub>")
+def get_user(sub):
+    row = user_repo.get_user_by_sub(get_session(), sub)
+    if row is None:
+        raise Problem(404, "user_not_found", "There is no user with this subject identifier.")
+    return jsonify(_user(row))
+
+
+@bp.get("/audit")
+def audit_events():
+    """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
+    db = get_session()
+    user_id = None
+    if request.args.get("user") is not None:
+        user = user_repo.get_user_by_sub(db, request.args["user"][:64])
+        user_id = user.id if user else -1
+    for name in ("type", "client_id"):
+        if len(request.args.get(name, "")) > 64:
+            raise Problem(400, "invalid_parameter", f"{name} must be at most 64 characters.", field=name)
+    rows = audit.list_events(db, user_id=user_id, type=request.args.get("type"),
+                             client_id=request.args.get("client_id"), since=_float_arg("since"),
+                             until=_float_arg("until"), limit=_int_arg("limit", 100, 1, MAX_LIMIT),
+                             before_id=_int_arg("before_id", None, 0, 2**31 - 1))
+    return jsonify({"events": [_event(r) for r in rows]})
+
+
+def _event(row) -> dict:
+    return {"id": row.id, "occurred_at": _iso(row.occurred_at), "type": row.type, "user_id": row.user_id,
+            "client_id": row.client_id, "ip": row.ip, "user_agent": row.user_agent, "request_id": row.request_id,
+            "details": row.details or {}}
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else utc(ts).isoformat().replace("+00:00", "Z")

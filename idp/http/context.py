@@ -1,0 +1,140 @@
+"""Per-request plumbing: the request class, client IP behind trusted proxies, request ids,
+security headers."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import os
+import re
+import secrets
+from functools import lru_cache
+
+from flask import Request as FlaskRequest, g, request
+
+from idp import services
+
+
+_NON_ASCII = re.compile(rb"[\x80-\xff]")
+
+
+class Request(FlaskRequest):
+    """Flask's request, with the raw query string made ASCII first.
+
+    Werkzeug decodes the query string as strict UTF-8 wherever it reads it (``args``,
+    ``full_path``, ``url``), so a query holding raw bytes that are not UTF-8 raised
+    ``UnicodeDecodeError``, a 500 (werkzeug keeps that on purpose: pallets/werkzeug#3022). Each
+    non-ASCII byte is percent-encoded instead: valid UTF-8 still means the same text, and invalid
+    bytes stay percent-encoded, as werkzeug already does with invalid escapes."""
+
+    def __init__(self, environ, populate_request: bool = True, shallow: bool = False):
+        super().__init__(environ, populate_request, shallow)
+        if not self.query_string.isascii():
+            self.query_string = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.query_string)
+
+
+class NulInRequest(Exception):
+    """A request value holds a NUL character (answered with 400 ``invalid_request``)."""
+
+
+def refuse_nul() -> None:
+    """No parameter of ours (identifier, name, password, URI) can hold NUL, and PostgreSQL refuses it
+    in a query (a ``DataError``: the 500s of /login, the account page and the admin API with
+    ``%00``). Checked once here for every route, on every value a handler may read: path, query,
+    form, JSON strings, cookies and the stored ``User-Agent``."""
+    values = [request.path, request.headers.get("User-Agent", ""), *request.cookies.keys(), *request.cookies.values()]
+    sources = [request.args]
+    if request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sources.append(request.form)
+    values += [text for source in sources for pair in source.items(multi=True) for text in pair]
+    if any("\x00" in value for value in values) or (request.is_json and _nul_in_json(request.get_json(silent=True))):
+        raise NulInRequest()
+
+
+def _nul_in_json(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_nul_in_json(k) or _nul_in_json(v) for k, v in value.items())
+    return isinstance(value, list) and any(_nul_in_json(v) for v in value)
+
+
+@lru_cache(maxsize=16)
+def _networks(cidrs: tuple[str, ...]):
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _trusted(addr: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(addr)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_ip() -> str:
+    """The client's address: ``X-Forwarded-For`` is honoured only when the peer is a trusted proxy,
+    and then read right to left up to the first address that is not itself a trusted proxy."""
+    cached = g.get("client_ip")
+    if cached is not None:
+        return cached
+    networks = _networks(services.settings().trusted_proxies)
+    addr = request.remote_addr or ""
+    if networks and _trusted(addr, networks):
+        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            addr = hop
+            if not _trusted(hop, networks):
+                break
+    try:
+        addr = str(ipaddress.ip_address(addr))
+    except ValueError:
+        addr = ""
+    g.client_ip = addr
+    return addr
+
+
+def assign_request_id() -> None:
+    """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
+    incoming = request.headers.get("X-Request-ID", "")
+    networks = _networks(services.settings().trusted_proxies)
+    if (incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable() and networks
+            and _trusted(request.remote_addr or "", networks)):
+        g.request_id = incoming
+    else:
+        g.request_id = new_request_id()
+
+
+_ids: dict = {}
+
+
+def new_request_id() -> str:
+    """16 hex characters, unique within this process: a random prefix per process (drawn again after
+    a fork) and a counter. Ids correlate log lines; they guard nothing, so they need no fresh
+    randomness: ``secrets.token_hex`` per request was 7% of a discovery request's profile."""
+    pid = os.getpid()
+    if _ids.get("pid") != pid:
+        _ids.update(pid=pid, prefix=secrets.token_hex(4), counter=itertools.count(1))
+    return f"{_ids['prefix']}{next(_ids['counter']) & 0xFFFFFFFF:08x}"
+
+
+# script-src 'self': the one comfort script (static/idp.js, Caps Lock and password toggle); never inline.
+# img-src https: lets IDP_BRAND_LOGO_URL point at the institution's own web server.
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+       "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'")
+
+
+def security_headers(response):
+    """Headers every response gets; HTML pages also get CSP and no caching."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.mimetype == "text/html":
+        # form-action must allow the redirect after a form post (to registered redirect URIs);
+        # browsers apply form-action to redirects, so leave it open to http(s) targets.
+        response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Cache-Control", "no-store")
+    if services.settings().issuer.startswith("https://"):
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    response.headers["X-Request-ID"] = g.get("request_id", "")
+    return response

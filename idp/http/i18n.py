@@ -1,0 +1,167 @@
+"""Languages of the provider's pages and mail (Flask-Babel, gettext catalogues).
+
+Which language a page speaks, first match wins:
+
+1. ``ui_locales`` of the pending authorization request (OIDC Core §3.1.2.1), carried by the
+   interaction; the language switch on a page of that interaction replaces it with the user's choice;
+2. the user's earlier choice, remembered in the ``idp_lang`` cookie (set by ``/language``);
+3. the browser's ``Accept-Language``;
+4. English.
+
+Catalogues live as ``.po`` files in ``idp/translations`` (in git); the binary ``.mo`` files are
+compiled from them, never committed: by ``compile_catalogues`` when the app starts (next to the
+``.po`` when that folder is writable, as in a checkout or ``pip install -e .``, otherwise in a
+per-user cache folder) and once at image build time in the Dockerfile (``python -m idp.http.i18n``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from flask import g, has_request_context, request
+from flask_babel import Babel, format_datetime
+from sqlalchemy.exc import SQLAlchemyError
+
+from idp import services
+from idp.storage.store.memory import StoreUnavailable
+
+LANGUAGES = ("en", "de")
+NAMES = {"en": "English", "de": "Deutsch"}
+DEFAULT = "en"
+COOKIE = "idp_lang"
+TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
+DOMAIN = "messages"
+
+
+def _outdated(po: Path, mo: Path) -> bool:
+    return not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
+
+
+def compile_catalogues(source: Path = TRANSLATIONS) -> Path:
+    """Compile every ``<lang>/LC_MESSAGES/messages.po`` whose ``.mo`` is missing or older; return
+    the folder that holds the compiled catalogues (``source`` when writable, else a cache folder)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    target = source if os.access(source, os.W_OK) else _cache_dir(source)
+    for po in sorted(source.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        mo = target / po.relative_to(source).with_suffix(".mo")
+        if not _outdated(po, mo):
+            continue
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        partial = mo.with_suffix(f".mo.{os.getpid()}")
+        with partial.open("wb") as fh:
+            write_mo(fh, catalog)  # fuzzy entries are left out, as msgfmt does
+        partial.replace(mo)  # atomic: a concurrent worker never reads half a catalogue
+    return target
+
+
+def _cache_dir(source: Path) -> Path:
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"spom-login-translations-{os.getuid()}-{digest}"
+
+
+def best_language(ui_locales: str | None) -> str | None:
+    """The first of space-separated BCP 47 tags that we speak (``de-AT`` → ``de``)."""
+    for tag in (ui_locales or "").split():
+        primary = tag.split("-")[0].lower()
+        if primary in LANGUAGES:
+            return primary
+    return None
+
+
+def select_locale() -> str:
+    if not has_request_context():  # mail thread, CLI: the caller forces a locale when it matters
+        return DEFAULT
+    cached = g.get("idp_locale")
+    if cached:
+        return cached
+    from idp.http.protocol import interactions
+
+    try:
+        interaction = interactions.load(request.values.get("interaction")) if request.values.get("interaction") else None
+    except (StoreUnavailable, SQLAlchemyError):
+        # The store or database is down: this may be the 503 page itself being rendered, which must
+        # not fail in turn (that was a 500). The cookie or Accept-Language still choose.
+        interaction = None
+    ui_locales = interaction.param("ui_locales") if interaction else request.values.get("ui_locales")
+    chosen = (best_language(ui_locales)
+              or (request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in LANGUAGES else None)
+              or request.accept_languages.best_match(LANGUAGES)
+              or DEFAULT)
+    g.idp_locale = chosen
+    return chosen
+
+
+def select_timezone() -> str:
+    return services.settings().time_zone
+
+
+def when(ts: float | None, fmt: str = "medium") -> str:
+    """An epoch time as the reader's locale writes it, in the configured time zone (``IDP_TIME_ZONE``)."""
+    if not ts:
+        return ""
+    return format_datetime(datetime.fromtimestamp(ts, tz=timezone.utc), fmt)
+
+
+def init_app(app) -> None:
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
+    app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp.core.settings"].time_zone
+    Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    app.jinja_env.globals["when"] = when
+
+
+# -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None}
+
+
+def extract_messages():
+    """A catalogue template of every user-facing string in the code and templates (babel.cfg)."""
+    from babel.messages.catalog import Catalog
+    from babel.messages.extract import extract_from_dir
+    from babel.messages.frontend import parse_mapping_cfg
+
+    with (ROOT / "babel.cfg").open() as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    template = Catalog(project="SPOM Login", copyright_holder="SPOM Login contributors")
+    for filename, lineno, message, comments, context in extract_from_dir(
+            str(ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",)):
+        template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
+    return template
+
+
+def update_catalogues() -> list[str]:
+    """Merge new strings into every ``.po`` (they show up untranslated: the catalogue test fails until
+    someone translates them); returns the msgids that still need a translation."""
+    from babel.messages.pofile import read_po, write_po
+
+    template, todo = extract_messages(), []
+    for po in sorted(TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parent.parent.name)
+        catalog.update(template, no_fuzzy_matching=True)
+        catalog.obsolete.clear()
+        with po.open("wb") as fh:
+            write_po(fh, catalog, no_location=True, sort_output=True, width=120, omit_header=False)
+        todo += [f"{po.parent.parent.name}: {m.id}" for m in catalog if m.id and not m.string]
+    return todo
+
+
+if __name__ == "__main__":
+    # python -m idp.http.i18n            compile the .mo files (the Dockerfile's build step does this)
+    # python -m idp.http.i18n update     add new strings from the code and templates to every .po
+    import sys
+
+    if sys.argv[1:] == ["update"]:
+        print("\n".join(update_catalogues()) or "every string is translated")
+    else:
+        print(compile_catalogues())

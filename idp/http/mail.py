@@ -1,0 +1,60 @@
+"""The provider's e-mails: what they say (English and German through the gettext catalogues of
+idp/translations, plain text + HTML) and how they leave (through the ``Postman``, so failures are
+retried and kept, never lost)."""
+
+from __future__ import annotations
+
+from flask import current_app, render_template
+from flask_babel import force_locale, gettext
+
+from idp.http.i18n import DEFAULT, LANGUAGES, best_language, when
+
+
+def N_(message: str) -> str:  # noqa: N802 - mark for translation; translated when the mail is composed
+    return message
+
+
+SUBJECTS = {
+    "reset": N_("Reset your SPOM Login password"),
+    "invite": N_("Your SPOM Login account is ready"),
+    "changed": N_("Your SPOM Login password was changed"),
+    "device": N_("Approve a new device for SPOM Login"),
+}
+
+
+def choose_language(ui_locales: str | None = None, accept_language=None) -> str:
+    """The first of ``ui_locales`` (OIDC Core §3.1.2.1, space-separated BCP 47 tags) we speak,
+    else the browser's best match (``request.accept_languages``), else English."""
+    found = best_language(ui_locales)
+    if found:
+        return found
+    if accept_language is not None:
+        return accept_language.best_match(LANGUAGES, default=DEFAULT)
+    return DEFAULT
+
+
+def compose(kind: str, lang: str, **context) -> tuple[str, str, str]:
+    """(subject, text, html) for a mail ``kind`` (reset, invite, changed, device) in ``lang``, from the same
+    gettext catalogues as the pages; a ``changed_at`` epoch time becomes ``when`` in that language."""
+    lang = lang if lang in LANGUAGES else DEFAULT
+    with force_locale(lang):
+        subject = gettext(SUBJECTS[kind])
+        if "changed_at" in context:
+            context["when"] = when(context.pop("changed_at"), "long")
+        context.update(lang=lang, subject=subject)
+        text = render_template(f"mail/{kind}.txt", **context)
+        html = render_template(f"mail/{kind}.html", **context)
+    return subject, text, html
+
+
+def postman():
+    return current_app.extensions["idp.postman"]
+
+
+def send(kind: str, to: str, lang: str, *, later: bool = True, **context):
+    """Compose and send; ``later`` hands delivery to the mail thread (a page never waits for SMTP).
+    Returns the delivery result (``later=False``) or its future."""
+    subject, text, html = compose(kind, lang, **context)
+    if later:
+        return postman().deliver_later(to, subject, text, html)
+    return postman().deliver(to, subject, text, html)

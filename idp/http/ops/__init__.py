@@ -1,0 +1,30 @@
+"""Operations: health and readiness, Prometheus metrics, request logging and timing.
+
+Imports stay inside the functions: ``idp serve`` imports ``idp.http.ops.gunicorn`` and must set
+``PROMETHEUS_MULTIPROC_DIR`` before anything imports ``prometheus_client``.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+
+def init_app(app) -> None:
+    from idp.http.ops import logs
+    from idp.http.ops.views import bp
+
+    app.register_blueprint(bp)
+    app.before_request(logs.start_timer)
+    app.after_request(_observe)
+
+
+def _observe(response):
+    from idp.http.ops import logs
+    from idp.core import metrics
+
+    duration = logs.elapsed()
+    endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
+    metrics.REQUEST_SECONDS.labels(endpoint, request.method).observe(duration)
+    metrics.RESPONSES.labels(endpoint, request.method, str(response.status_code)).inc()
+    logs.log_request(response, duration)
+    return response

@@ -1,0 +1,142 @@
+"""The authorization endpoint: Authlib validates, ``policy`` decides, we sign in, consent or issue."""
+
+from __future__ import annotations
+
+import logging
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oidc.core.errors import (ConsentRequiredError, LoginRequiredError, RequestNotSupportedError,
+                                      RequestURINotSupportedError)
+from flask import redirect, render_template, url_for
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from idp import services
+from idp.domain.keys.material import JWS_ALGS
+from idp.core.params import ParameterError, parse_max_age
+from idp.storage.sql import consents
+from idp.storage.sql.database import get_session
+from idp.http.web import session as web_session
+from idp.http.protocol import interactions, policy
+from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
+from idp.http.protocol.models import Principal
+from idp.http.protocol.server import Issuer, get_server
+
+log = logging.getLogger(__name__)
+
+
+def authorize(oauth_request, interaction: interactions.Interaction | None = None):
+    """Handle one authorization request (fresh or resumed) and return the response."""
+    server = get_server()
+    signed_in = web_session.current()
+    try:
+        grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.user if signed_in else None)
+        claims = _check_openid_parameters(grant)
+        decision = policy.decide(_context(grant, signed_in, interaction, claims))
+        if decision is None and interaction and interaction.login_done_by(signed_in) \
+                and _hint_mismatch(grant, signed_in):
+            raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.",
+                                     redirect_uri=grant.redirect_uri)
+    except OAuth2Error as error:
+        return error_response(error, oauth_request, getattr(error, "redirect_uri", None))
+
+    prompts = _prompts(grant)
+    if decision is not None:
+        step, check = decision
+        if "none" in prompts:
+            error_cls = LoginRequiredError if step == "login" else ConsentRequiredError
+            return error_response(error_cls(check.reason), oauth_request, grant.redirect_uri)
+        interaction = interaction or interactions.start(grant.request.payload.data)
+        log.info("authorization needs %s: %s", step, check.name)
+        return redirect(url_for(f"web.{step}", interaction=interaction.id))
+
+    if interaction is not None:
+        interaction.discard()
+    principal = Principal(user=signed_in.user, session_id=signed_in.session.id, auth_time=signed_in.session.auth_time,
+                          amr=list(signed_in.session.amr), claims=claims)
+    return server.create_authorization_response(request=grant.request, grant_user=principal, grant=grant)
+
+
+def error_response(error: OAuth2Error, oauth_request, redirect_uri: str | None):
+    """Redirect with the error only to a validated redirect URI; otherwise an error page."""
+    server = get_server()
+    if redirect_uri:
+        error.redirect_uri = redirect_uri
+        error.state = oauth_request.payload.state
+        response = server.handle_error_response(oauth_request, error)
+        Issuer().add_issuer_parameter(server, response)
+        return response
+    return render_template("error.html", error=error.error, description=error.get_error_description()), 400
+
+
+def _prompts(grant) -> set[str]:
+    return set((grant.request.payload.data.get("prompt") or "").split())
+
+
+def _check_openid_parameters(grant) -> dict:
+    """OIDC parameters Authlib leaves to us; returns the parsed ``claims`` request."""
+    data, redirect_uri = grant.request.payload.data, grant.redirect_uri
+    scopes = (grant.request.payload.scope or "").split()
+    if "openid" in scopes and not grant.request.payload.redirect_uri:
+        # Core §3.1.2.1: redirect_uri is REQUIRED; without it we may not redirect the error either.
+        raise InvalidRequestError("Missing 'redirect_uri' in request.")
+    if data.get("request"):
+        raise RequestNotSupportedError(redirect_uri=redirect_uri)
+    if data.get("request_uri"):
+        raise RequestURINotSupportedError(redirect_uri=redirect_uri)
+    if data.get("response_mode", "query") != "query":
+        raise InvalidRequestError("Only 'response_mode=query' is supported.", redirect_uri=redirect_uri)
+    if grant.request.client.is_public and not data.get("code_challenge"):
+        # RFC 9700 §2.1.1 / RFC 7636: public clients MUST use PKCE.
+        raise InvalidRequestError("Public clients must send 'code_challenge' (S256).", redirect_uri=redirect_uri)
+    try:
+        parse_max_age(data.get("max_age"))
+    except ParameterError:
+        raise InvalidRequestError("Invalid 'max_age' parameter.", redirect_uri=redirect_uri) from None
+    try:
+        requested = parse_claims_request(data.get("claims"))
+    except ClaimsRequestError as exc:
+        raise InvalidRequestError(str(exc), redirect_uri=redirect_uri) from None
+    return limit_claims_request(requested, grant.request.client.row.scope.split())
+
+
+def _hint_subject(grant) -> str | None:
+    """``sub`` of a valid ``id_token_hint`` we issued (expired is fine: Core §3.1.2.1)."""
+    hint = grant.request.payload.data.get("id_token_hint")
+    if not hint:
+        return None
+    try:
+        token = jwt.decode(hint, services.keystore().verification_keys(), algorithms=list(JWS_ALGS))
+    except (JoseError, ValueError):
+        raise InvalidRequestError("Invalid 'id_token_hint'.", redirect_uri=grant.redirect_uri) from None
+    claims = token.claims
+    aud = claims.get("aud")
+    if claims.get("iss") != services.settings().issuer or grant.request.client.client_id not in (
+            aud if isinstance(aud, list) else [aud]):
+        raise InvalidRequestError("The 'id_token_hint' was not issued to this client.", redirect_uri=grant.redirect_uri)
+    return claims.get("sub")
+
+
+def _hint_mismatch(grant, signed_in) -> bool:
+    sub = _hint_subject(grant)
+    return sub is not None and sub != signed_in.user.sub
+
+
+def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
+    data = grant.request.payload.data
+    client = grant.request.client
+    # Claims asked for by name need the same consent as the scopes that carry them.
+    scopes = set((grant.request.scope or "").split()) | set(claims_scopes(claims))
+    return policy.Context(
+        now=services.now(),
+        signed_in=signed_in,
+        prompts=_prompts(grant),
+        max_age=parse_max_age(data.get("max_age")),
+        hint_sub=_hint_subject(grant),
+        client_trusted=client.row.trusted,
+        has_consent=lambda: consents.has_consent(get_session(), signed_in.user.id, client.client_id, scopes),
+        # Only results made by the user and session signed in now count (interactions module).
+        login_done=bool(interaction and interaction.login_done_by(signed_in)),
+        consent_done=bool(interaction and interaction.consent_done_by(signed_in)),
+    )

@@ -1,0 +1,105 @@
+"""``private_key_jwt`` client authentication (RFC 7523 §2.2, OIDC Core §9) through Authlib's
+``JWTBearerClientAssertion``, with our clock, our store as the ``jti`` replay cache, and the
+client's registered ``jwks`` or ``jwks_uri``."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from idp import services
+from idp.core.outbound import OutboundError
+from idp.domain.clients.rules import ASSERTION_ALGS
+
+log = logging.getLogger(__name__)
+
+JTI_KEY = "assertion-jti:"
+JWKS_KEY = "client-jwks:"
+#: How long keys fetched from a ``jwks_uri`` are reused before fetching again.
+JWKS_CACHE_SECONDS = 300
+MAX_JWKS_BYTES = 64 * 1024
+JWKS_TIMEOUT_SECONDS = 5
+#: Longest assertion lifetime accepted; also bounds how long a ``jti`` is remembered.
+MAX_ASSERTION_SECONDS = 600
+LEEWAY = 60
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self):
+        super().__init__(validate_jti=True, leeway=LEEWAY)
+
+    def get_audiences(self):
+        """RFC 7523 §3: the token endpoint URL; the issuer is accepted too (OIDC Core §9), and the
+        other endpoints that accept client authentication."""
+        issuer = services.settings().issuer
+        return [issuer, f"{issuer}/token", f"{issuer}/revoke", f"{issuer}/introspect"]
+
+    def resolve_client_public_key(self, client):
+        row = client.row
+        if row.token_endpoint_auth_method != self.CLIENT_AUTH_METHOD:
+            raise InvalidClientError(description="The client is not registered for private_key_jwt.")
+        try:
+            return KeySet.import_key_set(row.jwks if row.jwks is not None else _fetch_jwks(row.jwks_uri))
+        except OutboundError as exc:
+            log.warning("client %s: cannot fetch its jwks_uri: %s", row.client_id, exc.reason)
+            raise InvalidClientError(description="The client's public keys cannot be loaded.") from None
+        except (JoseError, ValueError, TypeError, KeyError) as exc:
+            log.warning("client %s: cannot load its keys: %s", row.client_id, exc.__class__.__name__)
+            raise InvalidClientError(description="The client's public keys cannot be loaded.") from None
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        """As Authlib's, but only the asymmetric algorithms we accept (no ``none``, no HMAC)."""
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=list(ASSERTION_ALGS))
+        except (JoseError, ValueError) as exc:
+            raise InvalidClientError(description="The client assertion is not valid.") from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def verify_claims(self, claims):
+        """Authlib's checks, against the provider's clock rather than the wall clock, plus a cap
+        on ``exp`` so a ``jti`` need only be remembered for a bounded time."""
+        now = int(services.now())
+        registry = jwt.JWTClaimsRegistry(now=now, leeway=self.leeway, iss={"essential": True},
+                                         sub={"essential": True}, jti={"essential": True},
+                                         aud={"essential": True, "values": self.get_audiences()},
+                                         exp={"essential": True})
+        try:
+            registry.validate(claims)
+        except JoseError as exc:
+            raise InvalidClientError(description=f"Invalid client assertion: {exc.description}") from exc
+        if claims["sub"] != claims["iss"]:
+            raise InvalidClientError(description="Issuer and Subject MUST match.")
+        if claims["exp"] > now + MAX_ASSERTION_SECONDS:
+            raise InvalidClientError(description=f"The assertion may live at most {MAX_ASSERTION_SECONDS} seconds.")
+        if not isinstance(claims["jti"], str) or not self.validate_jti(claims, claims["jti"]):
+            raise InvalidClientError(description="JWT ID is used before.")
+
+    def validate_jti(self, claims, jti):
+        """RFC 7523 §3 (7): each ``jti`` once per client, remembered until the assertion expires."""
+        ttl = int(claims["exp"]) - int(services.now()) + LEEWAY + 1
+        return services.store().add(f"{JTI_KEY}{claims['sub']}:{jti[:200]}", {"seen": True}, max(ttl, 1))
+
+
+def _fetch_jwks(uri: str) -> dict:
+    """The client's JWK Set from its ``jwks_uri`` through the outbound client (its policy, a
+    timeout and a size cap), cached for ``JWKS_CACHE_SECONDS``."""
+    store = services.store()
+    cached = store.get(JWKS_KEY + uri)
+    if cached is not None:
+        return cached
+    response = services.outbound().get(uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS,
+                                       max_bytes=MAX_JWKS_BYTES)
+    if response.status != 200:
+        raise OutboundError(f"HTTP {response.status}")
+    document = json.loads(response.body)
+    store.put(JWKS_KEY + uri, document, JWKS_CACHE_SECONDS)
+    return document

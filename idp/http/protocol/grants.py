@@ -1,0 +1,287 @@
+"""Authlib grants with our storage and policy hooks.
+
+- authorization_code + PKCE (S256 only) + OpenID Connect ID tokens;
+- refresh_token with rotation and family revocation on reuse (RFC 9700 §4.14.2);
+- client_credentials for service clients (access token only).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.util import scope_to_list
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oidc.core import OpenIDCode
+
+from idp import services
+from idp.storage.sql import audit, tokens as token_repo, users as user_repo
+from idp.storage.sql.database import get_session
+from idp.storage.sql.models import BrowserSession, Grant
+from idp.core.tokens import new_id, token_hash
+from idp.storage.store.memory import StoreUnavailable
+from idp.http.protocol.claims import user_claims
+from idp.http.protocol.models import AuthorizationCode, Principal, RefreshTokenRecord
+
+log = logging.getLogger(__name__)
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
+CODE_KEY = "code:"
+USED_CODE_KEY = "code-used:"
+#: How long a consumed code is remembered so that its replay revokes the tokens issued from it.
+USED_CODE_MEMORY = 86400
+#: Scopes that only make sense with an end user (never granted to client_credentials).
+USER_ONLY_SCOPES = {"openid", "profile", "email", "offline_access"}
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only: ``plain`` and an omitted method (which defaults to plain) are refused
+    (RFC 9700 §2.1.1). Whether a challenge is required is checked per client in ``policy``."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError("Only 'code_challenge_method=S256' is supported.", redirect_uri=redirect_uri)
+        super().validate_code_challenge(grant, redirect_uri)
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    @staticmethod
+    def validate_authorization_redirect_uri(request, client):
+        """Authlib's check, but its error quoted the requested URI (a 500 when it held '"')."""
+        if request.payload.redirect_uri and not client.check_redirect_uri(request.payload.redirect_uri):
+            raise InvalidRequestError("The redirect URI is not registered for this client.")
+        return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
+
+    def save_authorization_code(self, code, request):
+        """Codes live in the store under their hash, with their own expiry from the clock."""
+        ctx = request.user  # a Principal prepared by the authorization endpoint
+        settings, now = services.settings(), services.now()
+        data = {
+            "client_id": request.client.get_client_id(),
+            "redirect_uri": request.payload.redirect_uri,
+            "scope": request.scope,
+            "user_id": ctx.user.id,
+            "session_id": ctx.session_id,
+            "auth_time": ctx.auth_time,
+            "amr": ctx.amr,
+            "claims": ctx.claims,
+            "nonce": request.payload.data.get("nonce"),
+            "code_challenge": request.payload.data.get("code_challenge"),
+            "code_challenge_method": request.payload.data.get("code_challenge_method"),
+            "grant_id": new_id(),
+            "expires_at": now + settings.code_seconds,
+        }
+        services.store().put(CODE_KEY + token_hash(code), data, settings.code_seconds + 60)
+
+    def query_authorization_code(self, code, client):
+        """Consume the code atomically. A second use finds only the tombstone, and revokes
+        everything issued from the first (RFC 6749 §4.1.2: the server SHOULD revoke).
+
+        The client is checked before the code is consumed (RFC 6749 §4.1.3: the code must have
+        been issued to the authenticated client): another client that learns a code gets
+        ``invalid_grant``, is audited, and cannot burn the code of the one it belongs to."""
+        key = token_hash(code)
+        store, now = services.store(), services.now()
+        try:
+            peek = store.get(CODE_KEY + key)
+            if peek is not None and peek["client_id"] != client.get_client_id():
+                _audit_wrong_client(peek, client.get_client_id(), now)
+                return None
+            data = store.pop(CODE_KEY + key)
+        except StoreUnavailable:
+            # Redis is down and the code is not in the store's database fallback: it may be in
+            # Redis (503, try again), unless this is the replay of a code used during the outage.
+            if _revoke_if_replayed(store, key, now):
+                return None
+            raise
+        if data is None:
+            _revoke_if_replayed(store, key, now)
+            return None
+        store.put(USED_CODE_KEY + key, {"grant_id": data["grant_id"], "client_id": data["client_id"]},
+                  USED_CODE_MEMORY)
+        if data["client_id"] != client.get_client_id() or now >= data["expires_at"]:
+            return None
+        return AuthorizationCode(data)
+
+    def delete_authorization_code(self, authorization_code):
+        """Already consumed by ``query_authorization_code``."""
+
+    def authenticate_user(self, authorization_code):
+        data = authorization_code.data
+        user = user_repo.get_user(get_session(), data["user_id"])
+        if user is None or not user.active:
+            return None
+        return Principal(user=user, grant_id=data["grant_id"], session_id=data["session_id"],
+                         auth_time=data["auth_time"], amr=data["amr"], claims=data.get("claims") or {})
+
+
+def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
+    """In a transaction of its own: the request ends in an error and rolls back."""
+    with services.database().session() as db:
+        audit.record(db, audit.CODE_WRONG_CLIENT, now=now, client_id=presenter, user_id=data["user_id"],
+                     **services.request_audit_fields(), issued_to=data["client_id"])
+        db.commit()
+    log.warning("authorization code presented by client %s, issued to another client: refused, code kept",
+                presenter)
+
+
+def _revoke_if_replayed(store, key: str, now: float) -> bool:
+    used = store.get(USED_CODE_KEY + key)
+    if used is None:
+        return False
+    _revoke_replayed(used["grant_id"], used["client_id"], now)
+    return True
+
+
+def _revoke_replayed(grant_id: str, client_id: str, now: float) -> None:
+    """Revoke in a transaction of its own: the request itself ends in an error and rolls back."""
+    with services.database().session() as db:
+        token_repo.revoke_grant(db, grant_id, now)
+        audit.record(db, audit.CODE_REPLAY, now=now, client_id=client_id, **services.request_audit_fields(),
+                     grant_id=grant_id)
+        db.commit()
+    log.warning("authorization code replay: grant %s revoked", grant_id)
+
+
+class OpenIDConnectCode(OpenIDCode):
+    """ID tokens (OIDC Core §3.1.3.6) signed with the current key for the client's algorithm."""
+
+    def __init__(self):
+        # Core §3.1.2.1: nonce is OPTIONAL in the code flow.
+        super().__init__(require_nonce=False)
+
+    def exists_nonce(self, nonce, request):
+        # Codes are single use and bound to their nonce; replay is stopped at the code.
+        return False
+
+    def resolve_client_private_key(self, client):
+        return services.keystore().signing_key(self.get_client_algorithm(client)).key
+
+    def get_client_algorithm(self, client):
+        return client.id_token_signed_response_alg or "RS256"
+
+    def get_encode_header(self, client):
+        alg = self.get_client_algorithm(client)
+        return {"alg": alg, "kid": services.keystore().signing_key(alg).kid}
+
+    def get_client_claims(self, client):
+        now = int(services.now())
+        return {"iss": services.settings().issuer, "aud": [client.get_client_id()], "iat": now,
+                "exp": now + services.settings().id_token_seconds}
+
+    def get_authorization_code_claims(self, authorization_code):
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.data.get("session_id"):
+            claims["sid"] = authorization_code.data["session_id"]
+        return claims
+
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope, user.claims.get("id_token"))
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    """Refresh with rotation (RFC 9700 §4.14.2) that stays correct when instances race.
+
+    Two requests presenting the same refresh token at once (two tabs, a retry, two instances
+    behind a load balancer) must leave exactly one valid successor and must not look like theft:
+
+    - both read the token before either rotates it: the conditional UPDATE in
+      ``revoke_old_credential`` lets one win; the loser's response, successor included, is rolled
+      back and it gets ``invalid_grant``;
+    - one reads it after the other rotated it: within ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the
+      rotation this is taken for the same race and refused with ``invalid_grant`` *without*
+      revoking the family (the client keeps the successor the winner received); later, it is reuse
+      and the whole family is revoked.
+
+    Unlike Dex's ``reuseInterval`` the successor is not re-issued to the loser: only its hash is
+    stored, so it cannot be; Hydra's grace period issues a second successor, which we refuse to do
+    ("exactly one valid successor"). The window is short so that a stolen token replayed within
+    seconds of the legitimate refresh is still refused; it is audited either way.
+    """
+
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token):
+        db, now = get_session(), services.now()
+        found = token_repo.find_refresh_token(db, refresh_token)
+        if found is None:
+            return None
+        row, grant = found
+        if row.rotated_at is not None and row.revoked_at is None:
+            if now - row.rotated_at < services.settings().refresh_reuse_grace_seconds:
+                _refuse_concurrent_reuse(grant, now)
+            else:
+                _revoke_reused(grant, now)
+            return None
+        record = RefreshTokenRecord(row, grant, now)
+        if record.is_expired() or record.is_revoked() or not _session_allows(db, grant, now):
+            return None
+        return record
+
+    def authenticate_user(self, refresh_token):
+        grant: Grant = refresh_token.grant
+        user = user_repo.get_user(get_session(), grant.user_id)
+        if user is None or not user.active:
+            return None
+        return Principal(user=user, grant_id=grant.id, session_id=grant.session_id, auth_time=grant.auth_time,
+                         amr=grant.amr, claims=grant.claims)
+
+    def revoke_old_credential(self, refresh_token):
+        # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
+        # its response (with the successor it would have saved) is rolled back.
+        if not token_repo.mark_rotated(get_session(), refresh_token.row.id, services.now()):
+            raise InvalidGrantError("The refresh token has already been used.")
+
+
+def _session_allows(db, grant: Grant, now: float) -> bool:
+    """Tokens without ``offline_access`` live only as long as the browser session they came from."""
+    if "offline_access" in grant.scope.split() or grant.session_id is None:
+        return True
+    row = db.get(BrowserSession, grant.session_id)
+    # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
+    idle = services.settings().session_idle_seconds
+    return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
+
+
+def _refuse_concurrent_reuse(grant: Grant, now: float) -> None:
+    with services.database().session() as db:
+        audit.record(db, audit.REFRESH_REUSE_IN_GRACE, now=now, user_id=grant.user_id, client_id=grant.client_id,
+                     **services.request_audit_fields(), grant_id=grant.id)
+        db.commit()
+    log.info("refresh token reused within the grace window: refused, grant %s kept", grant.id)
+
+
+def _revoke_reused(grant: Grant, now: float) -> None:
+    with services.database().session() as db:
+        token_repo.revoke_grant(db, grant.id, now)
+        audit.record(db, audit.REFRESH_REUSE, now=now, user_id=grant.user_id, client_id=grant.client_id,
+                     **services.request_audit_fields(), grant_id=grant.id)
+        db.commit()
+    log.warning("refresh token reuse: grant %s revoked", grant.id)
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """Service clients calling institutional APIs: a JWT access token, no ID or refresh token."""
+
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def validate_token_request(self):
+        super().validate_token_request()
+        allowed = [s for s in scope_to_list(self.request.client.row.scope) if s not in USER_ONLY_SCOPES]
+        requested = scope_to_list(self.request.payload.scope) or []
+        if set(requested) - set(allowed):
+            raise InvalidScopeError("The client may not request these scopes.")
+        # RFC 6749 §3.3: no scope requested means the client's pre-defined (allowed) scopes.
+        self.request.scope = " ".join(requested or allowed)
+
+    def create_token_response(self):
+        token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
+        self.save_token(token)
+        return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -1,0 +1,194 @@
+"""The Authlib authorization server, wired to our storage, keys and clock."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
+from authlib.oauth2.rfc6750 import BearerTokenGenerator
+from authlib.oauth2.rfc9207 import IssuerParameter
+from flask import Response, request as flask_request
+from joserfc import jwt
+
+from idp import services
+from idp.storage.sql.database import get_session
+from idp.storage.sql import tokens as token_repo
+from idp.storage.sql.clients import get_client
+from idp.storage.sql.models import Grant
+from idp.core.tokens import new_id, new_token
+from idp.http.protocol.client_auth import PrivateKeyJWT
+from idp.http.protocol.client_cache import ClientCache, detached_copy
+from idp.http.protocol.client_secret_basic import authenticate_client_secret_basic
+from idp.http.protocol.endpoints import IntrospectionEndpoint, RevocationEndpoint
+from idp.http.protocol.error_responses import ErrorDescriptions
+from idp.http.protocol.grants import AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant, S256CodeChallenge
+from idp.http.protocol.models import OAuthClient, Principal
+from idp.http.protocol.registration import ConfigurationEndpoint, RegistrationEndpoint
+
+log = logging.getLogger("idp.http.protocol")
+
+
+class TooManyRequestsError(OAuth2Error):
+    """HTTP 429 with ``Retry-After`` (RFC 6585 §4) from the per-client token-endpoint limit.
+    RFC 6749 defines no error code for rate limiting; the status and header are what count."""
+
+    error = "too_many_requests"
+    status_code = 429
+
+    def __init__(self, retry_after: int):
+        super().__init__(description="Too many token requests from this client. Retry later.")
+        self.retry_after = retry_after
+
+    def get_headers(self):
+        return super().get_headers() + [("Retry-After", str(self.retry_after))]
+
+
+class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
+    client_cache: ClientCache | None = None
+
+    def query_client(self, client_id):
+        if not is_client_id(client_id):
+            return None
+        cache = self.client_cache
+        hit = cache.get(client_id) if cache is not None else None
+        if hit is not None:
+            return hit
+        row = get_client(get_session(), client_id)
+        if row is None or not row.active:
+            return None
+        client = OAuthClient(row, services.settings().secret_key)
+        if cache is not None:
+            cache.put(client_id, OAuthClient(detached_copy(row), services.settings().secret_key))
+        return client
+
+    def handle_response(self, status_code, payload, headers):
+        # Compact JSON (no spaces after separators): fewer bytes on every token response.
+        if isinstance(payload, dict):
+            payload = json.dumps(payload, separators=(",", ":"))
+        return Response(payload, status=status_code, headers=headers)
+
+    def authenticate_client(self, request, methods, endpoint="token"):
+        """Authlib's client authentication, then the per-client token-endpoint limit.
+
+        Counted after authentication, so nobody can spend a confidential client's allowance
+        with a wrong secret; a public client (nothing to authenticate) counts per client and IP.
+        If the counters are unreachable the limit is skipped (fail open): refresh must keep
+        working while Redis is down; only password sign-in fails closed.
+        """
+        client = super().authenticate_client(request, methods, endpoint)
+        if endpoint == "token":
+            from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+            from idp.http.context import client_ip
+
+            key = client.get_client_id()
+            if client.is_public:
+                key += "@" + client_ip()
+            try:
+                services.throttle().check_rate("token_client", key)
+            except TooManyAttempts as exc:
+                raise TooManyRequestsError(exc.retry_after) from None
+            except ThrottleUnavailable as exc:
+                log.warning("token endpoint limit skipped, counters unreachable: %s", exc)
+        return client
+
+    def create_oauth2_request(self, request):
+        # A request restored from a pending interaction is already an OAuth2Request.
+        if isinstance(request, OAuth2Request):
+            return request
+        return FlaskOAuth2Request(flask_request)
+
+    def save_token(self, token, request):
+        """Persist what must be: the grant (token family) and the hashed refresh token."""
+        principal = request.user
+        if not isinstance(principal, Principal):
+            return  # client_credentials: a self-contained access token, nothing stored
+        db, now, settings = get_session(), services.now(), services.settings()
+        if request.payload.grant_type == "authorization_code":
+            token_repo.add_grant(db, Grant(id=principal.grant_id, user_id=principal.user.id,
+                                           client_id=request.client.get_client_id(),
+                                           session_id=principal.session_id, scope=token["scope"],
+                                           auth_time=principal.auth_time, amr=principal.amr,
+                                           claims=principal.claims, created_at=now))
+        if token.get("refresh_token"):
+            token_repo.add_refresh_token(db, token=token["refresh_token"], grant_id=principal.grant_id,
+                                         client_id=request.client.get_client_id(), scope=token["scope"], now=now,
+                                         lifetime=settings.refresh_token_seconds)
+
+
+class Issuer(IssuerParameter):
+    """RFC 9207: ``iss`` in every authorization response, errors included."""
+
+    def get_issuer(self):
+        return services.settings().issuer
+
+
+class JWTAccessTokenGenerator(BearerTokenGenerator):
+    """RFC 9068 access tokens.
+
+    Written here rather than using Authlib's ``JWTBearerTokenGenerator`` because that one reads
+    wall-clock time (we need the clock service) and re-imports the key on every call; the
+    claims are the same plus ``sid`` and ``gid`` (the grant, for revocation of the family).
+    """
+
+    def __init__(self):
+        super().__init__(self.access_token, _refresh_token, self.expires_in)
+
+    @staticmethod
+    def expires_in(client, grant_type):
+        return services.settings().access_token_seconds
+
+    def access_token(self, client, grant_type, user, scope):
+        settings, now = services.settings(), int(services.now())
+        claims = {"iss": settings.issuer, "exp": now + settings.access_token_seconds, "iat": now,
+                  "jti": new_id(), "client_id": client.get_client_id(), "aud": client.get_client_id(),
+                  "scope": scope or ""}
+        if isinstance(user, Principal):
+            claims.update(sub=user.user.sub, auth_time=int(user.auth_time), gid=user.grant_id)
+            if user.session_id:
+                claims["sid"] = user.session_id
+        else:
+            claims["sub"] = client.get_client_id()
+        alg = settings.access_token_alg
+        key = services.keystore().signing_key(alg)
+        header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
+        return jwt.encode(header, claims, key.key, algorithms=[alg])
+
+
+def is_client_id(value) -> bool:
+    """RFC 6749 Appendix A.1: a client_id is VSCHAR (%x20-7E); anything else (a NUL byte, which
+    PostgreSQL refuses in a query) cannot name a client, so no lookup is made."""
+    return isinstance(value, str) and 0 < len(value) <= 255 and all(0x20 <= ord(c) <= 0x7E for c in value)
+
+
+def _refresh_token(client, grant_type, user, scope):
+    return new_token()
+
+
+def create_server(app) -> AuthorizationServer:
+    server = AuthorizationServer()
+    server.client_cache = ClientCache(app.extensions["idp.core.settings"].client_cache_seconds)
+    server.init_app(app)
+    server.register_token_generator("default", JWTAccessTokenGenerator())
+    server.register_extension(Issuer())
+    server.register_grant(AuthorizationCodeGrant, [OpenIDConnectCode(), S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(RevocationEndpoint)
+    server.register_endpoint(IntrospectionEndpoint)
+    server.register_endpoint(RegistrationEndpoint)
+    server.register_endpoint(ConfigurationEndpoint)
+    server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD, PrivateKeyJWT())
+    # Replaces Authlib's, which decodes the header without guarding it (non-UTF-8 was a 500).
+    server.register_client_auth_method("client_secret_basic", authenticate_client_secret_basic)
+    app.extensions["idp.oauth2"] = server
+    return server
+
+
+def get_server() -> AuthorizationServer:
+    from flask import current_app
+
+    return current_app.extensions["idp.oauth2"]

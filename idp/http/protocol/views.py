@@ -1,0 +1,180 @@
+"""Protocol endpoints (blueprint ``protocol``). Views only call Authlib's ``create_*_response``."""
+
+from __future__ import annotations
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
+from flask import Blueprint, Response, current_app, jsonify, render_template, request
+
+from idp import services
+from idp.core.metrics import TOKENS_ISSUED
+from idp.storage.sql.database import get_session
+from idp.storage.sql import tokens as token_repo
+from idp.http.protocol import interactions
+from idp.http.protocol.authorize import authorize as run_authorization
+from idp.http.protocol.claims import user_claims
+from idp.http.protocol.discovery import document_bytes
+from idp.http.protocol.endpoints import verify_access_token
+from idp.http.protocol.errors import own_description
+from idp.http.protocol.models import Principal
+from idp.http.protocol.server import get_server
+
+bp = Blueprint("protocol", __name__)
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    """OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported."""
+    return run_authorization(get_server().create_oauth2_request(None))
+
+
+@bp.get("/authorize/resume")
+def resume():
+    """Continue an authorization request after the sign-in or consent page."""
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
+    if interaction is None:
+        return interactions.problem_page(problem)
+    return run_authorization(interactions.StoredRequest(interaction), interaction)
+
+
+@bp.post("/token")
+def token():
+    response = get_server().create_token_response()
+    if response.status_code == 200:
+        get_session().commit()
+        grant_type = request.form.get("grant_type", "")
+        if grant_type in ("authorization_code", "refresh_token", "client_credentials"):
+            TOKENS_ISSUED.labels(grant_type).inc()
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.post("/revoke")
+def revoke():
+    return get_server().create_endpoint_response("revocation")
+
+
+@bp.post("/introspect")
+def introspect():
+    response = get_server().create_endpoint_response("introspection")
+    response.headers.update(NO_STORE)
+    return response
+
+
+@bp.post("/register")
+def register():
+    """RFC 7591 §3: register a client (initial access token unless open registration is on).
+
+    Counted per client IP (``register_ip``) before anything is parsed; if the counters are
+    unreachable the request gets a 503 (registration is not worth keeping open during an outage)."""
+    from idp.storage.throttle.counter import TooManyAttempts
+    from idp.http.context import client_ip
+
+    try:
+        services.throttle().check_rate("register_ip", client_ip())
+    except TooManyAttempts as exc:
+        retry = int(exc.retry_after + 0.999)
+        body = jsonify(error="too_many_requests", error_description="Too many registrations from this address. "
+                                                                    f"Retry in {retry} seconds.")
+        return body, 429, {"Retry-After": str(retry), **NO_STORE}
+    response = get_server().create_endpoint_response("client_registration")
+    if response.status_code == 201:
+        get_session().commit()
+    return response
+
+
+@bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+def client_configuration(client_id):
+    """RFC 7592 §2: read, replace or delete the client the registration access token belongs to."""
+    if request.method == "PUT" and not isinstance(request.get_json(silent=True), dict):
+        # Authlib reads the body with a strict ``get_json()``, which would answer in HTML.
+        return Response(current_app.json.dumps({"error": "invalid_client_metadata",
+                                                "error_description": "request: the body must be a JSON object "
+                                                                     "of client metadata"}),
+                        status=400, mimetype="application/json", headers=NO_STORE)
+    response = get_server().create_endpoint_response("client_configuration")
+    if request.method != "GET" and response.status_code in (200, 204):
+        get_session().commit()
+    return response
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    """OIDC Core §5.3. Bearer token in the header or (POST) the form body, RFC 6750 §2.1/§2.2.
+
+    Written as a view rather than Authlib's ``UserInfoEndpoint`` because that one reads the
+    token only from the Authorization header; the errors and their ``WWW-Authenticate``
+    headers are still Authlib's.
+    """
+    try:
+        token_string = _bearer_token()
+        if token_string is None:
+            # RFC 6750 §3.1: no credentials at all → no error code, just the challenge.
+            return Response(status=401, headers={"WWW-Authenticate": 'Bearer realm="userinfo"'})
+        # Revocation is checked below, together with the grant and the user, in one query.
+        record = verify_access_token(token_string, check_state=False)
+        if record is None or record.is_expired():
+            raise InvalidTokenError(realm="userinfo")
+        if "gid" not in record.claims:  # a client-credentials token: nobody to describe
+            if not token_repo.access_token_state(get_session(), record.claims["jti"], None, record.claims["client_id"]):
+                raise InvalidTokenError(realm="userinfo")
+            raise InsufficientScopeError()
+        principal = _principal(record.claims)
+        if principal is None:
+            raise InvalidTokenError(realm="userinfo")
+        if "openid" not in record.get_scope().split():
+            raise InsufficientScopeError()
+    except OAuth2Error as error:
+        status, body, headers = own_description(error)()
+        return Response(current_app.json.dumps(dict(body)), status=status, headers=headers,
+                        mimetype="application/json")
+    response = jsonify(dict(user_claims(principal, record.get_scope(), principal.claims.get("userinfo"))))
+    response.headers.update(NO_STORE)
+    return response
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization")
+    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+        and "access_token" in request.form
+    if header and in_body:
+        raise InvalidRequestError("Use exactly one method to send the access token.")  # RFC 6750 §2
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise InvalidTokenError(realm="userinfo")
+        return value.strip()
+    if in_body:
+        return request.form["access_token"]
+    return None
+
+
+def _principal(claims: dict) -> Principal | None:
+    if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
+        return None
+    found = token_repo.userinfo_subject(get_session(), claims["jti"], claims["gid"], claims["client_id"],
+                                        claims["sub"])
+    return None if found is None else Principal(user=found[0], grant_id=claims["gid"], claims=found[1])
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery():
+    return _cached_json(document_bytes(), max_age=3600)
+
+
+@bp.get("/jwks.json")
+def jwks():
+    # No longer than a next key is published before it signs (settings validation), so every
+    # relying party that honours the cache lifetime holds the next key before it is used.
+    return _cached_json(services.keystore().jwks_bytes(), max_age=services.settings().jwks_max_age_seconds)
+
+
+def _cached_json(body: bytes, max_age: int):
+    response = Response(body, mimetype="application/json")
+    response.headers["Cache-Control"] = f"public, max-age={max_age}"
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.add_etag()
+    return response.make_conditional(request)

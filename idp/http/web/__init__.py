@@ -1,0 +1,23 @@
+"""Server-rendered pages and the per-request hooks they rely on."""
+
+from idp.http.web.csrf import csrf_token, set_csrf_cookie
+from idp.http.web import device, session
+from idp.http import context as http
+
+
+def init_app(app) -> None:
+    # Imported for their routes on the web and account blueprints.
+    from idp.http.web import device_approval, help as help_pages, password  # noqa: F401
+    from idp.http.web.account import bp as account_bp
+    from idp.http.web.views import bp
+
+    app.register_blueprint(bp)
+    app.register_blueprint(account_bp)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+    app.context_processor(help_pages.template_context)
+    app.before_request(http.assign_request_id)
+    app.before_request(http.refuse_nul)
+    app.after_request(session.apply_cookie)
+    app.after_request(device.apply_cookie)
+    app.after_request(set_csrf_cookie)
+    app.after_request(http.security_headers)

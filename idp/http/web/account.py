@@ -1,0 +1,172 @@
+"""Account self-service for the signed-in user (blueprint ``account``): profile, password change,
+active sessions, recent sign-ins, and the apps holding consent."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+
+from idp.domain import accounts
+from idp import services
+from idp.storage.sql import audit, consents, tokens as token_repo
+from idp.storage.sql.database import get_session
+from idp.storage.sql.models import BrowserSession
+from idp.http.mail import choose_language
+from idp.domain.signin import verify_current_password
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.domain.password_policy import context_for, get_policy, strength
+from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.http.web import device as web_device, session as web_session
+from idp.http.context import client_ip
+
+bp = Blueprint("account", __name__)
+
+MESSAGES = {
+    "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "expired": _l("This page was open too long and has expired. Please try again."),
+}
+NOTICES = {
+    "password": _l("Your password was changed."),
+    "password_others": _l("Your password was changed and your other sessions were signed out."),
+    "session": _l("That session was signed out."),
+    "others": _l("All your other sessions were signed out."),
+    "app": _l("Access was revoked: the app has to ask you again next time."),
+}
+
+
+def too_many(exc: TooManyAttempts) -> str:
+    minutes = max(1, -(-exc.retry_after // 60))
+    return ngettext("Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.", minutes)
+
+
+@bp.after_request
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/account")
+def index():
+    signed_in = web_session.current()
+    if signed_in is None:
+        return redirect(url_for("web.login"))
+    return _page(signed_in, notice=NOTICES.get(request.args.get("done", "")))
+
+
+@bp.post("/account/password")
+def change_password():
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user = get_session(), signed_in.user
+    current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
+    if not current or len(current) > services.settings().max_password_length:
+        return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+    # The current password is checked by the sign-in use case: throttled before argon2 runs, under
+    # the same account key as the sign-in form (one allowance), with failures and successes counted.
+    try:
+        if not verify_current_password(user, current, client_ip(), device_cookie=web_device.read()):
+            db.commit()  # the audit event of the failure
+            return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+    except TooManyAttempts as exc:
+        db.commit()  # the audit event
+        return _page(signed_in, password_errors=[too_many(exc)], status=429)
+    except ThrottleUnavailable:
+        return _page(signed_in, password_errors=[_("Sign-in is temporarily unavailable. Please try again in a "
+                                                   "few minutes.")], status=503)
+    try:
+        accounts.check_new_password(user, new, confirm)
+    except accounts.PolicyError as exc:
+        return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
+    accounts.set_password(db, user, new)
+    end_others = request.form.get("end_others") == "yes"
+    ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id) if end_others else []
+    audit.record(db, audit.PASSWORD_CHANGED, now=services.now(), user_id=user.id, ended_sessions=len(ended),
+                 **services.request_audit_fields())
+    db.commit()
+    accounts.notify_password_changed(user, choose_language(None, request.accept_languages), signed_out=False)
+    return redirect(url_for("account.index", done="password_others" if end_others else "password"), 303)
+
+
+@bp.post("/account/sessions/end")
+def end_session():
+    """Sign out one of the user's other sessions (``session`` = its id) or all others (``others``)."""
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user, target = get_session(), signed_in.user, request.form.get("session", "")
+    if target == "others":
+        ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id)
+        done = "others"
+    else:
+        row = db.get(BrowserSession, target) if target and len(target) <= 64 else None
+        if row is None or row.user_id != user.id or row.ended_at is not None:
+            return _page(signed_in, error=_("That session does not exist or has already ended."), status=400)
+        if row.id == signed_in.session.id:
+            return _page(signed_in, error=_("To sign out of this browser, use Sign out."), status=400)
+        ended = accounts.sign_out_session(db, user.id, row.id)
+        done = "session"
+    audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, sessions=ended,
+                 **services.request_audit_fields())
+    db.commit()
+    return redirect(url_for("account.index", done=done), 303)
+
+
+@bp.post("/account/apps/revoke")
+def revoke_app():
+    """Withdraw consent from an app and revoke every token it holds for this user."""
+    signed_in, failure = _signed_in_form()
+    if failure:
+        return failure
+    db, user, client_id = get_session(), signed_in.user, request.form.get("client_id", "")
+    if not client_id or len(client_id) > 64 or not consents.revoke_consent(db, user.id, client_id):
+        return _page(signed_in, error=_("That app does not hold access to your account."), status=400)
+    grants = token_repo.revoke_user_tokens(db, user.id, services.now(), client_id=client_id)
+    audit.record(db, audit.CONSENT_REVOKED, now=services.now(), user_id=user.id, client_id=client_id,
+                 grants_revoked=grants, **services.request_audit_fields())
+    db.commit()
+    return redirect(url_for("account.index", done="app"), 303)
+
+
+def _signed_in_form():
+    """(signed_in, None) for a signed-in user's valid form post, else (None, response)."""
+    signed_in = web_session.current()
+    if signed_in is None:
+        return None, redirect(url_for("web.login"), 303)
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        return None, _page(signed_in, error=MESSAGES[exc.reason], status=400)
+    return signed_in, None
+
+
+def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
+    db, user, now = get_session(), signed_in.user, services.now()
+    idle = services.settings().session_idle_seconds
+    live = [s for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id,
+                                                       BrowserSession.ended_at.is_(None))
+            if now < s.expires_at and now - s.last_seen_at < idle]
+    live.sort(key=lambda s: (s.id != signed_in.session.id, -s.last_seen_at))
+    return render_template(
+        "account.html", user=user, current_session=signed_in.session, sessions=live,
+        sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True), apps=consents.list_consents(db, user.id), notice=notice,
+        error=error, password_errors=password_errors or [], strength=strength, policy_hint=get_policy().hint(),
+        min_length=get_policy().min_length, max_length=get_policy().max_length, device=describe_device), status
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
+             ("Safari/", "Safari"), ("python-requests", _l("Script (python-requests)")), ("curl/", "curl"))
+_SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+
+
+def describe_device(user_agent: str) -> str:
+    """"Firefox on Linux" from a User-Agent header: enough for a person to recognise a device."""
+    browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
+    system = next((name for marker, name in _SYSTEMS if re.search(re.escape(marker), user_agent)), None)
+    if browser and system:
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return str(browser or system or _("Unknown device"))

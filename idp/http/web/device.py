@@ -1,0 +1,41 @@
+"""The known-device cookie on the response (see ``idp.domain.devices`` for what it is)."""
+
+from __future__ import annotations
+
+from flask import g, request
+
+from idp import services
+from idp.domain import devices
+
+
+def read() -> str | None:
+    return request.cookies.get(devices.cookie_name())
+
+
+def remember(user_id: int, device_id: str | None) -> None:
+    """After a successful sign-in: (re)issue this browser's device cookie for ``user_id``."""
+    g.idp_device_cookie, _ = devices.issue(user_id, device_id)
+
+
+def approve(user_id: int) -> bool:
+    """After a device-approval link: make this browser a known device of ``user_id``, exactly as a
+    sign-in would. A browser that already is one keeps its device id (and so its own counters:
+    a link is no way to reset them). True when the browser is a new device of that account."""
+    existing = devices.device_for(read(), user_id)
+    remember(user_id, existing)
+    return existing is None
+
+
+def approved_user() -> int | None:
+    """The account this browser's device cookie names, if the cookie is genuine and unexpired."""
+    found = devices.read(read())
+    return found[0] if found is not None else None
+
+
+def apply_cookie(response):
+    value = g.get("idp_device_cookie")
+    if value:
+        settings = services.settings()
+        response.set_cookie(devices.cookie_name(), value, httponly=True, samesite="Lax", path="/",
+                            secure=settings.secure_cookies, max_age=settings.device_cookie_days * 86400)
+    return response

@@ -1,0 +1,125 @@
+"""Device-approval pages (blueprint ``web``; the flow is in ``idp.domain.device_links``).
+
+``POST /login/device/link``: the throttled sign-in page's "E-mail me a link" button. The same page,
+status and timing whether or not the account exists; the lookup and mail happen afterwards.
+``GET /login/device``: the link from the mail shows a confirmation page and changes nothing, so a
+mail scanner that fetches links does not use it up. ``POST /login/device`` (CSRF) uses the link:
+this browser becomes a known device of the account, and nobody is signed in.
+``GET /login/device/approved``: the sign-in form again, username filled in, the pending
+authorization request kept, so the sign-in continues to the app.
+"""
+
+from __future__ import annotations
+
+from flask import redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+
+from idp.domain import device_links
+from idp import services
+from idp.storage.sql import audit, resets, users as user_repo
+from idp.storage.sql.database import get_session
+from idp.http.mail import choose_language
+from idp.http.protocol import interactions
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.http.web import device as web_device
+from idp.http.context import client_ip
+from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts
+
+LINK_PROBLEMS = {
+    "expired": _l("This link has expired. Device approval links work for %(minutes)d minutes."),
+    "used": _l("This link has already been used. Each link works only once."),
+    "superseded": _l("A newer link has been requested since this one was sent; only the newest link works."),
+    "unknown": _l("This link is not valid. Check that you opened the whole link from the e-mail."),
+}
+
+
+@bp.post("/login/device/link")
+def device_link():
+    interaction = interactions.load(request.form.get("interaction"))
+    username = request.form.get("username", "")
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
+    limit = services.settings().max_login_length
+    if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
+        error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
+        return _login_page(interaction, username=username[:limit], field_errors={"username": error}, status=400)
+    try:
+        services.throttle().check_rate("device_link_ip", client_ip())
+    except TooManyAttempts as exc:
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
+                                   status=429)
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    except ThrottleUnavailable:
+        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
+    lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
+    device_links.request_later(device_links.LinkRequest(
+        login=username, lang=lang, interaction_id=interaction.id if interaction else None,
+        audit_fields=services.request_audit_fields()))
+    return render_template("device_link_sent.html", interaction=interaction,
+                           minutes=services.settings().device_link_seconds // 60)
+
+
+@bp.get("/login/device")
+def device_approval():
+    token = request.args.get("token", "")
+    state = _inspect(token)
+    if state.status != "valid":
+        return _link_problem(state, "open")
+    return _confirm_page(token, state.user)
+
+
+@bp.post("/login/device")
+def device_approval_post():
+    token, db = request.form.get("token", ""), get_session()
+    state = _inspect(token)
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        if state.status != "valid":
+            return _link_problem(state, "confirm")
+        return _confirm_page(token, state.user, error=MESSAGES[exc.reason], status=400)
+    if state.status != "valid":
+        return _link_problem(state, "confirm")
+    if not resets.consume(db, state.row, services.now()):  # a concurrent request used or voided it first
+        db.rollback()
+        return _link_problem(_inspect(token), "confirm")
+    new_device = web_device.approve(state.user.id)
+    audit.record(db, audit.DEVICE_APPROVED, now=services.now(), user_id=state.user.id, new_device=new_device,
+                 **services.request_audit_fields())
+    db.commit()
+    interaction = interactions.load(state.row.interaction_id)
+    return redirect(url_for("web.device_approved", interaction=interaction.id if interaction else None), 303)
+
+
+@bp.get("/login/device/approved")
+def device_approved():
+    interaction = interactions.load(request.args.get("interaction"))
+    user_id = web_device.approved_user()
+    user = user_repo.get_user(get_session(), user_id) if user_id is not None else None
+    if user is None or not user.active:  # opened without having approved this browser: a plain sign-in form
+        return _login_page(interaction)
+    return _login_page(interaction, username=user.registration_number,
+                       notice=_("This device is approved. Sign in with your password."))
+
+
+def _inspect(token: str) -> resets.LinkState:
+    return resets.inspect(get_session(), token, services.now(), purposes=resets.DEVICE_PURPOSES)
+
+
+def _confirm_page(token, user, *, error=None, status=200):
+    return render_template("device_approval.html", token=token, user=user, error=error), status
+
+
+def _link_problem(state: resets.LinkState, step: str):
+    db = get_session()
+    audit.record(db, audit.DEVICE_APPROVAL_REFUSED, now=services.now(),
+                 user_id=state.row.user_id if state.row is not None else None, reason=state.status, step=step,
+                 **services.request_audit_fields())
+    db.commit()
+    interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
+    message = str(LINK_PROBLEMS[state.status]) % {"minutes": services.settings().device_link_seconds // 60}
+    return render_template("device_link_invalid.html", reason=state.status, message=message,
+                           interaction=interaction), 400 if state.status == "unknown" else 410

@@ -1,0 +1,86 @@
+"""Help where people get stuck: the /help page, the language switch, and the institution's
+branding and contact details that every page shows (``IDP_BRAND_*``, ``IDP_HELP_*``)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from urllib.parse import urlencode
+
+from flask import make_response, redirect, render_template, request
+from flask_babel import get_locale
+
+from idp.http import i18n
+from idp import services
+from idp.core.urls import safe_local_path
+from idp.http.web.views import bp
+
+YEAR = 365 * 86400
+
+
+@bp.get("/help")
+def help_page():
+    settings = services.settings()
+    return render_template("help.html", session_minutes=settings.session_idle_seconds // 60,
+                           page_minutes=settings.interaction_seconds // 60,
+                           reset_minutes=settings.reset_link_seconds // 60)
+
+
+@bp.get("/language")
+def language():
+    """Remember the chosen language and go back to the page the user was on.
+
+    A GET link so it works without JavaScript; it only sets a preference, so it needs no CSRF
+    token. ``next`` must be a path on this server (``safe_local_path``: no open redirect)."""
+    lang = request.args.get("lang", "")
+    target = safe_local_path(request.args.get("next"))
+    if lang not in i18n.LANGUAGES:
+        return redirect(target, 303)
+    from idp.http.protocol import interactions
+
+    # A pending sign-in carries the relying party's ui_locales: the user's choice replaces it.
+    interaction = interactions.load(request.args.get("interaction"))
+    if interaction is not None:
+        interaction.params["ui_locales"] = [lang]
+        interaction.save()
+    response = make_response(redirect(target, 303))
+    response.set_cookie(i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax",
+                        secure=services.settings().secure_cookies, path="/")
+    return response
+
+
+@bp.get("/brand.css")
+def brand_css():
+    """The configured primary colour as a stylesheet (the CSP allows no inline style)."""
+    colour = services.settings().brand_primary_color
+    response = make_response(f":root {{ --accent: {colour}; }}\n")
+    response.mimetype = "text/css"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# Request parameters a page needs to be shown again after a form post (GET of the same path).
+_KEEP_ON_POST = ("interaction", "token")
+
+
+def switch_language_url(lang: str) -> str:
+    if request.method == "GET":
+        here = request.full_path.rstrip("?")
+    else:
+        kept = {k: request.values[k] for k in _KEEP_ON_POST if request.values.get(k)}
+        here = request.path + ("?" + urlencode(kept) if kept else "")
+    args = {"lang": lang, "next": here}
+    if request.values.get("interaction"):
+        args["interaction"] = request.values["interaction"]
+    return "/language?" + urlencode(args)
+
+
+def template_context() -> dict:
+    settings = services.settings()
+    return {
+        "brand": SimpleNamespace(name=settings.brand_name, logo_url=settings.brand_logo_url),
+        "help": SimpleNamespace(contact_name=settings.help_contact_name, email=settings.help_contact_email,
+                                phone=settings.help_contact_phone, hours=settings.help_contact_hours),
+        "languages": list(i18n.NAMES.items()),
+        "current_language": str(get_locale() or i18n.DEFAULT),
+        "switch_language_url": switch_language_url,
+    }

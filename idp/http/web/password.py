@@ -1,0 +1,153 @@
+"""Forgot / reset password pages (blueprint ``account``).
+
+``/password/forgot`` answers every well-formed request with the same page, status and timing:
+the link and the mail happen on the mail thread (``accounts.request_reset_later``); the request
+itself only looks the name up (one indexed query, found or not) to key the per-account limit.
+``/password/reset`` takes the single-use link; a link that no longer works gets a page that says
+why and offers a new one.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l
+
+from idp.domain import accounts
+from idp import services
+from idp.storage.sql import audit, resets, users as user_repo
+from idp.storage.sql.database import get_session
+from idp.http.mail import choose_language
+from idp.http.protocol import interactions
+from idp.domain.signin import account_key
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.domain.password_policy import context_for, get_policy, strength
+from idp.storage.throttle.counter import TooManyAttempts
+from idp.http.web import session as web_session
+from idp.http.web.account import MESSAGES, bp, too_many
+from idp.http.context import client_ip
+
+LINK_PROBLEMS = {
+    "expired": _l("This link has expired. Reset links work for %(minutes)d minutes."),
+    "used": _l("This link has already been used. Each link works only once."),
+    "superseded": _l("A newer link has been requested since this one was sent; only the newest link works."),
+    "unknown": _l("This link is not valid. Check that you opened the whole link from the e-mail."),
+}
+
+
+def _throttle(name: str, key: str) -> None:
+    current_app.extensions["idp.throttle"].check_rate(name, key)
+
+
+@bp.get("/password/forgot")
+def forgot():
+    interaction = interactions.load(request.args.get("interaction"))
+    return _forgot_page(interaction)
+
+
+@bp.post("/password/forgot")
+def forgot_post():
+    interaction = interactions.load(request.form.get("interaction"))
+    login = request.form.get("username", "")
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        return _forgot_page(interaction, login=login, error=MESSAGES[exc.reason], status=400)
+    error = _login_error(login)
+    if error:
+        return _forgot_page(interaction, login=login, field_error=error, status=400)
+    try:
+        _throttle("password_forgot_ip", client_ip())
+        # One allowance per account whichever name is typed (registration number or e-mail), under
+        # the sign-in throttle's account key, so `idp throttle clear --user` clears it too.
+        user = user_repo.get_user_by_login(get_session(), login)
+        _throttle("password_forgot_account", account_key(user, login))
+    except TooManyAttempts as exc:
+        return _forgot_page(interaction, login=login, error=too_many(exc), status=429)
+    lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
+    accounts.request_reset_later(login, lang, interaction.id if interaction else None,
+                                 services.request_audit_fields())
+    return render_template("forgot_sent.html", interaction=interaction,
+                           minutes=services.settings().reset_link_seconds // 60)
+
+
+def _login_error(login: str) -> str | None:
+    if not login.strip():
+        return _("Enter your registration number or e-mail address.")
+    if len(login) > services.settings().max_login_length:
+        return _("This is too long (at most %(limit)d characters).", limit=services.settings().max_login_length)
+    return None
+
+
+def _forgot_page(interaction, *, login="", error=None, field_error=None, status=200):
+    return render_template("forgot.html", interaction=interaction, login=login, error=error,
+                           field_error=field_error, max_login=services.settings().max_login_length), status
+
+
+@bp.get("/password/reset")
+def reset():
+    token = request.args.get("token", "")
+    state = resets.inspect(get_session(), token, services.now())
+    if state.status != "valid":
+        return _link_problem(state)
+    return _reset_page(token, state.user)
+
+
+@bp.post("/password/reset")
+def reset_post():
+    token = request.form.get("token", "")
+    db = get_session()
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        state = resets.inspect(db, token, services.now())
+        if state.status != "valid":
+            return _link_problem(state)
+        return _reset_page(token, state.user, error=MESSAGES[exc.reason], status=400)
+    try:
+        _throttle("password_reset_ip", client_ip())
+    except TooManyAttempts as exc:
+        return render_template("error.html", error="too_many_attempts", description=too_many(exc)), 429
+    state = resets.inspect(db, token, services.now())
+    if state.status != "valid":
+        return _link_problem(state)
+    password, confirmation = request.form.get("password", ""), request.form.get("confirm", "")
+    try:
+        accounts.check_new_password(state.user, password, confirmation)
+    except accounts.PolicyError as exc:
+        return _reset_page(token, state.user, problems=exc.problems, password=password, status=400)
+    if not resets.consume(db, state.row, services.now()):
+        db.rollback()
+        return _link_problem(resets.inspect(db, token, services.now()))
+    return _finish_reset(state)
+
+
+def _finish_reset(state):
+    """Replace the password, sign the user out of every app, record it, tell them by mail."""
+    db, user = get_session(), state.user
+    accounts.set_password(db, user, request.form.get("password", ""))
+    accounts.sign_out_everywhere(db, user.id)
+    web_session.sign_out()  # this browser too (its session, if any, was one of them)
+    audit.record(db, audit.PASSWORD_RESET, now=services.now(), user_id=user.id, purpose=state.row.purpose,
+                 **services.request_audit_fields())
+    db.commit()
+    accounts.notify_password_changed(user, choose_language(None, request.accept_languages), signed_out=True)
+    interaction = interactions.load(state.row.interaction_id)
+    if interaction is not None:
+        return redirect(url_for("web.login", interaction=interaction.id, reset="done"), 303)
+    return redirect(url_for("web.login", reset="done"), 303)
+
+
+def _link_problem(state):
+    minutes = services.settings().reset_link_seconds // 60
+    interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
+    status = 400 if state.status == "unknown" else 410
+    return render_template("reset_link_invalid.html", reason=state.status,
+                           message=str(LINK_PROBLEMS[state.status]) % {"minutes": minutes},
+                           interaction=interaction), status
+
+
+def _reset_page(token, user, *, error=None, problems=None, password="", status=200):
+    hint = strength(password, context_for(user)) if password else None
+    return render_template("reset.html", token=token, user=user, error=error, problems=problems or [],
+                           policy_hint=get_policy().hint(), strength=hint,
+                           min_length=get_policy().min_length, max_length=get_policy().max_length), status

@@ -1,0 +1,257 @@
+"""Server-rendered pages (blueprint ``web``): sign-in, consent, sign-out, and the signed-in home."""
+
+from __future__ import annotations
+
+import logging
+
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+
+from idp import services
+from idp.storage.sql import consents
+from idp.storage.sql.database import get_session
+from idp.storage.sql.clients import get_client
+from idp.http.protocol import interactions
+from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
+from idp.http.protocol.server import get_server
+from idp.domain.signin import verify_password_login
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.http.web import device as web_device, session as web_session
+from idp.http.context import client_ip
+
+bp = Blueprint("web", __name__)
+log = logging.getLogger("idp.http.web")
+
+MESSAGES = {
+    "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "expired": _l("This page was open too long and has expired. Please try again."),
+    "invalid": _l("Invalid credentials."),
+    "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
+    "session_expired": _l("Your session has expired. Please sign in again."),
+    "password_reset": _l("Your password was changed and you were signed out everywhere. "
+                         "Sign in with your new password."),
+    "unavailable": _l("Sign-in is temporarily unavailable. Please try again in a few minutes."),
+}
+# What to do next, shown under the message: the same text whatever the real cause (no enumeration).
+HELP = {
+    "invalid": _l("Check that you typed your registration number (for example S1234567) or your e-mail address "
+                  "correctly, and that Caps Lock is off: passwords are case-sensitive. Still no luck? "
+                  "Reset your password."),
+    "cookies_disabled": _l("This site needs one cookie to protect the sign-in form. Allow cookies for this site "
+                           "in your browser's settings (private windows and strict blockers often refuse them), "
+                           "then sign in again."),
+    "expired": _l("You probably kept this page open in another tab or for a long time. We have loaded a fresh "
+                  "form and kept your username: enter your password again and select Sign in."),
+    "throttled": _l("This protects your account against password guessing. The wait is the same for every "
+                    "account."),
+}
+SCOPE_TEXT = {
+    "openid": _l("Know who you are (your account identifier)"),
+    "profile": _l("Your name, registration number and role"),
+    "email": _l("Your e-mail address"),
+    "offline_access": _l("Stay connected while you are not using it"),
+}
+
+
+@bp.get("/")
+def home():
+    signed_in = web_session.current()
+    return render_template("home.html", signed_in=signed_in)
+
+
+@bp.get("/login")
+def login():
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
+    if request.args.get("interaction") and interaction is None:
+        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
+    # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
+    expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
+    notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
+    return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "",
+                       error=MESSAGES["session_expired"] if expired and not notice else None, notice=notice)
+
+
+@bp.post("/login")
+def login_post():
+    raw_id = request.form.get("interaction")
+    interaction, problem = interactions.load_checked(raw_id)
+    username = request.form.get("username", "")
+    password = request.form.get("password", "")
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        # Never a dead end: a fresh form (new token) with the username kept, and what happened.
+        return _login_page(interaction, username=username, error=MESSAGES[exc.reason],
+                           error_help=HELP[exc.reason], status=400)
+    if raw_id and interaction is None:
+        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
+    errors = _field_errors(username, password)
+    if errors:
+        return _login_page(interaction, username=username, field_errors=errors, status=400)
+    try:
+        outcome = verify_password_login(username, password, client_ip(),
+                                        client_id=interaction.param("client_id") if interaction else None,
+                                        device_cookie=web_device.read())
+    except TooManyAttempts as exc:
+        log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
+        get_session().commit()  # the audit event
+        # Same words and status whether or not the account exists (nothing to enumerate).
+        # Waiting on the account's delay (not this IP's, not a known device's own): offer the
+        # e-mailed device-approval link, the owner's way in that the guesser cannot block.
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
+                                   error_help=HELP["throttled"], status=429, device_link=exc.scope == "account")
+        return page, status, {"Retry-After": str(exc.retry_after)}
+    except ThrottleUnavailable as exc:
+        # Fail closed: no password is verified without the brute-force counters (docs/security.md).
+        log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
+        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
+    db = get_session()
+    if outcome.user is None:
+        db.commit()  # the audit event
+        return _login_page(interaction, username=username, error=MESSAGES["invalid"], error_help=HELP["invalid"],
+                           show_reset_link=True, status=401)
+    signed_in = web_session.sign_in(outcome.user, ["pwd"])
+    web_device.remember(outcome.user.id, outcome.device_id)
+    db.commit()
+    if interaction is None:
+        return redirect(url_for("web.home"))
+    interaction.record_login(outcome.user.id, signed_in.session.id)
+    interaction.save()
+    return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def too_many_attempts(retry_after: int) -> str:
+    minutes = max(1, -(-retry_after // 60))
+    return ngettext("Too many attempts. Try again in %(num)d minute.",
+                    "Too many attempts. Try again in %(num)d minutes.", minutes)
+
+
+def _field_errors(username: str, password: str) -> dict[str, str]:
+    settings, errors = services.settings(), {}
+    if not username.strip():
+        errors["username"] = _("Enter your registration number or e-mail address.")
+    elif len(username) > settings.max_login_length:
+        errors["username"] = too_long(settings.max_login_length)
+    if not password:
+        errors["password"] = _("Enter your password.")
+    elif len(password) > settings.max_password_length:
+        errors["password"] = too_long(settings.max_password_length)
+    return errors
+
+
+def too_long(limit: int) -> str:
+    return _("This is too long (at most %(limit)d characters).", limit=limit)
+
+
+def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None,
+                error_help=None, show_reset_link=False, device_link=False):
+    client = get_client(get_session(), interaction.param("client_id")) if interaction else None
+    settings = services.settings()
+    return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
+                           field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
+                           error_help=error_help, show_reset_link=show_reset_link, device_link=device_link,
+                           max_password=settings.max_password_length), status
+
+
+@bp.get("/consent")
+def consent():
+    interaction, problem = interactions.load_checked(request.args.get("interaction"))
+    if interaction is None:
+        return interactions.problem_page(problem)
+    signed_in = web_session.current()
+    if signed_in is None:
+        return render_template("error.html", error="interaction_expired",
+                               description=MESSAGES["interaction_expired"]), 400
+    return _consent_page(interaction)
+
+
+@bp.post("/consent")
+def consent_post():
+    interaction, problem = interactions.load_checked(request.form.get("interaction"))
+    signed_in = web_session.current()
+    try:
+        validate_csrf()
+    except CSRFError as exc:
+        if interaction is None:
+            return render_template("error.html", error="csrf", description=MESSAGES[exc.reason]), 400
+        return _consent_page(interaction, error=MESSAGES[exc.reason], status=400)
+    if interaction is None:
+        return interactions.problem_page(problem)
+    if signed_in is None:
+        return render_template("error.html", error="interaction_expired",
+                               description=MESSAGES["interaction_expired"]), 400
+    if request.form.get("decision") != "allow":
+        interaction.discard()
+        return _deny(interaction)
+    scopes = set(_requested_scopes(interaction))
+    consents.grant_consent(get_session(), signed_in.user.id, interaction.param("client_id"), scopes, services.now())
+    get_session().commit()
+    # The consent counts only for this user and session (a link to resume proves nothing).
+    interaction.record_consent(signed_in.user.id, signed_in.session.id)
+    interaction.save()
+    return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def _requested_scopes(interaction) -> list[str]:
+    client = get_client(get_session(), interaction.param("client_id"))
+    allowed = set((client.scope if client else "").split())
+    try:  # claims asked for by name (OIDC Core §5.5) are consented to as the scopes that carry them
+        by_claims = claims_scopes(parse_claims_request(interaction.param("claims")))
+    except ClaimsRequestError:
+        by_claims = []
+    requested = (interaction.param("scope") or "").split() + by_claims
+    return [s for s in dict.fromkeys(requested) if s in allowed]
+
+
+def _consent_page(interaction, error=None, status=200):
+    client = get_client(get_session(), interaction.param("client_id"))
+    scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
+    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes,
+                           error=error), status
+
+
+def _deny(interaction):
+    """The user said no: ``access_denied`` to the (validated) redirect URI."""
+    from authlib.oauth2.rfc6749.errors import AccessDeniedError
+
+    from idp.http.protocol.authorize import error_response
+
+    oauth_request = interactions.StoredRequest(interaction)
+    try:
+        grant = get_server().get_consent_grant(request=oauth_request, end_user=None)
+        redirect_uri = grant.redirect_uri
+    except OAuth2Error as error:
+        redirect_uri = getattr(error, "redirect_uri", None)
+    return error_response(AccessDeniedError("The user denied the request."), oauth_request, redirect_uri)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """RP-initiated logout; without a valid ``id_token_hint`` the user confirms first."""
+    server = get_server()
+    confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
+    if confirmed:
+        try:
+            validate_csrf()
+        except CSRFError as exc:
+            return render_template("logout.html", params=_logout_params(), error=MESSAGES[exc.reason]), 400
+    try:
+        validated = server.validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template("error.html", error=error.error, description=error.get_error_description()), 400
+    signed_in = web_session.current()
+    hint_sub = (validated.id_token_claims or {}).get("sub")
+    needs_confirmation = validated.needs_confirmation or (signed_in and hint_sub != signed_in.user.sub)
+    if signed_in and needs_confirmation and not confirmed:
+        return render_template("logout.html", params=_logout_params(), client=validated.client)
+    response = server.create_endpoint_response("end_session", validated)
+    if response is None:
+        response = render_template("signed_out.html")
+    return response
+
+
+def _logout_params() -> dict:
+    names = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
+    return {n: request.values[n] for n in names if request.values.get(n)}

@@ -1,0 +1,1 @@
+"""Storage implementations (no Flask): SQL repositories, the short-lived store, the throttle counters."""

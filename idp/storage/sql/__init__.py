@@ -1,0 +1,1 @@
+"""The SQL database: engine, models, one repository module per aggregate, Alembic migrations."""

@@ -1,0 +1,143 @@
+"""Audit trail: append-only rows written in the caller's transaction.
+
+``record`` only adds the row to the session: it is committed together with the state change it
+records (or rolled back with it). The table refuses UPDATE (a trigger from migration
+0002_throttle_audit); rows leave only through ``prune`` (the retention setting).
+Reasons and other details are internal: they are never shown to the person signing in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from idp.storage.sql.models import AuditEvent
+
+# Event types ("subject.action").
+LOGIN_SUCCESS = "login.success"
+#: details.reason: unknown_user | bad_password | disabled | throttled (details.scope: ip | account | device)
+LOGIN_FAILURE = "login.failure"
+#: A failure that makes the next attempt wait: details.scope (ip | account | device), details.retry_after
+THROTTLE_ENGAGED = "throttle.engaged"
+LOGOUT = "logout"
+CODE_REPLAY = "token.code_replay"
+#: A client presented a code issued to another client (details.issued_to); the code was left intact.
+CODE_WRONG_CLIENT = "token.code_wrong_client"
+REFRESH_REUSE = "token.refresh_reuse"
+PASSWORD_RESET_REQUESTED = "password.reset_requested"
+PASSWORD_RESET_LINK = "password.reset_link_issued"
+PASSWORD_RESET = "password.reset"
+#: The name issue 3 reserved for a reset link being used: the same event as PASSWORD_RESET.
+PASSWORD_RESET_USED = PASSWORD_RESET
+PASSWORD_CHANGED = "password.changed"
+SESSIONS_ENDED = "session.ended_by_user"
+CONSENT_REVOKED = "consent.revoked"
+USER_DISABLED = "user.disabled"
+USER_ENABLED = "user.enabled"
+USER_IMPORTED = "user.imported"
+BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
+BACKCHANNEL_FAILED = "logout.backchannel_failed"
+CLIENT_REGISTERED = "client.registered"
+CLIENT_UPDATED = "client.updated"
+CLIENT_DISABLED = "client.disabled"
+CLIENT_ENABLED = "client.enabled"
+CLIENT_DELETED = "client.deleted"
+CLIENT_SECRET_ROTATED = "client.secret_rotated"
+REGISTRATION_TOKEN_ISSUED = "client.registration_token_issued"
+KEY_ROTATED = "key.rotated"
+KEY_REVOKED = "key.revoked"
+KEY_REMOVED = "key.removed"
+#: A rotated refresh token presented again within the grace window (a concurrent refresh): refused, family kept.
+REFRESH_REUSE_IN_GRACE = "token.refresh_reuse_in_grace"
+#: A device-approval link asked for on the throttled sign-in page (handled on the mail thread):
+#: details.outcome issued | ignored, details.reason unknown_user | disabled | no_email | rate_limited | unavailable
+DEVICE_APPROVAL_REQUESTED = "device.approval_requested"
+#: The approval mail left (details.delivered: true) or was kept in <outbox>/failed (false).
+DEVICE_APPROVAL_SENT = "device.approval_sent"
+#: A link was completed: this browser is now a known device of the account (details.new_device).
+DEVICE_APPROVED = "device.approved"
+#: A link that could not be used: details.reason expired | used | superseded | unknown, details.step open | confirm
+DEVICE_APPROVAL_REFUSED = "device.approval_refused"
+
+TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, CODE_WRONG_CLIENT, REFRESH_REUSE,
+         PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
+         CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
+         CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED, CLIENT_DELETED, CLIENT_SECRET_ROTATED,
+         REGISTRATION_TOKEN_ISSUED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE,
+         DEVICE_APPROVAL_REQUESTED, DEVICE_APPROVAL_SENT, DEVICE_APPROVED, DEVICE_APPROVAL_REFUSED)
+
+
+def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
+           ip: str = "", user_agent: str = "", request_id: str = "", **details) -> AuditEvent:
+    """Add an audit event to the current transaction (committed with the change it records)."""
+    event = AuditEvent(occurred_at=now, type=type, user_id=user_id, client_id=client_id, ip=ip,
+                       user_agent=user_agent[:300], request_id=request_id[:64], details=details)
+    db.add(event)
+    return event
+
+
+def _query(*, user_id=None, type=None, ip=None, since=None, until=None, client_id=None):
+    stmt = select(AuditEvent)
+    if user_id is not None:
+        stmt = stmt.where(AuditEvent.user_id == user_id)
+    if type is not None:
+        stmt = stmt.where(AuditEvent.type == type)
+    if ip is not None:
+        stmt = stmt.where(AuditEvent.ip == ip)
+    if client_id is not None:
+        stmt = stmt.where(AuditEvent.client_id == client_id)
+    if since is not None:
+        stmt = stmt.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEvent.occurred_at < until)
+    return stmt
+
+
+def list_events(db: Session, *, user_id: int | None = None, type: str | None = None, ip: str | None = None,
+                since: float | None = None, until: float | None = None, client_id: str | None = None,
+                before_id: int | None = None, limit: int = 100) -> list[AuditEvent]:
+    """Matching events, newest first. ``before_id`` pages backwards (pass the last id of the previous page)."""
+    stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
+    if before_id is not None:
+        stmt = stmt.where(AuditEvent.id < before_id)
+    stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
+    return list(db.scalars(stmt))
+
+
+def iter_events(db: Session, *, since: float | None = None, type: str | None = None,
+                batch: int = 1000) -> Iterator[AuditEvent]:
+    """Every matching event, oldest first, read in batches by id (for export to a SIEM)."""
+    last_id = 0
+    while True:
+        stmt = _query(type=type, since=since).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        rows = list(db.scalars(stmt))
+        yield from rows
+        if len(rows) < batch:
+            return
+        last_id = rows[-1].id
+
+
+def recent_sign_ins(db: Session, user_id: int, limit: int = 10, *, include_failures: bool = False) -> list[AuditEvent]:
+    """The user's latest sign-ins (and failed attempts, when asked), newest first: ``occurred_at``
+    (POSIX seconds, UTC), ``ip``, ``user_agent`` and ``client_id`` are what the account page shows."""
+    types = (LOGIN_SUCCESS, LOGIN_FAILURE) if include_failures else (LOGIN_SUCCESS,)
+    stmt = (select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.type.in_(types))
+            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit))
+    return list(db.scalars(stmt))
+
+
+def prune(db: Session, *, before: float) -> int:
+    """Delete events that occurred before ``before``; returns how many. The caller commits."""
+    result = db.execute(delete(AuditEvent).where(AuditEvent.occurred_at < before))
+    return result.rowcount or 0
+
+
+def as_dict(event: AuditEvent) -> dict:
+    """One event as JSON-ready data (time as ISO 8601 UTC)."""
+    from idp.core.clock import utc
+
+    return {"id": event.id, "time": utc(event.occurred_at).isoformat().replace("+00:00", "Z"),
+            "type": event.type, "user_id": event.user_id, "client_id": event.client_id, "ip": event.ip,
+            "user_agent": event.user_agent, "request_id": event.request_id, "details": event.details or {}}

@@ -1,0 +1,1 @@
+"""Short-lived, high-churn state: in-process, Redis, the database fallback."""
