@@ -75,9 +75,9 @@ def _forget_unreadable_body() -> None:
 def _register_error_handlers(app: Flask) -> None:
     from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
 
-    from idp.domain.keys.keystore import KeyStoreError
+    from idp.core.errors import KeyStoreError
     from idp.core.metrics import UNAVAILABLE
-    from idp.storage.store.memory import StoreUnavailable
+    from idp.core.errors import StoreUnavailable
     from idp.http.context import NulInRequest
 
     def wants_json() -> bool:

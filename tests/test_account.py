@@ -197,7 +197,8 @@ def test_unknown_account_paths_get_html_errors(provider):
 
 
 def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
-    from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
+    from idp.core.errors import TooManyAttempts
+    from idp.storage.throttle.counter import UnlimitedThrottle
 
     class Throttle(UnlimitedThrottle):
         def __init__(self):

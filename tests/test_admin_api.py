@@ -49,7 +49,7 @@ def test_a_token_without_the_admin_scope_is_refused(provider):
 
 
 def test_only_admin_clients_may_hold_the_admin_scope(provider):
-    from idp.domain.clients.rules import ClientMetadataError
+    from idp.core.errors import ClientMetadataError
 
     with pytest.raises(ClientMetadataError, match="scope"):
         provider.create_client(name="RP", scope="openid idp:admin")

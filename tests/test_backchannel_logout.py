@@ -326,7 +326,8 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
     ("/bcl", "absolute"),
 ])
 def test_backchannel_logout_uri_is_validated(uri, message):
-    from idp.domain.clients.rules import ClientMetadataError, ClientSpec
+    from idp.core.errors import ClientMetadataError
+    from idp.domain.clients.rules import ClientSpec
 
     with pytest.raises(ClientMetadataError) as info:
         ClientSpec(name="RP", redirect_uris=["https://rp.example.edu/cb"], backchannel_logout_uri=uri).validate()

@@ -245,7 +245,8 @@ def test_the_providers_may_call_the_relying_parties_through_nginx_and_nothing_el
     policy needs that name and nginx's address allow-listed; registering the relying parties'
     back-channel URLs passes under these settings, and other internal addresses stay refused."""
     from idp.core.outbound import AllowList, OutboundClient, OutboundError
-    from idp.domain.clients.rules import ClientMetadataError, check_server_uri
+    from idp.core.errors import ClientMetadataError
+    from idp.domain.clients.rules import check_server_uri
 
     env = services["provider-1"]["environment"]
     allow = AllowList.parse(resolved(env["IDP_OUTBOUND_ALLOW"]).split(","))

@@ -10,7 +10,8 @@ import threading
 
 import pytest
 
-from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
+from idp.core.errors import TooManyAttempts
+from idp.storage.throttle.counter import UnlimitedThrottle
 from idp.core.settings import Settings, SettingsError
 
 from .helpers import PASSWORD, query, stored_user, update_user

@@ -7,7 +7,8 @@ import threading
 import pytest
 import requests
 
-from idp.storage.throttle.counter import TooManyAttempts, UnlimitedThrottle
+from idp.core.errors import TooManyAttempts
+from idp.storage.throttle.counter import UnlimitedThrottle
 
 from .helpers import PASSWORD, issue_tokens, parse_form, query, stored_user
 from .mailserver import html_of, link_in, text_of

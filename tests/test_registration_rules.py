@@ -11,7 +11,8 @@ import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from idp.core.outbound import AllowList
-from idp.domain.clients.rules import ClientMetadataError, check_redirect_uri, check_server_uri, spec_from_metadata
+from idp.core.errors import ClientMetadataError
+from idp.domain.clients.rules import check_redirect_uri, check_server_uri, spec_from_metadata
 
 from .registration_helpers import client_count, initial_access_token
 

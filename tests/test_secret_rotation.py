@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from .registration_helpers import admin_token
+from idp.core.errors import ClientOperationError
 
 
 @pytest.fixture
@@ -85,5 +86,5 @@ def test_public_clients_have_no_secret_to_rotate(provider):
     from idp.domain.clients import service as client_admin
 
     rp = provider.create_client(public=True)
-    with pytest.raises(client_admin.ClientOperationError, match="does not use a client secret"):
+    with pytest.raises(ClientOperationError, match="does not use a client secret"):
         rotate(provider, rp.client_id, grace=60)

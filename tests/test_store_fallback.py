@@ -14,7 +14,8 @@ import requests
 from sqlalchemy import func, select
 
 from idp.storage.sql.models import StoreEntry
-from idp.storage.store.memory import RedisStore, StoreUnavailable
+from idp.storage.store.memory import RedisStore
+from idp.core.errors import StoreUnavailable
 from idp.storage.store.fallback import DatabaseStore, FallbackStore
 
 from .helpers import PASSWORD, query

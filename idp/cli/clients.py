@@ -15,6 +15,7 @@ import click
 
 from idp.domain.clients.rules import ALGS
 from idp.cli import CLIError, main
+from idp.core.errors import ClientOperationError
 
 DURATION = re.compile(r"^(\d{1,9})([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -81,7 +82,7 @@ def outbound_allow():
 
 
 def fail_on_metadata(fn):
-    from idp.domain.clients.rules import ClientMetadataError
+    from idp.core.errors import ClientMetadataError
 
     try:
         return fn()
@@ -333,7 +334,7 @@ def rotate_secret(obj, client_id, grace, as_json):
         row = load(db, client_id)
         try:
             secret = client_admin.rotate_secret(db, row, grace=seconds, actor=actor(), now=now)
-        except client_admin.ClientOperationError as exc:
+        except ClientOperationError as exc:
             raise CLIError(str(exc)) from None
         db.commit()
         secrets = client_admin.secrets_of(row, now)
@@ -358,7 +359,7 @@ def issue_registration_token(obj, team, expires, max_clients, as_json):
         try:
             row, token = client_admin.issue_registration_token(db, team=team, expires_in=seconds,
                                                                max_clients=max_clients, actor=actor(), now=now)
-        except client_admin.ClientOperationError as exc:
+        except ClientOperationError as exc:
             raise CLIError(str(exc)) from None
         db.commit()
     expires_at = client_admin.iso(row.expires_at)

@@ -21,7 +21,7 @@ def _transaction(obj):
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
     from idp.domain.keys.material import KeyDecryptionError
-    from idp.domain.keys.lifecycle import KeyLifecycleError
+    from idp.core.errors import KeyLifecycleError
 
     db = obj.app.extensions["idp.storage.sql.database"].session()
     try:

@@ -42,7 +42,7 @@ def _target(obj, user: str | None, ip: str | None):
 
 
 def _call(fn, *args, **kwargs):
-    from idp.storage.throttle.counter import ThrottleUnavailable
+    from idp.core.errors import ThrottleUnavailable
 
     try:
         return fn(*args, **kwargs)

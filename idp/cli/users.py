@@ -46,7 +46,7 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
             try:
                 user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
                                              role=role, password_hash=hasher().hash(password), now=services.now())
-            except user_repo.UserExists as exc:
+            except UserExists as exc:
                 raise CLIError(str(exc)) from None
             db.commit()
             result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
@@ -55,3 +55,4 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
 
 
 from idp.cli import users_admin  # noqa: E402,F401  (reset-link, disable, enable, import)
+from idp.core.errors import UserExists

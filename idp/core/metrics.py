@@ -16,7 +16,7 @@ import os
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
-from idp.domain.keys.keystore import KeyStoreError
+from idp.core.errors import KeyStoreError
 
 SIGN_INS = Counter("idp_sign_ins_total", "Password sign-in attempts by outcome.", ["outcome"])
 THROTTLE_HITS = Counter("idp_throttle_hits_total", "Requests refused by the throttle before any work.", ["limit"])

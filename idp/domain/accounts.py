@@ -12,14 +12,7 @@ from idp import services
 from idp.storage.sql import audit, resets, sessions as session_repo, tokens as token_repo, users as user_repo
 from idp.storage.sql.models import User
 from idp.domain.password_policy import context_for, get_policy
-
-
-class PolicyError(ValueError):
-    """The new password is refused; ``problems`` are sentences to show."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__(" ".join(problems))
-        self.problems = problems
+from idp.core.errors import PolicyError
 
 
 def reset_link(token: str) -> str:

@@ -25,7 +25,7 @@ from idp import services
 from idp.storage.sql import audit, resets, users as user_repo
 from idp.storage.sql.models import User
 from idp.domain.signin import account_key
-from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 
 PURPOSE = "device"
 

@@ -12,6 +12,7 @@ from idp.domain import accounts
 from idp.http import mail as notifications
 from idp import services
 from idp.storage.sql import audit, users as user_repo
+from idp.core.errors import UserExists
 
 COLUMNS = ("registration_number", "email", "name", "role")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -117,7 +118,7 @@ def _import_one(values: dict[str, str], report: Report, invite: bool, language: 
             user = user_repo.create_user(db, registration_number=values["registration_number"],
                                          email=values["email"] or None, name=values["name"], role=values["role"],
                                          password_hash=None, now=services.now())
-        except user_repo.UserExists:
+        except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
         audit.record(db, audit.USER_IMPORTED, now=services.now(), user_id=user.id, source="cli",
                      user_agent="idp cli")

@@ -19,7 +19,7 @@ from idp.storage.sql.database import get_session
 from idp.storage.sql.models import User
 from idp.core import metrics
 from idp.domain import devices
-from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 
 log = logging.getLogger("idp.authn")
 

@@ -27,7 +27,7 @@ from flask_babel import Babel, format_datetime
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp import services
-from idp.storage.store.memory import StoreUnavailable
+from idp.core.errors import StoreUnavailable
 
 LANGUAGES = ("en", "de")
 NAMES = {"en": "English", "de": "Deutsch"}

@@ -19,6 +19,7 @@ from idp.storage.sql.models import Client
 from idp.core.outbound import policy as outbound_policy
 from idp.core.outbound.policy import AllowList, OutboundError, target_of
 from idp.core.tokens import keyed_hash, new_id, new_token
+from idp.core.errors import ClientMetadataError
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
@@ -55,14 +56,6 @@ SERVER_URI_MESSAGES = {
     outbound_policy.ODD_NUMBER: "must write an IP address in its standard form",
 }
 SERVER_URI_DEFAULT = "must be an absolute https URL"
-
-
-class ClientMetadataError(ValueError):
-    """Invalid client metadata; ``field`` names the offending member (RFC 7591 §3.2.2)."""
-
-    def __init__(self, field_name: str, message: str, error: str = "invalid_client_metadata"):
-        super().__init__(f"{field_name}: {message}")
-        self.field, self.error = field_name, error
 
 
 @dataclass

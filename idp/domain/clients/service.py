@@ -17,13 +17,10 @@ from idp.storage.sql import audit, clients as client_repo
 from idp.storage.sql.models import Client, InitialAccessToken
 from idp.domain.clients.rules import SECRET_METHODS, ClientSpec, apply_spec, build_client, client_metadata
 from idp.core.tokens import equals, keyed_hash, new_token, token_hash
+from idp.core.errors import ClientOperationError
 
 #: Default grace period of ``rotate-secret``: the old secret keeps working this long.
 DEFAULT_GRACE_SECONDS = 86400
-
-
-class ClientOperationError(ValueError):
-    """An operation that does not apply to this client (e.g. rotating the secret of a public client)."""
 
 
 def _audit(db, type: str, row: Client, *, actor: str, now: float, **details) -> None:

@@ -23,12 +23,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idp.domain.keys import material as keycrypto, lifecycle as keyring
 from idp.storage.sql import keys as key_repo
+from idp.core.errors import KeyStoreError
 
 log = logging.getLogger("idp.keys")
-
-
-class KeyStoreError(RuntimeError):
-    """No usable signing key (database unreachable on first use, wrong passphrase, …)."""
 
 
 class KeyStore(Protocol):

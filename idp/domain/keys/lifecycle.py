@@ -18,12 +18,9 @@ from idp.domain.keys import material as keycrypto
 from idp.storage.sql import audit, keys as key_repo, sessions as session_repo
 from idp.storage.sql.models import Grant, RefreshToken, StoredKey
 from idp.core.tokens import new_id
+from idp.core.errors import KeyLifecycleError
 
 PUBLISHED_STATES = ("next", "current", "retired")
-
-
-class KeyLifecycleError(ValueError):
-    """A key command that cannot be carried out; the message is one line for the operator."""
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,11 @@ from idp.core.clock import utc
 from idp.storage.sql import audit, clients as client_repo, users as user_repo
 from idp.storage.sql.database import get_session
 from idp.core.params import ParameterError, ascii_int, ascii_number
-from idp.domain.clients.rules import ClientMetadataError, client_metadata, spec_from_metadata
+from idp.core.errors import ClientMetadataError
+from idp.domain.clients.rules import client_metadata, spec_from_metadata
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
+from idp.core.errors import ClientOperationError
 
 MAX_LIMIT = 200
 
@@ -145,7 +147,7 @@ def rotate_secret(client_id):
                       field="grace_seconds")
     try:
         secret = client_admin.rotate_secret(get_session(), row, grace=grace, actor=actor(), now=now())
-    except client_admin.ClientOperationError as exc:
+    except ClientOperationError as exc:
         raise Problem(409, "no_client_secret", str(exc)) from None
     return _commit_and_describe(row, client_secret=secret)
 
@@ -164,7 +166,7 @@ def issue_registration_token():
     try:
         row, token = client_admin.issue_registration_token(get_session(), team=team, expires_in=expires_in,
                                                            max_clients=max_clients, actor=actor(), now=now())
-    except client_admin.ClientOperationError as exc:
+    except ClientOperationError as exc:
         raise Problem(400, "invalid_parameter", str(exc), field="team") from None
     get_session().commit()
     return jsonify({"token": token, "team": row.team, "expires_at": _iso(row.expires_at),

@@ -8,8 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp import services
-from idp.domain.keys.keystore import KeyStoreError
-from idp.storage.store.memory import StoreUnavailable
+from idp.core.errors import KeyStoreError
+from idp.core.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 PROBE_KEY = "health:probe"

@@ -20,7 +20,7 @@ from idp.storage.sql import audit, tokens as token_repo, users as user_repo
 from idp.storage.sql.database import get_session
 from idp.storage.sql.models import BrowserSession, Grant
 from idp.core.tokens import new_id, token_hash
-from idp.storage.store.memory import StoreUnavailable
+from idp.core.errors import StoreUnavailable
 from idp.http.protocol.claims import user_claims
 from idp.http.protocol.models import AuthorizationCode, Principal, RefreshTokenRecord
 

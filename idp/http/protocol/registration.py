@@ -19,7 +19,8 @@ from idp.domain.clients import service as client_admin
 from idp import services
 from idp.storage.sql import clients as client_repo
 from idp.storage.sql.database import get_session
-from idp.domain.clients.rules import ClientMetadataError, client_metadata, spec_from_metadata, spec_of
+from idp.core.errors import ClientMetadataError
+from idp.domain.clients.rules import client_metadata, spec_from_metadata, spec_of
 from idp.http.protocol.errors import OwnDescription
 from idp.http.protocol.models import OAuthClient
 

@@ -81,7 +81,7 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         """
         client = super().authenticate_client(request, methods, endpoint)
         if endpoint == "token":
-            from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+            from idp.core.errors import ThrottleUnavailable, TooManyAttempts
             from idp.http.context import client_ip
 
             key = client.get_client_id()

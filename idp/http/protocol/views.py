@@ -70,7 +70,7 @@ def register():
 
     Counted per client IP (``register_ip``) before anything is parsed; if the counters are
     unreachable the request gets a 503 (registration is not worth keeping open during an outage)."""
-    from idp.storage.throttle.counter import TooManyAttempts
+    from idp.core.errors import TooManyAttempts
     from idp.http.context import client_ip
 
     try:

@@ -17,9 +17,10 @@ from idp.http.mail import choose_language
 from idp.domain.signin import verify_current_password
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.domain.password_policy import context_for, get_policy, strength
-from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device, session as web_session
 from idp.http.context import client_ip
+from idp.core.errors import PolicyError
 
 bp = Blueprint("account", __name__)
 
@@ -79,7 +80,7 @@ def change_password():
                                                    "few minutes.")], status=503)
     try:
         accounts.check_new_password(user, new, confirm)
-    except accounts.PolicyError as exc:
+    except PolicyError as exc:
         return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
     accounts.set_password(db, user, new)
     end_others = request.form.get("end_others") == "yes"

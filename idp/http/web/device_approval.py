@@ -21,7 +21,7 @@ from idp.storage.sql.database import get_session
 from idp.http.mail import choose_language
 from idp.http.protocol import interactions
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device
 from idp.http.context import client_ip
 from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts

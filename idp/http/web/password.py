@@ -21,10 +21,11 @@ from idp.http.protocol import interactions
 from idp.domain.signin import account_key
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.domain.password_policy import context_for, get_policy, strength
-from idp.storage.throttle.counter import TooManyAttempts
+from idp.core.errors import TooManyAttempts
 from idp.http.web import session as web_session
 from idp.http.web.account import MESSAGES, bp, too_many
 from idp.http.context import client_ip
+from idp.core.errors import PolicyError
 
 LINK_PROBLEMS = {
     "expired": _l("This link has expired. Reset links work for %(minutes)d minutes."),
@@ -113,7 +114,7 @@ def reset_post():
     password, confirmation = request.form.get("password", ""), request.form.get("confirm", "")
     try:
         accounts.check_new_password(state.user, password, confirmation)
-    except accounts.PolicyError as exc:
+    except PolicyError as exc:
         return _reset_page(token, state.user, problems=exc.problems, password=password, status=400)
     if not resets.consume(db, state.row, services.now()):
         db.rollback()

@@ -17,7 +17,7 @@ from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_cl
 from idp.http.protocol.server import get_server
 from idp.domain.signin import verify_password_login
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.storage.throttle.counter import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device, session as web_session
 from idp.http.context import client_ip
 

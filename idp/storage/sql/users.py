@@ -8,12 +8,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from idp.storage.sql.models import User
+from idp.core.errors import UserExists
 
 ROLES = ("student", "employee", "vendor")
-
-
-class UserExists(ValueError):
-    """A user with that registration number or e-mail already exists."""
 
 
 def normalize_registration_number(value: str) -> str:

@@ -49,7 +49,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.storage.sql.models import StoreEntry
 from idp.core.tokens import token_hash
-from idp.storage.store.memory import Store, StoreUnavailable
+from idp.storage.store.memory import Store
+from idp.core.errors import StoreUnavailable
 
 log = logging.getLogger("idp.storage.store.memory")
 

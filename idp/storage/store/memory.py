@@ -13,10 +13,7 @@ import json
 import threading
 import time
 from typing import Protocol
-
-
-class StoreUnavailable(RuntimeError):
-    """The backing store cannot be reached."""
+from idp.core.errors import StoreUnavailable
 
 
 class Store(Protocol):

@@ -43,23 +43,11 @@ import math
 import threading
 from typing import Protocol
 
-from idp.storage.store.memory import StoreUnavailable
+from idp.core.errors import StoreUnavailable
 from idp.storage.throttle import core as core
 from idp.storage.throttle.core import Policy, Rate, ip_key  # noqa: F401  (re-exported)
 from idp.core.tokens import keyed_hash
-
-
-class TooManyAttempts(Exception):
-    """Refused before verification; ``retry_after`` in whole seconds, ``scope`` for the audit only."""
-
-    def __init__(self, retry_after: float, scope: str = ""):
-        super().__init__(retry_after)
-        self.retry_after = max(1, math.ceil(retry_after))
-        self.scope = scope
-
-
-class ThrottleUnavailable(StoreUnavailable):
-    """The shared counters cannot be reached; the caller decides to fail closed or open."""
+from idp.core.errors import TooManyAttempts
 
 
 class LoginThrottle(Protocol):

@@ -19,7 +19,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from idp.storage.throttle.counter import CounterThrottle, ThrottleUnavailable
+from idp.storage.throttle.counter import CounterThrottle
+from idp.core.errors import ThrottleUnavailable
 
 # GCRA take/give. KEYS[1]: bucket. ARGV: now, interval, seconds, epsilon, mode ('take' | 'give').
 GCRA = """

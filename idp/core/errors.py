@@ -1,0 +1,55 @@
+"""Domain errors: what went wrong, as types. ``idp.http.errors`` maps each to an OAuth error, an RFC 9457
+problem or a page by the kind of route; the CLI prints its message in one line."""
+
+from __future__ import annotations
+
+import math
+
+
+class StoreUnavailable(RuntimeError):
+    """The backing store cannot be reached."""
+
+
+class ThrottleUnavailable(StoreUnavailable):
+    """The shared counters cannot be reached; the caller decides to fail closed or open."""
+
+
+class TooManyAttempts(Exception):
+    """Refused before verification; ``retry_after`` in whole seconds, ``scope`` for the audit only."""
+
+    def __init__(self, retry_after: float, scope: str = ""):
+        super().__init__(retry_after)
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.scope = scope
+
+
+class KeyStoreError(RuntimeError):
+    """No usable signing key (database unreachable on first use, wrong passphrase, …)."""
+
+
+class PolicyError(ValueError):
+    """The new password is refused; ``problems`` are sentences to show."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__(" ".join(problems))
+        self.problems = problems
+
+
+class ClientMetadataError(ValueError):
+    """Invalid client metadata; ``field`` names the offending member (RFC 7591 §3.2.2)."""
+
+    def __init__(self, field_name: str, message: str, error: str = "invalid_client_metadata"):
+        super().__init__(f"{field_name}: {message}")
+        self.field, self.error = field_name, error
+
+
+class ClientOperationError(ValueError):
+    """An operation that does not apply to this client (e.g. rotating the secret of a public client)."""
+
+
+class KeyLifecycleError(ValueError):
+    """A key command that cannot be carried out; the message is one line for the operator."""
+
+
+class UserExists(ValueError):
+    """A user with that registration number or e-mail already exists."""
