@@ -6,11 +6,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from typing import Protocol
-
-
-class Clock(Protocol):
-    def now(self) -> float:
-        """Current time as POSIX seconds (UTC)."""
+from idp.core.ports import Clock
 
 
 class SystemClock:

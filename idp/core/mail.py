@@ -23,13 +23,9 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Callable, Protocol
+from idp.core.ports import Mailer
 
 log = logging.getLogger(__name__)
-
-
-class Mailer(Protocol):
-    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
-        """Deliver one message (plain text, optionally with an HTML alternative) or raise."""
 
 
 def build_message(sender: str, to: str, subject: str, text: str, html: str | None = None) -> EmailMessage:

@@ -24,33 +24,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from idp.domain.keys import material as keycrypto, lifecycle as keyring
 from idp.storage.sql import keys as key_repo
 from idp.core.errors import KeyStoreError
+from idp.core.ports import SigningKey
 
 log = logging.getLogger("idp.keys")
-
-
-class KeyStore(Protocol):
-    """What the protocol code needs from a key store (``create_app(keystore=…)`` takes any)."""
-
-    def signing_key(self, alg: str) -> "SigningKey":
-        """The current key that signs with JWS ``alg`` (private half in ``.key``)."""
-
-    def verification_keys(self) -> KeySet:
-        """Public keys our own tokens may be signed with (next, current, retired; never revoked)."""
-
-    def jwks_bytes(self) -> bytes:
-        """The serialised public JWKS document for ``/jwks.json``."""
-
-    def keys(self) -> list["SigningKey"]:
-        """The published keys, public halves only."""
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    kid: str
-    alg: str  # key family: RS256, ES256, Ed25519
-    state: str
-    created_at: float
-    key: object  # joserfc key; private for the current key of a family
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from idp.storage.sql.models import StoreEntry
 from idp.core.tokens import token_hash
-from idp.storage.store.memory import Store
+from idp.core.ports import Store
 from idp.core.errors import StoreUnavailable
 
 log = logging.getLogger("idp.storage.store.memory")

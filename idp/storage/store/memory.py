@@ -14,24 +14,7 @@ import threading
 import time
 from typing import Protocol
 from idp.core.errors import StoreUnavailable
-
-
-class Store(Protocol):
-    def put(self, key: str, value: dict, ttl: int) -> None:
-        """Save ``value`` under ``key``, replacing any earlier value, for at most ``ttl`` seconds."""
-
-    def get(self, key: str) -> dict | None:
-        """The value under ``key``, or None."""
-
-    def pop(self, key: str) -> dict | None:
-        """Atomically read and delete ``key``: of two concurrent callers only one gets the value."""
-
-    def delete(self, key: str) -> None:
-        """Remove ``key`` if present."""
-
-    def add(self, key: str, value: dict, ttl: int) -> bool:
-        """Save ``value`` only if ``key`` is absent (atomically); False if it was already there.
-        Replay caches use it: of two concurrent uses of one ``jti`` only the first is accepted."""
+from idp.core.ports import Store
 
 
 class MemoryStore:

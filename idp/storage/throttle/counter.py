@@ -48,28 +48,7 @@ from idp.storage.throttle import core as core
 from idp.storage.throttle.core import Policy, Rate, ip_key  # noqa: F401  (re-exported)
 from idp.core.tokens import keyed_hash
 from idp.core.errors import TooManyAttempts
-
-
-class LoginThrottle(Protocol):
-    def check(self, login: str, ip: str, device: str | None = None) -> None:
-        """Reserve one password verification for account key ``login`` from ``ip`` (and the known
-        ``device`` of that account, if any); raise ``TooManyAttempts`` if it may not even be verified."""
-
-    def record_failure(self, login: str, ip: str, device: str | None = None) -> list[tuple[str, float]]:
-        """The reserved attempt failed. Returns the limiters now engaged as ``(scope, seconds to wait)``."""
-
-    def record_success(self, login: str, ip: str, device: str | None = None) -> None:
-        """Forget the failures of the limiter that was used, and give the IP its token back."""
-
-    def check_rate(self, name: str, key: str) -> None:
-        """Count one request against the named limit (e.g. ``"password_forgot_ip"``) for ``key``;
-        raise ``TooManyAttempts`` when it is exhausted, ``ValueError`` for an unknown name."""
-
-    def status(self, account: str | None = None, ip: str | None = None) -> dict:
-        """What the limiters hold for an account key and/or an IP (for ``idp throttle status``)."""
-
-    def clear(self, account: str | None = None, ip: str | None = None) -> int:
-        """Forget the counters of an account key (with its devices) and/or an IP; returns how many."""
+from idp.core.ports import Throttle
 
 
 class UnlimitedThrottle:
@@ -275,7 +254,7 @@ class MemoryThrottle(CounterThrottle):
             del self._data[k]
 
 
-def from_settings(settings, clock) -> LoginThrottle:
+def from_settings(settings, clock) -> Throttle:
     """``RedisThrottle`` when ``IDP_REDIS_URL`` is set, else ``MemoryThrottle``."""
     policy = Policy.from_settings(settings)
     if settings.redis_url:
@@ -285,12 +264,12 @@ def from_settings(settings, clock) -> LoginThrottle:
     return MemoryThrottle(policy, clock, settings.secret_key)
 
 
-def init_app(app, throttle: LoginThrottle | None = None) -> None:
+def init_app(app, throttle: Throttle | None = None) -> None:
     app.extensions["idp.throttle"] = throttle or from_settings(app.extensions["idp.core.settings"],
                                                                app.extensions["idp.core.clock"])
 
 
-def get_throttle(app=None) -> LoginThrottle:
+def get_throttle(app=None) -> Throttle:
     from flask import current_app
 
     return (app or current_app).extensions["idp.throttle"]
