@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from idp.app import create_app
-from idp import services
+from idp.http.context import deps
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import Client
 from idp.core.outbound import AllowList
@@ -45,12 +45,12 @@ STOP_SECONDS = 10
 def seed(urls: dict[str, str]) -> dict:
     """Users and the two clients (registered for ``urls``); returns the saved client credentials."""
     app = create_app()
-    with app.app_context(), services.database().session() as db:
+    with app.app_context(), deps().database.session() as db:
         for user in DEMO_USERS:
             if user_repo.get_user_by_login(db, user["registration_number"]) is None:
-                user_repo.create_user(db, **user, password_hash=services.hasher().hash(DEMO_PASSWORD),
-                                      now=services.now())
-        creds_file = Path(services.settings().instance_dir) / "demo_clients.json"
+                user_repo.create_user(db, **user, password_hash=deps().hasher.hash(DEMO_PASSWORD),
+                                      now=deps().now())
+        creds_file = Path(deps().settings.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
             base = urls[key]
@@ -65,7 +65,7 @@ def seed(urls: dict[str, str]) -> dict:
                                post_logout_redirect_uris=[base + "/signed-out"],
                                backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email",
                                trusted=True),
-                    secret_key=services.settings().secret_key, now=services.now(), allow=services.outbound().allow)
+                    secret_key=deps().settings.secret_key, now=deps().now(), allow=deps().outbound.allow)
                 db.add(row)
                 creds[key] = {"client_id": row.client_id, "client_secret": secret,
                               "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32)}

@@ -192,7 +192,7 @@ class Cluster:
                             secret_key=SECRET).validated()
         self.admin = create_app(settings)
         # Signing keys live in the shared database: made once here, as `idp init` would.
-        with self.admin.extensions["idp.storage.sql.database"].session() as db:
+        with self.admin.extensions["idp"].database.session() as db:
             ensure_keys(db, DEFAULT_FAMILIES, time.time(), Policy.from_settings(settings))
             db.commit()
 
@@ -235,7 +235,7 @@ class Cluster:
             instance.stop(timeout=10)
         self.pg_proxy.close()
         self.redis_proxy.close()
-        self.admin.extensions["idp.storage.sql.database"].dispose()
+        self.admin.extensions["idp"].database.dispose()
         r = redis.Redis.from_url(REDIS_URL)
         keys = list(r.scan_iter(match=self.redis_prefix + "*"))
         if keys:

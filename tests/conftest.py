@@ -184,7 +184,7 @@ def mail_provider(make_provider, smtp_server):
 
     yield start
     for provider in started:  # let queued mail reach the server before it stops
-        provider.app.extensions["idp.postman"].wait_idle()
+        provider.app.extensions["idp"].postman.wait_idle()
 
 
 REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

@@ -76,11 +76,11 @@ class World:
         return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
 
     def fresh_session(self) -> str:
-        from idp import services
+        from idp.http.context import deps
         from idp.storage.sql import sessions
 
-        with self.app.app_context(), services.database().session() as db:
-            _row, token = sessions.start_session(db, user_id=self.user_id, amr=["pwd"], now=services.now(),
+        with self.app.app_context(), deps().database.session() as db:
+            _row, token = sessions.start_session(db, user_id=self.user_id, amr=["pwd"], now=deps().now(),
                                                  idle=3600, absolute=86400, ip="127.0.0.1", user_agent="fuzz")
             db.commit()
         return token

@@ -28,34 +28,58 @@ class Provider:
 
     def create_user(self, registration_number="S1000001", email="ada@example.edu", name="Ada Lovelace",
                     role="student", password=PASSWORD, active=True):
-        from idp import services
+        from idp.http.context import deps
         from idp.storage.sql import users
 
         with self.app.app_context():
-            with services.database().session() as db:
+            with deps().database.session() as db:
                 user = users.create_user(db, registration_number=registration_number, email=email, name=name,
-                                         role=role, password_hash=services.hasher().hash(password),
-                                         now=services.now())
+                                         role=role, password_hash=deps().hasher.hash(password),
+                                         now=deps().now())
                 user.active = active
                 db.commit()
                 return user
 
     def create_client(self, **spec) -> "RelyingParty":
-        from idp import services
+        from idp.http.context import deps
 
         spec.setdefault("name", "Test RP")
         spec.setdefault("redirect_uris", [CALLBACK])
         spec.setdefault("trusted", True)
         with self.app.app_context():
-            row, secret = build_client(ClientSpec(**spec), secret_key=services.settings().secret_key,
-                                       now=services.now(), allow=services.outbound().allow)
-            with services.database().session() as db:
+            row, secret = build_client(ClientSpec(**spec), secret_key=deps().settings.secret_key,
+                                       now=deps().now(), allow=deps().outbound.allow)
+            with deps().database.session() as db:
                 db.add(row)
                 db.commit()
         return RelyingParty(self, row.client_id, secret, spec["redirect_uris"][0] if spec["redirect_uris"] else None)
 
     def browser(self) -> "Browser":
         return Browser(self)
+
+    @property
+    def deps(self):
+        from idp.app import deps_of
+
+        return deps_of(self.app)
+
+    def transaction(self):
+        """A unit of work of the test's own on the provider's database (committed at the end)."""
+        return self.deps.database.transaction()
+
+    def accounts(self, db):
+        """The account use cases on ``db``, as the CLI runs them."""
+        from idp.domain.accounts import Accounts
+
+        d = self.deps
+        return Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
+                        source="test")
+
+    def clients(self, db):
+        from idp.domain.clients.service import Clients
+
+        d = self.deps
+        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now)
 
     def jwks(self) -> KeySet:
         return KeySet.import_key_set(requests.get(self.url + "/jwks.json", timeout=5).json())
@@ -65,11 +89,11 @@ class Provider:
         return self.app.extensions["idp.backchannel"].flush()
 
     def audit_events(self, type=None):
-        from idp import services
+        from idp.http.context import deps
         from idp.storage.sql import audit
 
         with self.app.app_context():
-            with services.database().session() as db:
+            with deps().database.session() as db:
                 return audit.list_events(db, type=type)
 
 
@@ -172,21 +196,21 @@ def bearer(access_token: str) -> dict:
 
 def stored_user(provider: Provider, login: str = "S1000001"):
     """The user row as stored now (detached; attributes loaded)."""
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql import users
 
     with provider.app.app_context():
-        with services.database().session() as db:
+        with deps().database.session() as db:
             return users.get_user_by_login(db, login)
 
 
 def update_user(provider: Provider, login: str = "S1000001", **values) -> None:
     """Change stored columns of a user, e.g. ``active=False`` or ``password_hash=...``."""
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql import users
 
     with provider.app.app_context():
-        with services.database().session() as db:
+        with deps().database.session() as db:
             user = users.get_user_by_login(db, login)
             for name, value in values.items():
                 setattr(user, name, value)

@@ -24,11 +24,11 @@ def header(token: str) -> dict:
 
 
 def policy(provider) -> keyring.Policy:
-    return keyring.Policy.from_settings(provider.app.extensions["idp.core.settings"])
+    return keyring.Policy.from_settings(provider.app.extensions["idp"].settings)
 
 
 def database(provider):
-    return provider.app.extensions["idp.storage.sql.database"]
+    return provider.app.extensions["idp"].database
 
 
 def change_keys(provider, operation, *args, **kwargs):

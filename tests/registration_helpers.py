@@ -8,15 +8,9 @@ from .helpers import CALLBACK, Provider
 
 
 def initial_access_token(provider: Provider, team="Library", expires_in=30 * 86400, max_clients=None) -> str:
-    from idp.domain.clients import service as client_admin
-    from idp import services
-
-    with provider.app.app_context():
-        with services.database().session() as db:
-            _row, token = client_admin.issue_registration_token(db, team=team, expires_in=expires_in,
-                                                                max_clients=max_clients, actor="test",
-                                                                now=services.now())
-            db.commit()
+    with provider.transaction() as db:
+        _row, token = provider.clients(db).issue_registration_token(team=team, expires_in=expires_in,
+                                                                    max_clients=max_clients, actor="test")
     return token
 
 
@@ -32,11 +26,11 @@ def web_client(**extra) -> dict:
 
 
 def client_count(provider: Provider) -> int:
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.clients import list_clients
 
     with provider.app.app_context():
-        with services.database().session() as db:
+        with deps().database.session() as db:
             return len(list_clients(db))
 
 

@@ -14,9 +14,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from idp.domain import accounts
-from idp import services
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
 from idp.storage.sql.users import get_user_by_login
 
 from .helpers import PASSWORD
@@ -44,12 +42,8 @@ def site(make_provider):
 
 
 def reset_link(provider) -> str:
-    with provider.app.app_context():
-        db = get_session()
-        link = accounts.issue_link(db, get_user_by_login(db, "S1000001"))
-        db.commit()
-        services.database().remove() if hasattr(services.database(), "remove") else None
-    return link
+    with provider.transaction() as db:
+        return provider.accounts(db).issue_link(get_user_by_login(db, "S1000001"))
 
 
 def new_page(browser, viewport: str, lang: str, *, bypass_csp=True, javascript=True):

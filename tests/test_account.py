@@ -93,21 +93,18 @@ def test_change_password_and_sign_out_other_sessions(provider, tmp_path):
     assert refresh.status_code == 400
     kept = own_rp.token_request({"grant_type": "refresh_token", "refresh_token": own_tokens["refresh_token"]})
     assert kept.status_code == 200
-    provider.app.extensions["idp.postman"].wait_idle()
+    provider.app.extensions["idp"].postman.wait_idle()
     outbox = list((tmp_path / "instance" / "outbox").glob("*.eml"))
     assert len(outbox) == 1 and "Your SPOM Login password was changed" in outbox[0].read_text()
     assert [e.type for e in provider.audit_events("password.changed")] == ["password.changed"]
 
 
 def test_password_change_voids_reset_links(provider):
-    from idp.domain import accounts
-    from idp import services
     from idp.storage.sql import users
 
     provider.create_user()
-    with provider.app.app_context(), services.database().session() as db:
-        link = accounts.issue_link(db, users.get_user_by_login(db, "S1000001"))
-        db.commit()
+    with provider.transaction() as db:
+        link = provider.accounts(db).issue_link(users.get_user_by_login(db, "S1000001"))
     browser = signed_in_browser(provider)
     post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
                  confirm=NEW_PASSWORD)
@@ -138,10 +135,10 @@ def test_cannot_end_someone_elses_session(provider):
     bob = provider.browser()
     bob.submit_login(bob.get("/login"), "S2000002")
     browser = signed_in_browser(provider)
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.models import BrowserSession
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         bob_session = db.query(BrowserSession).filter_by(user_id=stored_user(provider, "S2000002").id).one().id
     page = browser.get("/account").text
     form = {"csrf_token": account_form(page, "/account/password")["csrf_token"], "session": bob_session}

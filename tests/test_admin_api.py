@@ -197,11 +197,11 @@ def test_admin_api_conforms_to_its_document(case, admin_provider):
 
 def _assert_every_client_is_valid(provider):
     """Whatever was generated, no stored client breaks the registration rules."""
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.clients import list_clients
     from idp.domain.clients.rules import spec_of
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         for row in list_clients(db):
             spec_of(row).validate()
 

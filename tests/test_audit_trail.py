@@ -23,9 +23,9 @@ def post_login(provider, username="S1000001", password=WRONG, headers=None):
 
 
 def events(provider, **filters):
-    from idp import services
+    from idp.http.context import deps
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         return audit.list_events(db, **filters)
 
 
@@ -91,9 +91,9 @@ def test_recent_sign_ins_lists_the_users_own_successes_newest_first(provider, cl
     post_login(provider, "S1000002", PASSWORD)
     post_login(provider)
     post_login(provider, password=PASSWORD, headers={"User-Agent": "Second/2.0"})
-    from idp import services
+    from idp.http.context import deps
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         mine = audit.recent_sign_ins(db, user.id, limit=10)
         assert [e.user_agent for e in mine] == ["Second/2.0", "AuditTest/1.0"]
         assert mine[0].occurred_at == clock.now() and mine[0].ip == "127.0.0.1"
@@ -104,9 +104,9 @@ def test_recent_sign_ins_lists_the_users_own_successes_newest_first(provider, cl
 def test_audit_rows_cannot_be_updated(provider):
     provider.create_user()
     post_login(provider)
-    from idp import services
+    from idp.http.context import deps
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         with pytest.raises(DBAPIError, match="append-only"):
             db.execute(text("UPDATE audit_events SET ip = '10.0.0.1'"))
         db.rollback()

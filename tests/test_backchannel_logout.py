@@ -12,7 +12,8 @@ import requests
 from flask import Flask, request
 from joserfc import jwt
 
-from idp.storage.sql import logout_deliveries, sessions
+from idp.domain import sessions
+from idp.storage.sql import logout_deliveries
 from idp.storage.sql.models import LogoutDelivery
 
 from .conftest import LiveServer, free_port
@@ -91,9 +92,9 @@ def sign_out(browser):
 
 
 def deliveries(provider):
-    from idp import services
+    from idp.http.context import deps
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         return logout_deliveries.list_deliveries(db)
 
 
@@ -161,7 +162,7 @@ def test_only_clients_holding_a_session_under_that_sid_are_told(provider, receiv
 
 def test_ending_all_of_a_users_sessions_tells_each_client_for_each_session(provider, receivers):
     """The path password reset, disabling a user and "sign out everywhere" take."""
-    from idp import services
+    from idp.http.context import deps
 
     provider.create_user()
     receiver = receivers()
@@ -169,7 +170,7 @@ def test_ending_all_of_a_users_sessions_tells_each_client_for_each_session(provi
     _, claims_1 = sign_in_client(provider, first, backchannel_logout_uri=receiver.uri)
     _, claims_2 = sign_in_client(provider, second, backchannel_logout_uri=receiver.uri)
     user = stored_user(provider)
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         ended = sessions.end_user_sessions(db, user.id, provider.clock.now())
         db.commit()
     assert sorted(ended) == sorted([claims_1["sid"], claims_2["sid"]])
@@ -281,15 +282,15 @@ def test_a_client_that_never_answers_costs_one_timeout_per_attempt(make_provider
 
 
 def test_two_deliverers_never_send_the_same_row(provider, receivers):
-    from idp import services
+    from idp.http.context import deps
 
     provider.create_user()
     receiver = receivers()
     browser = provider.browser()
     sign_in_client(provider, browser, backchannel_logout_uri=receiver.uri)
     sign_out(browser)
-    with provider.app.app_context(), services.database().session() as one, \
-            services.database().session() as two:
+    with provider.app.app_context(), deps().database.session() as one, \
+            deps().database.session() as two:
         [row_one] = logout_deliveries.due(one, provider.clock.now())
         [row_two] = logout_deliveries.due(two, provider.clock.now())
         assert logout_deliveries.claim(one, row_one, provider.clock.now() + 30)
@@ -313,9 +314,9 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
     finally:
         deliverer.stop()
     with provider.app.app_context():
-        from idp import services
+        from idp.http.context import deps
 
-        with services.database().session() as db:
+        with deps().database.session() as db:
             assert db.query(LogoutDelivery).one().outcome in ("pending", "delivered")
 
 

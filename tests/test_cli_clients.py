@@ -104,3 +104,9 @@ def test_errors_are_one_line(env, clean_database):
     assert_one_line_error(run(env, "clients", "rotate-secret", public["client_id"], "--grace", "1 day"), "--grace")
     assert_one_line_error(run(env, "clients", "create", "--name", "Keys", "--redirect-uri", "https://k.example.edu/cb",
                               "--auth-method", "private_key_jwt"), "jwks")
+
+
+def test_identifiers_never_begin_with_a_dash_so_commands_can_take_them():
+    from idp.core.tokens import new_id
+
+    assert all(new_id()[0].isalnum() for _ in range(2000))

@@ -177,13 +177,13 @@ def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
 
 
 def test_sign_out_ends_every_session_revokes_tokens_and_queues_backchannel_logout(provider, cli):
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql import logout_deliveries
 
     provider.create_user()
     browser = provider.browser()
     rp, tokens = issue_tokens(provider, browser)
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         from idp.storage.sql.models import Client
 
         db.get(Client, rp.client_id).backchannel_logout_uri = "http://127.0.0.1:9/backchannel"
@@ -194,7 +194,7 @@ def test_sign_out_ends_every_session_revokes_tokens_and_queues_backchannel_logou
     assert "Signed in" not in browser.get("/").text
     refused = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refused.status_code == 400
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         assert [d.client_id for d in logout_deliveries.list_deliveries(db)] == [rp.client_id]
     assert signs_in(provider)  # the account itself stays usable
     assert "session.ended_by_user" in {e.type for e in provider.audit_events()}

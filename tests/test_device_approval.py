@@ -54,7 +54,7 @@ def guess(provider, i: int):
 
 
 def drain(provider):
-    provider.app.extensions["idp.postman"].wait_idle()
+    provider.app.extensions["idp"].postman.wait_idle()
 
 
 @pytest.fixture
@@ -281,7 +281,7 @@ def test_same_answer_and_no_mail_for_unknown_disabled_and_mailless_accounts(site
 def test_the_page_answers_before_the_account_is_even_looked_up(site, smtp_server):
     provider = site
     gate = threading.Event()
-    provider.app.extensions["idp.postman"].run_later(gate.wait)  # hold the mail thread
+    provider.app.extensions["idp"].postman.run_later(gate.wait)  # hold the mail thread
     try:
         for login in ("S1000001", "nobody"):
             browser = provider.browser()

@@ -191,19 +191,19 @@ def test_update_keeps_trusted_and_refuses_invalid_metadata(provider):
 
 
 def _set_trusted(provider, client_id):
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.clients import get_client
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         get_client(db, client_id).trusted = True
         db.commit()
 
 
 def _stored(provider, client_id):
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.clients import get_client
 
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         return get_client(db, client_id)
 
 

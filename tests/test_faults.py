@@ -97,7 +97,7 @@ def test_postgresql_outage_gives_quick_503_and_the_pool_recovers(cluster, a, b):
 def assert_nothing_half_written(cluster):
     """Each code exchange writes a grant and its refresh token in one transaction: never one alone;
     a family never has two live refresh tokens; every session belongs to a user who signed in."""
-    with cluster.admin.extensions["idp.storage.sql.database"].engine.connect() as conn:
+    with cluster.admin.extensions["idp"].database.engine.connect() as conn:
         orphan_grants = conn.scalar(text(
             "SELECT count(*) FROM grants g WHERE g.scope LIKE '%offline_access%' AND NOT EXISTS "
             "(SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)"))

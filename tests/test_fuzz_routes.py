@@ -55,7 +55,7 @@ def world(settings_factory, clean_database, clock):
     app = create_app(settings, clock=clock, database=clean_database, store=MemoryStore(), hasher=FAST_HASHER)
     world = build_world(Provider(app=app, url=settings.issuer, clock=clock))
     yield world
-    app.extensions["idp.postman"].wait_idle()
+    app.extensions["idp"].postman.wait_idle()
 
 
 @pytest.fixture
@@ -158,7 +158,7 @@ def send(world: World, request: HostileRequest):
                          environ_overrides=environ, **kwargs)
     # Mail (a reset link) goes out on a background thread, which draws on ``random`` for its
     # Message-ID: let it finish before hypothesis draws the next request.
-    world.app.extensions["idp.postman"].wait_idle()
+    world.app.extensions["idp"].postman.wait_idle()
     return response
 
 

@@ -258,9 +258,11 @@ def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
 
 def test_password_strength_hint_in_german(provider):
     from idp.domain.password_policy import strength
+    from idp.http.i18n import translate
 
     with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
         hint = strength("password1")
-    assert hint["label"] == "sehr schwach"
-    assert hint["suggestions"] == ["Dies ist ein sehr häufiges Passwort.",
+        label, suggestions = translate(hint["label"]), [translate(s) for s in hint["suggestions"]]
+    assert label == "sehr schwach"
+    assert suggestions == ["Dies ist ein sehr häufiges Passwort.",
                                    "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser."]

@@ -126,9 +126,9 @@ def test_concurrent_refreshes_on_a_and_b_leave_exactly_one_valid_successor(clust
     provider = cluster.provider(a)
     assert provider.audit_events("token.refresh_reuse") == []
     with cluster.admin.app_context():
-        from idp import services
+        from idp.http.context import deps
 
-        with services.database().session() as db:
+        with deps().database.session() as db:
             live = db.scalar(select(func.count()).select_from(RefreshToken).where(
                 RefreshToken.grant_id == grant_id, RefreshToken.rotated_at.is_(None),
                 RefreshToken.revoked_at.is_(None)))

@@ -108,7 +108,7 @@ def test_database_down_gives_503_quickly_never_500(tmp_path):
     page = http.get("/authorize", query_string={"client_id": "x", "response_type": "code"})
     assert page.status_code == 503 and page.mimetype == "text/html"
     assert time.monotonic() - started < 5
-    app.extensions["idp.storage.sql.database"].dispose()
+    app.extensions["idp"].database.dispose()
 
 
 # -- /metrics ---------------------------------------------------------------------------------

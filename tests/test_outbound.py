@@ -284,14 +284,14 @@ def test_a_stored_internal_backchannel_uri_gets_no_connection_and_an_audited_fin
     """As if registered before the fix: the row is changed directly. Sign-out queues the logout
     token; the deliverer refuses to connect, audits the failure and gives up at once (a policy
     refusal cannot succeed later)."""
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.models import Client
 
     internal = servers(Listener)
     provider.create_user()
     browser = provider.browser()
     rp, _ = sign_in_client(provider, browser, backchannel_logout_uri="https://rp.example.edu/backchannel-logout")
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         db.get(Client, rp.client_id).backchannel_logout_uri = \
             f"http://127.0.0.1:{internal.port}/internal/admin?cmd=flush"
         db.commit()
@@ -339,13 +339,13 @@ def _client_credentials(provider, client_id, key) -> requests.Response:
 
 
 def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(provider, servers, caplog):
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.models import Client
 
     internal = servers(Listener)
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
     rp = _private_key_jwt_client(provider, key, "https://keys.example.edu/jwks.json")
-    with provider.app.app_context(), services.database().session() as db:
+    with provider.app.app_context(), deps().database.session() as db:
         db.get(Client, rp.client_id).jwks_uri = f"https://127.0.0.1:{internal.port}/internal/jwks?token=s3cret"
         db.commit()
     with caplog.at_level(logging.WARNING, logger="idp.http.protocol.client_auth"):

@@ -40,7 +40,7 @@ def sign_in_works(provider, username="S1000001", password=PASSWORD) -> bool:
 
 
 def drain(provider):
-    provider.app.extensions["idp.postman"].wait_idle()
+    provider.app.extensions["idp"].postman.wait_idle()
 
 
 def test_reset_by_mail_end_to_end(mail_provider, smtp_server):
@@ -113,7 +113,7 @@ def test_the_page_answers_before_the_account_is_even_looked_up(mail_provider, sm
     provider = mail_provider()
     provider.create_user()
     gate = threading.Event()
-    postman = provider.app.extensions["idp.postman"]
+    postman = provider.app.extensions["idp"].postman
     postman.run_later(gate.wait)  # hold the mail thread
     try:
         for login in ("S1000001", "nobody"):

@@ -130,7 +130,7 @@ def test_refresh_without_offline_access_ends_when_the_session_idles_out(provider
     browser = provider.browser()
     online_rp, online = issue_tokens(provider, browser, scope="openid profile")
     offline_rp, offline = issue_tokens(provider, browser, scope="openid profile offline_access")
-    idle = provider.app.extensions["idp.core.settings"].session_idle_seconds
+    idle = provider.app.extensions["idp"].settings.session_idle_seconds
 
     provider.clock.advance(idle + 1)
     assert "Signed in" not in browser.get("/").text  # the provider has signed the browser out
@@ -142,7 +142,7 @@ def test_refresh_without_offline_access_ends_when_the_session_idles_out(provider
 def test_refresh_without_offline_access_ends_at_the_sessions_absolute_limit(provider, user):
     browser = provider.browser()
     rp, token = issue_tokens(provider, browser, scope="openid profile")
-    settings = provider.app.extensions["idp.core.settings"]
+    settings = provider.app.extensions["idp"].settings
     # Keep the browser active so only the absolute limit can end the session.
     step = settings.session_idle_seconds // 2
     elapsed = 0
@@ -162,7 +162,7 @@ def test_refresh_without_offline_access_ends_at_the_sessions_absolute_limit(prov
 # -- expiry -----------------------------------------------------------------------------------
 
 def test_expired_refresh_token_is_invalid_grant(provider, user):
-    lifetime = provider.app.extensions["idp.core.settings"].refresh_token_seconds
+    lifetime = provider.app.extensions["idp"].settings.refresh_token_seconds
     rp_old, old = issue_tokens(provider)
     provider.clock.advance(100)
     rp_new, new = issue_tokens(provider)  # issued 100 s later: still valid when the first expires
@@ -179,7 +179,7 @@ def test_expired_refresh_token_is_invalid_grant(provider, user):
 
 def test_refresh_response_is_not_cached_and_its_access_token_works(provider, user):
     rp, token = issue_tokens(provider)
-    provider.clock.advance(provider.app.extensions["idp.core.settings"].access_token_seconds + 1)
+    provider.clock.advance(provider.app.extensions["idp"].settings.access_token_seconds + 1)
     assert userinfo(provider, token["access_token"]).status_code == 401  # the first one has expired
 
     response = refresh(rp, token["refresh_token"])

@@ -137,7 +137,7 @@ def test_each_role_sees_its_own_view(apps):
 
 def logout_token(apps, rp, *, header=None, alg="RS256", **claims) -> str:
     """A logout token signed with the provider's key; claims override (None removes) the valid ones."""
-    from idp import services
+    from idp.http.context import deps
 
     provider = apps.provider
     row, data = dashboard_session(apps)
@@ -150,7 +150,7 @@ def logout_token(apps, rp, *, header=None, alg="RS256", **claims) -> str:
         else:
             values[name] = value
     with provider.app.app_context():
-        key = services.keystore().signing_key(alg)
+        key = deps().keystore.signing_key(alg)
         head = {"alg": key.alg, "kid": key.kid, "typ": "logout+jwt", **(header or {})}
         return jwt.encode(head, values, key.key, algorithms=[key.alg])
 

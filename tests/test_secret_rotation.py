@@ -22,14 +22,12 @@ def token_status(provider, client_id, secret) -> int:
 
 def rotate(provider, client_id, grace):
     from idp.domain.clients import service as client_admin
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.clients import get_client
 
-    with provider.app.app_context(), services.database().session() as db:
-        secret = client_admin.rotate_secret(db, get_client(db, client_id), grace=grace, actor="test",
-                                            now=services.now())
-        db.commit()
-        return secret, client_admin.secrets_of(get_client(db, client_id), services.now())
+    with provider.transaction() as db:
+        secret = provider.clients(db).rotate_secret(get_client(db, client_id), grace=grace, actor="test")
+        return secret, client_admin.secrets_of(get_client(db, client_id), provider.deps.now())
 
 
 def test_both_secrets_work_during_grace_and_only_the_new_one_after(provider, service):

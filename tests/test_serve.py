@@ -63,10 +63,10 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
         instance = cluster.start("graceful", IDP_WORKERS="1", IDP_GRACEFUL_TIMEOUT="20")
         slow = PasswordHasher(memory_kib=65536, time_cost=8)  # about a second per verification here
         with cluster.admin.app_context():
-            from idp import services
+            from idp.http.context import deps
             from idp.storage.sql import users
 
-            with services.database().session() as db:
+            with deps().database.session() as db:
                 users.create_user(db, registration_number="S2000002", email=None, name="Slow Hash", role="student",
                                   password_hash=slow.hash(PASSWORD), now=time.time())
                 db.commit()

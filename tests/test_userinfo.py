@@ -143,7 +143,7 @@ def test_revoked_client_credentials_token_is_invalid_not_insufficient(provider):
 def test_every_way_a_user_token_dies_is_invalid_token(provider):
     """Revocation of the token, of its grant (sign-out) and disabling its client each end it at
     /userinfo, and a live sibling token of the same user still works."""
-    from idp import services
+    from idp.http.context import deps
     from idp.storage.sql.models import Client
 
     provider.create_user()
@@ -162,7 +162,7 @@ def test_every_way_a_user_token_dies_is_invalid_token(provider):
     assert userinfo_get(provider, headers=bearer(third["access_token"])).status_code == 200
     # 3. its client disabled
     with provider.app.app_context():
-        with services.database().session() as db:
+        with deps().database.session() as db:
             db.get(Client, other_rp.client_id).active = False
             db.commit()
     assert_invalid_token(userinfo_get(provider, headers=bearer(third["access_token"])))

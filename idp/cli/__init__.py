@@ -8,7 +8,18 @@ from contextlib import contextmanager
 import click
 from click.exceptions import NoArgsIsHelpError
 
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING
+
+from idp.core.request import RequestInfo
 from idp.core.settings import Settings, SettingsError
+
+if TYPE_CHECKING:  # the CLI builds the app (and so imports the rest) only when a command needs it
+    from sqlalchemy.orm import Session
+
+    from idp.core.deps import Deps
+    from idp.domain.accounts import Accounts
+    from idp.domain.clients.service import Clients
 
 
 class CLIError(click.ClickException):
@@ -53,7 +64,11 @@ class Group(click.Group):
 
 
 class Context:
-    """Settings and services, built lazily so ``--help`` works without a configuration."""
+    """Settings and backends, built lazily so ``--help`` works without a configuration. A command's
+    unit of work is ``transaction()``: one transaction, committed when the command's work is done."""
+
+    #: What a command's audit rows carry instead of a client address.
+    INFO = RequestInfo(user_agent="idp cli")
 
     def __init__(self):
         self._settings = None
@@ -76,10 +91,33 @@ class Context:
             self._app = create_app(self.settings)
         return self._app
 
+    @property
+    def deps(self) -> Deps:
+        from idp.app import deps_of
+
+        return deps_of(self.app)
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        return self.deps.database.transaction()
+
+    def accounts(self, db: Session) -> Accounts:
+        from idp.domain.accounts import Accounts
+
+        d = self.deps
+        return Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
+                        info=self.INFO, source="cli")
+
+    def clients(self, db: Session) -> Clients:
+        from idp.domain.clients.service import Clients
+
+        d = self.deps
+        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now,
+                       info=self.INFO)
+
     def close(self) -> None:
         """Close the database connections (matters when commands run in-process, as in tests)."""
         if self._app is not None:
-            self._app.extensions["idp.storage.sql.database"].dispose()
+            self.deps.database.dispose()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

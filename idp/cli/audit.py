@@ -57,11 +57,10 @@ def _line(row: dict) -> str:
 @click.pass_obj
 def list_(obj, user, ip, since, type_, limit, as_json):
     """Show events, newest first."""
-    from idp import services
     from idp.storage.sql import audit, users as user_repo
 
     since_ts = _since(since)
-    with obj.app.app_context(), services.database().session() as db:
+    with obj.transaction() as db:
         user_id = None
         if user:
             found = user_repo.get_user_by_login(db, user)
@@ -86,12 +85,10 @@ def list_(obj, user, ip, since, type_, limit, as_json):
 @click.pass_obj
 def export(obj, fmt, since, type_, output):
     """Export events, oldest first."""
-    from idp import services
     from idp.storage.sql import audit
 
     since_ts = _since(since)
-    with obj.app.app_context(), services.database().session() as db, \
-            click.open_file(output or "-", "w") as out:
+    with obj.transaction() as db, click.open_file(output or "-", "w") as out:
         batch = []
         for event in audit.iter_events(db, since=since_ts, type=type_):
             batch.append(event)
@@ -106,14 +103,12 @@ def export(obj, fmt, since, type_, output):
 @click.pass_obj
 def prune(obj, as_json):
     """Delete events older than IDP_AUDIT_RETENTION_DAYS."""
-    from idp import services
     from idp.core.clock import utc
     from idp.storage.sql import audit
 
-    with obj.app.app_context(), services.database().session() as db:
-        before = services.now() - services.settings().audit_retention_days * 86400
+    before = obj.deps.now() - obj.settings.audit_retention_days * 86400
+    with obj.transaction() as db:
         removed = audit.prune(db, before=before)
-        db.commit()
     cutoff = utc(before).isoformat().replace("+00:00", "Z")
     click.echo(json.dumps({"deleted": removed, "before": cutoff}) if as_json
                else f"deleted {removed} audit event(s) older than {cutoff}")

@@ -37,12 +37,9 @@ def actor() -> str:
 
 @contextmanager
 def session(obj):
-    """App context + database session; yields (db, now)."""
-    with obj.app.app_context():
-        from idp import services
-
-        with services.database().session() as db:
-            yield db, services.now()
+    """The command's unit of work (committed when its block ends); yields (db, now)."""
+    with obj.transaction() as db:
+        yield db, obj.deps.now()
 
 
 def load(db, client_id: str):
@@ -74,11 +71,9 @@ def describe_lines(d: dict) -> list[str]:
     return lines
 
 
-def outbound_allow():
-    """The operator's ``IDP_OUTBOUND_ALLOW`` (in an app context), for the URLs the provider calls."""
-    from idp import services
-
-    return services.outbound().allow
+def outbound_allow(obj):
+    """The operator's ``IDP_OUTBOUND_ALLOW``, for the URLs the provider calls."""
+    return obj.deps.outbound.allow
 
 
 def fail_on_metadata(fn):
@@ -186,9 +181,8 @@ def create_client(obj, name, public, trusted, as_json, **options):
         data["application_type"] = "native"  # a private-use scheme means a native app
     data = {k: v for k, v in data.items() if v is not None}
     with session(obj) as (db, now):
-        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow()))
-        row, secret, _ = client_admin.create(db, spec, actor=actor(), now=now)
-        db.commit()
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow(obj)))
+        row, secret, _ = obj.clients(db).create(spec, actor=actor())
     result = {"client_id": row.client_id, **({"client_secret": secret} if secret else {})}
     lines = [f"client_id:     {row.client_id}"]
     if secret:
@@ -211,8 +205,7 @@ def create_admin(obj, name, as_json):
 
     with session(obj) as (db, now):
         spec = ClientSpec(name=name, grant_types=["client_credentials"], scope=ADMIN_SCOPE)
-        row, secret, _ = fail_on_metadata(lambda: client_admin.create(db, spec, actor=actor(), now=now))
-        db.commit()
+        row, secret, _ = fail_on_metadata(lambda: obj.clients(db).create(spec, actor=actor()))
     emit({"client_id": row.client_id, "client_secret": secret}, as_json,
          [f"client_id:     {row.client_id}", f"client_secret: {secret}   (shown once; store it now)"])
 
@@ -267,9 +260,8 @@ def update_client(obj, client_id, name, trusted, as_json, **options):
         if trusted is not None:
             data["trusted"] = trusted
         data = {k: v for k, v in data.items() if v is not None}
-        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow()))
-        secret = client_admin.update(db, row, spec, actor=actor(), now=now)
-        db.commit()
+        spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow(obj)))
+        secret = obj.clients(db).update(row, spec, actor=actor())
         d = client_admin.describe(row, now)
     if secret:
         d["client_secret"] = secret
@@ -281,8 +273,7 @@ def _set_active(obj, client_id, active, as_json):
 
     with session(obj) as (db, now):
         row = load(db, client_id)
-        client_admin.set_active(db, row, active, actor=actor(), now=now)
-        db.commit()
+        obj.clients(db).set_active(row, active, actor=actor())
     emit({"client_id": client_id, "active": active}, as_json,
          [f"client {client_id} {'enabled' if active else 'disabled'}"])
 
@@ -314,8 +305,7 @@ def delete_client(obj, client_id, as_json):
     from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
-        client_admin.delete(db, load(db, client_id), actor=actor(), now=now)
-        db.commit()
+        obj.clients(db).delete(load(db, client_id), actor=actor())
     emit({"client_id": client_id, "deleted": True}, as_json, [f"client {client_id} deleted; its tokens are revoked"])
 
 
@@ -333,10 +323,9 @@ def rotate_secret(obj, client_id, grace, as_json):
     with session(obj) as (db, now):
         row = load(db, client_id)
         try:
-            secret = client_admin.rotate_secret(db, row, grace=seconds, actor=actor(), now=now)
+            secret = obj.clients(db).rotate_secret(row, grace=seconds, actor=actor())
         except ClientOperationError as exc:
             raise CLIError(str(exc)) from None
-        db.commit()
         secrets = client_admin.secrets_of(row, now)
     lines = [f"client_secret: {secret}   (shown once; store it now)"]
     lines += [f"{s['state']:9} valid until {s['expires_at']}" for s in secrets if s["expires_at"]]
@@ -357,11 +346,10 @@ def issue_registration_token(obj, team, expires, max_clients, as_json):
     seconds = parse_duration(expires, "--expires")
     with session(obj) as (db, now):
         try:
-            row, token = client_admin.issue_registration_token(db, team=team, expires_in=seconds,
-                                                               max_clients=max_clients, actor=actor(), now=now)
+            row, token = obj.clients(db).issue_registration_token(team=team, expires_in=seconds,
+                                                                  max_clients=max_clients, actor=actor())
         except ClientOperationError as exc:
             raise CLIError(str(exc)) from None
-        db.commit()
     expires_at = client_admin.iso(row.expires_at)
     emit({"token": token, "expires_at": expires_at}, as_json,
          [f"token:      {token}   (shown once; give it to {row.team})", f"expires_at: {expires_at}",

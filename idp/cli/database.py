@@ -34,12 +34,11 @@ def init_command(obj):
     settings = obj.settings
     _upgrade(settings)
     families = sorted(set(DEFAULT_FAMILIES) | {family_of(settings.access_token_alg)})
-    with obj.app.extensions["idp.storage.sql.database"].session() as db:
-        try:
-            created = ensure(db, families, obj.app.extensions["idp.core.clock"].now(), Policy.from_settings(settings))
-            db.commit()
-        except SQLAlchemyError as exc:
-            raise CLIError(f"cannot create signing keys: {exc.__class__.__name__}") from None
+    try:
+        with obj.transaction() as db:
+            created = ensure(db, families, obj.deps.now(), Policy.from_settings(settings))
+    except SQLAlchemyError as exc:
+        raise CLIError(f"cannot create signing keys: {exc.__class__.__name__}") from None
     click.echo(f"database ready; {len(created)} signing key(s) created")
 
 

@@ -23,10 +23,9 @@ def _transaction(obj):
     from idp.domain.keys.material import KeyDecryptionError
     from idp.core.errors import KeyLifecycleError
 
-    db = obj.app.extensions["idp.storage.sql.database"].session()
     try:
-        yield db
-        db.commit()
+        with obj.transaction() as db:
+            yield db
     except KeyLifecycleError as exc:
         raise CLIError(str(exc)) from None
     except (KeyDecryptionError, ValueError) as exc:
@@ -37,15 +36,12 @@ def _transaction(obj):
         first = str(exc).splitlines()[0] if str(exc) else ""
         hint = "; run `idp init`" if "signing_keys" in first else ""
         raise CLIError(f"cannot use the database: {exc.__class__.__name__}{hint}") from None
-    finally:
-        db.rollback()
-        db.close()
 
 
 def _context(obj):
     from idp.domain.keys.lifecycle import Policy
 
-    return Policy.from_settings(obj.settings), obj.app.extensions["idp.core.clock"].now()
+    return Policy.from_settings(obj.settings), obj.deps.now()
 
 
 def _iso(ts: float | None) -> str:

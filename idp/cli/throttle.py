@@ -27,18 +27,14 @@ def _target(obj, user: str | None, ip: str | None):
     if not obj.settings.redis_url:
         raise CLIError("IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
                        "(restart it to clear its counters)")
-    from idp import services
     from idp.domain.signin import account_key
+    from idp.storage.sql import users as user_repo
 
-    app = obj.app
-    with app.app_context():
-        key = None
-        if user:
-            from idp.storage.sql import users as user_repo
-
-            with services.database().session() as db:
-                key = account_key(user_repo.get_user_by_login(db, user), user)
-        return app.extensions["idp.throttle"], key, ip
+    key = None
+    if user:
+        with obj.transaction() as db:
+            key = account_key(user_repo.get_user_by_login(db, user), user)
+    return obj.deps.throttle, key, ip
 
 
 def _call(fn, *args, **kwargs):

@@ -24,8 +24,8 @@ def users_group():
 @click.pass_obj
 def create_user(obj, registration_number, email, name, role, password_stdin, as_json):
     """Create a user. The password is read from standard input, never from the command line."""
+    from idp.domain.password_policy import PasswordPolicy, UserContext
     from idp.storage.sql import users as user_repo
-    from idp.services import hasher
 
     if not registration_number.strip() or len(registration_number.strip()) > 64:
         raise CLIError("--registration-number must be 1 to 64 characters")
@@ -34,23 +34,19 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
     password = read_secret_stdin("password") if password_stdin else None
     if password is None:
         raise CLIError("a password is required: pass --password-stdin and write it to standard input")
-    app = obj.app
-    with app.app_context():
-        from idp import services
-        from idp.domain.password_policy import UserContext, get_policy
-
-        problems = get_policy().check(password, UserContext(registration_number, name, email or ""))
-        if problems:
-            raise CLIError("password refused: " + " ".join(problems))
-        with services.database().session() as db:
-            try:
-                user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
-                                             role=role, password_hash=hasher().hash(password), now=services.now())
-            except UserExists as exc:
-                raise CLIError(str(exc)) from None
-            db.commit()
-            result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
-                      "name": user.display_name, "role": user.role}
+    problems = PasswordPolicy.from_settings(obj.settings).check(password, UserContext(registration_number, name,
+                                                                                       email or ""))
+    if problems:
+        raise CLIError("password refused: " + " ".join(map(str, problems)))
+    deps = obj.deps
+    with obj.transaction() as db:
+        try:
+            user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
+                                         role=role, password_hash=deps.hasher.hash(password), now=deps.now())
+        except UserExists as exc:
+            raise CLIError(str(exc)) from None
+        result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
+                  "name": user.display_name, "role": user.role}
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
 
 

@@ -13,9 +13,6 @@ import click
 from idp.cli import CLIError
 from idp.cli.users import users_group
 
-CLI_AUDIT = {"user_agent": "idp cli"}
-
-
 def _user_or_fail(db, login: str):
     from idp.storage.sql import users as user_repo
 
@@ -33,18 +30,12 @@ def reset_link(obj, login, as_json):
     """Print a one-time password-reset link for LOGIN (registration number or e-mail).
 
     Give it to the user; earlier links stop working. The link expires after IDP_RESET_LINK_SECONDS."""
-    from idp.domain import accounts
-    from idp import services
-    from idp.storage.sql import audit
-
-    with obj.app.app_context(), services.database().session() as db:
+    with obj.transaction() as db:
         user = _user_or_fail(db, login)
         if not user.active:
             raise CLIError(f"user {user.registration_number} is disabled; enable it first")
-        link = accounts.issue_link(db, user)
-        audit.record(db, audit.PASSWORD_RESET_LINK, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
-        db.commit()
-        expires_in = services.settings().reset_link_seconds
+        link = obj.accounts(db).reset_link_for_helpdesk(user)
+    expires_in = obj.settings.reset_link_seconds
     if as_json:
         click.echo(json.dumps({"registration_number": user.registration_number, "link": link,
                                "expires_in": expires_in}))
@@ -57,15 +48,9 @@ def reset_link(obj, login, as_json):
 @click.pass_obj
 def disable(obj, login):
     """Disable LOGIN: sign-in refused, every session ended, every token and reset link revoked."""
-    from idp.domain import accounts
-    from idp import services
-    from idp.storage.sql import audit
-
-    with obj.app.app_context(), services.database().session() as db:
+    with obj.transaction() as db:
         user = _user_or_fail(db, login)
-        accounts.disable(db, user)
-        audit.record(db, audit.USER_DISABLED, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
-        db.commit()
+        obj.accounts(db).disable(user)
     click.echo(f"disabled {user.registration_number}; sessions ended and tokens revoked")
 
 
@@ -76,16 +61,9 @@ def disable(obj, login):
 def sign_out(obj, login, as_json):
     """Sign LOGIN out everywhere (incident response): every provider session ends, every token is
     revoked, and relying parties with a back-channel logout URI are told. The account stays usable."""
-    from idp.domain import accounts
-    from idp import services
-    from idp.storage.sql import audit
-
-    with obj.app.app_context(), services.database().session() as db:
+    with obj.transaction() as db:
         user = _user_or_fail(db, login)
-        ended = accounts.sign_out_everywhere(db, user.id)
-        audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, source="cli",
-                     sessions=len(ended), **CLI_AUDIT)
-        db.commit()
+        ended = obj.accounts(db).end_sessions(user)
     if as_json:
         click.echo(json.dumps({"registration_number": user.registration_number, "sessions_ended": len(ended)}))
     else:
@@ -97,14 +75,9 @@ def sign_out(obj, login, as_json):
 @click.pass_obj
 def enable(obj, login):
     """Enable LOGIN again (the password is unchanged; sessions ended by disabling stay ended)."""
-    from idp import services
-    from idp.storage.sql import audit
-
-    with obj.app.app_context(), services.database().session() as db:
+    with obj.transaction() as db:
         user = _user_or_fail(db, login)
-        user.active = True
-        audit.record(db, audit.USER_ENABLED, now=services.now(), user_id=user.id, source="cli", **CLI_AUDIT)
-        db.commit()
+        obj.accounts(db).enable(user)
     click.echo(f"enabled {user.registration_number}")
 
 
@@ -128,10 +101,9 @@ def import_users(obj, csv_file, invite, language, as_json):
         rows = read_rows(csv_file)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    with obj.app.app_context():
-        with click.progressbar(rows, label="Importing", file=sys.stderr,
-                               show_pos=True) as progress:
-            report = import_rows(progress, invite=invite, language=language)
+    with click.progressbar(rows, label="Importing", file=sys.stderr, show_pos=True) as progress:
+        report = import_rows(progress, database=obj.deps.database, accounts=obj.accounts, invite=invite,
+                             language=language)
     _print_report(report, as_json)
     if report.failed:
         raise SystemExit(1)

@@ -33,13 +33,3 @@ class FixedClock:
 def utc(ts: float) -> datetime:
     """POSIX seconds to an aware UTC datetime (for storage and display)."""
     return datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def init_app(app, clock: Clock | None = None) -> None:
-    app.extensions["idp.core.clock"] = clock or SystemClock()
-
-
-def get_clock(app=None) -> Clock:
-    from flask import current_app
-
-    return (app or current_app).extensions["idp.core.clock"]

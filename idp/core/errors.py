@@ -28,10 +28,10 @@ class KeyStoreError(RuntimeError):
 
 
 class PolicyError(ValueError):
-    """The new password is refused; ``problems`` are sentences to show."""
+    """The new password is refused; ``problems`` are sentences to show (``idp.core.text.Text``)."""
 
-    def __init__(self, problems: list[str]):
-        super().__init__(" ".join(problems))
+    def __init__(self, problems: list):
+        super().__init__(" ".join(map(str, problems)))
         self.problems = problems
 
 

@@ -150,11 +150,3 @@ def mailer_from_settings(settings) -> Mailer:
     return SMTPMailer(settings.smtp_host, settings.smtp_port, security=settings.smtp_security,
                       username=settings.smtp_username, password=settings.smtp_password, sender=settings.mail_from,
                       timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file)
-
-
-def init_app(app, mailer: Mailer | None = None) -> None:
-    settings = app.extensions["idp.core.settings"]
-    app.extensions["idp.core.mail"] = mailer = mailer or mailer_from_settings(settings)
-    app.extensions["idp.postman"] = Postman(mailer, settings.outbox_path / "failed", sender=settings.mail_from,
-                                            attempts=settings.mail_attempts,
-                                            retry_seconds=settings.mail_retry_seconds)

@@ -13,7 +13,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher as _Argon2, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from idp.domain.password_policy import normalize
+import unicodedata
+
 
 
 class PasswordHasher:
@@ -38,13 +39,6 @@ class PasswordHasher:
         except InvalidHashError:
             return True
 
-
-def init_app(app, hasher: PasswordHasher | None = None) -> None:
-    s = app.extensions["idp.core.settings"]
-    app.extensions["idp.passwords"] = hasher or PasswordHasher(s.argon2_memory_kib, s.argon2_time_cost, s.argon2_parallelism)
-
-
-def get_hasher() -> PasswordHasher:
-    from flask import current_app
-
-    return current_app.extensions["idp.passwords"]
+def normalize(password: str) -> str:
+    """NFKC, as ASVS 5 V6.2.8 and NIST SP 800-63B §5.1.1.2 ask, so equivalent input matches."""
+    return unicodedata.normalize("NFKC", password)

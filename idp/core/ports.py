@@ -3,8 +3,9 @@ of each (in-process or Redis, SMTP or outbox, …); tests pass their own (CONVEN
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from joserfc.jwk import KeySet
 
@@ -95,3 +96,26 @@ class Hasher(Protocol):
 
     def needs_rehash(self, stored_hash: str) -> bool:
         """True when the hash was made with other parameters than the configured ones."""
+
+
+class Database(Protocol):
+    """The SQL database (``idp.storage.sql.database.Database``): sessions for units of work."""
+
+    engine: Any
+
+    def session(self) -> Any:
+        """A new ORM session (the caller's unit of work commits or rolls it back)."""
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        """A session in a transaction of its own, committed when the block ends without an error."""
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+
+
+class Notifier(Protocol):
+    """The provider's e-mails (``idp.http.mail``): composed in the user's language, sent by the postman."""
+
+    def send(self, kind: str, to: str, lang: str, *, later: bool = True, **context: Any) -> Any:
+        """Compose mail ``kind`` (reset, invite, changed, device) and send it; ``later`` hands it to the
+        mail thread."""

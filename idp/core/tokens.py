@@ -21,8 +21,13 @@ def new_token() -> str:
 
 
 def new_id() -> str:
-    """A public identifier with 128 bits of entropy (not a credential)."""
-    return secrets.token_urlsafe(16)
+    """A public identifier with 128 bits of entropy (not a credential). Never begins with ``-`` or
+    ``_``: ids are typed on command lines (``idp clients show <client_id>``), where a leading dash
+    reads as an option (1 id in 32 did)."""
+    while True:
+        value = secrets.token_urlsafe(16)
+        if value[0].isalnum():
+            return value
 
 
 def token_hash(value: str) -> str:

@@ -1,118 +1,179 @@
-"""Account lifecycle shared by the pages and the CLI: reset and invitation links, setting a
-password, signing a user out everywhere, disabling. Callers commit; mail goes out after commit."""
+"""Account lifecycle shared by the pages, the admin API and the CLI: reset and invitation links,
+setting or changing a password, signing a user out, disabling and enabling.
+
+Each operation records its audit event in the caller's unit of work and never commits; mail that
+reports a change goes out only once that unit of work has committed (``after_commit``), so a
+change that is rolled back never announces itself.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
-from flask_babel import gettext
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
 from sqlalchemy.orm import Session
 
-from idp.http import mail as notifications
-from idp import services
-from idp.storage.sql import audit, resets, sessions as session_repo, tokens as token_repo, users as user_repo
-from idp.storage.sql.models import User
-from idp.domain.password_policy import context_for, get_policy
 from idp.core.errors import PolicyError
+from idp.core.ports import Hasher, Notifier
+from idp.core.request import RequestInfo
+from idp.core.settings import Settings
+from idp.core.text import Text
+from idp.domain import sessions
+from idp.domain.password_policy import PasswordPolicy, context_for
+from idp.storage.sql import audit, consents, resets, tokens as token_repo, users as user_repo
+from idp.storage.sql.database import after_commit
+from idp.storage.sql.models import User
 
 
-def reset_link(token: str) -> str:
-    return f"{services.settings().issuer}/password/reset?token={token}"
+@dataclass
+class Accounts:
+    """Account use cases within one unit of work ``db``; ``source`` names a non-HTTP actor (``cli``)."""
 
+    db: Session
+    settings: Settings
+    now: Callable[[], float]
+    hasher: Hasher
+    notifier: Notifier
+    info: RequestInfo = field(default_factory=RequestInfo)
+    source: str | None = None
 
-def issue_link(db: Session, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
-    """A new single-use link for ``user`` (voids earlier ones); returns its URL."""
-    settings = services.settings()
-    lifetime = settings.invite_link_seconds if purpose == "invite" else settings.reset_link_seconds
-    token = resets.issue(db, user.id, now=services.now(), lifetime=lifetime, purpose=purpose,
-                         interaction_id=interaction_id)
-    return reset_link(token)
+    def _audit(self, type: str, user: User | None, client_id: str | None = None, **details) -> None:
+        if self.source:
+            details["source"] = self.source
+        audit.record(self.db, type, now=self.now(), user_id=user.id if user else None, client_id=client_id,
+                     **self.info.audit_fields(), **details)
 
+    # -- passwords ---------------------------------------------------------------------------
+    def policy(self) -> PasswordPolicy:
+        return PasswordPolicy(self.settings.password_min_length, self.settings.max_password_length)
 
-def link_mail_context(user: User, link: str) -> dict:
-    settings = services.settings()
-    return {"name": user.display_name or user.registration_number, "registration_number": user.registration_number,
-            "link": link, "minutes": settings.reset_link_seconds // 60, "days": settings.invite_link_seconds // 86400}
+    def check_new_password(self, user: User, password: str, confirmation: str | None = None) -> None:
+        """Raise ``PolicyError`` (its problems are ``Text``) unless ``password`` may become the user's."""
+        if confirmation is not None and password != confirmation:
+            raise PolicyError([Text("The two passwords do not match.")])
+        problems = self.policy().check(password, context_for(user))
+        if problems:
+            raise PolicyError(problems)
 
+    def set_password(self, user: User, password: str) -> None:
+        """Store a new password (already checked) and void every outstanding reset link."""
+        now = self.now()
+        user_repo.set_password_hash(self.db, user, self.hasher.hash(password), now)
+        resets.supersede_all(self.db, user.id, now)
 
-def check_new_password(user: User, password: str, confirmation: str | None = None) -> None:
-    """Raise ``PolicyError`` unless ``password`` may become the user's password."""
-    if confirmation is not None and password != confirmation:
-        raise PolicyError([gettext("The two passwords do not match.")])
-    problems = get_policy().check(password, context_for(user))
-    if problems:
-        raise PolicyError(problems)
+    def change_password(self, user: User, password: str, *, lang: str, keep_session_id: str,
+                        end_others: bool) -> list[str]:
+        """The signed-in user's new password (current one already checked); optionally end their other
+        sessions. Audited; the user is told by mail once committed. Returns the sessions ended."""
+        self.set_password(user, password)
+        ended = self.sign_out_everywhere(user.id, except_session_id=keep_session_id) if end_others else []
+        self._audit(audit.PASSWORD_CHANGED, user, ended_sessions=len(ended))
+        self.notify_password_changed(user, lang, signed_out=False)
+        return ended
 
+    def reset_password(self, user: User, password: str, *, purpose: str, lang: str) -> list[str]:
+        """A password set through a reset or invitation link: every session ends (back-channel logout
+        queued), every token is revoked. Audited; the user is told by mail once committed."""
+        self.set_password(user, password)
+        ended = self.sign_out_everywhere(user.id)
+        self._audit(audit.PASSWORD_RESET, user, purpose=purpose)
+        self.notify_password_changed(user, lang, signed_out=True)
+        return ended
 
-def set_password(db: Session, user: User, password: str) -> None:
-    """Store a new password (already checked) and void every outstanding reset link."""
-    now = services.now()
-    user_repo.set_password_hash(db, user, services.hasher().hash(password), now)
-    resets.supersede_all(db, user.id, now)
+    def notify_password_changed(self, user: User, lang: str, *, signed_out: bool) -> None:
+        if not user.email:
+            return
+        context = dict(changed_at=self.now(), signed_out=signed_out, name=user.display_name or user.registration_number,
+                       registration_number=user.registration_number,
+                       forgot_link=f"{self.settings.issuer}/password/forgot")
+        after_commit(self.db, lambda: self.notifier.send("changed", user.email, lang, **context))
 
+    # -- links ---------------------------------------------------------------------------------
+    def issue_link(self, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
+        """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL."""
+        lifetime = self.settings.invite_link_seconds if purpose == "invite" else self.settings.reset_link_seconds
+        token = resets.issue(self.db, user.id, now=self.now(), lifetime=lifetime, purpose=purpose,
+                             interaction_id=interaction_id)
+        return f"{self.settings.issuer}/password/reset?token={token}"
 
-def sign_out_everywhere(db: Session, user_id: int, *, except_session_id: str | None = None) -> list[str]:
-    """End the user's sessions (all, or all but one) and revoke the tokens apps hold through them.
+    def reset_link_for_helpdesk(self, user: User) -> str:
+        """``idp users reset-link``: a link the helpdesk hands to the user (audited)."""
+        link = self.issue_link(user)
+        self._audit(audit.PASSWORD_RESET_LINK, user)
+        return link
 
-    With no exception every grant of the user is revoked (every refresh and access token); when
-    one session is kept, only the grants made through the sessions that ended."""
-    now = services.now()
-    ended = session_repo.end_user_sessions(db, user_id, now, except_session_id=except_session_id)
-    if except_session_id is None:
-        token_repo.revoke_user_tokens(db, user_id, now)
-    else:
-        token_repo.revoke_user_tokens(db, user_id, now, session_ids=ended)
-    return ended
+    def link_mail_context(self, user: User, link: str) -> dict:
+        return {"name": user.display_name or user.registration_number,
+                "registration_number": user.registration_number, "link": link,
+                "minutes": self.settings.reset_link_seconds // 60, "days": self.settings.invite_link_seconds // 86400}
 
+    def request_reset(self, login: str, lang: str, interaction_id: str | None) -> bool:
+        """A "forgot password" request: look the account up, issue a link and mail it once committed.
+        Runs on the mail thread, after the page answered (so timing tells nothing). Audited either way;
+        True when a link was issued."""
+        user = user_repo.get_user_by_login(self.db, login)
+        if user is None or not user.active or not user.email:
+            reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
+            self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="ignored", reason=reason)
+            return False
+        link = self.issue_link(user, interaction_id=interaction_id)
+        self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
+        context = self.link_mail_context(user, link)
+        after_commit(self.db, lambda: self.notifier.send("reset", user.email, lang, later=False, **context))
+        return True
 
-def sign_out_session(db: Session, user_id: int, session_id: str) -> list[str]:
-    """End one of the user's sessions and revoke the tokens of the apps signed in through it."""
-    now = services.now()
-    ended = session_repo.end_user_sessions(db, user_id, now, only_session_id=session_id)
-    token_repo.revoke_user_tokens(db, user_id, now, session_ids=ended)
-    return ended
+    # -- sessions and status ---------------------------------------------------------------------
+    def sign_out_everywhere(self, user_id: int, *, except_session_id: str | None = None) -> list[str]:
+        """End the user's sessions (all, or all but one) and revoke the tokens apps hold through them.
 
+        With no exception every grant of the user is revoked (every refresh and access token); when
+        one session is kept, only the grants made through the sessions that ended."""
+        now = self.now()
+        ended = sessions.end_user_sessions(self.db, user_id, now, except_session_id=except_session_id)
+        if except_session_id is None:
+            token_repo.revoke_user_tokens(self.db, user_id, now)
+        else:
+            token_repo.revoke_user_tokens(self.db, user_id, now, session_ids=ended)
+        return ended
 
-def disable(db: Session, user: User) -> None:
-    user.active = False
-    resets.supersede_all(db, user.id, services.now())
-    sign_out_everywhere(db, user.id)
+    def sign_out_session(self, user_id: int, session_id: str) -> list[str]:
+        """End one of the user's sessions and revoke the tokens of the apps signed in through it."""
+        now = self.now()
+        ended = sessions.end_user_sessions(self.db, user_id, now, only_session_id=session_id)
+        token_repo.revoke_user_tokens(self.db, user_id, now, session_ids=ended)
+        return ended
 
+    def end_sessions(self, user: User, *, except_session_id: str | None = None,
+                     only_session_id: str | None = None) -> list[str]:
+        """"Sign out" from the account page, the helpdesk or an incident: audited as ``session.ended_by_user``."""
+        if only_session_id is not None:
+            ended = self.sign_out_session(user.id, only_session_id)
+        else:
+            ended = self.sign_out_everywhere(user.id, except_session_id=except_session_id)
+        self._audit(audit.SESSIONS_ENDED, user, sessions=ended)
+        return ended
 
-def notify_password_changed(user: User, lang: str, *, signed_out: bool, later: bool = True):
-    if not user.email:
-        return None
-    return notifications.send("changed", user.email, lang, later=later, changed_at=services.now(),
-                              signed_out=signed_out,
-                              name=user.display_name or user.registration_number,
-                              registration_number=user.registration_number,
-                              forgot_link=f"{services.settings().issuer}/password/forgot")
+    def revoke_app(self, user: User, client_id: str) -> bool:
+        """Withdraw the user's consent from an app and revoke every token it holds for them (audited);
+        False if the app held no consent."""
+        if not consents.revoke_consent(self.db, user.id, client_id):
+            return False
+        grants = token_repo.revoke_user_tokens(self.db, user.id, self.now(), client_id=client_id)
+        self._audit(audit.CONSENT_REVOKED, user, client_id=client_id, grants_revoked=grants)
+        return True
 
+    def disable(self, user: User) -> None:
+        """Sign-in refused from now on, every session ended, every token and reset link revoked."""
+        user.active = False
+        resets.supersede_all(self.db, user.id, self.now())
+        self.sign_out_everywhere(user.id)
+        self._audit(audit.USER_DISABLED, user)
 
-def request_reset_later(login: str, lang: str, interaction_id: str | None, audit_fields: dict) -> None:
-    """Handle a "forgot password" request on the mail thread, so the page answers in the same
-    time whether or not the account exists (the lookup, token and mail all happen later)."""
-    app = current_app._get_current_object()
+    def record_import(self, user: User) -> None:
+        """``idp users import`` created ``user`` (the row is added by the importer)."""
+        self._audit(audit.USER_IMPORTED, user)
 
-    def job():
-        with app.app_context():
-            _request_reset(login, lang, interaction_id, audit_fields)
-
-    notifications.postman().run_later(job)
-
-
-def _request_reset(login: str, lang: str, interaction_id: str | None, audit_fields: dict) -> None:
-    from idp.storage.sql.database import get_session
-
-    db = get_session()
-    user = user_repo.get_user_by_login(db, login)
-    if user is None or not user.active or not user.email:
-        reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
-        audit.record(db, audit.PASSWORD_RESET_REQUESTED, now=services.now(), user_id=user.id if user else None,
-                     outcome="ignored", reason=reason, **audit_fields)
-        db.commit()
-        return
-    link = issue_link(db, user, interaction_id=interaction_id)
-    audit.record(db, audit.PASSWORD_RESET_REQUESTED, now=services.now(), user_id=user.id, outcome="sent",
-                 **audit_fields)
-    db.commit()
-    notifications.send("reset", user.email, lang, later=False, **link_mail_context(user, link))
+    def enable(self, user: User) -> None:
+        """Sign-in allowed again (the password is unchanged; ended sessions stay ended)."""
+        user.active = True
+        self._audit(audit.USER_ENABLED, user)

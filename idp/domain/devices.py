@@ -13,45 +13,51 @@ checked against the clock service so tests can age a cookie without sleeping.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from idp import services
 from idp.core.tokens import new_id
 
 SALT = "idp.device"
 
 
-def cookie_name() -> str:
-    return "__Host-idp_device" if services.settings().secure_cookies else "idp_device"
+@dataclass(frozen=True)
+class Devices:
+    """Issue and read device cookies under ``secret_key``, aged by ``now`` (``max_age`` seconds)."""
 
+    secret_key: str
+    now: Callable[[], float]
+    max_age: int
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(services.settings().secret_key, salt=SALT)
+    @classmethod
+    def from_settings(cls, settings, clock) -> Devices:
+        return cls(settings.secret_key, clock.now, settings.device_cookie_days * 86400)
 
+    def _serializer(self) -> URLSafeSerializer:
+        return URLSafeSerializer(self.secret_key, salt=SALT)
 
-def issue(user_id: int, device_id: str | None = None) -> tuple[str, str]:
-    """(cookie value, device id) for a browser that just signed in as ``user_id``."""
-    device_id = device_id or new_id()
-    return _serializer().dumps({"u": user_id, "d": device_id, "t": int(services.now())}), device_id
+    def issue(self, user_id: int, device_id: str | None = None) -> tuple[str, str]:
+        """(cookie value, device id) for a browser that just signed in as ``user_id``."""
+        device_id = device_id or new_id()
+        return self._serializer().dumps({"u": user_id, "d": device_id, "t": int(self.now())}), device_id
 
+    def device_for(self, cookie: str | None, user_id: int) -> str | None:
+        """The device id in ``cookie`` if it is genuine, unexpired and was issued for ``user_id``."""
+        found = self.read(cookie)
+        return found[1] if found is not None and found[0] == user_id else None
 
-def device_for(cookie: str | None, user_id: int) -> str | None:
-    """The device id in ``cookie`` if it is genuine, unexpired and was issued for ``user_id``."""
-    found = read(cookie)
-    return found[1] if found is not None and found[0] == user_id else None
-
-
-def read(cookie: str | None) -> tuple[int, str] | None:
-    """(user id, device id) of a genuine, unexpired cookie, else None."""
-    if not cookie or len(cookie) > 512:
-        return None
-    try:
-        data = _serializer().loads(cookie)
-    except BadSignature:
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("d"), str):
-        return None
-    max_age = services.settings().device_cookie_days * 86400
-    if not isinstance(data.get("t"), int) or services.now() - data["t"] > max_age:
-        return None
-    return data["u"], data["d"]
+    def read(self, cookie: str | None) -> tuple[int, str] | None:
+        """(user id, device id) of a genuine, unexpired cookie, else None."""
+        if not cookie or len(cookie) > 512:
+            return None
+        try:
+            data = self._serializer().loads(cookie)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("u"), int) or not isinstance(data.get("d"), str):
+            return None
+        if not isinstance(data.get("t"), int) or self.now() - data["t"] > self.max_age:
+            return None
+        return data["u"], data["d"]

@@ -8,11 +8,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, TextIO
 
-from idp.domain import accounts
-from idp.http import mail as notifications
-from idp import services
-from idp.storage.sql import audit, users as user_repo
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session
+
 from idp.core.errors import UserExists
+from idp.core.ports import Database
+from idp.domain.accounts import Accounts
+from idp.storage.sql import users as user_repo
 
 COLUMNS = ("registration_number", "email", "name", "role")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -80,14 +83,17 @@ def validate(values: dict[str, str]) -> str | None:
     return None
 
 
-def import_rows(rows: Iterable[Row], *, invite: bool, language: str = "en") -> Report:
+def import_rows(rows: Iterable[Row], *, database: Database, accounts: Callable[[Session], Accounts],
+                invite: bool, language: str = "en") -> Report:
+    """Import ``rows``, each in a transaction of its own (``database``): a bad row never holds up the
+    good ones. ``accounts`` makes the account use cases for a row's transaction."""
     report, seen = Report(), {}
     for row in rows:
         error = row.error or validate(row.values)
         if error is None:
             error = _duplicate_in_file(row, seen)
         if error is None:
-            error = _import_one(row.values, report, invite, language)
+            error = _import_one(row.values, report, invite, language, database, accounts)
         if error:
             report.errors.append((row.line, error))
     return report
@@ -105,9 +111,11 @@ def _duplicate_in_file(row: Row, seen: dict) -> str | None:
     return None
 
 
-def _import_one(values: dict[str, str], report: Report, invite: bool, language: str) -> str | None:
+def _import_one(values: dict[str, str], report: Report, invite: bool, language: str, database: Database,
+                accounts_for: Callable[[Session], Accounts]) -> str | None:
     """Create one user in its own transaction; an identical existing user is "unchanged"."""
-    with services.database().session() as db:
+    with database.transaction() as db:
+        accounts = accounts_for(db)
         existing = user_repo.get_user_by_login(db, values["registration_number"])
         if existing is not None:
             if user_repo.normalize_email(values["email"]) == existing.email_norm:
@@ -117,19 +125,17 @@ def _import_one(values: dict[str, str], report: Report, invite: bool, language: 
         try:
             user = user_repo.create_user(db, registration_number=values["registration_number"],
                                          email=values["email"] or None, name=values["name"], role=values["role"],
-                                         password_hash=None, now=services.now())
+                                         password_hash=None, now=accounts.now())
         except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
-        audit.record(db, audit.USER_IMPORTED, now=services.now(), user_id=user.id, source="cli",
-                     user_agent="idp cli")
-        link = accounts.issue_link(db, user, purpose="invite") if invite and user.email else None
-        db.commit()
-        report.created += 1
-        if link is None:
-            return None if not invite or user.email else "created, but not invited: the row has no e-mail address"
-        sent = notifications.send("invite", user.email, language, later=False,
-                                  **accounts.link_mail_context(user, link))
-        if not sent:
-            return "created, but the invitation could not be delivered (kept in the outbox's failed folder)"
-        report.invited += 1
-        return None
+        accounts.record_import(user)
+        link = accounts.issue_link(user, purpose="invite") if invite and user.email else None
+        context = accounts.link_mail_context(user, link) if link else None
+    report.created += 1
+    if context is None:
+        return None if not invite or user.email else "created, but not invited: the row has no e-mail address"
+    # Sent once the user is committed, and waited for: the report says whether it was delivered.
+    if not accounts.notifier.send("invite", user.email, language, later=False, **context):
+        return "created, but the invitation could not be delivered (kept in the outbox's failed folder)"
+    report.invited += 1
+    return None

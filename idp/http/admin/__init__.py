@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from idp import services
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
+from idp.http import uow
 from idp.domain.clients.rules import ADMIN_SCOPE
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
@@ -70,7 +70,7 @@ def authenticate():
     if record is None or record.is_expired() or record.is_revoked():
         raise Problem(401, "invalid_token", "The access token is invalid, expired or revoked.",
                       headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
-    client = get_session().get(_client_model(), record.claims["client_id"])
+    client = uow.session().get(_client_model(), record.claims["client_id"])
     if ADMIN_SCOPE not in record.get_scope().split() or "gid" in record.claims or client is None \
             or ADMIN_SCOPE not in client.scope.split():
         raise Problem(403, "insufficient_scope", "The access token does not carry the idp:admin scope.",
@@ -89,7 +89,7 @@ def actor() -> str:
 
 
 def now() -> float:
-    return services.now()
+    return deps().now()
 
 
 def init_app(app) -> None:

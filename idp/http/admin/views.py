@@ -6,10 +6,10 @@ from __future__ import annotations
 from flask import jsonify, request
 
 from idp.domain.clients import service as client_admin
-from idp import services
+from idp.http.context import deps
 from idp.core.clock import utc
 from idp.storage.sql import audit, clients as client_repo, users as user_repo
-from idp.storage.sql.database import get_session
+from idp.http import uow, usecases
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.core.errors import ClientMetadataError
 from idp.domain.clients.rules import client_metadata, spec_from_metadata
@@ -52,7 +52,7 @@ def _float_arg(name: str) -> float | None:
 
 
 def _client(client_id: str):
-    row = client_repo.get_client(get_session(), client_id)
+    row = client_repo.get_client(uow.session(), client_id)
     if row is None:
         raise Problem(404, "client_not_found", "There is no client with this client_id.")
     return row
@@ -62,8 +62,7 @@ def _metadata_problem(exc: ClientMetadataError) -> Problem:
     return Problem(400, exc.error, str(exc), field=exc.field)
 
 
-def _commit_and_describe(row, status: int = 200, **extra):
-    get_session().commit()
+def _describe(row, status: int = 200, **extra):
     body = client_admin.describe(row, now())
     body.update(extra)
     return jsonify(body), status
@@ -77,18 +76,18 @@ def openapi():
 @bp.get("/clients")
 def list_clients():
     t = now()
-    return jsonify({"clients": [client_admin.describe(row, t) for row in client_repo.list_clients(get_session())]})
+    return jsonify({"clients": [client_admin.describe(row, t) for row in client_repo.list_clients(uow.session())]})
 
 
 @bp.post("/clients")
 def create_client():
     try:
-        spec = spec_from_metadata(_json_object(), privileged=True, allow=services.outbound().allow)
+        spec = spec_from_metadata(_json_object(), privileged=True, allow=deps().outbound.allow)
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
-    row, secret, _ = client_admin.create(get_session(), spec, actor=actor(), now=now())
+    row, secret, _ = usecases.clients().create(spec, actor=actor())
     extra = {"client_secret": secret} if secret else {}
-    return _commit_and_describe(row, 201, **extra)
+    return _describe(row, 201, **extra)
 
 
 @bp.get("/clients/<client_id>")
@@ -108,33 +107,32 @@ def update_client(client_id):
             current.pop(other, None)
     merged = {**current, "trusted": row.trusted, **changes}
     try:
-        spec = spec_from_metadata(merged, privileged=True, allow=services.outbound().allow)
-        secret = client_admin.update(get_session(), row, spec, actor=actor(), now=now())
+        spec = spec_from_metadata(merged, privileged=True, allow=deps().outbound.allow)
+        secret = usecases.clients().update(row, spec, actor=actor())
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
     extra = {"client_secret": secret} if secret else {}
-    return _commit_and_describe(row, **extra)
+    return _describe(row, **extra)
 
 
 @bp.delete("/clients/<client_id>")
 def delete_client(client_id):
-    client_admin.delete(get_session(), _client(client_id), actor=actor(), now=now())
-    get_session().commit()
+    usecases.clients().delete(_client(client_id), actor=actor())
     return "", 204
 
 
 @bp.post("/clients/<client_id>/disable")
 def disable_client(client_id):
     row = _client(client_id)
-    client_admin.set_active(get_session(), row, False, actor=actor(), now=now())
-    return _commit_and_describe(row)
+    usecases.clients().set_active(row, False, actor=actor())
+    return _describe(row)
 
 
 @bp.post("/clients/<client_id>/enable")
 def enable_client(client_id):
     row = _client(client_id)
-    client_admin.set_active(get_session(), row, True, actor=actor(), now=now())
-    return _commit_and_describe(row)
+    usecases.clients().set_active(row, True, actor=actor())
+    return _describe(row)
 
 
 @bp.post("/clients/<client_id>/rotate-secret")
@@ -146,10 +144,10 @@ def rotate_secret(client_id):
         raise Problem(400, "invalid_parameter", "grace_seconds must be an integer from 0 to 2592000.",
                       field="grace_seconds")
     try:
-        secret = client_admin.rotate_secret(get_session(), row, grace=grace, actor=actor(), now=now())
+        secret = usecases.clients().rotate_secret(row, grace=grace, actor=actor())
     except ClientOperationError as exc:
         raise Problem(409, "no_client_secret", str(exc)) from None
-    return _commit_and_describe(row, client_secret=secret)
+    return _describe(row, client_secret=secret)
 
 
 @bp.post("/registration-tokens")
@@ -164,11 +162,10 @@ def issue_registration_token():
                                                                     not 1 <= value <= 10**8)):
             raise Problem(400, "invalid_parameter", f"{name} must be a positive integer.", field=name)
     try:
-        row, token = client_admin.issue_registration_token(get_session(), team=team, expires_in=expires_in,
-                                                           max_clients=max_clients, actor=actor(), now=now())
+        row, token = usecases.clients().issue_registration_token(team=team, expires_in=expires_in,
+                                                                 max_clients=max_clients, actor=actor())
     except ClientOperationError as exc:
         raise Problem(400, "invalid_parameter", str(exc), field="team") from None
-    get_session().commit()
     return jsonify({"token": token, "team": row.team, "expires_at": _iso(row.expires_at),
                     "max_clients": row.max_clients}), 201
 
@@ -183,14 +180,14 @@ def list_users():
     query = request.args.get("q")
     if query is not None and len(query) > 254:
         raise Problem(400, "invalid_parameter", "q must be at most 254 characters.", field="q")
-    rows = user_repo.list_users(get_session(), query=query, limit=_int_arg("limit", 50, 1, MAX_LIMIT),
+    rows = user_repo.list_users(uow.session(), query=query, limit=_int_arg("limit", 50, 1, MAX_LIMIT),
                                 after_id=_int_arg("after_id", None, 0, 2**31 - 1))
     return jsonify({"users": [_user(r) for r in rows], "next_after_id": rows[-1].id if rows else None})
 
 
 @bp.get("/users/<sub>")
 def get_user(sub):
-    row = user_repo.get_user_by_sub(get_session(), sub)
+    row = user_repo.get_user_by_sub(uow.session(), sub)
     if row is None:
         raise Problem(404, "user_not_found", "There is no user with this subject identifier.")
     return jsonify(_user(row))
@@ -199,7 +196,7 @@ def get_user(sub):
 @bp.get("/audit")
 def audit_events():
     """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
-    db = get_session()
+    db = uow.session()
     user_id = None
     if request.args.get("user") is not None:
         user = user_repo.get_user_by_sub(db, request.args["user"][:64])

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp import services
+from idp.http.context import deps
 from idp.core.errors import KeyStoreError
 from idp.core.errors import StoreUnavailable
 
@@ -17,7 +17,7 @@ PROBE_KEY = "health:probe"
 
 def check_database() -> str | None:
     try:
-        with services.database().engine.connect() as conn:
+        with deps().database.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
         log.warning("readiness: database unavailable: %s", exc.__class__.__name__)
@@ -33,7 +33,7 @@ DEGRADED = "degraded: Redis unavailable, using the database"
 
 def check_store() -> str | None:
     """Redis when configured (the in-process store cannot fail)."""
-    store = services.store()
+    store = deps().store
     try:
         getattr(store, "primary", store).get(PROBE_KEY)  # Redis itself, not the fallback behind it
     except StoreUnavailable:
@@ -45,8 +45,8 @@ def check_store() -> str | None:
 def check_keys() -> str | None:
     """A current signing key for ID tokens (RS256, the default) and for access tokens."""
     try:
-        keystore = services.keystore()
-        for alg in dict.fromkeys(("RS256", services.settings().access_token_alg)):
+        keystore = deps().keystore
+        for alg in dict.fromkeys(("RS256", deps().settings.access_token_alg)):
             keystore.signing_key(alg)
     except KeyStoreError as exc:
         log.warning("readiness: %s", exc)

@@ -6,7 +6,7 @@ import ipaddress
 
 from flask import Blueprint, Response, abort, jsonify, request
 
-from idp import services
+from idp.http.context import deps
 from idp.http.ops import health
 from idp.core import metrics as metric_defs
 
@@ -35,12 +35,12 @@ def metrics():
     relayed by a trusted proxy (that is the public listener), and 404 when not configured."""
     if not _metrics_allowed():
         abort(404)
-    body, content_type = metric_defs.exposition(services.keystore(), lambda: services.now())
+    body, content_type = metric_defs.exposition(deps().keystore, lambda: deps().now())
     return Response(body, content_type=content_type, headers=NO_STORE)
 
 
 def _metrics_allowed() -> bool:
-    settings = services.settings()
+    settings = deps().settings
     try:
         peer = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:

@@ -5,18 +5,18 @@ from __future__ import annotations
 import logging
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749.errors import InvalidRequestError
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (ConsentRequiredError, LoginRequiredError, RequestNotSupportedError,
                                       RequestURINotSupportedError)
 from flask import redirect, render_template, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp import services
+from idp.http.context import deps
 from idp.domain.keys.material import JWS_ALGS
 from idp.core.params import ParameterError, parse_max_age
 from idp.storage.sql import consents
-from idp.storage.sql.database import get_session
+from idp.http import uow
 from idp.http.web import session as web_session
 from idp.http.protocol import interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
@@ -107,12 +107,12 @@ def _hint_subject(grant) -> str | None:
     if not hint:
         return None
     try:
-        token = jwt.decode(hint, services.keystore().verification_keys(), algorithms=list(JWS_ALGS))
+        token = jwt.decode(hint, deps().keystore.verification_keys(), algorithms=list(JWS_ALGS))
     except (JoseError, ValueError):
         raise InvalidRequestError("Invalid 'id_token_hint'.", redirect_uri=grant.redirect_uri) from None
     claims = token.claims
     aud = claims.get("aud")
-    if claims.get("iss") != services.settings().issuer or grant.request.client.client_id not in (
+    if claims.get("iss") != deps().settings.issuer or grant.request.client.client_id not in (
             aud if isinstance(aud, list) else [aud]):
         raise InvalidRequestError("The 'id_token_hint' was not issued to this client.", redirect_uri=grant.redirect_uri)
     return claims.get("sub")
@@ -129,14 +129,25 @@ def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
     # Claims asked for by name need the same consent as the scopes that carry them.
     scopes = set((grant.request.scope or "").split()) | set(claims_scopes(claims))
     return policy.Context(
-        now=services.now(),
+        now=deps().now(),
         signed_in=signed_in,
         prompts=_prompts(grant),
         max_age=parse_max_age(data.get("max_age")),
         hint_sub=_hint_subject(grant),
         client_trusted=client.row.trusted,
-        has_consent=lambda: consents.has_consent(get_session(), signed_in.user.id, client.client_id, scopes),
+        has_consent=lambda: consents.has_consent(uow.session(), signed_in.user.id, client.client_id, scopes),
         # Only results made by the user and session signed in now count (interactions module).
         login_done=bool(interaction and interaction.login_done_by(signed_in)),
         consent_done=bool(interaction and interaction.consent_done_by(signed_in)),
     )
+
+
+def deny(interaction: interactions.Interaction):
+    """The user said no on the consent page: ``access_denied`` to the (validated) redirect URI."""
+    oauth_request = interactions.StoredRequest(interaction)
+    try:
+        grant = get_server().get_consent_grant(request=oauth_request, end_user=None)
+        redirect_uri = grant.redirect_uri
+    except OAuth2Error as error:
+        redirect_uri = getattr(error, "redirect_uri", None)
+    return error_response(AccessDeniedError("The user denied the request."), oauth_request, redirect_uri)

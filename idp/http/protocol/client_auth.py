@@ -13,7 +13,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp import services
+from idp.http.context import deps
 from idp.core.outbound import OutboundError
 from idp.domain.clients.rules import ASSERTION_ALGS
 
@@ -39,7 +39,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def get_audiences(self):
         """RFC 7523 §3: the token endpoint URL; the issuer is accepted too (OIDC Core §9), and the
         other endpoints that accept client authentication."""
-        issuer = services.settings().issuer
+        issuer = deps().settings.issuer
         return [issuer, f"{issuer}/token", f"{issuer}/revoke", f"{issuer}/introspect"]
 
     def resolve_client_public_key(self, client):
@@ -67,7 +67,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def verify_claims(self, claims):
         """Authlib's checks, against the provider's clock rather than the wall clock, plus a cap
         on ``exp`` so a ``jti`` need only be remembered for a bounded time."""
-        now = int(services.now())
+        now = int(deps().now())
         registry = jwt.JWTClaimsRegistry(now=now, leeway=self.leeway, iss={"essential": True},
                                          sub={"essential": True}, jti={"essential": True},
                                          aud={"essential": True, "values": self.get_audiences()},
@@ -85,18 +85,18 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
     def validate_jti(self, claims, jti):
         """RFC 7523 §3 (7): each ``jti`` once per client, remembered until the assertion expires."""
-        ttl = int(claims["exp"]) - int(services.now()) + LEEWAY + 1
-        return services.store().add(f"{JTI_KEY}{claims['sub']}:{jti[:200]}", {"seen": True}, max(ttl, 1))
+        ttl = int(claims["exp"]) - int(deps().now()) + LEEWAY + 1
+        return deps().store.add(f"{JTI_KEY}{claims['sub']}:{jti[:200]}", {"seen": True}, max(ttl, 1))
 
 
 def _fetch_jwks(uri: str) -> dict:
     """The client's JWK Set from its ``jwks_uri`` through the outbound client (its policy, a
     timeout and a size cap), cached for ``JWKS_CACHE_SECONDS``."""
-    store = services.store()
+    store = deps().store
     cached = store.get(JWKS_KEY + uri)
     if cached is not None:
         return cached
-    response = services.outbound().get(uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS,
+    response = deps().outbound.get(uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS,
                                        max_bytes=MAX_JWKS_BYTES)
     if response.status != 200:
         raise OutboundError(f"HTTP {response.status}")

@@ -6,7 +6,7 @@ import json
 
 from flask import current_app
 
-from idp import services
+from idp.http.context import deps
 from idp.http.i18n import LANGUAGES
 from idp.domain.keys.material import JWS_ALGS
 from idp.http.protocol.claims import SUPPORTED_CLAIMS
@@ -62,6 +62,6 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
 def document_bytes() -> bytes:
     cache = current_app.extensions.setdefault("idp.discovery", {})
     if "bytes" not in cache:
-        s = services.settings()
+        s = deps().settings
         cache["bytes"] = json.dumps(metadata(s.issuer, s.access_token_alg), separators=(",", ":")).encode()
     return cache["bytes"]

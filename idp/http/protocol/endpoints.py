@@ -7,9 +7,9 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp import services
+from idp.http.context import deps
 from idp.domain.keys.material import JWS_ALGS
-from idp.storage.sql.database import get_session
+from idp.http import uow
 from idp.storage.sql import tokens as token_repo
 from idp.http.protocol.models import AccessTokenRecord, RefreshTokenRecord
 
@@ -24,22 +24,22 @@ def verify_access_token(token_string: str, check_state: bool = True) -> AccessTo
     """
     if token_string.count(".") != 2:
         return None
-    keystore = services.keystore()
+    keystore = deps().keystore
     try:
         token = jwt.decode(token_string, keystore.verification_keys(), algorithms=list(JWS_ALGS))
     except (JoseError, ValueError):
         return None
     claims = token.claims
-    if token.header.get("typ") != "at+jwt" or claims.get("iss") != services.settings().issuer:
+    if token.header.get("typ") != "at+jwt" or claims.get("iss") != deps().settings.issuer:
         return None
     if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
         return None
     if not isinstance(claims.get("client_id"), str):
         return None
     if not check_state:  # the caller checks revocation itself, in its own query (/userinfo)
-        return AccessTokenRecord(claims, services.now(), revoked=False)
-    live = token_repo.access_token_state(get_session(), claims["jti"], claims.get("gid"), claims["client_id"])
-    return AccessTokenRecord(claims, services.now(), revoked=not live)
+        return AccessTokenRecord(claims, deps().now(), revoked=False)
+    live = token_repo.access_token_state(uow.session(), claims["jti"], claims.get("gid"), claims["client_id"])
+    return AccessTokenRecord(claims, deps().now(), revoked=not live)
 
 
 def find_token(token_string: str, hint: str | None):
@@ -47,8 +47,8 @@ def find_token(token_string: str, hint: str | None):
     access = verify_access_token(token_string)
     if access is not None:
         return access
-    found = token_repo.find_refresh_token(get_session(), token_string)
-    return None if found is None else RefreshTokenRecord(found[0], found[1], services.now())
+    found = token_repo.find_refresh_token(uow.session(), token_string)
+    return None if found is None else RefreshTokenRecord(found[0], found[1], deps().now())
 
 
 class RevocationEndpoint(_RevocationEndpoint):
@@ -58,13 +58,12 @@ class RevocationEndpoint(_RevocationEndpoint):
         return find_token(token_string, token_type_hint)
 
     def revoke_token(self, token, request):
-        db, now = get_session(), services.now()
+        db, now = uow.session(), deps().now()
         if isinstance(token, RefreshTokenRecord):
             # RFC 7009 §2.1: revoking a refresh token also invalidates access tokens of the same grant.
             token_repo.revoke_grant(db, token.grant.id, now)
         else:
             token_repo.revoke_access_token(db, token.claims["jti"], token.claims["exp"])
-        db.commit()
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
@@ -81,7 +80,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
         return client.get_client_id() in (aud if isinstance(aud, list) else [aud])
 
     def introspect_token(self, token):
-        settings = services.settings()
+        settings = deps().settings
         if isinstance(token, RefreshTokenRecord):
             return {"active": True, "token_type": "refresh_token", "scope": token.row.scope,
                     "client_id": token.row.client_id, "exp": int(token.row.expires_at),

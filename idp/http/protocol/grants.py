@@ -15,9 +15,9 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
-from idp import services
+from idp.http.context import deps, request_info
 from idp.storage.sql import audit, tokens as token_repo, users as user_repo
-from idp.storage.sql.database import get_session
+from idp.http import uow
 from idp.storage.sql.models import BrowserSession, Grant
 from idp.core.tokens import new_id, token_hash
 from idp.core.errors import StoreUnavailable
@@ -61,7 +61,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code, request):
         """Codes live in the store under their hash, with their own expiry from the clock."""
         ctx = request.user  # a Principal prepared by the authorization endpoint
-        settings, now = services.settings(), services.now()
+        settings, now = deps().settings, deps().now()
         data = {
             "client_id": request.client.get_client_id(),
             "redirect_uri": request.payload.redirect_uri,
@@ -77,7 +77,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "grant_id": new_id(),
             "expires_at": now + settings.code_seconds,
         }
-        services.store().put(CODE_KEY + token_hash(code), data, settings.code_seconds + 60)
+        # With the request's work (``uow.on_commit``): the code exists only if its grant's session does.
+        store, key = deps().store, CODE_KEY + token_hash(code)
+        uow.on_commit(lambda: store.put(key, data, settings.code_seconds + 60))
 
     def query_authorization_code(self, code, client):
         """Consume the code atomically. A second use finds only the tombstone, and revokes
@@ -87,7 +89,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         been issued to the authenticated client): another client that learns a code gets
         ``invalid_grant``, is audited, and cannot burn the code of the one it belongs to."""
         key = token_hash(code)
-        store, now = services.store(), services.now()
+        store, now = deps().store, deps().now()
         try:
             peek = store.get(CODE_KEY + key)
             if peek is not None and peek["client_id"] != client.get_client_id():
@@ -114,7 +116,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def authenticate_user(self, authorization_code):
         data = authorization_code.data
-        user = user_repo.get_user(get_session(), data["user_id"])
+        user = user_repo.get_user(uow.session(), data["user_id"])
         if user is None or not user.active:
             return None
         return Principal(user=user, grant_id=data["grant_id"], session_id=data["session_id"],
@@ -123,10 +125,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
 def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
     """In a transaction of its own: the request ends in an error and rolls back."""
-    with services.database().session() as db:
+    with uow.separate() as db:
         audit.record(db, audit.CODE_WRONG_CLIENT, now=now, client_id=presenter, user_id=data["user_id"],
-                     **services.request_audit_fields(), issued_to=data["client_id"])
-        db.commit()
+                     **request_info().audit_fields(), issued_to=data["client_id"])
     log.warning("authorization code presented by client %s, issued to another client: refused, code kept",
                 presenter)
 
@@ -141,11 +142,10 @@ def _revoke_if_replayed(store, key: str, now: float) -> bool:
 
 def _revoke_replayed(grant_id: str, client_id: str, now: float) -> None:
     """Revoke in a transaction of its own: the request itself ends in an error and rolls back."""
-    with services.database().session() as db:
+    with uow.separate() as db:
         token_repo.revoke_grant(db, grant_id, now)
-        audit.record(db, audit.CODE_REPLAY, now=now, client_id=client_id, **services.request_audit_fields(),
+        audit.record(db, audit.CODE_REPLAY, now=now, client_id=client_id, **request_info().audit_fields(),
                      grant_id=grant_id)
-        db.commit()
     log.warning("authorization code replay: grant %s revoked", grant_id)
 
 
@@ -161,19 +161,19 @@ class OpenIDConnectCode(OpenIDCode):
         return False
 
     def resolve_client_private_key(self, client):
-        return services.keystore().signing_key(self.get_client_algorithm(client)).key
+        return deps().keystore.signing_key(self.get_client_algorithm(client)).key
 
     def get_client_algorithm(self, client):
         return client.id_token_signed_response_alg or "RS256"
 
     def get_encode_header(self, client):
         alg = self.get_client_algorithm(client)
-        return {"alg": alg, "kid": services.keystore().signing_key(alg).kid}
+        return {"alg": alg, "kid": deps().keystore.signing_key(alg).kid}
 
     def get_client_claims(self, client):
-        now = int(services.now())
-        return {"iss": services.settings().issuer, "aud": [client.get_client_id()], "iat": now,
-                "exp": now + services.settings().id_token_seconds}
+        now = int(deps().now())
+        return {"iss": deps().settings.issuer, "aud": [client.get_client_id()], "iat": now,
+                "exp": now + deps().settings.id_token_seconds}
 
     def get_authorization_code_claims(self, authorization_code):
         claims = super().get_authorization_code_claims(authorization_code)
@@ -209,13 +209,13 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token):
-        db, now = get_session(), services.now()
+        db, now = uow.session(), deps().now()
         found = token_repo.find_refresh_token(db, refresh_token)
         if found is None:
             return None
         row, grant = found
         if row.rotated_at is not None and row.revoked_at is None:
-            if now - row.rotated_at < services.settings().refresh_reuse_grace_seconds:
+            if now - row.rotated_at < deps().settings.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
@@ -227,7 +227,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_user(self, refresh_token):
         grant: Grant = refresh_token.grant
-        user = user_repo.get_user(get_session(), grant.user_id)
+        user = user_repo.get_user(uow.session(), grant.user_id)
         if user is None or not user.active:
             return None
         return Principal(user=user, grant_id=grant.id, session_id=grant.session_id, auth_time=grant.auth_time,
@@ -236,7 +236,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def revoke_old_credential(self, refresh_token):
         # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
         # its response (with the successor it would have saved) is rolled back.
-        if not token_repo.mark_rotated(get_session(), refresh_token.row.id, services.now()):
+        if not token_repo.mark_rotated(uow.session(), refresh_token.row.id, deps().now()):
             raise InvalidGrantError("The refresh token has already been used.")
 
 
@@ -246,24 +246,22 @@ def _session_allows(db, grant: Grant, now: float) -> bool:
         return True
     row = db.get(BrowserSession, grant.session_id)
     # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
-    idle = services.settings().session_idle_seconds
+    idle = deps().settings.session_idle_seconds
     return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
 
 
 def _refuse_concurrent_reuse(grant: Grant, now: float) -> None:
-    with services.database().session() as db:
+    with uow.separate() as db:
         audit.record(db, audit.REFRESH_REUSE_IN_GRACE, now=now, user_id=grant.user_id, client_id=grant.client_id,
-                     **services.request_audit_fields(), grant_id=grant.id)
-        db.commit()
+                     **request_info().audit_fields(), grant_id=grant.id)
     log.info("refresh token reused within the grace window: refused, grant %s kept", grant.id)
 
 
 def _revoke_reused(grant: Grant, now: float) -> None:
-    with services.database().session() as db:
+    with uow.separate() as db:
         token_repo.revoke_grant(db, grant.id, now)
         audit.record(db, audit.REFRESH_REUSE, now=now, user_id=grant.user_id, client_id=grant.client_id,
-                     **services.request_audit_fields(), grant_id=grant.id)
-        db.commit()
+                     **request_info().audit_fields(), grant_id=grant.id)
     log.warning("refresh token reuse: grant %s revoked", grant.id)
 
 

@@ -24,7 +24,8 @@ from flask import g, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
-from idp import services
+from idp.http import uow
+from idp.http.context import deps
 from idp.core.tokens import equals, new_token, token_hash
 
 KEY = "interaction:"
@@ -65,13 +66,16 @@ class Interaction:
         return _made_by(self.consent, signed_in)
 
     def save(self) -> None:
-        services.store().put(KEY + self.id, asdict(self), services.settings().interaction_seconds)
+        """Saved with the request's work (``uow.on_commit``): as it stands when the request commits."""
+        store, ttl = deps().store, deps().settings.interaction_seconds
+        uow.on_commit(lambda: store.put(KEY + self.id, asdict(self), ttl))
 
     def discard(self) -> None:
-        services.store().delete(KEY + self.id)
+        store = deps().store
+        uow.on_commit(lambda: store.delete(KEY + self.id))
 
     def expired(self) -> bool:
-        return services.now() - self.created_at >= services.settings().interaction_seconds
+        return deps().now() - self.created_at >= deps().settings.interaction_seconds
 
 
 def _made_by(result: dict | None, signed_in) -> bool:
@@ -82,7 +86,7 @@ def _made_by(result: dict | None, signed_in) -> bool:
 def start(values: MultiDict) -> Interaction:
     """Save a new interaction for ``values``, bound to this browser."""
     interaction = Interaction(id=new_token(), params={k: values.getlist(k) for k in values.keys()},
-                              created_at=services.now(), browser=token_hash(_browser_token()))
+                              created_at=deps().now(), browser=token_hash(_browser_token()))
     interaction.save()
     return interaction
 
@@ -91,7 +95,7 @@ def load_checked(interaction_id: str | None) -> tuple[Interaction | None, str | 
     """(interaction, None), or (None, EXPIRED | OTHER_BROWSER) when there is none for this browser."""
     if not interaction_id or len(interaction_id) > 100:
         return None, EXPIRED
-    data = services.store().get(KEY + interaction_id)
+    data = deps().store.get(KEY + interaction_id)
     names = {f.name for f in fields(Interaction)}
     if not isinstance(data, dict) or not set(data) <= names:  # gone, or saved by an older release
         return None, EXPIRED
@@ -126,7 +130,7 @@ def problem_page(problem: str | None):
 
 def browser_cookie_name() -> str:
     # __Host-: this host only, path "/", https only (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_browser" if services.settings().secure_cookies else "idp_browser"
+    return "__Host-idp_browser" if deps().settings.secure_cookies else "idp_browser"
 
 
 def _browser_token() -> str:
@@ -146,7 +150,7 @@ def apply_cookie(response):
     value = g.get("idp_browser_cookie")
     if value:
         response.set_cookie(browser_cookie_name(), value, httponly=True, samesite="Lax", path="/",
-                            secure=services.settings().secure_cookies)
+                            secure=deps().settings.secure_cookies)
     return response
 
 
@@ -172,7 +176,7 @@ class StoredRequest(OAuth2Request):
     """An authorization request rebuilt from an interaction, for Authlib to validate again."""
 
     def __init__(self, interaction: Interaction):
-        super().__init__("GET", services.settings().issuer + "/authorize", headers={})
+        super().__init__("GET", deps().settings.issuer + "/authorize", headers={})
         self.payload = _StoredPayload(interaction.params)
 
     @property

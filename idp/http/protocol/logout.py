@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp import services
+from idp.http.context import deps, request_info
 from idp.domain.keys.material import JWS_ALGS
 from idp.storage.sql import audit
-from idp.storage.sql.database import get_session
+from idp.http import uow
+from idp.http.protocol.server import get_server
 from idp.http.web import session as web_session
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
     def get_server_jwks(self):
-        return services.keystore().verification_keys()
+        return deps().keystore.verification_keys()
 
     def get_algorithms(self):
         return list(JWS_ALGS)
@@ -40,19 +42,40 @@ class EndSessionEndpoint(_EndSessionEndpoint):
                 raise InvalidRequestError("Invalid 'id_token_hint'.") from None
         validated = super().validate_request(request)
         claims = validated.id_token_claims
-        if claims is not None and claims.get("iss") != services.settings().issuer:
+        if claims is not None and claims.get("iss") != deps().settings.issuer:
             raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
         return validated
 
     def end_session(self, end_session_request):
         ended = web_session.sign_out()
-        db = get_session()
         if ended is not None:
             client = end_session_request.client
-            audit.record(db, audit.LOGOUT, now=services.now(), user_id=ended.user.id,
-                         client_id=client.get_client_id() if client else None, **services.request_audit_fields())
-        db.commit()
+            audit.record(uow.session(), audit.LOGOUT, now=deps().now(), user_id=ended.user.id,
+                         client_id=client.get_client_id() if client else None, **request_info().audit_fields())
 
 
 def register_end_session(server) -> None:
     server.register_endpoint(EndSessionEndpoint)
+
+
+class LogoutRefused(Exception):
+    """The end-session request is invalid: ``error`` and ``description`` for the error page."""
+
+    def __init__(self, error: str, description: str):
+        super().__init__(error)
+        self.error, self.description = error, description
+
+
+def validate_logout():
+    """The validated end-session request (Authlib's), or ``LogoutRefused``; the page decides whether
+    to ask for confirmation (``needs_confirmation``, ``id_token_claims``, ``client``)."""
+    try:
+        return get_server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        raise LogoutRefused(error.error, error.get_error_description()) from None
+
+
+def finish_logout(validated):
+    """Sign out (audited) and answer: a redirect to the validated ``post_logout_redirect_uri``, or
+    None for the provider's own "signed out" page."""
+    return get_server().create_endpoint_response("end_session", validated)

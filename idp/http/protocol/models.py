@@ -8,7 +8,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from idp import services
+from idp.http.context import deps
 from idp.domain.clients.service import secret_matches
 from idp.storage.sql.models import Client, User
 
@@ -53,7 +53,7 @@ class OAuthClient(ClientMixin):
 
     def check_client_secret(self, client_secret):
         """The current secret, or the previous one during its rotation grace period."""
-        return secret_matches(self.row, client_secret, secret_key=self._secret_key, now=services.now())
+        return secret_matches(self.row, client_secret, secret_key=self._secret_key, now=deps().now())
 
     def check_endpoint_auth_method(self, method, endpoint):
         """Public clients authenticate with ``none`` only; confidential ones may send their

@@ -15,10 +15,9 @@ from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMeta
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
 from flask import request as flask_request
 
-from idp.domain.clients import service as client_admin
-from idp import services
+from idp.http.context import deps
 from idp.storage.sql import clients as client_repo
-from idp.storage.sql.database import get_session
+from idp.http import uow, usecases
 from idp.core.errors import ClientMetadataError
 from idp.domain.clients.rules import client_metadata, spec_from_metadata, spec_of
 from idp.http.protocol.errors import OwnDescription
@@ -61,7 +60,7 @@ def _parse(privileged_defaults=None):
     """The request's metadata as a spec, or the RFC 7591 error naming the bad field."""
     try:
         return spec_from_metadata(flask_request.get_json(silent=True), privileged=False, defaults=privileged_defaults,
-                                  allow=services.outbound().allow)
+                                  allow=deps().outbound.allow)
     except ClientMetadataError as exc:
         raise rfc7591_error(exc) from None
 
@@ -71,12 +70,12 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
 
     def authenticate_token(self, request):
         token = _bearer(request)
-        if token is None and services.settings().open_registration:
+        if token is None and deps().settings.open_registration:
             return OpenRegistration()
         if token is None:
             raise InvalidTokenError(description="An initial access token is required to register a client.",
                                     realm=REALM)
-        row = client_repo.find_initial_token(get_session(), token, services.now())
+        row = client_repo.find_initial_token(uow.session(), token, deps().now())
         if row is None:
             raise InvalidTokenError(description="The initial access token is invalid or has expired.", realm=REALM)
         return row
@@ -89,14 +88,14 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         return {}  # id, secret and times are made in ``save_client`` and returned by the next method
 
     def save_client(self, client_info, client_metadata, request):
-        db, now, credential = get_session(), services.now(), request.credential
+        db, credential = uow.session(), request.credential
         if credential.id is not None and not client_repo.take_initial_token_slot(db, credential.id):
             raise AccessDeniedError(description="This initial access token has registered all the clients "
                                                 "it allows.")
         actor = f"team:{credential.team}" if credential.team else "open-registration"
-        row, request.new_secret, request.registration_token = client_admin.create(
-            db, request.spec, actor=actor, now=now, team=credential.team, registration_token=True)
-        return OAuthClient(row, services.settings().secret_key)
+        row, request.new_secret, request.registration_token = usecases.clients().create(
+            request.spec, actor=actor, team=credential.team, registration_token=True)
+        return OAuthClient(row, deps().settings.secret_key)
 
     def generate_client_registration_info(self, client, request):
         return _registration_body(client.row, request.registration_token, request.new_secret)
@@ -104,7 +103,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
     def get_server_metadata(self):
         from idp.http.protocol.discovery import metadata
 
-        settings = services.settings()
+        settings = deps().settings
         return metadata(settings.issuer, settings.access_token_alg)
 
 
@@ -123,7 +122,7 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
 
     def authenticate_token(self, request):
         token = _bearer(request)
-        row = client_repo.get_client_by_registration_token(get_session(), token) if token else None
+        row = client_repo.get_client_by_registration_token(uow.session(), token) if token else None
         if row is None or row.client_id != (flask_request.view_args or {}).get("client_id"):
             # RFC 7592 §2: an invalid registration access token (or one for another client, which
             # must not learn whether that client exists) is an RFC 6750 error.
@@ -131,8 +130,8 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
         return RegistrationAccess(row, token)
 
     def authenticate_client(self, request):
-        row = client_repo.get_client(get_session(), (flask_request.view_args or {}).get("client_id", ""))
-        return None if row is None else OAuthClient(row, services.settings().secret_key)
+        row = client_repo.get_client(uow.session(), (flask_request.view_args or {}).get("client_id", ""))
+        return None if row is None else OAuthClient(row, deps().settings.secret_key)
 
     def revoke_access_token(self, request, token):
         """Unreachable: a valid registration access token always belongs to an existing client
@@ -155,13 +154,11 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
 
     def update_client(self, client, client_metadata, request):
         actor = f"registration:{client.row.client_id}"
-        request.new_secret = client_admin.update(get_session(), client.row, request.spec, actor=actor,
-                                                 now=services.now())
+        request.new_secret = usecases.clients().update(client.row, request.spec, actor=actor)
         return client
 
     def delete_client(self, client, request):
-        client_admin.delete(get_session(), client.row, actor=f"registration:{client.row.client_id}",
-                            now=services.now())
+        usecases.clients().delete(client.row, actor=f"registration:{client.row.client_id}")
 
     def get_server_metadata(self):
         return None
@@ -172,5 +169,5 @@ def _registration_body(row, registration_token: str, secret: str | None) -> dict
     if secret:
         body["client_secret"] = secret
     body["registration_access_token"] = registration_token
-    body["registration_client_uri"] = f"{services.settings().issuer}/register/{row.client_id}"
+    body["registration_client_uri"] = f"{deps().settings.issuer}/register/{row.client_id}"
     return body

@@ -14,8 +14,8 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Response, request as flask_request
 from joserfc import jwt
 
-from idp import services
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
+from idp.http import uow
 from idp.storage.sql import tokens as token_repo
 from idp.storage.sql.clients import get_client
 from idp.storage.sql.models import Grant
@@ -57,12 +57,12 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         hit = cache.get(client_id) if cache is not None else None
         if hit is not None:
             return hit
-        row = get_client(get_session(), client_id)
+        row = get_client(uow.session(), client_id)
         if row is None or not row.active:
             return None
-        client = OAuthClient(row, services.settings().secret_key)
+        client = OAuthClient(row, deps().settings.secret_key)
         if cache is not None:
-            cache.put(client_id, OAuthClient(detached_copy(row), services.settings().secret_key))
+            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.secret_key))
         return client
 
     def handle_response(self, status_code, payload, headers):
@@ -88,7 +88,7 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
             if client.is_public:
                 key += "@" + client_ip()
             try:
-                services.throttle().check_rate("token_client", key)
+                deps().throttle.check_rate("token_client", key)
             except TooManyAttempts as exc:
                 raise TooManyRequestsError(exc.retry_after) from None
             except ThrottleUnavailable as exc:
@@ -106,7 +106,7 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         principal = request.user
         if not isinstance(principal, Principal):
             return  # client_credentials: a self-contained access token, nothing stored
-        db, now, settings = get_session(), services.now(), services.settings()
+        db, now, settings = uow.session(), deps().now(), deps().settings
         if request.payload.grant_type == "authorization_code":
             token_repo.add_grant(db, Grant(id=principal.grant_id, user_id=principal.user.id,
                                            client_id=request.client.get_client_id(),
@@ -123,7 +123,7 @@ class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
     def get_issuer(self):
-        return services.settings().issuer
+        return deps().settings.issuer
 
 
 class JWTAccessTokenGenerator(BearerTokenGenerator):
@@ -139,10 +139,10 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
 
     @staticmethod
     def expires_in(client, grant_type):
-        return services.settings().access_token_seconds
+        return deps().settings.access_token_seconds
 
     def access_token(self, client, grant_type, user, scope):
-        settings, now = services.settings(), int(services.now())
+        settings, now = deps().settings, int(deps().now())
         claims = {"iss": settings.issuer, "exp": now + settings.access_token_seconds, "iat": now,
                   "jti": new_id(), "client_id": client.get_client_id(), "aud": client.get_client_id(),
                   "scope": scope or ""}
@@ -153,7 +153,7 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
         else:
             claims["sub"] = client.get_client_id()
         alg = settings.access_token_alg
-        key = services.keystore().signing_key(alg)
+        key = deps().keystore.signing_key(alg)
         header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
         return jwt.encode(header, claims, key.key, algorithms=[alg])
 
@@ -168,9 +168,9 @@ def _refresh_token(client, grant_type, user, scope):
     return new_token()
 
 
-def create_server(app) -> AuthorizationServer:
+def create_server(app, deps) -> AuthorizationServer:
     server = AuthorizationServer()
-    server.client_cache = ClientCache(app.extensions["idp.core.settings"].client_cache_seconds)
+    server.client_cache = ClientCache(deps.settings.client_cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())

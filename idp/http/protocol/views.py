@@ -7,9 +7,9 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 
-from idp import services
+from idp.http.context import deps
 from idp.core.metrics import TOKENS_ISSUED
-from idp.storage.sql.database import get_session
+from idp.http import uow
 from idp.storage.sql import tokens as token_repo
 from idp.http.protocol import interactions
 from idp.http.protocol.authorize import authorize as run_authorization
@@ -41,10 +41,10 @@ def resume():
 
 
 @bp.post("/token")
+@uow.commit_on_success
 def token():
     response = get_server().create_token_response()
     if response.status_code == 200:
-        get_session().commit()
         grant_type = request.form.get("grant_type", "")
         if grant_type in ("authorization_code", "refresh_token", "client_credentials"):
             TOKENS_ISSUED.labels(grant_type).inc()
@@ -53,6 +53,7 @@ def token():
 
 
 @bp.post("/revoke")
+@uow.commit_on_success
 def revoke():
     return get_server().create_endpoint_response("revocation")
 
@@ -65,6 +66,7 @@ def introspect():
 
 
 @bp.post("/register")
+@uow.commit_on_success
 def register():
     """RFC 7591 §3: register a client (initial access token unless open registration is on).
 
@@ -74,19 +76,17 @@ def register():
     from idp.http.context import client_ip
 
     try:
-        services.throttle().check_rate("register_ip", client_ip())
+        deps().throttle.check_rate("register_ip", client_ip())
     except TooManyAttempts as exc:
         retry = int(exc.retry_after + 0.999)
         body = jsonify(error="too_many_requests", error_description="Too many registrations from this address. "
                                                                     f"Retry in {retry} seconds.")
         return body, 429, {"Retry-After": str(retry), **NO_STORE}
-    response = get_server().create_endpoint_response("client_registration")
-    if response.status_code == 201:
-        get_session().commit()
-    return response
+    return get_server().create_endpoint_response("client_registration")
 
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+@uow.commit_on_success
 def client_configuration(client_id):
     """RFC 7592 §2: read, replace or delete the client the registration access token belongs to."""
     if request.method == "PUT" and not isinstance(request.get_json(silent=True), dict):
@@ -95,10 +95,7 @@ def client_configuration(client_id):
                                                 "error_description": "request: the body must be a JSON object "
                                                                      "of client metadata"}),
                         status=400, mimetype="application/json", headers=NO_STORE)
-    response = get_server().create_endpoint_response("client_configuration")
-    if request.method != "GET" and response.status_code in (200, 204):
-        get_session().commit()
-    return response
+    return get_server().create_endpoint_response("client_configuration")
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
@@ -119,7 +116,7 @@ def userinfo():
         if record is None or record.is_expired():
             raise InvalidTokenError(realm="userinfo")
         if "gid" not in record.claims:  # a client-credentials token: nobody to describe
-            if not token_repo.access_token_state(get_session(), record.claims["jti"], None, record.claims["client_id"]):
+            if not token_repo.access_token_state(uow.session(), record.claims["jti"], None, record.claims["client_id"]):
                 raise InvalidTokenError(realm="userinfo")
             raise InsufficientScopeError()
         principal = _principal(record.claims)
@@ -155,7 +152,7 @@ def _bearer_token() -> str | None:
 def _principal(claims: dict) -> Principal | None:
     if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
         return None
-    found = token_repo.userinfo_subject(get_session(), claims["jti"], claims["gid"], claims["client_id"],
+    found = token_repo.userinfo_subject(uow.session(), claims["jti"], claims["gid"], claims["client_id"],
                                         claims["sub"])
     return None if found is None else Principal(user=found[0], grant_id=claims["gid"], claims=found[1])
 
@@ -169,7 +166,7 @@ def discovery():
 def jwks():
     # No longer than a next key is published before it signs (settings validation), so every
     # relying party that honours the cache lifetime holds the next key before it is used.
-    return _cached_json(services.keystore().jwks_bytes(), max_age=services.settings().jwks_max_age_seconds)
+    return _cached_json(deps().keystore.jwks_bytes(), max_age=deps().settings.jwks_max_age_seconds)
 
 
 def _cached_json(body: bytes, max_age: int):

@@ -8,18 +8,15 @@ import re
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
-from idp.domain import accounts
-from idp import services
-from idp.storage.sql import audit, consents, tokens as token_repo
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
+from idp.storage.sql import audit, consents
+from idp.http import uow, usecases
 from idp.storage.sql.models import BrowserSession
 from idp.http.mail import choose_language
-from idp.domain.signin import verify_current_password
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.domain.password_policy import context_for, get_policy, strength
+from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device, session as web_session
-from idp.http.context import client_ip
 from idp.core.errors import PolicyError
 
 bp = Blueprint("account", __name__)
@@ -62,33 +59,28 @@ def change_password():
     signed_in, failure = _signed_in_form()
     if failure:
         return failure
-    db, user = get_session(), signed_in.user
+    user = signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
-    if not current or len(current) > services.settings().max_password_length:
+    if not current or len(current) > deps().settings.max_password_length:
         return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     # The current password is checked by the sign-in use case: throttled before argon2 runs, under
     # the same account key as the sign-in form (one allowance), with failures and successes counted.
     try:
-        if not verify_current_password(user, current, client_ip(), device_cookie=web_device.read()):
-            db.commit()  # the audit event of the failure
+        if not usecases.signin().current_password(user, current, device_cookie=web_device.read()):
             return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     except TooManyAttempts as exc:
-        db.commit()  # the audit event
         return _page(signed_in, password_errors=[too_many(exc)], status=429)
     except ThrottleUnavailable:
         return _page(signed_in, password_errors=[_("Sign-in is temporarily unavailable. Please try again in a "
                                                    "few minutes.")], status=503)
+    accounts = usecases.accounts()
     try:
         accounts.check_new_password(user, new, confirm)
     except PolicyError as exc:
         return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
-    accounts.set_password(db, user, new)
     end_others = request.form.get("end_others") == "yes"
-    ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id) if end_others else []
-    audit.record(db, audit.PASSWORD_CHANGED, now=services.now(), user_id=user.id, ended_sessions=len(ended),
-                 **services.request_audit_fields())
-    db.commit()
-    accounts.notify_password_changed(user, choose_language(None, request.accept_languages), signed_out=False)
+    accounts.change_password(user, new, lang=choose_language(None, request.accept_languages),
+                             keep_session_id=signed_in.session.id, end_others=end_others)
     return redirect(url_for("account.index", done="password_others" if end_others else "password"), 303)
 
 
@@ -98,9 +90,9 @@ def end_session():
     signed_in, failure = _signed_in_form()
     if failure:
         return failure
-    db, user, target = get_session(), signed_in.user, request.form.get("session", "")
+    db, user, target = uow.session(), signed_in.user, request.form.get("session", "")
     if target == "others":
-        ended = accounts.sign_out_everywhere(db, user.id, except_session_id=signed_in.session.id)
+        usecases.accounts().end_sessions(user, except_session_id=signed_in.session.id)
         done = "others"
     else:
         row = db.get(BrowserSession, target) if target and len(target) <= 64 else None
@@ -108,11 +100,8 @@ def end_session():
             return _page(signed_in, error=_("That session does not exist or has already ended."), status=400)
         if row.id == signed_in.session.id:
             return _page(signed_in, error=_("To sign out of this browser, use Sign out."), status=400)
-        ended = accounts.sign_out_session(db, user.id, row.id)
+        usecases.accounts().end_sessions(user, only_session_id=row.id)
         done = "session"
-    audit.record(db, audit.SESSIONS_ENDED, now=services.now(), user_id=user.id, sessions=ended,
-                 **services.request_audit_fields())
-    db.commit()
     return redirect(url_for("account.index", done=done), 303)
 
 
@@ -122,13 +111,9 @@ def revoke_app():
     signed_in, failure = _signed_in_form()
     if failure:
         return failure
-    db, user, client_id = get_session(), signed_in.user, request.form.get("client_id", "")
-    if not client_id or len(client_id) > 64 or not consents.revoke_consent(db, user.id, client_id):
+    client_id = request.form.get("client_id", "")
+    if not client_id or len(client_id) > 64 or not usecases.accounts().revoke_app(signed_in.user, client_id):
         return _page(signed_in, error=_("That app does not hold access to your account."), status=400)
-    grants = token_repo.revoke_user_tokens(db, user.id, services.now(), client_id=client_id)
-    audit.record(db, audit.CONSENT_REVOKED, now=services.now(), user_id=user.id, client_id=client_id,
-                 grants_revoked=grants, **services.request_audit_fields())
-    db.commit()
     return redirect(url_for("account.index", done="app"), 303)
 
 
@@ -145,8 +130,8 @@ def _signed_in_form():
 
 
 def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
-    db, user, now = get_session(), signed_in.user, services.now()
-    idle = services.settings().session_idle_seconds
+    db, user, now = uow.session(), signed_in.user, deps().now()
+    idle, policy = deps().settings.session_idle_seconds, PasswordPolicy.from_settings(deps().settings)
     live = [s for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id,
                                                        BrowserSession.ended_at.is_(None))
             if now < s.expires_at and now - s.last_seen_at < idle]
@@ -154,8 +139,8 @@ def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=
     return render_template(
         "account.html", user=user, current_session=signed_in.session, sessions=live,
         sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True), apps=consents.list_consents(db, user.id), notice=notice,
-        error=error, password_errors=password_errors or [], strength=strength, policy_hint=get_policy().hint(),
-        min_length=get_policy().min_length, max_length=get_policy().max_length, device=describe_device), status
+        error=error, password_errors=password_errors or [], strength=strength, policy_hint=policy.hint(),
+        min_length=policy.min_length, max_length=policy.max_length, device=describe_device), status
 
 
 _BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),

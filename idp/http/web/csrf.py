@@ -13,7 +13,7 @@ import secrets
 from flask import g, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from idp import services
+from idp.http.context import deps
 from idp.core.tokens import equals
 
 COOKIE = "idp_csrf"
@@ -31,11 +31,11 @@ class _ClockSigner(TimestampSigner):
     """Ages tokens by the clock service, so tests can expire a form without sleeping."""
 
     def get_timestamp(self) -> int:
-        return int(services.now())
+        return int(deps().now())
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(services.settings().secret_key, salt="idp.csrf", signer=_ClockSigner)
+    return URLSafeTimedSerializer(deps().settings.secret_key, salt="idp.csrf", signer=_ClockSigner)
 
 
 def csrf_token() -> str:
@@ -51,7 +51,7 @@ def validate_csrf() -> None:
     if not cookie:
         raise CSRFError("cookies_disabled")
     try:
-        value = _serializer().loads(request.form.get("csrf_token", ""), max_age=services.settings().interaction_seconds)
+        value = _serializer().loads(request.form.get("csrf_token", ""), max_age=deps().settings.interaction_seconds)
     except SignatureExpired:
         raise CSRFError("expired") from None
     except BadSignature:
@@ -64,5 +64,5 @@ def set_csrf_cookie(response):
     value = g.get("new_csrf_cookie")
     if value:
         response.set_cookie(COOKIE, value, httponly=True, samesite="Lax",
-                            secure=services.settings().secure_cookies, path="/")
+                            secure=deps().settings.secure_cookies, path="/")
     return response

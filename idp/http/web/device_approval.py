@@ -14,10 +14,9 @@ from __future__ import annotations
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from idp.domain import device_links
-from idp import services
-from idp.storage.sql import audit, resets, users as user_repo
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
+from idp.storage.sql import resets, users as user_repo
+from idp.http import uow, usecases
 from idp.http.mail import choose_language
 from idp.http.protocol import interactions
 from idp.http.web.csrf import CSRFError, validate_csrf
@@ -42,12 +41,12 @@ def device_link():
         validate_csrf()
     except CSRFError as exc:
         return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
-    limit = services.settings().max_login_length
+    limit = deps().settings.max_login_length
     if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
         error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
         return _login_page(interaction, username=username[:limit], field_errors={"username": error}, status=400)
     try:
-        services.throttle().check_rate("device_link_ip", client_ip())
+        deps().throttle.check_rate("device_link_ip", client_ip())
     except TooManyAttempts as exc:
         page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
                                    status=429)
@@ -55,11 +54,9 @@ def device_link():
     except ThrottleUnavailable:
         return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
-    device_links.request_later(device_links.LinkRequest(
-        login=username, lang=lang, interaction_id=interaction.id if interaction else None,
-        audit_fields=services.request_audit_fields()))
+    usecases.device_link_later(username, lang, interaction.id if interaction else None)
     return render_template("device_link_sent.html", interaction=interaction,
-                           minutes=services.settings().device_link_seconds // 60)
+                           minutes=deps().settings.device_link_seconds // 60)
 
 
 @bp.get("/login/device")
@@ -73,7 +70,7 @@ def device_approval():
 
 @bp.post("/login/device")
 def device_approval_post():
-    token, db = request.form.get("token", ""), get_session()
+    token = request.form.get("token", "")
     state = _inspect(token)
     try:
         validate_csrf()
@@ -83,13 +80,11 @@ def device_approval_post():
         return _confirm_page(token, state.user, error=MESSAGES[exc.reason], status=400)
     if state.status != "valid":
         return _link_problem(state, "confirm")
-    if not resets.consume(db, state.row, services.now()):  # a concurrent request used or voided it first
-        db.rollback()
+    new_device = web_device.is_new_device(state.user.id)
+    if not usecases.device_links().approve(state, new_device):  # a concurrent request used or voided it first
+        uow.session().rollback()
         return _link_problem(_inspect(token), "confirm")
-    new_device = web_device.approve(state.user.id)
-    audit.record(db, audit.DEVICE_APPROVED, now=services.now(), user_id=state.user.id, new_device=new_device,
-                 **services.request_audit_fields())
-    db.commit()
+    web_device.approve(state.user.id)
     interaction = interactions.load(state.row.interaction_id)
     return redirect(url_for("web.device_approved", interaction=interaction.id if interaction else None), 303)
 
@@ -98,7 +93,7 @@ def device_approval_post():
 def device_approved():
     interaction = interactions.load(request.args.get("interaction"))
     user_id = web_device.approved_user()
-    user = user_repo.get_user(get_session(), user_id) if user_id is not None else None
+    user = user_repo.get_user(uow.session(), user_id) if user_id is not None else None
     if user is None or not user.active:  # opened without having approved this browser: a plain sign-in form
         return _login_page(interaction)
     return _login_page(interaction, username=user.registration_number,
@@ -106,7 +101,7 @@ def device_approved():
 
 
 def _inspect(token: str) -> resets.LinkState:
-    return resets.inspect(get_session(), token, services.now(), purposes=resets.DEVICE_PURPOSES)
+    return resets.inspect(uow.session(), token, deps().now(), purposes=resets.DEVICE_PURPOSES)
 
 
 def _confirm_page(token, user, *, error=None, status=200):
@@ -114,12 +109,8 @@ def _confirm_page(token, user, *, error=None, status=200):
 
 
 def _link_problem(state: resets.LinkState, step: str):
-    db = get_session()
-    audit.record(db, audit.DEVICE_APPROVAL_REFUSED, now=services.now(),
-                 user_id=state.row.user_id if state.row is not None else None, reason=state.status, step=step,
-                 **services.request_audit_fields())
-    db.commit()
+    usecases.device_links().refused(state, step)
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
-    message = str(LINK_PROBLEMS[state.status]) % {"minutes": services.settings().device_link_seconds // 60}
+    message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.device_link_seconds // 60}
     return render_template("device_link_invalid.html", reason=state.status, message=message,
                            interaction=interaction), 400 if state.status == "unknown" else 410

@@ -10,7 +10,7 @@ from flask import make_response, redirect, render_template, request
 from flask_babel import get_locale
 
 from idp.http import i18n
-from idp import services
+from idp.http.context import deps
 from idp.core.urls import safe_local_path
 from idp.http.web.views import bp
 
@@ -19,7 +19,7 @@ YEAR = 365 * 86400
 
 @bp.get("/help")
 def help_page():
-    settings = services.settings()
+    settings = deps().settings
     return render_template("help.html", session_minutes=settings.session_idle_seconds // 60,
                            page_minutes=settings.interaction_seconds // 60,
                            reset_minutes=settings.reset_link_seconds // 60)
@@ -44,14 +44,14 @@ def language():
         interaction.save()
     response = make_response(redirect(target, 303))
     response.set_cookie(i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax",
-                        secure=services.settings().secure_cookies, path="/")
+                        secure=deps().settings.secure_cookies, path="/")
     return response
 
 
 @bp.get("/brand.css")
 def brand_css():
     """The configured primary colour as a stylesheet (the CSP allows no inline style)."""
-    colour = services.settings().brand_primary_color
+    colour = deps().settings.brand_primary_color
     response = make_response(f":root {{ --accent: {colour}; }}\n")
     response.mimetype = "text/css"
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -75,7 +75,7 @@ def switch_language_url(lang: str) -> str:
 
 
 def template_context() -> dict:
-    settings = services.settings()
+    settings = deps().settings
     return {
         "brand": SimpleNamespace(name=settings.brand_name, logo_url=settings.brand_logo_url),
         "help": SimpleNamespace(contact_name=settings.help_contact_name, email=settings.help_contact_email,

@@ -1,7 +1,7 @@
 """Forgot / reset password pages (blueprint ``account``).
 
 ``/password/forgot`` answers every well-formed request with the same page, status and timing:
-the link and the mail happen on the mail thread (``accounts.request_reset_later``); the request
+the link and the mail happen on the mail thread (``Accounts.request_reset``); the request
 itself only looks the name up (one indexed query, found or not) to key the per-account limit.
 ``/password/reset`` takes the single-use link; a link that no longer works gets a page that says
 why and offers a new one.
@@ -9,18 +9,17 @@ why and offers a new one.
 
 from __future__ import annotations
 
-from flask import current_app, redirect, render_template, request, url_for
+from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 
-from idp.domain import accounts
-from idp import services
-from idp.storage.sql import audit, resets, users as user_repo
-from idp.storage.sql.database import get_session
+from idp.http.context import deps
+from idp.storage.sql import resets, users as user_repo
+from idp.http import uow, usecases
 from idp.http.mail import choose_language
 from idp.http.protocol import interactions
 from idp.domain.signin import account_key
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.domain.password_policy import context_for, get_policy, strength
+from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.core.errors import TooManyAttempts
 from idp.http.web import session as web_session
 from idp.http.web.account import MESSAGES, bp, too_many
@@ -36,7 +35,7 @@ LINK_PROBLEMS = {
 
 
 def _throttle(name: str, key: str) -> None:
-    current_app.extensions["idp.throttle"].check_rate(name, key)
+    deps().throttle.check_rate(name, key)
 
 
 @bp.get("/password/forgot")
@@ -60,34 +59,34 @@ def forgot_post():
         _throttle("password_forgot_ip", client_ip())
         # One allowance per account whichever name is typed (registration number or e-mail), under
         # the sign-in throttle's account key, so `idp throttle clear --user` clears it too.
-        user = user_repo.get_user_by_login(get_session(), login)
+        user = user_repo.get_user_by_login(uow.session(), login)
         _throttle("password_forgot_account", account_key(user, login))
     except TooManyAttempts as exc:
         return _forgot_page(interaction, login=login, error=too_many(exc), status=429)
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
-    accounts.request_reset_later(login, lang, interaction.id if interaction else None,
-                                 services.request_audit_fields())
+    interaction_id = interaction.id if interaction else None
+    usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
     return render_template("forgot_sent.html", interaction=interaction,
-                           minutes=services.settings().reset_link_seconds // 60)
+                           minutes=deps().settings.reset_link_seconds // 60)
 
 
 def _login_error(login: str) -> str | None:
     if not login.strip():
         return _("Enter your registration number or e-mail address.")
-    if len(login) > services.settings().max_login_length:
-        return _("This is too long (at most %(limit)d characters).", limit=services.settings().max_login_length)
+    if len(login) > deps().settings.max_login_length:
+        return _("This is too long (at most %(limit)d characters).", limit=deps().settings.max_login_length)
     return None
 
 
 def _forgot_page(interaction, *, login="", error=None, field_error=None, status=200):
     return render_template("forgot.html", interaction=interaction, login=login, error=error,
-                           field_error=field_error, max_login=services.settings().max_login_length), status
+                           field_error=field_error, max_login=deps().settings.max_login_length), status
 
 
 @bp.get("/password/reset")
 def reset():
     token = request.args.get("token", "")
-    state = resets.inspect(get_session(), token, services.now())
+    state = resets.inspect(uow.session(), token, deps().now())
     if state.status != "valid":
         return _link_problem(state)
     return _reset_page(token, state.user)
@@ -96,11 +95,11 @@ def reset():
 @bp.post("/password/reset")
 def reset_post():
     token = request.form.get("token", "")
-    db = get_session()
+    db = uow.session()
     try:
         validate_csrf()
     except CSRFError as exc:
-        state = resets.inspect(db, token, services.now())
+        state = resets.inspect(db, token, deps().now())
         if state.status != "valid":
             return _link_problem(state)
         return _reset_page(token, state.user, error=MESSAGES[exc.reason], status=400)
@@ -108,30 +107,25 @@ def reset_post():
         _throttle("password_reset_ip", client_ip())
     except TooManyAttempts as exc:
         return render_template("error.html", error="too_many_attempts", description=too_many(exc)), 429
-    state = resets.inspect(db, token, services.now())
+    state = resets.inspect(db, token, deps().now())
     if state.status != "valid":
         return _link_problem(state)
     password, confirmation = request.form.get("password", ""), request.form.get("confirm", "")
     try:
-        accounts.check_new_password(state.user, password, confirmation)
+        usecases.accounts().check_new_password(state.user, password, confirmation)
     except PolicyError as exc:
         return _reset_page(token, state.user, problems=exc.problems, password=password, status=400)
-    if not resets.consume(db, state.row, services.now()):
+    if not resets.consume(db, state.row, deps().now()):
         db.rollback()
-        return _link_problem(resets.inspect(db, token, services.now()))
+        return _link_problem(resets.inspect(db, token, deps().now()))
     return _finish_reset(state)
 
 
 def _finish_reset(state):
     """Replace the password, sign the user out of every app, record it, tell them by mail."""
-    db, user = get_session(), state.user
-    accounts.set_password(db, user, request.form.get("password", ""))
-    accounts.sign_out_everywhere(db, user.id)
-    web_session.sign_out()  # this browser too (its session, if any, was one of them)
-    audit.record(db, audit.PASSWORD_RESET, now=services.now(), user_id=user.id, purpose=state.row.purpose,
-                 **services.request_audit_fields())
-    db.commit()
-    accounts.notify_password_changed(user, choose_language(None, request.accept_languages), signed_out=True)
+    web_session.sign_out()  # this browser's session (if any) ends with all the others
+    usecases.accounts().reset_password(state.user, request.form.get("password", ""), purpose=state.row.purpose,
+                                       lang=choose_language(None, request.accept_languages))
     interaction = interactions.load(state.row.interaction_id)
     if interaction is not None:
         return redirect(url_for("web.login", interaction=interaction.id, reset="done"), 303)
@@ -139,7 +133,7 @@ def _finish_reset(state):
 
 
 def _link_problem(state):
-    minutes = services.settings().reset_link_seconds // 60
+    minutes = deps().settings.reset_link_seconds // 60
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     status = 400 if state.status == "unknown" else 410
     return render_template("reset_link_invalid.html", reason=state.status,
@@ -149,6 +143,7 @@ def _link_problem(state):
 
 def _reset_page(token, user, *, error=None, problems=None, password="", status=200):
     hint = strength(password, context_for(user)) if password else None
+    policy = PasswordPolicy.from_settings(deps().settings)
     return render_template("reset.html", token=token, user=user, error=error, problems=problems or [],
-                           policy_hint=get_policy().hint(), strength=hint,
-                           min_length=get_policy().min_length, max_length=get_policy().max_length), status
+                           policy_hint=policy.hint(), strength=hint,
+                           min_length=policy.min_length, max_length=policy.max_length), status

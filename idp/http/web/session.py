@@ -1,66 +1,53 @@
-"""The provider's browser session: which user this browser is signed in as."""
+"""The provider session on the browser: its cookie, and which user this request is signed in as
+(the session itself is ``idp.domain.sessions``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import g, request
 
-from idp import services
-from idp.storage.sql.database import get_session
-from idp.storage.sql import sessions as session_repo, users as user_repo
-from idp.storage.sql.models import BrowserSession, User
-from idp.http.context import client_ip
+from idp.domain import sessions
+from idp.domain.sessions import SignedIn
+from idp.http import uow
+from idp.http.context import deps, request_info
 
-
-@dataclass
-class SignedIn:
-    session: BrowserSession
-    user: User
+__all__ = ["SignedIn", "apply_cookie", "cookie_name", "current", "sign_in", "sign_out"]
 
 
 def cookie_name() -> str:
     # The __Host- prefix pins the cookie to this host and path "/" over https (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_session" if services.settings().secure_cookies else "idp_session"
+    return "__Host-idp_session" if deps().settings.secure_cookies else "idp_session"
 
 
 def current() -> SignedIn | None:
     """The signed-in user of this browser, or None (ended, expired, idle, or user disabled)."""
     if "idp_signed_in" in g:
         return g.idp_signed_in
-    result = None
     token = request.cookies.get(cookie_name())
+    result = None
     if token:
-        settings, db = services.settings(), get_session()
-        row = session_repo.find_active_session(db, token, now=services.now(), idle=settings.session_idle_seconds)
-        user = user_repo.get_user(db, row.user_id) if row else None
-        if row and user and user.active:
-            result = SignedIn(row, user)
-            if session_repo.touch(db, row, services.now()):
-                db.commit()
+        result = sessions.find(uow.session(), token, now=deps().now(), idle=deps().settings.session_idle_seconds)
     g.idp_signed_in = result
     return result
 
 
-def sign_in(user: User, amr: list[str]) -> SignedIn:
-    """Start a new session (never reusing the pre-login one, ASVS 7.2.4); the caller commits."""
-    settings, db, now = services.settings(), get_session(), services.now()
+def sign_in(user, amr: list[str]) -> SignedIn:
+    """Start a new session for this browser, ending the one it had (ASVS 7.2.4)."""
+    settings, db, now = deps().settings, uow.session(), deps().now()
     old = current()
     if old is not None:
-        session_repo.end_session(db, old.session.id, now)
-    row, token = session_repo.start_session(
-        db, user_id=user.id, amr=amr, now=now, idle=settings.session_idle_seconds,
-        absolute=settings.session_max_seconds, ip=client_ip(), user_agent=request.headers.get("User-Agent", ""))
-    g.idp_signed_in = SignedIn(row, user)
+        sessions.end(db, old.session.id, now)
+    signed_in, token = sessions.start(db, user, amr, now=now, idle=settings.session_idle_seconds,
+                                      absolute=settings.session_max_seconds, info=request_info())
+    g.idp_signed_in = signed_in
     g.idp_session_cookie = token
-    return g.idp_signed_in
+    return signed_in
 
 
 def sign_out() -> SignedIn | None:
-    """End this browser's session server-side; the caller commits."""
+    """End this browser's session server-side (and queue its back-channel logouts)."""
     old = current()
     if old is not None:
-        session_repo.end_session(get_session(), old.session.id, services.now())
+        sessions.end(uow.session(), old.session.id, deps().now())
     g.idp_signed_in = None
     g.idp_session_cookie = ""
     return old
@@ -70,7 +57,7 @@ def apply_cookie(response):
     token = g.get("idp_session_cookie")
     if token is None:
         return response
-    settings = services.settings()
+    settings = deps().settings
     if token:
         response.set_cookie(cookie_name(), token, httponly=True, samesite="Lax", secure=settings.secure_cookies,
                             path="/", max_age=settings.session_max_seconds)

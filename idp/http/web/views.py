@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
-from idp import services
+from idp.http.context import deps
 from idp.storage.sql import consents
-from idp.storage.sql.database import get_session
+from idp.http import uow, usecases
 from idp.storage.sql.clients import get_client
 from idp.http.protocol import interactions
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
-from idp.http.protocol.server import get_server
-from idp.domain.signin import verify_password_login
+from idp.http.protocol import logout as end_session
+from idp.http.protocol.authorize import deny
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device, session as web_session
@@ -91,12 +90,11 @@ def login_post():
     if errors:
         return _login_page(interaction, username=username, field_errors=errors, status=400)
     try:
-        outcome = verify_password_login(username, password, client_ip(),
-                                        client_id=interaction.param("client_id") if interaction else None,
-                                        device_cookie=web_device.read())
+        outcome = usecases.signin().password(username, password,
+                                             client_id=interaction.param("client_id") if interaction else None,
+                                             device_cookie=web_device.read())
     except TooManyAttempts as exc:
         log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
-        get_session().commit()  # the audit event
         # Same words and status whether or not the account exists (nothing to enumerate).
         # Waiting on the account's delay (not this IP's, not a known device's own): offer the
         # e-mailed device-approval link, the owner's way in that the guesser cannot block.
@@ -107,14 +105,11 @@ def login_post():
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
         return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
-    db = get_session()
     if outcome.user is None:
-        db.commit()  # the audit event
         return _login_page(interaction, username=username, error=MESSAGES["invalid"], error_help=HELP["invalid"],
                            show_reset_link=True, status=401)
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
     web_device.remember(outcome.user.id, outcome.device_id)
-    db.commit()
     if interaction is None:
         return redirect(url_for("web.home"))
     interaction.record_login(outcome.user.id, signed_in.session.id)
@@ -129,7 +124,7 @@ def too_many_attempts(retry_after: int) -> str:
 
 
 def _field_errors(username: str, password: str) -> dict[str, str]:
-    settings, errors = services.settings(), {}
+    settings, errors = deps().settings, {}
     if not username.strip():
         errors["username"] = _("Enter your registration number or e-mail address.")
     elif len(username) > settings.max_login_length:
@@ -147,8 +142,8 @@ def too_long(limit: int) -> str:
 
 def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None,
                 error_help=None, show_reset_link=False, device_link=False):
-    client = get_client(get_session(), interaction.param("client_id")) if interaction else None
-    settings = services.settings()
+    client = get_client(uow.session(), interaction.param("client_id")) if interaction else None
+    settings = deps().settings
     return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
                            field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
                            error_help=error_help, show_reset_link=show_reset_link, device_link=device_link,
@@ -184,10 +179,9 @@ def consent_post():
                                description=MESSAGES["interaction_expired"]), 400
     if request.form.get("decision") != "allow":
         interaction.discard()
-        return _deny(interaction)
+        return deny(interaction)
     scopes = set(_requested_scopes(interaction))
-    consents.grant_consent(get_session(), signed_in.user.id, interaction.param("client_id"), scopes, services.now())
-    get_session().commit()
+    consents.grant_consent(uow.session(), signed_in.user.id, interaction.param("client_id"), scopes, deps().now())
     # The consent counts only for this user and session (a link to resume proves nothing).
     interaction.record_consent(signed_in.user.id, signed_in.session.id)
     interaction.save()
@@ -195,7 +189,7 @@ def consent_post():
 
 
 def _requested_scopes(interaction) -> list[str]:
-    client = get_client(get_session(), interaction.param("client_id"))
+    client = get_client(uow.session(), interaction.param("client_id"))
     allowed = set((client.scope if client else "").split())
     try:  # claims asked for by name (OIDC Core §5.5) are consented to as the scopes that carry them
         by_claims = claims_scopes(parse_claims_request(interaction.param("claims")))
@@ -206,31 +200,15 @@ def _requested_scopes(interaction) -> list[str]:
 
 
 def _consent_page(interaction, error=None, status=200):
-    client = get_client(get_session(), interaction.param("client_id"))
+    client = get_client(uow.session(), interaction.param("client_id"))
     scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
     return render_template("consent.html", interaction=interaction, client=client, scopes=scopes,
                            error=error), status
 
 
-def _deny(interaction):
-    """The user said no: ``access_denied`` to the (validated) redirect URI."""
-    from authlib.oauth2.rfc6749.errors import AccessDeniedError
-
-    from idp.http.protocol.authorize import error_response
-
-    oauth_request = interactions.StoredRequest(interaction)
-    try:
-        grant = get_server().get_consent_grant(request=oauth_request, end_user=None)
-        redirect_uri = grant.redirect_uri
-    except OAuth2Error as error:
-        redirect_uri = getattr(error, "redirect_uri", None)
-    return error_response(AccessDeniedError("The user denied the request."), oauth_request, redirect_uri)
-
-
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
     """RP-initiated logout; without a valid ``id_token_hint`` the user confirms first."""
-    server = get_server()
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
     if confirmed:
         try:
@@ -238,15 +216,15 @@ def logout():
         except CSRFError as exc:
             return render_template("logout.html", params=_logout_params(), error=MESSAGES[exc.reason]), 400
     try:
-        validated = server.validate_endpoint_request("end_session")
-    except OAuth2Error as error:
-        return render_template("error.html", error=error.error, description=error.get_error_description()), 400
+        validated = end_session.validate_logout()
+    except end_session.LogoutRefused as refused:
+        return render_template("error.html", error=refused.error, description=refused.description), 400
     signed_in = web_session.current()
     hint_sub = (validated.id_token_claims or {}).get("sub")
     needs_confirmation = validated.needs_confirmation or (signed_in and hint_sub != signed_in.user.sub)
     if signed_in and needs_confirmation and not confirmed:
         return render_template("logout.html", params=_logout_params(), client=validated.client)
-    response = server.create_endpoint_response("end_session", validated)
+    response = end_session.finish_logout(validated)
     if response is None:
         response = render_template("signed_out.html")
     return response

@@ -1,27 +1,70 @@
-"""Database service: one engine per app, one session per request (``get_session``).
+"""The SQL database: one engine per app, sessions for units of work.
 
-A request's session is rolled back at teardown unless the view committed it, so a
-rejected request leaves nothing half-written.
+A request's unit of work is ``idp.http.uow`` (one session, committed once); the CLI and background
+jobs use ``Database.transaction``. Repositories only add to the session they are given: they never
+commit, so a rejected request leaves nothing half-written.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 
-from flask import current_app, g
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+
+_AFTER_COMMIT = "idp_after_commit"
+
+
+def after_commit(session: Session, action: Callable[[], object]) -> None:
+    """Run ``action`` once the unit of work ``session`` belongs to has committed; forget it if it
+    rolls back. How a use case sends the mail that reports a change without ever reporting a change
+    that did not happen (use cases never commit themselves)."""
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+def _run_after_commit(session: Session) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, []):
+        try:
+            action()
+        except Exception:  # the commit stands; what follows it must not turn it into an error
+            log.exception("action after commit failed")
+
+
+def _forget_after_commit(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 class Database:
     def __init__(self, url: str, connect_timeout: int = 3):
         self.engine = make_engine(url, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        event.listen(self.sessionmaker, "after_commit", _run_after_commit)
+        event.listen(self.sessionmaker, "after_soft_rollback", lambda session, _previous: _forget_after_commit(session))
 
     def session(self) -> Session:
         return self.sessionmaker()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session in a transaction of its own: committed when the block ends, rolled back if it
+        raises. For work outside a request (CLI commands, the mail thread, the back-channel
+        deliverer) and for writes that must outlive a failing request (``idp.http.uow.separate``)."""
+        with self.sessionmaker() as session:
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -81,29 +124,3 @@ def _ping_when_idle(engine: Engine) -> None:
             dbapi_connection.rollback()
         except Exception as exc:  # any driver error means: not usable, take a fresh one
             raise DisconnectionError(str(exc)) from exc
-
-
-def init_app(app, database: Database | None = None) -> None:
-    settings = app.extensions["idp.core.settings"]
-    app.extensions["idp.storage.sql.database"] = database or Database(settings.database_url, settings.database_connect_timeout)
-
-    @app.teardown_appcontext
-    def _close_session(_exc):
-        session = g.pop("idp_db_session", None)
-        if session is not None:
-            try:
-                session.rollback()
-                session.close()
-            except SQLAlchemyError:  # the connection died (database restart): drop it, never raise here
-                session.invalidate()
-
-
-def get_database(app=None) -> Database:
-    return (app or current_app).extensions["idp.storage.sql.database"]
-
-
-def get_session() -> Session:
-    """The current request's session (created on first use)."""
-    if "idp_db_session" not in g:
-        g.idp_db_session = get_database().session()
-    return g.idp_db_session

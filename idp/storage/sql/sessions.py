@@ -1,4 +1,5 @@
-"""Provider browser sessions (single sign-on)."""
+"""Provider browser sessions (single sign-on): the rows. Ending one and what follows from it is
+``idp.domain.sessions``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import new_id, new_token, token_hash
-from idp.storage.sql.logout_deliveries import queue_logout
 from idp.storage.sql.models import BrowserSession
 
 
@@ -40,22 +40,17 @@ def touch(db: Session, row: BrowserSession, now: float) -> bool:
     return True
 
 
-def end_session(db: Session, session_id: str, now: float) -> None:
-    """End one session and, in the same transaction, queue back-channel logout for its relying parties."""
+def end_session(db: Session, session_id: str, now: float) -> bool:
+    """Mark one session ended; False if it had already ended (or does not exist)."""
     result = db.execute(update(BrowserSession)
                         .where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
                         .values(ended_at=now))
-    if result.rowcount:
-        queue_logout(db, [session_id], now)
+    return bool(result.rowcount)
 
 
 def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None,
                       only_session_id: str | None = None) -> list[str]:
-    """End every live session of a user (password reset, disable, "sign out everywhere"), or
-    just one of them (``only_session_id``, "sign out that device" on the account page).
-
-    Back-channel logout for every relying party under them is queued in the same transaction.
-    Returns the ids of the sessions ended."""
+    """Mark every live session of a user ended (or all but one, or just one); returns their ids."""
     query = select(BrowserSession.id).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
     if except_session_id is not None:
         query = query.where(BrowserSession.id != except_session_id)
@@ -64,5 +59,4 @@ def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_i
     ids = list(db.scalars(query))
     if ids:
         db.execute(update(BrowserSession).where(BrowserSession.id.in_(ids)).values(ended_at=now))
-        queue_logout(db, ids, now)
     return ids

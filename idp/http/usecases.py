@@ -1,0 +1,72 @@
+"""The use cases of the current request, built with exactly what each needs (warehouse's
+``database_login_factory``): the request's unit of work, the app's backends and ``request_info``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from idp.domain.accounts import Accounts
+from idp.domain.clients.service import Clients
+from idp.domain.device_links import DeviceLinks
+from idp.domain.devices import Devices
+from idp.domain.signin import SignIn
+from idp.http import uow
+from idp.http.context import deps, request_info
+
+
+def signin() -> SignIn:
+    d = deps()
+    return SignIn(db=uow.session(), throttle=d.throttle, hasher=d.hasher,
+                  devices=Devices.from_settings(d.settings, d.clock), now=d.clock.now, info=request_info())
+
+
+def accounts() -> Accounts:
+    d = deps()
+    return Accounts(db=uow.session(), settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
+                    info=request_info())
+
+
+def accounts_later(action: Callable[[Accounts], object]) -> None:
+    """Run ``action`` on the mail thread, after this request has answered, with an ``Accounts`` of its
+    own unit of work (committed when it returns): what a "forgot password" request does, so that
+    the page answers in the same time whether or not the account exists."""
+    d, info = deps(), request_info()
+
+    def job():
+        with d.database.transaction() as db:
+            action(Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
+                            info=info))
+
+    d.postman.run_later(job)
+
+
+def device_links() -> DeviceLinks:
+    d = deps()
+    return DeviceLinks(db=uow.session(), settings=d.settings, now=d.clock.now, throttle=d.throttle,
+                       info=request_info())
+
+
+def device_link_later(login: str, lang: str, interaction_id: str | None) -> None:
+    """Issue and mail a device-approval link on the mail thread, after this request has answered:
+    the link in one unit of work, the mail once it committed, and a record of its delivery."""
+    d, info = deps(), request_info()
+
+    def links(db):
+        return DeviceLinks(db=db, settings=d.settings, now=d.clock.now, throttle=d.throttle, info=info)
+
+    def job():
+        with d.database.transaction() as db:
+            issued = links(db).issue(login, lang, interaction_id)
+        if issued is None:
+            return
+        delivered = d.notifier.send("device", issued.user.email, issued.lang, later=False, **issued.context)
+        with d.database.transaction() as db:
+            links(db).sent(issued.user, bool(delivered))
+
+    d.postman.run_later(job)
+
+
+def clients() -> Clients:
+    d = deps()
+    return Clients(db=uow.session(), secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now,
+                   info=request_info())
