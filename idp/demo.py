@@ -21,8 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from idp.app import create_app
-from idp.http.context import deps
+from idp.app import create_app, deps_of
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import Client
 from idp.core.outbound import AllowList
@@ -44,13 +43,13 @@ STOP_SECONDS = 10
 
 def seed(urls: dict[str, str]) -> dict:
     """Users and the two clients (registered for ``urls``); returns the saved client credentials."""
-    app = create_app()
-    with app.app_context(), deps().database.session() as db:
+    d = deps_of(create_app())
+    with d.database.transaction() as db:
         for user in DEMO_USERS:
             if user_repo.get_user_by_login(db, user["registration_number"]) is None:
-                user_repo.create_user(db, **user, password_hash=deps().hasher.hash(DEMO_PASSWORD),
-                                      now=deps().now())
-        creds_file = Path(deps().settings.instance_dir) / "demo_clients.json"
+                user_repo.create_user(db, **user, password_hash=d.hasher.hash(DEMO_PASSWORD),
+                                      now=d.now())
+        creds_file = Path(d.settings.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
             base = urls[key]
@@ -65,14 +64,13 @@ def seed(urls: dict[str, str]) -> dict:
                                post_logout_redirect_uris=[base + "/signed-out"],
                                backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email",
                                trusted=True),
-                    secret_key=deps().settings.secret_key, now=deps().now(), allow=deps().outbound.allow)
+                    secret_key=d.settings.secret_key, now=d.now(), allow=d.outbound.allow)
                 db.add(row)
                 creds[key] = {"client_id": row.client_id, "client_secret": secret,
                               "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32)}
-        db.commit()
-        creds_file.write_text(json.dumps(creds, indent=2))
-        creds_file.chmod(0o600)
-        return creds
+    creds_file.write_text(json.dumps(creds, indent=2))
+    creds_file.chmod(0o600)
+    return creds
 
 
 def allow_loopback(environ) -> None:
