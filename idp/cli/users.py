@@ -50,5 +50,4 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
 
 
-from idp.cli import users_admin  # noqa: E402,F401  (reset-link, disable, enable, import)
 from idp.core.errors import UserExists

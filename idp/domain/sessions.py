@@ -4,7 +4,7 @@ A session is a row whose id names it in tokens (``sid``) and whose cookie value 
 hash. Ending one, by any path (sign-out, reset, disable, "sign out everywhere", an admin), queues a
 back-channel logout token for every relying party under it in the same transaction, so a commit
 that ends a session also commits the promise to tell its apps (OpenID Back-Channel Logout 1.0).
-Cookies are the HTTP layer's business (``idp.http.web.session``); nothing here commits.
+Cookies are the HTTP layer's business (``idp.http.session``); nothing here commits.
 """
 
 from __future__ import annotations

@@ -28,11 +28,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from idp.http.context import deps
 from idp.core.errors import StoreUnavailable
+from idp.core.languages import DEFAULT, LANGUAGES, NAMES, best_language  # noqa: F401  (the page layer's)
 from idp.core.text import Text
 
-LANGUAGES = ("en", "de")
-NAMES = {"en": "English", "de": "Deutsch"}
-DEFAULT = "en"
 COOKIE = "idp_lang"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
@@ -66,15 +64,6 @@ def compile_catalogues(source: Path = TRANSLATIONS) -> Path:
 def _cache_dir(source: Path) -> Path:
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"spom-login-translations-{os.getuid()}-{digest}"
-
-
-def best_language(ui_locales: str | None) -> str | None:
-    """The first of space-separated BCP 47 tags that we speak (``de-AT`` → ``de``)."""
-    for tag in (ui_locales or "").split():
-        primary = tag.split("-")[0].lower()
-        if primary in LANGUAGES:
-            return primary
-    return None
 
 
 def select_locale() -> str:

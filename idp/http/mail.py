@@ -10,7 +10,8 @@ from flask import Flask, has_app_context, render_template
 from flask_babel import force_locale, gettext
 
 from idp.core.mail import Postman
-from idp.http.i18n import DEFAULT, LANGUAGES, best_language, when
+from idp.core.languages import DEFAULT, LANGUAGES, best_language
+from idp.http.i18n import when
 
 
 def N_(message: str) -> str:  # noqa: N802 - mark for translation; translated when the mail is composed

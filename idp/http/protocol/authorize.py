@@ -17,7 +17,7 @@ from idp.domain.keys.material import JWS_ALGS
 from idp.core.params import ParameterError, parse_max_age
 from idp.storage.sql import consents
 from idp.http import uow
-from idp.http.web import session as web_session
+from idp.http import session as web_session
 from idp.http.protocol import interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
 from idp.http.protocol.models import Principal

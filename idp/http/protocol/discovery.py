@@ -7,7 +7,7 @@ import json
 from flask import current_app
 
 from idp.http.context import deps
-from idp.http.i18n import LANGUAGES
+from idp.core.languages import LANGUAGES
 from idp.domain.keys.material import JWS_ALGS
 from idp.http.protocol.claims import SUPPORTED_CLAIMS
 from idp.domain.clients.rules import ASSERTION_ALGS

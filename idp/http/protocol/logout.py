@@ -13,7 +13,7 @@ from idp.domain.keys.material import JWS_ALGS
 from idp.storage.sql import audit
 from idp.http import uow
 from idp.http.protocol.server import get_server
-from idp.http.web import session as web_session
+from idp.http import session as web_session
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):

@@ -1,7 +1,8 @@
 """Server-rendered pages and the per-request hooks they rely on."""
 
 from idp.http.web.csrf import csrf_token, set_csrf_cookie
-from idp.http.web import device, session
+from idp.http import session
+from idp.http.web import device
 from idp.http import context as http
 
 

@@ -16,7 +16,8 @@ from idp.http.mail import choose_language
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
-from idp.http.web import device as web_device, session as web_session
+from idp.http import session as web_session
+from idp.http.web import device as web_device
 from idp.core.errors import PolicyError
 
 bp = Blueprint("account", __name__)

@@ -21,7 +21,7 @@ from idp.domain.signin import account_key
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.core.errors import TooManyAttempts
-from idp.http.web import session as web_session
+from idp.http import session as web_session
 from idp.http.web.account import MESSAGES, bp, too_many
 from idp.http.context import client_ip
 from idp.core.errors import PolicyError

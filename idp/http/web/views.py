@@ -17,7 +17,8 @@ from idp.http.protocol import logout as end_session
 from idp.http.protocol.authorize import deny
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
-from idp.http.web import device as web_device, session as web_session
+from idp.http import session as web_session
+from idp.http.web import device as web_device
 from idp.http.context import client_ip
 
 bp = Blueprint("web", __name__)
