@@ -178,11 +178,12 @@ def test_a_switch_after_a_form_post_returns_to_the_same_page(provider):
 
 
 def test_throttle_wait_is_translated_with_plural(provider):
-    from idp.http.web.views import too_many_attempts
+    from idp.core.errors import TooManyAttempts
+    from idp.http.errors import describe
 
     with provider.app.test_request_context("/login", headers={"Accept-Language": "de"}):
-        assert too_many_attempts(60) == "Zu viele Versuche. Versuchen Sie es in 1 Minute erneut."
-        assert too_many_attempts(121) == "Zu viele Versuche. Versuchen Sie es in 3 Minuten erneut."
+        assert describe(TooManyAttempts(60)).text() == "Zu viele Versuche. Versuchen Sie es in 1 Minute erneut."
+        assert describe(TooManyAttempts(121)).text() == "Zu viele Versuche. Versuchen Sie es in 3 Minuten erneut."
 
 
 def test_discovery_lists_the_page_languages(provider):

@@ -1,17 +1,137 @@
-"""Errors, rendered in one place by the kind of route: RFC 9457 problems for the admin API, OAuth JSON
-for the protocol and API endpoints, pages in the reader's language for browsers."""
+"""One error registry (node oidc-provider ``lib/helpers/errors.js`` + ``shared/error_handler.js``):
+each error a request can end in is described once (``describe``: status, code, words, headers) and
+rendered by the kind of route that raised it (``kind``):
+
+- ``problem``: the admin API, RFC 9457 problem details;
+- ``oauth``: protocol and API endpoints, ``{"error", "error_description"}`` JSON;
+- ``page``: pages for people, in their language.
+
+A path that matches no route is judged by what the client accepts: browsers (``text/html``) get
+the page, API clients the JSON. Forms that show an error next to their fields (the sign-in page
+when throttled, say) take the same description from ``describe`` and render it themselves.
+Anything unknown is a plain ``server_error``, logged with its traceback; nothing else is.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 
 from flask import Flask, jsonify, make_response, render_template, request
+from flask_babel import gettext, ngettext
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from werkzeug.exceptions import HTTPException
+
+from idp.core import metrics
+from idp.core.errors import KeyStoreError, StoreUnavailable, TooManyAttempts
+from idp.http.context import NulInRequest
 
 log = logging.getLogger("idp")
+
+PAGE, OAUTH, PROBLEM = "page", "oauth", "problem"
+#: Endpoints of the ``protocol`` blueprint that people open in a browser.
+PAGE_ENDPOINTS = {"protocol.authorize", "protocol.resume"}
 
 
 def N_(message: str) -> str:  # noqa: N802 - gettext's name for "mark for translation, translate later"
     return message
+
+
+def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - ngettext's, marked for later
+    return singular, plural
+
+
+TOO_MANY = N_plural("Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes.")
+
+
+@dataclass(frozen=True)
+class Described:
+    """How an error reads: ``message`` is English (a msgid); ``text()`` says it in the reader's language."""
+
+    status: int
+    code: str
+    message: str
+    headers: dict = field(default_factory=dict)
+    #: (singular, plural, n) when the words depend on a number (the minutes to wait)
+    plural: tuple | None = None
+
+    def text(self) -> str:
+        if self.plural is not None:
+            return ngettext(*self.plural)
+        return gettext(self.message)
+
+
+#: What a dependency that is down is called in logs and in ``idp_dependency_unavailable_total``.
+DEPENDENCY = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
+              InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
+
+
+def describe(exc: BaseException) -> Described:
+    """The one description of ``exc`` (status, code, words, headers), whatever renders it."""
+    if isinstance(exc, TooManyAttempts):
+        minutes = max(1, -(-exc.retry_after // 60))
+        return Described(429, "too_many_requests", "Too many attempts. Try again later.",
+                         {"Retry-After": str(exc.retry_after)},
+                         plural=(*TOO_MANY, minutes))
+    for cls, _dependency in DEPENDENCY.items():
+        if isinstance(exc, cls):  # a dependency is down: answer at once, never hang or 500
+            return Described(503, "temporarily_unavailable",
+                             N_("The service is temporarily unavailable. Try again shortly."), {"Retry-After": "5"})
+    if isinstance(exc, NulInRequest):
+        return Described(400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold."))
+    if isinstance(exc, HTTPException):
+        return _http(exc)
+    from idp.http.protocol.errors import GENERIC, is_refused_description
+
+    if is_refused_description(exc):
+        return Described(400, "invalid_request", GENERIC["invalid_request"])
+    return Described(500, "server_error", N_("Something went wrong on our side."))
+
+
+def _http(exc: HTTPException) -> Described:
+    code = exc.code or 500
+    if code == 404:
+        return Described(404, "not_found", N_("There is no such page."))
+    if code == 405:
+        allow = {"Allow": ", ".join(sorted(exc.valid_methods))} if getattr(exc, "valid_methods", None) else {}
+        return Described(405, "method_not_allowed", N_("This method is not allowed here."), allow)
+    if code == 413:
+        return Described(413, "request_too_large", N_("The request is too large."))
+    return Described(code, "http_error", exc.description or "")
+
+
+def kind() -> str:
+    """How this request's errors are rendered: by its route, or (no route) by what it accepts."""
+    endpoint = request.endpoint
+    if endpoint is None and request.path.startswith("/admin/api/"):
+        return PROBLEM
+    if endpoint is None:
+        html = request.accept_mimetypes.accept_html and \
+            request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
+        return PAGE if html else OAUTH
+    if endpoint.startswith("admin."):
+        return PROBLEM
+    if endpoint.startswith(("protocol.", "ops.")) and endpoint not in PAGE_ENDPOINTS:
+        return OAUTH
+    return PAGE
+
+
+def render(described: Described):
+    """``described`` as this request's kind of route answers."""
+    _forget_unreadable_body()
+    route = kind()
+    if route == PROBLEM:
+        from idp.http.admin import problem_response
+
+        return problem_response(described.status, described.code, described.message, headers=described.headers)
+    if route == OAUTH:
+        response = jsonify(error=described.code, error_description=described.message)
+        response.headers["Cache-Control"] = "no-store"  # RFC 6749 §5.1: never cache a token endpoint's answer
+    else:
+        response = make_response(render_template("error.html", error=described.code, description=described.text()))
+    response.status_code = described.status
+    response.headers.update(described.headers)
+    return response
 
 
 def _forget_unreadable_body() -> None:
@@ -23,7 +143,6 @@ def _forget_unreadable_body() -> None:
     from io import BytesIO
 
     from werkzeug.datastructures import ImmutableMultiDict
-    from werkzeug.exceptions import HTTPException
 
     try:
         request.form  # noqa: B018 (parsed once, or raises)
@@ -32,78 +151,20 @@ def _forget_unreadable_body() -> None:
         request.values = request.args
 
 
-def init_app(app: Flask) -> None:
-    from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
-
-    from idp.core.errors import KeyStoreError
-    from idp.core.metrics import UNAVAILABLE
-    from idp.core.errors import StoreUnavailable
-    from idp.http.context import NulInRequest
-
-    def wants_json() -> bool:
-        return request.path not in ("/", "/login", "/consent", "/logout", "/help", "/language") and \
-            not request.path.startswith(("/authorize", "/password/", "/account"))
-
-    def page(status: int, error: str, description: str, headers=None):
-        from idp.http.admin import is_admin_path, problem_response
-
-        _forget_unreadable_body()
-        if is_admin_path():  # the admin API answers in RFC 9457 problem details
-            return problem_response(status, error, description, headers=headers)
-        if wants_json():
-            return jsonify(error=error, error_description=description), status
-        from flask_babel import gettext
-
-        # Pages speak the reader's language; the JSON and problem answers stay as they are.
-        return render_template("error.html", error=error, description=gettext(description)), status
-
-    @app.errorhandler(404)
-    def not_found(_e):
-        return page(404, "not_found", N_("There is no such page."))
-
-    @app.errorhandler(405)
-    def method_not_allowed(e):
-        allow = {"Allow": ", ".join(sorted(e.valid_methods))} if getattr(e, "valid_methods", None) else {}
-        response = page(405, "method_not_allowed", N_("This method is not allowed here."))
-        if isinstance(response, tuple):
-            return response[0], response[1], allow
-        response.headers.update(allow)
-        return response
-
-    @app.errorhandler(413)
-    def too_large(_e):
-        return page(413, "request_too_large", N_("The request is too large."))
-
-    @app.errorhandler(NulInRequest)
-    def nul_in_request(_e):
-        return page(400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold."))
-
-    dependency_of = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
-                     InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
-
-    def unavailable(exc):
-        # A dependency is down (Redis, PostgreSQL, the key folder): answer at once, never hang or 500.
-        dependency = next(d for cls, d in dependency_of.items() if isinstance(exc, cls))
-        UNAVAILABLE.labels(dependency).inc()
+def handle(exc: Exception):
+    described = describe(exc)
+    if described.status == 503:
+        dependency = next(d for cls, d in DEPENDENCY.items() if isinstance(exc, cls))
+        metrics.UNAVAILABLE.labels(dependency).inc()
         log.error("service unavailable: %s (%s)", dependency, exc.__class__.__name__)
-        response = make_response(page(503, "temporarily_unavailable",
-                                      N_("The service is temporarily unavailable. Try again shortly.")))
-        response.headers["Retry-After"] = "5"
-        return response
-
-    for exc_class in dependency_of:
-        app.register_error_handler(exc_class, unavailable)
-
-    @app.errorhandler(Exception)
-    def server_error(exc):
-        from werkzeug.exceptions import HTTPException
-
-        from idp.http.protocol.errors import GENERIC, REFUSED_DESCRIPTION_LOG, is_refused_description
-
-        if isinstance(exc, HTTPException):
-            return page(exc.code or 500, "http_error", exc.description or "")
-        if is_refused_description(exc):
-            log.warning(REFUSED_DESCRIPTION_LOG, request.endpoint)
-            return page(400, "invalid_request", GENERIC["invalid_request"])
+    elif described.status == 500:
         log.exception("unhandled error")
-        return page(500, "server_error", N_("Something went wrong on our side."))
+    elif described.code == "invalid_request" and not isinstance(exc, (HTTPException, NulInRequest)):
+        from idp.http.protocol.errors import REFUSED_DESCRIPTION_LOG
+
+        log.warning(REFUSED_DESCRIPTION_LOG, request.endpoint)
+    return render(described)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(Exception, handle)

@@ -119,7 +119,7 @@ def init_app(app) -> None:
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None,
-            "Text": None}
+            "Text": None, "N_plural": (1, 2)}
 
 
 def extract_messages():

@@ -72,16 +72,10 @@ def register():
 
     Counted per client IP (``register_ip``) before anything is parsed; if the counters are
     unreachable the request gets a 503 (registration is not worth keeping open during an outage)."""
-    from idp.core.errors import TooManyAttempts
     from idp.http.context import client_ip
 
-    try:
-        deps().throttle.check_rate("register_ip", client_ip())
-    except TooManyAttempts as exc:
-        retry = int(exc.retry_after + 0.999)
-        body = jsonify(error="too_many_requests", error_description="Too many registrations from this address. "
-                                                                    f"Retry in {retry} seconds.")
-        return body, 429, {"Retry-After": str(retry), **NO_STORE}
+    # Refused with 429 and Retry-After by the error registry (TooManyAttempts).
+    deps().throttle.check_rate("register_ip", client_ip())
     return get_server().create_endpoint_response("client_registration")
 
 

@@ -10,7 +10,7 @@ from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
 from idp.http.context import deps
 from idp.storage.sql import audit, consents
-from idp.http import uow, usecases
+from idp.http import errors, uow, usecases
 from idp.storage.sql.models import BrowserSession
 from idp.http.mail import choose_language
 from idp.http.web.csrf import CSRFError, validate_csrf
@@ -36,9 +36,7 @@ NOTICES = {
 
 
 def too_many(exc: TooManyAttempts) -> str:
-    minutes = max(1, -(-exc.retry_after // 60))
-    return ngettext("Too many attempts. Try again in %(num)d minute.",
-                    "Too many attempts. Try again in %(num)d minutes.", minutes)
+    return errors.describe(exc).text()
 
 
 @bp.after_request

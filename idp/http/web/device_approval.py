@@ -48,7 +48,7 @@ def device_link():
     try:
         deps().throttle.check_rate("device_link_ip", client_ip())
     except TooManyAttempts as exc:
-        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc),
                                    status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:

@@ -9,7 +9,7 @@ from flask_babel import gettext as _, lazy_gettext as _l, ngettext
 
 from idp.http.context import deps
 from idp.storage.sql import consents
-from idp.http import uow, usecases
+from idp.http import errors, uow, usecases
 from idp.storage.sql.clients import get_client
 from idp.http.protocol import interactions
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
@@ -99,7 +99,7 @@ def login_post():
         # Same words and status whether or not the account exists (nothing to enumerate).
         # Waiting on the account's delay (not this IP's, not a known device's own): offer the
         # e-mailed device-approval link, the owner's way in that the guesser cannot block.
-        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc.retry_after),
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc),
                                    error_help=HELP["throttled"], status=429, device_link=exc.scope == "account")
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
@@ -118,10 +118,9 @@ def login_post():
     return redirect(url_for("protocol.resume", interaction=interaction.id))
 
 
-def too_many_attempts(retry_after: int) -> str:
-    minutes = max(1, -(-retry_after // 60))
-    return ngettext("Too many attempts. Try again in %(num)d minute.",
-                    "Too many attempts. Try again in %(num)d minutes.", minutes)
+def too_many_attempts(exc: TooManyAttempts) -> str:
+    """The registry's words for a refusal by the throttle (the same on every surface)."""
+    return errors.describe(exc).text()
 
 
 def _field_errors(username: str, password: str) -> dict[str, str]:
