@@ -10,9 +10,9 @@ from idp.core import clock as clock_service, mail as mailer_service
 from idp.storage.sql import database as db_service
 from idp.domain.keys import keystore as keystore_service
 from idp.core import outbound as outbound_service
-from idp.storage.store import memory as store_service
+from idp.storage.store import build_store
 from idp.core import passwords as password_service
-from idp.storage.throttle import counter as throttle_service
+from idp.storage.throttle import build_throttle
 from idp.core.settings import Settings
 
 log = logging.getLogger("idp")
@@ -35,10 +35,11 @@ def create_app(settings: Settings | None = None, *, clock=None, database=None, s
     app.extensions["idp.core.settings"] = settings
     clock_service.init_app(app, clock)
     db_service.init_app(app, database)
-    store_service.init_app(app, store)
+    app.extensions["idp.storage.store.memory"] = store or build_store(
+        settings, app.extensions["idp.storage.sql.database"], app.extensions["idp.core.clock"])
     keystore_service.init_app(app, keystore)
     password_service.init_app(app, hasher)
-    throttle_service.init_app(app, throttle)
+    app.extensions["idp.throttle"] = throttle or build_throttle(settings, app.extensions["idp.core.clock"])
     mailer_service.init_app(app, mailer)
     outbound_service.init_app(app, outbound)
 

@@ -14,9 +14,10 @@ import requests
 from sqlalchemy import func, select
 
 from idp.storage.sql.models import StoreEntry
-from idp.storage.store.memory import RedisStore
+from idp.storage.store.redis import RedisStore
 from idp.core.errors import StoreUnavailable
-from idp.storage.store.fallback import DatabaseStore, FallbackStore
+from idp.storage.store.database import DatabaseStore
+from idp.storage.store.fallback import FallbackStore
 
 from .helpers import PASSWORD, query
 from .tcp_proxy import TcpProxy
@@ -107,7 +108,7 @@ def test_writes_go_to_redis_while_it_is_up_and_nothing_to_the_database(fallback,
 def test_what_the_outage_wrote_is_found_once_redis_is_back(fallback, redis_proxy, clean_database, caplog):
     fallback.put("code:before", {"c": 0}, ttl=60)
     redis_proxy.cut()
-    with caplog.at_level("ERROR", logger="idp.storage.store.memory"):
+    with caplog.at_level("ERROR", logger="idp.storage.store.fallback"):
         fallback.put("code:during", {"c": 1}, ttl=60)
         fallback.put("interaction:during", {"step": 1}, ttl=60)
     assert [r.getMessage()[:24] for r in caplog.records] == ["store: Redis unreachable"]  # once, not per call

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from idp.core.clock import FixedClock
-from idp.storage.throttle.counter import MemoryThrottle
+from idp.storage.throttle.memory import MemoryThrottle
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.storage.throttle.core import RATE_NAMES, Policy, Rate, ip_key
 from idp.storage.throttle.redis import RedisThrottle
