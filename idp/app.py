@@ -19,8 +19,8 @@ from idp.core.settings import Settings
 from idp.domain.keys.keystore import DatabaseKeyStore
 from idp.http.mail import TemplateNotifier
 from idp.storage.sql.database import Database as SQLDatabase
-from idp.storage.store.memory import build_store
-from idp.storage.throttle.counter import from_settings as build_throttle
+from idp.storage.store import build_store
+from idp.storage.throttle import build_throttle
 
 
 def build_deps(settings: Settings, app: Flask, *, clock: Clock | None = None, database: Database | None = None,
@@ -35,7 +35,7 @@ def build_deps(settings: Settings, app: Flask, *, clock: Clock | None = None, da
                       attempts=settings.mail_attempts, retry_seconds=settings.mail_retry_seconds)
     return Deps(
         settings=settings, clock=clock, database=database,
-        store=store or build_store(settings, database),
+        store=store or build_store(settings, database, clock),
         keystore=keystore or DatabaseKeyStore(database, settings, clock),
         hasher=hasher or PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost,
                                         settings.argon2_parallelism),

@@ -139,7 +139,7 @@ def settings_factory(tmp_path, database_url):
 def make_provider(settings_factory, clean_database, clock):
     """Start providers on loopback; each shares the test's database, clock and store."""
     started = []
-    store = MemoryStore()
+    store = MemoryStore(now=clock.now)
 
     def start(**overrides) -> Provider:
         port = free_port()

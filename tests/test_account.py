@@ -195,7 +195,7 @@ def test_unknown_account_paths_get_html_errors(provider):
 
 def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
     from idp.core.errors import TooManyAttempts
-    from idp.storage.throttle.counter import UnlimitedThrottle
+    from idp.storage.throttle.unlimited import UnlimitedThrottle
 
     class Throttle(UnlimitedThrottle):
         def __init__(self):

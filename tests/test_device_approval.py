@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from idp.core.errors import TooManyAttempts
-from idp.storage.throttle.counter import UnlimitedThrottle
+from idp.storage.throttle.unlimited import UnlimitedThrottle
 from idp.core.settings import Settings, SettingsError
 
 from .helpers import PASSWORD, query, stored_user, update_user

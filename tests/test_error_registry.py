@@ -35,7 +35,7 @@ def test_unknown_admin_paths_are_problem_details(http):
 
 
 def test_a_throttled_protocol_request_is_oauth_json_with_retry_after(make_provider):
-    from idp.storage.throttle.counter import UnlimitedThrottle
+    from idp.storage.throttle.unlimited import UnlimitedThrottle
 
     class Refusing(UnlimitedThrottle):
         def check_rate(self, name, key):

@@ -13,7 +13,8 @@ import requests
 from joserfc import jwt
 from joserfc.jwk import ECKey
 
-from idp.storage.store.memory import MemoryStore, RedisStore
+from idp.storage.store.memory import MemoryStore
+from idp.storage.store.redis import RedisStore
 
 from .test_private_key_jwt import ASSERTION_TYPE
 

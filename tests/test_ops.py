@@ -14,7 +14,8 @@ import pytest
 from idp.app import create_app
 from idp.storage.sql.database import Database
 from idp.core.settings import Settings
-from idp.storage.store.memory import MemoryStore, RedisStore
+from idp.storage.store.memory import MemoryStore
+from idp.storage.store.redis import RedisStore
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE, free_port
 from .helpers import PASSWORD, parse_form

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from idp.core.errors import TooManyAttempts
-from idp.storage.throttle.counter import UnlimitedThrottle
+from idp.storage.throttle.unlimited import UnlimitedThrottle
 
 from .helpers import PASSWORD, issue_tokens, parse_form, query, stored_user
 from .mailserver import html_of, link_in, text_of

@@ -3,43 +3,31 @@ sign-ins and authorization codes go to table ``store_fallback``, so a browser th
 signed in keeps completing single sign-on; password sign-in still fails closed (the throttle); codes
 stay single-use; and when Redis is back everything carries on, including what the outage wrote.
 
-Redis "goes away" through a loopback proxy that the test cuts (the shared server keeps running)."""
+Redis "goes away" through a loopback proxy that the test cuts (the shared server keeps running).
+What every store backend does while Redis is up (the fallback included) is tests/contract/test_store.py."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
-from idp.storage.sql.models import StoreEntry
-from idp.storage.store.memory import RedisStore
 from idp.core.errors import StoreUnavailable
-from idp.storage.store.fallback import DatabaseStore, FallbackStore
+from idp.core.settings import Settings
+from idp.storage.sql.models import StoreEntry
+from idp.storage.store import build_store
+from idp.storage.store.database import DatabaseStore
+from idp.storage.store.fallback import FallbackStore
+from idp.storage.store.redis import RedisStore
 
 from .helpers import PASSWORD, query
 from .tcp_proxy import TcpProxy
 
 
-class Wall:
-    """A settable wall clock for the table's expiry (the store's TTLs are wall-clock time, like Redis)."""
-
-    def __init__(self, t: float = 1_000_000.0):
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 @pytest.fixture
-def wall():
-    return Wall()
-
-
-@pytest.fixture
-def db_store(clean_database, wall):
-    return DatabaseStore(clean_database, now=wall)
+def db_store(clean_database, clock):
+    return DatabaseStore(clean_database, now=clock.now)
 
 
 @pytest.fixture
@@ -59,43 +47,6 @@ def rows(database) -> int:
         return conn.scalar(select(func.count()).select_from(StoreEntry))
 
 
-# -- the table on its own ------------------------------------------------------------------------
-
-def test_database_store_keeps_values_until_they_expire_and_collects_them(db_store, wall, clean_database):
-    db_store.put("interaction:a", {"step": 1}, ttl=60)
-    db_store.put("interaction:a", {"step": 2}, ttl=60)  # replaces
-    assert db_store.get("interaction:a") == {"step": 2}
-    wall.t += 61
-    assert db_store.get("interaction:a") is None and db_store.pop("interaction:a") is None
-    db_store.put("code:b", {"x": 1}, ttl=60)  # every write deletes what has expired
-    assert rows(clean_database) == 1
-    db_store.delete("code:b")
-    assert rows(clean_database) == 0
-
-
-def test_database_store_pop_is_single_use_even_for_concurrent_callers(db_store):
-    for round_ in range(5):
-        db_store.put(f"code:{round_}", {"n": round_}, ttl=60)
-        barrier, results = threading.Barrier(4), []
-
-        def take(key=f"code:{round_}"):
-            barrier.wait(timeout=10)
-            results.append(db_store.pop(key))
-
-        threads = [threading.Thread(target=take) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=30)
-        assert sorted(results, key=lambda r: r is None) == [{"n": round_}, None, None, None]
-
-
-def test_long_keys_are_stored_by_their_hash(db_store):
-    key = "client-jwks:https://rp.example/" + "k" * 3000
-    db_store.put(key, {"keys": []}, ttl=60)
-    assert db_store.get(key) == {"keys": []}
-
-
 # -- Redis first, the database while Redis is down ---------------------------------------------------
 
 def test_writes_go_to_redis_while_it_is_up_and_nothing_to_the_database(fallback, clean_database):
@@ -107,7 +58,7 @@ def test_writes_go_to_redis_while_it_is_up_and_nothing_to_the_database(fallback,
 def test_what_the_outage_wrote_is_found_once_redis_is_back(fallback, redis_proxy, clean_database, caplog):
     fallback.put("code:before", {"c": 0}, ttl=60)
     redis_proxy.cut()
-    with caplog.at_level("ERROR", logger="idp.storage.store.memory"):
+    with caplog.at_level("ERROR", logger="idp.storage.store.fallback"):
         fallback.put("code:during", {"c": 1}, ttl=60)
         fallback.put("interaction:during", {"step": 1}, ttl=60)
     assert [r.getMessage()[:24] for r in caplog.records] == ["store: Redis unreachable"]  # once, not per call
@@ -130,6 +81,25 @@ def test_what_the_outage_wrote_is_found_once_redis_is_back(fallback, redis_proxy
     fallback.delete("interaction:during")
     assert fallback.get("interaction:during") is None
     assert rows(clean_database) == 0
+
+
+def test_the_app_store_counts_each_fallback_and_times_the_table_by_the_app_clock(redis_proxy, redis_prefix,
+                                                                                   clean_database, clock):
+    """``build_store`` (what ``create_app`` uses): the outage metric is wired to ``on_fallback``,
+    and the database's expiry follows the clock it was given, not the wall clock."""
+    settings = Settings(redis_url=redis_proxy.url, redis_prefix=redis_prefix)
+    store = build_store(settings, clean_database, clock)
+    counted = lambda: REGISTRY.get_sample_value("idp_store_fallback_total") or 0.0  # noqa: E731
+    before = counted()
+    store.put("interaction:up", {"a": 1}, ttl=60)
+    assert counted() == before  # Redis up: nothing counted
+    redis_proxy.cut()
+    store.put("interaction:during", {"step": 1}, ttl=60)
+    assert store.get("interaction:during") == {"step": 1}
+    assert counted() == before + 2  # one per operation that found Redis down
+    clock.advance(60)
+    with pytest.raises(StoreUnavailable):  # expired in the table; unknown in Redis
+        store.get("interaction:during")
 
 
 # -- end to end: single sign-on through a Redis outage -------------------------------------------

@@ -14,7 +14,7 @@ a fallback, a Redis outage turns every ``/authorize`` into a 503, even for a use
   the database has nothing, the read raises ``StoreUnavailable`` (a 503 "try again shortly"): the
   entry may well exist in Redis (a code issued just before the outage), so answering "no such
   code" (``invalid_grant``) would be wrong.
-* ``pop`` in the database is one ``DELETE … RETURNING`` (SQLite ≥ 3.35 and PostgreSQL): of two
+* ``pop`` in the database is one ``DELETE … RETURNING`` (``idp.storage.store.database``): of two
   concurrent callers only one gets the row, so codes issued during the outage stay single-use.
 * ``add`` (replay caches, "first use wins") does **not** fall back: a ``jti`` first used before
   the outage is only in Redis, and accepting it again would be exactly the replay the cache is
@@ -24,6 +24,8 @@ a fallback, a Redis outage turns every ``/authorize`` into a 503, even for a use
   sign-in, on a table that is empty outside outages.
 * Expired rows are never returned and are deleted by every database write (the table only grows
   during an outage, so the cleanup costs nothing otherwise).
+* Each operation that finds Redis unreachable calls ``on_fallback`` (``build_store`` wires it to
+  the metric ``idp_store_fallback_total``); a change of state is logged once, not per request.
 
 Values written before the outage stay in Redis, unreachable until it returns: a sign-in that was
 half-way through gets a 503 and is retried. An entry updated in the database and later found
@@ -31,86 +33,34 @@ older in Redis can only be an *earlier* state of a pending request (a step done 
 skipped).
 
 Password sign-in does not use the store to decide anything: the throttle has its own Redis
-connection and still fails closed (``idp.storage.throttle.counter``). Why not simply run everything on
+connection and still fails closed (``idp.storage.throttle``). Why not simply run everything on
 the database: Redis keeps the hot path (one round trip per code or interaction) off PostgreSQL,
 which is the one dependency whose outage stops everything anyway.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
-import time
-from typing import Callable
+from collections.abc import Callable
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
-
-from idp.storage.sql.models import StoreEntry
-from idp.core.tokens import token_hash
-from idp.core.ports import Store
 from idp.core.errors import StoreUnavailable
+from idp.core.ports import Store
 
-log = logging.getLogger("idp.storage.store.memory")
-
-
-class DatabaseStore:
-    """``put``, ``get``, ``pop`` and ``delete`` on table ``store_fallback``, each call in its own
-    transaction (like a Redis command: independent of the request's session, which may roll back).
-
-    Keys are stored as their SHA-256 (keys can be long URIs; none is a secret, but a fixed width
-    keeps the primary key small). Expiry uses wall-clock time like Redis TTLs do: callers keep
-    their own expiry in the value and check it against the clock service.
-    """
-
-    def __init__(self, database, now: Callable[[], float] = time.time):
-        self._db, self._now = database, now
-        self._insert = postgresql.insert if database.engine.dialect.name == "postgresql" else sqlite.insert
-
-    def put(self, key: str, value: dict, ttl: int) -> None:
-        now = self._now()
-        row = {"key_hash": token_hash(key), "value": json.dumps(value), "expires_at": now + max(1, int(ttl))}
-        stmt = self._insert(StoreEntry).values(**row)
-        stmt = stmt.on_conflict_do_update(index_elements=["key_hash"],
-                                          set_={"value": row["value"], "expires_at": row["expires_at"]})
-        with self._db.engine.begin() as conn:
-            self._collect(conn, now)
-            conn.execute(stmt)
-
-    def get(self, key: str) -> dict | None:
-        with self._db.engine.connect() as conn:
-            raw = conn.scalar(select(StoreEntry.value).where(StoreEntry.key_hash == token_hash(key),
-                                                             StoreEntry.expires_at > self._now()))
-        return None if raw is None else json.loads(raw)
-
-    def pop(self, key: str) -> dict | None:
-        stmt = delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)).returning(
-            StoreEntry.value, StoreEntry.expires_at)
-        with self._db.engine.begin() as conn:
-            row = conn.execute(stmt).first()
-        if row is None or row.expires_at <= self._now():
-            return None
-        return json.loads(row.value)
-
-    def delete(self, key: str) -> None:
-        with self._db.engine.begin() as conn:
-            conn.execute(delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)))
-
-    @staticmethod
-    def _collect(conn, now: float) -> None:
-        conn.execute(delete(StoreEntry).where(StoreEntry.expires_at <= now))
+log = logging.getLogger(__name__)
 
 
 class FallbackStore:
     """Redis first, the database while Redis is unreachable (see the module docstring)."""
 
-    def __init__(self, primary: Store, fallback: DatabaseStore):
+    def __init__(self, primary: Store, fallback: Store, on_fallback: Callable[[], None] | None = None):
         self.primary, self.fallback = primary, fallback
+        self._on_fallback = on_fallback
         self._degraded = False
         self._lock = threading.Lock()
 
     def put(self, key: str, value: dict, ttl: int) -> None:
+        """Redis; the database only when Redis is unreachable."""
         try:
             self.primary.put(key, value, ttl)
         except StoreUnavailable as exc:
@@ -126,12 +76,15 @@ class FallbackStore:
         return added
 
     def get(self, key: str) -> dict | None:
+        """Redis, then the database (see the module docstring for "unknown" versus "absent")."""
         return self._read(self.primary.get, self.fallback.get, key)
 
     def pop(self, key: str) -> dict | None:
+        """Like ``get``, and the value is gone from wherever it was found."""
         return self._read(self.primary.pop, self.fallback.pop, key)
 
     def delete(self, key: str) -> None:
+        """Remove ``key`` from both (an outage may have written a copy to the database)."""
         try:
             self.primary.delete(key)
         except StoreUnavailable as exc:
@@ -152,9 +105,8 @@ class FallbackStore:
 
     # One log line per change of state, not one per request.
     def _down(self, exc: Exception) -> None:
-        from idp.core.metrics import STORE_FALLBACK
-
-        STORE_FALLBACK.inc()
+        if self._on_fallback is not None:
+            self._on_fallback()
         with self._lock:
             changed, self._degraded = not self._degraded, True
         if changed:

@@ -1,10 +1,13 @@
-"""Store service: short-lived, high-churn state (pending interactions, authorization codes).
+"""In-process store (``MemoryStore``): the embedded default when ``IDP_REDIS_URL`` is not set.
 
-``RedisStore`` when ``IDP_REDIS_URL`` is set (shared by every worker on every host), wrapped in
-``store_fallback.FallbackStore`` so that a Redis outage moves this state into the database instead
-of stopping single sign-on; ``MemoryStore`` otherwise (one process only, documented as such). Values are JSON objects.
-The TTL given here is garbage collection only; callers keep their own expiry in the value
-and check it against the clock service, so tests stay deterministic.
+Correct for one process only (``--workers 1``): another worker or host sees none of its entries.
+Values are JSON objects, serialised on the way in so a caller never shares a mutable dict with
+the store (as with Redis).
+
+Time: expiry is computed from ``now``, a callable returning POSIX seconds (default ``time.time``;
+``build_store`` passes the app's clock), so tests move time instead of sleeping and every backend
+that computes expiry in Python uses the same clock. The TTL is garbage collection only: callers
+keep their own expiry in the value and check it against the clock service.
 """
 
 from __future__ import annotations
@@ -12,113 +15,64 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Protocol
-from idp.core.errors import StoreUnavailable
-from idp.core.ports import Store
+from collections.abc import Callable
+
+#: Expired entries are swept when the number of entries reaches a multiple of this (amortised cost).
+GC_EVERY = 1024
 
 
 class MemoryStore:
-    """In-process store: correct for a single process only."""
+    """``idp.core.ports.Store`` in a dict under one lock (each method is atomic)."""
 
-    def __init__(self):
-        self._data: dict[str, tuple[float, str]] = {}
+    def __init__(self, now: Callable[[], float] = time.time):
+        self._data: dict[str, tuple[float, str]] = {}  # key -> (expires at, JSON)
         self._lock = threading.Lock()
+        self._now = now
 
     def put(self, key: str, value: dict, ttl: int) -> None:
+        """Save ``value`` under ``key`` for ``ttl`` seconds (at least one), replacing any earlier value."""
+        entry = (self._now() + max(1, int(ttl)), json.dumps(value))
         with self._lock:
             self._gc()
-            self._data[key] = (time.monotonic() + ttl, json.dumps(value))
+            self._data[key] = entry
 
     def get(self, key: str) -> dict | None:
+        """The live value under ``key``, or None."""
         with self._lock:
             item = self._data.get(key)
-            if item is None or item[0] < time.monotonic():
-                return None
-            return json.loads(item[1])
+        return self._live(item)
 
     def pop(self, key: str) -> dict | None:
+        """Remove ``key`` and return its live value (None if absent or expired), atomically."""
         with self._lock:
             item = self._data.pop(key, None)
-            if item is None or item[0] < time.monotonic():
-                return None
-            return json.loads(item[1])
+        return self._live(item)
 
     def delete(self, key: str) -> None:
+        """Remove ``key`` if present."""
         with self._lock:
             self._data.pop(key, None)
 
     def add(self, key: str, value: dict, ttl: int) -> bool:
+        """Save ``value`` only if ``key`` holds no live value; False if it does. An expired entry
+        counts as absent."""
+        entry = (self._now() + max(1, int(ttl)), json.dumps(value))
         with self._lock:
-            item = self._data.get(key)
-            if item is not None and item[0] >= time.monotonic():
+            if self._live(self._data.get(key)) is not None:
                 return False
             self._gc()
-            self._data[key] = (time.monotonic() + ttl, json.dumps(value))
+            self._data[key] = entry
             return True
 
+    def _live(self, item: tuple[float, str] | None) -> dict | None:
+        if item is None or item[0] <= self._now():
+            return None
+        return json.loads(item[1])
+
     def _gc(self) -> None:
-        if len(self._data) % 1024:
+        """Called under the lock."""
+        if len(self._data) % GC_EVERY:
             return
-        now = time.monotonic()
-        for k in [k for k, (exp, _) in self._data.items() if exp < now]:
+        now = self._now()
+        for k in [k for k, (expires, _) in self._data.items() if expires <= now]:
             del self._data[k]
-
-
-class RedisStore:
-    def __init__(self, url: str, prefix: str = "idp:"):
-        import redis
-        from redis.backoff import ExponentialBackoff
-        from redis.retry import Retry
-
-        # One quick retry: it replaces a pooled connection that a Redis restart closed. More (redis-py
-        # retries three times with up-to-seconds backoff by default) would only delay the 503 of an outage.
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
-                                           retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1))
-        self._prefix = prefix
-        self._errors = (redis.ConnectionError, redis.TimeoutError)
-
-    def _call(self, fn, *args):
-        try:
-            return fn(*args)
-        except self._errors as exc:
-            raise StoreUnavailable(str(exc)) from exc
-
-    def put(self, key: str, value: dict, ttl: int) -> None:
-        self._call(self._redis.set, self._prefix + key, json.dumps(value), max(1, int(ttl)))
-
-    def get(self, key: str) -> dict | None:
-        raw = self._call(self._redis.get, self._prefix + key)
-        return None if raw is None else json.loads(raw)
-
-    def pop(self, key: str) -> dict | None:
-        raw = self._call(self._redis.getdel, self._prefix + key)
-        return None if raw is None else json.loads(raw)
-
-    def delete(self, key: str) -> None:
-        self._call(self._redis.delete, self._prefix + key)
-
-    def add(self, key: str, value: dict, ttl: int) -> bool:
-        return bool(self._call(lambda: self._redis.set(self._prefix + key, json.dumps(value), ex=max(1, int(ttl)),
-                                                       nx=True)))
-
-
-def build_store(settings, database) -> Store:
-    """Redis with the database as its fallback during an outage (``idp.storage.store.fallback``) when
-    ``IDP_REDIS_URL`` is set; the in-process store otherwise."""
-    if not settings.redis_url:
-        return MemoryStore()
-    from idp.storage.store.fallback import DatabaseStore, FallbackStore
-
-    return FallbackStore(RedisStore(settings.redis_url, settings.redis_prefix), DatabaseStore(database))
-
-
-def init_app(app, store: Store | None = None) -> None:
-    if store is None:
-        store = build_store(app.extensions["idp.core.settings"], app.extensions["idp.storage.sql.database"])
-    app.extensions["idp.storage.store.memory"] = store
-
-
-def get_store() -> Store:
-    from flask import current_app
-
-    return current_app.extensions["idp.storage.store.memory"]

@@ -1,1 +1,31 @@
-"""Brute-force counters: the pure arithmetic and its in-process and Redis backends."""
+"""Sign-in throttling and named rate limits: ``idp.core.ports.Throttle`` on two backends.
+
+========================= ===================================================================
+``core``                  the arithmetic (GCRA token bucket, progressive delay), pure functions
+``counter``               ``CounterThrottle``: the limiter logic over a backend's primitives
+``memory``                ``MemoryThrottle``: in-process, one process only (the embedded default)
+``redis``                 ``RedisThrottle``: ``core`` as Lua scripts, shared by every host
+``unlimited``             ``UnlimitedThrottle``: allows everything (a test double)
+========================= ===================================================================
+
+``build_throttle`` picks one from the settings (``idp.app.create_app`` is its only caller). The
+same behaviour suite runs on every backend (``tests/contract/test_throttle.py``).
+"""
+
+from __future__ import annotations
+
+from idp.core.ports import Clock, Throttle
+
+
+def build_throttle(settings, clock: Clock) -> Throttle:
+    """``RedisThrottle`` when ``IDP_REDIS_URL`` is set, else ``MemoryThrottle``; timed by ``clock``."""
+    from idp.storage.throttle.core import Policy
+
+    policy = Policy.from_settings(settings)
+    if settings.redis_url:
+        from idp.storage.throttle.redis import RedisThrottle  # here: the embedded default never loads redis
+
+        return RedisThrottle(settings.redis_url, policy, clock, settings.secret_key, prefix=settings.redis_prefix)
+    from idp.storage.throttle.memory import MemoryThrottle
+
+    return MemoryThrottle(policy, clock, settings.secret_key)

@@ -1,5 +1,5 @@
 """The throttle's arithmetic as pure functions of (stored state, now): shared by the in-process
-backend and mirrored line for line by the Redis Lua scripts (``throttle_redis``).
+backend and mirrored line for line by the Redis Lua scripts (``idp.storage.throttle.redis``).
 
 Token bucket as GCRA (generic cell rate algorithm): one float per key, the "theoretical arrival
 time" ``tat``. A rate of ``limit`` per ``seconds`` admits ``limit`` requests at once and then one

@@ -31,46 +31,25 @@ Named limits (``check_rate``), each a token bucket configured by ``IDP_RATE_<NAM
 
 Names ending in ``_ip`` reduce their key to the address (IPv4) or its /64 (IPv6) first.
 
-Backends: ``MemoryThrottle`` (one process only) and ``RedisThrottle`` (``throttle_redis``), both
-built on the pure functions in ``throttle_core`` and both timed by the app's clock service.
-If the shared counters cannot be reached, methods raise ``ThrottleUnavailable``: sign-in fails
-closed (503); the token endpoint fails open (documented in docs/security.md).
+This module holds that logic once, as a template method: ``CounterThrottle`` calls a backend's
+three atomic primitives (``_take``, ``_give``, ``_reserve``) and its plain reads and deletes.
+Backends: ``MemoryThrottle`` (``idp.storage.throttle.memory``, one process only) and
+``RedisThrottle`` (``idp.storage.throttle.redis``), both built on the pure functions in
+``idp.storage.throttle.core`` and both timed by the app's clock service (``now`` is passed to
+every primitive). If the shared counters cannot be reached, methods raise ``ThrottleUnavailable``:
+sign-in fails closed (503); the token endpoint fails open (documented in docs/security.md).
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from typing import Protocol
 
-from idp.core.errors import StoreUnavailable
-from idp.storage.throttle import core as core
-from idp.storage.throttle.core import Policy, Rate, ip_key  # noqa: F401  (re-exported)
-from idp.core.tokens import keyed_hash
 from idp.core.errors import TooManyAttempts
-from idp.core.ports import Throttle
-
-
-class UnlimitedThrottle:
-    """Allows everything: for tests of other features that must not trip a limit."""
-
-    def check(self, login, ip, device=None):
-        return None
-
-    def record_failure(self, login, ip, device=None):
-        return []
-
-    def record_success(self, login, ip, device=None):
-        return None
-
-    def check_rate(self, name, key):
-        return None
-
-    def status(self, account=None, ip=None):
-        return {}
-
-    def clear(self, account=None, ip=None):
-        return 0
+from idp.core.ports import Clock
+from idp.core.tokens import keyed_hash
+from idp.storage.throttle import core
+from idp.storage.throttle.core import Policy, Rate, ip_key
 
 
 # Limits of LEASE_MIN_LIMIT or more per period (the token endpoint's 6000/min) are taken from the
@@ -88,10 +67,16 @@ class _Scaled:
 
 
 class CounterThrottle:
-    """The limiter logic, over a backend's three atomic primitives (``_take``, ``_give``,
-    ``_reserve``) and its plain reads/deletes; see ``MemoryThrottle`` and ``RedisThrottle``."""
+    """The limiter logic over a backend's primitives (``MemoryThrottle``, ``RedisThrottle``).
 
-    def __init__(self, policy: Policy, clock, secret: str):
+    A backend supplies, each atomic per key and timed by the ``now`` it is given:
+    ``_take(key, rate, now) -> (admitted, remaining or seconds to wait)`` and
+    ``_give(key, rate, now)`` (token bucket), ``_reserve(key, free, now) -> (admitted, wait)``
+    (progressive delay), and the plain ``_read_tat(key)``, ``_read_delay(key)``,
+    ``_device_keys(prefix)``, ``_read_devices(prefix)`` and ``_delete(keys) -> int``.
+    """
+
+    def __init__(self, policy: Policy, clock: Clock, secret: str):
         self.policy, self.clock, self._secret = policy, clock, secret
         self._leases: dict[str, tuple[int, float]] = {}  # rate key -> (tokens left, usable until)
         self._lease_lock = threading.Lock()
@@ -193,83 +178,3 @@ class CounterThrottle:
         if ip is not None:
             keys += [self._rate_key(name, ip) for name in self.policy.rates if name.endswith("_ip")]
         return self._delete(keys)
-
-
-class MemoryThrottle(CounterThrottle):
-    """In-process counters under one lock: correct for a single process only (``--workers 1``)."""
-
-    def __init__(self, policy: Policy, clock, secret: str):
-        super().__init__(policy, clock, secret)
-        self._data: dict[str, object] = {}
-        self._lock = threading.Lock()
-
-    def _take(self, key, rate, now):
-        with self._lock:
-            ok, tat, value = core.gcra_take(self._data.get(key), now, rate)
-            if ok:
-                self._data[key] = tat
-            return ok, value
-
-    def _give(self, key, rate, now):
-        with self._lock:
-            tat = core.gcra_give(self._data.get(key), now, rate)
-            if tat is None:
-                self._data.pop(key, None)
-            else:
-                self._data[key] = tat
-
-    def _reserve(self, key, free, now):
-        with self._lock:
-            ok, state, wait = core.delay_reserve(self._data.get(key), now, free, self.policy)
-            if ok:
-                self._data[key] = state
-            self._gc(now)
-            return ok, wait
-
-    def _read_tat(self, key):
-        with self._lock:
-            return self._data.get(key)
-
-    def _read_delay(self, key):
-        with self._lock:
-            return self._data.get(key)
-
-    def _device_keys(self, prefix):
-        with self._lock:
-            return [k for k in self._data if k.startswith(prefix)]
-
-    def _read_devices(self, prefix):
-        with self._lock:
-            return [v for k, v in self._data.items() if k.startswith(prefix)]
-
-    def _delete(self, keys) -> int:
-        with self._lock:
-            return sum(self._data.pop(k, None) is not None for k in keys)
-
-    def _gc(self, now) -> None:
-        if len(self._data) % 4096:
-            return
-        horizon = self.policy.reset_seconds + self.policy.max_delay_seconds
-        for k in [k for k, v in self._data.items() if core.expired(v, now, horizon)]:
-            del self._data[k]
-
-
-def from_settings(settings, clock) -> Throttle:
-    """``RedisThrottle`` when ``IDP_REDIS_URL`` is set, else ``MemoryThrottle``."""
-    policy = Policy.from_settings(settings)
-    if settings.redis_url:
-        from idp.storage.throttle.redis import RedisThrottle
-
-        return RedisThrottle(settings.redis_url, policy, clock, settings.secret_key, prefix=settings.redis_prefix)
-    return MemoryThrottle(policy, clock, settings.secret_key)
-
-
-def init_app(app, throttle: Throttle | None = None) -> None:
-    app.extensions["idp.throttle"] = throttle or from_settings(app.extensions["idp.core.settings"],
-                                                               app.extensions["idp.core.clock"])
-
-
-def get_throttle(app=None) -> Throttle:
-    from flask import current_app
-
-    return (app or current_app).extensions["idp.throttle"]

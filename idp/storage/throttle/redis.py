@@ -1,4 +1,5 @@
-"""Redis backend of the throttle: the ``throttle_core`` arithmetic as Lua scripts.
+"""Redis backend of the throttle (``RedisThrottle``): the ``idp.storage.throttle.core`` arithmetic as
+Lua scripts, under the limiter logic of ``idp.storage.throttle.counter``.
 
 Why Lua scripts and not the ``limits`` library: ``limits`` takes its time from the Redis server
 (fixed windows: ``INCR`` + ``EXPIRE``) or from ``time.time()`` in the calling process (moving
@@ -19,8 +20,10 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from idp.storage.throttle.counter import CounterThrottle
 from idp.core.errors import ThrottleUnavailable
+from idp.core.ports import Clock
+from idp.storage.throttle.core import Policy
+from idp.storage.throttle.counter import CounterThrottle
 
 # GCRA take/give. KEYS[1]: bucket. ARGV: now, interval, seconds, epsilon, mode ('take' | 'give').
 GCRA = """
@@ -65,7 +68,7 @@ end
 n = n + 1
 local wait = 0
 if n >= free then wait = math.min(cap, delay * 2 ^ math.min(n - free, 64)) end
--- 'next' only when a wait is imposed (see throttle_core.delay_reserve: concurrent clocks)
+-- 'next' only when a wait is imposed (see core.delay_reserve: concurrent clocks)
 local nxt_new = 0
 if wait > 0 then nxt_new = now + wait end
 redis.call('HSET', KEYS[1], 'n', tostring(n), 'next', string.format('%.6f', nxt_new),
@@ -78,7 +81,7 @@ return {'1', string.format('%.6f', wait)}
 class RedisThrottle(CounterThrottle):
     """Counters shared by every worker on every host through one Redis."""
 
-    def __init__(self, url: str, policy, clock, secret: str, prefix: str = "idp:"):
+    def __init__(self, url: str, policy: Policy, clock: Clock, secret: str, prefix: str = "idp:"):
         super().__init__(policy, clock, secret)
         # One quick retry (a pooled connection may be stale after a Redis restart), then fail:
         # sign-in answers 503 at once instead of hanging, and recovers by itself when Redis is back.

@@ -1,0 +1,249 @@
+"""The SQL repositories' contract (``idp.storage.sql``), run on SQLite and on PostgreSQL (the
+``database`` fixture's parameters), against the schema the migrations build.
+
+Each test calls repository functions directly, no HTTP: the behaviour the domain relies on and
+that differs easily between the two databases (case and ``LIKE`` rules, NULLs in unique indexes,
+partial indexes, triggers, conditional updates under concurrency).
+"""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from idp.core.errors import UserExists
+from idp.core.tokens import token_hash
+from idp.storage.sql import audit, clients, keys, sessions, tokens, users
+from idp.storage.sql.models import Base, Client, Grant, InitialAccessToken, StoredKey, StoreEntry, User
+
+from .race import at_once
+
+T0 = 1_800_000_000.0
+IDLE, ABSOLUTE = 600, 3600
+
+
+@pytest.fixture
+def db(clean_database):
+    with clean_database.session() as session:
+        yield session
+
+
+def make_user(db, number="S1000001", email: str | None = "ada@example.edu") -> User:
+    user = users.create_user(db, registration_number=number, email=email, name="Ada", role="student",
+                             password_hash=None, now=T0)
+    db.commit()
+    return user
+
+
+def make_grant(db, user: User, client_id="rp", session_id: str | None = None) -> Grant:
+    if clients.get_client(db, client_id) is None:
+        clients.add_client(db, Client(client_id=client_id, name="RP", token_endpoint_auth_method="none",
+                                      public=True, created_at=T0))
+    return tokens.add_grant(db, Grant(id=f"grant-{client_id}-{user.id}", user_id=user.id, client_id=client_id,
+                                      session_id=session_id, scope="openid", auth_time=T0, created_at=T0))
+
+
+def test_the_migrations_build_exactly_the_schema_of_the_models(clean_database):
+    with clean_database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+def test_a_user_is_found_by_registration_number_or_email_whatever_the_case_and_spaces(db):
+    user = users.create_user(db, registration_number=" s1000001 ", email=" Ada@Example.EDU ", name=" Ada ",
+                             role="student", password_hash=None, now=T0)
+    db.commit()
+    assert (user.registration_number, user.email, user.display_name) == ("s1000001", "Ada@Example.EDU", "Ada")
+    for login in ("S1000001", "s1000001", "  S1000001\t", "ada@example.edu", "ADA@EXAMPLE.EDU", " Ada@Example.edu "):
+        assert users.get_user_by_login(db, login).id == user.id, login
+    for login in ("", "   ", "S1000002", "ada@example", "S100000"):
+        assert users.get_user_by_login(db, login) is None, login
+
+
+def test_a_registration_number_or_email_is_taken_once_whatever_the_case(db):
+    make_user(db)
+    for number, email in (("s1000001", "other@example.edu"), ("S2", "ADA@example.edu")):
+        with pytest.raises(UserExists):
+            users.create_user(db, registration_number=number, email=email, name="X", role="student",
+                              password_hash=None, now=T0)
+    make_user(db, "S2", None)
+    make_user(db, "S3", None)  # users without e-mail do not clash with each other
+
+
+def test_the_database_refuses_a_duplicate_that_bypassed_the_check(db):
+    make_user(db)
+    for reg_norm, email_norm in (("S1000001", None), ("S9", "ada@example.edu")):
+        db.add(User(sub=f"sub-{reg_norm}", registration_number=reg_norm, registration_number_norm=reg_norm,
+                    email_norm=email_norm, created_at=T0))
+        with pytest.raises(IntegrityError):
+            db.flush()
+        db.rollback()
+
+
+def test_user_search_matches_the_start_of_the_number_or_email_literally(db):
+    ada, bob = make_user(db, "S1000001", "ada@example.edu"), make_user(db, "S1001", "bob_1@example.edu")
+    assert [u.id for u in users.list_users(db, query="s100")] == [ada.id, bob.id]
+    assert [u.id for u in users.list_users(db, query="ADA@")] == [ada.id]
+    assert [u.id for u in users.list_users(db, query="bob_")] == [bob.id]
+    assert users.list_users(db, query="_") == [] and users.list_users(db, query="%") == []  # not wildcards
+    assert [u.id for u in users.list_users(db, limit=1, after_id=ada.id)] == [bob.id]
+
+
+# -- browser sessions ------------------------------------------------------------------------------
+
+def start(db, user: User, now: float = T0):
+    row, token = sessions.start_session(db, user_id=user.id, amr=["pwd"], now=now, idle=IDLE, absolute=ABSOLUTE,
+                                        ip="192.0.2.1", user_agent="Contract/1.0")
+    db.commit()
+    return row, token
+
+
+def test_a_session_is_found_by_its_cookie_value_which_is_stored_only_as_a_hash(db):
+    row, token = start(db, make_user(db))
+    assert sessions.find_active_session(db, token, now=T0, idle=IDLE).id == row.id
+    assert token not in (row.id, row.token_hash) and row.token_hash == token_hash(token)
+    assert sessions.find_active_session(db, token + "x", now=T0, idle=IDLE) is None
+    assert sessions.find_active_session(db, row.id, now=T0, idle=IDLE) is None  # the sid is no credential
+
+
+def test_a_session_ends_after_its_idle_time_and_activity_extends_it(db):
+    row, token = start(db, make_user(db))
+    assert sessions.find_active_session(db, token, now=T0 + IDLE - 1, idle=IDLE) is not None
+    assert sessions.find_active_session(db, token, now=T0 + IDLE, idle=IDLE) is None
+    assert sessions.touch(db, row, T0 + 59) is False  # at most one write a minute
+    assert sessions.touch(db, row, T0 + 500) is True
+    db.commit()
+    assert sessions.find_active_session(db, token, now=T0 + 500 + IDLE - 1, idle=IDLE) is not None
+
+
+def test_a_session_ends_at_its_absolute_limit_however_active(db):
+    row, token = start(db, make_user(db))
+    for t in range(500, ABSOLUTE, 500):
+        sessions.touch(db, row, T0 + t)
+        db.commit()
+    assert sessions.find_active_session(db, token, now=T0 + ABSOLUTE - 1, idle=IDLE) is not None
+    assert sessions.find_active_session(db, token, now=T0 + ABSOLUTE, idle=IDLE) is None
+
+
+def test_ended_sessions_are_not_found_and_end_once(db):
+    user = make_user(db)
+    (one, t1), (two, t2), (three, t3) = start(db, user), start(db, user), start(db, user)
+    sessions.end_session(db, one.id, T0 + 1)
+    assert sessions.end_user_sessions(db, user.id, T0 + 2, except_session_id=two.id) == [three.id]
+    assert sessions.end_user_sessions(db, user.id, T0 + 3, except_session_id=two.id) == []
+    db.commit()
+    assert [sessions.find_active_session(db, t, now=T0 + 4, idle=IDLE) is not None for t in (t1, t2, t3)] == \
+        [False, True, False]
+
+
+# -- refresh tokens and registration quotas: conditional updates ---------------------------------
+
+def refresh_token(db, value="rt-1"):
+    grant = make_grant(db, make_user(db))
+    row = tokens.add_refresh_token(db, token=value, grant_id=grant.id, client_id="rp", scope="openid", now=T0,
+                                   lifetime=3600)
+    db.commit()
+    return row, grant
+
+
+def test_a_refresh_token_rotates_once_and_not_after_its_grant_is_revoked(db):
+    row, grant = refresh_token(db)
+    assert row.token_hash == token_hash("rt-1") and tokens.find_refresh_token(db, "rt-1")[1].id == grant.id
+    assert tokens.mark_rotated(db, row.id, T0 + 1) is True
+    assert tokens.mark_rotated(db, row.id, T0 + 2) is False
+    second = tokens.add_refresh_token(db, token="rt-2", grant_id=grant.id, client_id="rp", scope="openid",
+                                      now=T0 + 1, lifetime=3600)
+    tokens.revoke_grant(db, grant.id, T0 + 3)
+    db.commit()
+    assert tokens.mark_rotated(db, second.id, T0 + 4) is False
+    assert tokens.find_refresh_token(db, "rt-2")[0].revoked_at == T0 + 3
+
+
+def test_concurrent_rotations_of_one_refresh_token_have_exactly_one_winner(db, clean_database):
+    refresh_token(db)
+
+    def rotate(_i):
+        with clean_database.session() as mine:
+            row, _grant = tokens.find_refresh_token(mine, "rt-1")
+            won = tokens.mark_rotated(mine, row.id, T0 + 1)
+            mine.commit()
+            return won
+
+    assert sorted(at_once(6, rotate)) == [False] * 5 + [True]
+
+
+def test_the_last_registration_slot_of_an_initial_token_is_taken_once(db, clean_database):
+    row = clients.add_initial_token(db, InitialAccessToken(token_hash=token_hash("iat"), team="Library",
+                                                           created_at=T0, expires_at=T0 + 60, max_clients=2))
+    db.commit()
+
+    def take(_i):
+        with clean_database.session() as mine:
+            won = clients.take_initial_token_slot(mine, row.id)
+            mine.commit()
+            return won
+
+    assert sorted(at_once(6, take)) == [False] * 4 + [True] * 2
+    db.refresh(row)
+    assert row.clients_registered == 2
+
+
+# -- audit, store fallback, signing keys: what the schema itself enforces -------------------------
+
+def test_audit_events_are_append_only_but_may_be_pruned(db):
+    user = make_user(db)
+    audit.record(db, audit.LOGIN_FAILURE, now=T0, user_id=user.id, ip="192.0.2.1", reason="bad_password")
+    audit.record(db, audit.LOGIN_SUCCESS, now=T0 + 10, user_id=user.id, ip="192.0.2.1")
+    db.commit()
+    newest = audit.list_events(db, user_id=user.id)
+    assert [e.type for e in newest] == [audit.LOGIN_SUCCESS, audit.LOGIN_FAILURE]
+    newest[0].ip = "10.0.0.1"
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.commit()  # through the ORM, as any code path would
+    db.rollback()
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.execute(text("UPDATE audit_events SET details = '{}'"))
+    db.rollback()
+    assert audit.prune(db, before=T0 + 5) == 1
+    db.commit()
+    assert [(e.type, e.ip) for e in audit.list_events(db)] == [(audit.LOGIN_SUCCESS, "192.0.2.1")]
+
+
+def test_store_fallback_holds_one_row_per_key_and_indexes_expiry(db, clean_database):
+    indexes = inspect(clean_database.engine).get_indexes("store_fallback")
+    assert any(i["column_names"] == ["expires_at"] for i in indexes)  # every write deletes the expired rows
+    db.add(StoreEntry(key_hash=token_hash("code:1"), value="{}", expires_at=T0))
+    db.commit()
+    db.add(StoreEntry(key_hash=token_hash("code:1"), value="{}", expires_at=T0 + 1))
+    with pytest.raises(IntegrityError):
+        db.commit()
+
+
+def key(kid: str, alg: str, state: str) -> StoredKey:
+    return StoredKey(kid=kid, alg=alg, state=state, created_at=T0, public_jwk={"kid": kid}, private_key="")
+
+
+def test_one_current_and_one_next_key_per_algorithm_whatever_the_caller_does(fresh_keys):
+    with fresh_keys.session() as db:
+        for row in (key("rs-1", "RS256", "current"), key("rs-2", "RS256", "next"), key("es-1", "ES256", "current"),
+                    key("rs-0", "RS256", "retired"), key("rs-00", "RS256", "retired")):
+            keys.add_key(db, row)
+        db.commit()
+        for row in (key("rs-x", "RS256", "current"), key("rs-y", "RS256", "next")):
+            with pytest.raises(IntegrityError):
+                keys.add_key(db, row)
+            db.rollback()
+        # A rotation in one transaction, in the order the indexes allow: retire, promote, add.
+        keys.get_key(db, "rs-1").state = "retired"
+        db.flush()
+        keys.get_key(db, "rs-2").state = "current"
+        db.flush()
+        keys.add_key(db, key("rs-3", "RS256", "next"))
+        db.commit()
+        assert sorted((k.kid, k.state) for k in keys.list_keys(db) if k.alg == "RS256") == [
+            ("rs-0", "retired"), ("rs-00", "retired"), ("rs-1", "retired"), ("rs-2", "current"), ("rs-3", "next")]
