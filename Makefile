@@ -27,8 +27,10 @@ demo: $(STAMP)
 	$(BIN)/idp init
 	$(BIN)/python -m idp.demo
 
-## test: the whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)
+## test: the layers contract (.importlinter), then the whole suite (SQLite always; PostgreSQL too when
+## IDP_TEST_DATABASE_URL is set)
 test: $(STAMP) $(AXE)
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 ## serve: the provider with the configured settings (IDP_* variables)
