@@ -74,8 +74,13 @@ class Browser:
         self.form = dict(FORM.findall(self.http.get(url + "/login", timeout=10).text))
 
     def sign_in(self, username: str, password: str) -> requests.Response:
-        return self.http.post(self.url + "/login", data={**self.form, "username": username, "password": password},
-                              headers={"X-Forwarded-For": self.ip}, allow_redirects=False, timeout=30)
+        return self.http.post(
+            self.url + "/login",
+            data={**self.form, "username": username, "password": password},
+            headers={"X-Forwarded-For": self.ip},
+            allow_redirects=False,
+            timeout=30,
+        )
 
 
 def argon2_verify_seconds(samples: int = 10) -> float:
@@ -84,8 +89,9 @@ def argon2_verify_seconds(samples: int = 10) -> float:
     from idp.core.settings import Settings
 
     s = Settings()
-    hasher = PasswordHasher(memory_kib=s.argon2_memory_kib, time_cost=s.argon2_time_cost,
-                            parallelism=s.argon2_parallelism)
+    hasher = PasswordHasher(
+        memory_kib=s.argon2_memory_kib, time_cost=s.argon2_time_cost, parallelism=s.argon2_parallelism
+    )
     stored = hasher.hash("x" * 20)
     start = time.process_time()
     for _ in range(samples):
@@ -101,16 +107,20 @@ def count_verified(database_url: str, since: float) -> tuple[int, int, int]:
 
     engine = create_engine(database_url)
     with engine.connect() as conn:
-        rows = conn.execute(select(AuditEvent.type, AuditEvent.details).where(
-            AuditEvent.type.in_(("login.failure", "login.success")), AuditEvent.occurred_at >= since)).all()
+        rows = conn.execute(
+            select(AuditEvent.type, AuditEvent.details).where(
+                AuditEvent.type.in_(("login.failure", "login.success")), AuditEvent.occurred_at >= since
+            )
+        ).all()
     engine.dispose()
     reasons = Counter((d or {}).get("reason") for (t, d) in rows if t == "login.failure")
     successes = sum(1 for t, _ in rows if t == "login.success")
     return sum(n for r, n in reasons.items() if r != "throttled"), reasons["throttled"], successes
 
 
-def attack(url: str, attempts: int, ips: int, threads: int, progress: threading.Event | None = None,
-           progress_at: int = 0) -> Counter:
+def attack(
+    url: str, attempts: int, ips: int, threads: int, progress: threading.Event | None = None, progress_at: int = 0
+) -> Counter:
     """The attempts from ``threads`` threads; ``progress`` is set once ``progress_at`` were answered."""
     statuses, lock, next_i = Counter(), threading.Lock(), iter(range(attempts))
     browsers = [Browser(url, f"203.0.113.{i}") for i in range(ips)]
@@ -162,19 +172,29 @@ def owner_on_new_device(url: str, outbox: Path) -> dict:
     steps = {"password_before_approval": first.status_code}
     if first.status_code == 429:  # else it got in at once: the attacker was not first after a wait
         post = browser.http.post
-        steps["ask_for_link"] = post(url + "/login/device/link", data=form_of(first.text, "/login/device/link"),
-                                     headers=xff, timeout=30).status_code
+        steps["ask_for_link"] = post(
+            url + "/login/device/link", data=form_of(first.text, "/login/device/link"), headers=xff, timeout=30
+        ).status_code
         link = mailed_link(outbox)
         steps["mail_in_outbox_after_seconds"] = round(time.perf_counter() - started, 2)
         confirm = browser.http.get(link, headers=xff, timeout=10)
         steps["open_link"] = confirm.status_code
-        done = post(url + "/login/device", data=form_of(confirm.text, "/login/device"), headers=xff,
-                    allow_redirects=False, timeout=30)
+        done = post(
+            url + "/login/device",
+            data=form_of(confirm.text, "/login/device"),
+            headers=xff,
+            allow_redirects=False,
+            timeout=30,
+        )
         steps["approve"] = done.status_code
         approved = browser.http.get(url + done.headers.get("Location", "/login"), headers=xff, timeout=10)
         steps["password_after_approval"] = post(
-            url + "/login", data={**form_of(approved.text, "/login"), "username": OWNER, "password": PASSWORD},
-            headers=xff, allow_redirects=False, timeout=30).status_code
+            url + "/login",
+            data={**form_of(approved.text, "/login"), "username": OWNER, "password": PASSWORD},
+            headers=xff,
+            allow_redirects=False,
+            timeout=30,
+        ).status_code
     return {"steps": steps, "seconds_to_get_in": round(time.perf_counter() - started, 2)}
 
 
@@ -184,8 +204,12 @@ def main() -> None:
     parser.add_argument("--ips", type=int, default=50)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--owner-after", type=int, default=1000,
-                        help="attempts answered before the owner's new browser tries (during the attack)")
+    parser.add_argument(
+        "--owner-after",
+        type=int,
+        default=1000,
+        help="attempts answered before the owner's new browser tries (during the attack)",
+    )
     parser.add_argument("--database-url", default="")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     parser.add_argument("--json-out")
@@ -195,14 +219,32 @@ def main() -> None:
     port, prefix = free_port(), f"idpbench:{secrets.token_hex(4)}:"
     database_url = args.database_url or f"sqlite:///{tmp / 'idp.sqlite3'}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_ISSUER=f"http://127.0.0.1:{port}", IDP_INSTANCE_DIR=str(tmp), IDP_KEYS_DIR=str(tmp / "keys"),
-               IDP_DATABASE_URL=database_url, IDP_REDIS_URL=args.redis_url, IDP_REDIS_PREFIX=prefix,
-               IDP_SECRET_KEY=secrets.token_urlsafe(40), IDP_TRUSTED_PROXIES="127.0.0.1/32", IDP_LOG_LEVEL="WARNING")
+    env.update(
+        IDP_ISSUER=f"http://127.0.0.1:{port}",
+        IDP_INSTANCE_DIR=str(tmp),
+        IDP_KEYS_DIR=str(tmp / "keys"),
+        IDP_DATABASE_URL=database_url,
+        IDP_REDIS_URL=args.redis_url,
+        IDP_REDIS_PREFIX=prefix,
+        IDP_SECRET_KEY=secrets.token_urlsafe(40),
+        IDP_TRUSTED_PROXIES="127.0.0.1/32",
+        IDP_LOG_LEVEL="WARNING",
+    )
     subprocess.run([IDP, "init"], env=env, check=True, capture_output=True)
-    subprocess.run([IDP, "users", "create", "--registration-number", OWNER, "--email", OWNER_EMAIL,
-                    "--password-stdin"], env=env, check=True, input=PASSWORD + "\n", text=True, capture_output=True)
-    server = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", str(args.workers)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [IDP, "users", "create", "--registration-number", OWNER, "--email", OWNER_EMAIL, "--password-stdin"],
+        env=env,
+        check=True,
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [IDP, "serve", "--port", str(port), "--workers", str(args.workers)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = env["IDP_ISSUER"]
     try:
         for _ in range(200):
@@ -222,8 +264,11 @@ def main() -> None:
             new_device.update(owner_on_new_device(url, tmp / "outbox"))
             new_device["attack_still_running"] = attacking.is_alive()
 
-        attacking = threading.Thread(target=lambda: answered.update(
-            statuses=attack(url, args.attempts, args.ips, args.threads, progress, args.owner_after)))
+        attacking = threading.Thread(
+            target=lambda: answered.update(
+                statuses=attack(url, args.attempts, args.ips, args.threads, progress, args.owner_after)
+            )
+        )
         owner_thread = threading.Thread(target=owner_during_attack)
         attacking.start()
         owner_thread.start()
@@ -237,11 +282,18 @@ def main() -> None:
         owner_result = owner.sign_in(OWNER, PASSWORD)
         per_verify = argon2_verify_seconds()
         result = {
-            "attempts": args.attempts, "ips": args.ips, "client_threads": args.threads, "workers": args.workers,
-            "database": database_url.split(":")[0], "answered": dict(sorted(statuses.items())),
-            "argon2_verifications": verified + successes, "attack_verifications": verified,
-            "throttled_audited": throttled, "owner_new_device": new_device,
-            "provider_cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 1),
+            "attempts": args.attempts,
+            "ips": args.ips,
+            "client_threads": args.threads,
+            "workers": args.workers,
+            "database": database_url.split(":")[0],
+            "answered": dict(sorted(statuses.items())),
+            "argon2_verifications": verified + successes,
+            "attack_verifications": verified,
+            "throttled_audited": throttled,
+            "owner_new_device": new_device,
+            "provider_cpu_seconds": round(cpu, 2),
+            "wall_seconds": round(wall, 1),
             "attempts_per_second": round(args.attempts / wall),
             "argon2_verify_cpu_ms": round(per_verify * 1000, 1),
             "unthrottled_cpu_seconds_estimate": round(args.attempts * per_verify, 1),

@@ -9,6 +9,7 @@ for --server-pid (and descendants). Loopback targets only (benchlib.assert_loopb
 Also ``--argon2-cpu N``: argon2id verifies per second on core N with the given parameters (the
 "physical limit" a password sign-in is compared with), measured in this process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,9 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.environ.get("SHARED_BENCH", os.path.join(os.path.dirname(__file__), "../../shared/bench")))
-import bench_code_flow as cf  # noqa: E402  (the harness: Browser, parse_forms, fill_form)
-import bench_endpoints as be  # noqa: E402
-import benchlib as bl  # noqa: E402
+import bench_code_flow as cf
+import bench_endpoints as be
+import benchlib as bl
 
 MAX_STEPS = 25
 
@@ -36,8 +37,16 @@ def authorize(b, meta, cfg, *, scope, prompt=None, allow_forms=True):
     """Run the front channel until the redirect with a code; return (code, verifier, nonce)."""
     state, nonce, verifier = secrets.token_urlsafe(16), secrets.token_urlsafe(16), secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = dict(response_type="code", client_id=cfg["client_id"], redirect_uri=cfg["redirect_uri"],
-                  scope=scope, state=state, nonce=nonce, code_challenge=challenge, code_challenge_method="S256")
+    params = dict(
+        response_type="code",
+        client_id=cfg["client_id"],
+        redirect_uri=cfg["redirect_uri"],
+        scope=scope,
+        state=state,
+        nonce=nonce,
+        code_challenge=challenge,
+        code_challenge_method="S256",
+    )
     if prompt:
         params["prompt"] = prompt
     url = meta["authorization_endpoint"] + "?" + urllib.parse.urlencode(params)
@@ -68,9 +77,16 @@ def authorize(b, meta, cfg, *, scope, prompt=None, allow_forms=True):
 
 
 def token(b, meta, cfg, **form):
-    status, _, data = b.request("POST", meta["token_endpoint"], urllib.parse.urlencode(form).encode(),
-                                {"Authorization": cfg["basic"], "Accept": "application/json",
-                                 "Content-Type": "application/x-www-form-urlencoded"})
+    status, _, data = b.request(
+        "POST",
+        meta["token_endpoint"],
+        urllib.parse.urlencode(form).encode(),
+        {
+            "Authorization": cfg["basic"],
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
     if status != 200:
         raise cf.FlowError(f"token HTTP {status}: {data[:200]!r}")
     return json.loads(data)
@@ -78,13 +94,24 @@ def token(b, meta, cfg, **form):
 
 def code_tokens(b, meta, cfg, *, scope="openid", prompt=None, allow_forms=True):
     code, verifier, _ = authorize(b, meta, cfg, scope=scope, prompt=prompt, allow_forms=allow_forms)
-    return token(b, meta, cfg, grant_type="authorization_code", code=code, redirect_uri=cfg["redirect_uri"],
-                 code_verifier=verifier)
+    return token(
+        b,
+        meta,
+        cfg,
+        grant_type="authorization_code",
+        code=code,
+        redirect_uri=cfg["redirect_uri"],
+        code_verifier=verifier,
+    )
 
 
 def userinfo(b, meta, access_token):
-    status, _, data = b.request("GET", meta["userinfo_endpoint"], None,
-                                {"Authorization": "Bearer " + access_token, "Accept": "application/json"})
+    status, _, data = b.request(
+        "GET",
+        meta["userinfo_endpoint"],
+        None,
+        {"Authorization": "Bearer " + access_token, "Accept": "application/json"},
+    )
     if status != 200 or b'"sub"' not in data:
         raise cf.FlowError(f"userinfo HTTP {status}: {data[:200]!r}")
 
@@ -123,7 +150,7 @@ def _worker(kind, meta, cfg, start_at, deadline, cpus, q):
     lat, errors, first = [], 0, None
     try:
         s = SCENARIOS[kind](b, meta, cfg)
-    except Exception as e:  # noqa: BLE001
+    except Exception as e:
         q.put(([], 1, f"setup: {type(e).__name__}: {e}"))
         return
     while time.time() < start_at:
@@ -133,12 +160,12 @@ def _worker(kind, meta, cfg, start_at, deadline, cpus, q):
         try:
             s.step()
             lat.append(time.perf_counter() - t0)
-        except Exception as e:  # noqa: BLE001 (count every failure)
+        except Exception as e:
             errors += 1
             first = first or f"{type(e).__name__}: {e}"
             try:
                 s = SCENARIOS[kind](b, meta, cfg)
-            except Exception:  # noqa: BLE001
+            except Exception:
                 break
     q.put((lat, errors, first))
 
@@ -164,10 +191,17 @@ def run_python(kind, meta, cfg, workers, duration, load_cpus, server_pids):
     wall = w1 - w0
     srv = (c1 - c0) / wall
     rps = len(lat) / wall
-    return dict(requests=len(lat), errors=sum(r[1] for r in res), first_error=next((r[2] for r in res if r[2]), None),
-                rps=rps, srv_cores=srv, rps_per_srv_core=rps / srv if srv > 0 else float("nan"),
-                p50_ms=bl.percentile(lat, 50) * 1e3, p99_ms=bl.percentile(lat, 99) * 1e3,
-                loadgen_cores=((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall)
+    return dict(
+        requests=len(lat),
+        errors=sum(r[1] for r in res),
+        first_error=next((r[2] for r in res if r[2]), None),
+        rps=rps,
+        srv_cores=srv,
+        rps_per_srv_core=rps / srv if srv > 0 else float("nan"),
+        p50_ms=bl.percentile(lat, 50) * 1e3,
+        p99_ms=bl.percentile(lat, 99) * 1e3,
+        loadgen_cores=((ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)) / wall,
+    )
 
 
 def argon2_rate(cpu, memory_kib, time_cost, parallelism, seconds):
@@ -188,8 +222,12 @@ def argon2_rate(cpu, memory_kib, time_cost, parallelism, seconds):
 def median_run(fn, repeat):
     runs = [fn() for _ in range(repeat)]
     med = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
-    return dict(med, rps_min=min(r["rps"] for r in runs), rps_max=max(r["rps"] for r in runs),
-                errors_total=sum(r["errors"] for r in runs))
+    return dict(
+        med,
+        rps_min=min(r["rps"] for r in runs),
+        rps_max=max(r["rps"] for r in runs),
+        errors_total=sum(r["errors"] for r in runs),
+    )
 
 
 def main():
@@ -217,8 +255,17 @@ def main():
     if a.argon2_cpu is not None:
         m, t, p = (int(x) for x in a.argon2.split(","))
         rates = sorted(argon2_rate(a.argon2_cpu, m, t, p, max(1, a.duration // 2)) for _ in range(a.repeat))
-        out = dict(argon2=dict(cpu=a.argon2_cpu, memory_kib=m, time_cost=t, parallelism=p,
-                               verifies_per_s=rates[len(rates) // 2], min=rates[0], max=rates[-1]))
+        out = dict(
+            argon2=dict(
+                cpu=a.argon2_cpu,
+                memory_kib=m,
+                time_cost=t,
+                parallelism=p,
+                verifies_per_s=rates[len(rates) // 2],
+                min=rates[0],
+                max=rates[-1],
+            )
+        )
         print(json.dumps(out))
         if a.json:
             with open(a.json, "w") as f:
@@ -226,31 +273,45 @@ def main():
         return 0
 
     meta = bl.discover(a.issuer)
-    basic = "Basic " + base64.b64encode(f"{urllib.parse.quote(a.client_id, safe='')}:"
-                                        f"{urllib.parse.quote(a.client_secret, safe='')}".encode()).decode()
-    cfg = dict(client_id=a.client_id, redirect_uri=a.redirect_uri, username=a.username, password=a.password,
-               basic=basic)
+    basic = (
+        "Basic "
+        + base64.b64encode(
+            f"{urllib.parse.quote(a.client_id, safe='')}:{urllib.parse.quote(a.client_secret, safe='')}".encode()
+        ).decode()
+    )
+    cfg = dict(
+        client_id=a.client_id, redirect_uri=a.redirect_uri, username=a.username, password=a.password, basic=basic
+    )
     pids = bl.resolve_server_pids(a.server_pid, a.issuer)
     rows = []
     for name in a.rows.split(","):
         if name == "userinfo":
             b = cf.Browser(False)
             at = code_tokens(b, meta, cfg)["access_token"]
-            spec = dict(method="GET", url=meta["userinfo_endpoint"], body=None, expect='"sub"',
-                        headers={"Authorization": "Bearer " + at, "Accept": "application/json"})
+            spec = dict(
+                method="GET",
+                url=meta["userinfo_endpoint"],
+                body=None,
+                expect='"sub"',
+                headers={"Authorization": "Bearer " + at, "Accept": "application/json"},
+            )
             with tempfile.TemporaryDirectory() as tmp:
                 be.measured(be.run_wrk, spec, a.connections, 2, a.load_cpus, tmp, pids)  # warm-up
-                r = median_run(lambda: be.measured(be.run_wrk, spec, a.connections, a.duration, a.load_cpus,
-                                                   tmp, pids), a.repeat)
+                r = median_run(
+                    lambda: be.measured(be.run_wrk, spec, a.connections, a.duration, a.load_cpus, tmp, pids), a.repeat
+                )
         else:
             run_python(name, meta, cfg, a.workers, 2, a.load_cpus, pids)  # warm-up
             r = median_run(lambda: run_python(name, meta, cfg, a.workers, a.duration, a.load_cpus, pids), a.repeat)
         r["row"] = name
         rows.append(r)
-        print(f"  {name:<9} {r['rps']:8.1f}/s ({r['rps_min']:.0f}-{r['rps_max']:.0f})  srv {r['srv_cores']:.2f} "
-              f"cores  per srv core {r['rps_per_srv_core']:8.1f}  p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms"
-              f"  err {r['errors_total']}  loadgen {r['loadgen_cores']:.2f}"
-              + (f"  first error: {r.get('first_error')}" if r.get("first_error") else ""), flush=True)
+        print(
+            f"  {name:<9} {r['rps']:8.1f}/s ({r['rps_min']:.0f}-{r['rps_max']:.0f})  srv {r['srv_cores']:.2f} "
+            f"cores  per srv core {r['rps_per_srv_core']:8.1f}  p50 {r['p50_ms']:.1f} ms  p99 {r['p99_ms']:.1f} ms"
+            f"  err {r['errors_total']}  loadgen {r['loadgen_cores']:.2f}"
+            + (f"  first error: {r.get('first_error')}" if r.get("first_error") else ""),
+            flush=True,
+        )
     if a.json:
         with open(a.json, "w") as f:
             json.dump(dict(issuer=a.issuer, machine=bl.machine_line(), rows=rows), f, indent=1)

@@ -27,22 +27,29 @@ def fmt(value) -> str:
 
 
 def round_figures(cluster, instances, proxy, down: float) -> dict:
-    outage = run_outage(Load(cluster, instances), proxy, down=down,
-                        recovered=lambda o: all(o.recovery(k) is not None for k in ("sign_in", "userinfo")))
+    outage = run_outage(
+        Load(cluster, instances),
+        proxy,
+        down=down,
+        recovered=lambda o: all(o.recovery(k) is not None for k in ("sign_in", "userinfo")),
+    )
     during = outage.during()
     refused = [s.duration for s in during if s.status == 503]
     return {
         "requests": len(during),
         "503": sum(1 for s in during if s.status == 503),
         "other errors": len(outage.unexpected()),
-        "first 503 (s)": min((outage.first_503_after_cut(k) for k in KINDS
-                              if outage.first_503_after_cut(k) is not None), default=None),
+        "first 503 (s)": min(
+            (outage.first_503_after_cut(k) for k in KINDS if outage.first_503_after_cut(k) is not None), default=None
+        ),
         "median 503 (s)": statistics.median(refused) if refused else None,
         "slowest (s)": outage.slowest(),
         "sign-in back (s)": outage.recovery("sign_in"),
         "userinfo back (s)": outage.recovery("userinfo"),
-        "ok during": ", ".join(sorted({s.kind for s in during
-                                       if s.status == 200 or (s.kind, s.status) == ("authorize", 302)})) or "—",
+        "ok during": ", ".join(
+            sorted({s.kind for s in during if s.status == 200 or (s.kind, s.status) == ("authorize", 302)})
+        )
+        or "—",
     }
 
 

@@ -15,12 +15,12 @@ import time
 import timeit
 
 from idp.core.clock import FixedClock
+from idp.core.settings import Settings
+from idp.domain.keys import lifecycle as keyring
+from idp.domain.keys.keystore import DatabaseKeyStore
 from idp.storage.sql.database import Database
 from idp.storage.sql.migrate import upgrade
 from idp.storage.sql.models import StoredKey
-from idp.domain.keys.keystore import DatabaseKeyStore
-from idp.core.settings import Settings
-from idp.domain.keys import lifecycle as keyring
 
 
 def per_call(fn, number):
@@ -32,8 +32,9 @@ def main(url: str) -> None:
     database = Database(url)
     with database.engine.begin() as conn:
         conn.execute(StoredKey.__table__.delete())
-    settings = Settings(database_url=url, secret_key="b" * 40, keys_passphrase="bench passphrase 123",
-                        instance_dir=tempfile.mkdtemp())
+    settings = Settings(
+        database_url=url, secret_key="b" * 40, keys_passphrase="bench passphrase 123", instance_dir=tempfile.mkdtemp()
+    )
     clock = FixedClock(time.time())
     store = DatabaseKeyStore(database, settings, clock)
     started = time.perf_counter()
@@ -48,6 +49,7 @@ def main(url: str) -> None:
         with database.session() as db:
             keyring.rotate(db, "ES256", clock.now(), policy, force=True)
             db.commit()
+
     print(f"rotation (ES256, incl. new next key): {per_call(rotate, 20) * 1e3:.1f} ms")
     database.dispose()
 

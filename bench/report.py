@@ -1,5 +1,6 @@
 """Turn one `make bench` run folder (bench/results/raw/<tag>) into bench/results/latest.{md,json}
 and the table in docs/performance.md (between the BENCH-TABLE markers)."""
+
 from __future__ import annotations
 
 import json
@@ -20,24 +21,34 @@ def per_core(folder: Path, label: str) -> dict:
     ep = load(folder, f"endpoints_{label}.json")
     for r in (ep or {}).get("rows", []):
         if r["phase"] == "sat":
-            out[r["endpoint"]] = dict(per_core=r["rps_per_srv_core"], rps=r["rps"], p99=r["p99_ms"],
-                                      srv=r["srv_cores"], errors=r["errors_total"])
+            out[r["endpoint"]] = dict(
+                per_core=r["rps_per_srv_core"],
+                rps=r["rps"],
+                p99=r["p99_ms"],
+                srv=r["srv_cores"],
+                errors=r["errors_total"],
+            )
     cf = load(folder, f"codeflow_{label}.json")
     for r in (cf or {}).get("rows", []):
         if r["phase"] == "sat":
-            out["code_flow"] = dict(per_core=r["flows_per_srv_core"], rps=r["flows_s"], p99=r["p99_ms"],
-                                    srv=r["srv_cores"], errors=r["errors_total"])
+            out["code_flow"] = dict(
+                per_core=r["flows_per_srv_core"],
+                rps=r["flows_s"],
+                p99=r["p99_ms"],
+                srv=r["srv_cores"],
+                errors=r["errors_total"],
+            )
     ex = load(folder, f"extra_{label}.json")
     for r in (ex or {}).get("rows", []):
-        out[r["row"]] = dict(per_core=r["rps_per_srv_core"], rps=r["rps"], p99=r["p99_ms"], srv=r["srv_cores"],
-                             errors=r["errors_total"])
+        out[r["row"]] = dict(
+            per_core=r["rps_per_srv_core"], rps=r["rps"], p99=r["p99_ms"], srv=r["srv_cores"], errors=r["errors_total"]
+        )
     if "code_flow" in out and "sso" in out:
         # One interactive flow = the SSO front channel + login page + POST /login (its argon2 verify),
         # minus userinfo; the difference of the two CPU costs is the price of the sign-in itself.
         extra = 1 / out["code_flow"]["per_core"] - 1 / out["sso"]["per_core"]
         if extra > 0:
-            out["login_post"] = dict(per_core=1 / extra, rps=float("nan"), p99=float("nan"), srv=float("nan"),
-                                     errors=0)
+            out["login_post"] = dict(per_core=1 / extra, rps=float("nan"), p99=float("nan"), srv=float("nan"), errors=0)
     return out
 
 
@@ -67,14 +78,18 @@ def build(folder: Path) -> tuple[str, dict]:
     rss = (folder / "rss.txt").read_text().strip() if (folder / "rss.txt").exists() else ""
     argon = (load(folder, "argon2.json") or {}).get("argon2", {})
     peer, prod, emb = per_core(folder, "peer"), per_core(folder, "prod"), per_core(folder, "embedded")
-    lines = [f"Run `{folder.name}` — {machine}", "",
-             f"Settings: {config}; every `IDP_RATE_*_LIMIT` and `IDP_THROTTLE_{{ACCOUNT,DEVICE}}_FREE` set to 10^9 for the run (the throttle checks run, they never trip).",
-             f"argon2id limit on the server core (m={argon.get('memory_kib')} KiB, t={argon.get('time_cost')}, "
-             f"p={argon.get('parallelism')}): **{fmt(argon.get('verifies_per_s'), 1)} verifies/s** "
-             f"({fmt(argon.get('min'), 1)}–{fmt(argon.get('max'), 1)}).", "",
-             "| row | peer (node oidc-provider, in memory) /s/core | SPOM Login (gunicorn + PostgreSQL + Redis) "
-             "/s/core | target | **ratio** | p99 ms peer / ours | embedded (SQLite + in-process) /s/core |",
-             "|---|---:|---:|---|---:|---:|---:|"]
+    lines = [
+        f"Run `{folder.name}` — {machine}",
+        "",
+        f"Settings: {config}; every `IDP_RATE_*_LIMIT` and `IDP_THROTTLE_{{ACCOUNT,DEVICE}}_FREE` set to 10^9 for the run (the throttle checks run, they never trip).",
+        f"argon2id limit on the server core (m={argon.get('memory_kib')} KiB, t={argon.get('time_cost')}, "
+        f"p={argon.get('parallelism')}): **{fmt(argon.get('verifies_per_s'), 1)} verifies/s** "
+        f"({fmt(argon.get('min'), 1)}–{fmt(argon.get('max'), 1)}).",
+        "",
+        "| row | peer (node oidc-provider, in memory) /s/core | SPOM Login (gunicorn + PostgreSQL + Redis) "
+        "/s/core | target | **ratio** | p99 ms peer / ours | embedded (SQLite + in-process) /s/core |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
     data = dict(run=folder.name, machine=machine, config=config, loadavg=loads, argon2=argon, rows=[])
     for key, label, versus in ROWS:
         o, p, e = prod.get(key), peer.get(key), emb.get(key)
@@ -83,13 +98,23 @@ def build(folder: Path) -> tuple[str, dict]:
         else:
             base, target = argon.get("verifies_per_s"), f"≥ {versus.split(':')[1]} × argon2"
         ratio = (o["per_core"] / base) if (o and base) else None
-        lines.append(f"| {label} | {fmt((p or {}).get('per_core'))} | {fmt((o or {}).get('per_core'), 1 if versus != 'peer' else 0)} "
-                     f"| {target} | **{fmt(ratio, 2)}** | {fmt((p or {}).get('p99'), 1)} / {fmt((o or {}).get('p99'), 1)} "
-                     f"| {fmt((e or {}).get('per_core'), 1 if versus != 'peer' else 0)} |")
+        lines.append(
+            f"| {label} | {fmt((p or {}).get('per_core'))} | {fmt((o or {}).get('per_core'), 1 if versus != 'peer' else 0)} "
+            f"| {target} | **{fmt(ratio, 2)}** | {fmt((p or {}).get('p99'), 1)} / {fmt((o or {}).get('p99'), 1)} "
+            f"| {fmt((e or {}).get('per_core'), 1 if versus != 'peer' else 0)} |"
+        )
         data["rows"].append(dict(row=key, label=label, target=target, peer=p, prod=o, embedded=e, ratio=ratio))
     errs = {k: v["errors"] for d in (prod, peer, emb) for k, v in d.items() if v.get("errors")}
-    lines += ["", f"Errors: {errs or 'none'}.", "", "Load average (1/5/15 min) at the start and end of each server's runs:",
-              "", "```", loads, "```"]
+    lines += [
+        "",
+        f"Errors: {errs or 'none'}.",
+        "",
+        "Load average (1/5/15 min) at the start and end of each server's runs:",
+        "",
+        "```",
+        loads,
+        "```",
+    ]
     if rss:
         lines += ["", "Worker RSS (KiB) before/after each server's runs:", "", "```", rss, "```"]
     return "\n".join(lines) + "\n", data

@@ -23,22 +23,38 @@ from idp.storage.store import build_store
 from idp.storage.throttle import build_throttle
 
 
-def build_deps(settings: Settings, app: Flask, *, clock: Clock | None = None, database: Database | None = None,
-               store: Store | None = None, keystore: KeyStore | None = None, hasher: Hasher | None = None,
-               throttle: Throttle | None = None, mailer: Mailer | None = None,
-               outbound: OutboundClient | None = None) -> Deps:
+def build_deps(
+    settings: Settings,
+    app: Flask,
+    *,
+    clock: Clock | None = None,
+    database: Database | None = None,
+    store: Store | None = None,
+    keystore: KeyStore | None = None,
+    hasher: Hasher | None = None,
+    throttle: Throttle | None = None,
+    mailer: Mailer | None = None,
+    outbound: OutboundClient | None = None,
+) -> Deps:
     """Every backend the provider runs on, from ``settings`` unless given (``app`` renders the mail)."""
     clock = clock or SystemClock()
     database = database or SQLDatabase(settings.database_url, settings.database_connect_timeout)
     mailer = mailer or mailer_from_settings(settings)
-    postman = Postman(mailer, settings.outbox_path / "failed", sender=settings.mail_from,
-                      attempts=settings.mail_attempts, retry_seconds=settings.mail_retry_seconds)
+    postman = Postman(
+        mailer,
+        settings.outbox_path / "failed",
+        sender=settings.mail_from,
+        attempts=settings.mail_attempts,
+        retry_seconds=settings.mail_retry_seconds,
+    )
     return Deps(
-        settings=settings, clock=clock, database=database,
+        settings=settings,
+        clock=clock,
+        database=database,
         store=store or build_store(settings, database, clock),
         keystore=keystore or DatabaseKeyStore(database, settings, clock),
-        hasher=hasher or PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost,
-                                        settings.argon2_parallelism),
+        hasher=hasher
+        or PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
         throttle=throttle or build_throttle(settings, clock),
         mailer=mailer,
         postman=postman,
@@ -52,8 +68,9 @@ def create_app(settings: Settings | None = None, **backends) -> Flask:
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="http/web/templates", static_folder="http/web/static")
     deps = build_deps(settings, app, **backends)
-    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024,
-                      SESSION_COOKIE_SECURE=settings.secure_cookies)
+    app.config.update(
+        SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024, SESSION_COOKIE_SECURE=settings.secure_cookies
+    )
     app.extensions["idp"] = deps
     from idp import http
 

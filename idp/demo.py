@@ -22,22 +22,28 @@ from pathlib import Path
 from sqlalchemy import select
 
 from idp.app import create_app, deps_of
+from idp.core.outbound import AllowList
+from idp.core.settings import Settings
+from idp.domain.clients.rules import ClientSpec, build_client
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import Client
-from idp.core.outbound import AllowList
-from idp.domain.clients.rules import ClientSpec, build_client
-from idp.core.settings import Settings
 
 DEMO_PASSWORD = "spom-demo-password"
 DEMO_USERS = [
     {"registration_number": "S1000001", "email": "ada@example.edu", "name": "Ada Lovelace", "role": "student"},
     {"registration_number": "E2000001", "email": "grace@example.edu", "name": "Grace Hopper", "role": "employee"},
-    {"registration_number": "V3000001", "email": "orders@acme.example", "name": "Acme Campus Services",
-     "role": "vendor"},
+    {
+        "registration_number": "V3000001",
+        "email": "orders@acme.example",
+        "name": "Acme Campus Services",
+        "role": "vendor",
+    },
 ]
 #: (key, client name, environment prefix of the app, python module that serves it)
-DEMO_APPS = [("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
-             ("portal", "Supplier Portal", "SUPPLIER_PORTAL", "clients.supplier_portal")]
+DEMO_APPS = [
+    ("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
+    ("portal", "Supplier Portal", "SUPPLIER_PORTAL", "clients.supplier_portal"),
+]
 STOP_SECONDS = 10
 
 
@@ -47,8 +53,7 @@ def seed(urls: dict[str, str]) -> dict:
     with d.database.transaction() as db:
         for user in DEMO_USERS:
             if user_repo.get_user_by_login(db, user["registration_number"]) is None:
-                user_repo.create_user(db, **user, password_hash=d.hasher.hash(DEMO_PASSWORD),
-                                      now=d.now())
+                user_repo.create_user(db, **user, password_hash=d.hasher.hash(DEMO_PASSWORD), now=d.now())
         creds_file = Path(d.settings.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
@@ -60,14 +65,24 @@ def seed(urls: dict[str, str]) -> dict:
                     db.delete(old)
                 db.flush()
                 row, secret = build_client(
-                    ClientSpec(name=name, redirect_uris=[base + "/callback"],
-                               post_logout_redirect_uris=[base + "/signed-out"],
-                               backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email",
-                               trusted=True),
-                    secret_key=d.settings.secret_key, now=d.now(), allow=d.outbound.allow)
+                    ClientSpec(
+                        name=name,
+                        redirect_uris=[base + "/callback"],
+                        post_logout_redirect_uris=[base + "/signed-out"],
+                        backchannel_logout_uri=base + "/backchannel-logout",
+                        scope="openid profile email",
+                        trusted=True,
+                    ),
+                    secret_key=d.settings.secret_key,
+                    now=d.now(),
+                    allow=d.outbound.allow,
+                )
                 db.add(row)
-                creds[key] = {"client_id": row.client_id, "client_secret": secret,
-                              "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32)}
+                creds[key] = {
+                    "client_id": row.client_id,
+                    "client_secret": secret,
+                    "app_secret": saved.get("app_secret") or secrets.token_urlsafe(32),
+                }
     creds_file.write_text(json.dumps(creds, indent=2))
     creds_file.chmod(0o600)
     return creds
@@ -85,12 +100,17 @@ def allow_loopback(environ) -> None:
 def child_environments(issuer: str, urls: dict[str, str], creds: dict, instance: Path) -> dict[str, dict]:
     env = {"provider": {**os.environ, "IDP_ISSUER": issuer}}
     for key, name, prefix, _module in DEMO_APPS:
-        env[key] = {**os.environ, f"{prefix}_ISSUER": issuer, f"{prefix}_BASE_URL": urls[key],
-                    f"{prefix}_CLIENT_ID": creds[key]["client_id"],
-                    f"{prefix}_CLIENT_SECRET": creds[key]["client_secret"],
-                    f"{prefix}_SECRET_KEY": creds[key]["app_secret"],
-                    f"{prefix}_DATABASE": str(instance / f"{key}.sqlite3"),
-                    "DASHBOARD_URL": urls["dashboard"], "SUPPLIER_PORTAL_URL": urls["portal"]}
+        env[key] = {
+            **os.environ,
+            f"{prefix}_ISSUER": issuer,
+            f"{prefix}_BASE_URL": urls[key],
+            f"{prefix}_CLIENT_ID": creds[key]["client_id"],
+            f"{prefix}_CLIENT_SECRET": creds[key]["client_secret"],
+            f"{prefix}_SECRET_KEY": creds[key]["app_secret"],
+            f"{prefix}_DATABASE": str(instance / f"{key}.sqlite3"),
+            "DASHBOARD_URL": urls["dashboard"],
+            "SUPPLIER_PORTAL_URL": urls["portal"],
+        }
     return env
 
 
@@ -144,27 +164,34 @@ def main(argv=None) -> int:
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     creds = seed(urls)
     outbox = Settings.from_env().outbox_path
-    print(f"""
+    print(
+        f"""
 SPOM Login demo
   Provider:         {issuer}   (discovery: {issuer}/.well-known/openid-configuration)
-  SPOM Dashboard:   {urls['dashboard']}
-  Supplier Portal:  {urls['portal']}
+  SPOM Dashboard:   {urls["dashboard"]}
+  Supplier Portal:  {urls["portal"]}
   Mail outbox:      {outbox}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
   Password for every demo user: {DEMO_PASSWORD}
     student   S1000001  (ada@example.edu)      dashboard: modules, assessments
     employee  E2000001  (grace@example.edu)    dashboard: teaching; portal: approvals
     vendor    V3000001  (orders@acme.example)  dashboard: induction; portal: orders
-  Clients:          {', '.join(f"{k}={v['client_id']}" for k, v in creds.items())}
-                    (secrets in {Path(os.environ.get('IDP_INSTANCE_DIR', 'instance')) / 'demo_clients.json'})
+  Clients:          {", ".join(f"{k}={v['client_id']}" for k, v in creds.items())}
+                    (secrets in {Path(os.environ.get("IDP_INSTANCE_DIR", "instance")) / "demo_clients.json"})
   Press Ctrl-C once to stop all three.
-""", flush=True)
+""",
+        flush=True,
+    )
     if args.seed_only:
         return 0
     instance = Path(os.environ.get("IDP_INSTANCE_DIR", "instance")).resolve()
     env = child_environments(issuer, urls, creds, instance)
     python = sys.executable
-    commands = {"provider": ([python, "-m", "idp.cli", "serve", "--workers", "1", "--threads", "4",
-                              "--port", str(args.provider_port)], env["provider"])}
+    commands = {
+        "provider": (
+            [python, "-m", "idp.cli", "serve", "--workers", "1", "--threads", "4", "--port", str(args.provider_port)],
+            env["provider"],
+        )
+    }
     for key, _name, _prefix, module in DEMO_APPS:
         commands[key] = ([python, "-m", module], env[key])
     return run(commands)

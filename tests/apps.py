@@ -13,10 +13,10 @@ from .helpers import PASSWORD, Provider
 
 USERS = {
     "student": dict(registration_number="S1000001", email="ada@example.edu", name="Ada Lovelace", role="student"),
-    "employee": dict(registration_number="E2000001", email="grace@example.edu", name="Grace Hopper",
-                     role="employee"),
-    "vendor": dict(registration_number="V3000001", email="orders@acme.example", name="Acme Campus Services",
-                   role="vendor"),
+    "employee": dict(registration_number="E2000001", email="grace@example.edu", name="Grace Hopper", role="employee"),
+    "vendor": dict(
+        registration_number="V3000001", email="orders@acme.example", name="Acme Campus Services", role="vendor"
+    ),
 }
 
 
@@ -59,16 +59,27 @@ def start_apps(make_provider, tmp_path, clock, **provider_settings) -> Apps:
     urls = {k: f"http://127.0.0.1:{p}" for k, p in ports.items()}
     servers = {}
     for key, module, name, cookie, link in (
-            ("dashboard", dashboard, "SPOM Dashboard", "spom_dashboard_session", ("Supplier Portal", urls["portal"])),
-            ("portal", supplier_portal, "Supplier Portal", "spom_supplier_session", ("SPOM Dashboard",
-                                                                                     urls["dashboard"]))):
+        ("dashboard", dashboard, "SPOM Dashboard", "spom_dashboard_session", ("Supplier Portal", urls["portal"])),
+        ("portal", supplier_portal, "Supplier Portal", "spom_supplier_session", ("SPOM Dashboard", urls["dashboard"])),
+    ):
         base = urls[key]
-        rp = provider.create_client(name=name, redirect_uris=[base + "/callback"],
-                                    post_logout_redirect_uris=[base + "/signed-out"],
-                                    backchannel_logout_uri=base + "/backchannel-logout", scope="openid profile email")
-        config = RPConfig(name=name, issuer=provider.url, client_id=rp.client_id, client_secret=rp.client_secret,
-                          base_url=base, secret_key="r" * 40, database=str(tmp_path / f"{key}.sqlite3"),
-                          cookie_name=cookie)
+        rp = provider.create_client(
+            name=name,
+            redirect_uris=[base + "/callback"],
+            post_logout_redirect_uris=[base + "/signed-out"],
+            backchannel_logout_uri=base + "/backchannel-logout",
+            scope="openid profile email",
+        )
+        config = RPConfig(
+            name=name,
+            issuer=provider.url,
+            client_id=rp.client_id,
+            client_secret=rp.client_secret,
+            base_url=base,
+            secret_key="r" * 40,
+            database=str(tmp_path / f"{key}.sqlite3"),
+            cookie_name=cookie,
+        )
         app = module.create_app(config, clock=clock, links=(link,))
         servers[key] = RPServer(app, base, rp.client_id, config, LiveServer(app, ports[key]).__enter__())
     return Apps(provider, servers["dashboard"], servers["portal"])

@@ -30,10 +30,11 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from idp.app import create_app
-from idp.storage.sql.migrate import upgrade
-from idp.domain.keys.material import DEFAULT_FAMILIES
-from idp.domain.keys.lifecycle import Policy, ensure as ensure_keys
 from idp.core.settings import Settings
+from idp.domain.keys.lifecycle import Policy
+from idp.domain.keys.lifecycle import ensure as ensure_keys
+from idp.domain.keys.material import DEFAULT_FAMILIES
+from idp.storage.sql.migrate import upgrade
 
 from .helpers import Provider, RelyingParty
 
@@ -187,9 +188,15 @@ class Cluster:
         self.redis_proxy = TcpProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
         self.instances: list[Instance] = []
         # The test's own view of the shared state (users, clients, audit): direct, not proxied.
-        settings = Settings(issuer=ISSUER, instance_dir=str(workdir / "admin"), database_url=self.database_url,
-                            redis_url=REDIS_URL, redis_prefix=self.redis_prefix, keys_passphrase=KEYS_PASSPHRASE,
-                            secret_key=SECRET).validated()
+        settings = Settings(
+            issuer=ISSUER,
+            instance_dir=str(workdir / "admin"),
+            database_url=self.database_url,
+            redis_url=REDIS_URL,
+            redis_prefix=self.redis_prefix,
+            keys_passphrase=KEYS_PASSPHRASE,
+            secret_key=SECRET,
+        ).validated()
         self.admin = create_app(settings)
         # Signing keys live in the shared database: made once here, as `idp init` would.
         with self.admin.extensions["idp"].database.session() as db:
@@ -198,16 +205,25 @@ class Cluster:
 
     def env(self, **overrides) -> dict[str, str]:
         via_proxy = self.pg.set(host="127.0.0.1", port=self.pg_proxy.port).render_as_string(hide_password=False)
-        env = {"PATH": os.environ.get("PATH", ""), "IDP_ISSUER": ISSUER, "IDP_SECRET_KEY": SECRET,
-               "IDP_DATABASE_URL": via_proxy, "IDP_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0",
-               "IDP_REDIS_PREFIX": self.redis_prefix, "IDP_KEYS_PASSPHRASE": KEYS_PASSPHRASE,
-               "IDP_INSTANCE_DIR": str(self.workdir / "instance"), "IDP_WORKERS": "2",
-               "IDP_DATABASE_CONNECT_TIMEOUT": "2", "IDP_METRICS_NETWORKS": "127.0.0.1/32",
-               # Every simulated user signs in from 127.0.0.1: the per-IP limit would meter the test's own
-               # load (a slot taken just before a Redis cut is never handed back); the per-account
-               # limit stays at its default and is what the throttle tests exercise.
-               "IDP_RATE_LOGIN_IP_LIMIT": "100000",
-               "IDP_LOG_LEVEL": "DEBUG", **ARGON2}
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "IDP_ISSUER": ISSUER,
+            "IDP_SECRET_KEY": SECRET,
+            "IDP_DATABASE_URL": via_proxy,
+            "IDP_REDIS_URL": f"redis://127.0.0.1:{self.redis_proxy.port}/0",
+            "IDP_REDIS_PREFIX": self.redis_prefix,
+            "IDP_KEYS_PASSPHRASE": KEYS_PASSPHRASE,
+            "IDP_INSTANCE_DIR": str(self.workdir / "instance"),
+            "IDP_WORKERS": "2",
+            "IDP_DATABASE_CONNECT_TIMEOUT": "2",
+            "IDP_METRICS_NETWORKS": "127.0.0.1/32",
+            # Every simulated user signs in from 127.0.0.1: the per-IP limit would meter the test's own
+            # load (a slot taken just before a Redis cut is never handed back); the per-account
+            # limit stays at its default and is what the throttle tests exercise.
+            "IDP_RATE_LOGIN_IP_LIMIT": "100000",
+            "IDP_LOG_LEVEL": "DEBUG",
+            **ARGON2,
+        }
         env.update(overrides)
         return env
 
@@ -216,8 +232,13 @@ class Cluster:
         log_path = self.workdir / f"{name}.log"
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
-                [IDP_COMMAND, "serve", "--port", str(port)], env=self.env(**env_overrides),
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.workdir)
+                [IDP_COMMAND, "serve", "--port", str(port)],
+                env=self.env(**env_overrides),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.workdir,
+            )
         instance = Instance(name, port, process, log_path)
         self.instances.append(instance)
         wait_until_ready(instance)
@@ -266,6 +287,7 @@ def on(rp: RelyingParty, instance: Instance, cluster: Cluster) -> RelyingParty:
 
 
 # Fixtures for test modules that need two instances (imported by them; one cluster per module).
+
 
 @pytest.fixture(scope="module")
 def cluster(request, tmp_path_factory):

@@ -16,11 +16,11 @@ from werkzeug.serving import make_server
 
 from idp.app import create_app
 from idp.core.clock import FixedClock
+from idp.core.passwords import PasswordHasher
+from idp.core.settings import Settings
 from idp.storage.sql.database import Database
 from idp.storage.sql.migrate import upgrade
 from idp.storage.sql.models import Base
-from idp.core.passwords import PasswordHasher
-from idp.core.settings import Settings
 from idp.storage.store.memory import MemoryStore
 
 from . import outbound_guard
@@ -126,12 +126,18 @@ def free_port() -> int:
 @pytest.fixture
 def settings_factory(tmp_path, database_url):
     def make(port: int, **overrides) -> Settings:
-        values = dict(issuer=f"http://127.0.0.1:{port}", instance_dir=str(tmp_path / "instance"),
-                      database_url=database_url, secret_key="t" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE,
-                      # Tests register many clients from 127.0.0.1; the limit itself has its own test.
-                      rate_register_ip_limit=10_000)
+        values = dict(
+            issuer=f"http://127.0.0.1:{port}",
+            instance_dir=str(tmp_path / "instance"),
+            database_url=database_url,
+            secret_key="t" * 40,
+            keys_passphrase=TEST_KEYS_PASSPHRASE,
+            # Tests register many clients from 127.0.0.1; the limit itself has its own test.
+            rate_register_ip_limit=10_000,
+        )
         values.update(overrides)
         return Settings(**values).validated()
+
     return make
 
 
@@ -177,8 +183,9 @@ def mail_provider(make_provider, smtp_server):
     started = []
 
     def start(**overrides):
-        overrides = dict(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none",
-                         mail_retry_seconds=0, **overrides)
+        overrides = dict(
+            smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none", mail_retry_seconds=0, **overrides
+        )
         started.append(make_provider(**overrides))
         return started[-1]
 
@@ -207,8 +214,14 @@ def redis_prefix():
 # -- the real browser (tests/test_browser.py, tests/test_accessibility.py) ----------------------
 # Debian's chromium driven by Playwright; never a browser downloaded by `playwright install`.
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="session")

@@ -55,9 +55,16 @@ class World:
 
     def authorize_params(self, rp: RelyingParty | None = None) -> dict:
         rp = rp or self.rp
-        return {"response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri,
-                "scope": "openid profile email offline_access", "state": "fuzz-state", "nonce": "fuzz-nonce",
-                "code_challenge": create_s256_code_challenge(self.verifier), "code_challenge_method": "S256"}
+        return {
+            "response_type": "code",
+            "client_id": rp.client_id,
+            "redirect_uri": rp.redirect_uri,
+            "scope": "openid profile email offline_access",
+            "state": "fuzz-state",
+            "nonce": "fuzz-nonce",
+            "code_challenge": create_s256_code_challenge(self.verifier),
+            "code_challenge_method": "S256",
+        }
 
     def fresh_interaction(self) -> tuple[str, dict[str, str]]:
         """A pending sign-in, started as a browser starts one: its id and the cookies it set."""
@@ -65,14 +72,18 @@ class World:
         response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer)
         interaction = parse_qs(urlsplit(response.headers["Location"]).query)["interaction"][0]
         host = urlsplit(self.issuer).hostname
-        return interaction, {name: cookie.value for name in COOKIES
-                             if (cookie := http.get_cookie(name, domain=host)) is not None}
+        return interaction, {
+            name: cookie.value for name in COOKIES if (cookie := http.get_cookie(name, domain=host)) is not None
+        }
 
     def fresh_code(self) -> str:
         """An authorization code for ``rp`` (consent was given at setup), redeemable with ``verifier``."""
         http = self.app.test_client(use_cookies=False)  # a cookie jar would replace the Cookie header
-        response = http.get("/authorize?" + urlencode(self.authorize_params()), base_url=self.issuer,
-                            headers={"Cookie": f"idp_session={self.fresh_session()}"})
+        response = http.get(
+            "/authorize?" + urlencode(self.authorize_params()),
+            base_url=self.issuer,
+            headers={"Cookie": f"idp_session={self.fresh_session()}"},
+        )
         return parse_qs(urlsplit(response.headers["Location"]).query)["code"][0]
 
     def fresh_session(self) -> str:
@@ -80,8 +91,16 @@ class World:
         from idp.storage.sql import sessions
 
         with self.app.app_context(), deps().database.session() as db:
-            _row, token = sessions.start_session(db, user_id=self.user_id, amr=["pwd"], now=deps().now(),
-                                                 idle=3600, absolute=86400, ip="127.0.0.1", user_agent="fuzz")
+            _row, token = sessions.start_session(
+                db,
+                user_id=self.user_id,
+                amr=["pwd"],
+                now=deps().now(),
+                idle=3600,
+                absolute=86400,
+                ip="127.0.0.1",
+                user_agent="fuzz",
+            )
             db.commit()
         return token
 
@@ -95,15 +114,19 @@ def build_world(provider: Provider) -> World:
     from idp.domain.clients.rules import ADMIN_SCOPE
 
     user = provider.create_user()
-    world = World(provider=provider,
-                  rp=provider.create_client(name="Fuzz RP", trusted=False, post_logout_redirect_uris=[LOGOUT_CALLBACK]),
-                  spa=provider.create_client(name="Fuzz SPA", redirect_uris=[PUBLIC_CALLBACK], public=True),
-                  service=provider.create_client(name="Fuzz sync", grant_types=["client_credentials"],
-                                                 redirect_uris=[], scope="api.read"))
+    world = World(
+        provider=provider,
+        rp=provider.create_client(name="Fuzz RP", trusted=False, post_logout_redirect_uris=[LOGOUT_CALLBACK]),
+        spa=provider.create_client(name="Fuzz SPA", redirect_uris=[PUBLIC_CALLBACK], public=True),
+        service=provider.create_client(
+            name="Fuzz sync", grant_types=["client_credentials"], redirect_uris=[], scope="api.read"
+        ),
+    )
     world.user_id = user.id
     http = provider.app.test_client()
-    admin = provider.create_client(name="Fuzz admin", grant_types=["client_credentials"], redirect_uris=[],
-                                   scope=ADMIN_SCOPE, trusted=False)
+    admin = provider.create_client(
+        name="Fuzz admin", grant_types=["client_credentials"], redirect_uris=[], scope=ADMIN_SCOPE, trusted=False
+    )
     world.admin_token = _token(http, admin, {"grant_type": "client_credentials", "scope": ADMIN_SCOPE})["access_token"]
     world.tokens["service"] = _token(http, world.service, {"grant_type": "client_credentials"})["access_token"]
     _sign_in_and_exchange(world, http)
@@ -131,8 +154,18 @@ def _sign_in_and_exchange(world: World, http) -> None:
     response = http.post("/consent", data={**_hidden_fields(consent.text), "decision": "allow"})
     callback = http.get(response.headers["Location"]).headers["Location"]
     code = parse_qs(urlsplit(callback).query)["code"][0]
-    world.tokens.update(_token(http, world.rp, {"grant_type": "authorization_code", "code": code,
-                                                "redirect_uri": CALLBACK, "code_verifier": world.verifier}))
+    world.tokens.update(
+        _token(
+            http,
+            world.rp,
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": CALLBACK,
+                "code_verifier": world.verifier,
+            },
+        )
+    )
     world.csrf_token = form["csrf_token"]
     world.cookies = {name: cookie.value for name in COOKIES if (cookie := http.get_cookie(name)) is not None}
 

@@ -26,35 +26,48 @@ class Provider:
     url: str
     clock: FixedClock
 
-    def create_user(self, registration_number="S1000001", email="ada@example.edu", name="Ada Lovelace",
-                    role="student", password=PASSWORD, active=True):
+    def create_user(
+        self,
+        registration_number="S1000001",
+        email="ada@example.edu",
+        name="Ada Lovelace",
+        role="student",
+        password=PASSWORD,
+        active=True,
+    ):
         from idp.http.context import deps
         from idp.storage.sql import users
 
-        with self.app.app_context():
-            with deps().database.session() as db:
-                user = users.create_user(db, registration_number=registration_number, email=email, name=name,
-                                         role=role, password_hash=deps().hasher.hash(password),
-                                         now=deps().now())
-                user.active = active
-                db.commit()
-                return user
+        with self.app.app_context(), deps().database.session() as db:
+            user = users.create_user(
+                db,
+                registration_number=registration_number,
+                email=email,
+                name=name,
+                role=role,
+                password_hash=deps().hasher.hash(password),
+                now=deps().now(),
+            )
+            user.active = active
+            db.commit()
+            return user
 
-    def create_client(self, **spec) -> "RelyingParty":
+    def create_client(self, **spec) -> RelyingParty:
         from idp.http.context import deps
 
         spec.setdefault("name", "Test RP")
         spec.setdefault("redirect_uris", [CALLBACK])
         spec.setdefault("trusted", True)
         with self.app.app_context():
-            row, secret = build_client(ClientSpec(**spec), secret_key=deps().settings.secret_key,
-                                       now=deps().now(), allow=deps().outbound.allow)
+            row, secret = build_client(
+                ClientSpec(**spec), secret_key=deps().settings.secret_key, now=deps().now(), allow=deps().outbound.allow
+            )
             with deps().database.session() as db:
                 db.add(row)
                 db.commit()
         return RelyingParty(self, row.client_id, secret, spec["redirect_uris"][0] if spec["redirect_uris"] else None)
 
-    def browser(self) -> "Browser":
+    def browser(self) -> Browser:
         return Browser(self)
 
     @property
@@ -72,8 +85,9 @@ class Provider:
         from idp.domain.accounts import Accounts
 
         d = self.deps
-        return Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
-                        source="test")
+        return Accounts(
+            db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier, source="test"
+        )
 
     def clients(self, db):
         from idp.domain.clients.service import Clients
@@ -92,9 +106,8 @@ class Provider:
         from idp.http.context import deps
         from idp.storage.sql import audit
 
-        with self.app.app_context():
-            with deps().database.session() as db:
-                return audit.list_events(db, type=type)
+        with self.app.app_context(), deps().database.session() as db:
+            return audit.list_events(db, type=type)
 
 
 class Browser:
@@ -152,17 +165,30 @@ class RelyingParty:
 
     def session(self, scope="openid profile email offline_access") -> OAuth2Session:
         auth_method = "none" if self.client_secret is None else "client_secret_basic"
-        return OAuth2Session(self.client_id, self.client_secret, scope=scope, redirect_uri=self.redirect_uri,
-                             code_challenge_method="S256", token_endpoint_auth_method=auth_method)
+        return OAuth2Session(
+            self.client_id,
+            self.client_secret,
+            scope=scope,
+            redirect_uri=self.redirect_uri,
+            code_challenge_method="S256",
+            token_endpoint_auth_method=auth_method,
+        )
 
     def authorization_url(self, scope="openid profile email offline_access", **params) -> str:
         params.setdefault("nonce", self.nonce)
         url, self.state = self.session(scope).create_authorization_url(
-            self.provider.url + "/authorize", code_verifier=self.verifier, **params)
+            self.provider.url + "/authorize", code_verifier=self.verifier, **params
+        )
         return url
 
-    def sign_in(self, browser: Browser, scope="openid profile email offline_access", username="S1000001",
-                password=PASSWORD, **params) -> str:
+    def sign_in(
+        self,
+        browser: Browser,
+        scope="openid profile email offline_access",
+        username="S1000001",
+        password=PASSWORD,
+        **params,
+    ) -> str:
         """Run the browser part of the code flow and return the callback URL with the code."""
         response = browser.follow(browser.get(self.authorization_url(scope, **params)))
         if "Sign in" in response.text and response.status_code == 200:
@@ -173,12 +199,17 @@ class RelyingParty:
         return response.headers["Location"]
 
     def exchange(self, callback_url: str, **kw) -> dict:
-        return self.session().fetch_token(self.provider.url + "/token", authorization_response=callback_url,
-                                          code_verifier=self.verifier, **kw)
+        return self.session().fetch_token(
+            self.provider.url + "/token", authorization_response=callback_url, code_verifier=self.verifier, **kw
+        )
 
     def token_request(self, data: dict, auth=True) -> requests.Response:
-        return requests.post(self.provider.url + "/token", data=data, timeout=10,
-                             auth=(self.client_id, self.client_secret) if auth and self.client_secret else None)
+        return requests.post(
+            self.provider.url + "/token",
+            data=data,
+            timeout=10,
+            auth=(self.client_id, self.client_secret) if auth and self.client_secret else None,
+        )
 
     def verify_id_token(self, id_token: str) -> dict:
         token = jwt.decode(id_token, self.provider.jwks(), algorithms=["RS256", "ES256"])
@@ -199,9 +230,8 @@ def stored_user(provider: Provider, login: str = "S1000001"):
     from idp.http.context import deps
     from idp.storage.sql import users
 
-    with provider.app.app_context():
-        with deps().database.session() as db:
-            return users.get_user_by_login(db, login)
+    with provider.app.app_context(), deps().database.session() as db:
+        return users.get_user_by_login(db, login)
 
 
 def update_user(provider: Provider, login: str = "S1000001", **values) -> None:
@@ -209,16 +239,16 @@ def update_user(provider: Provider, login: str = "S1000001", **values) -> None:
     from idp.http.context import deps
     from idp.storage.sql import users
 
-    with provider.app.app_context():
-        with deps().database.session() as db:
-            user = users.get_user_by_login(db, login)
-            for name, value in values.items():
-                setattr(user, name, value)
-            db.commit()
+    with provider.app.app_context(), deps().database.session() as db:
+        user = users.get_user_by_login(db, login)
+        for name, value in values.items():
+            setattr(user, name, value)
+        db.commit()
 
 
-def issue_tokens(provider: Provider, browser: Browser | None = None, scope="openid profile email offline_access",
-                 **client_spec) -> tuple[RelyingParty, dict]:
+def issue_tokens(
+    provider: Provider, browser: Browser | None = None, scope="openid profile email offline_access", **client_spec
+) -> tuple[RelyingParty, dict]:
     """Register a client, run the code flow for the (already created) user, return the client and tokens."""
     rp = provider.create_client(**client_spec)
     return rp, rp.exchange(rp.sign_in(browser or provider.browser(), scope=scope))

@@ -29,8 +29,14 @@ class Load:
     ``client_credentials`` (a client lookup in PostgreSQL and a signature).
     """
 
-    def __init__(self, cluster, instances, kinds=("sign_in", "authorize", "userinfo", "client_credentials"),
-                 pause: float = 0.05, timeout: float = 30):
+    def __init__(
+        self,
+        cluster,
+        instances,
+        kinds=("sign_in", "authorize", "userinfo", "client_credentials"),
+        pause: float = 0.05,
+        timeout: float = 30,
+    ):
         self.cluster, self.instances, self.kinds = cluster, instances, kinds
         self.pause, self.timeout = pause, timeout
         self.samples: list[Sample] = []
@@ -42,11 +48,12 @@ class Load:
     def _prepare(self) -> None:
         first = self.instances[0]
         self.rp = self.cluster.relying_party(first)
-        self.service = self.cluster.relying_party(first, grant_types=["client_credentials"], redirect_uris=[],
-                                                  scope="api")
+        self.service = self.cluster.relying_party(
+            first, grant_types=["client_credentials"], redirect_uris=[], scope="api"
+        )
         self.access_token = self.rp.exchange(self.rp.sign_in(Browser(self.cluster.provider(first))))["access_token"]
 
-    def start(self) -> "Load":
+    def start(self) -> Load:
         for instance in self.instances:
             for kind in self.kinds:
                 thread = threading.Thread(target=self._run, args=(instance, kind), daemon=True)
@@ -84,22 +91,35 @@ class Load:
         response = browser.follow(browser.submit_login(response))
         if response.status_code != 302:
             return response.status_code
-        token = rp.token_request({"grant_type": "authorization_code", "redirect_uri": rp.redirect_uri,
-                                  "code": query(response.headers["Location"])["code"], "code_verifier": rp.verifier})
+        token = rp.token_request(
+            {
+                "grant_type": "authorization_code",
+                "redirect_uri": rp.redirect_uri,
+                "code": query(response.headers["Location"])["code"],
+                "code_verifier": rp.verifier,
+            }
+        )
         return token.status_code
 
     def _authorize(self, instance) -> int:
-        return requests.get(instance.url + self.rp.authorization_url().removeprefix(self.rp.provider.url),
-                            allow_redirects=False, timeout=self.timeout).status_code
+        return requests.get(
+            instance.url + self.rp.authorization_url().removeprefix(self.rp.provider.url),
+            allow_redirects=False,
+            timeout=self.timeout,
+        ).status_code
 
     def _userinfo(self, instance) -> int:
-        return requests.get(instance.url + "/userinfo", headers=bearer(self.access_token),
-                            timeout=self.timeout).status_code
+        return requests.get(
+            instance.url + "/userinfo", headers=bearer(self.access_token), timeout=self.timeout
+        ).status_code
 
     def _client_credentials(self, instance) -> int:
-        return requests.post(instance.url + "/token", data={"grant_type": "client_credentials"},
-                             auth=(self.service.client_id, self.service.client_secret),
-                             timeout=self.timeout).status_code
+        return requests.post(
+            instance.url + "/token",
+            data={"grant_type": "client_credentials"},
+            auth=(self.service.client_id, self.service.client_secret),
+            timeout=self.timeout,
+        ).status_code
 
 
 @dataclass
@@ -112,26 +132,43 @@ class Outage:
 
     def during(self, kind: str | None = None) -> list[Sample]:
         """Requests that began and ended while the dependency was down."""
-        return [s for s in self.samples if self.cut_at + 0.2 <= s.started and s.started + s.duration < self.restored_at
-                and (kind is None or s.kind == kind)]
+        return [
+            s
+            for s in self.samples
+            if self.cut_at + 0.2 <= s.started
+            and s.started + s.duration < self.restored_at
+            and (kind is None or s.kind == kind)
+        ]
 
     def statuses(self, kind: str | None = None) -> set:
         return {s.status for s in self.during(kind)}
 
     def slowest(self, kind: str | None = None) -> float:
         """The longest request that began during the outage, however late it ended (a hung one shows here)."""
-        return max((s.duration for s in self.samples if self.cut_at <= s.started < self.restored_at
-                    and (kind is None or s.kind == kind)), default=0.0)
+        return max(
+            (
+                s.duration
+                for s in self.samples
+                if self.cut_at <= s.started < self.restored_at and (kind is None or s.kind == kind)
+            ),
+            default=0.0,
+        )
 
     def first_503_after_cut(self, kind: str) -> float | None:
-        ends = [s.started + s.duration - self.cut_at for s in self.samples
-                if s.kind == kind and s.status == 503 and s.started + s.duration >= self.cut_at]
+        ends = [
+            s.started + s.duration - self.cut_at
+            for s in self.samples
+            if s.kind == kind and s.status == 503 and s.started + s.duration >= self.cut_at
+        ]
         return min(ends, default=None)
 
     def recovery(self, kind: str) -> float | None:
         """Seconds from the restore to the first request of this kind that started after it and succeeded."""
-        ok = [s.started + s.duration - self.restored_at for s in self.samples
-              if s.kind == kind and s.started >= self.restored_at and s.status == 200]
+        ok = [
+            s.started + s.duration - self.restored_at
+            for s in self.samples
+            if s.kind == kind and s.started >= self.restored_at and s.status == 200
+        ]
         return min(ok, default=None)
 
     def unexpected(self) -> list[Sample]:
@@ -140,8 +177,16 @@ class Outage:
         return [s for s in self.samples if s.status not in fine]
 
 
-def run_outage(load: Load, proxy, *, before: float = 1.0, down: float = 4.0, settle: float = 20.0,
-               recovered=lambda outage: True, during=None) -> Outage:
+def run_outage(
+    load: Load,
+    proxy,
+    *,
+    before: float = 1.0,
+    down: float = 4.0,
+    settle: float = 20.0,
+    recovered=lambda outage: True,
+    during=None,
+) -> Outage:
     """Load running: wait ``before``, cut ``proxy`` for ``down`` seconds (calling ``during()``, if
     given, right after the cut), restore, and keep the load running until ``recovered(outage)``
     holds (at most ``settle`` seconds)."""

@@ -39,16 +39,23 @@ class _Collector:
 class MailServer:
     """``with MailServer(port) as smtp:`` … ``smtp.wait_for("ada@example.edu")``."""
 
-    def __init__(self, port: int, *, tls_context: ssl.SSLContext | None = None, implicit_tls: bool = False,
-                 credentials: tuple[str, str] | None = None):
+    def __init__(
+        self,
+        port: int,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
+        credentials: tuple[str, str] | None = None,
+    ):
         self.port = port
         self.collector = _Collector()
         kwargs = {}
         if tls_context is not None and not implicit_tls:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
-            kwargs.update(authenticator=self._authenticator(credentials), auth_required=True,
-                          auth_exclude_mechanism=["LOGIN"])
+            kwargs.update(
+                authenticator=self._authenticator(credentials), auth_required=True, auth_exclude_mechanism=["LOGIN"]
+            )
         if implicit_tls:
             kwargs["ssl_context"] = tls_context
             kwargs["auth_require_tls"] = False  # the whole connection is TLS already
@@ -59,6 +66,7 @@ class MailServer:
         def check(server, session, envelope, mechanism, auth_data):
             ok = (auth_data.login.decode(), auth_data.password.decode()) == credentials
             return AuthResult(success=ok, handled=False)
+
         return check
 
     def __enter__(self):
@@ -102,19 +110,26 @@ def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
     """A server TLS context for 127.0.0.1 and the CA file a client needs to trust it."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     import ipaddress
 
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
     return context, cert_path

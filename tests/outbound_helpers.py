@@ -59,8 +59,14 @@ class Server:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                outer.requests.append({"method": self.command, "path": self.path, "headers": dict(self.headers),
-                                       "body": self.rfile.read(length) if length else b""})
+                outer.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": self.rfile.read(length) if length else b"",
+                    }
+                )
                 status, headers, body = respond(self)
                 if status is None:  # the respond function wrote the answer itself
                     return
@@ -86,8 +92,7 @@ class Server:
             context.sni_callback = lambda sock, name, ctx: self.sni.append(name)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
 
     def close(self):

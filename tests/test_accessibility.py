@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from idp.http.context import deps
 from idp.storage.sql.users import get_user_by_login
 
 from .helpers import PASSWORD
@@ -34,8 +33,11 @@ def axe_source() -> str:
 
 @pytest.fixture
 def site(make_provider):
-    provider = make_provider(help_contact_email="it@example.edu", help_contact_phone="+49 30 1234 5678",
-                             help_contact_hours="Mon–Fri 8:00–16:00")
+    provider = make_provider(
+        help_contact_email="it@example.edu",
+        help_contact_phone="+49 30 1234 5678",
+        help_contact_hours="Mon–Fri 8:00–16:00",
+    )
     provider.create_user()
     provider.rp = provider.create_client(name="Library", trusted=False)
     return provider
@@ -47,9 +49,13 @@ def reset_link(provider) -> str:
 
 
 def new_page(browser, viewport: str, lang: str, *, bypass_csp=True, javascript=True):
-    context = browser.new_context(viewport=VIEWPORTS[viewport], locale=lang, bypass_csp=bypass_csp,
-                                  java_script_enabled=javascript,
-                                  extra_http_headers={"Accept-Language": lang})
+    context = browser.new_context(
+        viewport=VIEWPORTS[viewport],
+        locale=lang,
+        bypass_csp=bypass_csp,
+        java_script_enabled=javascript,
+        extra_http_headers={"Accept-Language": lang},
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     return page
@@ -59,9 +65,11 @@ def check(page, axe_source: str, name: str) -> None:
     """No serious or critical axe violation; a screenshot for the docs."""
     page.evaluate(axe_source)  # the context bypasses the CSP for this one test-only script
     result = page.evaluate("(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG)
-    bad = [{"id": v["id"], "impact": v["impact"], "help": v["help"],
-            "nodes": [n["target"] for n in v["nodes"]][:5]}
-           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    bad = [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
     assert not bad, f"{name}: " + json.dumps(bad, indent=1)
     assert result["passes"], "axe checked nothing"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -70,10 +78,20 @@ def check(page, axe_source: str, name: str) -> None:
 
 def words(lang: str) -> dict:
     if lang == "de":
-        return {"user": "Matrikel-/Personalnummer oder E-Mail", "password": "Passwort", "sign_in": "Anmelden",
-                "allow": "Erlauben", "caps": "Feststelltaste"}
-    return {"user": "Registration number or e-mail", "password": "Password", "sign_in": "Sign in",
-            "allow": "Allow", "caps": "Caps Lock"}
+        return {
+            "user": "Matrikel-/Personalnummer oder E-Mail",
+            "password": "Passwort",
+            "sign_in": "Anmelden",
+            "allow": "Erlauben",
+            "caps": "Feststelltaste",
+        }
+    return {
+        "user": "Registration number or e-mail",
+        "password": "Password",
+        "sign_in": "Sign in",
+        "allow": "Allow",
+        "caps": "Caps Lock",
+    }
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))

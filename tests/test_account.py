@@ -45,8 +45,12 @@ def test_account_page_shows_profile_sessions_activity_and_apps(provider):
     provider.create_user()
     failed = provider.browser()
     failed.submit_login(failed.get("/login"), password="not my password")
-    other = signed_in_browser(provider, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0")
-    browser = signed_in_browser(provider, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36")
+    other = signed_in_browser(
+        provider, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:120.0) Gecko/20100101 Firefox/120.0"
+    )
+    browser = signed_in_browser(
+        provider, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    )
     issue_tokens(provider, browser, trusted=False, name="Library")
     page = browser.get("/account")
     assert page.status_code == 200
@@ -65,14 +69,21 @@ def test_account_page_shows_profile_sessions_activity_and_apps(provider):
 def test_change_password_requires_the_current_one_and_the_policy(provider):
     provider.create_user()
     browser = signed_in_browser(provider)
-    wrong = post_account(browser, "/account/password", current_password="guess", password=NEW_PASSWORD,
-                         confirm=NEW_PASSWORD)
+    wrong = post_account(
+        browser, "/account/password", current_password="guess", password=NEW_PASSWORD, confirm=NEW_PASSWORD
+    )
     assert wrong.status_code == 400 and "Your current password is not correct." in wrong.text
-    weak = post_account(browser, "/account/password", current_password=PASSWORD, password="password1234",
-                        confirm="password1234")
+    weak = post_account(
+        browser, "/account/password", current_password=PASSWORD, password="password1234", confirm="password1234"
+    )
     assert weak.status_code == 400 and "This password is too common" in weak.text
-    mismatch = post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
-                            confirm="something else entirely")
+    mismatch = post_account(
+        browser,
+        "/account/password",
+        current_password=PASSWORD,
+        password=NEW_PASSWORD,
+        confirm="something else entirely",
+    )
     assert mismatch.status_code == 400 and "The two passwords do not match." in mismatch.text
     assert provider.browser().submit_login(provider.browser().get("/login")).status_code in (302, 400)
     assert stored_user(provider).password_changed_at is not None
@@ -84,8 +95,14 @@ def test_change_password_and_sign_out_other_sessions(provider, tmp_path):
     rp, other_tokens = issue_tokens(provider, other)
     browser = signed_in_browser(provider)
     own_rp, own_tokens = issue_tokens(provider, browser)
-    done = post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
-                        confirm=NEW_PASSWORD, end_others="yes")
+    done = post_account(
+        browser,
+        "/account/password",
+        current_password=PASSWORD,
+        password=NEW_PASSWORD,
+        confirm=NEW_PASSWORD,
+        end_others="yes",
+    )
     assert done.status_code == 303 and done.headers["Location"].endswith("/account?done=password_others")
     assert "other sessions were signed out" in browser.get(done.headers["Location"]).text
     assert "Signed in" not in other.get("/").text
@@ -106,8 +123,7 @@ def test_password_change_voids_reset_links(provider):
     with provider.transaction() as db:
         link = provider.accounts(db).issue_link(users.get_user_by_login(db, "S1000001"))
     browser = signed_in_browser(provider)
-    post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
-                 confirm=NEW_PASSWORD)
+    post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     page = provider.browser().get(link)
     assert page.status_code == 410 and "A newer link has been requested" in page.text
 
@@ -158,11 +174,14 @@ def test_revoke_app_access(provider):
     assert "Library" not in page and "Webmail" in page
     refused = library.token_request({"grant_type": "refresh_token", "refresh_token": library_tokens["refresh_token"]})
     assert refused.status_code == 400
-    userinfo = requests.get(provider.url + "/userinfo",
-                            headers={"Authorization": f"Bearer {library_tokens['access_token']}"}, timeout=5)
+    userinfo = requests.get(
+        provider.url + "/userinfo", headers={"Authorization": f"Bearer {library_tokens['access_token']}"}, timeout=5
+    )
     assert userinfo.status_code == 401
-    assert mail.token_request({"grant_type": "refresh_token",
-                               "refresh_token": mail_tokens["refresh_token"]}).status_code == 200
+    assert (
+        mail.token_request({"grant_type": "refresh_token", "refresh_token": mail_tokens["refresh_token"]}).status_code
+        == 200
+    )
     # The next sign-in to the library asks for consent again.
     again = browser.follow(browser.get(library.authorization_url()))
     assert again.status_code == 200 and "Allow" in again.text
@@ -172,10 +191,11 @@ def test_revoke_app_access(provider):
 def test_account_forms_need_csrf(provider):
     provider.create_user()
     browser = signed_in_browser(provider)
-    for action, data in (("/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD,
-                                                "confirm": NEW_PASSWORD}),
-                         ("/account/sessions/end", {"session": "others"}),
-                         ("/account/apps/revoke", {"client_id": "x"})):
+    for action, data in (
+        ("/account/password", {"current_password": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}),
+        ("/account/sessions/end", {"session": "others"}),
+        ("/account/apps/revoke", {"client_id": "x"}),
+    ):
         response = browser.post(action, data=data)
         assert response.status_code == 400, action
         assert "has expired" in response.text
@@ -212,12 +232,12 @@ def test_current_password_check_is_throttled_like_a_sign_in(make_provider):
     provider = make_provider(throttle=throttle)
     provider.create_user()
     browser = signed_in_browser(provider)
-    post_account(browser, "/account/password", current_password="guess", password=NEW_PASSWORD,
-                 confirm=NEW_PASSWORD)
+    post_account(browser, "/account/password", current_password="guess", password=NEW_PASSWORD, confirm=NEW_PASSWORD)
     assert throttle.failures == [(f"user:{stored_user(provider).id}", "127.0.0.1")]
     throttle.closed = True
-    refused = post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD,
-                           confirm=NEW_PASSWORD)
+    refused = post_account(
+        browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD, confirm=NEW_PASSWORD
+    )
     assert refused.status_code == 429 and "Too many attempts. Try again in 5 minutes." in refused.text
     assert stored_user(provider).password_changed_at == stored_user(provider).created_at
 
@@ -230,8 +250,7 @@ def test_successful_password_changes_never_add_up_to_a_sign_in_delay(provider):
     passwords = [PASSWORD, NEW_PASSWORD]
     for n in range(7):  # more than the 5 free failures of the account allowance
         current, new = passwords[n % 2], passwords[(n + 1) % 2]
-        changed = post_account(browser, "/account/password", current_password=current, password=new,
-                               confirm=new)
+        changed = post_account(browser, "/account/password", current_password=current, password=new, confirm=new)
         assert changed.status_code == 303, (n, changed.text[:300])
     fresh = provider.browser()  # a new device: only the account allowance applies
     response = fresh.submit_login(fresh.get("/login"), password=passwords[1])
@@ -241,8 +260,9 @@ def test_successful_password_changes_never_add_up_to_a_sign_in_delay(provider):
 def test_a_wrong_current_password_is_audited_like_a_failed_sign_in(provider):
     provider.create_user()
     browser = signed_in_browser(provider)
-    refused = post_account(browser, "/account/password", current_password="not my password",
-                           password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    refused = post_account(
+        browser, "/account/password", current_password="not my password", password=NEW_PASSWORD, confirm=NEW_PASSWORD
+    )
     assert refused.status_code == 400 and "Your current password is not correct." in refused.text
     failures = provider.audit_events("login.failure")
     assert [(e.details["reason"], e.details["purpose"]) for e in failures] == [("bad_password", "password_change")]

@@ -24,8 +24,10 @@ def admin(provider):
     token = admin_token(provider)
 
     def call(method, path, headers=None, **kw):
-        return requests.request(method, provider.url + "/admin/api" + path, headers={**bearer(token), **(headers or {})},
-                                timeout=10, **kw)
+        return requests.request(
+            method, provider.url + "/admin/api" + path, headers={**bearer(token), **(headers or {})}, timeout=10, **kw
+        )
+
     return call
 
 
@@ -40,10 +42,15 @@ def test_a_token_is_required(provider):
 
 
 def test_a_token_without_the_admin_scope_is_refused(provider):
-    service = provider.create_client(name="Sync", grant_types=["client_credentials"], redirect_uris=[],
-                                     scope="api.read")
-    token = requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
-                          auth=(service.client_id, service.client_secret), timeout=5).json()["access_token"]
+    service = provider.create_client(
+        name="Sync", grant_types=["client_credentials"], redirect_uris=[], scope="api.read"
+    )
+    token = requests.post(
+        provider.url + "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service.client_id, service.client_secret),
+        timeout=5,
+    ).json()["access_token"]
     response = requests.get(provider.url + "/admin/api/clients", headers=bearer(token), timeout=5)
     assert response.status_code == 403 and response.json()["type"].endswith("insufficient_scope")
 
@@ -63,8 +70,7 @@ def test_disabling_the_admin_client_revokes_its_tokens(provider, admin):
 
 
 def test_client_lifecycle(provider, admin):
-    created = admin("POST", "/clients", json={"client_name": "Timetable", "redirect_uris": [CALLBACK],
-                                              "trusted": True})
+    created = admin("POST", "/clients", json={"client_name": "Timetable", "redirect_uris": [CALLBACK], "trusted": True})
     assert created.status_code == 201, created.text
     body = created.json()
     client_id, secret = body["client_id"], body["client_secret"]
@@ -84,8 +90,9 @@ def test_client_lifecycle(provider, admin):
     assert admin("GET", f"/clients/{client_id}").json()["client_name"] == "Timetable 2"
 
     assert admin("POST", f"/clients/{client_id}/disable").json()["active"] is False
-    token = requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
-                          auth=(client_id, secret), timeout=5)
+    token = requests.post(
+        provider.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=5
+    )
     assert token.status_code in (400, 401) and token.json()["error"] == "invalid_client"
     assert admin("POST", f"/clients/{client_id}/enable").json()["active"] is True
 
@@ -99,9 +106,11 @@ def test_client_lifecycle(provider, admin):
 
 def test_rejected_creation_leaves_nothing(provider, admin):
     before = client_count(provider)
-    for body, field in (({"client_name": "X", "redirect_uris": ["http://rp.example.edu/cb"]}, "redirect_uris"),
-                        ({"client_name": "", "redirect_uris": [CALLBACK]}, "client_name"),
-                        ({"client_name": "X", "redirect_uris": [CALLBACK], "grant_types": ["password"]}, "grant_types")):
+    for body, field in (
+        ({"client_name": "X", "redirect_uris": ["http://rp.example.edu/cb"]}, "redirect_uris"),
+        ({"client_name": "", "redirect_uris": [CALLBACK]}, "client_name"),
+        ({"client_name": "X", "redirect_uris": [CALLBACK], "grant_types": ["password"]}, "grant_types"),
+    ):
         response = admin("POST", "/clients", json=body)
         assert response.status_code == 400 and response.json()["field"] == field, response.text
     not_json = admin("POST", "/clients", data="x", headers={"Content-Type": "text/plain"})
@@ -113,8 +122,12 @@ def test_registration_tokens_users_and_audit(provider, admin):
     user = provider.create_user()
     issued = admin("POST", "/registration-tokens", json={"team": "Library", "max_clients": 2})
     assert issued.status_code == 201 and len(issued.json()["token"]) >= 43
-    registered = requests.post(provider.url + "/register", headers=bearer(issued.json()["token"]), timeout=5,
-                               json={"client_name": "Catalogue", "redirect_uris": [CALLBACK]})
+    registered = requests.post(
+        provider.url + "/register",
+        headers=bearer(issued.json()["token"]),
+        timeout=5,
+        json={"client_name": "Catalogue", "redirect_uris": [CALLBACK]},
+    )
     assert registered.status_code == 201
     client = admin("GET", f"/clients/{registered.json()['client_id']}").json()
     assert client["team"] == "Library" and client["managed_by_registration"]
@@ -134,8 +147,18 @@ def test_registration_tokens_users_and_audit(provider, admin):
     assert bad.status_code == 400 and bad.json()["field"] == "limit"
 
 
-@pytest.mark.parametrize("name, value", [("limit", "١٢"), ("limit", "1_0"), ("limit", " 5"), ("after_id", "²"),
-                                         ("since", "nan"), ("since", "١٢٣"), ("until", "inf")])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("limit", "١٢"),
+        ("limit", "1_0"),
+        ("limit", " 5"),
+        ("after_id", "²"),
+        ("since", "nan"),
+        ("since", "١٢٣"),
+        ("until", "inf"),
+    ],
+)
 def test_numbers_in_the_query_are_ascii_only(admin, name, value):
     """``int()`` and ``float()`` take Arabic-Indic digits, '1_0', ' 5' and 'nan': all were accepted."""
     path = "/users" if name == "after_id" else "/audit"
@@ -171,6 +194,7 @@ def test_not_found_and_wrong_method_are_problems(provider):
 
 # -- schemathesis: every operation, generated from the document -----------------------------------
 
+
 @pytest.fixture
 def admin_provider(provider):
     return provider, admin_token(provider)
@@ -182,9 +206,13 @@ schema = schemathesis.openapi.from_dict(document())
 
 
 @schema.parametrize()
-@settings(max_examples=10, deadline=None, derandomize=True, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
+@settings(
+    max_examples=10,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 def test_admin_api_conforms_to_its_document(case, admin_provider):
     provider, token = admin_provider
     # positive_data_acceptance is off: the cross-field rules (grant/response type consistency, https
@@ -197,9 +225,9 @@ def test_admin_api_conforms_to_its_document(case, admin_provider):
 
 def _assert_every_client_is_valid(provider):
     """Whatever was generated, no stored client breaks the registration rules."""
+    from idp.domain.clients.rules import spec_of
     from idp.http.context import deps
     from idp.storage.sql.clients import list_clients
-    from idp.domain.clients.rules import spec_of
 
     with provider.app.app_context(), deps().database.session() as db:
         for row in list_clients(db):
@@ -210,12 +238,21 @@ def test_patch_switches_between_jwks_and_jwks_uri(provider, admin):
     from joserfc.jwk import ECKey
 
     jwks = {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]}
-    created = admin("POST", "/clients", json={"client_name": "Keyed", "grant_types": ["client_credentials"],
-                                              "scope": "api.read", "token_endpoint_auth_method": "private_key_jwt",
-                                              "jwks": jwks}).json()
+    created = admin(
+        "POST",
+        "/clients",
+        json={
+            "client_name": "Keyed",
+            "grant_types": ["client_credentials"],
+            "scope": "api.read",
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        },
+    ).json()
     assert "client_secret" not in created
     moved = admin("PATCH", f"/clients/{created['client_id']}", json={"jwks_uri": "https://keys.example.edu/jwks"})
     assert moved.status_code == 200 and "jwks" not in moved.json()
-    secret = admin("PATCH", f"/clients/{created['client_id']}", json={"token_endpoint_auth_method":
-                                                                       "client_secret_basic"})
+    secret = admin(
+        "PATCH", f"/clients/{created['client_id']}", json={"token_endpoint_auth_method": "client_secret_basic"}
+    )
     assert secret.status_code == 200 and len(secret.json()["client_secret"]) >= 43

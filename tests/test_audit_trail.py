@@ -52,8 +52,9 @@ def test_a_proxy_request_id_with_control_characters_is_replaced(make_provider):
 
 def test_spoofed_forwarded_for_from_an_untrusted_peer_is_ignored(provider):
     provider.create_user()
-    response = post_login(provider, password=PASSWORD,
-                          headers={"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "spoofed"})
+    response = post_login(
+        provider, password=PASSWORD, headers={"X-Forwarded-For": "203.0.113.9", "X-Request-ID": "spoofed"}
+    )
     assert response.status_code == 302
     [event] = events(provider, type=audit.LOGIN_SUCCESS)
     assert event.ip == "127.0.0.1"
@@ -121,8 +122,12 @@ def service(make_provider):
 
 
 def client_credentials(rp, secret=None):
-    return requests.post(rp.provider.url + "/token", data={"grant_type": "client_credentials"}, timeout=5,
-                         auth=(rp.client_id, secret or rp.client_secret))
+    return requests.post(
+        rp.provider.url + "/token",
+        data={"grant_type": "client_credentials"},
+        timeout=5,
+        auth=(rp.client_id, secret or rp.client_secret),
+    )
 
 
 def test_token_endpoint_limit_per_client_answers_429_with_retry_after(service):

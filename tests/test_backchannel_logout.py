@@ -30,6 +30,7 @@ def make_provider(make_provider):
     def start(**overrides):
         overrides.setdefault("outbound_allow", LOOPBACK)
         return make_provider(**overrides)
+
     return start
 
 
@@ -189,7 +190,8 @@ def test_signing_in_again_ends_the_old_session_and_tells_its_clients(provider, r
     rp.sign_in(browser, prompt="login")
     provider.flush_logouts()
     assert [jwt.decode(t, provider.jwks(), algorithms=["RS256"]).claims["sid"] for t in receiver.tokens] == [
-        claims["sid"]]
+        claims["sid"]
+    ]
 
 
 def test_a_dead_client_is_retried_with_backoff_then_given_up_and_audited(make_provider):
@@ -214,8 +216,9 @@ def test_a_dead_client_is_retried_with_backoff_then_given_up_and_audited(make_pr
     assert row.outcome == "failed" and row.attempts == 3 and row.done_at is not None
     events = provider.audit_events(type="logout.backchannel_failed")  # newest first
     assert [(e.details["attempts"], e.details["final"]) for e in events] == [(3, True), (2, False), (1, False)]
-    assert all(e.client_id == rp.client_id and e.details["error"] == "connection refused or unreachable"
-               for e in events)
+    assert all(
+        e.client_id == rp.client_id and e.details["error"] == "connection refused or unreachable" for e in events
+    )
     provider.clock.advance(3600)
     assert provider.flush_logouts() == 0
 
@@ -271,8 +274,7 @@ def test_a_client_that_never_answers_costs_one_timeout_per_attempt(make_provider
     listener.listen(8)  # accepts connections (kernel backlog) and never answers
     try:
         browser = provider.browser()
-        sign_in_client(provider, browser,
-                       backchannel_logout_uri=f"http://127.0.0.1:{listener.getsockname()[1]}/bcl")
+        sign_in_client(provider, browser, backchannel_logout_uri=f"http://127.0.0.1:{listener.getsockname()[1]}/bcl")
         assert sign_out(browser).status_code == 200  # the user's sign-out never waits for the client
         assert provider.flush_logouts() == 1
         [row] = deliveries(provider)
@@ -289,8 +291,7 @@ def test_two_deliverers_never_send_the_same_row(provider, receivers):
     browser = provider.browser()
     sign_in_client(provider, browser, backchannel_logout_uri=receiver.uri)
     sign_out(browser)
-    with provider.app.app_context(), deps().database.session() as one, \
-            deps().database.session() as two:
+    with provider.app.app_context(), deps().database.session() as one, deps().database.session() as two:
         [row_one] = logout_deliveries.due(one, provider.clock.now())
         [row_two] = logout_deliveries.due(two, provider.clock.now())
         assert logout_deliveries.claim(one, row_one, provider.clock.now() + 30)
@@ -320,12 +321,15 @@ def test_the_background_deliverer_sends_without_being_asked(make_provider, recei
             assert db.query(LogoutDelivery).one().outcome in ("pending", "delivered")
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("http://rp.example.edu/bcl", "must use https"),
-    ("https://rp.example.edu/bcl#frag", "fragment"),
-    ("edu.example.app:/bcl", "must be an absolute https URL"),
-    ("/bcl", "absolute"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("http://rp.example.edu/bcl", "must use https"),
+        ("https://rp.example.edu/bcl#frag", "fragment"),
+        ("edu.example.app:/bcl", "must be an absolute https URL"),
+        ("/bcl", "absolute"),
+    ],
+)
 def test_backchannel_logout_uri_is_validated(uri, message):
     from idp.core.errors import ClientMetadataError
     from idp.domain.clients.rules import ClientSpec

@@ -15,7 +15,8 @@ import pytest
 from playwright.sync_api import expect
 
 from .apps import start_apps
-from .conftest import CHROMIUM, CHROMIUM_ARGS as ARGS
+from .conftest import CHROMIUM
+from .conftest import CHROMIUM_ARGS as ARGS
 from .helpers import PASSWORD
 
 # The `browser` fixture (Debian's /usr/bin/chromium, one per session) lives in conftest.py.
@@ -98,7 +99,8 @@ def test_single_sign_on_then_single_logout_across_both_apps(apps, page):
     page.goto(provider.url + "/")
     expect(page.get_by_role("link", name="Sign in")).to_be_visible()
     assert [e.type for e in provider.audit_events(type="logout.backchannel_delivered")] == [
-        "logout.backchannel_delivered"] * 2
+        "logout.backchannel_delivered"
+    ] * 2
 
 
 def test_student_dashboard_and_a_silent_return_after_the_session_expired(apps, page):
@@ -149,9 +151,11 @@ def test_a_browser_refusing_cookies_is_told_so(apps, playwright_instance, tmp_pa
     (profile / "Default").mkdir(parents=True)
     # Chromium's own "Block all cookies" content setting, as a user would set it.
     (profile / "Default" / "Preferences").write_text(
-        json.dumps({"profile": {"default_content_setting_values": {"cookies": 2}}}))
+        json.dumps({"profile": {"default_content_setting_values": {"cookies": 2}}})
+    )
     context = playwright_instance.chromium.launch_persistent_context(
-        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True)
+        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True
+    )
     try:
         page = context.new_page()
         page.goto(apps.dashboard.url + "/")

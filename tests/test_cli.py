@@ -34,22 +34,30 @@ def base_env(tmp_path: Path, **settings) -> dict:
     return env
 
 
-def run(env: dict, *args: str, stdin: str | None = None, timeout: float = 60,
-        script: bool = False) -> subprocess.CompletedProcess:
+def run(
+    env: dict, *args: str, stdin: str | None = None, timeout: float = 60, script: bool = False
+) -> subprocess.CompletedProcess:
     """``idp ARGS`` with exactly the ``IDP_*`` variables of ``env``: in-process through click's
     CliRunner (a subprocess spends ~1.5 s importing before it starts: minutes over the suite), or
     as the real console script for ``serve`` and when ``script`` is set."""
     if script or (args and args[0] == "serve"):
-        return subprocess.run([IDP, *args], env=env, input=stdin if stdin is not None else "", capture_output=True,
-                              text=True, timeout=timeout)
+        return subprocess.run(
+            [IDP, *args],
+            env=env,
+            input=stdin if stdin is not None else "",
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     from click.testing import CliRunner
 
     from idp.cli import main
 
     variables = {k: None for k in os.environ if k.startswith("IDP_")}
     variables.update({k: v for k, v in env.items() if k.startswith("IDP_")})
-    result = CliRunner().invoke(main, list(args), env=variables, input=stdin if stdin is not None else "",
-                                prog_name="idp")
+    result = CliRunner().invoke(
+        main, list(args), env=variables, input=stdin if stdin is not None else "", prog_name="idp"
+    )
     stderr = result.stderr
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         # What the console script would print for a crash, so "no traceback" assertions still bite.
@@ -82,6 +90,7 @@ def env(tmp_path, database_url, clean_database):
 
 # -- init ------------------------------------------------------------------------------------
 
+
 def test_init_creates_database_and_encrypted_keys_and_is_idempotent(tmp_path):
     env = base_env(tmp_path)
     first = run(env, "init", script=True)  # the installed console script itself
@@ -95,7 +104,11 @@ def test_init_creates_database_and_encrypted_keys_and_is_idempotent(tmp_path):
     assert passphrase.is_file() and stat.S_IMODE(passphrase.stat().st_mode) == 0o600
     listed = json.loads(run(env, "keys", "list", "--json").stdout)
     assert sorted((k["alg"], k["state"]) for k in listed) == [
-        ("ES256", "current"), ("ES256", "next"), ("RS256", "current"), ("RS256", "next")]
+        ("ES256", "current"),
+        ("ES256", "next"),
+        ("RS256", "current"),
+        ("RS256", "next"),
+    ]
 
     secret_value, passphrase_value = secret.read_text(), passphrase.read_text()
     second = run(env, "init")
@@ -135,11 +148,13 @@ def test_help_needs_no_configuration(tmp_path):
 
 def test_usage_errors_are_one_line_with_exit_status_2(tmp_path):
     env = base_env(tmp_path)
-    cases = [(["users", "create"], "Missing option '--registration-number'", "idp users create --help"),
-             (["nope"], "No such command 'nope'", "idp --help"),
-             (["keys", "revoke", "x"], "Missing option '--reason'", "idp keys revoke --help"),
-             (["clients", "create", "--name", "x", "--auth-method", "magic"], "'magic' is not one of", ""),
-             (["--bogus"], "No such option", "--bogus")]
+    cases = [
+        (["users", "create"], "Missing option '--registration-number'", "idp users create --help"),
+        (["nope"], "No such command 'nope'", "idp --help"),
+        (["keys", "revoke", "x"], "Missing option '--reason'", "idp keys revoke --help"),
+        (["clients", "create", "--name", "x", "--auth-method", "magic"], "'magic' is not one of", ""),
+        (["--bogus"], "No such option", "--bogus"),
+    ]
     for args, *fragments in cases:
         result = run(env, *args)
         assert result.returncode == 2, (args, result.stderr)
@@ -149,9 +164,24 @@ def test_usage_errors_are_one_line_with_exit_status_2(tmp_path):
 
 # -- users -------------------------------------------------------------------------------------
 
+
 def test_users_create_reads_password_from_stdin(env, clean_database):
-    result = run(env, "users", "create", "--registration-number", "s1000001", "--email", "Ada@Example.edu",
-                 "--name", "Ada Lovelace", "--role", "employee", "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    result = run(
+        env,
+        "users",
+        "create",
+        "--registration-number",
+        "s1000001",
+        "--email",
+        "Ada@Example.edu",
+        "--name",
+        "Ada Lovelace",
+        "--role",
+        "employee",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert result.returncode == 0, result.stderr
     created = json.loads(result.stdout)
     assert created["registration_number"] == "s1000001" and created["role"] == "employee"
@@ -168,26 +198,41 @@ def test_duplicate_user_is_a_one_line_error(env):
     assert run(env, *args, stdin=PASSWORD).returncode == 0
     assert_one_line_error(run(env, *args, stdin=PASSWORD), "already exists")
     # The same registration number in another case is the same user.
-    assert_one_line_error(run(env, "users", "create", "--registration-number", "s1000001", "--password-stdin",
-                              stdin=PASSWORD), "already exists")
+    assert_one_line_error(
+        run(env, "users", "create", "--registration-number", "s1000001", "--password-stdin", stdin=PASSWORD),
+        "already exists",
+    )
 
 
 def test_missing_password_is_an_error(env, clean_database):
     assert_one_line_error(run(env, "users", "create", "--registration-number", "S1000002"), "password")
-    assert_one_line_error(run(env, "users", "create", "--registration-number", "S1000002", "--password-stdin",
-                              stdin=""), "password")
-    assert_one_line_error(run(env, "users", "create", "--registration-number", "S1000002", "--password-stdin",
-                              stdin="short\n"), "password")
+    assert_one_line_error(
+        run(env, "users", "create", "--registration-number", "S1000002", "--password-stdin", stdin=""), "password"
+    )
+    assert_one_line_error(
+        run(env, "users", "create", "--registration-number", "S1000002", "--password-stdin", stdin="short\n"),
+        "password",
+    )
     with clean_database.session() as db:
         assert user_repo.get_user_by_login(db, "S1000002") is None
 
 
 # -- clients -----------------------------------------------------------------------------------
 
+
 def test_clients_create_json_prints_id_and_secret(env, clean_database):
-    result = run(env, "clients", "create", "--name", "SPOM Dashboard", "--redirect-uri",
-                 "https://spom.example.edu/callback", "--post-logout-redirect-uri", "https://spom.example.edu/",
-                 "--json")
+    result = run(
+        env,
+        "clients",
+        "create",
+        "--name",
+        "SPOM Dashboard",
+        "--redirect-uri",
+        "https://spom.example.edu/callback",
+        "--post-logout-redirect-uri",
+        "https://spom.example.edu/",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert set(printed) == {"client_id", "client_secret"}
@@ -201,8 +246,17 @@ def test_clients_create_json_prints_id_and_secret(env, clean_database):
 
 
 def test_public_client_has_no_secret(env, clean_database):
-    result = run(env, "clients", "create", "--name", "Mobile app", "--public", "--redirect-uri",
-                 "edu.example.app:/callback", "--json")
+    result = run(
+        env,
+        "clients",
+        "create",
+        "--name",
+        "Mobile app",
+        "--public",
+        "--redirect-uri",
+        "edu.example.app:/callback",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
     assert set(printed) == {"client_id"}
@@ -210,26 +264,40 @@ def test_public_client_has_no_secret(env, clean_database):
         row = get_client(db, printed["client_id"])
         assert row.public and row.secret_hash is None and row.token_endpoint_auth_method == "none"
 
-    text = run(env, "clients", "create", "--name", "Mobile app 2", "--public", "--redirect-uri",
-               "http://127.0.0.1:8765/cb")
+    text = run(
+        env, "clients", "create", "--name", "Mobile app 2", "--public", "--redirect-uri", "http://127.0.0.1:8765/cb"
+    )
     assert text.returncode == 0 and "client_id:" in text.stdout and "client_secret" not in text.stdout
 
 
 def test_service_client(env, clean_database):
-    result = run(env, "clients", "create", "--name", "Sync", "--grant-type", "client_credentials",
-                 "--scope", "api.read", "--json")
+    result = run(
+        env,
+        "clients",
+        "create",
+        "--name",
+        "Sync",
+        "--grant-type",
+        "client_credentials",
+        "--scope",
+        "api.read",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     with clean_database.session() as db:
         row = get_client(db, json.loads(result.stdout)["client_id"])
         assert row.grant_types == ["client_credentials"] and row.scope == "api.read"
 
 
-@pytest.mark.parametrize("uri,fragment", [
-    ("http://example.com/cb", "https"),
-    ("https://rp.example.edu/cb#section", "fragment"),
-    ("https://*.example.edu/cb", "wildcard"),
-    ("/relative/cb", "absolute"),
-])
+@pytest.mark.parametrize(
+    "uri,fragment",
+    [
+        ("http://example.com/cb", "https"),
+        ("https://rp.example.edu/cb#section", "fragment"),
+        ("https://*.example.edu/cb", "wildcard"),
+        ("/relative/cb", "absolute"),
+    ],
+)
 def test_invalid_redirect_uri_is_a_one_line_error(env, clean_database, uri, fragment):
     result = run(env, "clients", "create", "--name", "Bad RP", "--redirect-uri", uri, "--json")
     assert_one_line_error(result, fragment)
@@ -242,12 +310,18 @@ def test_code_client_needs_a_redirect_uri(env):
 
 # -- serve -------------------------------------------------------------------------------------
 
+
 def test_serve_answers_and_stops_on_sigterm(tmp_path):
     port = free_port()
     env = base_env(tmp_path, issuer=f"http://127.0.0.1:{port}")
     assert run(env, "init").returncode == 0
-    process = subprocess.Popen([IDP, "serve", "--port", str(port), "--workers", "1"], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [IDP, "serve", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         document = None
         deadline = time.monotonic() + 30
@@ -282,13 +356,33 @@ def test_serve_refuses_invalid_configuration(tmp_path):
 
 
 def test_clients_create_with_backchannel_logout_uri(env, clean_database):
-    result = run(env, "clients", "create", "--name", "Supplier Portal", "--redirect-uri",
-                 "https://suppliers.example.edu/callback", "--backchannel-logout-uri",
-                 "https://suppliers.example.edu/backchannel-logout", "--json")
+    result = run(
+        env,
+        "clients",
+        "create",
+        "--name",
+        "Supplier Portal",
+        "--redirect-uri",
+        "https://suppliers.example.edu/callback",
+        "--backchannel-logout-uri",
+        "https://suppliers.example.edu/backchannel-logout",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     with clean_database.session() as db:
         row = get_client(db, json.loads(result.stdout)["client_id"])
         assert row.backchannel_logout_uri == "https://suppliers.example.edu/backchannel-logout"
-    assert_one_line_error(run(env, "clients", "create", "--name", "Bad", "--redirect-uri",
-                              "https://suppliers.example.edu/callback", "--backchannel-logout-uri",
-                              "http://suppliers.example.edu/bcl"), "backchannel_logout_uri")
+    assert_one_line_error(
+        run(
+            env,
+            "clients",
+            "create",
+            "--name",
+            "Bad",
+            "--redirect-uri",
+            "https://suppliers.example.edu/callback",
+            "--backchannel-logout-uri",
+            "http://suppliers.example.edu/bcl",
+        ),
+        "backchannel_logout_uri",
+    )

@@ -9,8 +9,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from idp.domain.keys import lifecycle as keyring
 from idp.cli import main
+from idp.domain.keys import lifecycle as keyring
 from idp.storage.sql import audit
 
 from .conftest import TEST_KEYS_PASSPHRASE
@@ -22,8 +22,12 @@ FIELDS = {"kid", "alg", "state", "created", "activated", "retires_at", "revoked"
 @pytest.fixture
 def idp(tmp_path, database_url, fresh_keys, clean_database):
     """Run ``idp`` in-process against the run's database, after ``idp init``."""
-    env = {"IDP_INSTANCE_DIR": str(tmp_path / "instance"), "IDP_DATABASE_URL": database_url,
-           "IDP_SECRET_KEY": "s" * 40, "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE}
+    env = {
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_DATABASE_URL": database_url,
+        "IDP_SECRET_KEY": "s" * 40,
+        "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE,
+    }
 
     def run(*args, expect=0, input=None, **overrides):
         environ = {**env, **{f"IDP_{k.upper()}": v for k, v in overrides.items()}}
@@ -61,8 +65,12 @@ def test_rotate_refuses_a_fresh_next_key_then_forced_rotates_every_family(idp):
     assert "published for 0s only" in error and "--force" in error
     before = {(k["alg"], k["state"]): k["kid"] for k in listed(idp)}
     result = json.loads(idp("keys", "rotate", "--force", "--json").stdout)
-    assert result == {"rotated": [{"alg": "ES256", "current": before[("ES256", "next")]},
-                                  {"alg": "RS256", "current": before[("RS256", "next")]}]}
+    assert result == {
+        "rotated": [
+            {"alg": "ES256", "current": before[("ES256", "next")]},
+            {"alg": "RS256", "current": before[("RS256", "next")]},
+        ]
+    }
     after = {k["kid"]: k for k in listed(idp)}
     for alg in ("ES256", "RS256"):
         retired = after[before[(alg, "current")]]
@@ -71,12 +79,15 @@ def test_rotate_refuses_a_fresh_next_key_then_forced_rotates_every_family(idp):
     assert sorted(k["state"] for k in after.values()) == ["current", "current", "next", "next", "retired", "retired"]
 
 
-@pytest.mark.parametrize("args,message", [
-    (("keys", "rotate", "--alg", "HS256"), "unsupported signing algorithm 'HS256'"),
-    (("keys", "rotate", "--alg", "EdDSA"), "no Ed25519 keys to rotate"),
-    (("keys", "revoke", "nope", "--reason", "test"), "no signing key with kid 'nope'"),
-    (("keys", "revoke", "nope", "--reason", " "), "a reason is required"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("keys", "rotate", "--alg", "HS256"), "unsupported signing algorithm 'HS256'"),
+        (("keys", "rotate", "--alg", "EdDSA"), "no Ed25519 keys to rotate"),
+        (("keys", "revoke", "nope", "--reason", "test"), "no signing key with kid 'nope'"),
+        (("keys", "revoke", "nope", "--reason", " "), "a reason is required"),
+    ],
+)
 def test_errors_are_one_line(idp, args, message):
     assert message in one_line_error(idp(*args, expect=1))
 
@@ -118,15 +129,25 @@ def test_keys_commands_on_an_unmigrated_database_say_run_init(tmp_path):
 
 def test_auto_rotate_from_many_processes_at_once_rotates_once(tmp_path, database_url, fresh_keys, clean_database):
     # Keys made two days ago; the schedule says one day: every process finds a rotation due.
-    policy = keyring.Policy(TEST_KEYS_PASSPHRASE, publication_seconds=86400, rotation_seconds=86400,
-                            retention_seconds=660)
+    policy = keyring.Policy(
+        TEST_KEYS_PASSPHRASE, publication_seconds=86400, rotation_seconds=86400, retention_seconds=660
+    )
     with fresh_keys.session() as db:
         keyring.ensure(db, ["RS256", "ES256"], time.time() - 2 * 86400, policy)
         db.commit()
-    env = base_env(tmp_path, database_url=database_url, secret_key="s" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE,
-                   key_rotation_days="1")
-    processes = [subprocess.Popen([IDP, "keys", "auto-rotate", "--json"], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    env = base_env(
+        tmp_path,
+        database_url=database_url,
+        secret_key="s" * 40,
+        keys_passphrase=TEST_KEYS_PASSPHRASE,
+        key_rotation_days="1",
+    )
+    processes = [
+        subprocess.Popen(
+            [IDP, "keys", "auto-rotate", "--json"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     outputs = []
     for p in processes:
         out, err = p.communicate(timeout=120)
@@ -135,8 +156,14 @@ def test_auto_rotate_from_many_processes_at_once_rotates_once(tmp_path, database
     assert sorted(len(o["rotated"]) for o in outputs) == [0, 0, 0, 2]
     with fresh_keys.session() as db:
         states = sorted((k.alg, k.state) for k in db.query(keyring.StoredKey))
-    assert states == [("ES256", "current"), ("ES256", "next"), ("ES256", "retired"),
-                      ("RS256", "current"), ("RS256", "next"), ("RS256", "retired")]
+    assert states == [
+        ("ES256", "current"),
+        ("ES256", "next"),
+        ("ES256", "retired"),
+        ("RS256", "current"),
+        ("RS256", "next"),
+        ("RS256", "retired"),
+    ]
 
 
 def test_change_passphrase_re_encrypts_every_private_key(idp, fresh_keys):

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from idp.core.clock import SystemClock
+from idp.core.settings import Settings
 from idp.storage.sql import audit
 from idp.storage.sql.models import AuditEvent
 from idp.storage.throttle.core import Policy
 from idp.storage.throttle.redis import RedisThrottle
-from idp.core.settings import Settings
 
 from .conftest import REDIS_URL, TEST_KEYS_PASSPHRASE
 from .test_cli import PASSWORD, assert_one_line_error, base_env, run
@@ -25,11 +25,27 @@ SECRET = "s" * 40
 def env(tmp_path, database_url, clean_database, redis_prefix):
     # Same keys passphrase as the run's providers: `idp init` on an empty key table (after a test
     # that emptied it) must not make keys the rest of the run cannot open.
-    env = base_env(tmp_path, database_url=database_url, secret_key=SECRET, redis_url=REDIS_URL,
-                   redis_prefix=redis_prefix, keys_passphrase=TEST_KEYS_PASSPHRASE)
+    env = base_env(
+        tmp_path,
+        database_url=database_url,
+        secret_key=SECRET,
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+        keys_passphrase=TEST_KEYS_PASSPHRASE,
+    )
     assert run(env, "init").returncode == 0
-    created = run(env, "users", "create", "--registration-number", "S1000001", "--email", "ada@example.edu",
-                  "--password-stdin", "--json", stdin=PASSWORD + "\n")
+    created = run(
+        env,
+        "users",
+        "create",
+        "--registration-number",
+        "S1000001",
+        "--email",
+        "ada@example.edu",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
     assert created.returncode == 0, created.stderr
     return env
 
@@ -37,8 +53,7 @@ def env(tmp_path, database_url, clean_database, redis_prefix):
 def server_throttle(env):
     """The counters as a provider with these settings sees them (same Redis, prefix and secret)."""
     settings = Settings(redis_url=REDIS_URL, redis_prefix=env["IDP_REDIS_PREFIX"], secret_key=SECRET)
-    return RedisThrottle(REDIS_URL, Policy.from_settings(settings), SystemClock(), SECRET,
-                         prefix=settings.redis_prefix)
+    return RedisThrottle(REDIS_URL, Policy.from_settings(settings), SystemClock(), SECRET, prefix=settings.redis_prefix)
 
 
 def user_id(database):
@@ -78,10 +93,13 @@ def test_throttle_status_and_clear_by_ip(env):
     assert status["ip"]["limits"]["login_ip"]["remaining"] == 100
 
 
-@pytest.mark.parametrize("args,message", [
-    (("status",), "give --user and/or --ip"),
-    (("clear", "--ip", "not-an-ip"), "--ip: 'not-an-ip' is not an IP address"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("status",), "give --user and/or --ip"),
+        (("clear", "--ip", "not-an-ip"), "--ip: 'not-an-ip' is not an IP address"),
+    ],
+)
 def test_throttle_usage_errors(env, args, message):
     assert_one_line_error(run(env, "throttle", *args), message)
 
@@ -100,12 +118,14 @@ def test_throttle_with_redis_unreachable_is_a_one_line_error(env):
 
 def add_events(database, now: float):
     with database.sessionmaker() as db:
-        uid = db.execute(__import__("sqlalchemy").text(
-            "SELECT id FROM users WHERE registration_number_norm = 'S1000001'")).scalar_one()
+        uid = db.execute(
+            __import__("sqlalchemy").text("SELECT id FROM users WHERE registration_number_norm = 'S1000001'")
+        ).scalar_one()
         audit.record(db, audit.LOGIN_FAILURE, now=now - 400 * 86400, user_id=uid, ip="192.0.2.1", reason="bad_password")
         audit.record(db, audit.LOGIN_FAILURE, now=now - 86400, user_id=None, ip="203.0.113.9", reason="unknown_user")
-        audit.record(db, audit.LOGIN_SUCCESS, now=now - 60, user_id=uid, ip="203.0.113.9", user_agent="Firefox",
-                     request_id="r-1")
+        audit.record(
+            db, audit.LOGIN_SUCCESS, now=now - 60, user_id=uid, ip="203.0.113.9", user_agent="Firefox", request_id="r-1"
+        )
         db.commit()
 
 
@@ -130,10 +150,13 @@ def test_audit_list_filters_and_json(env, clean_database):
     assert len(lines) == 1 and "login.success  S1000001  203.0.113.9" in lines[0]
 
 
-@pytest.mark.parametrize("args,message", [
-    (("list", "--user", "S404"), "no user with registration number or e-mail 'S404'"),
-    (("list", "--since", "yesterday"), "--since: 'yesterday' is not a date"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("list", "--user", "S404"), "no user with registration number or e-mail 'S404'"),
+        (("list", "--since", "yesterday"), "--since: 'yesterday' is not a date"),
+    ],
+)
 def test_audit_usage_errors(env, args, message):
     assert_one_line_error(run(env, "audit", *args), message)
 
@@ -144,7 +167,10 @@ def test_audit_export_jsonl(env, clean_database, tmp_path):
     rows = [json.loads(line) for line in lines]
     assert [r["type"] for r in rows] == ["login.failure", "login.failure", "login.success"]  # oldest first
     out = tmp_path / "audit.jsonl"
-    assert run(env, "audit", "export", "--format", "jsonl", "--type", "login.success", "--output", str(out)).returncode == 0
+    assert (
+        run(env, "audit", "export", "--format", "jsonl", "--type", "login.success", "--output", str(out)).returncode
+        == 0
+    )
     assert [json.loads(line)["request_id"] for line in out.read_text().splitlines()] == ["r-1"]
 
 

@@ -20,10 +20,16 @@ def cli(provider, tmp_path, database_url):
     """The CLI on the provider's database and issuer (so the links it prints open on that provider)."""
     # The run's shared test database holds the run's keys: same passphrase as the providers (without
     # it, a CLI run on an empty key table would make keys no provider of the run can open).
-    env = base_env(tmp_path, database_url=database_url, secret_key="s" * 40, issuer=provider.url,
-                   keys_passphrase=TEST_KEYS_PASSPHRASE)
-    return lambda *args, stdin=None, **extra: run({**env, **{f"IDP_{k.upper()}": v for k, v in extra.items()}},
-                                                  *args, stdin=stdin)
+    env = base_env(
+        tmp_path,
+        database_url=database_url,
+        secret_key="s" * 40,
+        issuer=provider.url,
+        keys_passphrase=TEST_KEYS_PASSPHRASE,
+    )
+    return lambda *args, stdin=None, **extra: run(
+        {**env, **{f"IDP_{k.upper()}": v for k, v in extra.items()}}, *args, stdin=stdin
+    )
 
 
 def set_password_via(browser, link, password=NEW_PASSWORD):
@@ -71,8 +77,9 @@ def test_disable_ends_sessions_and_tokens_and_enable_restores_sign_in(provider, 
     assert not signs_in(provider)
     assert cli("users", "enable", "S1000001").returncode == 0
     assert signs_in(provider)
-    assert rp.token_request({"grant_type": "refresh_token",
-                             "refresh_token": tokens["refresh_token"]}).status_code == 400  # stays revoked
+    assert (
+        rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}).status_code == 400
+    )  # stays revoked
     assert {"user.disabled", "user.enabled"} <= {e.type for e in provider.audit_events()}
     assert_one_line_error(cli("users", "disable", "nobody"), "no user")
 
@@ -130,10 +137,20 @@ def test_import_refuses_a_file_without_the_right_header(cli, tmp_path):
 
 def test_import_with_invitations(provider, cli, tmp_path, smtp_server):
     path = tmp_path / "users.csv"
-    path.write_text("registration_number,email,name,role\nS2000001,bea@example.edu,Bea Good,student\n"
-                    "S2000002,,No Mail,student\n")
-    result = cli("users", "import", str(path), "--invite", "--language", "de", smtp_host="127.0.0.1",
-                 smtp_port=str(smtp_server.port), smtp_security="none")
+    path.write_text(
+        "registration_number,email,name,role\nS2000001,bea@example.edu,Bea Good,student\nS2000002,,No Mail,student\n"
+    )
+    result = cli(
+        "users",
+        "import",
+        str(path),
+        "--invite",
+        "--language",
+        "de",
+        smtp_host="127.0.0.1",
+        smtp_port=str(smtp_server.port),
+        smtp_security="none",
+    )
     assert result.returncode == 1 and "2 created, 0 unchanged, 1 rejected, 1 invited" in result.stdout
     assert "line 3: created, but not invited: the row has no e-mail address" in result.stderr
     [mail] = smtp_server.wait_for("bea@example.edu")
@@ -145,14 +162,25 @@ def test_import_with_invitations(provider, cli, tmp_path, smtp_server):
     assert signs_in(provider, "S2000001", NEW_PASSWORD)
 
 
-@pytest.mark.parametrize("password,message", [
-    ("password123", "too common"),
-    ("S1000001-secret", "registration number, name or e-mail"),
-    ("short", "at least 8 characters"),
-])
+@pytest.mark.parametrize(
+    "password,message",
+    [
+        ("password123", "too common"),
+        ("S1000001-secret", "registration number, name or e-mail"),
+        ("short", "at least 8 characters"),
+    ],
+)
 def test_users_create_applies_the_password_policy(cli, password, message):
-    result = cli("users", "create", "--registration-number", "S1000001", "--name", "Ada Lovelace",
-                 "--password-stdin", stdin=password + "\n")
+    result = cli(
+        "users",
+        "create",
+        "--registration-number",
+        "S1000001",
+        "--name",
+        "Ada Lovelace",
+        "--password-stdin",
+        stdin=password + "\n",
+    )
     assert_one_line_error(result, "password refused", message)
 
 
@@ -165,10 +193,18 @@ def test_mail_retry_sends_what_was_kept(cli, tmp_path, smtp_server):
 
     outbox = tmp_path / "outbox"
     assert not Postman(Down(), outbox / "failed", sender="x@example.edu", attempts=1).deliver(
-        "ada@example.edu", "Reset your SPOM Login password", "the link", "<p>the link</p>")
+        "ada@example.edu", "Reset your SPOM Login password", "the link", "<p>the link</p>"
+    )
     assert_one_line_error(cli("mail", "retry", outbox_dir=str(outbox)), "no SMTP server configured")
-    result = cli("mail", "retry", "--json", outbox_dir=str(outbox), smtp_host="127.0.0.1",
-                 smtp_port=str(smtp_server.port), smtp_security="none")
+    result = cli(
+        "mail",
+        "retry",
+        "--json",
+        outbox_dir=str(outbox),
+        smtp_host="127.0.0.1",
+        smtp_port=str(smtp_server.port),
+        smtp_security="none",
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"sent": 1, "failed": 0}
     [mail] = smtp_server.wait_for("ada@example.edu")

@@ -12,16 +12,20 @@ SERVICE_SCOPE = "api.read api.write"
 
 @pytest.fixture
 def service(provider):
-    return provider.create_client(name="Timetable sync", grant_types=["client_credentials"], redirect_uris=[],
-                                  scope=SERVICE_SCOPE)
+    return provider.create_client(
+        name="Timetable sync", grant_types=["client_credentials"], redirect_uris=[], scope=SERVICE_SCOPE
+    )
 
 
 def token_request(rp, data, method="basic"):
     data = {"grant_type": "client_credentials", **data}
     if method == "basic":
         return requests.post(rp.provider.url + "/token", data=data, auth=(rp.client_id, rp.client_secret), timeout=5)
-    return requests.post(rp.provider.url + "/token", timeout=5,
-                         data={**data, "client_id": rp.client_id, "client_secret": rp.client_secret})
+    return requests.post(
+        rp.provider.url + "/token",
+        timeout=5,
+        data={**data, "client_id": rp.client_id, "client_secret": rp.client_secret},
+    )
 
 
 def test_service_client_gets_a_jwt_access_token(provider, service):
@@ -81,8 +85,9 @@ def test_scope_not_allowed_is_invalid_scope(provider, service, scope):
 
 
 def test_user_scopes_registered_for_a_service_are_never_granted(provider):
-    service = provider.create_client(grant_types=["client_credentials"], redirect_uris=[],
-                                     scope="openid profile api.read")
+    service = provider.create_client(
+        grant_types=["client_credentials"], redirect_uris=[], scope="openid profile api.read"
+    )
     body = token_request(service, {}).json()
     assert body["scope"] == "api.read"
     assert token_request(service, {"scope": "openid"}).json()["error"] == "invalid_scope"
@@ -97,25 +102,38 @@ def test_code_flow_client_is_unauthorized_for_client_credentials(provider):
 
 
 def test_wrong_secret_is_invalid_client(provider, service):
-    response = requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
-                             auth=(service.client_id, "not-the-secret"), timeout=5)
+    response = requests.post(
+        provider.url + "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service.client_id, "not-the-secret"),
+        timeout=5,
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
 
 
-@pytest.mark.parametrize("header", [
-    "Basic //46AA==",                                      # base64 of bytes that are not UTF-8
-    "Basic bm8tY29sb24taGVyZQ==",                          # "no-colon-here"
-    "Basic not*base64", "Basic ", "Basic YQ",              # not base64; empty; unpadded
-    "Basic " + "A" * 5000,                                 # longer than any credentials
-    "Basic JUZGOnNlY3JldA==",                              # "%FF:secret": form-urlencoded, but not UTF-8
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic //46AA==",  # base64 of bytes that are not UTF-8
+        "Basic bm8tY29sb24taGVyZQ==",  # "no-colon-here"
+        "Basic not*base64",
+        "Basic ",
+        "Basic YQ",  # not base64; empty; unpadded
+        "Basic " + "A" * 5000,  # longer than any credentials
+        "Basic JUZGOnNlY3JldA==",  # "%FF:secret": form-urlencoded, but not UTF-8
+    ],
+)
 def test_malformed_basic_credentials_are_invalid_client_401(provider, service, header):
     """RFC 6749 §2.3.1 / §5.2: undecodable Basic credentials are ``invalid_client`` with a 401 and a
     Basic challenge (non-UTF-8 credentials were a 500), at every endpoint that authenticates clients."""
     for endpoint in ("/token", "/revoke", "/introspect"):
-        response = requests.post(provider.url + endpoint, data={"grant_type": "client_credentials", "token": "x"},
-                                 headers={"Authorization": header}, timeout=5)
+        response = requests.post(
+            provider.url + endpoint,
+            data={"grant_type": "client_credentials", "token": "x"},
+            headers={"Authorization": header},
+            timeout=5,
+        )
         assert response.status_code == 401, (endpoint, response.text)
         assert response.json()["error"] == "invalid_client"
         assert response.headers["WWW-Authenticate"].startswith("Basic ")
@@ -128,14 +146,19 @@ def test_basic_credentials_are_form_urlencoded_before_base64(provider, service):
 
     encoded = "".join(f"%{b:02X}" for b in service.client_secret.encode())
     header = "Basic " + base64.b64encode(f"{quote(service.client_id)}:{encoded}".encode()).decode()
-    response = requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
-                             headers={"Authorization": header}, timeout=5)
+    response = requests.post(
+        provider.url + "/token", data={"grant_type": "client_credentials"}, headers={"Authorization": header}, timeout=5
+    )
     assert response.status_code == 200, response.text
 
 
 def test_service_client_cannot_use_the_code_flow(provider, service):
-    response = requests.post(provider.url + "/token", auth=(service.client_id, service.client_secret), timeout=5,
-                             data={"grant_type": "authorization_code", "code": "x", "redirect_uri": "http://127.0.0.1:9/cb"})
+    response = requests.post(
+        provider.url + "/token",
+        auth=(service.client_id, service.client_secret),
+        timeout=5,
+        data={"grant_type": "authorization_code", "code": "x", "redirect_uri": "http://127.0.0.1:9/cb"},
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "unauthorized_client"
 
@@ -145,7 +168,8 @@ def test_service_token_introspects_and_revokes(provider, service):
     auth = (service.client_id, service.client_secret)
     body = requests.post(provider.url + "/introspect", data={"token": access_token}, auth=auth, timeout=5).json()
     assert body["active"] is True and body["sub"] == service.client_id and body["client_id"] == service.client_id
-    assert requests.post(provider.url + "/revoke", data={"token": access_token}, auth=auth,
-                         timeout=5).status_code == 200
+    assert (
+        requests.post(provider.url + "/revoke", data={"token": access_token}, auth=auth, timeout=5).status_code == 200
+    )
     body = requests.post(provider.url + "/introspect", data={"token": access_token}, auth=auth, timeout=5).json()
     assert body == {"active": False}

@@ -24,8 +24,9 @@ def test_student_signs_in_and_rp_gets_tokens_and_userinfo(provider):
     assert claims["preferred_username"] == "S1000001"
     assert claims["amr"] == ["pwd"] and "sid" in claims and "auth_time" in claims
 
-    info = requests.get(provider.url + "/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"},
-                        timeout=5)
+    info = requests.get(
+        provider.url + "/userinfo", headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=5
+    )
     assert info.status_code == 200
     assert info.json()["sub"] == claims["sub"]
     assert info.json()["email"] == "ada@example.edu"

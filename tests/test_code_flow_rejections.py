@@ -20,11 +20,19 @@ OTHER_CALLBACK = "http://127.0.0.1:9/other-callback"
 
 # -- helpers ---------------------------------------------------------------------------------
 
+
 def authorize_url(rp, **params) -> str:
     """A hand-built authorization request (PKCE S256 unless the caller overrides or drops it)."""
-    values = {"response_type": "code", "client_id": rp.client_id, "redirect_uri": rp.redirect_uri,
-              "scope": "openid profile email offline_access", "state": "st-" + rp.nonce, "nonce": rp.nonce,
-              "code_challenge": create_s256_code_challenge(rp.verifier), "code_challenge_method": "S256"}
+    values = {
+        "response_type": "code",
+        "client_id": rp.client_id,
+        "redirect_uri": rp.redirect_uri,
+        "scope": "openid profile email offline_access",
+        "state": "st-" + rp.nonce,
+        "nonce": rp.nonce,
+        "code_challenge": create_s256_code_challenge(rp.verifier),
+        "code_challenge_method": "S256",
+    }
     values.update(params)
     return rp.provider.url + "/authorize?" + urlencode({k: v for k, v in values.items() if v is not None})
 
@@ -41,9 +49,12 @@ def browse_to_callback(browser, url: str) -> str:
 
 
 def code_request(rp, code: str, *, redirect_uri="default", code_verifier="default", **extra) -> requests.Response:
-    data = {"grant_type": "authorization_code", "code": code,
-            "redirect_uri": rp.redirect_uri if redirect_uri == "default" else redirect_uri,
-            "code_verifier": rp.verifier if code_verifier == "default" else code_verifier}
+    data = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": rp.redirect_uri if redirect_uri == "default" else redirect_uri,
+        "code_verifier": rp.verifier if code_verifier == "default" else code_verifier,
+    }
     data.update(extra)
     return rp.token_request({k: v for k, v in data.items() if v is not None})
 
@@ -72,6 +83,7 @@ def user(provider):
 
 
 # -- authorization endpoint: error page, never a redirect ------------------------------------
+
 
 def test_unknown_client_id_gets_error_page_not_redirect(provider, user):
     rp = provider.create_client()
@@ -125,12 +137,14 @@ def test_unregistered_redirect_uri_with_a_quote_gets_error_page_not_500(provider
 def test_unregistered_redirect_uri_with_bad_parameters_still_gets_error_page(provider, user):
     """Even an error that would normally go back to the RP must not use an unregistered URI."""
     rp = provider.create_client(public=True)
-    response = provider.browser().get(authorize_url(rp, redirect_uri="https://attacker.example/cb",
-                                                    code_challenge=None, code_challenge_method=None))
+    response = provider.browser().get(
+        authorize_url(rp, redirect_uri="https://attacker.example/cb", code_challenge=None, code_challenge_method=None)
+    )
     assert_error_page(response)
 
 
 # -- authorization endpoint: errors redirected to the registered callback ---------------------
+
 
 @pytest.mark.parametrize("response_type", ['code"', "code\\", 'id_token" onload="x'])
 def test_unsupported_response_type_with_a_quote_is_sent_back_not_500(provider, user, response_type):
@@ -148,8 +162,8 @@ def test_default_id_token_response_type_with_form_post_is_told_to_use_code(provi
     response = provider.browser().get(authorize_url(rp, response_type="id_token", response_mode="form_post"))
     assert_error_redirect(provider, response, "unsupported_response_type", "st-" + rp.nonce)
     assert query(response.headers["Location"])["error_description"] == (
-        "response_type 'id_token' is not supported; use 'code'.")
-
+        "response_type 'id_token' is not supported; use 'code'."
+    )
 
 
 def assert_error_redirect(provider, response, error: str, state: str):
@@ -185,8 +199,9 @@ def test_public_client_without_code_challenge_refused_for_signed_in_user_too(pro
 
 def test_plain_code_challenge_method_is_refused(provider, user):
     rp = provider.create_client()
-    response = provider.browser().get(authorize_url(rp, state="p1", code_challenge=rp.verifier,
-                                                    code_challenge_method="plain"))
+    response = provider.browser().get(
+        authorize_url(rp, state="p1", code_challenge=rp.verifier, code_challenge_method="plain")
+    )
     assert_error_redirect(provider, response, "invalid_request", "p1")
 
 
@@ -206,6 +221,7 @@ def test_plain_method_refused_for_public_client_after_sign_in(provider, user):
 
 
 # -- token endpoint: PKCE --------------------------------------------------------------------
+
 
 def test_wrong_code_verifier_is_invalid_grant(provider, user):
     rp = provider.create_client()
@@ -237,8 +253,9 @@ def test_missing_code_verifier_public_client_is_invalid_request(provider, user):
 def test_code_verifier_without_earlier_challenge_is_invalid_request(provider, user):
     """RFC 9700 §4.8: a verifier for a code requested without a challenge is a downgrade attempt."""
     rp = provider.create_client()  # confidential: PKCE is optional for it
-    callback = browse_to_callback(provider.browser(),
-                                  authorize_url(rp, code_challenge=None, code_challenge_method=None))
+    callback = browse_to_callback(
+        provider.browser(), authorize_url(rp, code_challenge=None, code_challenge_method=None)
+    )
     code = query(callback)["code"]
 
     response = code_request(rp, code)
@@ -249,8 +266,9 @@ def test_code_verifier_without_earlier_challenge_is_invalid_request(provider, us
 def test_confidential_client_without_pkce_can_still_exchange(provider, user):
     """The control for the test above: no challenge and no verifier is a plain RFC 6749 exchange."""
     rp = provider.create_client()
-    callback = browse_to_callback(provider.browser(),
-                                  authorize_url(rp, code_challenge=None, code_challenge_method=None))
+    callback = browse_to_callback(
+        provider.browser(), authorize_url(rp, code_challenge=None, code_challenge_method=None)
+    )
 
     response = code_request(rp, query(callback)["code"], code_verifier=None)
 
@@ -259,6 +277,7 @@ def test_confidential_client_without_pkce_can_still_exchange(provider, user):
 
 
 # -- token endpoint: single-use codes ---------------------------------------------------------
+
 
 def test_code_replay_is_refused_and_revokes_what_the_code_issued(provider, user):
     rp = provider.create_client()
@@ -321,6 +340,7 @@ def test_made_up_code_is_invalid_grant(provider, user):
 
 # -- token endpoint: client authentication and binding ---------------------------------------
 
+
 def test_wrong_client_secret_is_invalid_client_with_challenge(provider, user):
     rp = provider.create_client()
     code = query(rp.sign_in(provider.browser()))["code"]
@@ -332,11 +352,16 @@ def test_wrong_client_secret_is_invalid_client_with_challenge(provider, user):
     assert response.headers["WWW-Authenticate"].lower().startswith("basic")
 
 
-@pytest.mark.parametrize("grant_type, description", [
-    ("password", "grant_type 'password' is not supported; use authorization_code, refresh_token or "
-                 "client_credentials."),
-    ('pass"word', "This grant_type is not supported; use authorization_code, refresh_token or client_credentials."),
-])
+@pytest.mark.parametrize(
+    "grant_type, description",
+    [
+        (
+            "password",
+            "grant_type 'password' is not supported; use authorization_code, refresh_token or client_credentials.",
+        ),
+        ('pass"word', "This grant_type is not supported; use authorization_code, refresh_token or client_credentials."),
+    ],
+)
 def test_unsupported_grant_type_is_described_without_quoting_the_request(provider, user, grant_type, description):
     rp = provider.create_client()
     response = rp.token_request({"grant_type": grant_type, "username": "S1000001", "password": "x"})
@@ -390,6 +415,7 @@ def test_confidential_client_cannot_authenticate_with_none(provider, user):
 
 # -- token endpoint: expiry and redirect_uri --------------------------------------------------
 
+
 def test_expired_code_is_invalid_grant(provider, user):
     rp = provider.create_client()
     code = query(rp.sign_in(provider.browser()))["code"]
@@ -428,6 +454,7 @@ def test_missing_redirect_uri_at_token_endpoint_is_invalid_grant(provider, user)
 
 # -- the public client that does everything right ---------------------------------------------
 
+
 def test_public_client_full_flow_with_pkce_and_no_secret(provider, user):
     rp = provider.create_client(name="SPOM Mobile", public=True)
     assert rp.client_secret is None
@@ -445,8 +472,11 @@ def test_public_client_full_flow_with_pkce_and_no_secret(provider, user):
     assert info.status_code == 200 and info.json()["sub"] == claims["sub"]
 
     # The public client refreshes with its client_id alone (rotation included).
-    refreshed = requests.post(provider.url + "/token", timeout=5, data={
-        "grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": rp.client_id})
+    refreshed = requests.post(
+        provider.url + "/token",
+        timeout=5,
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"], "client_id": rp.client_id},
+    )
     assert refreshed.status_code == 200, refreshed.text
     assert refreshed.json()["refresh_token"] != token["refresh_token"]
 
@@ -455,7 +485,15 @@ def test_public_client_sending_a_secret_is_refused(provider, user):
     """A public client has no secret; one that authenticates with Basic anyway is not itself."""
     rp = provider.create_client(public=True)
     code = query(rp.sign_in(provider.browser()))["code"]
-    response = requests.post(provider.url + "/token", timeout=5, auth=(rp.client_id, "made-up"), data={
-        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
-        "code_verifier": rp.verifier})
+    response = requests.post(
+        provider.url + "/token",
+        timeout=5,
+        auth=(rp.client_id, "made-up"),
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": rp.redirect_uri,
+            "code_verifier": rp.verifier,
+        },
+    )
     assert_token_error(response, "invalid_client", status=401)

@@ -16,19 +16,26 @@ from .conftest import free_port
 
 
 def demo_env(tmp_path) -> dict:
-    return {**os.environ, "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-            "IDP_ARGON2_MEMORY_KIB": "1024", "IDP_ARGON2_TIME_COST": "1"}
+    return {
+        **os.environ,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_ARGON2_MEMORY_KIB": "1024",
+        "IDP_ARGON2_TIME_COST": "1",
+    }
 
 
 def run_demo(env, *args, **kw):
-    return subprocess.run([sys.executable, "-m", "idp.demo", *args], env=env, capture_output=True, text=True,
-                          timeout=120, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "idp.demo", *args], env=env, capture_output=True, text=True, timeout=120, **kw
+    )
 
 
 def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
     env = demo_env(tmp_path)
-    assert subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True,
-                          timeout=120).returncode == 0
+    assert (
+        subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True, timeout=120).returncode
+        == 0
+    )
     first = run_demo(env, "--seed-only")
     assert first.returncode == 0, first.stderr
     creds = json.loads((tmp_path / "instance" / "demo_clients.json").read_text())
@@ -36,8 +43,15 @@ def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
     assert second.returncode == 0, second.stderr
     assert json.loads((tmp_path / "instance" / "demo_clients.json").read_text()) == creds
     assert set(creds) == {"dashboard", "portal"}
-    for text in ("S1000001", "E2000001", "V3000001", "spom-demo-password", "http://127.0.0.1:8001",
-                 "http://127.0.0.1:8002", creds["dashboard"]["client_id"]):
+    for text in (
+        "S1000001",
+        "E2000001",
+        "V3000001",
+        "spom-demo-password",
+        "http://127.0.0.1:8001",
+        "http://127.0.0.1:8002",
+        creds["dashboard"]["client_id"],
+    ):
         assert text in second.stdout
     assert oct((tmp_path / "instance" / "demo_clients.json").stat().st_mode & 0o777) == "0o600"
 
@@ -53,9 +67,22 @@ def test_one_interrupt_stops_all_three_servers(tmp_path):
     ports = [free_port(), free_port(), free_port()]
     log = tmp_path / "demo.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "idp.demo", "--provider-port", str(ports[0]),
-                                 "--dashboard-port", str(ports[1]), "--portal-port", str(ports[2])], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idp.demo",
+                "--provider-port",
+                str(ports[0]),
+                "--dashboard-port",
+                str(ports[1]),
+                "--portal-port",
+                str(ports[2]),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 60
         while not all(listening(p) for p in ports):  # waiting for three processes to start, not for a timer
@@ -91,6 +118,10 @@ def test_the_demo_allow_lists_loopback_for_its_relying_parties_back_channel_logo
     monkeypatch.delenv("IDP_OUTBOUND_ALLOW", raising=False)
     allow_loopback(os.environ)
     creds = {k: {"client_id": k, "client_secret": "s", "app_secret": "a"} for k in ("dashboard", "portal")}
-    children = child_environments("http://127.0.0.1:8000", {"dashboard": "http://127.0.0.1:8001",
-                                                             "portal": "http://127.0.0.1:8002"}, creds, tmp_path)
+    children = child_environments(
+        "http://127.0.0.1:8000",
+        {"dashboard": "http://127.0.0.1:8001", "portal": "http://127.0.0.1:8002"},
+        creds,
+        tmp_path,
+    )
     assert children["provider"]["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"

@@ -26,8 +26,18 @@ def services(compose) -> dict:
 
 
 def test_every_service_the_deployment_needs_is_there(services):
-    assert set(services) >= {"postgres", "redis", "migrate", *REPLICAS, "nginx", "dashboard", "supplier-portal",
-                             "mailpit", "tls-init", "register-clients"}
+    assert set(services) >= {
+        "postgres",
+        "redis",
+        "migrate",
+        *REPLICAS,
+        "nginx",
+        "dashboard",
+        "supplier-portal",
+        "mailpit",
+        "tls-init",
+        "register-clients",
+    }
     assert services["dashboard"]["command"] == ["python", "-m", "clients.dashboard"]
     assert services["supplier-portal"]["command"] == ["python", "-m", "clients.supplier_portal"]
     for name in ("migrate", *REPLICAS, "dashboard", "supplier-portal", "tls-init", "register-clients"):
@@ -75,7 +85,9 @@ def test_replicas_share_state_and_trust_only_the_load_balancer(compose, services
     first, second = (services[n]["environment"] for n in REPLICAS)
     assert first == second
     assert ipaddress.ip_network(first["IDP_TRUSTED_PROXIES"]) == ipaddress.ip_network(f"{lb_address}/32")
-    assert first["IDP_DATABASE_URL"].startswith("postgresql+psycopg://") and "@postgres:5432/" in first["IDP_DATABASE_URL"]
+    assert (
+        first["IDP_DATABASE_URL"].startswith("postgresql+psycopg://") and "@postgres:5432/" in first["IDP_DATABASE_URL"]
+    )
     assert first["IDP_REDIS_URL"].startswith("redis://redis:6379")
     assert first["IDP_ISSUER"].startswith("${IDP_ISSUER:-https://")
     for secret in ("IDP_SECRET_KEY", "IDP_KEYS_PASSPHRASE"):
@@ -90,8 +102,12 @@ def test_nginx_terminates_tls_sets_forwarded_headers_and_hides_metrics():
     for upstream in REPLICAS:
         assert f"server {upstream}:8000" in conf
     assert "listen 443 ssl" in conf and "ssl_certificate     /etc/nginx/certs/tls.crt" in conf
-    for header in ("X-Forwarded-For $remote_addr", "X-Forwarded-Proto $scheme", "X-Forwarded-Host $host",
-                   "X-Request-ID $request_id"):
+    for header in (
+        "X-Forwarded-For $remote_addr",
+        "X-Forwarded-Proto $scheme",
+        "X-Forwarded-Host $host",
+        "X-Request-ID $request_id",
+    ):
         assert f"proxy_set_header {header};" in conf
     assert "location = /metrics { return 404; }" in conf
 
@@ -101,13 +117,15 @@ def test_the_self_signed_certificate_is_made_once(tmp_path):
     import sys
 
     script = ROOT / "deploy" / "tls" / "self_signed.py"
-    first = subprocess.run([sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True,
-                           text=True, check=True)
+    first = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True, text=True, check=True
+    )
     assert "written" in first.stdout
     cert = (tmp_path / "tls.crt").read_bytes()
     assert (tmp_path / "tls.key").stat().st_mode & 0o077 == 0
-    again = subprocess.run([sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True,
-                           text=True, check=True)
+    again = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), "login.example.edu"], capture_output=True, text=True, check=True
+    )
     assert "keeping it" in again.stdout and (tmp_path / "tls.crt").read_bytes() == cert
     # Public roots plus this certificate, for IDP_OUTBOUND_CA_FILE and REQUESTS_CA_BUNDLE in the containers.
     bundle = (tmp_path / "ca-bundle.pem").read_bytes()
@@ -158,10 +176,14 @@ def test_the_image_compiles_the_translations_it_does_not_copy_them():
     assert build.index("pip install .") < build.index("python -m idp.http.i18n") < build.index("pip uninstall")
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert "idp/translations/*/LC_MESSAGES/*.mo" in ignored and "node_modules" in ignored
+
+
 # -- the relying parties (clients/) in the compose file -------------------------------------------
 
-RELYING_PARTIES = {"dashboard": ("DASHBOARD", "clients.dashboard"),
-                   "supplier-portal": ("SUPPLIER_PORTAL", "clients.supplier_portal")}
+RELYING_PARTIES = {
+    "dashboard": ("DASHBOARD", "clients.dashboard"),
+    "supplier-portal": ("SUPPLIER_PORTAL", "clients.supplier_portal"),
+}
 
 
 def resolved(value: str) -> str:
@@ -191,8 +213,13 @@ def test_relying_parties_use_their_real_settings_and_the_providers_issuer(servic
     prefix, module = RELYING_PARTIES[name]
     assert services[name]["command"] == ["python", "-m", module]
     fields = {f"{prefix}_{f.name.upper()}" for f in dataclasses.fields(RPConfig)}
-    known = fields | {f"{prefix}_BIND", f"{prefix}_CLIENT_FILE", "REQUESTS_CA_BUNDLE", "DASHBOARD_URL",
-                      "SUPPLIER_PORTAL_URL"}
+    known = fields | {
+        f"{prefix}_BIND",
+        f"{prefix}_CLIENT_FILE",
+        "REQUESTS_CA_BUNDLE",
+        "DASHBOARD_URL",
+        "SUPPLIER_PORTAL_URL",
+    }
     env = services[name]["environment"]
     assert set(env) <= known, set(env) - known  # no variable the app would silently ignore
     config, resolved_env = rp_config(services, name)
@@ -203,7 +230,9 @@ def test_relying_parties_use_their_real_settings_and_the_providers_issuer(servic
     data = [v for v in services[name]["volumes"] if v.endswith(":/var/lib/idp/instance")]
     assert data and config.database.startswith("/var/lib/idp/instance/")
     assert services[name]["depends_on"]["register-clients"] == {"condition": "service_completed_successfully"}
-    assert resolved_env["REQUESTS_CA_BUNDLE"] == "/certs/ca-bundle.pem" and "certs:/certs:ro" in services[name]["volumes"]
+    assert (
+        resolved_env["REQUESTS_CA_BUNDLE"] == "/certs/ca-bundle.pem" and "certs:/certs:ro" in services[name]["volumes"]
+    )
 
 
 @pytest.mark.parametrize("name", sorted(RELYING_PARTIES))
@@ -244,8 +273,8 @@ def test_the_providers_may_call_the_relying_parties_through_nginx_and_nothing_el
     """Inside the stack the public host name is nginx's alias (a private address), so the outbound
     policy needs that name and nginx's address allow-listed; registering the relying parties'
     back-channel URLs passes under these settings, and other internal addresses stay refused."""
-    from idp.core.outbound import AllowList, OutboundClient, OutboundError
     from idp.core.errors import ClientMetadataError
+    from idp.core.outbound import AllowList, OutboundClient, OutboundError
     from idp.domain.clients.rules import check_server_uri
 
     env = services["provider-1"]["environment"]
@@ -278,11 +307,20 @@ def test_register_clients_script_registers_once_and_the_app_reads_its_file(tmp_p
 
     from .conftest import TEST_KEYS_PASSPHRASE
 
-    env = {**os.environ, "IDP_DATABASE_URL": database_url, "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
-           "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE, "IDP_SECRET_KEY": "k" * 40,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    args = [sys.executable, str(ROOT / "deploy" / "register_clients.py"), str(tmp_path / "clients"),
-            "dashboard=https://login.example.edu:8443"]
+    env = {
+        **os.environ,
+        "IDP_DATABASE_URL": database_url,
+        "IDP_INSTANCE_DIR": str(tmp_path / "instance"),
+        "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE,
+        "IDP_SECRET_KEY": "k" * 40,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    args = [
+        sys.executable,
+        str(ROOT / "deploy" / "register_clients.py"),
+        str(tmp_path / "clients"),
+        "dashboard=https://login.example.edu:8443",
+    ]
     first = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     path = tmp_path / "clients" / "dashboard.json"
@@ -291,8 +329,13 @@ def test_register_clients_script_registers_once_and_the_app_reads_its_file(tmp_p
     again = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "keeping it" in again.stdout
     assert json.loads(path.read_text()) == credentials
-    shown = subprocess.run(["idp", "clients", "show", credentials["client_id"], "--json"], env=env,
-                           capture_output=True, text=True, timeout=60)
+    shown = subprocess.run(
+        ["idp", "clients", "show", credentials["client_id"], "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     client = json.loads(shown.stdout)
     assert client["backchannel_logout_uri"] == "https://login.example.edu:8443/backchannel-logout"
     assert client["redirect_uris"] == ["https://login.example.edu:8443/callback"]

@@ -11,8 +11,8 @@ import threading
 import pytest
 
 from idp.core.errors import TooManyAttempts
-from idp.storage.throttle.unlimited import UnlimitedThrottle
 from idp.core.settings import Settings, SettingsError
+from idp.storage.throttle.unlimited import UnlimitedThrottle
 
 from .helpers import PASSWORD, query, stored_user, update_user
 from .mailserver import html_of, link_in, text_of
@@ -87,7 +87,7 @@ def test_an_attacker_starves_a_new_device_and_the_link_lets_the_owner_in(site, s
     # The attacker guesses the moment each wait ends; the owner's new device always comes second.
     rounds, waited = 8, 0
     for n in range(rounds):
-        wait = min(900, 30 * 2 ** n)
+        wait = min(900, 30 * 2**n)
         clock.advance(wait)
         waited += wait
         assert guess(provider, 5 + n).status_code == 401
@@ -338,15 +338,19 @@ def test_requests_are_limited_per_ip(mail_provider, smtp_server):
 def test_mail_per_account_is_limited_but_the_newest_link_still_works(mail_provider, smtp_server, clock):
     """Many addresses asking for links to one account get at most LIMIT mails per period; a refused
     request never leaves the owner without a working link (IDP_DEVICE_LINK_SECONDS >= SECONDS/LIMIT)."""
-    provider = mail_provider(rate_device_link_account_limit=2, rate_device_link_account_seconds=1800,
-                             trusted_proxies=("127.0.0.1/32",))
+    provider = mail_provider(
+        rate_device_link_account_limit=2, rate_device_link_account_seconds=1800, trusted_proxies=("127.0.0.1/32",)
+    )
     provider.create_user()
     owner, page = throttled_owner(provider)
     for i, login in enumerate(("S1000001", "ADA@example.edu", "s1000001")):  # one account, one limit
         browser = provider.browser()
         form = browser.get("/login")
-        sent = browser.post("/login/device/link", data={**form_of(form.text, "/login"), "username": login},
-                            headers={"X-Forwarded-For": ATTACKER.format(i)})
+        sent = browser.post(
+            "/login/device/link",
+            data={**form_of(form.text, "/login"), "username": login},
+            headers={"X-Forwarded-For": ATTACKER.format(i)},
+        )
         assert sent.status_code == 200 and "Check your e-mail" in sent.text
     drain(provider)
     assert len(smtp_server.messages) == 2
@@ -378,7 +382,9 @@ def test_the_account_limit_uses_the_throttles_account_key(mail_provider, smtp_se
     user_id = stored_user(provider).id
     assert ("device_link_ip", "127.0.0.1") in throttle.calls
     assert [c for c in throttle.calls if c[0] == "device_link_account"] == [
-        ("device_link_account", f"user:{user_id}"), ("device_link_account", "login:nobody")]
+        ("device_link_account", f"user:{user_id}"),
+        ("device_link_account", "login:nobody"),
+    ]
     assert smtp_server.messages == []
 
 
@@ -432,5 +438,10 @@ def test_an_already_known_device_keeps_its_counters(site, smtp_server):
 
 def test_a_link_lifetime_shorter_than_the_account_limits_refill_is_refused(tmp_path):
     with pytest.raises(SettingsError, match="IDP_DEVICE_LINK_SECONDS: must be at least"):
-        Settings(instance_dir=str(tmp_path), secret_key="s" * 40, device_link_seconds=600,
-                 rate_device_link_account_limit=5, rate_device_link_account_seconds=3600).validated()
+        Settings(
+            instance_dir=str(tmp_path),
+            secret_key="s" * 40,
+            device_link_seconds=600,
+            rate_device_link_account_limit=5,
+            rate_device_link_account_seconds=3600,
+        ).validated()

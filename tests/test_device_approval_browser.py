@@ -15,22 +15,35 @@ from .test_accessibility import axe_source, check, new_page  # noqa: F401  (axe_
 from .test_device_approval import ADA, device_link_in, guess
 
 WORDS = {
-    "en": {"user": "Registration number or e-mail", "password": "Password", "sign_in": "Sign in",
-           "too_many": "Too many attempts", "button": "E-mail me a link to approve this device",
-           "sent": "Check your e-mail", "approve": "Approve this device",
-           "approved": "This device is approved. Sign in with your password.", "continue": "to continue to Library",
-           "used": "This link has already been used."},
-    "de": {"user": "Matrikel-/Personalnummer oder E-Mail", "password": "Passwort", "sign_in": "Anmelden",
-           "too_many": "Zu viele Versuche", "button": "Link zum Freigeben dieses Geräts per E-Mail senden",
-           "sent": "Sehen Sie in Ihr E-Mail-Postfach", "approve": "Dieses Gerät freigeben",
-           "approved": "Dieses Gerät ist freigegeben. Melden Sie sich mit Ihrem Passwort an.",
-           "continue": "Library", "used": "Dieser Link wurde bereits verwendet."},
+    "en": {
+        "user": "Registration number or e-mail",
+        "password": "Password",
+        "sign_in": "Sign in",
+        "too_many": "Too many attempts",
+        "button": "E-mail me a link to approve this device",
+        "sent": "Check your e-mail",
+        "approve": "Approve this device",
+        "approved": "This device is approved. Sign in with your password.",
+        "continue": "to continue to Library",
+        "used": "This link has already been used.",
+    },
+    "de": {
+        "user": "Matrikel-/Personalnummer oder E-Mail",
+        "password": "Passwort",
+        "sign_in": "Anmelden",
+        "too_many": "Zu viele Versuche",
+        "button": "Link zum Freigeben dieses Geräts per E-Mail senden",
+        "sent": "Sehen Sie in Ihr E-Mail-Postfach",
+        "approve": "Dieses Gerät freigeben",
+        "approved": "Dieses Gerät ist freigegeben. Melden Sie sich mit Ihrem Passwort an.",
+        "continue": "Library",
+        "used": "Dieser Link wurde bereits verwendet.",
+    },
 }
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
-def test_owner_on_a_new_device_gets_in_through_the_mailed_link(mail_provider, smtp_server, browser, axe_source,
-                                                               lang):
+def test_owner_on_a_new_device_gets_in_through_the_mailed_link(mail_provider, smtp_server, browser, axe_source, lang):
     w = WORDS[lang]
     provider = mail_provider(trusted_proxies=("127.0.0.1/32",))
     provider.create_user()

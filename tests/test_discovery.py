@@ -45,20 +45,30 @@ def test_issuer_is_exactly_the_provider_url(provider, config):
 
 
 def test_endpoints_live_under_the_issuer(provider, config):
-    for name in ("authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri",
-                 "revocation_endpoint", "introspection_endpoint", "end_session_endpoint"):
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "revocation_endpoint",
+        "introspection_endpoint",
+        "end_session_endpoint",
+    ):
         assert config[name].startswith(provider.url + "/"), name
 
 
-@pytest.mark.parametrize("name, method, expected", [
-    ("authorization_endpoint", "GET", {400}),      # error page: no client_id
-    ("token_endpoint", "POST", {400, 401}),        # invalid_request / invalid_client
-    ("userinfo_endpoint", "GET", {401}),           # bearer challenge
-    ("jwks_uri", "GET", {200}),
-    ("revocation_endpoint", "POST", {400, 401}),
-    ("introspection_endpoint", "POST", {400, 401}),
-    ("end_session_endpoint", "GET", {200}),
-])
+@pytest.mark.parametrize(
+    "name, method, expected",
+    [
+        ("authorization_endpoint", "GET", {400}),  # error page: no client_id
+        ("token_endpoint", "POST", {400, 401}),  # invalid_request / invalid_client
+        ("userinfo_endpoint", "GET", {401}),  # bearer challenge
+        ("jwks_uri", "GET", {200}),
+        ("revocation_endpoint", "POST", {400, 401}),
+        ("introspection_endpoint", "POST", {400, 401}),
+        ("end_session_endpoint", "GET", {200}),
+    ],
+)
 def test_every_advertised_endpoint_answers(config, name, method, expected):
     response = requests.request(method, config[name], timeout=5, allow_redirects=False)
     assert response.status_code in expected, (name, response.status_code)
@@ -115,8 +125,9 @@ def test_documents_are_cacheable_with_max_age(provider, path):
     response = get(provider.url + path)
     cache_control = response.headers["Cache-Control"]
     assert "no-store" not in cache_control
-    max_age = [int(part.split("=")[1]) for part in cache_control.replace(" ", "").split(",")
-               if part.startswith("max-age=")]
+    max_age = [
+        int(part.split("=")[1]) for part in cache_control.replace(" ", "").split(",") if part.startswith("max-age=")
+    ]
     assert max_age and max_age[0] > 0, cache_control
 
 

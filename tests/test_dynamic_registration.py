@@ -55,8 +55,9 @@ def test_register_sign_in_update_delete(provider):
     deleted = requests.delete(body["registration_client_uri"], headers=bearer(rat), timeout=5)
     assert deleted.status_code == 204
     assert requests.get(body["registration_client_uri"], headers=bearer(rat), timeout=5).status_code == 401
-    assert requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]),
-                        timeout=5).status_code == 401
+    assert (
+        requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 401
+    )
     refresh = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refresh.status_code == 401 and refresh.json()["error"] == "invalid_client"
     types = [e.type for e in provider.audit_events()]
@@ -108,15 +109,20 @@ def test_invalid_metadata_names_the_field_and_creates_nothing(provider):
         ({"redirect_uris": ["https://library.example.edu/cb#frag"]}, "invalid_redirect_uri", "fragment"),
         ({"redirect_uris": ["https://*.example.edu/cb"]}, "invalid_redirect_uri", "wildcard"),
         ({"redirect_uris": ["edu.example.app:/cb"]}, "invalid_redirect_uri", "native"),
-        ({"post_logout_redirect_uris": ["http://example.edu/"]}, "invalid_client_metadata",
-         "post_logout_redirect_uris"),
+        (
+            {"post_logout_redirect_uris": ["http://example.edu/"]},
+            "invalid_client_metadata",
+            "post_logout_redirect_uris",
+        ),
         ({"backchannel_logout_uri": "edu.example.app:/logout"}, "invalid_client_metadata", "backchannel_logout_uri"),
         ({"grant_types": ["implicit"]}, "invalid_client_metadata", "grant_types"),
         ({"response_types": ["token"]}, "invalid_client_metadata", "response_types"),
-        ({"grant_types": ["client_credentials"], "response_types": ["code"], "redirect_uris": []},
-         "invalid_client_metadata", "response_types"),
-        ({"token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata",
-         "token_endpoint_auth_method"),
+        (
+            {"grant_types": ["client_credentials"], "response_types": ["code"], "redirect_uris": []},
+            "invalid_client_metadata",
+            "response_types",
+        ),
+        ({"token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata", "token_endpoint_auth_method"),
         ({"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata", "jwks"),
         ({"trusted": True}, "invalid_client_metadata", "trusted"),
         ({"scope": "openid idp:admin"}, "invalid_client_metadata", "scope"),
@@ -127,8 +133,9 @@ def test_invalid_metadata_names_the_field_and_creates_nothing(provider):
         assert response.status_code == 400, (change, response.text)
         assert response.json()["error"] == error, change
         assert fragment in response.json()["error_description"], (change, response.json())
-    not_json = requests.post(provider.url + "/register", data="{", headers={**bearer(token),
-                             "Content-Type": "application/json"}, timeout=5)
+    not_json = requests.post(
+        provider.url + "/register", data="{", headers={**bearer(token), "Content-Type": "application/json"}, timeout=5
+    )
     assert not_json.status_code == 400 and not_json.json()["error"] == "invalid_client_metadata"
     assert client_count(provider) == 0
     # The rejected requests did not use up the token's one registration.
@@ -139,12 +146,17 @@ def test_refused_metadata_is_never_quoted_back(provider):
     """The description is constant text naming the field: the relying party's own value is not
     echoed (it was, with '"' replaced by "'"), whatever characters it holds."""
     token = initial_access_token(provider)
-    cases = [({"redirect_uris": ['http://evil.example/"><script>']}, "invalid_redirect_uri", "redirect_uris: "),
-             ({"redirect_uris": ["https://rp.example.edu/cb#Zoë\\"]}, "invalid_redirect_uri", "redirect_uris: "),
-             ({"grant_types": ['implicit"']}, "invalid_client_metadata", "grant_types: "),
-             ({"scope": 'library"admin'}, "invalid_client_metadata", "scope: "),
-             ({"backchannel_logout_uri": "http://rp.example.edu/\\bc"}, "invalid_client_metadata",
-              "backchannel_logout_uri: ")]
+    cases = [
+        ({"redirect_uris": ['http://evil.example/"><script>']}, "invalid_redirect_uri", "redirect_uris: "),
+        ({"redirect_uris": ["https://rp.example.edu/cb#Zoë\\"]}, "invalid_redirect_uri", "redirect_uris: "),
+        ({"grant_types": ['implicit"']}, "invalid_client_metadata", "grant_types: "),
+        ({"scope": 'library"admin'}, "invalid_client_metadata", "scope: "),
+        (
+            {"backchannel_logout_uri": "http://rp.example.edu/\\bc"},
+            "invalid_client_metadata",
+            "backchannel_logout_uri: ",
+        ),
+    ]
     for change, error, prefix in cases:
         response = register(provider, web_client(**change), token)
         assert response.status_code == 400, (change, response.text)
@@ -161,9 +173,13 @@ def test_registration_access_token_is_good_for_its_own_client_only(provider):
     first = register(provider, web_client(), token).json()
     second = register(provider, web_client(client_name="Other"), token).json()
     for method in ("get", "put", "delete"):
-        response = requests.request(method, second["registration_client_uri"], timeout=5,
-                                    headers=bearer(first["registration_access_token"]),
-                                    json={**web_client(), "client_id": second["client_id"]})
+        response = requests.request(
+            method,
+            second["registration_client_uri"],
+            timeout=5,
+            headers=bearer(first["registration_access_token"]),
+            json={**web_client(), "client_id": second["client_id"]},
+        )
         assert response.status_code == 401, (method, response.text)
     # The initial access token is not a registration access token either.
     assert requests.get(first["registration_client_uri"], headers=bearer(token), timeout=5).status_code == 401
@@ -176,16 +192,22 @@ def test_update_keeps_trusted_and_refuses_invalid_metadata(provider):
     rat, uri = body["registration_access_token"], body["registration_client_uri"]
     _set_trusted(provider, body["client_id"])
 
-    bad = requests.put(uri, json={**web_client(redirect_uris=["http://evil.example/cb"]),
-                                  "client_id": body["client_id"]}, headers=bearer(rat), timeout=5)
+    bad = requests.put(
+        uri,
+        json={**web_client(redirect_uris=["http://evil.example/cb"]), "client_id": body["client_id"]},
+        headers=bearer(rat),
+        timeout=5,
+    )
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_redirect_uri"
     assert requests.get(uri, headers=bearer(rat), timeout=5).json()["redirect_uris"] == [CALLBACK]
     for extra in ({"trusted": False}, {"client_id": "someone-else"}, {"registration_access_token": rat}):
-        response = requests.put(uri, json={**web_client(), "client_id": body["client_id"], **extra},
-                                headers=bearer(rat), timeout=5)
+        response = requests.put(
+            uri, json={**web_client(), "client_id": body["client_id"], **extra}, headers=bearer(rat), timeout=5
+        )
         assert response.status_code == 400, extra
-    ok = requests.put(uri, json={**web_client(client_name="Renamed"), "client_id": body["client_id"]},
-                      headers=bearer(rat), timeout=5)
+    ok = requests.put(
+        uri, json={**web_client(client_name="Renamed"), "client_id": body["client_id"]}, headers=bearer(rat), timeout=5
+    )
     assert ok.status_code == 200 and ok.json()["client_name"] == "Renamed"
     assert _stored(provider, body["client_id"]).trusted
 
@@ -209,9 +231,15 @@ def _stored(provider, client_id):
 
 def test_public_native_client(provider):
     token = initial_access_token(provider)
-    body = register(provider, web_client(token_endpoint_auth_method="none", application_type="native",
-                                         redirect_uris=["edu.example.library:/callback", "http://127.0.0.1/cb",
-                                                        "http://[::1]:61000/cb"]), token)
+    body = register(
+        provider,
+        web_client(
+            token_endpoint_auth_method="none",
+            application_type="native",
+            redirect_uris=["edu.example.library:/callback", "http://127.0.0.1/cb", "http://[::1]:61000/cb"],
+        ),
+        token,
+    )
     assert body.status_code == 201, body.text
     assert "client_secret" not in body.json() and "client_secret_expires_at" not in body.json()
     assert _stored(provider, body.json()["client_id"]).public
@@ -226,10 +254,17 @@ def test_discovery_advertises_registration(provider):
 
 def test_a_put_without_json_is_a_metadata_error(provider):
     body = register(provider, web_client(), initial_access_token(provider)).json()
-    for data, content_type in (("{", "application/json"), ("client_name=x", "application/x-www-form-urlencoded"),
-                               ("[]", "application/json")):
-        response = requests.put(body["registration_client_uri"], data=data, timeout=5,
-                                headers={**bearer(body["registration_access_token"]), "Content-Type": content_type})
+    for data, content_type in (
+        ("{", "application/json"),
+        ("client_name=x", "application/x-www-form-urlencoded"),
+        ("[]", "application/json"),
+    ):
+        response = requests.put(
+            body["registration_client_uri"],
+            data=data,
+            timeout=5,
+            headers={**bearer(body["registration_access_token"]), "Content-Type": content_type},
+        )
         assert response.status_code == 400 and response.json()["error"] == "invalid_client_metadata", data
 
 

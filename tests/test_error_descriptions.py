@@ -29,10 +29,22 @@ def _oauth_error_names() -> set[str]:
     import idp.http.protocol.registration
     import idp.http.protocol.server
 
-    modules = (rfc6749, rfc6750, rfc7591, oidc, errors, error_responses, idp.http.protocol.server,
-               idp.http.protocol.registration)
-    return {name for module in modules for name, obj in vars(module).items()
-            if isinstance(obj, type) and issubclass(obj, OAuth2Error)} | {"ClaimsRequestError"}
+    modules = (
+        rfc6749,
+        rfc6750,
+        rfc7591,
+        oidc,
+        errors,
+        error_responses,
+        idp.http.protocol.server,
+        idp.http.protocol.registration,
+    )
+    return {
+        name
+        for module in modules
+        for name, obj in vars(module).items()
+        if isinstance(obj, type) and issubclass(obj, OAuth2Error)
+    } | {"ClaimsRequestError"}
 
 
 def _calls(names: set[str]):
@@ -62,12 +74,18 @@ def test_client_metadata_messages_never_interpolate_the_metadata():
         message = call.args[1] if len(call.args) > 1 else next(k.value for k in call.keywords if k.arg == "message")
         if _is_table_lookup(message):  # MESSAGES.get(code, DEFAULT): every text of the table is checked
             table = vars(idp.domain.clients.rules)[message.func.value.id]
-            texts = [*table.values(), eval(compile(ast.Expression(message.args[1]), str(path), "eval"),  # noqa: S307
-                                           vars(idp.domain.clients.rules))]
+            texts = [
+                *table.values(),
+                eval(
+                    compile(ast.Expression(message.args[1]), str(path), "eval"),
+                    vars(idp.domain.clients.rules),
+                ),
+            ]
         else:
             names = {n.id for n in ast.walk(message) if isinstance(n, ast.Name)}
-            assert isinstance(message, (ast.Constant, ast.JoinedStr)) and all(n.isupper() for n in names), \
+            assert isinstance(message, (ast.Constant, ast.JoinedStr)) and all(n.isupper() for n in names), (
                 f"{path}:{call.lineno}: the message must not quote the metadata: {ast.unparse(message)}"
+            )
             texts = [eval(compile(ast.Expression(message), str(path), "eval"), vars(idp.domain.clients.rules))]  # noqa: S307
         for text in texts:
             assert not invalid_error_characters(text), f"{path}:{call.lineno}: {text!r}"
@@ -75,10 +93,17 @@ def test_client_metadata_messages_never_interpolate_the_metadata():
 
 def _is_table_lookup(node) -> bool:
     """``UPPER_CASE_TABLE.get(anything, UPPER_CASE_CONSTANT or "literal")``: the text comes from a table."""
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "get"
-            and isinstance(node.func.value, ast.Name) and node.func.value.id.isupper() and len(node.args) == 2
-            and (isinstance(node.args[1], ast.Constant) or (isinstance(node.args[1], ast.Name)
-                                                             and node.args[1].id.isupper())))
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id.isupper()
+        and len(node.args) == 2
+        and (
+            isinstance(node.args[1], ast.Constant) or (isinstance(node.args[1], ast.Name) and node.args[1].id.isupper())
+        )
+    )
 
 
 def test_every_registered_text_is_allowed_by_rfc_6749():
@@ -89,13 +114,24 @@ def test_every_registered_text_is_allowed_by_rfc_6749():
     assert all(text and not invalid_error_characters(text) for text in texts)
 
 
-@pytest.mark.parametrize("response_type, named", [("id_token", "id_token"), ("token id_token", "id_token token"),
-                                                  ("id_token code", "code id_token"), ("id_token id_token", None),
-                                                  ("x", None), ("", None)])
+@pytest.mark.parametrize(
+    "response_type, named",
+    [
+        ("id_token", "id_token"),
+        ("token id_token", "id_token token"),
+        ("id_token code", "code id_token"),
+        ("id_token id_token", None),
+        ("x", None),
+        ("", None),
+    ],
+)
 def test_a_response_type_is_named_only_from_the_known_set(response_type, named):
     text = error_responses.ResponseTypeNotSupported(response_type).description
-    assert text == (f"response_type '{named}' is not supported; use 'code'." if named
-                    else errors.GENERIC["unsupported_response_type"])
+    assert text == (
+        f"response_type '{named}' is not supported; use 'code'."
+        if named
+        else errors.GENERIC["unsupported_response_type"]
+    )
 
 
 def test_a_description_built_from_the_request_becomes_the_generic_text():
@@ -115,15 +151,22 @@ def test_the_backstop_answers_an_authlib_description_failure_with_400(tmp_path, 
 
     from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 
-    settings = Settings(issuer="http://127.0.0.1:8000", instance_dir=str(tmp_path), secret_key="b" * 40,
-                        database_url="sqlite://", keys_passphrase=TEST_KEYS_PASSPHRASE).validated()
+    settings = Settings(
+        issuer="http://127.0.0.1:8000",
+        instance_dir=str(tmp_path),
+        secret_key="b" * 40,
+        database_url="sqlite://",
+        keys_passphrase=TEST_KEYS_PASSPHRASE,
+    ).validated()
     app = create_app(settings, database=database, store=MemoryStore(), hasher=FAST_HASHER)
     # A protocol endpoint (by its name), so the registry answers in OAuth JSON.
     app.add_url_rule("/quoting", "protocol.quoting", lambda: InvalidRequestError('The value "x" is wrong.'))
     caplog.set_level(logging.INFO)
     response = app.test_client().get("/quoting")
     assert response.status_code == 400 and response.get_json() == {
-        "error": "invalid_request", "error_description": errors.GENERIC["invalid_request"]}
+        "error": "invalid_request",
+        "error_description": errors.GENERIC["invalid_request"],
+    }
     assert [r.msg for r in caplog.records if r.levelno >= logging.WARNING] == [errors.REFUSED_DESCRIPTION_LOG]
     assert not any(r.exc_info for r in caplog.records)
     with pytest.raises(ValueError) as other:

@@ -18,8 +18,10 @@ def test_a_mistyped_provider_url_is_a_page_for_browsers_and_json_for_api_clients
     page = http.get("/logn", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
     assert page.status_code == 404 and page.mimetype == "text/html" and "There is no such page." in page.text
     api = http.get("/logn", headers={"Accept": "application/json"})
-    assert api.status_code == 404 and api.get_json() == {"error": "not_found",
-                                                         "error_description": "There is no such page."}
+    assert api.status_code == 404 and api.get_json() == {
+        "error": "not_found",
+        "error_description": "There is no such page.",
+    }
     assert http.get("/logn").mimetype == "application/json"  # no preference: an API client
 
 
@@ -52,6 +54,7 @@ def test_a_dependency_that_is_down_is_a_503_everywhere_with_one_log_line(make_pr
         def __getattr__(self, _name):
             def fail(*_a, **_k):
                 raise StoreUnavailable("down")
+
             return fail
 
     provider = make_provider(store=DownStore())

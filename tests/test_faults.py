@@ -11,8 +11,7 @@ import pytest
 import requests
 from sqlalchemy import text
 
-from .cluster import a, b, cluster  # noqa: F401  (module-scoped fixtures)
-from .cluster import Cluster, on
+from .cluster import Cluster, a, b, cluster, on  # noqa: F401  (module-scoped fixtures)
 from .helpers import Browser, bearer, query
 from .load import Load, run_outage
 
@@ -35,9 +34,12 @@ def assert_still_signed_in(cluster, instance, rp, browser, tokens):
     """Nothing the user completed is lost: SSO session, access token, refresh token."""
     silent = browser.get(on(rp, instance, cluster).authorization_url(prompt="none"))
     assert silent.status_code == 302 and "code" in query(silent.headers["Location"]), silent.text[:300]
-    assert requests.get(instance.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=10).status_code == 200
-    refreshed = on(rp, instance, cluster).token_request({"grant_type": "refresh_token",
-                                                         "refresh_token": tokens["refresh_token"]})
+    assert (
+        requests.get(instance.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=10).status_code == 200
+    )
+    refreshed = on(rp, instance, cluster).token_request(
+        {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
+    )
     assert refreshed.status_code == 200, refreshed.text
     return refreshed.json()
 
@@ -57,8 +59,12 @@ def test_redis_outage_fails_sign_ins_closed_and_they_resume_by_themselves(cluste
         sso["tokens"] = on_b.exchange(on_b.sign_in(browser))
 
     before = pids(cluster)
-    outage = run_outage(Load(cluster, [a, b]), cluster.redis_proxy, during=single_sign_on_during_the_outage,
-                        recovered=lambda o: o.recovery("sign_in") is not None)
+    outage = run_outage(
+        Load(cluster, [a, b]),
+        cluster.redis_proxy,
+        during=single_sign_on_during_the_outage,
+        recovered=lambda o: o.recovery("sign_in") is not None,
+    )
 
     assert outage.unexpected() == []
     # Password sign-ins need the brute-force counters in Redis: refused with 503, never a 500 or a hang.
@@ -80,8 +86,11 @@ def test_redis_outage_fails_sign_ins_closed_and_they_resume_by_themselves(cluste
 def test_postgresql_outage_gives_quick_503_and_the_pool_recovers(cluster, a, b):
     rp, browser, tokens = completed_sign_in(cluster, b)
     before = pids(cluster)
-    outage = run_outage(Load(cluster, [a, b]), cluster.pg_proxy,
-                        recovered=lambda o: all(o.recovery(k) is not None for k in ("sign_in", "userinfo")))
+    outage = run_outage(
+        Load(cluster, [a, b]),
+        cluster.pg_proxy,
+        recovered=lambda o: all(o.recovery(k) is not None for k in ("sign_in", "userinfo")),
+    )
 
     assert outage.unexpected() == []
     for kind in ("sign_in", "authorize", "userinfo", "client_credentials"):
@@ -98,15 +107,24 @@ def assert_nothing_half_written(cluster):
     """Each code exchange writes a grant and its refresh token in one transaction: never one alone;
     a family never has two live refresh tokens; every session belongs to a user who signed in."""
     with cluster.admin.extensions["idp"].database.engine.connect() as conn:
-        orphan_grants = conn.scalar(text(
-            "SELECT count(*) FROM grants g WHERE g.scope LIKE '%offline_access%' AND NOT EXISTS "
-            "(SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)"))
-        double_live = conn.scalar(text(
-            "SELECT count(*) FROM (SELECT grant_id FROM refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL "
-            "GROUP BY grant_id HAVING count(*) > 1) t"))
-        sessions_without_sign_in = conn.scalar(text(
-            "SELECT count(*) FROM browser_sessions s WHERE NOT EXISTS (SELECT 1 FROM audit_events e "
-            "WHERE e.type = 'login.success' AND e.user_id = s.user_id AND e.occurred_at <= s.created_at + 1)"))
+        orphan_grants = conn.scalar(
+            text(
+                "SELECT count(*) FROM grants g WHERE g.scope LIKE '%offline_access%' AND NOT EXISTS "
+                "(SELECT 1 FROM refresh_tokens r WHERE r.grant_id = g.id)"
+            )
+        )
+        double_live = conn.scalar(
+            text(
+                "SELECT count(*) FROM (SELECT grant_id FROM refresh_tokens WHERE rotated_at IS NULL AND revoked_at IS NULL "
+                "GROUP BY grant_id HAVING count(*) > 1) t"
+            )
+        )
+        sessions_without_sign_in = conn.scalar(
+            text(
+                "SELECT count(*) FROM browser_sessions s WHERE NOT EXISTS (SELECT 1 FROM audit_events e "
+                "WHERE e.type = 'login.success' AND e.user_id = s.user_id AND e.occurred_at <= s.created_at + 1)"
+            )
+        )
     assert (orphan_grants, double_live, sessions_without_sign_in) == (0, 0, 0)
 
 

@@ -19,11 +19,12 @@ import tempfile
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from idp.app import create_app
-from idp.http.protocol.errors import REFUSED_DESCRIPTION_LOG
 from idp.core.settings import Settings
+from idp.http.protocol.errors import REFUSED_DESCRIPTION_LOG
 
 from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 from .fuzz_requests import HostileRequest, hostile_request, vocabulary
@@ -37,10 +38,18 @@ FIXED_SEED = not os.environ.get("IDP_FUZZ_RANDOM")
 def _routes() -> list[tuple[str, str]]:
     """(rule, method) for every route; the app is built only to read its URL map."""
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app(Settings(issuer="http://127.0.0.1:9", instance_dir=tmp, database_url="sqlite://",
-                                  secret_key="t" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE).validated())
-        return sorted((rule.rule, method) for rule in app.url_map.iter_rules()
-                      for method in rule.methods - {"HEAD", "OPTIONS"})
+        app = create_app(
+            Settings(
+                issuer="http://127.0.0.1:9",
+                instance_dir=tmp,
+                database_url="sqlite://",
+                secret_key="t" * 40,
+                keys_passphrase=TEST_KEYS_PASSPHRASE,
+            ).validated()
+        )
+        return sorted(
+            (rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
+        )
 
 
 ROUTES = _routes()
@@ -66,9 +75,20 @@ def log(caplog):
 
 
 @pytest.mark.parametrize("rule, method", ROUTES, ids=[f"{m} {r}" for r, m in ROUTES])
-@settings(max_examples=EXAMPLES, deadline=None, derandomize=FIXED_SEED, database=None, print_blob=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
-                                 HealthCheck.filter_too_much, HealthCheck.large_base_example])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=FIXED_SEED,
+    database=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.large_base_example,
+    ],
+)
 @given(data=st.data())
 def test_no_hostile_request_gets_a_5xx_a_traceback_or_an_open_redirect(world, log, rule, method, data):
     url_rule = next(r for r in world.app.url_map.iter_rules() if r.rule == rule and method in r.methods)
@@ -84,17 +104,29 @@ def test_no_hostile_request_gets_a_5xx_a_traceback_or_an_open_redirect(world, lo
         response.close()  # a static file's response holds the file open
 
 
-@settings(max_examples=EXAMPLES * 2, deadline=None, derandomize=FIXED_SEED, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(path=st.one_of(st.text(max_size=40).map(lambda t: "/" + _as_wsgi(t)), st.binary(max_size=40).map(
-           lambda b: "/" + b.decode("latin-1")), st.sampled_from(["/authorize/", "//login", "/static/", "/admin/api",
-                                                                  "/register/", "/.well-known/", "/%2e%2e/etc"])),
-       method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "X"]))
+@settings(
+    max_examples=EXAMPLES * 2,
+    deadline=None,
+    derandomize=FIXED_SEED,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    path=st.one_of(
+        st.text(max_size=40).map(lambda t: "/" + _as_wsgi(t)),
+        st.binary(max_size=40).map(lambda b: "/" + b.decode("latin-1")),
+        st.sampled_from(
+            ["/authorize/", "//login", "/static/", "/admin/api", "/register/", "/.well-known/", "/%2e%2e/etc"]
+        ),
+    ),
+    method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE", "PROPFIND", "X"]),
+)
 def test_any_path_and_method_is_answered_without_a_5xx(world, log, path, method):
     """Paths outside the URL map (raw bytes in PATH_INFO too) and methods no route has."""
     log.clear()
     response = world.app.test_client(use_cookies=False).open(
-        "/", method=method, base_url=world.issuer, environ_overrides={"PATH_INFO": path})
+        "/", method=method, base_url=world.issuer, environ_overrides={"PATH_INFO": path}
+    )
     try:
         assert response.status_code < 500, response.get_data(as_text=True)[:300]
         assert_nothing_went_wrong(log.records)
@@ -114,22 +146,38 @@ def test_the_vocabulary_gets_past_the_first_checks(world):
     jar = "; ".join(f"{k}={v}" for k, v in cookies.items())
     assert "Fuzz RP" in http.get(f"/login?interaction={interaction}", headers={"Cookie": jar}).get_data(as_text=True)
     csrf = "; ".join([f"idp_csrf={world.cookies['idp_csrf']}", jar])
-    signed_in = http.post("/login", headers={"Cookie": csrf}, data={
-        "interaction": interaction, "csrf_token": world.csrf_token, "username": "S1000001", "password": PASSWORD})
+    signed_in = http.post(
+        "/login",
+        headers={"Cookie": csrf},
+        data={"interaction": interaction, "csrf_token": world.csrf_token, "username": "S1000001", "password": PASSWORD},
+    )
     assert signed_in.status_code == 302 and "/authorize/resume" in signed_in.headers["Location"]
     rp_auth = {"Authorization": basic(world.rp.client_id, world.rp.client_secret)}
-    token = http.post("/token", data={"grant_type": "refresh_token", "refresh_token": world.tokens["refresh_token"]},
-                      headers=rp_auth)
+    token = http.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": world.tokens["refresh_token"]}, headers=rp_auth
+    )
     assert token.status_code == 200
-    exchanged = http.post("/token", headers=rp_auth, data={
-        "grant_type": "authorization_code", "code": world.fresh_code(), "redirect_uri": world.rp.redirect_uri,
-        "code_verifier": world.verifier})
+    exchanged = http.post(
+        "/token",
+        headers=rp_auth,
+        data={
+            "grant_type": "authorization_code",
+            "code": world.fresh_code(),
+            "redirect_uri": world.rp.redirect_uri,
+            "code_verifier": world.verifier,
+        },
+    )
     assert exchanged.status_code == 200 and "id_token" in exchanged.get_json()
     bearer = {"Authorization": f"Bearer {world.admin_token}"}
     assert http.get("/admin/api/clients", headers=bearer).status_code == 200
     registration = world.registration
-    assert http.get(f"/register/{registration['client_id']}", headers={
-        "Authorization": f"Bearer {registration['registration_access_token']}"}).status_code == 200
+    assert (
+        http.get(
+            f"/register/{registration['client_id']}",
+            headers={"Authorization": f"Bearer {registration['registration_access_token']}"},
+        ).status_code
+        == 200
+    )
 
 
 def send(world: World, request: HostileRequest):
@@ -137,25 +185,32 @@ def send(world: World, request: HostileRequest):
     http = world.app.test_client(use_cookies=False)
     headers = {k: _as_wsgi(v) for k, v in request.headers.items()}
     fresh_cookies: dict[str, str] = {}
-    query, form = (_fresh(world, pairs, fresh_cookies) if isinstance(pairs, list) else pairs
-                   for pairs in (request.query, request.form))
+    query, form = (
+        _fresh(world, pairs, fresh_cookies) if isinstance(pairs, list) else pairs
+        for pairs in (request.query, request.form)
+    )
     if FRESH_SESSION in headers.get("Cookie", ""):
         headers["Cookie"] = headers["Cookie"].replace(FRESH_SESSION, world.fresh_session())
     if fresh_cookies:  # the browser that started the interaction sends what it was given
         headers["Cookie"] = "; ".join([f"{k}={v}" for k, v in fresh_cookies.items()] + [headers.get("Cookie", "")])
-    environ = {"REMOTE_ADDR": "127.0.0.1",
-               "QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else urlencode(query)}
+    environ = {
+        "REMOTE_ADDR": "127.0.0.1",
+        "QUERY_STRING": query.decode("latin-1") if isinstance(query, bytes) else urlencode(query),
+    }
     kwargs: dict = {}
     if form is not None:
-        kwargs.update(data=urlencode(form), content_type=headers.pop("Content-Type", "application/x-www-form-urlencoded"))
+        kwargs.update(
+            data=urlencode(form), content_type=headers.pop("Content-Type", "application/x-www-form-urlencoded")
+        )
     elif request.json_body is not None:
         kwargs.update(data=json.dumps(request.json_body), content_type=headers.pop("Content-Type", "application/json"))
     elif request.raw_body is not None:
         kwargs.update(data=request.raw_body, content_type=headers.pop("Content-Type", None))
     if request.content_length is not None:
         environ["CONTENT_LENGTH"] = request.content_length
-    response = http.open(request.path, method=request.method, base_url=world.issuer, headers=headers,
-                         environ_overrides=environ, **kwargs)
+    response = http.open(
+        request.path, method=request.method, base_url=world.issuer, headers=headers, environ_overrides=environ, **kwargs
+    )
     # Mail (a reset link) goes out on a background thread, which draws on ``random`` for its
     # Message-ID: let it finish before hypothesis draws the next request.
     world.app.extensions["idp"].postman.wait_idle()

@@ -5,7 +5,7 @@ reader's locale in IDP_TIME_ZONE; discovery names the languages."""
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from babel.messages.checkers import checkers
@@ -31,14 +31,16 @@ def extracted():
 
 # -- the catalogue ----------------------------------------------------------------------------
 
+
 def test_every_user_facing_string_is_in_the_german_catalogue(german, extracted):
     missing = sorted(str(m.id) for m in extracted if m.id and german.get(m.id) is None)
     assert not missing, "run `python -m idp.http.i18n update` and translate:\n" + "\n".join(missing)
 
 
 def test_every_german_entry_is_translated_and_not_fuzzy(german):
-    untranslated = [m.id for m in german if m.id and (not m.string or (isinstance(m.string, tuple)
-                                                                        and not all(m.string)))]
+    untranslated = [
+        m.id for m in german if m.id and (not m.string or (isinstance(m.string, tuple) and not all(m.string)))
+    ]
     fuzzy = [m.id for m in german if m.id and m.fuzzy]
     assert not untranslated and not fuzzy, (untranslated, fuzzy)
 
@@ -95,6 +97,7 @@ def test_a_read_only_translations_folder_compiles_into_a_cache(tmp_path):
 
 # -- choosing the language --------------------------------------------------------------------
 
+
 def lang_of(response) -> str:
     return re.search(r'<html lang="([a-z]+)">', response.text).group(1)
 
@@ -112,8 +115,9 @@ def test_ui_locales_of_the_authorization_request_wins_over_the_browser(provider)
     rp = provider.create_client()
     browser = provider.browser()
     accept = {"Accept-Language": "en"}
-    page = browser.follow(browser.get(rp.authorization_url(ui_locales="fr-CA de-AT en"), headers=accept),
-                          stop_at="never")
+    page = browser.follow(
+        browser.get(rp.authorization_url(ui_locales="fr-CA de-AT en"), headers=accept), stop_at="never"
+    )
     assert lang_of(page) == "de" and "um mit <strong>Test RP</strong> fortzufahren" in page.text
     # The form post carries the interaction: the wrong-password page stays German too.
     refused = browser.submit_login(page, password="wrong")
@@ -141,8 +145,16 @@ def test_the_language_switch_is_remembered_and_overrides_ui_locales(provider):
 def test_the_language_switch_only_redirects_on_this_server(provider):
     browser = provider.browser()
     # The TAB case was an open redirect: browsers drop the tab and go to //evil.example.
-    for target in ("https://evil.example/", "//evil.example/", "/\\evil.example", "javascript:alert(1)",
-                   "/\t/evil.example", "/\n/evil.example", "/ /evil.example", "/.//evil.example"):
+    for target in (
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/ /evil.example",
+        "/.//evil.example",
+    ):
         response = browser.get("/language", params={"lang": "de", "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/", target
     unknown = browser.get("/language", params={"lang": "xx", "next": "/help"})
@@ -153,8 +165,14 @@ def test_the_language_switch_judges_next_as_a_browser_reads_it(provider):
     """Browsers drop tabs and newlines from a URL and read '\\' as '/': "/<TAB>/evil.example" was
     sent on as "//evil.example", another host."""
     browser = provider.browser()
-    for target in ("/\t/evil.example", "/\n/evil.example", "\t//evil.example", "/ /evil.example",
-                   "/%5C%5Cevil.example\\", "/é"):
+    for target in (
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "\t//evil.example",
+        "/ /evil.example",
+        "/%5C%5Cevil.example\\",
+        "/é",
+    ):
         response = browser.get("/language", params={"lang": "de", "next": target})
         assert response.status_code == 303 and response.headers["Location"] == "/", repr(target)
     kept = browser.get("/language", params={"lang": "de", "next": "/login?interaction=abc-_~.%20x"})
@@ -193,8 +211,9 @@ def test_discovery_lists_the_page_languages(provider):
 
 # -- dates and times --------------------------------------------------------------------------
 
+
 def test_dates_are_shown_in_the_readers_locale_and_the_configured_time_zone(provider):
-    moment = datetime(2026, 7, 1, 10, 30, tzinfo=timezone.utc).timestamp()  # 12:30 in Berlin (CEST)
+    moment = datetime(2026, 7, 1, 10, 30, tzinfo=UTC).timestamp()  # 12:30 in Berlin (CEST)
     with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
         assert i18n.when(moment) == "01.07.2026, 12:30:00"
     with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
@@ -203,7 +222,7 @@ def test_dates_are_shown_in_the_readers_locale_and_the_configured_time_zone(prov
 
 def test_time_zone_setting_moves_the_dates(make_provider):
     provider = make_provider(time_zone="America/New_York")
-    moment = datetime(2026, 1, 15, 15, 0, tzinfo=timezone.utc).timestamp()
+    moment = datetime(2026, 1, 15, 15, 0, tzinfo=UTC).timestamp()
     with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
         assert i18n.when(moment, "short") == "1/15/26, 10:00\u202fAM"
 
@@ -223,20 +242,34 @@ def test_account_page_in_german_shows_german_dates(provider):
 
 # -- mail -------------------------------------------------------------------------------------
 
+
 def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
     from idp.http import mail as notifications
 
-    moment = datetime(2026, 12, 24, 17, 5, tzinfo=timezone.utc).timestamp()  # 18:05 in Berlin (CET)
+    moment = datetime(2026, 12, 24, 17, 5, tzinfo=UTC).timestamp()  # 18:05 in Berlin (CET)
     with provider.app.app_context():
-        subject, text, html = notifications.compose("changed", "de", changed_at=moment, signed_out=True,
-                                                    name="Ada <Lovelace>", registration_number="S1000001",
-                                                    forgot_link="https://login.example.edu/password/forgot")
+        subject, text, html = notifications.compose(
+            "changed",
+            "de",
+            changed_at=moment,
+            signed_out=True,
+            name="Ada <Lovelace>",
+            registration_number="S1000001",
+            forgot_link="https://login.example.edu/password/forgot",
+        )
         assert subject == "Ihr SPOM-Login-Passwort wurde geändert"
         assert "wurde am 24. Dezember 2026, 18:05:00 MEZ geändert." in text
         assert "Hallo Ada <Lovelace>," in text and "Hallo Ada &lt;Lovelace&gt;," in html
         assert '<html lang="de">' in html
-        subject, text, _ = notifications.compose("changed", "fr", changed_at=moment, signed_out=False, name="Ada",
-                                                 registration_number="S1000001", forgot_link="x")
+        subject, text, _ = notifications.compose(
+            "changed",
+            "fr",
+            changed_at=moment,
+            signed_out=False,
+            name="Ada",
+            registration_number="S1000001",
+            forgot_link="x",
+        )
         assert subject == "Your SPOM Login password was changed" and "December 24, 2026" in text
         assert "signed out of every application" not in text
 
@@ -244,16 +277,14 @@ def test_mail_comes_from_the_same_catalogues_with_local_time(provider):
 def test_every_sentence_zxcvbn_can_say_is_in_the_catalogue():
     """zxcvbn answers in English; a new version with new sentences must not leak them untranslated."""
     import ast
+    from pathlib import Path
 
     import zxcvbn.feedback
 
     from idp.domain.password_policy import ZXCVBN_FEEDBACK
 
-    from pathlib import Path
-
     tree = ast.parse(Path(zxcvbn.feedback.__file__).read_text())
-    said = {n.args[0].value for n in ast.walk(tree)
-            if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_"}
+    said = {n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", None) == "_"}
     assert said and said <= set(ZXCVBN_FEEDBACK), sorted(said - set(ZXCVBN_FEEDBACK))
 
 
@@ -265,5 +296,7 @@ def test_password_strength_hint_in_german(provider):
         hint = strength("password1")
         label, suggestions = translate(hint["label"]), [translate(s) for s in hint["suggestions"]]
     assert label == "sehr schwach"
-    assert suggestions == ["Dies ist ein sehr häufiges Passwort.",
-                                   "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser."]
+    assert suggestions == [
+        "Dies ist ein sehr häufiges Passwort.",
+        "Fügen Sie ein oder zwei Wörter hinzu. Ungewöhnliche Wörter sind besser.",
+    ]

@@ -157,7 +157,9 @@ def test_a_consent_made_in_an_earlier_session_of_the_same_user_is_asked_again_fo
     page = start(browser, rp, prompt="consent")
     page = browser.follow(browser.submit_login(page))
     resume = browser.submit_consent(page).headers["Location"]
-    browser.post("/logout", data={"confirm": "yes", "csrf_token": parse_form(browser.get("/logout").text)["csrf_token"]})
+    browser.post(
+        "/logout", data={"confirm": "yes", "csrf_token": parse_form(browser.get("/logout").text)["csrf_token"]}
+    )
     sign_in_directly(browser)
 
     shown = browser.follow(browser.get(resume))

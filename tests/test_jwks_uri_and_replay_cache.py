@@ -83,23 +83,47 @@ def test_keys_from_jwks_uri_are_fetched_and_cached(make_provider, tmp_path):
     ca = trustme.CA()
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     key = ECKey.generate_key("P-256", parameters={"kid": "k1"})
-    server = Server(ok(json.dumps({"keys": [key.as_dict(private=False)]}).encode()),
-                    tls=ca.issue_cert("keys.example.edu"))
-    outbound = OutboundClient(AllowList.parse(["127.0.0.1/32"]), resolver=FakeDNS({"keys.example.edu": ["127.0.0.1"]}),
-                              ca_file=str(tmp_path / "ca.pem"))
+    server = Server(
+        ok(json.dumps({"keys": [key.as_dict(private=False)]}).encode()), tls=ca.issue_cert("keys.example.edu")
+    )
+    outbound = OutboundClient(
+        AllowList.parse(["127.0.0.1/32"]),
+        resolver=FakeDNS({"keys.example.edu": ["127.0.0.1"]}),
+        ca_file=str(tmp_path / "ca.pem"),
+    )
     provider = make_provider(outbound=outbound)
     try:
-        rp = provider.create_client(name="Keyed service", grant_types=["client_credentials"], redirect_uris=[],
-                                    scope="api.read", token_endpoint_auth_method="private_key_jwt",
-                                    jwks_uri=f"https://keys.example.edu:{server.port}/jwks.json")
+        rp = provider.create_client(
+            name="Keyed service",
+            grant_types=["client_credentials"],
+            redirect_uris=[],
+            scope="api.read",
+            token_endpoint_auth_method="private_key_jwt",
+            jwks_uri=f"https://keys.example.edu:{server.port}/jwks.json",
+        )
         for _ in range(2):
             now = int(provider.clock.now())
-            assertion = jwt.encode({"alg": "ES256", "kid": "k1"},
-                                   {"iss": rp.client_id, "sub": rp.client_id, "aud": provider.url + "/token",
-                                    "exp": now + 60, "jti": secrets.token_urlsafe(8)}, key, algorithms=["ES256"])
-            response = requests.post(provider.url + "/token", timeout=5, data={
-                "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion})
+            assertion = jwt.encode(
+                {"alg": "ES256", "kid": "k1"},
+                {
+                    "iss": rp.client_id,
+                    "sub": rp.client_id,
+                    "aud": provider.url + "/token",
+                    "exp": now + 60,
+                    "jti": secrets.token_urlsafe(8),
+                },
+                key,
+                algorithms=["ES256"],
+            )
+            response = requests.post(
+                provider.url + "/token",
+                timeout=5,
+                data={
+                    "grant_type": "client_credentials",
+                    "client_assertion_type": ASSERTION_TYPE,
+                    "client_assertion": assertion,
+                },
+            )
             assert response.status_code == 200, response.text
         assert len(server.requests) == 1 and server.sni == ["keys.example.edu"]
     finally:

@@ -8,18 +8,19 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 
+from idp.core.errors import KeyLifecycleError
 from idp.domain.keys import lifecycle as keyring
-from idp.storage.sql.database import Database
 from idp.storage.sql import audit
+from idp.storage.sql.database import Database
 from idp.storage.sql.models import StoredKey
 
 from .conftest import TEST_KEYS_PASSPHRASE
 from .helpers import bearer
 from .keyhelpers import CachingVerifier, current_kid, header, revoke, rotate, stored_keys
-from idp.core.errors import KeyLifecycleError
 
-POLICY = keyring.Policy(passphrase=TEST_KEYS_PASSPHRASE, publication_seconds=300, rotation_seconds=86400,
-                        retention_seconds=960)
+POLICY = keyring.Policy(
+    passphrase=TEST_KEYS_PASSPHRASE, publication_seconds=300, rotation_seconds=86400, retention_seconds=960
+)
 T0 = 1_900_000_000.0
 
 
@@ -61,14 +62,20 @@ def on_many_hosts(database_url, work, hosts=6):
 
 # -- concurrency -----------------------------------------------------------------------------------
 
+
 def test_simultaneous_rotations_make_exactly_one_current_key(database_url, fresh_keys, clean_database):
     ensure_keys(fresh_keys)
     outcomes = on_many_hosts(database_url, lambda db: keyring.rotate(db, "ES256", T0 + 300, POLICY).kid)
     assert len(outcomes) == 6 and [o for o, _ in outcomes].count("done") == 1, outcomes
     # The others found a next key made a moment ago: relying parties cannot have it yet.
     assert all("published for 0s only" in detail for o, detail in outcomes if o == "refused")
-    assert states(fresh_keys) == [("ES256", "current"), ("ES256", "next"), ("ES256", "retired"),
-                                  ("RS256", "current"), ("RS256", "next")]
+    assert states(fresh_keys) == [
+        ("ES256", "current"),
+        ("ES256", "next"),
+        ("ES256", "retired"),
+        ("RS256", "current"),
+        ("RS256", "next"),
+    ]
 
 
 def test_scheduled_maintenance_on_many_hosts_at_once_rotates_once(database_url, fresh_keys, clean_database):
@@ -86,12 +93,12 @@ def test_a_second_current_key_is_impossible_even_without_the_lock(fresh_keys, cl
     from sqlalchemy.exc import IntegrityError
 
     ensure_keys(fresh_keys)
-    with fresh_keys.session() as db:
-        with pytest.raises(IntegrityError):
-            keyring.create_key(db, "ES256", "current", T0, POLICY)
+    with fresh_keys.session() as db, pytest.raises(IntegrityError):
+        keyring.create_key(db, "ES256", "current", T0, POLICY)
 
 
 # -- schedule, removal -------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def scheduled(make_provider, fresh_keys):
@@ -112,16 +119,23 @@ def test_the_provider_rotates_by_itself_when_the_schedule_says_so(scheduled):
     tokens = rp.exchange(rp.sign_in(provider.browser()))  # the first request after the due time rotates
     second = current_kid(provider, "ES256")
     assert second != first and header(tokens["access_token"])["kid"] == second
-    assert {(k.kid, k.state) for k in stored_keys(provider) if k.alg == "ES256"} >= {(first, "retired"),
-                                                                                     (second, "current")}
+    assert {(k.kid, k.state) for k in stored_keys(provider) if k.alg == "ES256"} >= {
+        (first, "retired"),
+        (second, "current"),
+    }
     events = provider.audit_events(audit.KEY_ROTATED)
     assert {e.details["alg"] for e in events} == {"RS256", "ES256"}
     assert {e.details["trigger"] for e in events} == {"schedule"}
 
 
 def test_retired_keys_are_removed_once_nothing_they_signed_can_be_valid(make_provider, fresh_keys):
-    provider = make_provider(access_token_seconds=600, id_token_seconds=900, clock_skew_seconds=60,
-                             key_publication_seconds=300, keys_reload_seconds=1)
+    provider = make_provider(
+        access_token_seconds=600,
+        id_token_seconds=900,
+        clock_skew_seconds=60,
+        key_publication_seconds=300,
+        keys_reload_seconds=1,
+    )
     provider.create_user()
     rp = provider.create_client()
     clock = provider.clock
@@ -138,6 +152,7 @@ def test_retired_keys_are_removed_once_nothing_they_signed_can_be_valid(make_pro
 
 
 # -- encryption at rest ------------------------------------------------------------------------------
+
 
 def test_private_keys_are_encrypted_at_rest(make_provider, fresh_keys):
     provider = make_provider()
@@ -167,6 +182,7 @@ def test_a_wrong_passphrase_is_a_clear_503_not_a_crash(make_provider, fresh_keys
 
 # -- revocation ------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def signed_in(make_provider, fresh_keys):
     provider = make_provider(keys_reload_seconds=1)
@@ -176,8 +192,9 @@ def signed_in(make_provider, fresh_keys):
 
 
 def introspect(provider, rp, token) -> dict:
-    return requests.post(provider.url + "/introspect", data={"token": token}, timeout=5,
-                         auth=(rp.client_id, rp.client_secret)).json()
+    return requests.post(
+        provider.url + "/introspect", data={"token": token}, timeout=5, auth=(rp.client_id, rp.client_secret)
+    ).json()
 
 
 def test_revoking_the_current_key_withdraws_it_and_its_tokens_at_once(signed_in):
@@ -190,7 +207,9 @@ def test_revoking_the_current_key_withdraws_it_and_its_tokens_at_once(signed_in)
     assert result == {"kid": kid, "alg": "ES256", "previous_state": "current", "sessions_ended": 1}
     provider.clock.advance(1)
     assert kid not in {k["kid"] for k in requests.get(provider.url + "/jwks.json", timeout=5).json()["keys"]}
-    assert requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 401
+    assert (
+        requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 401
+    )
     assert introspect(provider, rp, tokens["access_token"]) == {"active": False}
     # The next key signs at once (an emergency cannot wait for publication); a new next is published.
     assert current_kid(provider, "ES256") == upcoming
@@ -203,8 +222,13 @@ def test_revoking_the_current_key_withdraws_it_and_its_tokens_at_once(signed_in)
     row = next(k for k in stored_keys(provider) if k.kid == kid)
     assert row.state == "revoked" and row.private_key == ""
     event = provider.audit_events(audit.KEY_REVOKED)[0]
-    assert event.details == {"kid": kid, "alg": "ES256", "previous_state": "current",
-                             "reason": "private key found in a backup", "sessions_ended": 1}
+    assert event.details == {
+        "kid": kid,
+        "alg": "ES256",
+        "previous_state": "current",
+        "reason": "private key found in a backup",
+        "sessions_ended": 1,
+    }
 
 
 def test_revoking_without_ending_sessions_keeps_them(signed_in):
@@ -222,10 +246,13 @@ def test_revoking_a_next_key_publishes_a_new_one(signed_in):
     assert sorted(k.state for k in stored_keys(provider) if k.alg == "RS256") == ["current", "next", "revoked"]
 
 
-@pytest.mark.parametrize("kid,reason,message", [
-    ("no-such-kid", "x", "no signing key with kid 'no-such-kid'"),
-    (None, "  ", "a reason is required"),
-])
+@pytest.mark.parametrize(
+    "kid,reason,message",
+    [
+        ("no-such-kid", "x", "no signing key with kid 'no-such-kid'"),
+        (None, "  ", "a reason is required"),
+    ],
+)
 def test_revocation_errors_are_specific(signed_in, kid, reason, message):
     provider = signed_in[0]
     with pytest.raises(KeyLifecycleError, match=message):
@@ -249,6 +276,7 @@ def test_rotation_refuses_a_next_key_published_too_recently(signed_in):
 
 # -- Ed25519 -----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("label", ["EdDSA", "Ed25519"])
 def test_ed25519_keys_are_made_when_a_client_asks_and_sign_with_its_label(make_provider, fresh_keys, label):
     provider = make_provider(access_token_alg=label)
@@ -262,4 +290,6 @@ def test_ed25519_keys_are_made_when_a_client_asks_and_sign_with_its_label(make_p
     assert published[kid]["crv"] == "Ed25519" and "alg" not in published[kid]  # valid under both labels
     assert sorted(k.state for k in stored_keys(provider) if k.alg == "Ed25519") == ["current", "next"]
     assert CachingVerifier(provider).verify(tokens["id_token"])["sub"]
-    assert requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
+    assert (
+        requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
+    )

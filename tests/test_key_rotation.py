@@ -11,8 +11,13 @@ from idp.storage.sql import audit
 from .helpers import bearer
 from .keyhelpers import CachingVerifier, current_kid, header, revoke, rotate, stored_keys
 
-LIFECYCLE = dict(keys_reload_seconds=1, key_publication_seconds=300, jwks_max_age_seconds=300,
-                 access_token_seconds=900, id_token_seconds=900)
+LIFECYCLE = dict(
+    keys_reload_seconds=1,
+    key_publication_seconds=300,
+    jwks_max_age_seconds=300,
+    access_token_seconds=900,
+    id_token_seconds=900,
+)
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def test_continuous_issuance_across_rotations_and_a_revocation(keyed_provider):
                 failures.append((kid, "relying party"))
             elif not claims:
                 continue  # expired: nobody's concern
-            if "at+jwt" == header(token).get("typ") and not userinfo_ok(provider, token):
+            if header(token).get("typ") == "at+jwt" and not userinfo_ok(provider, token):
                 failures.append((kid, "userinfo"))
 
     def verifier_claims(token):
@@ -85,7 +90,7 @@ def test_continuous_issuance_across_rotations_and_a_revocation(keyed_provider):
     assert len(signing_kids) >= 10, "tokens were signed by the successive current keys"
     assert revoked_kid is not None and failures, "tokens of the revoked key must be refused"
     assert {kid for kid, _where in failures} == {revoked_kid}
-    assert ("userinfo" in {where for _kid, where in failures})
+    assert "userinfo" in {where for _kid, where in failures}
     # Rotations never needed the "unknown kid" fallback: the next key was already cached. Only
     # tokens of the revoked key (gone from the JWKS) send the relying party back for a fresh copy.
     assert {f for f in verifier.fetches if f != "expired"} <= {f"unknown kid {revoked_kid}"}
@@ -136,9 +141,15 @@ def test_tokens_of_a_retired_key_stay_valid_at_userinfo_and_introspection(keyed_
     rotate(provider, "ES256")
     provider.clock.advance(1)
     assert header(tokens["access_token"])["kid"] in {k.kid for k in stored_keys(provider) if k.state == "retired"}
-    assert requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
-    introspection = requests.post(provider.url + "/introspect", data={"token": tokens["access_token"]}, timeout=5,
-                                  auth=(rp.client_id, rp.client_secret)).json()
+    assert (
+        requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code == 200
+    )
+    introspection = requests.post(
+        provider.url + "/introspect",
+        data={"token": tokens["access_token"]},
+        timeout=5,
+        auth=(rp.client_id, rp.client_secret),
+    ).json()
     assert introspection["active"] is True
 
 
@@ -151,12 +162,16 @@ def test_a_process_that_has_not_reread_the_keys_accepts_tokens_of_one_that_has(m
     host_a.clock.advance(300)
     rotate(host_a, "ES256")
     host_b = make_provider(keys_reload_seconds=3600, key_publication_seconds=300, issuer=host_a.url)
-    response = host_b.app.test_client().post("/token", data={"grant_type": "client_credentials", "scope": "api"},
-                                             auth=(service.client_id, service.client_secret))
+    response = host_b.app.test_client().post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "api"},
+        auth=(service.client_id, service.client_secret),
+    )
     token = response.get_json()["access_token"]
     assert header(token)["kid"] == current_kid(host_b, "ES256")
     stale_view = {k["kid"] for k in requests.get(host_a.url + "/jwks.json", timeout=5).json()["keys"]}
     assert len(stale_view) == 4 and header(token)["kid"] in stale_view  # A has not re-read: for it, "next"
-    introspection = requests.post(host_a.url + "/introspect", data={"token": token}, timeout=5,
-                                  auth=(service.client_id, service.client_secret)).json()
+    introspection = requests.post(
+        host_a.url + "/introspect", data={"token": token}, timeout=5, auth=(service.client_id, service.client_secret)
+    ).json()
     assert introspection["active"] is True

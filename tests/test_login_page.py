@@ -53,6 +53,7 @@ def normalized(body: str, username: str) -> str:
 
 # -- the page ---------------------------------------------------------------------------
 
+
 def test_page_has_csrf_field_and_labelled_inputs(provider):
     page = provider.browser().get("/login")
     assert page.status_code == 200
@@ -83,6 +84,7 @@ def test_security_headers_on_html_pages(provider):
 
 
 # -- form validation ---------------------------------------------------------------------
+
 
 def test_empty_fields_give_field_messages(provider):
     browser = provider.browser()
@@ -170,6 +172,7 @@ def test_csrf_token_of_another_browser_is_refused(provider):
 
 # -- credentials --------------------------------------------------------------------------
 
+
 def test_wrong_password_unknown_and_disabled_user_look_the_same(provider):
     provider.create_user()
     provider.create_user(registration_number="S1000002", email="grace@example.edu", active=False)
@@ -254,6 +257,7 @@ def test_failed_sign_in_does_not_rehash(provider):
 
 # -- the session cookie -------------------------------------------------------------------
 
+
 def test_session_cookie_attributes(provider):
     provider.create_user()
     response = sign_in(provider.browser())
@@ -290,6 +294,7 @@ def test_made_up_session_cookie_is_not_a_session(provider):
 
 # -- session lifetimes ----------------------------------------------------------------------
 
+
 def test_idle_timeout_asks_for_sign_in_again(provider):
     provider.create_user()
     rp = provider.create_client()
@@ -325,6 +330,7 @@ def test_absolute_lifetime_ends_an_active_session(provider):
 
 
 # -- sign-out -----------------------------------------------------------------------------
+
 
 def test_logout_from_home_page_ends_the_session_server_side(provider):
     provider.create_user()
@@ -383,8 +389,9 @@ def test_logout_with_hint_redirects_to_registered_uri_with_state(provider):
     rp, id_token = rp_with_id_token(provider, browser)
     old_cookie = browser.http.cookies[SESSION_COOKIE]
 
-    response = browser.get("/logout", params={"id_token_hint": id_token, "post_logout_redirect_uri": POST_LOGOUT,
-                                              "state": "af0ifjsldkj"})
+    response = browser.get(
+        "/logout", params={"id_token_hint": id_token, "post_logout_redirect_uri": POST_LOGOUT, "state": "af0ifjsldkj"}
+    )
     assert response.status_code == 302, response.text[:300]
     assert response.headers["Location"] == POST_LOGOUT + "?state=af0ifjsldkj"
     assert not is_signed_in(browser)
@@ -394,8 +401,10 @@ def test_logout_with_hint_redirects_to_registered_uri_with_state(provider):
 def test_logout_with_hint_and_client_id_redirects(provider):
     browser = provider.browser()
     rp, id_token = rp_with_id_token(provider, browser)
-    response = browser.get("/logout", params={"id_token_hint": id_token, "client_id": rp.client_id,
-                                              "post_logout_redirect_uri": POST_LOGOUT})
+    response = browser.get(
+        "/logout",
+        params={"id_token_hint": id_token, "client_id": rp.client_id, "post_logout_redirect_uri": POST_LOGOUT},
+    )
     assert response.status_code == 302
     assert response.headers["Location"] == POST_LOGOUT
     assert not is_signed_in(browser)
@@ -405,8 +414,10 @@ def test_logout_with_hint_and_client_id_redirects(provider):
 def test_unregistered_post_logout_uri_never_redirects(provider, uri):
     browser = provider.browser()
     rp, id_token = rp_with_id_token(provider, browser)
-    for params in ({"id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": "s"},
-                   {"client_id": rp.client_id, "post_logout_redirect_uri": uri}):
+    for params in (
+        {"id_token_hint": id_token, "post_logout_redirect_uri": uri, "state": "s"},
+        {"client_id": rp.client_id, "post_logout_redirect_uri": uri},
+    ):
         response = browser.get("/logout", params=params)
         assert response.status_code != 302 and "Location" not in response.headers
         if response.status_code == 200 and "Sign out?" in response.text:  # confirmation: confirm it
@@ -445,8 +456,9 @@ def test_logout_with_a_hint_whose_header_holds_a_quote_is_an_error_page_not_500(
     browser = provider.browser()
     rp_with_id_token(provider, browser)
     header = base64.urlsafe_b64encode(json.dumps({"alg": 'x"y'}).encode()).rstrip(b"=").decode()
-    response = browser.get("/logout", params={"id_token_hint": header + ".e30.c2ln",
-                                              "post_logout_redirect_uri": POST_LOGOUT})
+    response = browser.get(
+        "/logout", params={"id_token_hint": header + ".e30.c2ln", "post_logout_redirect_uri": POST_LOGOUT}
+    )
     assert response.status_code == 400 and "Location" not in response.headers
     assert "Invalid &#39;id_token_hint&#39;." in response.text and 'x"y' not in response.text
     assert is_signed_in(browser)

@@ -51,8 +51,11 @@ def provider(make_provider, hasher):
 def attempt(provider, username="S1000001", password=WRONG, browser=None, ip=None):
     browser = browser or provider.browser()
     page = browser.get("/login")
-    return browser.submit_login(page, username, password) if ip is None else \
-        _post_from(browser, page, username, password, ip)
+    return (
+        browser.submit_login(page, username, password)
+        if ip is None
+        else _post_from(browser, page, username, password, ip)
+    )
 
 
 def _post_from(browser, page, username, password, ip):
@@ -75,8 +78,13 @@ def test_unknown_and_existing_accounts_look_the_same_when_throttled(provider, ha
         before = hasher.verifications
         statuses = [attempt(provider, login).status_code for _ in range(5)]
         throttled = attempt(provider, login)
-        seen[login] = (statuses, throttled.status_code, throttled.headers.get("Retry-After"), page_text(throttled),
-                       hasher.verifications - before)
+        seen[login] = (
+            statuses,
+            throttled.status_code,
+            throttled.headers.get("Retry-After"),
+            page_text(throttled),
+            hasher.verifications - before,
+        )
         assert TOO_MANY in throttled.text
     assert seen["S1000001"] == seen["S9999999"]
     assert seen["S1000001"][:3] == ([401] * 5, 429, "30")
@@ -176,8 +184,7 @@ def redis_proxy():
     proxy.close()
 
 
-def test_redis_gone_fails_sign_in_closed_and_keeps_the_rest_working(make_provider, redis_proxy, redis_prefix,
-                                                                     caplog):
+def test_redis_gone_fails_sign_in_closed_and_keeps_the_rest_working(make_provider, redis_proxy, redis_prefix, caplog):
     # store=None: the store is built from the settings too (Redis behind the same proxy, with its
     # database fallback), so the cut takes away the throttle's counters and the store's Redis alike.
     provider = make_provider(redis_url=redis_proxy.url, redis_prefix=redis_prefix, store=None)
@@ -190,8 +197,9 @@ def test_redis_gone_fails_sign_in_closed_and_keeps_the_rest_working(make_provide
         refused = attempt(provider, password=PASSWORD)
     assert refused.status_code == 503
     assert "Sign-in is temporarily unavailable" in refused.text
-    assert any("rate-limit counters unreachable" in r.getMessage() and r.levelno == logging.ERROR
-               for r in caplog.records)
+    assert any(
+        "rate-limit counters unreachable" in r.getMessage() and r.levelno == logging.ERROR for r in caplog.records
+    )
 
     refreshed = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200, refreshed.text

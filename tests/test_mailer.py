@@ -7,8 +7,12 @@ from idp.core.mail import OutboxMailer
 
 
 def test_outbox_mailer_writes_a_readable_multipart_message(tmp_path):
-    OutboxMailer(tmp_path / "outbox").send("ada@example.edu", "Reset your password", "Open: https://x/r?t=1",
-                                           "<p>Open: <a href='https://x/r?t=1'>link</a></p>")
+    OutboxMailer(tmp_path / "outbox").send(
+        "ada@example.edu",
+        "Reset your password",
+        "Open: https://x/r?t=1",
+        "<p>Open: <a href='https://x/r?t=1'>link</a></p>",
+    )
     [path] = list((tmp_path / "outbox").glob("*.eml"))
     message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
     assert message["To"] == "ada@example.edu"
@@ -33,8 +37,15 @@ from .mailserver import MailServer, html_of, self_signed, text_of  # noqa: E402
 def test_smtp_starttls_with_authentication(tmp_path):
     context, ca_file = self_signed(tmp_path)
     with MailServer(free_port(), tls_context=context, credentials=("idp", "s3cret")) as server:
-        mailer = SMTPMailer("127.0.0.1", server.port, security="starttls", username="idp", password="s3cret",
-                            ca_file=str(ca_file), sender="SPOM Login <login@example.edu>")
+        mailer = SMTPMailer(
+            "127.0.0.1",
+            server.port,
+            security="starttls",
+            username="idp",
+            password="s3cret",
+            ca_file=str(ca_file),
+            sender="SPOM Login <login@example.edu>",
+        )
         mailer.send("ada@example.edu", "Hello", "plain body", "<p>html body</p>")
         [message] = server.wait_for("ada@example.edu")
     assert message["X-Test-TLS"] == "True" and message["X-Test-Auth"] == "True"
@@ -84,16 +95,23 @@ class FlakyMailer:
 def test_postman_retries_with_growing_pauses(tmp_path):
     pauses = []
     mailer = FlakyMailer(failures=2)
-    postman = Postman(mailer, tmp_path / "failed", sender="x@example.edu", attempts=3, retry_seconds=2,
-                      sleep=pauses.append)
+    postman = Postman(
+        mailer, tmp_path / "failed", sender="x@example.edu", attempts=3, retry_seconds=2, sleep=pauses.append
+    )
     assert postman.deliver("ada@example.edu", "Hi", "body")
     assert mailer.sent == [("ada@example.edu", "Hi")] and pauses == [2, 4]
     assert not (tmp_path / "failed").exists()
 
 
 def test_postman_keeps_what_it_cannot_deliver(tmp_path, caplog):
-    postman = Postman(FlakyMailer(failures=5), tmp_path / "failed", sender="x@example.edu", attempts=3,
-                      retry_seconds=0, sleep=lambda s: None)
+    postman = Postman(
+        FlakyMailer(failures=5),
+        tmp_path / "failed",
+        sender="x@example.edu",
+        attempts=3,
+        retry_seconds=0,
+        sleep=lambda s: None,
+    )
     assert postman.deliver_later("ada@example.edu", "Reset", "the link", "<p>the link</p>").result(timeout=10) is False
     [kept] = list((tmp_path / "failed").glob("*.eml"))
     message = BytesParser(policy=policy.default).parsebytes(kept.read_bytes())

@@ -20,8 +20,7 @@ from sqlalchemy import func, select
 
 from idp.storage.sql.models import RefreshToken
 
-from .cluster import a, b, cluster  # noqa: F401  (module-scoped fixtures)
-from .cluster import IDP_COMMAND, ISSUER, Cluster, on
+from .cluster import IDP_COMMAND, ISSUER, Cluster, a, b, cluster, on  # noqa: F401  (module-scoped fixtures)
 from .helpers import PASSWORD, Browser, bearer, query
 
 pytestmark = pytest.mark.e2e
@@ -70,8 +69,14 @@ def test_sign_in_on_a_exchange_on_b_refresh_on_a(cluster, a, b):
 def test_code_is_single_use_across_instances(cluster, a, b):
     rp_a, _browser, callback = sign_in(cluster, a)
     assert on(rp_a, b, cluster).exchange(callback)["access_token"]
-    second = rp_a.token_request({"grant_type": "authorization_code", "code": query(callback)["code"],
-                                 "redirect_uri": rp_a.redirect_uri, "code_verifier": rp_a.verifier})
+    second = rp_a.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": query(callback)["code"],
+            "redirect_uri": rp_a.redirect_uri,
+            "code_verifier": rp_a.verifier,
+        }
+    )
     assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
 
 
@@ -120,8 +125,12 @@ def test_concurrent_refreshes_on_a_and_b_leave_exactly_one_valid_successor(clust
         # The winner's tokens work on both instances: no spurious family revocation.
         assert userinfo(a, token["access_token"]).status_code == 200
         assert userinfo(b, token["access_token"]).status_code == 200
-        grant_id = grant_id or jwt.decode(token["access_token"], KeySet.import_key_set(
-            requests.get(a.url + "/jwks.json", timeout=10).json())).claims["gid"]
+        grant_id = (
+            grant_id
+            or jwt.decode(
+                token["access_token"], KeySet.import_key_set(requests.get(a.url + "/jwks.json", timeout=10).json())
+            ).claims["gid"]
+        )
 
     provider = cluster.provider(a)
     assert provider.audit_events("token.refresh_reuse") == []
@@ -129,9 +138,15 @@ def test_concurrent_refreshes_on_a_and_b_leave_exactly_one_valid_successor(clust
         from idp.http.context import deps
 
         with deps().database.session() as db:
-            live = db.scalar(select(func.count()).select_from(RefreshToken).where(
-                RefreshToken.grant_id == grant_id, RefreshToken.rotated_at.is_(None),
-                RefreshToken.revoked_at.is_(None)))
+            live = db.scalar(
+                select(func.count())
+                .select_from(RefreshToken)
+                .where(
+                    RefreshToken.grant_id == grant_id,
+                    RefreshToken.rotated_at.is_(None),
+                    RefreshToken.revoked_at.is_(None),
+                )
+            )
     assert live == 1
     assert refresh(rp_b, token["refresh_token"]).status_code == 200
 
@@ -140,8 +155,9 @@ def test_metrics_count_the_flows_of_every_worker(cluster, a, b):
     rp, _browser, callback = sign_in(cluster, a)
     on(rp, b, cluster).exchange(callback)
     text = requests.get(a.url + "/metrics", timeout=10).text
-    samples = {line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines()
-               if line and not line.startswith("#")}
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1]) for line in text.splitlines() if line and not line.startswith("#")
+    }
     assert samples['idp_sign_ins_total{outcome="ok"}'] >= 1
     assert samples["idp_argon2_verify_seconds_count"] >= 1
     assert samples['idp_http_request_duration_seconds_count{endpoint="web.login_post",method="POST"}'] >= 1
@@ -162,20 +178,30 @@ def test_logs_are_json_with_request_ids_and_hold_no_secret(cluster, a, b):
     tokens = rp_b.exchange(callback)
     refreshed = refresh(rp, tokens["refresh_token"]).json()
     assert userinfo(b, refreshed["access_token"]).status_code == 200
-    introspect = requests.post(a.url + "/introspect", data={"token": refreshed["access_token"]},
-                               auth=(rp.client_id, rp.client_secret), timeout=10)
+    introspect = requests.post(
+        a.url + "/introspect",
+        data={"token": refreshed["access_token"]},
+        auth=(rp.client_id, rp.client_secret),
+        timeout=10,
+    )
     assert introspect.json()["active"] is True
-    revoked = requests.post(b.url + "/revoke", data={"token": refreshed["refresh_token"]},
-                            auth=(rp.client_id, rp.client_secret), timeout=10)
+    revoked = requests.post(
+        b.url + "/revoke", data={"token": refreshed["refresh_token"]}, auth=(rp.client_id, rp.client_secret), timeout=10
+    )
     assert revoked.status_code == 200
     marker = browser.get(b.url + "/logout", params={"id_token_hint": tokens["id_token"]})
     request_id = marker.headers["X-Request-ID"]
 
     secrets_seen = {
-        "password": PASSWORD, "wrong password": wrong_password, "client secret": rp.client_secret,
-        "code": query(callback)["code"], "access token": tokens["access_token"],
-        "refresh token": tokens["refresh_token"], "id token": tokens["id_token"],
-        "refreshed access token": refreshed["access_token"], "refreshed refresh token": refreshed["refresh_token"],
+        "password": PASSWORD,
+        "wrong password": wrong_password,
+        "client secret": rp.client_secret,
+        "code": query(callback)["code"],
+        "access token": tokens["access_token"],
+        "refresh token": tokens["refresh_token"],
+        "id token": tokens["id_token"],
+        "refreshed access token": refreshed["access_token"],
+        "refreshed refresh token": refreshed["refresh_token"],
         "PKCE verifier": rp.verifier,
     }
     secrets_seen.update({f"cookie {c.name}": c.value for c in browser.http.cookies if len(c.value) >= 16})
@@ -213,11 +239,23 @@ def test_a_throttle_is_counted_across_both_instances(cluster, a, b):
 def keys_rotate_on_a_host(cluster, a) -> tuple[str, str]:
     """``idp keys rotate --force`` as an operator runs it on A's host: same settings, same database."""
     env = cluster.env()
-    run = subprocess.run([IDP_COMMAND, "keys", "rotate", "--alg", "RS256", "--force", "--json"], env=env,
-                         cwd=cluster.workdir, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [IDP_COMMAND, "keys", "rotate", "--alg", "RS256", "--force", "--json"],
+        env=env,
+        cwd=cluster.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
-    listed = subprocess.run([IDP_COMMAND, "keys", "list", "--json"], env=env, cwd=cluster.workdir,
-                            capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [IDP_COMMAND, "keys", "list", "--json"],
+        env=env,
+        cwd=cluster.workdir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     rows = json.loads(listed.stdout)
     current = json.loads(run.stdout)["rotated"][0]["current"]
     assert any(r["kid"] == current and r["state"] == "current" for r in rows)
@@ -226,8 +264,10 @@ def keys_rotate_on_a_host(cluster, a) -> tuple[str, str]:
 
 def test_a_key_rotated_on_a_is_served_and_used_by_b_within_seconds(cluster, a, b):
     rp, _browser, callback = sign_in(cluster, a)
-    old_kid = jwt.decode(on(rp, b, cluster).exchange(callback)["id_token"],
-                         KeySet.import_key_set(requests.get(b.url + "/jwks.json", timeout=10).json())).header["kid"]
+    old_kid = jwt.decode(
+        on(rp, b, cluster).exchange(callback)["id_token"],
+        KeySet.import_key_set(requests.get(b.url + "/jwks.json", timeout=10).json()),
+    ).header["kid"]
 
     current, new_next = keys_rotate_on_a_host(cluster, a)
     assert current != old_kid

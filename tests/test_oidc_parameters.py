@@ -22,10 +22,14 @@ BOB = dict(registration_number="S1000002", email="bob@example.edu", name="Bob Ba
 
 # -- helpers local to this module ----------------------------------------------------------
 
+
 def is_login_page(response) -> bool:
     # English by default; German when the request asks for it (ui_locales=de, tests/test_i18n.py).
-    return response.status_code == 200 and ("<h1>Sign in</h1>" in response.text or "<h1>Anmelden</h1>" in response.text) \
+    return (
+        response.status_code == 200
+        and ("<h1>Sign in</h1>" in response.text or "<h1>Anmelden</h1>" in response.text)
         and 'name="password"' in response.text
+    )
 
 
 def is_consent_page(response) -> bool:
@@ -105,6 +109,7 @@ def rp(provider):
 
 # -- prompt (oidcc-prompt-none-*, oidcc-prompt-login) --------------------------------------
 
+
 def test_prompt_none_not_logged_in_returns_login_required(provider, rp):
     """oidcc-prompt-none-not-logged-in: no page, straight back with login_required."""
     response = provider.browser().get(rp.authorization_url(prompt="none"))
@@ -136,6 +141,7 @@ def test_prompt_login_shows_sign_in_again_and_auth_time_moves_on(provider, rp):
 
 
 # -- max_age (oidcc-max-age-1, oidcc-max-age-10000) ----------------------------------------
+
 
 def test_max_age_1_after_two_seconds_requires_sign_in(provider, rp):
     """oidcc-max-age-1: the sign-in is older than max_age, so the user signs in again."""
@@ -191,6 +197,7 @@ def test_invalid_max_age_is_invalid_request(provider, rp, max_age):
 
 
 # -- login_hint, id_token_hint (oidcc-login-hint, oidcc-id-token-hint) -----------------------
+
 
 def username_value(page) -> str:
     tag = re.search(r'<input id="username"[^>]*>', page.text, re.S).group(0)
@@ -269,12 +276,16 @@ def tampered(id_token: str) -> str:
     return ".".join([header, b64url(json.dumps(claims).encode()), signature])
 
 
-@pytest.mark.parametrize("make_hint", [
-    lambda token: "garbage",
-    lambda token: "a.b.c",
-    tampered,
-    lambda token: b64url(b'{"alg":"none"}') + "." + token.split(".")[1] + ".",
-], ids=["garbage", "three-dots", "tampered-payload", "alg-none"])
+@pytest.mark.parametrize(
+    "make_hint",
+    [
+        lambda token: "garbage",
+        lambda token: "a.b.c",
+        tampered,
+        lambda token: b64url(b'{"alg":"none"}') + "." + token.split(".")[1] + ".",
+    ],
+    ids=["garbage", "three-dots", "tampered-payload", "alg-none"],
+)
 def test_invalid_id_token_hint_is_invalid_request(provider, rp, make_hint):
     browser, token, _ = signed_in(provider, rp)
     response = browser.get(rp.authorization_url(prompt="none", id_token_hint=make_hint(token["id_token"])))
@@ -290,13 +301,18 @@ def test_id_token_hint_issued_to_another_client_is_invalid_request(provider, rp)
 
 # -- optional parameters that must not break the flow --------------------------------------
 
-@pytest.mark.parametrize("params", [
-    {"display": "page"},          # oidcc-display-page
-    {"display": "popup"},         # oidcc-display-popup
-    {"ui_locales": "de"},         # oidcc-ui-locales
-    {"claims_locales": "de"},     # oidcc-claims-locales
-    {"acr_values": "1 2"},        # oidcc-ensure-request-with-acr-values-succeeds
-], ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()))
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"display": "page"},  # oidcc-display-page
+        {"display": "popup"},  # oidcc-display-popup
+        {"ui_locales": "de"},  # oidcc-ui-locales
+        {"claims_locales": "de"},  # oidcc-claims-locales
+        {"acr_values": "1 2"},  # oidcc-ensure-request-with-acr-values-succeeds
+    ],
+    ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()),
+)
 def test_optional_parameters_are_accepted(provider, rp, params):
     browser = provider.browser()
     url = rp.authorization_url(**params)
@@ -311,6 +327,7 @@ def test_optional_parameters_are_accepted(provider, rp, params):
 
 
 # -- claims (oidcc-claims-essential, oidcc-ensure-request-with-claims...) -------------------
+
 
 def test_claims_essential_name_in_userinfo_with_openid_scope_only(provider, rp):
     """oidcc-claims-essential."""
@@ -356,25 +373,34 @@ def test_claims_request_of_untrusted_client_is_consented_like_its_scopes(provide
     assert_code(browser.follow(browser.submit_consent(page)), third_party)
 
     claims = json.dumps({"id_token": {"email": None}})
-    assert_error(browser.get(third_party.authorization_url(scope="openid", claims=claims, prompt="none")),
-                 third_party, "consent_required")
+    assert_error(
+        browser.get(third_party.authorization_url(scope="openid", claims=claims, prompt="none")),
+        third_party,
+        "consent_required",
+    )
     page = browser.follow(browser.get(third_party.authorization_url(scope="openid", claims=claims)))
     assert is_consent_page(page)
     assert consent_scopes(page) == ["openid", "email"]
     response = browser.follow(browser.submit_consent(page))
     assert_code(response, third_party)
-    assert third_party.verify_id_token(third_party.exchange(response.headers["Location"])["id_token"])["email"] \
+    assert (
+        third_party.verify_id_token(third_party.exchange(response.headers["Location"])["id_token"])["email"]
         == "ada@example.edu"
+    )
 
 
-@pytest.mark.parametrize("claims", ['{"userinfo": {"name": ', "[1, 2]", '{"userinfo": 5}', '"name"'],
-                         ids=["truncated", "array", "member-not-object", "string"])
+@pytest.mark.parametrize(
+    "claims",
+    ['{"userinfo": {"name": ', "[1, 2]", '{"userinfo": 5}', '"name"'],
+    ids=["truncated", "array", "member-not-object", "string"],
+)
 def test_malformed_claims_parameter_is_invalid_request(provider, rp, claims):
     browser, _, _ = signed_in(provider, rp)
     assert_error(browser.get(rp.authorization_url(claims=claims)), rp, "invalid_request")
 
 
 # -- request objects (oidcc-unsigned-request-object-..., oidcc-request-uri-...) ------------
+
 
 def test_unsigned_request_object_is_rejected_as_unsupported(provider, rp):
     """oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported."""
@@ -391,6 +417,7 @@ def test_request_uri_is_rejected_as_unsupported(provider, rp):
 
 
 # -- how the request is sent ---------------------------------------------------------------
+
 
 def test_authorization_request_by_form_post(provider, rp):
     """Core §3.1.2.1: the authorization endpoint supports POST with form-encoded parameters."""
@@ -446,6 +473,7 @@ def test_nonce_is_returned_exactly(provider, rp):
 
 # -- response_type and redirect_uri (oidcc-response-type-missing, oidcc-ensure-*-redirect-uri)
 
+
 @pytest.mark.parametrize("response_type", ["token", "id_token", "code id_token", "code token", "code id_token token"])
 def test_unsupported_response_type_is_redirected(provider, rp, response_type):
     response = provider.browser().get(rp.authorization_url(response_type=response_type))
@@ -469,12 +497,16 @@ def test_openid_request_without_redirect_uri_shows_an_error_page(provider, rp):
     assert "redirect_uri" in html.unescape(response.text)
 
 
-@pytest.mark.parametrize("redirect_uri", [
-    "http://127.0.0.1:9/other",
-    CALLBACK + "/extra",
-    CALLBACK + "?x=1",
-    CALLBACK.upper(),
-], ids=["other-path", "longer-path", "added-query", "different-case"])
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://127.0.0.1:9/other",
+        CALLBACK + "/extra",
+        CALLBACK + "?x=1",
+        CALLBACK.upper(),
+    ],
+    ids=["other-path", "longer-path", "added-query", "different-case"],
+)
 def test_unregistered_redirect_uri_shows_an_error_page(provider, rp, redirect_uri):
     """oidcc-ensure-registered-redirect-uri: exact matching, and no redirect to the unknown URI."""
     browser, _, _ = signed_in(provider, rp)
@@ -489,6 +521,7 @@ def test_unknown_client_shows_an_error_page(provider, rp):
 
 
 # -- consent (untrusted clients) -----------------------------------------------------------
+
 
 @pytest.fixture
 def third_party(provider):
@@ -559,8 +592,11 @@ def test_deny_returns_access_denied(provider, third_party):
     assert_error(browser.follow(browser.submit_consent(page, "deny")), third_party, "access_denied")
 
     # Denying is not remembered as consent.
-    assert_error(browser.get(third_party.authorization_url(scope="openid profile", prompt="none")),
-                 third_party, "consent_required")
+    assert_error(
+        browser.get(third_party.authorization_url(scope="openid profile", prompt="none")),
+        third_party,
+        "consent_required",
+    )
 
 
 def test_prompt_none_without_consent_is_consent_required(provider, third_party):
@@ -572,13 +608,18 @@ def test_prompt_none_without_consent_is_consent_required(provider, third_party):
 
 # -- state --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("state", [
-    "a b+c/d?e=f&g#h",
-    "ünïcødé-☃-😀",
-    "%41%20already-encoded",
-    "<script>'\"</script>",
-    "x" * 300,
-], ids=["reserved-chars", "unicode", "percent", "markup", "long"])
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        "a b+c/d?e=f&g#h",
+        "ünïcødé-☃-😀",
+        "%41%20already-encoded",
+        "<script>'\"</script>",
+        "x" * 300,
+    ],
+    ids=["reserved-chars", "unicode", "percent", "markup", "long"],
+)
 def test_state_is_echoed_exactly(provider, rp, state):
     browser = provider.browser()
     # Error path: not signed in, prompt=none.

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from idp.app import create_app
-from idp.storage.sql.database import Database
 from idp.core.settings import Settings
+from idp.storage.sql.database import Database
 from idp.storage.store.memory import MemoryStore
 from idp.storage.store.redis import RedisStore
 
@@ -30,6 +30,7 @@ def client(provider, remote_addr="127.0.0.1"):
 
 
 # -- health and readiness -------------------------------------------------------------------
+
 
 def test_healthz_and_readyz_when_everything_is_up(provider):
     http = client(provider)
@@ -87,8 +88,7 @@ def test_a_pending_sign_in_lost_with_redis_is_a_503_page_in_the_readers_language
     # while choosing its language from that interaction (it once turned the 503 into a 500).
     provider = make_provider(store=RedisStore(f"redis://127.0.0.1:{free_port()}/0"))
     for path in ("/authorize/resume", "/login"):
-        page = client(provider).get(path, query_string={"interaction": "x" * 43},
-                                    headers={"Accept-Language": "de"})
+        page = client(provider).get(path, query_string={"interaction": "x" * 43}, headers={"Accept-Language": "de"})
         assert page.status_code == 503 and page.headers["Retry-After"] == "5", path
         assert "vorübergehend nicht erreichbar" in page.get_data(as_text=True), path
 
@@ -101,11 +101,12 @@ def test_database_down_gives_503_quickly_never_500(tmp_path):
     started = time.monotonic()
     ready = http.get("/readyz")
     assert ready.status_code == 503 and ready.json["checks"]["database"] == "unavailable"
-    token = http.post("/token", data={"grant_type": "client_credentials"}, headers={
-        "Authorization": "Basic eDp5"})
+    token = http.post("/token", data={"grant_type": "client_credentials"}, headers={"Authorization": "Basic eDp5"})
     assert token.status_code == 503
-    assert token.json == {"error": "temporarily_unavailable",
-                          "error_description": "The service is temporarily unavailable. Try again shortly."}
+    assert token.json == {
+        "error": "temporarily_unavailable",
+        "error_description": "The service is temporarily unavailable. Try again shortly.",
+    }
     page = http.get("/authorize", query_string={"client_id": "x", "response_type": "code"})
     assert page.status_code == 503 and page.mimetype == "text/html"
     assert time.monotonic() - started < 5
@@ -113,6 +114,7 @@ def test_database_down_gives_503_quickly_never_500(tmp_path):
 
 
 # -- /metrics ---------------------------------------------------------------------------------
+
 
 def test_metrics_are_off_unless_configured(provider):
     assert client(provider).get("/metrics").status_code == 404
@@ -128,8 +130,13 @@ def test_metrics_only_for_the_configured_networks(make_provider):
     body = scrape.get_data(as_text=True)
     assert 'idp_http_request_duration_seconds_count{endpoint="web.login",method="GET"}' in body
     assert 'idp_signing_key_age_seconds{alg="RS256"' in body
-    for name in ("idp_sign_ins_total", "idp_throttle_hits_total", "idp_tokens_issued_total",
-                 "idp_argon2_verify_seconds", "idp_backchannel_logout_deliveries_total"):
+    for name in (
+        "idp_sign_ins_total",
+        "idp_throttle_hits_total",
+        "idp_tokens_issued_total",
+        "idp_argon2_verify_seconds",
+        "idp_backchannel_logout_deliveries_total",
+    ):
         assert f"# TYPE {name}" in body, name
     assert client(provider, "10.1.2.3").get("/metrics").status_code == 404
 
@@ -143,17 +150,21 @@ def test_metrics_are_never_served_through_the_public_proxy(make_provider):
 
 # -- malformed requests -------------------------------------------------------------------------
 
+
 def _tracebacks(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
 
 
-@pytest.mark.parametrize("path, content_type, kind", [
-    ("/login", "application/x-www-form-urlencoded", "text/html"),   # the error page read the body again
-    ("/password/forgot", "application/x-www-form-urlencoded", "text/html"),
-    ("/token", "application/x-www-form-urlencoded", "application/json"),
-    ("/register", "application/json", "application/json"),
-    ("/admin/api/clients", "application/json", "application/problem+json"),
-])
+@pytest.mark.parametrize(
+    "path, content_type, kind",
+    [
+        ("/login", "application/x-www-form-urlencoded", "text/html"),  # the error page read the body again
+        ("/password/forgot", "application/x-www-form-urlencoded", "text/html"),
+        ("/token", "application/x-www-form-urlencoded", "application/json"),
+        ("/register", "application/json", "application/json"),
+        ("/admin/api/clients", "application/json", "application/problem+json"),
+    ],
+)
 def test_a_too_large_body_is_a_clean_413_on_every_kind_of_route(provider, caplog, path, content_type, kind):
     from .registration_helpers import admin_token, initial_access_token
 
@@ -161,8 +172,9 @@ def test_a_too_large_body_is_a_clean_413_on_every_kind_of_route(provider, caplog
     token = {"/register": initial_access_token, "/admin/api/clients": admin_token}.get(path)
     headers = {"Authorization": f"Bearer {token(provider)}"} if token else {}
     caplog.set_level(logging.INFO)
-    response = client(provider).post(path, data=b"interaction=x&username=" + b"a" * 70_000,
-                                     content_type=content_type, headers=headers)
+    response = client(provider).post(
+        path, data=b"interaction=x&username=" + b"a" * 70_000, content_type=content_type, headers=headers
+    )
     assert response.status_code == 413 and response.mimetype == kind
     assert not _tracebacks(caplog)
 
@@ -184,8 +196,12 @@ def test_raw_bytes_that_are_not_utf8_in_the_query_are_not_a_500(provider, caplog
 def test_a_body_shorter_than_its_content_length_is_a_400_not_a_500(provider, caplog, path):
     """The form parser stops at the early end (a 400); the error page read the body again (a 500)."""
     caplog.set_level(logging.INFO)
-    response = client(provider).post(path, data=b"username=S1000001", content_type="application/x-www-form-urlencoded",
-                                     environ_overrides={"CONTENT_LENGTH": "4000"})
+    response = client(provider).post(
+        path,
+        data=b"username=S1000001",
+        content_type="application/x-www-form-urlencoded",
+        environ_overrides={"CONTENT_LENGTH": "4000"},
+    )
     assert response.status_code == 400 and not _tracebacks(caplog)
 
 
@@ -201,13 +217,17 @@ def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route
     caplog.set_level(logging.INFO)
     responses = [
         http.post("/login", data={**form, "username": "S100\x000001", "password": PASSWORD}),
-        http.post("/login", data={**form, "username": "S1000001", "password": PASSWORD},
-                  headers={"User-Agent": "Firefox\x00"}),
+        http.post(
+            "/login", data={**form, "username": "S1000001", "password": PASSWORD}, headers={"User-Agent": "Firefox\x00"}
+        ),
         http.get("/authorize", query_string={"client_id": "a\x00b", "response_type": "code"}),
         http.get("/admin/api/users/a%00b", headers=admin),
         http.get("/admin/api/audit", query_string={"user": "S1\x00"}, headers=admin),
-        http.post("/admin/api/clients", json={"client_name": "Zo\x00", "grant_types": ["client_credentials"],
-                                              "scope": "api"}, headers=admin),
+        http.post(
+            "/admin/api/clients",
+            json={"client_name": "Zo\x00", "grant_types": ["client_credentials"], "scope": "api"},
+            headers=admin,
+        ),
     ]
     for response in responses:
         assert response.status_code == 400, response.get_data(as_text=True)[:300]
@@ -217,10 +237,16 @@ def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route
 
 # -- security headers ---------------------------------------------------------------------------
 
+
 def test_hsts_only_on_an_https_issuer(tmp_path, database):
     def headers(issuer):
-        settings = Settings(issuer=issuer, instance_dir=str(tmp_path), secret_key="h" * 40, database_url="sqlite://",
-                            keys_passphrase=TEST_KEYS_PASSPHRASE).validated()
+        settings = Settings(
+            issuer=issuer,
+            instance_dir=str(tmp_path),
+            secret_key="h" * 40,
+            database_url="sqlite://",
+            keys_passphrase=TEST_KEYS_PASSPHRASE,
+        ).validated()
         app = create_app(settings, database=database, store=MemoryStore(), hasher=FAST_HASHER)
         return app.test_client().get("/login").headers
 

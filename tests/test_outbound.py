@@ -69,12 +69,41 @@ def refusal(client: OutboundClient, url: str) -> OutboundError:
 
 # -- the policy, with an injected resolver ----------------------------------------------------------
 
-REFUSED = ["127.0.0.1", "127.255.255.254", "10.0.0.1", "172.16.0.1", "192.168.1.1", "100.64.0.1",
-           "169.254.169.254", "0.0.0.0", "0.1.2.3", "224.0.0.1", "239.255.255.250", "255.255.255.255",
-           "240.0.0.1", "192.0.0.8", "198.18.0.1", "192.88.99.1", "::1", "::", "fe80::1", "fc00::1",
-           "fd12:3456::1", "fec0::1", "ff02::1", "2001:db8::1", "::127.0.0.1", "::ffff:127.0.0.1",
-           "::ffff:10.0.0.1", "::ffff:169.254.169.254", "::ffff:0.0.0.0", "64:ff9b::7f00:1",
-           "64:ff9b:1::1", "2002:7f00:1::1", "2001::1"]
+REFUSED = [
+    "127.0.0.1",
+    "127.255.255.254",
+    "10.0.0.1",
+    "172.16.0.1",
+    "192.168.1.1",
+    "100.64.0.1",
+    "169.254.169.254",
+    "0.0.0.0",
+    "0.1.2.3",
+    "224.0.0.1",
+    "239.255.255.250",
+    "255.255.255.255",
+    "240.0.0.1",
+    "192.0.0.8",
+    "198.18.0.1",
+    "192.88.99.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fc00::1",
+    "fd12:3456::1",
+    "fec0::1",
+    "ff02::1",
+    "2001:db8::1",
+    "::127.0.0.1",
+    "::ffff:127.0.0.1",
+    "::ffff:10.0.0.1",
+    "::ffff:169.254.169.254",
+    "::ffff:0.0.0.0",
+    "64:ff9b::7f00:1",
+    "64:ff9b:1::1",
+    "2002:7f00:1::1",
+    "2001::1",
+]
 
 
 @pytest.mark.parametrize("address", REFUSED)
@@ -93,9 +122,16 @@ def test_an_internal_ip_literal_is_refused_without_dns(address, connects):
     assert error.refused and dns.calls == [] and connects == []
 
 
-@pytest.mark.parametrize("address, connect_to", [
-    ("93.184.215.14", "93.184.215.14"), ("2606:4700::1", "2606:4700::1"), ("::ffff:8.8.8.8", "8.8.8.8"),
-    ("64:ff9b::808:808", "64:ff9b::808:808"), ("2002:808:808::1", "2002:808:808::1")])
+@pytest.mark.parametrize(
+    "address, connect_to",
+    [
+        ("93.184.215.14", "93.184.215.14"),
+        ("2606:4700::1", "2606:4700::1"),
+        ("::ffff:8.8.8.8", "8.8.8.8"),
+        ("64:ff9b::808:808", "64:ff9b::808:808"),
+        ("2002:808:808::1", "2002:808:808::1"),
+    ],
+)
 def test_public_addresses_pass_and_mapped_ones_are_connected_as_ipv4(address, connect_to):
     import ipaddress
 
@@ -108,18 +144,21 @@ def test_one_internal_address_among_public_ones_refuses_the_name(connects):
     assert connects == []
 
 
-@pytest.mark.parametrize("url, reason", [
-    ("http://rp.example.edu/bcl", policy.NOT_HTTPS),
-    ("ftp://rp.example.edu/bcl", policy.NOT_A_URL),
-    ("https:///bcl", policy.NOT_A_URL),
-    ("https://rp.example.edu:0/bcl", policy.NOT_A_URL),
-    ("https://user:secret@rp.example.edu/bcl", policy.CREDENTIALS),
-    ("https://localhost/bcl", policy.LOCAL_NAME),
-    ("https://login.localhost./bcl", policy.LOCAL_NAME),
-    ("https://127.1/bcl", policy.ODD_NUMBER),
-    ("https://0x7f.0.0.1/bcl", policy.ODD_NUMBER),
-    ("https://2130706433/bcl", policy.ODD_NUMBER),
-])
+@pytest.mark.parametrize(
+    "url, reason",
+    [
+        ("http://rp.example.edu/bcl", policy.NOT_HTTPS),
+        ("ftp://rp.example.edu/bcl", policy.NOT_A_URL),
+        ("https:///bcl", policy.NOT_A_URL),
+        ("https://rp.example.edu:0/bcl", policy.NOT_A_URL),
+        ("https://user:secret@rp.example.edu/bcl", policy.CREDENTIALS),
+        ("https://localhost/bcl", policy.LOCAL_NAME),
+        ("https://login.localhost./bcl", policy.LOCAL_NAME),
+        ("https://127.1/bcl", policy.ODD_NUMBER),
+        ("https://0x7f.0.0.1/bcl", policy.ODD_NUMBER),
+        ("https://2130706433/bcl", policy.ODD_NUMBER),
+    ],
+)
 def test_urls_refused_before_any_dns(url, reason, connects):
     dns = FakeDNS({})
     error = refusal(OutboundClient(resolver=dns), url)
@@ -134,8 +173,13 @@ def test_the_allow_list_lifts_address_and_scheme_checks_only_as_far_as_it_says()
     assert allow.permits_address(policy.normalise(__import__("ipaddress").ip_address("::ffff:127.0.0.1")))
     # A listed name allows http and localhost names, never an internal address outside the networks.
     dns = FakeDNS({"rp.internal.example.edu": ["10.99.0.1"]})
-    assert refusal(OutboundClient(AllowList.parse(["rp.internal.example.edu"]), resolver=dns),
-                   "http://rp.internal.example.edu/bcl").reason == policy.INTERNAL
+    assert (
+        refusal(
+            OutboundClient(AllowList.parse(["rp.internal.example.edu"]), resolver=dns),
+            "http://rp.internal.example.edu/bcl",
+        ).reason
+        == policy.INTERNAL
+    )
     # 0.0.0.0 and multicast stay refused whatever the list says.
     anything = OutboundClient(AllowList.parse(["0.0.0.0/0", "::/0"]), resolver=FakeDNS({}))
     for url in ("http://0.0.0.0:8001/", "http://224.0.0.1/", "http://[::]:8001/", "http://[ff02::1]/"):
@@ -235,6 +279,7 @@ def test_proxies_from_the_environment_are_ignored(servers, monkeypatch):
 
 # -- TLS: the socket goes to the checked address, the certificate is checked for the name ----------
 
+
 def test_https_to_an_allow_listed_loopback_server_with_a_test_ca(servers, ca, ca_file):
     server = servers(Server, ok(b'{"keys": []}'), tls=ca.issue_cert("keys.test"))
     client = OutboundClient(LOOPBACK, resolver=FakeDNS({"keys.test": ["127.0.0.1"]}), ca_file=ca_file)
@@ -247,14 +292,17 @@ def test_https_refuses_a_certificate_for_another_name_or_from_an_unknown_ca(serv
     wrong_name = servers(Server, ok(), tls=ca.issue_cert("other.test"))
     unknown_ca = servers(Server, ok(), tls=trustme.CA().issue_cert("keys.test"))
     dns = FakeDNS({"keys.test": ["127.0.0.1"]})
-    for server, client in ((wrong_name, OutboundClient(LOOPBACK, resolver=dns, ca_file=ca_file)),
-                           (unknown_ca, OutboundClient(LOOPBACK, resolver=dns))):  # certifi's roots
+    for server, client in (
+        (wrong_name, OutboundClient(LOOPBACK, resolver=dns, ca_file=ca_file)),
+        (unknown_ca, OutboundClient(LOOPBACK, resolver=dns)),
+    ):  # certifi's roots
         error = refusal(client, f"https://keys.test:{server.port}/jwks.json")
         assert error.reason == "TLS handshake or certificate verification failed" and not error.refused
         assert server.requests == []
 
 
 # -- the attack of the security review, end to end ---------------------------------------------------
+
 
 def test_registering_the_attacks_backchannel_uri_is_invalid_client_metadata(provider, servers, connects):
     from idp.domain.clients.rules import SERVER_URI_MESSAGES
@@ -264,13 +312,14 @@ def test_registering_the_attacks_backchannel_uri_is_invalid_client_metadata(prov
     before = client_count(provider)
     https_only, not_internal = SERVER_URI_MESSAGES[policy.NOT_HTTPS], SERVER_URI_MESSAGES[policy.INTERNAL]
     for name, uri, message in (
-            ("backchannel_logout_uri", f"http://127.0.0.1:{internal.port}/internal/admin?cmd=flush", https_only),
-            ("backchannel_logout_uri", f"https://127.0.0.1:{internal.port}/internal/admin?cmd=flush", not_internal),
-            ("backchannel_logout_uri", f"https://[::ffff:127.0.0.1]:{internal.port}/internal/admin", not_internal),
-            ("backchannel_logout_uri", "https://169.254.169.254/latest/meta-data/", not_internal),
-            ("backchannel_logout_uri", f"https://localhost:{internal.port}/internal/admin", not_internal),
-            ("jwks_uri", f"https://127.0.0.1:{internal.port}/internal/jwks", not_internal),
-            ("jwks_uri", "http://keys.example.edu/jwks.json", https_only)):
+        ("backchannel_logout_uri", f"http://127.0.0.1:{internal.port}/internal/admin?cmd=flush", https_only),
+        ("backchannel_logout_uri", f"https://127.0.0.1:{internal.port}/internal/admin?cmd=flush", not_internal),
+        ("backchannel_logout_uri", f"https://[::ffff:127.0.0.1]:{internal.port}/internal/admin", not_internal),
+        ("backchannel_logout_uri", "https://169.254.169.254/latest/meta-data/", not_internal),
+        ("backchannel_logout_uri", f"https://localhost:{internal.port}/internal/admin", not_internal),
+        ("jwks_uri", f"https://127.0.0.1:{internal.port}/internal/jwks", not_internal),
+        ("jwks_uri", "http://keys.example.edu/jwks.json", https_only),
+    ):
         extra = {"token_endpoint_auth_method": "private_key_jwt"} if name == "jwks_uri" else {}
         response = register(provider, web_client(**{name: uri}, **extra), token)
         assert response.status_code == 400, (uri, response.text)
@@ -292,8 +341,9 @@ def test_a_stored_internal_backchannel_uri_gets_no_connection_and_an_audited_fin
     browser = provider.browser()
     rp, _ = sign_in_client(provider, browser, backchannel_logout_uri="https://rp.example.edu/backchannel-logout")
     with provider.app.app_context(), deps().database.session() as db:
-        db.get(Client, rp.client_id).backchannel_logout_uri = \
-            f"http://127.0.0.1:{internal.port}/internal/admin?cmd=flush"
+        db.get(
+            Client, rp.client_id
+        ).backchannel_logout_uri = f"http://127.0.0.1:{internal.port}/internal/admin?cmd=flush"
         db.commit()
     assert sign_out(browser).status_code == 200
     assert provider.flush_logouts() == 1
@@ -324,18 +374,39 @@ def test_a_registered_host_name_that_resolves_internal_at_delivery_is_refused(ma
 
 
 def _private_key_jwt_client(provider, key, jwks_uri):
-    return provider.create_client(name="Keyed service", grant_types=["client_credentials"], redirect_uris=[],
-                                  scope="api.read", token_endpoint_auth_method="private_key_jwt",
-                                  jwks_uri=jwks_uri)
+    return provider.create_client(
+        name="Keyed service",
+        grant_types=["client_credentials"],
+        redirect_uris=[],
+        scope="api.read",
+        token_endpoint_auth_method="private_key_jwt",
+        jwks_uri=jwks_uri,
+    )
 
 
 def _client_credentials(provider, client_id, key) -> requests.Response:
     now = int(provider.clock.now())
-    assertion = jwt.encode({"alg": "ES256", "kid": key.kid},
-                           {"iss": client_id, "sub": client_id, "aud": provider.url + "/token", "exp": now + 60,
-                            "jti": secrets.token_urlsafe(8)}, key, algorithms=["ES256"])
-    return requests.post(provider.url + "/token", timeout=10, data={
-        "grant_type": "client_credentials", "client_assertion_type": ASSERTION_TYPE, "client_assertion": assertion})
+    assertion = jwt.encode(
+        {"alg": "ES256", "kid": key.kid},
+        {
+            "iss": client_id,
+            "sub": client_id,
+            "aud": provider.url + "/token",
+            "exp": now + 60,
+            "jti": secrets.token_urlsafe(8),
+        },
+        key,
+        algorithms=["ES256"],
+    )
+    return requests.post(
+        provider.url + "/token",
+        timeout=10,
+        data={
+            "grant_type": "client_credentials",
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": assertion,
+        },
+    )
 
 
 def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(provider, servers, caplog):
@@ -351,8 +422,10 @@ def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(p
     with caplog.at_level(logging.WARNING, logger="idp.http.protocol.client_auth"):
         response = _client_credentials(provider, rp.client_id, key)
     assert response.status_code in (400, 401)
-    assert response.json() == {"error": "invalid_client",
-                               "error_description": "The client's public keys cannot be loaded."}
+    assert response.json() == {
+        "error": "invalid_client",
+        "error_description": "The client's public keys cannot be loaded.",
+    }
     assert internal.connections == 0  # not even a TCP connection, let alone a TLS handshake
     [line] = [r.getMessage() for r in caplog.records if "jwks_uri" in r.getMessage()]
     assert line == f"client {rp.client_id}: cannot fetch its jwks_uri: {policy.INTERNAL}"
@@ -361,8 +434,11 @@ def test_a_jwks_uri_on_an_internal_port_is_invalid_client_without_a_connection(p
 def test_sector_identifier_uri_is_ignored_and_never_fetched(provider, servers):
     """Pairwise subjects are not supported, so the member is ignored as RFC 7591 §2 allows."""
     internal = servers(Listener)
-    response = register(provider, web_client(sector_identifier_uri=f"https://127.0.0.1:{internal.port}/sector"),
-                        initial_access_token(provider))
+    response = register(
+        provider,
+        web_client(sector_identifier_uri=f"https://127.0.0.1:{internal.port}/sector"),
+        initial_access_token(provider),
+    )
     assert response.status_code == 201 and "sector_identifier_uri" not in response.json()
     assert internal.connections == 0
 
@@ -371,8 +447,17 @@ def test_sector_identifier_uri_is_ignored_and_never_fetched(provider, servers):
 
 IDP_DIR = Path(idp.__file__).resolve().parent
 OUTBOUND_DIR = IDP_DIR / "core" / "outbound"
-HTTP_MODULES = ("requests", "urllib.request", "http.client", "httpx", "httpcore", "urllib3", "aiohttp",
-                "pycurl", "httplib2")
+HTTP_MODULES = (
+    "requests",
+    "urllib.request",
+    "http.client",
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "aiohttp",
+    "pycurl",
+    "httplib2",
+)
 
 
 def http_uses(source: str) -> list[str]:
@@ -385,30 +470,53 @@ def http_uses(source: str) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found += [node.module] if banned(node.module) else []
             found += [f"{node.module}.{a.name}" for a in node.names if banned(f"{node.module}.{a.name}")]
-            found += ["socket.create_connection"] if node.module == "socket" and \
-                any(a.name == "create_connection" for a in node.names) else []
+            found += (
+                ["socket.create_connection"]
+                if node.module == "socket" and any(a.name == "create_connection" for a in node.names)
+                else []
+            )
         elif isinstance(node, ast.Attribute) and node.attr == "create_connection":
             found.append("socket.create_connection")
-        elif isinstance(node, ast.Call) and isinstance(node.func, (ast.Name, ast.Attribute)) and \
-                getattr(node.func, "id", getattr(node.func, "attr", "")) in ("import_module", "__import__"):
-            found += [a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)
-                      and banned(a.value)]
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, (ast.Name, ast.Attribute))
+            and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("import_module", "__import__")
+        ):
+            found += [
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str) and banned(a.value)
+            ]
     return found
 
 
 def test_the_static_check_finds_each_kind_of_http_use():
-    for source in ("import requests", "import urllib.request", "from urllib import request", "import http.client",
-                   "from http import client", "import httpx", "from urllib3 import PoolManager", "import aiohttp",
-                   "import socket\nsocket.create_connection(('x', 1))", "from socket import create_connection",
-                   "importlib.import_module('requests')"):
+    for source in (
+        "import requests",
+        "import urllib.request",
+        "from urllib import request",
+        "import http.client",
+        "from http import client",
+        "import httpx",
+        "from urllib3 import PoolManager",
+        "import aiohttp",
+        "import socket\nsocket.create_connection(('x', 1))",
+        "from socket import create_connection",
+        "importlib.import_module('requests')",
+    ):
         assert http_uses(source), source
     assert http_uses("import smtplib, redis, socket, urllib.parse\nfrom http import HTTPStatus") == []
 
 
 def test_only_idp_outbound_imports_an_http_client():
     files = sorted(IDP_DIR.rglob("*.py"))
-    offenders = {str(p.relative_to(IDP_DIR)): uses for p in files if OUTBOUND_DIR not in p.parents
-                 for uses in [http_uses(p.read_text())] if uses}
+    offenders = {
+        str(p.relative_to(IDP_DIR)): uses
+        for p in files
+        if OUTBOUND_DIR not in p.parents
+        for uses in [http_uses(p.read_text())]
+        if uses
+    }
     assert len(files) > 50 and offenders == {}
     assert "urllib3" in " ".join(http_uses((OUTBOUND_DIR / "client.py").read_text()))  # the check sees it
 
@@ -418,9 +526,11 @@ def test_the_runtime_guard_stops_http_from_provider_code_outside_the_outbound_cl
     opens an HTTP connection without ``idp.core.outbound`` is stopped before the connect."""
     target = servers(Listener)
     namespace = {"__name__": "idp.http.protocol.not_a_real_module"}
-    code = compile("import http.client\n"
-                   f"http.client.HTTPConnection('127.0.0.1', {target.port}, timeout=2).request('GET', '/')\n",
-                   str(IDP_DIR / "protocol" / "not_a_real_module.py"), "exec")
+    code = compile(
+        f"import http.client\nhttp.client.HTTPConnection('127.0.0.1', {target.port}, timeout=2).request('GET', '/')\n",
+        str(IDP_DIR / "protocol" / "not_a_real_module.py"),
+        "exec",
+    )
     with pytest.raises(outbound_guard.OutboundGuardViolation):
         exec(code, namespace)
     assert target.connections == 0

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from idp.core.passwords import PasswordHasher, normalize
 from idp.domain import password_policy
-from idp.core.passwords import normalize
 from idp.domain.password_policy import PasswordPolicy, UserContext, is_common
-from idp.core.passwords import PasswordHasher
 
 ADA = UserContext(registration_number="S1000001", name="Ada Lovelace", email="ada.l@example.edu")
 policy = PasswordPolicy(min_length=8, max_length=128)
@@ -27,21 +26,37 @@ def test_the_offline_lists_hold_far_more_than_100000_passwords():
     assert len(password_policy._short_common()) == 30_000
 
 
-@pytest.mark.parametrize("password", ["password", "12345678", "iloveyou", "sunshine1", "PASSWORD", "Password1",
-                                      "qwertyuiop", "1q2w3e4r5t6y", "password123456", "trustno1"])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "password",
+        "12345678",
+        "iloveyou",
+        "sunshine1",
+        "PASSWORD",
+        "Password1",
+        "qwertyuiop",
+        "1q2w3e4r5t6y",
+        "password123456",
+        "trustno1",
+    ],
+)
 def test_common_passwords_are_refused(password):
     assert is_common(password)
     assert "too common" in " ".join(said(policy.check(password)))
 
 
-@pytest.mark.parametrize("password", [
-    "lantern orchard velvet compass",  # lower case only: no composition rules
-    "correcthorsebatterystaple42x",
-    "日本語のパスフレーズです",  # any Unicode
-    "🐘🦒🦓🐊🐍🦜🦩🐢",
-    "   spaces   count   too   ",
-    "x" * 128,  # up to 128 accepted, nothing truncated
-])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "lantern orchard velvet compass",  # lower case only: no composition rules
+        "correcthorsebatterystaple42x",
+        "日本語のパスフレーズです",  # any Unicode
+        "🐘🦒🦓🐊🐍🦜🦩🐢",
+        "   spaces   count   too   ",
+        "x" * 128,  # up to 128 accepted, nothing truncated
+    ],
+)
 def test_uncommon_passwords_of_any_characters_are_accepted(password):
     assert said(policy.check(password, ADA)) == []
 
@@ -53,11 +68,21 @@ def test_length_limits_count_normalised_code_points():
     assert said(PasswordPolicy(min_length=15).check("lantern orchar")) == ["Use at least 15 characters."]
 
 
-@pytest.mark.parametrize("password", ["my S1000001 pass", "s1000001-abcdefg", "ADA.L@EXAMPLE.EDU rocks",
-                                      "ada.l is my nickname", "lovelace and babbage", "adalovelace engine"])
+@pytest.mark.parametrize(
+    "password",
+    [
+        "my S1000001 pass",
+        "s1000001-abcdefg",
+        "ADA.L@EXAMPLE.EDU rocks",
+        "ada.l is my nickname",
+        "lovelace and babbage",
+        "adalovelace engine",
+    ],
+)
 def test_passwords_containing_the_users_identity_are_refused(password):
     assert said(policy.check(password, ADA)) == [
-        "Do not use your registration number, name or e-mail address in your password."]
+        "Do not use your registration number, name or e-mail address in your password."
+    ]
 
 
 def test_short_name_parts_do_not_forbid_ordinary_words():

@@ -72,8 +72,9 @@ def test_reset_by_mail_end_to_end(mail_provider, smtp_server):
     assert "Signed in" not in old_browser.get("/").text
     refreshed = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 400 and refreshed.json()["error"] == "invalid_grant"
-    userinfo = requests.get(provider.url + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"},
-                            timeout=5)
+    userinfo = requests.get(
+        provider.url + "/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=5
+    )
     assert userinfo.status_code == 401
 
     [_, notice] = smtp_server.wait_for(ADA, count=2)
@@ -98,8 +99,10 @@ def test_same_answer_for_unknown_disabled_and_mailless_accounts(mail_provider, s
     provider.create_user()
     provider.create_user("S2000002", email="bob@example.edu", name="Bob", active=False)
     provider.create_user("S3000003", email=None, name="Cy")
-    answers = [request_reset(provider.browser(), login) for login in
-               ("S1000001", "nobody@example.edu", "S2000002", "S3000003", "ADA@example.edu ")]
+    answers = [
+        request_reset(provider.browser(), login)
+        for login in ("S1000001", "nobody@example.edu", "S2000002", "S3000003", "ADA@example.edu ")
+    ]
     assert {a.status_code for a in answers} == {200}
     assert len({a.text for a in answers}) == 1
     drain(provider)
@@ -202,16 +205,19 @@ def test_link_of_a_user_disabled_since_is_refused(mail_provider, smtp_server):
     assert provider.browser().get(link).status_code == 400
 
 
-@pytest.mark.parametrize("password,confirm,message", [
-    ("password1234", None, "This password is too common"),
-    ("Password123!", None, "This password is too common"),
-    ("iloveyou", None, "This password is too common"),
-    ("short", None, "Use at least 8 characters."),
-    ("x" * 129, None, "Use at most 128 characters."),
-    ("s1000001 is my id", None, "Do not use your registration number, name or e-mail"),
-    ("lovelace forever and ever", None, "Do not use your registration number, name or e-mail"),
-    (NEW_PASSWORD, NEW_PASSWORD + "!", "The two passwords do not match."),
-])
+@pytest.mark.parametrize(
+    "password,confirm,message",
+    [
+        ("password1234", None, "This password is too common"),
+        ("Password123!", None, "This password is too common"),
+        ("iloveyou", None, "This password is too common"),
+        ("short", None, "Use at least 8 characters."),
+        ("x" * 129, None, "Use at most 128 characters."),
+        ("s1000001 is my id", None, "Do not use your registration number, name or e-mail"),
+        ("lovelace forever and ever", None, "Do not use your registration number, name or e-mail"),
+        (NEW_PASSWORD, NEW_PASSWORD + "!", "The two passwords do not match."),
+    ],
+)
 def test_refused_new_passwords_leave_the_link_usable(mail_provider, smtp_server, password, confirm, message):
     provider = mail_provider()
     provider.create_user()
@@ -242,7 +248,7 @@ def test_reset_begun_inside_an_authorization_request_returns_to_it(mail_provider
     browser = provider.browser()
     login_page = browser.follow(browser.get(rp.authorization_url()))
     interaction = query(login_page.url)["interaction"]
-    forgot_href = f'/password/forgot?interaction={interaction}'
+    forgot_href = f"/password/forgot?interaction={interaction}"
     assert f'href="{forgot_href}"' in login_page.text and "Forgot password?" in login_page.text
     request_reset(browser, path=forgot_href)
     done = submit_new_password(browser, link_in(smtp_server.wait_for(ADA)[0]))
@@ -304,8 +310,14 @@ def test_reset_submission_is_rate_limited_per_ip(mail_provider, smtp_server):
 def test_undeliverable_mail_is_kept_and_reported(make_provider, caplog, tmp_path):
     from .conftest import free_port
 
-    provider = make_provider(smtp_host="127.0.0.1", smtp_port=free_port(), smtp_security="none", mail_attempts=2,
-                             mail_retry_seconds=0, outbox_dir=str(tmp_path / "outbox"))
+    provider = make_provider(
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        smtp_security="none",
+        mail_attempts=2,
+        mail_retry_seconds=0,
+        outbox_dir=str(tmp_path / "outbox"),
+    )
     provider.create_user()
     page = request_reset(provider.browser())
     assert page.status_code == 200 and "Check your e-mail" in page.text
@@ -317,8 +329,9 @@ def test_undeliverable_mail_is_kept_and_reported(make_provider, caplog, tmp_path
     assert sum("failed (attempt" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_one_forgot_allowance_per_account_that_throttle_clear_resets(make_provider, redis_prefix, tmp_path,
-                                                                      database_url):
+def test_one_forgot_allowance_per_account_that_throttle_clear_resets(
+    make_provider, redis_prefix, tmp_path, database_url
+):
     """The limiter used to count under the raw login: the registration number and the e-mail had
     separate allowances, and `idp throttle clear --user` never cleared it."""
     from .conftest import REDIS_URL
@@ -331,8 +344,13 @@ def test_one_forgot_allowance_per_account_that_throttle_clear_resets(make_provid
     assert request_reset(browser, "ada@example.edu").status_code == 200
     assert request_reset(browser, "s1000001").status_code == 429  # the same account, by any name
 
-    env = base_env(tmp_path, database_url=database_url, secret_key=provider.app.config["SECRET_KEY"],
-                   redis_url=REDIS_URL, redis_prefix=redis_prefix)
+    env = base_env(
+        tmp_path,
+        database_url=database_url,
+        secret_key=provider.app.config["SECRET_KEY"],
+        redis_url=REDIS_URL,
+        redis_prefix=redis_prefix,
+    )
     cleared = run(env, "throttle", "clear", "--user", "ada@example.edu")
     assert cleared.returncode == 0, cleared.stderr
     assert request_reset(browser, "S1000001").status_code == 200

@@ -22,8 +22,7 @@ def key():
 
 @pytest.fixture
 def client(provider, key):
-    metadata = web_client(token_endpoint_auth_method="private_key_jwt",
-                          jwks={"keys": [key.as_dict(private=False)]})
+    metadata = web_client(token_endpoint_auth_method="private_key_jwt", jwks={"keys": [key.as_dict(private=False)]})
     response = register(provider, metadata, initial_access_token(provider))
     assert response.status_code == 201, response.text
     body = response.json()
@@ -33,23 +32,40 @@ def client(provider, key):
 
 def assertion(provider, client_id, key, alg="ES256", **overrides) -> str:
     now = int(provider.clock.now())
-    claims = {"iss": client_id, "sub": client_id, "aud": provider.url + "/token", "iat": now, "exp": now + 60,
-              "jti": secrets.token_urlsafe(16), **overrides}
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": provider.url + "/token",
+        "iat": now,
+        "exp": now + 60,
+        "jti": secrets.token_urlsafe(16),
+        **overrides,
+    }
     return jwt.encode({"alg": alg, "kid": key.kid}, claims, key, algorithms=[alg])
 
 
 def token(provider, data, client_assertion) -> requests.Response:
-    return requests.post(provider.url + "/token", timeout=5, data={
-        **data, "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion})
+    return requests.post(
+        provider.url + "/token",
+        timeout=5,
+        data={**data, "client_assertion_type": ASSERTION_TYPE, "client_assertion": client_assertion},
+    )
 
 
 def test_code_flow_with_private_key_jwt(provider, client, key):
     provider.create_user()
     rp = RelyingParty(provider, client, None, CALLBACK)
     callback = rp.sign_in(provider.browser())
-    response = token(provider, {"grant_type": "authorization_code", "code": query(callback)["code"],
-                                "redirect_uri": CALLBACK, "code_verifier": rp.verifier},
-                     assertion(provider, client, key))
+    response = token(
+        provider,
+        {
+            "grant_type": "authorization_code",
+            "code": query(callback)["code"],
+            "redirect_uri": CALLBACK,
+            "code_verifier": rp.verifier,
+        },
+        assertion(provider, client, key),
+    )
     assert response.status_code == 200, response.text
     assert rp.verify_id_token(response.json()["id_token"])["aud"] == [client]
 
@@ -63,13 +79,16 @@ def test_an_assertion_is_accepted_once(provider, client, key):
     assert replay.json()["error"] == "invalid_client"
 
 
-@pytest.mark.parametrize("change", [
-    {"aud": "https://elsewhere.example/token"},
-    {"exp": "expired"},
-    {"iss": "someone-else"},
-    {"jti": None},
-    {"exp": "far"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"aud": "https://elsewhere.example/token"},
+        {"exp": "expired"},
+        {"iss": "someone-else"},
+        {"jti": None},
+        {"exp": "far"},
+    ],
+)
 def test_bad_assertions_are_refused(provider, client, key, change):
     now = int(provider.clock.now())
     if change.get("exp") == "expired":
@@ -83,8 +102,11 @@ def test_bad_assertions_are_refused(provider, client, key, change):
 
 def test_a_key_the_client_did_not_register_is_refused(provider, client):
     stranger = ECKey.generate_key("P-256", parameters={"kid": "rp-key-1"})
-    response = token(provider, {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
-                     assertion(provider, client, stranger))
+    response = token(
+        provider,
+        {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
+        assertion(provider, client, stranger),
+    )
     assert response.json()["error"] == "invalid_client"
 
 
@@ -93,28 +115,39 @@ def test_hmac_assertions_are_refused(provider, client, key):
 
     secret_key = OctKey.generate_key(256)
     now = int(provider.clock.now())
-    signed = jwt.encode({"alg": "HS256"}, {"iss": client, "sub": client, "aud": provider.url + "/token",
-                                           "exp": now + 60, "jti": "x"}, secret_key, algorithms=["HS256"])
+    signed = jwt.encode(
+        {"alg": "HS256"},
+        {"iss": client, "sub": client, "aud": provider.url + "/token", "exp": now + 60, "jti": "x"},
+        secret_key,
+        algorithms=["HS256"],
+    )
     response = token(provider, {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK}, signed)
     assert response.json()["error"] == "invalid_client"
 
 
 def test_a_secret_client_cannot_use_an_assertion(provider, key):
     rp = provider.create_client()
-    response = token(provider, {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
-                     assertion(provider, rp.client_id, key))
+    response = token(
+        provider,
+        {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK},
+        assertion(provider, rp.client_id, key),
+    )
     assert response.json()["error"] == "invalid_client"
 
 
 def test_registration_refuses_private_keys_and_both_key_sources(provider):
     token_value = initial_access_token(provider)
     private = RSAKey.generate_key(2048).as_dict(private=True)
-    for extra in ({"jwks": {"keys": [private]}},
-                  {"jwks": {"keys": [{"kty": "EC"}]}},
-                  {"jwks": {"keys": []}},
-                  {"jwks_uri": "http://keys.example.edu/jwks.json"},
-                  {"jwks": {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]},
-                   "jwks_uri": "https://keys.example.edu/jwks.json"}):
+    for extra in (
+        {"jwks": {"keys": [private]}},
+        {"jwks": {"keys": [{"kty": "EC"}]}},
+        {"jwks": {"keys": []}},
+        {"jwks_uri": "http://keys.example.edu/jwks.json"},
+        {
+            "jwks": {"keys": [ECKey.generate_key("P-256").as_dict(private=False)]},
+            "jwks_uri": "https://keys.example.edu/jwks.json",
+        },
+    ):
         response = register(provider, web_client(token_endpoint_auth_method="private_key_jwt", **extra), token_value)
         assert response.status_code == 400, extra
         assert response.json()["error"] == "invalid_client_metadata"

@@ -10,7 +10,6 @@ import requests
 
 from .helpers import bearer, issue_tokens, parse_form
 
-
 #: IDP_REFRESH_REUSE_GRACE_SECONDS (default).
 GRACE = 5
 
@@ -46,6 +45,7 @@ def user(provider):
 
 
 # -- rotation and reuse -----------------------------------------------------------------------
+
 
 def test_refresh_rotates_and_reuse_revokes_the_whole_family(provider, user):
     rp, token = issue_tokens(provider)
@@ -106,6 +106,7 @@ def test_refresh_token_of_another_client_is_invalid_grant(provider, user):
 
 # -- the browser session and offline_access ---------------------------------------------------
 
+
 def test_refresh_without_offline_access_ends_with_the_browser_session(provider, user):
     browser = provider.browser()
     online_rp, online = issue_tokens(provider, browser, scope="openid profile email")
@@ -161,6 +162,7 @@ def test_refresh_without_offline_access_ends_at_the_sessions_absolute_limit(prov
 
 # -- expiry -----------------------------------------------------------------------------------
 
+
 def test_expired_refresh_token_is_invalid_grant(provider, user):
     lifetime = provider.app.extensions["idp"].settings.refresh_token_seconds
     rp_old, old = issue_tokens(provider)
@@ -176,6 +178,7 @@ def test_expired_refresh_token_is_invalid_grant(provider, user):
 
 
 # -- the response -----------------------------------------------------------------------------
+
 
 def test_refresh_response_is_not_cached_and_its_access_token_works(provider, user):
     rp, token = issue_tokens(provider)
@@ -195,6 +198,7 @@ def test_refresh_response_is_not_cached_and_its_access_token_works(provider, use
 
 
 # -- scope ------------------------------------------------------------------------------------
+
 
 def test_refresh_can_narrow_the_scope(provider, user):
     rp, token = issue_tokens(provider, scope="openid profile email offline_access")
@@ -223,6 +227,7 @@ def test_refresh_cannot_widen_the_scope(provider, user):
 
 # -- concurrency ------------------------------------------------------------------------------
 
+
 def test_concurrent_refreshes_of_one_token_yield_exactly_one_success(provider, user):
     rp, token = issue_tokens(provider)
     threads_count = 8
@@ -233,7 +238,7 @@ def test_concurrent_refreshes_of_one_token_yield_exactly_one_success(provider, u
         barrier.wait(timeout=10)
         try:
             results[i] = refresh(rp, token["refresh_token"])
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:
             results[i] = exc
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(threads_count)]
@@ -257,6 +262,7 @@ def test_concurrent_refreshes_of_one_token_yield_exactly_one_success(provider, u
 
 
 # -- grace window for concurrent refreshes (IDP_REFRESH_REUSE_GRACE_SECONDS) -------------------
+
 
 def test_reuse_within_the_grace_window_is_refused_but_keeps_the_family(provider, user):
     rp, token = issue_tokens(provider)

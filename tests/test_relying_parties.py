@@ -135,6 +135,7 @@ def test_each_role_sees_its_own_view(apps):
 
 # -- back-channel logout tokens ------------------------------------------------------------------
 
+
 def logout_token(apps, rp, *, header=None, alg="RS256", **claims) -> str:
     """A logout token signed with the provider's key; claims override (None removes) the valid ones."""
     from idp.http.context import deps
@@ -142,8 +143,16 @@ def logout_token(apps, rp, *, header=None, alg="RS256", **claims) -> str:
     provider = apps.provider
     row, data = dashboard_session(apps)
     now = int(provider.clock.now())
-    values = {"iss": provider.url, "aud": rp.client_id, "iat": now, "exp": now + 120, "jti": f"j{now}{len(claims)}",
-              "sub": row.sub, "sid": row.sid, "events": {EVENT: {}}}
+    values = {
+        "iss": provider.url,
+        "aud": rp.client_id,
+        "iat": now,
+        "exp": now + 120,
+        "jti": f"j{now}{len(claims)}",
+        "sub": row.sub,
+        "sid": row.sid,
+        "events": {EVENT: {}},
+    }
     for name, value in claims.items():
         if value is None:
             values.pop(name, None)
@@ -180,19 +189,22 @@ def test_a_logout_token_naming_only_the_user_ends_all_their_sessions(apps):
         assert "signed out" in agent.go(apps.dashboard.url + "/").text
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(iss="https://other.example"), "another provider"),
-    (dict(aud="someone-else"), "another client"),
-    (dict(events=None), "no back-channel logout event"),
-    (dict(events={"http://schemas.openid.net/event/other": {}}), "no back-channel logout event"),
-    (dict(nonce="n-0S6_WzA2Mj"), "must not contain a nonce"),
-    (dict(sub=None, sid=None), "neither a session"),
-    (dict(jti=None), "no jti"),
-    (dict(iat=None), "iat"),
-    (dict(iat=-1000), "iat"),
-    (dict(exp=-100), "expired"),
-    (dict(header={"typ": "JWT+id"}), "typ"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(iss="https://other.example"), "another provider"),
+        (dict(aud="someone-else"), "another client"),
+        (dict(events=None), "no back-channel logout event"),
+        (dict(events={"http://schemas.openid.net/event/other": {}}), "no back-channel logout event"),
+        (dict(nonce="n-0S6_WzA2Mj"), "must not contain a nonce"),
+        (dict(sub=None, sid=None), "neither a session"),
+        (dict(jti=None), "no jti"),
+        (dict(iat=None), "iat"),
+        (dict(iat=-1000), "iat"),
+        (dict(exp=-100), "expired"),
+        (dict(header={"typ": "JWT+id"}), "typ"),
+    ],
+)
 def test_invalid_logout_tokens_are_refused_and_end_nothing(apps, change, message):
     agent = signed_in(apps)
     now = int(apps.provider.clock.now())
@@ -237,12 +249,22 @@ def test_relying_party_settings_name_every_problem_at_once():
     with pytest.raises(RPConfigError) as info:
         config_from_env({"DASHBOARD_SESSION_IDLE_SECONDS": "ten", "DASHBOARD_ISSUER": "login.example.edu"})
     text = str(info.value)
-    for expected in ("DASHBOARD_SESSION_IDLE_SECONDS: expected a whole number", "DASHBOARD_CLIENT_ID: required",
-                     "DASHBOARD_CLIENT_SECRET: required", "DASHBOARD_SECRET_KEY: required",
-                     "DASHBOARD_ISSUER: must be an absolute http(s) URL"):
+    for expected in (
+        "DASHBOARD_SESSION_IDLE_SECONDS: expected a whole number",
+        "DASHBOARD_CLIENT_ID: required",
+        "DASHBOARD_CLIENT_SECRET: required",
+        "DASHBOARD_SECRET_KEY: required",
+        "DASHBOARD_ISSUER: must be an absolute http(s) URL",
+    ):
         assert expected in text
-    config = config_from_env({"DASHBOARD_CLIENT_ID": "c", "DASHBOARD_CLIENT_SECRET": "s", "DASHBOARD_SECRET_KEY": "k",
-                              "DASHBOARD_SESSION_IDLE_SECONDS": "60"})
+    config = config_from_env(
+        {
+            "DASHBOARD_CLIENT_ID": "c",
+            "DASHBOARD_CLIENT_SECRET": "s",
+            "DASHBOARD_SECRET_KEY": "k",
+            "DASHBOARD_SESSION_IDLE_SECONDS": "60",
+        }
+    )
     assert config.session_idle_seconds == 60 and config.redirect_uri == "http://127.0.0.1:8001/callback"
     assert not config.secure_cookies
 
@@ -269,9 +291,16 @@ def test_an_unreachable_provider_is_explained(tmp_path):
 
     from .conftest import free_port
 
-    config = RPConfig(name="SPOM Dashboard", issuer=f"http://127.0.0.1:{free_port()}", client_id="c",
-                      client_secret="s", base_url="http://127.0.0.1:8001", secret_key="k" * 40,
-                      database=str(tmp_path / "d.sqlite3"), cookie_name="d")
+    config = RPConfig(
+        name="SPOM Dashboard",
+        issuer=f"http://127.0.0.1:{free_port()}",
+        client_id="c",
+        client_secret="s",
+        base_url="http://127.0.0.1:8001",
+        secret_key="k" * 40,
+        database=str(tmp_path / "d.sqlite3"),
+        cookie_name="d",
+    )
     client = dashboard.create_app(config).test_client()
     assert client.get("/").status_code == 302
     page = client.get("/login")

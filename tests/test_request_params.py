@@ -9,14 +9,18 @@ import re
 from urllib.parse import quote_plus
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from idp.core.urls import safe_local_path
 from idp.core.params import ParameterError, ascii_int, ascii_number, basic_credentials, parse_max_age
+from idp.core.urls import safe_local_path
 
 PROPERTY = settings(max_examples=300, deadline=None, derandomize=True, database=None)
-ANY_TEXT = st.one_of(st.text(), st.sampled_from(["²", "١٢٣", "𝟗", "1_0", " 5", "+5", "0x1", "nan", "inf", "1e3"]),
-                     st.from_regex(r"[0-9]{1,20}", fullmatch=True))
+ANY_TEXT = st.one_of(
+    st.text(),
+    st.sampled_from(["²", "١٢٣", "𝟗", "1_0", " 5", "+5", "0x1", "nan", "inf", "1e3"]),
+    st.from_regex(r"[0-9]{1,20}", fullmatch=True),
+)
 
 
 @PROPERTY
@@ -54,8 +58,14 @@ def test_basic_credentials_round_trip_as_rfc_6749_encodes_them(client_id, secret
 
 
 @PROPERTY
-@given(st.one_of(st.binary(max_size=60).map(lambda b: "Basic " + base64.b64encode(b).decode()),
-                 st.text().map(lambda t: "Basic " + t), st.text(), st.none()))
+@given(
+    st.one_of(
+        st.binary(max_size=60).map(lambda b: "Basic " + base64.b64encode(b).decode()),
+        st.text().map(lambda t: "Basic " + t),
+        st.text(),
+        st.none(),
+    )
+)
 def test_any_basic_header_decodes_or_is_refused(header):
     try:
         result = basic_credentials(header)

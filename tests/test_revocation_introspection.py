@@ -18,8 +18,9 @@ def revoke(rp, token, hint=None, auth=True):
     data = {"token": token}
     if hint:
         data["token_type_hint"] = hint
-    return requests.post(rp.provider.url + "/revoke", data=data, timeout=5,
-                         auth=(rp.client_id, rp.client_secret) if auth else None)
+    return requests.post(
+        rp.provider.url + "/revoke", data=data, timeout=5, auth=(rp.client_id, rp.client_secret) if auth else None
+    )
 
 
 def introspect(rp, token, **kw):
@@ -36,6 +37,7 @@ def refresh(rp, refresh_token):
 
 
 # -- revocation -----------------------------------------------------------------------------
+
 
 def test_revoked_access_token_is_inactive_and_refused_by_userinfo(provider, tokens):
     rp, token = tokens
@@ -91,8 +93,9 @@ def test_revoking_an_unknown_token_is_200(provider, tokens):
 
 def test_revocation_requires_client_authentication(provider, tokens):
     rp, token = tokens
-    response = requests.post(provider.url + "/revoke", data={"token": token["access_token"]},
-                             auth=(rp.client_id, "wrong-secret"), timeout=5)
+    response = requests.post(
+        provider.url + "/revoke", data={"token": token["access_token"]}, auth=(rp.client_id, "wrong-secret"), timeout=5
+    )
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"
     assert userinfo_status(provider, token["access_token"]) == 200
@@ -108,6 +111,7 @@ def test_a_client_cannot_revoke_another_clients_token(provider, tokens):
 
 
 # -- introspection --------------------------------------------------------------------------
+
 
 def test_introspection_requires_client_authentication(provider, tokens):
     rp, token = tokens
@@ -140,9 +144,11 @@ def test_introspection_of_an_active_access_token(provider, tokens):
 
 def test_introspection_with_client_secret_post(provider, tokens):
     rp, token = tokens
-    response = requests.post(provider.url + "/introspect", timeout=5,
-                             data={"token": token["access_token"], "client_id": rp.client_id,
-                                   "client_secret": rp.client_secret})
+    response = requests.post(
+        provider.url + "/introspect",
+        timeout=5,
+        data={"token": token["access_token"], "client_id": rp.client_id, "client_secret": rp.client_secret},
+    )
     assert response.status_code == 200
     assert response.json()["active"] is True
 

@@ -5,24 +5,26 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .registration_helpers import admin_token
 from idp.core.errors import ClientOperationError
+
+from .registration_helpers import admin_token
 
 
 @pytest.fixture
 def service(provider):
-    return provider.create_client(name="Timetable sync", grant_types=["client_credentials"], redirect_uris=[],
-                                  scope="api.read")
+    return provider.create_client(
+        name="Timetable sync", grant_types=["client_credentials"], redirect_uris=[], scope="api.read"
+    )
 
 
 def token_status(provider, client_id, secret) -> int:
-    return requests.post(provider.url + "/token", data={"grant_type": "client_credentials"},
-                         auth=(client_id, secret), timeout=5).status_code
+    return requests.post(
+        provider.url + "/token", data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=5
+    ).status_code
 
 
 def rotate(provider, client_id, grace):
     from idp.domain.clients import service as client_admin
-    from idp.http.context import deps
     from idp.storage.sql.clients import get_client
 
     with provider.transaction() as db:
@@ -64,8 +66,12 @@ def test_a_second_rotation_drops_the_oldest_secret(provider, service):
 
 def test_rotation_through_the_admin_api_lists_both_with_expiry(provider, service):
     token = admin_token(provider)
-    response = requests.post(f"{provider.url}/admin/api/clients/{service.client_id}/rotate-secret",
-                             json={"grace_seconds": 86400}, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    response = requests.post(
+        f"{provider.url}/admin/api/clients/{service.client_id}/rotate-secret",
+        json={"grace_seconds": 86400},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=5,
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     previous = [s for s in body["secrets"] if s["state"] == "previous"][0]
@@ -74,14 +80,14 @@ def test_rotation_through_the_admin_api_lists_both_with_expiry(provider, service
     assert token_status(provider, service.client_id, service.client_secret) == 200
     provider.clock.advance(86400)
     assert token_status(provider, service.client_id, service.client_secret) == 401
-    shown = requests.get(f"{provider.url}/admin/api/clients/{service.client_id}",
-                         headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    shown = requests.get(
+        f"{provider.url}/admin/api/clients/{service.client_id}", headers={"Authorization": f"Bearer {token}"}, timeout=5
+    )
     # The admin token itself has expired by now (access tokens live 10 minutes).
     assert shown.status_code == 401
 
 
 def test_public_clients_have_no_secret_to_rotate(provider):
-    from idp.domain.clients import service as client_admin
 
     rp = provider.create_client(public=True)
     with pytest.raises(ClientOperationError, match="does not use a client secret"):

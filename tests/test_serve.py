@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 
 from idp.cli import main
-from idp.http.ops.gunicorn import options
 from idp.core.passwords import PasswordHasher
 from idp.core.settings import Settings
+from idp.http.ops.gunicorn import options
 
 from .cluster import Cluster
 from .helpers import PASSWORD, Browser
@@ -28,10 +28,23 @@ def test_serve_help_names_the_settings_behind_each_default():
 
 
 def test_gunicorn_options_come_from_settings():
-    settings = Settings(workers=5, threads=4, worker_timeout=40, graceful_timeout=20, secret_key="s" * 40,
-                        trusted_proxies=("10.0.0.7", "192.168.1.0/24"), log_format="json")
-    config = options(settings, bind="0.0.0.0:8000", workers=settings.workers, threads=settings.threads,
-                     timeout=settings.worker_timeout, graceful_timeout=settings.graceful_timeout)
+    settings = Settings(
+        workers=5,
+        threads=4,
+        worker_timeout=40,
+        graceful_timeout=20,
+        secret_key="s" * 40,
+        trusted_proxies=("10.0.0.7", "192.168.1.0/24"),
+        log_format="json",
+    )
+    config = options(
+        settings,
+        bind="0.0.0.0:8000",
+        workers=settings.workers,
+        threads=settings.threads,
+        timeout=settings.worker_timeout,
+        graceful_timeout=settings.graceful_timeout,
+    )
     assert (config["workers"], config["threads"], config["worker_class"]) == (5, 4, "gthread")
     assert (config["timeout"], config["graceful_timeout"]) == (40, 20)
     # gunicorn believes X-Forwarded-Proto only from the proxies the app trusts.
@@ -67,8 +80,15 @@ def test_sigterm_lets_the_request_in_flight_finish(tmp_path):
             from idp.storage.sql import users
 
             with deps().database.session() as db:
-                users.create_user(db, registration_number="S2000002", email=None, name="Slow Hash", role="student",
-                                  password_hash=slow.hash(PASSWORD), now=time.time())
+                users.create_user(
+                    db,
+                    registration_number="S2000002",
+                    email=None,
+                    name="Slow Hash",
+                    role="student",
+                    password_hash=slow.hash(PASSWORD),
+                    now=time.time(),
+                )
                 db.commit()
         browser = Browser(cluster.provider(instance))
         page = browser.get("/login")
@@ -109,8 +129,9 @@ print(applied, rss_kib)
 
 def test_worker_memory_from_a_large_block_goes_back_to_the_system_after_free():
     def run(kib):
-        out = subprocess.run([sys.executable, "-c", ARGON2_SIZED_BLOCK, str(kib)], capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", ARGON2_SIZED_BLOCK, str(kib)], capture_output=True, text=True, check=True
+        ).stdout.split()
         return out[0] == "True", int(out[1])
 
     fixed_applied, fixed_rss = run(128)

@@ -20,13 +20,15 @@ def problems(environ: dict) -> list[str]:
 
 
 def test_all_problems_are_reported_at_once():
-    found = problems({
-        "IDP_ISSUER": "http://login.example.edu/",
-        "IDP_SECRET_KEY": "too-short",
-        "IDP_TRUSTED_PROXIES": "10.0.0.0/8, not-a-network",
-        "IDP_CODE_SECONDS": "sixty",
-        "IDP_SESSION_IDLE_SECONDS": "1.5",
-    })
+    found = problems(
+        {
+            "IDP_ISSUER": "http://login.example.edu/",
+            "IDP_SECRET_KEY": "too-short",
+            "IDP_TRUSTED_PROXIES": "10.0.0.0/8, not-a-network",
+            "IDP_CODE_SECONDS": "sixty",
+            "IDP_SESSION_IDLE_SECONDS": "1.5",
+        }
+    )
     text = "; ".join(found)
     assert "IDP_ISSUER: must use https" in text
     assert "IDP_ISSUER: must have no query, fragment or trailing slash" in text
@@ -39,50 +41,63 @@ def test_all_problems_are_reported_at_once():
     assert len(found) == 7
 
 
-@pytest.mark.parametrize("environ,message", [
-    ({"IDP_ISSUER": "http://example.com", "IDP_SECRET_KEY": "s" * 40}, "IDP_ISSUER: must use https"),
-    ({"IDP_ISSUER": "https://login.example.edu/"}, "trailing slash"),
-    ({"IDP_ISSUER": "https://login.example.edu?x=1", "IDP_SECRET_KEY": "s" * 40}, "no query"),
-    ({"IDP_ISSUER": "login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "absolute http(s) URL"),
-    ({"IDP_ISSUER": "https://login.example.edu"}, "IDP_SECRET_KEY: required"),
-    ({"IDP_SECRET_KEY": "s" * 31}, "at least 32 characters"),
-    ({"IDP_TRUSTED_PROXIES": "10.0.0.0/33"}, "IDP_TRUSTED_PROXIES"),
-    ({"IDP_ACCESS_TOKEN_SECONDS": "ten"}, "IDP_ACCESS_TOKEN_SECONDS: expected int"),
-    ({"IDP_ACCESS_TOKEN_SECONDS": "0"}, "IDP_ACCESS_TOKEN_SECONDS: must be positive"),
-    ({"IDP_CODE_SECONDS": "601"}, "IDP_CODE_SECONDS: at most 600"),
-    ({"IDP_ACCESS_TOKEN_ALG": "HS256"}, "IDP_ACCESS_TOKEN_ALG"),
-    ({"IDP_ARGON2_TIME_COST": "0"}, "IDP_ARGON2_*"),
-    ({"IDP_PASSWORD_MIN_LENGTH": "7"}, "IDP_PASSWORD_MIN_LENGTH: between 8 and 64"),
-    ({"IDP_MAX_PASSWORD_LENGTH": "63"}, "IDP_MAX_PASSWORD_LENGTH: between 64"),
-    ({"IDP_RESET_LINK_SECONDS": "0"}, "IDP_RESET_LINK_SECONDS: must be positive"),
-    ({"IDP_SMTP_SECURITY": "ssl"}, "IDP_SMTP_SECURITY: one of starttls, tls, none"),
-    ({"IDP_SMTP_HOST": "mail.example.edu", "IDP_SMTP_SECURITY": "none"}, "none is allowed only for a loopback"),
-    ({"IDP_SMTP_PORT": "0"}, "IDP_SMTP_PORT"),
-    ({"IDP_MAIL_ATTEMPTS": "0"}, "IDP_MAIL_ATTEMPTS: must be positive"),
-    ({"IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "IDP_KEYS_PASSPHRASE: required"),
-    ({"IDP_KEYS_PASSPHRASE": "short"}, "IDP_KEYS_PASSPHRASE: must be at least 16 characters"),
-    ({"IDP_JWKS_MAX_AGE_SECONDS": "3600", "IDP_KEY_PUBLICATION_SECONDS": "600"},
-     "IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS"),
-    ({"IDP_KEY_ROTATION_DAYS": "1", "IDP_KEY_PUBLICATION_SECONDS": "172800"},
-     "IDP_KEY_ROTATION_DAYS: the rotation period must be longer"),
-    ({"IDP_KEY_ROTATION_DAYS": "-1"}, "IDP_KEY_ROTATION_DAYS: must be 0 (off) or positive"),
-    ({"IDP_TIME_ZONE": "Mars/Olympus"}, "IDP_TIME_ZONE: 'Mars/Olympus' is not an IANA time zone"),
-    ({"IDP_BRAND_PRIMARY_COLOR": "blue"}, "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb"),
-    ({"IDP_BRAND_PRIMARY_COLOR": "#ffcc00"}, "IDP_BRAND_PRIMARY_COLOR: too light"),
-    ({"IDP_BRAND_LOGO_URL": "http://cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
-    ({"IDP_BRAND_LOGO_URL": "//cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
-])
+@pytest.mark.parametrize(
+    "environ,message",
+    [
+        ({"IDP_ISSUER": "http://example.com", "IDP_SECRET_KEY": "s" * 40}, "IDP_ISSUER: must use https"),
+        ({"IDP_ISSUER": "https://login.example.edu/"}, "trailing slash"),
+        ({"IDP_ISSUER": "https://login.example.edu?x=1", "IDP_SECRET_KEY": "s" * 40}, "no query"),
+        ({"IDP_ISSUER": "login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "absolute http(s) URL"),
+        ({"IDP_ISSUER": "https://login.example.edu"}, "IDP_SECRET_KEY: required"),
+        ({"IDP_SECRET_KEY": "s" * 31}, "at least 32 characters"),
+        ({"IDP_TRUSTED_PROXIES": "10.0.0.0/33"}, "IDP_TRUSTED_PROXIES"),
+        ({"IDP_ACCESS_TOKEN_SECONDS": "ten"}, "IDP_ACCESS_TOKEN_SECONDS: expected int"),
+        ({"IDP_ACCESS_TOKEN_SECONDS": "0"}, "IDP_ACCESS_TOKEN_SECONDS: must be positive"),
+        ({"IDP_CODE_SECONDS": "601"}, "IDP_CODE_SECONDS: at most 600"),
+        ({"IDP_ACCESS_TOKEN_ALG": "HS256"}, "IDP_ACCESS_TOKEN_ALG"),
+        ({"IDP_ARGON2_TIME_COST": "0"}, "IDP_ARGON2_*"),
+        ({"IDP_PASSWORD_MIN_LENGTH": "7"}, "IDP_PASSWORD_MIN_LENGTH: between 8 and 64"),
+        ({"IDP_MAX_PASSWORD_LENGTH": "63"}, "IDP_MAX_PASSWORD_LENGTH: between 64"),
+        ({"IDP_RESET_LINK_SECONDS": "0"}, "IDP_RESET_LINK_SECONDS: must be positive"),
+        ({"IDP_SMTP_SECURITY": "ssl"}, "IDP_SMTP_SECURITY: one of starttls, tls, none"),
+        ({"IDP_SMTP_HOST": "mail.example.edu", "IDP_SMTP_SECURITY": "none"}, "none is allowed only for a loopback"),
+        ({"IDP_SMTP_PORT": "0"}, "IDP_SMTP_PORT"),
+        ({"IDP_MAIL_ATTEMPTS": "0"}, "IDP_MAIL_ATTEMPTS: must be positive"),
+        ({"IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 40}, "IDP_KEYS_PASSPHRASE: required"),
+        ({"IDP_KEYS_PASSPHRASE": "short"}, "IDP_KEYS_PASSPHRASE: must be at least 16 characters"),
+        (
+            {"IDP_JWKS_MAX_AGE_SECONDS": "3600", "IDP_KEY_PUBLICATION_SECONDS": "600"},
+            "IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS",
+        ),
+        (
+            {"IDP_KEY_ROTATION_DAYS": "1", "IDP_KEY_PUBLICATION_SECONDS": "172800"},
+            "IDP_KEY_ROTATION_DAYS: the rotation period must be longer",
+        ),
+        ({"IDP_KEY_ROTATION_DAYS": "-1"}, "IDP_KEY_ROTATION_DAYS: must be 0 (off) or positive"),
+        ({"IDP_TIME_ZONE": "Mars/Olympus"}, "IDP_TIME_ZONE: 'Mars/Olympus' is not an IANA time zone"),
+        ({"IDP_BRAND_PRIMARY_COLOR": "blue"}, "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb"),
+        ({"IDP_BRAND_PRIMARY_COLOR": "#ffcc00"}, "IDP_BRAND_PRIMARY_COLOR: too light"),
+        ({"IDP_BRAND_LOGO_URL": "http://cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
+        ({"IDP_BRAND_LOGO_URL": "//cdn.example.edu/logo.png"}, "IDP_BRAND_LOGO_URL: an https URL"),
+    ],
+)
 def test_each_problem_is_named(tmp_path, environ, message):
     environ = {"IDP_INSTANCE_DIR": str(tmp_path), **environ}
     assert any(message in p for p in problems(environ)), problems(environ)
 
 
 def test_valid_production_settings(tmp_path):
-    settings = Settings.from_env({
-        "IDP_ISSUER": "https://login.example.edu", "IDP_SECRET_KEY": "s" * 32, "IDP_INSTANCE_DIR": str(tmp_path),
-        "IDP_TRUSTED_PROXIES": " 10.0.0.0/8 , 2001:db8::/32 ", "IDP_CODE_SECONDS": "30",
-        "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp", "IDP_KEYS_PASSPHRASE": "p" * 16,
-    })
+    settings = Settings.from_env(
+        {
+            "IDP_ISSUER": "https://login.example.edu",
+            "IDP_SECRET_KEY": "s" * 32,
+            "IDP_INSTANCE_DIR": str(tmp_path),
+            "IDP_TRUSTED_PROXIES": " 10.0.0.0/8 , 2001:db8::/32 ",
+            "IDP_CODE_SECONDS": "30",
+            "IDP_DATABASE_URL": "postgresql+psycopg://idp@db/idp",
+            "IDP_KEYS_PASSPHRASE": "p" * 16,
+        }
+    )
     assert settings.trusted_proxies == ("10.0.0.0/8", "2001:db8::/32")
     assert settings.code_seconds == 30
     assert settings.secure_cookies
@@ -214,14 +229,16 @@ EXPECTED_ROUTES = {
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("urlmap")
-    return create_app(Settings(instance_dir=str(folder), keys_dir=str(folder / "keys"), secret_key="u" * 40)
-                      .validated())
+    return create_app(
+        Settings(instance_dir=str(folder), keys_dir=str(folder / "keys"), secret_key="u" * 40).validated()
+    )
 
 
 def test_url_map_is_pinned(app):
     routes = {(rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()}
-    assert routes == EXPECTED_ROUTES, (f"added: {sorted(routes - EXPECTED_ROUTES)}; "
-                                       f"removed: {sorted(EXPECTED_ROUTES - routes)}")
+    assert routes == EXPECTED_ROUTES, (
+        f"added: {sorted(routes - EXPECTED_ROUTES)}; removed: {sorted(EXPECTED_ROUTES - routes)}"
+    )
 
 
 def test_endpoint_names_read_surface_action(app):

@@ -20,8 +20,9 @@ def sign_in(browser, username="S1000001", password=PASSWORD, headers=None):
 
 
 def alert(response) -> str:
-    block = re.search(r'<div role="alert" aria-live="assertive" class="alert-region" id="form-alert">(.*?)</div>',
-                      response.text, re.S).group(1)
+    block = re.search(
+        r'<div role="alert" aria-live="assertive" class="alert-region" id="form-alert">(.*?)</div>', response.text, re.S
+    ).group(1)
     return html.unescape(re.sub(r"\s+", " ", block))
 
 
@@ -92,12 +93,21 @@ def test_throttled_text_names_the_wait_and_is_the_same_for_every_account(make_pr
 
 
 def test_help_page_covers_the_problems_and_the_institutions_contact(make_provider):
-    provider = make_provider(help_contact_name="IT-Servicedesk der Hochschule", help_contact_email="it@example.edu",
-                             help_contact_phone="+49 30 1234 5678", help_contact_hours="Mon–Fri 8:00–16:00")
+    provider = make_provider(
+        help_contact_name="IT-Servicedesk der Hochschule",
+        help_contact_email="it@example.edu",
+        help_contact_phone="+49 30 1234 5678",
+        help_contact_hours="Mon–Fri 8:00–16:00",
+    )
     page = provider.browser().get("/help")
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    for heading in ("“Invalid credentials”", "Forgotten password", "“Session expired” or signed out at once",
-                    "“Too many attempts”", "Who to contact"):
+    for heading in (
+        "“Invalid credentials”",
+        "Forgotten password",
+        "“Session expired” or signed out at once",
+        "“Too many attempts”",
+        "Who to contact",
+    ):
         assert f">{heading}</h2>" in page.text, heading
     assert "after 30 minutes without activity" in page.text  # IDP_SESSION_IDLE_SECONDS
     assert '<a href="mailto:it@example.edu">it@example.edu</a>' in page.text
@@ -118,8 +128,9 @@ def test_every_page_links_to_help(provider):
 
 
 def test_branding_comes_from_settings(make_provider):
-    provider = make_provider(brand_name="Hochschule Login", brand_logo_url="https://www.example.edu/logo.svg",
-                             brand_primary_color="#6a1b9a")
+    provider = make_provider(
+        brand_name="Hochschule Login", brand_logo_url="https://www.example.edu/logo.svg", brand_primary_color="#6a1b9a"
+    )
     page = provider.browser().get("/login")
     assert "<title>Sign in – Hochschule Login</title>" in page.text
     assert '<img class="brand-logo" src="https://www.example.edu/logo.svg" alt="">' in page.text

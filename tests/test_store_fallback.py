@@ -49,6 +49,7 @@ def rows(database) -> int:
 
 # -- Redis first, the database while Redis is down ---------------------------------------------------
 
+
 def test_writes_go_to_redis_while_it_is_up_and_nothing_to_the_database(fallback, clean_database):
     fallback.put("interaction:up", {"a": 1}, ttl=60)
     assert fallback.primary.get("interaction:up") == {"a": 1}
@@ -83,8 +84,9 @@ def test_what_the_outage_wrote_is_found_once_redis_is_back(fallback, redis_proxy
     assert rows(clean_database) == 0
 
 
-def test_the_app_store_counts_each_fallback_and_times_the_table_by_the_app_clock(redis_proxy, redis_prefix,
-                                                                                   clean_database, clock):
+def test_the_app_store_counts_each_fallback_and_times_the_table_by_the_app_clock(
+    redis_proxy, redis_prefix, clean_database, clock
+):
     """``build_store`` (what ``create_app`` uses): the outage metric is wired to ``on_fallback``,
     and the database's expiry follows the clock it was given, not the wall clock."""
     settings = Settings(redis_url=redis_proxy.url, redis_prefix=redis_prefix)
@@ -104,6 +106,7 @@ def test_the_app_store_counts_each_fallback_and_times_the_table_by_the_app_clock
 
 # -- end to end: single sign-on through a Redis outage -------------------------------------------
 
+
 @pytest.fixture
 def provider(make_provider, redis_proxy, redis_prefix):
     # store=None: the app builds its own store from the settings, as `idp serve` does
@@ -113,8 +116,9 @@ def provider(make_provider, redis_proxy, redis_prefix):
     return provider
 
 
-def test_signed_in_browser_completes_sso_on_a_second_relying_party_while_redis_is_down(provider, redis_proxy,
-                                                                                         clean_database):
+def test_signed_in_browser_completes_sso_on_a_second_relying_party_while_redis_is_down(
+    provider, redis_proxy, clean_database
+):
     dashboard = provider.create_client(name="Dashboard")
     browser = provider.browser()
     dashboard.exchange(dashboard.sign_in(browser))  # signed in with a password while Redis was up
@@ -123,8 +127,14 @@ def test_signed_in_browser_completes_sso_on_a_second_relying_party_while_redis_i
 
     before = dashboard.sign_in(browser)  # a code issued just before the outage, exchanged during it
     redis_proxy.cut()
-    unknown = dashboard.token_request({"grant_type": "authorization_code", "code": query(before)["code"],
-                                       "redirect_uri": dashboard.redirect_uri, "code_verifier": dashboard.verifier})
+    unknown = dashboard.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": query(before)["code"],
+            "redirect_uri": dashboard.redirect_uri,
+            "code_verifier": dashboard.verifier,
+        }
+    )
     assert unknown.status_code == 503 and unknown.json()["error"] == "temporarily_unavailable"
     ready = requests.get(provider.url + "/readyz", timeout=10)
     assert ready.status_code == 200 and ready.json()["status"] == "degraded"
@@ -137,8 +147,14 @@ def test_signed_in_browser_completes_sso_on_a_second_relying_party_while_redis_i
     assert rows(clean_database) >= 1  # the pending request and the code went to the database
     tokens = portal.exchange(callback)
     assert portal.verify_id_token(tokens["id_token"])["aud"] in (portal.client_id, [portal.client_id])
-    replay = portal.token_request({"grant_type": "authorization_code", "code": query(callback)["code"],
-                                   "redirect_uri": portal.redirect_uri, "code_verifier": portal.verifier})
+    replay = portal.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": query(callback)["code"],
+            "redirect_uri": portal.redirect_uri,
+            "code_verifier": portal.verifier,
+        }
+    )
     assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
     # The replay revoked what the code had issued (RFC 6749 §4.1.2), through the database tombstone.
     refreshed = portal.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
@@ -149,8 +165,14 @@ def test_signed_in_browser_completes_sso_on_a_second_relying_party_while_redis_i
     late_callback = late.sign_in(browser)
     redis_proxy.restore()
     assert late.exchange(late_callback)["access_token"]
-    again = late.token_request({"grant_type": "authorization_code", "code": query(late_callback)["code"],
-                                "redirect_uri": late.redirect_uri, "code_verifier": late.verifier})
+    again = late.token_request(
+        {
+            "grant_type": "authorization_code",
+            "code": query(late_callback)["code"],
+            "redirect_uri": late.redirect_uri,
+            "code_verifier": late.verifier,
+        }
+    )
     assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
 
     # Redis is back: everything continues, and new state goes to Redis again.

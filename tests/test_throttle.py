@@ -31,8 +31,13 @@ def test_ip_key_is_the_ipv4_address_or_the_ipv6_64():
 
 @pytest.mark.parametrize("redis_url", ["", REDIS_URL])
 def test_build_throttle_picks_the_backend_and_times_it_by_the_clock_given(redis_url, redis_prefix, clock):
-    settings = Settings(redis_url=redis_url, redis_prefix=redis_prefix, secret_key=SECRET,
-                        throttle_account_free=2, throttle_delay_seconds=30)
+    settings = Settings(
+        redis_url=redis_url,
+        redis_prefix=redis_prefix,
+        secret_key=SECRET,
+        throttle_account_free=2,
+        throttle_delay_seconds=30,
+    )
     throttle = build_throttle(settings, clock)
     assert isinstance(throttle, RedisThrottle if redis_url else MemoryThrottle)
     for _ in range(2):
@@ -44,8 +49,11 @@ def test_build_throttle_picks_the_backend_and_times_it_by_the_clock_given(redis_
 
 def test_unreachable_redis_raises_throttle_unavailable(clock):
     throttle = RedisThrottle(f"redis://127.0.0.1:{free_port()}/0", POLICY, clock, SECRET, prefix="idptest:gone:")
-    for call in (lambda: throttle.check("user:1", "192.0.2.1"), lambda: throttle.check_rate("token_client", "c"),
-                 lambda: throttle.status(account="user:1")):
+    for call in (
+        lambda: throttle.check("user:1", "192.0.2.1"),
+        lambda: throttle.check_rate("token_client", "c"),
+        lambda: throttle.status(account="user:1"),
+    ):
         with pytest.raises(ThrottleUnavailable):
             call()
 

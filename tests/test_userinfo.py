@@ -60,8 +60,9 @@ def test_post_with_bearer_header(provider, signed_in):
 
 def test_header_and_body_together_is_invalid_request(provider, signed_in):
     _rp, token = signed_in
-    response = userinfo_post(provider, headers=bearer(token["access_token"]),
-                             data={"access_token": token["access_token"]})
+    response = userinfo_post(
+        provider, headers=bearer(token["access_token"]), data={"access_token": token["access_token"]}
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert "sub" not in response.json()
@@ -134,8 +135,9 @@ def test_scopes_limit_the_claims(provider):
 def test_revoked_client_credentials_token_is_invalid_not_insufficient(provider):
     service = provider.create_client(grant_types=["client_credentials"], redirect_uris=[], scope="api.read")
     token = service.token_request({"grant_type": "client_credentials"}).json()["access_token"]
-    revoked = requests.post(provider.url + "/revoke", data={"token": token}, timeout=5,
-                            auth=(service.client_id, service.client_secret))
+    revoked = requests.post(
+        provider.url + "/revoke", data={"token": token}, timeout=5, auth=(service.client_id, service.client_secret)
+    )
     assert revoked.status_code == 200
     assert_invalid_token(userinfo_get(provider, headers=bearer(token)))
 
@@ -151,18 +153,31 @@ def test_every_way_a_user_token_dies_is_invalid_token(provider):
     second_rp, second = issue_tokens(provider)
     other_rp, third = issue_tokens(provider, scope="openid profile")
     # 1. the access token itself revoked (RFC 7009)
-    assert requests.post(provider.url + "/revoke", data={"token": first["access_token"]}, timeout=5,
-                         auth=(rp.client_id, rp.client_secret)).status_code == 200
+    assert (
+        requests.post(
+            provider.url + "/revoke",
+            data={"token": first["access_token"]},
+            timeout=5,
+            auth=(rp.client_id, rp.client_secret),
+        ).status_code
+        == 200
+    )
     assert_invalid_token(userinfo_get(provider, headers=bearer(first["access_token"])))
     assert userinfo_get(provider, headers=bearer(second["access_token"])).status_code == 200
     # 2. its grant revoked: revoking the refresh token revokes the grant's access tokens
-    assert requests.post(provider.url + "/revoke", data={"token": second["refresh_token"]}, timeout=5,
-                         auth=(second_rp.client_id, second_rp.client_secret)).status_code == 200
+    assert (
+        requests.post(
+            provider.url + "/revoke",
+            data={"token": second["refresh_token"]},
+            timeout=5,
+            auth=(second_rp.client_id, second_rp.client_secret),
+        ).status_code
+        == 200
+    )
     assert_invalid_token(userinfo_get(provider, headers=bearer(second["access_token"])))
     assert userinfo_get(provider, headers=bearer(third["access_token"])).status_code == 200
     # 3. its client disabled
-    with provider.app.app_context():
-        with deps().database.session() as db:
-            db.get(Client, other_rp.client_id).active = False
-            db.commit()
+    with provider.app.app_context(), deps().database.session() as db:
+        db.get(Client, other_rp.client_id).active = False
+        db.commit()
     assert_invalid_token(userinfo_get(provider, headers=bearer(third["access_token"])))

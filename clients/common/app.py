@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, current_app, jsonify, redirect, render_templ
 
 from .config import RPConfig, SystemClock
 from .csrf import check_csrf, csrf_token
-from .logout_token import LogoutTokenError, validate_logout_token, MAX_AGE_SECONDS
+from .logout_token import MAX_AGE_SECONDS, LogoutTokenError, validate_logout_token
 from .session import ServerSessionInterface
 from .storage import RPDatabase, end_sessions, remember_jti
 
@@ -45,8 +45,14 @@ def rp() -> RP:
     return current_app.extensions["rp"]
 
 
-def create_rp_app(import_name: str, config: RPConfig, *, clock=None, database: RPDatabase | None = None,
-                  links: tuple[tuple[str, str], ...] = ()) -> Flask:
+def create_rp_app(
+    import_name: str,
+    config: RPConfig,
+    *,
+    clock=None,
+    database: RPDatabase | None = None,
+    links: tuple[tuple[str, str], ...] = (),
+) -> Flask:
     """The app shell: server-side session, Authlib client, the ``rp`` routes; ``links`` go in the header."""
     app = Flask(import_name)
     app.config.update(SECRET_KEY=config.secret_key, MAX_CONTENT_LENGTH=64 * 1024)
@@ -55,14 +61,22 @@ def create_rp_app(import_name: str, config: RPConfig, *, clock=None, database: R
     app.session_interface = ServerSessionInterface(config, database, clock)
     oauth = OAuth(app)
     client = oauth.register(
-        "spom", client_id=config.client_id, client_secret=config.client_secret,
+        "spom",
+        client_id=config.client_id,
+        client_secret=config.client_secret,
         server_metadata_url=config.issuer + "/.well-known/openid-configuration",
-        client_kwargs={"scope": config.scope, "code_challenge_method": "S256",
-                       "token_endpoint_auth_method": "client_secret_basic", "timeout": 10})
+        client_kwargs={
+            "scope": config.scope,
+            "code_challenge_method": "S256",
+            "token_endpoint_auth_method": "client_secret_basic",
+            "timeout": 10,
+        },
+    )
     app.extensions["rp"] = RP(config, clock, database, client)
     app.register_blueprint(bp)
-    app.jinja_env.globals.update(csrf_token=csrf_token, current_user=current_user, app_name=config.name,
-                                 issuer=config.issuer, other_apps=links)
+    app.jinja_env.globals.update(
+        csrf_token=csrf_token, current_user=current_user, app_name=config.name, issuer=config.issuer, other_apps=links
+    )
     app.after_request(_security_headers)
     _error_pages(app)
     return app
@@ -82,8 +96,9 @@ def login_required(view):
             if ended == "signed_out":
                 return render_template("rp/signed_out.html", reason="elsewhere"), 200
             # An expired session goes back through the provider silently (prompt=none) first.
-            return redirect(url_for("rp.login", next=request.full_path.rstrip("?"),
-                                    silent="1" if ended == "expired" else None))
+            return redirect(
+                url_for("rp.login", next=request.full_path.rstrip("?"), silent="1" if ended == "expired" else None)
+            )
         if not _fresh_tokens():
             session.clear()
             return redirect(url_for("rp.login", next=request.full_path.rstrip("?"), silent="1"))
@@ -111,16 +126,22 @@ def _fresh_tokens() -> bool:
 
 
 def _store_tokens(token: dict, keep_id_token: str | None = None) -> None:
-    session["tokens"] = {"access_token": token["access_token"], "refresh_token": token.get("refresh_token"),
-                         "expires_at": rp().clock.now() + int(token.get("expires_in", 0)),
-                         "id_token": token.get("id_token") or keep_id_token}
+    session["tokens"] = {
+        "access_token": token["access_token"],
+        "refresh_token": token.get("refresh_token"),
+        "expires_at": rp().clock.now() + int(token.get("expires_in", 0)),
+        "id_token": token.get("id_token") or keep_id_token,
+    }
 
 
 def _profile(claims) -> dict:
     roles = claims.get("roles") or []
-    return {"name": claims.get("name") or claims.get("preferred_username"),
-            "registration_number": claims.get("preferred_username"), "email": claims.get("email"),
-            "role": roles[0] if roles else "student"}
+    return {
+        "name": claims.get("name") or claims.get("preferred_username"),
+        "registration_number": claims.get("preferred_username"),
+        "email": claims.get("email"),
+        "role": roles[0] if roles else "student",
+    }
 
 
 def _safe_next(value: str | None) -> str:
@@ -130,8 +151,13 @@ def _safe_next(value: str | None) -> str:
     check is there), written again because a relying party stands for an independent app and
     never imports the provider. Browsers drop tabs and newlines and read ``\\`` as ``/``, so
     those are refused outright; the value is resolved as a browser would and must stay here."""
-    if not isinstance(value, str) or not value.startswith("/") or not value.isascii() or "\\" in value \
-            or any(c.isspace() or not c.isprintable() for c in value):
+    if (
+        not isinstance(value, str)
+        or not value.startswith("/")
+        or not value.isascii()
+        or "\\" in value
+        or any(c.isspace() or not c.isprintable() for c in value)
+    ):
         return "/"
     parts = urlsplit(urljoin(_HERE, value))
     if f"{parts.scheme}://{parts.netloc}/" != _HERE or parts.path.startswith("//"):
@@ -162,9 +188,11 @@ def callback():
         token = rp().oauth.authorize_access_token(claims_cls=_clocked_id_token(rp().clock))
     except OAuthError as exc:
         if exc.error == "mismatching_state":
-            return _problem("This sign-in could not be matched to your browser.",
-                            "Your browser may be blocking cookies for this site, or the sign-in was started in "
-                            "another window. Enable cookies and try again.")
+            return _problem(
+                "This sign-in could not be matched to your browser.",
+                "Your browser may be blocking cookies for this site, or the sign-in was started in "
+                "another window. Enable cookies and try again.",
+            )
         return _problem("The sign-in did not complete.", exc.description or exc.error)
     claims = token["userinfo"]
     session.clear()
@@ -191,8 +219,9 @@ def logout():
     id_token = (session.get("tokens") or {}).get("id_token")
     session.clear()
     session.rotate()  # the logout ``state`` goes into a fresh, anonymous session
-    return rp().oauth.logout_redirect(post_logout_redirect_uri=rp().config.post_logout_redirect_uri,
-                                      id_token_hint=id_token)
+    return rp().oauth.logout_redirect(
+        post_logout_redirect_uri=rp().config.post_logout_redirect_uri, id_token_hint=id_token
+    )
 
 
 @bp.get("/signed-out")
@@ -210,8 +239,13 @@ def backchannel_logout():
     ctx = rp()
     headers = {"Cache-Control": "no-store"}
     try:
-        claims = validate_logout_token(request.form.get("logout_token", ""), jwks=_jwks, issuer=ctx.config.issuer,
-                                       client_id=ctx.config.client_id, now=ctx.clock.now())
+        claims = validate_logout_token(
+            request.form.get("logout_token", ""),
+            jwks=_jwks,
+            issuer=ctx.config.issuer,
+            client_id=ctx.config.client_id,
+            now=ctx.clock.now(),
+        )
         with ctx.database.session() as db:
             now = ctx.clock.now()
             if not remember_jti(db, claims["jti"], now + 2 * MAX_AGE_SECONDS, now):
@@ -255,8 +289,11 @@ def _error_pages(app: Flask) -> None:
     @app.errorhandler(requests.RequestException)
     def provider_unreachable(exc):
         log.error("provider unreachable: %s", exc.__class__.__name__)
-        return _problem("SPOM Login cannot be reached", "Signing in is not possible right now. "
-                        "Please try again in a few minutes.", 503)
+        return _problem(
+            "SPOM Login cannot be reached",
+            "Signing in is not possible right now. Please try again in a few minutes.",
+            503,
+        )
 
     @app.errorhandler(Exception)
     def server_error(exc):

@@ -56,7 +56,7 @@ class RPConfig:
         return not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
 
     @classmethod
-    def from_env(cls, prefix: str, defaults: dict, environ=None) -> "RPConfig":
+    def from_env(cls, prefix: str, defaults: dict, environ=None) -> RPConfig:
         """Fields from ``<PREFIX>_<FIELD>`` variables over ``defaults``; names every missing one at once."""
         env = os.environ if environ is None else environ
         values, problems = dict(defaults), []
@@ -73,8 +73,11 @@ class RPConfig:
                 values[f.name] = int(raw) if f.type == "int" else raw.strip()
             except ValueError:
                 problems.append(f"{prefix}_{f.name.upper()}: expected a whole number, got {raw!r}")
-        problems += [f"{prefix}_{f.name.upper()}: required" for f in dataclasses.fields(cls)
-                     if f.default is dataclasses.MISSING and not values.get(f.name)]
+        problems += [
+            f"{prefix}_{f.name.upper()}: required"
+            for f in dataclasses.fields(cls)
+            if f.default is dataclasses.MISSING and not values.get(f.name)
+        ]
         for name in ("issuer", "base_url"):
             parts = urlsplit(values.get(name) or "")
             if values.get(name) and (parts.scheme not in ("http", "https") or not parts.hostname):
@@ -92,6 +95,5 @@ def _client_file(variable: str, path: str, problems: list[str]) -> dict:
             data = json.load(f)
         return {"client_id": str(data["client_id"]), "client_secret": str(data["client_secret"])}
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        problems.append(f"{variable}: cannot read client_id and client_secret from {path!r} "
-                        f"({exc.__class__.__name__})")
+        problems.append(f"{variable}: cannot read client_id and client_secret from {path!r} ({exc.__class__.__name__})")
         return {}

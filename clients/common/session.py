@@ -60,8 +60,10 @@ class ServerSessionInterface(SessionInterface):
                 db.delete(row)
                 db.commit()
                 return ServerSession(ended="signed_out")
-            if (now - row.last_seen_at >= self.config.session_idle_seconds
-                    or now - row.created_at >= self.config.session_max_seconds):
+            if (
+                now - row.last_seen_at >= self.config.session_idle_seconds
+                or now - row.created_at >= self.config.session_max_seconds
+            ):
                 db.delete(row)
                 db.commit()
                 return ServerSession(ended="expired")
@@ -88,13 +90,19 @@ class ServerSessionInterface(SessionInterface):
             user = session.get("user") or {}
             if old is None:
                 # New sessions are rare next to page views: a good moment to drop dead rows.
-                purge_sessions(db, now=now, idle=self.config.session_idle_seconds,
-                               absolute=self.config.session_max_seconds)
+                purge_sessions(
+                    db, now=now, idle=self.config.session_idle_seconds, absolute=self.config.session_max_seconds
+                )
                 session.token = secrets.token_urlsafe(32)
                 old = RPSession(token_hash=_hash(session.token), created_at=now)
                 db.add(old)
-                response.set_cookie(self.config.cookie_name, session.token,
-                                    max_age=self.config.session_max_seconds, **cookie)
-            old.data, old.sub, old.sid, old.last_seen_at = json.dumps(dict(session)), user.get("sub"), \
-                user.get("sid"), now
+                response.set_cookie(
+                    self.config.cookie_name, session.token, max_age=self.config.session_max_seconds, **cookie
+                )
+            old.data, old.sub, old.sid, old.last_seen_at = (
+                json.dumps(dict(session)),
+                user.get("sub"),
+                user.get("sid"),
+                now,
+            )
             db.commit()

@@ -19,8 +19,11 @@ class RPSession(Base):
     """One browser's session at this app; the cookie holds a random token, the row its hash."""
 
     __tablename__ = "rp_sessions"
-    __table_args__ = (Index("ix_rp_sessions_sid", "sid"), Index("ix_rp_sessions_sub", "sub"),
-                      Index("ix_rp_sessions_last_seen_at", "last_seen_at"))
+    __table_args__ = (
+        Index("ix_rp_sessions_sid", "sid"),
+        Index("ix_rp_sessions_sub", "sub"),
+        Index("ix_rp_sessions_last_seen_at", "last_seen_at"),
+    )
 
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[str] = mapped_column(Text, default="{}")

@@ -9,8 +9,13 @@ from ..common import RPConfig, create_rp_app
 from ..common.storage import RPDatabase
 from . import content
 
-DEFAULTS = {"name": "SPOM Dashboard", "base_url": "http://127.0.0.1:8001", "issuer": "http://127.0.0.1:8000",
-            "database": "instance/dashboard.sqlite3", "cookie_name": "spom_dashboard_session"}
+DEFAULTS = {
+    "name": "SPOM Dashboard",
+    "base_url": "http://127.0.0.1:8001",
+    "issuer": "http://127.0.0.1:8000",
+    "database": "instance/dashboard.sqlite3",
+    "cookie_name": "spom_dashboard_session",
+}
 
 
 def config_from_env(environ=None) -> RPConfig:

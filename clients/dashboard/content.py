@@ -42,26 +42,35 @@ class Assessment(ContentBase):
 
 SEED = {
     "S1000001": {  # Ada Lovelace, student
-        "modules": [("CS101", "Introduction to Programming", 80, "12 of 15 units"),
-                    ("MA102", "Discrete Mathematics", 55, "6 of 11 units"),
-                    ("EN110", "Academic Writing", 30, "3 of 10 units")],
-        "assessments": [("CS101", "Project 2: Text adventure", 5, None, 100),
-                        ("MA102", "Quiz 4: Graphs", 9, None, 20),
-                        ("CS101", "Quiz 3: Loops", -6, 18, 20),
-                        ("EN110", "Essay 1: Argument", -12, 62, 100)],
+        "modules": [
+            ("CS101", "Introduction to Programming", 80, "12 of 15 units"),
+            ("MA102", "Discrete Mathematics", 55, "6 of 11 units"),
+            ("EN110", "Academic Writing", 30, "3 of 10 units"),
+        ],
+        "assessments": [
+            ("CS101", "Project 2: Text adventure", 5, None, 100),
+            ("MA102", "Quiz 4: Graphs", 9, None, 20),
+            ("CS101", "Quiz 3: Loops", -6, 18, 20),
+            ("EN110", "Essay 1: Argument", -12, 62, 100),
+        ],
     },
     "E2000001": {  # Grace Hopper, lecturer: cohort progress and average marks
-        "modules": [("CS101", "Introduction to Programming", 64, "124 students"),
-                    ("CS205", "Compilers", 41, "38 students")],
-        "assessments": [("CS101", "Project 2: Text adventure", 5, None, 100),
-                        ("CS205", "Parser assignment", 12, None, 100),
-                        ("CS101", "Quiz 3: Loops", -6, 15.2, 20)],
+        "modules": [
+            ("CS101", "Introduction to Programming", 64, "124 students"),
+            ("CS205", "Compilers", 41, "38 students"),
+        ],
+        "assessments": [
+            ("CS101", "Project 2: Text adventure", 5, None, 100),
+            ("CS205", "Parser assignment", 12, None, 100),
+            ("CS101", "Quiz 3: Loops", -6, 15.2, 20),
+        ],
     },
     "V3000001": {  # Acme Campus Services, vendor: supplier induction
-        "modules": [("SUP01", "Campus Safety Induction", 100, "Required before site access"),
-                    ("SUP02", "Data Protection for Suppliers", 40, "2 of 5 lessons")],
-        "assessments": [("SUP02", "Data protection quiz", 7, None, 10),
-                        ("SUP01", "Safety quiz", -20, 9, 10)],
+        "modules": [
+            ("SUP01", "Campus Safety Induction", 100, "Required before site access"),
+            ("SUP02", "Data Protection for Suppliers", 40, "2 of 5 lessons"),
+        ],
+        "assessments": [("SUP02", "Data protection quiz", 7, None, 10), ("SUP01", "Safety quiz", -20, 9, 10)],
     },
 }
 
@@ -76,8 +85,16 @@ def init(database, now: float) -> None:
             for code, title, progress, detail in data["modules"]:
                 db.add(Module(owner=owner, code=code, title=title, progress=progress, detail=detail))
             for code, title, days, score, max_score in data["assessments"]:
-                db.add(Assessment(owner=owner, module_code=code, title=title, due_at=now + days * DAY, score=score,
-                                  max_score=max_score))
+                db.add(
+                    Assessment(
+                        owner=owner,
+                        module_code=code,
+                        title=title,
+                        due_at=now + days * DAY,
+                        score=score,
+                        max_score=max_score,
+                    )
+                )
         db.commit()
 
 
@@ -85,8 +102,9 @@ def for_user(database, registration_number: str | None, now: float) -> dict:
     """Modules, upcoming and past assessments of one user."""
     with database.session() as db:
         modules = list(db.scalars(select(Module).where(Module.owner == registration_number).order_by(Module.code)))
-        assessments = list(db.scalars(select(Assessment).where(Assessment.owner == registration_number)
-                                      .order_by(Assessment.due_at)))
+        assessments = list(
+            db.scalars(select(Assessment).where(Assessment.owner == registration_number).order_by(Assessment.due_at))
+        )
     upcoming = [a for a in assessments if a.score is None and a.due_at > now]
     past = sorted((a for a in assessments if a not in upcoming), key=lambda a: a.due_at, reverse=True)
     return {"modules": modules, "upcoming": upcoming, "past": past}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, render_template
 
@@ -13,12 +13,27 @@ from . import content
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
 HEADINGS = {
-    "student": {"modules": "Your modules", "progress": "complete", "upcoming": "Upcoming assessments",
-                "past": "Past assessments", "score": "Score"},
-    "employee": {"modules": "Modules you teach", "progress": "cohort progress", "upcoming": "Assessments to mark",
-                 "past": "Marked assessments", "score": "Average mark"},
-    "vendor": {"modules": "Supplier induction", "progress": "complete", "upcoming": "Upcoming checks",
-               "past": "Completed checks", "score": "Score"},
+    "student": {
+        "modules": "Your modules",
+        "progress": "complete",
+        "upcoming": "Upcoming assessments",
+        "past": "Past assessments",
+        "score": "Score",
+    },
+    "employee": {
+        "modules": "Modules you teach",
+        "progress": "cohort progress",
+        "upcoming": "Assessments to mark",
+        "past": "Marked assessments",
+        "score": "Average mark",
+    },
+    "vendor": {
+        "modules": "Supplier induction",
+        "progress": "complete",
+        "upcoming": "Upcoming checks",
+        "past": "Completed checks",
+        "score": "Score",
+    },
 }
 
 
@@ -33,4 +48,4 @@ def index():
 
 
 def _date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%a %d %b %Y")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%a %d %b %Y")

@@ -10,8 +10,13 @@ from ..common import RPConfig, create_rp_app
 from ..common.storage import RPDatabase
 from . import content
 
-DEFAULTS = {"name": "Supplier Portal", "base_url": "http://127.0.0.1:8002", "issuer": "http://127.0.0.1:8000",
-            "database": "instance/supplier_portal.sqlite3", "cookie_name": "spom_supplier_session"}
+DEFAULTS = {
+    "name": "Supplier Portal",
+    "base_url": "http://127.0.0.1:8002",
+    "issuer": "http://127.0.0.1:8000",
+    "database": "instance/supplier_portal.sqlite3",
+    "cookie_name": "spom_supplier_session",
+}
 
 
 def config_from_env(environ=None) -> RPConfig:

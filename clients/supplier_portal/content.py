@@ -41,8 +41,17 @@ def init(database, now: float) -> None:
         if db.scalar(select(func.count()).select_from(PurchaseOrder)):
             return
         for number, vendor, name, description, amount, status, days in SEED:
-            db.add(PurchaseOrder(number=number, vendor=vendor, vendor_name=name, description=description,
-                                 amount=amount, status=status, updated_at=now + days * DAY))
+            db.add(
+                PurchaseOrder(
+                    number=number,
+                    vendor=vendor,
+                    vendor_name=name,
+                    description=description,
+                    amount=amount,
+                    status=status,
+                    updated_at=now + days * DAY,
+                )
+            )
         db.commit()
 
 

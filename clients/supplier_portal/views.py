@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, render_template
 
@@ -25,4 +25,4 @@ def index():
 
 
 def _date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%d %b %Y")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%d %b %Y")

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from click.exceptions import NoArgsIsHelpError
-
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
 
 from idp.core.request import RequestInfo
 from idp.core.settings import Settings, SettingsError
@@ -104,15 +102,21 @@ class Context:
         from idp.domain.accounts import Accounts
 
         d = self.deps
-        return Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
-                        info=self.INFO, source="cli")
+        return Accounts(
+            db=db,
+            settings=d.settings,
+            now=d.clock.now,
+            hasher=d.hasher,
+            notifier=d.notifier,
+            info=self.INFO,
+            source="cli",
+        )
 
     def clients(self, db: Session) -> Clients:
         from idp.domain.clients.service import Clients
 
         d = self.deps
-        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now,
-                       info=self.INFO)
+        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now, info=self.INFO)
 
     def close(self) -> None:
         """Close the database connections (matters when commands run in-process, as in tests)."""

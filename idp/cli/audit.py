@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import click
 
@@ -24,7 +24,7 @@ def _since(value: str | None) -> float | None:
     except ValueError:
         raise CLIError(f"--since: {value!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -43,8 +43,19 @@ def _rows(events, db) -> list[dict]:
 def _line(row: dict) -> str:
     details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
     who = row["registration_number"] or (f"user#{row['user_id']}" if row["user_id"] else "-")
-    return "  ".join(x for x in (row["time"], row["type"], who, row["ip"] or "-", row["client_id"] or "-",
-                                  details, f"req={row['request_id']}") if x)
+    return "  ".join(
+        x
+        for x in (
+            row["time"],
+            row["type"],
+            who,
+            row["ip"] or "-",
+            row["client_id"] or "-",
+            details,
+            f"req={row['request_id']}",
+        )
+        if x
+    )
 
 
 @audit_group.command("list")
@@ -57,7 +68,8 @@ def _line(row: dict) -> str:
 @click.pass_obj
 def list_(obj, user, ip, since, type_, limit, as_json):
     """Show events, newest first."""
-    from idp.storage.sql import audit, users as user_repo
+    from idp.storage.sql import audit
+    from idp.storage.sql import users as user_repo
 
     since_ts = _since(since)
     with obj.transaction() as db:
@@ -67,8 +79,12 @@ def list_(obj, user, ip, since, type_, limit, as_json):
             if found is None:
                 raise CLIError(f"no user with registration number or e-mail {user!r}")
             user_id = found.id
-        rows = _rows(audit.list_events(db, user_id=user_id, ip=ip.strip() if ip else None, since=since_ts,
-                                       type=type_, limit=limit), db)
+        rows = _rows(
+            audit.list_events(
+                db, user_id=user_id, ip=ip.strip() if ip else None, since=since_ts, type=type_, limit=limit
+            ),
+            db,
+        )
     if as_json:
         click.echo(json.dumps(rows))
     else:
@@ -77,8 +93,14 @@ def list_(obj, user, ip, since, type_, limit, as_json):
 
 
 @audit_group.command("export")
-@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True,
-              help="One JSON object per line (for a SIEM).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl"]),
+    default="jsonl",
+    show_default=True,
+    help="One JSON object per line (for a SIEM).",
+)
 @click.option("--since", help="Only events at or after this date/time (UTC).")
 @click.option("--type", "type_", type=click.Choice(TYPES), help="Only this event type.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
@@ -110,5 +132,8 @@ def prune(obj, as_json):
     with obj.transaction() as db:
         removed = audit.prune(db, before=before)
     cutoff = utc(before).isoformat().replace("+00:00", "Z")
-    click.echo(json.dumps({"deleted": removed, "before": cutoff}) if as_json
-               else f"deleted {removed} audit event(s) older than {cutoff}")
+    click.echo(
+        json.dumps({"deleted": removed, "before": cutoff})
+        if as_json
+        else f"deleted {removed} audit event(s) older than {cutoff}"
+    )

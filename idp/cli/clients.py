@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from idp.domain.clients.rules import ALGS
 from idp.cli import CLIError, main
 from idp.core.errors import ClientOperationError
+from idp.domain.clients.rules import ALGS
 
 DURATION = re.compile(r"^(\d{1,9})([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -56,10 +56,14 @@ def emit(result: dict, as_json: bool, lines: list[str]) -> None:
 
 
 def describe_lines(d: dict) -> list[str]:
-    lines = [f"client_id:      {d['client_id']}", f"name:           {d['client_name']}",
-             f"status:         {'enabled' if d['active'] else 'disabled'}{', trusted' if d['trusted'] else ''}",
-             f"auth method:    {d['token_endpoint_auth_method']}", f"grant types:    {' '.join(d['grant_types'])}",
-             f"scope:          {d['scope']}"]
+    lines = [
+        f"client_id:      {d['client_id']}",
+        f"name:           {d['client_name']}",
+        f"status:         {'enabled' if d['active'] else 'disabled'}{', trusted' if d['trusted'] else ''}",
+        f"auth method:    {d['token_endpoint_auth_method']}",
+        f"grant types:    {' '.join(d['grant_types'])}",
+        f"scope:          {d['scope']}",
+    ]
     lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
     lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
     if d.get("team"):
@@ -92,31 +96,58 @@ def clients_group():
 
 def _metadata_options(fn):
     options = [
-        click.option("--redirect-uri", "redirect_uris", multiple=True,
-                     help="Registered redirect URI (repeatable; exact match). https, or http://127.0.0.1:PORT, "
-                          "or a reverse-domain scheme for --application-type native."),
-        click.option("--post-logout-redirect-uri", "post_logout_uris", multiple=True,
-                     help="Registered post-logout redirect URI (repeatable)."),
-        click.option("--backchannel-logout-uri", default=None,
-                     help="Back-channel logout URL: https (http only to a host allow-listed in "
-                          "IDP_OUTBOUND_ALLOW)."),
-        click.option("--grant-type", "grant_types", multiple=True,
-                     type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
-                     help="Allowed grant type (repeatable)."),
-        click.option("--auth-method", type=click.Choice(["client_secret_basic", "client_secret_post",
-                                                         "private_key_jwt", "none"]), default=None,
-                     help="Token endpoint authentication; private_key_jwt needs --jwks-file or --jwks-uri."),
-        click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-                     help="JSON file with the client's public JWK Set (private_key_jwt)."),
-        click.option("--jwks-uri", default=None,
-                     help="URL of the client's public JWK Set (private_key_jwt): https (http only to a host "
-                          "allow-listed in IDP_OUTBOUND_ALLOW)."),
-        click.option("--application-type", type=click.Choice(["web", "native"]), default=None,
-                     help="native allows private-use URI schemes such as edu.example.app:/callback "
-                          "(create assumes native when a redirect URI uses one)."),
+        click.option(
+            "--redirect-uri",
+            "redirect_uris",
+            multiple=True,
+            help="Registered redirect URI (repeatable; exact match). https, or http://127.0.0.1:PORT, "
+            "or a reverse-domain scheme for --application-type native.",
+        ),
+        click.option(
+            "--post-logout-redirect-uri",
+            "post_logout_uris",
+            multiple=True,
+            help="Registered post-logout redirect URI (repeatable).",
+        ),
+        click.option(
+            "--backchannel-logout-uri",
+            default=None,
+            help="Back-channel logout URL: https (http only to a host allow-listed in IDP_OUTBOUND_ALLOW).",
+        ),
+        click.option(
+            "--grant-type",
+            "grant_types",
+            multiple=True,
+            type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+            help="Allowed grant type (repeatable).",
+        ),
+        click.option(
+            "--auth-method",
+            type=click.Choice(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]),
+            default=None,
+            help="Token endpoint authentication; private_key_jwt needs --jwks-file or --jwks-uri.",
+        ),
+        click.option(
+            "--jwks-file",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            default=None,
+            help="JSON file with the client's public JWK Set (private_key_jwt).",
+        ),
+        click.option(
+            "--jwks-uri",
+            default=None,
+            help="URL of the client's public JWK Set (private_key_jwt): https (http only to a host "
+            "allow-listed in IDP_OUTBOUND_ALLOW).",
+        ),
+        click.option(
+            "--application-type",
+            type=click.Choice(["web", "native"]),
+            default=None,
+            help="native allows private-use URI schemes such as edu.example.app:/callback "
+            "(create assumes native when a redirect URI uses one).",
+        ),
         click.option("--scope", default=None, help="Space-separated scopes the client may request."),
-        click.option("--id-token-alg", type=click.Choice(ALGS), default=None,
-                     help="ID token signing algorithm."),
+        click.option("--id-token-alg", type=click.Choice(ALGS), default=None, help="ID token signing algorithm."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -132,8 +163,18 @@ def _read_jwks(path: Path | None):
         raise CLIError(f"--jwks-file: cannot read a JSON JWK Set ({exc.__class__.__name__})") from None
 
 
-def _changes(redirect_uris, post_logout_uris, backchannel_logout_uri, grant_types, auth_method, jwks_file,
-             jwks_uri, application_type, scope, id_token_alg) -> dict:
+def _changes(
+    redirect_uris,
+    post_logout_uris,
+    backchannel_logout_uri,
+    grant_types,
+    auth_method,
+    jwks_file,
+    jwks_uri,
+    application_type,
+    scope,
+    id_token_alg,
+) -> dict:
     """Only the options given, as RFC 7591 metadata members."""
     changes = {}
     if redirect_uris:
@@ -143,9 +184,15 @@ def _changes(redirect_uris, post_logout_uris, backchannel_logout_uri, grant_type
     if grant_types:
         changes["grant_types"] = list(grant_types)
         changes["response_types"] = ["code"] if "authorization_code" in grant_types else []
-    for name, value in (("backchannel_logout_uri", backchannel_logout_uri), ("token_endpoint_auth_method", auth_method),
-                        ("jwks_uri", jwks_uri), ("application_type", application_type), ("scope", scope),
-                        ("id_token_signed_response_alg", id_token_alg), ("jwks", _read_jwks(jwks_file))):
+    for name, value in (
+        ("backchannel_logout_uri", backchannel_logout_uri),
+        ("token_endpoint_auth_method", auth_method),
+        ("jwks_uri", jwks_uri),
+        ("application_type", application_type),
+        ("scope", scope),
+        ("id_token_signed_response_alg", id_token_alg),
+        ("jwks", _read_jwks(jwks_file)),
+    ):
         if value is not None:
             changes[name] = value
     if "jwks" in changes:
@@ -168,11 +215,15 @@ def create_client(obj, name, public, trusted, as_json, **options):
     Defaults: grant types authorization_code and refresh_token, scope
     "openid profile email offline_access", client_secret_basic, RS256 ID tokens.
     """
-    from idp.domain.clients import service as client_admin
     from idp.domain.clients.rules import DEFAULT_SCOPE, spec_from_metadata
 
-    data = {"client_name": name, "trusted": trusted, "grant_types": ["authorization_code", "refresh_token"],
-            "scope": DEFAULT_SCOPE, **_changes(**options)}
+    data = {
+        "client_name": name,
+        "trusted": trusted,
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": DEFAULT_SCOPE,
+        **_changes(**options),
+    }
     data.setdefault("response_types", ["code"] if "authorization_code" in data["grant_types"] else [])
     if public:
         data["token_endpoint_auth_method"] = "none"
@@ -200,14 +251,16 @@ def create_admin(obj, name, as_json):
     Get a token with POST /token (grant_type=client_credentials, scope=idp:admin) and call
     /admin/api/ with it. Guard the secret: it administers every client.
     """
-    from idp.domain.clients import service as client_admin
     from idp.domain.clients.rules import ADMIN_SCOPE, ClientSpec
 
     with session(obj) as (db, now):
         spec = ClientSpec(name=name, grant_types=["client_credentials"], scope=ADMIN_SCOPE)
         row, secret, _ = fail_on_metadata(lambda: obj.clients(db).create(spec, actor=actor()))
-    emit({"client_id": row.client_id, "client_secret": secret}, as_json,
-         [f"client_id:     {row.client_id}", f"client_secret: {secret}   (shown once; store it now)"])
+    emit(
+        {"client_id": row.client_id, "client_secret": secret},
+        as_json,
+        [f"client_id:     {row.client_id}", f"client_secret: {secret}   (shown once; store it now)"],
+    )
 
 
 @clients_group.command("list")
@@ -269,13 +322,15 @@ def update_client(obj, client_id, name, trusted, as_json, **options):
 
 
 def _set_active(obj, client_id, active, as_json):
-    from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
         row = load(db, client_id)
         obj.clients(db).set_active(row, active, actor=actor())
-    emit({"client_id": client_id, "active": active}, as_json,
-         [f"client {client_id} {'enabled' if active else 'disabled'}"])
+    emit(
+        {"client_id": client_id, "active": active},
+        as_json,
+        [f"client {client_id} {'enabled' if active else 'disabled'}"],
+    )
 
 
 @clients_group.command("disable")
@@ -302,7 +357,6 @@ def enable_client(obj, client_id, as_json):
 @click.pass_obj
 def delete_client(obj, client_id, as_json):
     """Delete a client and revoke all its tokens (refresh tokens, grants, access tokens)."""
-    from idp.domain.clients import service as client_admin
 
     with session(obj) as (db, now):
         obj.clients(db).delete(load(db, client_id), actor=actor())
@@ -311,8 +365,9 @@ def delete_client(obj, client_id, as_json):
 
 @clients_group.command("rotate-secret")
 @click.argument("client_id")
-@click.option("--grace", default="24h", show_default=True,
-              help="How long the old secret keeps working (e.g. 0, 90m, 24h, 7d).")
+@click.option(
+    "--grace", default="24h", show_default=True, help="How long the old secret keeps working (e.g. 0, 90m, 24h, 7d)."
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret", "secrets"}.')
 @click.pass_obj
 def rotate_secret(obj, client_id, grace, as_json):
@@ -335,8 +390,12 @@ def rotate_secret(obj, client_id, grace, as_json):
 @clients_group.command("issue-registration-token")
 @click.option("--team", required=True, help="The app team the token is for (recorded on its clients).")
 @click.option("--expires", default="30d", show_default=True, help="Lifetime, e.g. 12h or 30d.")
-@click.option("--max-clients", type=click.IntRange(min=1), default=None,
-              help="How many clients the token may register (default: no limit).")
+@click.option(
+    "--max-clients",
+    type=click.IntRange(min=1),
+    default=None,
+    help="How many clients the token may register (default: no limit).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": …, "expires_at": …}.')
 @click.pass_obj
 def issue_registration_token(obj, team, expires, max_clients, as_json):
@@ -346,11 +405,18 @@ def issue_registration_token(obj, team, expires, max_clients, as_json):
     seconds = parse_duration(expires, "--expires")
     with session(obj) as (db, now):
         try:
-            row, token = obj.clients(db).issue_registration_token(team=team, expires_in=seconds,
-                                                                  max_clients=max_clients, actor=actor())
+            row, token = obj.clients(db).issue_registration_token(
+                team=team, expires_in=seconds, max_clients=max_clients, actor=actor()
+            )
         except ClientOperationError as exc:
             raise CLIError(str(exc)) from None
     expires_at = client_admin.iso(row.expires_at)
-    emit({"token": token, "expires_at": expires_at}, as_json,
-         [f"token:      {token}   (shown once; give it to {row.team})", f"expires_at: {expires_at}",
-          f"max_clients: {max_clients if max_clients else 'no limit'}"])
+    emit(
+        {"token": token, "expires_at": expires_at},
+        as_json,
+        [
+            f"token:      {token}   (shown once; give it to {row.team})",
+            f"expires_at: {expires_at}",
+            f"max_clients: {max_clients if max_clients else 'no limit'}",
+        ],
+    )

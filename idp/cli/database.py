@@ -28,8 +28,8 @@ def init_command(obj):
     """Create or upgrade the schema and create a current and a next signing key per algorithm."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
     from idp.domain.keys.lifecycle import Policy, ensure
+    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
 
     settings = obj.settings
     _upgrade(settings)

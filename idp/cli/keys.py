@@ -20,8 +20,8 @@ def _transaction(obj):
     """A database session for one key command; its one-line errors for everything that can fail."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-    from idp.domain.keys.material import KeyDecryptionError
     from idp.core.errors import KeyLifecycleError
+    from idp.domain.keys.material import KeyDecryptionError
 
     try:
         with obj.transaction() as db:
@@ -51,8 +51,8 @@ def _iso(ts: float | None) -> str:
 
 
 def _families(db, alg: str | None) -> list[str]:
-    from idp.storage.sql import keys as key_repo
     from idp.domain.keys.material import family_of
+    from idp.storage.sql import keys as key_repo
 
     if alg:
         try:
@@ -67,8 +67,8 @@ def _families(db, alg: str | None) -> list[str]:
 @click.pass_obj
 def list_keys(obj, as_json):
     """List every stored key: kid, alg, state, created, activated, retires-at, removes-at."""
-    from idp.storage.sql import keys as key_repo
     from idp.domain.keys.lifecycle import describe
+    from idp.storage.sql import keys as key_repo
 
     policy, _now = _context(obj)
     with _transaction(obj) as db:
@@ -78,14 +78,22 @@ def list_keys(obj, as_json):
         return
     click.echo(f"{'KID':<24} {'ALG':<8} {'STATE':<8} {'CREATED':<20} {'ACTIVATED':<20} {'RETIRES-AT':<20} REMOVES-AT")
     for r in rows:
-        click.echo(f"{r['kid']:<24} {r['alg']:<8} {r['state']:<8} {_iso(r['created']):<20} "
-                   f"{_iso(r['activated']):<20} {_iso(r['retires_at']):<20} {_iso(r['removes_at'])}")
+        click.echo(
+            f"{r['kid']:<24} {r['alg']:<8} {r['state']:<8} {_iso(r['created']):<20} "
+            f"{_iso(r['activated']):<20} {_iso(r['retires_at']):<20} {_iso(r['removes_at'])}"
+        )
 
 
 @keys_group.command("rotate")
-@click.option("--alg", help="Rotate only this family (RS256, ES256, Ed25519; EdDSA means Ed25519). Default: all in use.")
-@click.option("--force", is_flag=True, help="Rotate even if the next key was published less than "
-                                             "IDP_KEY_PUBLICATION_SECONDS ago (relying parties may not have it).")
+@click.option(
+    "--alg", help="Rotate only this family (RS256, ES256, Ed25519; EdDSA means Ed25519). Default: all in use."
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Rotate even if the next key was published less than "
+    "IDP_KEY_PUBLICATION_SECONDS ago (relying parties may not have it).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
 def rotate_keys(obj, alg, force, as_json):
@@ -116,21 +124,22 @@ def revoke_key(obj, kid, reason, end_sessions, as_json):
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
-        result = revoke(db, kid, now, policy, reason=reason, end_sessions=end_sessions,
-                        audit_fields={"source": "cli"})
+        result = revoke(db, kid, now, policy, reason=reason, end_sessions=end_sessions, audit_fields={"source": "cli"})
     if as_json:
         click.echo(json.dumps(result))
         return
-    click.echo(f"key {kid} ({result['alg']}, was {result['previous_state']}) revoked; "
-               f"{result['sessions_ended']} session(s) ended")
+    click.echo(
+        f"key {kid} ({result['alg']}, was {result['previous_state']}) revoked; "
+        f"{result['sessions_ended']} session(s) ended"
+    )
 
 
 @keys_group.command("export-public")
 @click.pass_obj
 def export_public(obj):
     """Print the public JWKS (next, current and retired keys) for out-of-band distribution."""
-    from idp.storage.sql import keys as key_repo
     from idp.domain.keys.lifecycle import PUBLISHED_STATES
+    from idp.storage.sql import keys as key_repo
 
     with _transaction(obj) as db:
         keys = [dict(r.public_jwk) for r in key_repo.list_keys(db) if r.state in PUBLISHED_STATES]
@@ -143,8 +152,8 @@ def export_public(obj):
 def auto_rotate(obj, as_json):
     """Do whatever lifecycle work is due (missing keys, scheduled rotation per IDP_KEY_ROTATION_DAYS,
     removal of expired retired keys). Safe from cron on many hosts at once: the work happens once."""
-    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
     from idp.domain.keys.lifecycle import maintain
+    from idp.domain.keys.material import DEFAULT_FAMILIES, family_of
 
     policy, now = _context(obj)
     with _transaction(obj) as db:

@@ -33,8 +33,12 @@ def retry(obj, as_json):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         html = message.get_body(("html",))
         try:
-            mailer.send(message["To"], message["Subject"], message.get_body(("plain",)).get_content(),
-                        html.get_content() if html is not None else None)
+            mailer.send(
+                message["To"],
+                message["Subject"],
+                message.get_body(("plain",)).get_content(),
+                html.get_content() if html is not None else None,
+            )
         except OSError as exc:  # smtplib's errors are OSErrors too
             failed += 1
             click.echo(f"{path.name}: still undeliverable: {exc.__class__.__name__}: {exc}", err=True)

@@ -11,12 +11,21 @@ from idp.cli import CLIError, main
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes  [default: IDP_WORKERS, 2]")
-@click.option("--threads", type=click.IntRange(1, 64),
-              help="Threads per worker, gthread worker class when > 1  [default: IDP_THREADS, 4]")
-@click.option("--timeout", type=click.IntRange(1, 3600),
-              help="Seconds before a silent worker is restarted  [default: IDP_WORKER_TIMEOUT, 30]")
-@click.option("--graceful-timeout", type=click.IntRange(1, 3600),
-              help="Seconds in-flight requests get after SIGTERM  [default: IDP_GRACEFUL_TIMEOUT, 30]")
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    help="Threads per worker, gthread worker class when > 1  [default: IDP_THREADS, 4]",
+)
+@click.option(
+    "--timeout",
+    type=click.IntRange(1, 3600),
+    help="Seconds before a silent worker is restarted  [default: IDP_WORKER_TIMEOUT, 30]",
+)
+@click.option(
+    "--graceful-timeout",
+    type=click.IntRange(1, 3600),
+    help="Seconds in-flight requests get after SIGTERM  [default: IDP_GRACEFUL_TIMEOUT, 30]",
+)
 @click.pass_obj
 def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     """Serve the provider with gunicorn (graceful shutdown on SIGTERM).
@@ -31,14 +40,19 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     settings = obj.settings  # validate before forking
     if (workers or settings.workers) > 1 and not settings.redis_url:
         # Pending sign-ins and codes would live in one worker's memory and vanish on the next request.
-        raise CLIError("more than one worker needs IDP_REDIS_URL (the in-process store is per process); "
-                       "set it, or use --workers 1")
+        raise CLIError(
+            "more than one worker needs IDP_REDIS_URL (the in-process store is per process); set it, or use --workers 1"
+        )
     set_malloc_mmap_threshold(settings.malloc_mmap_threshold_kib)
     metrics_dir, made_here = prepare_metrics_dir()
-    config = options(settings, bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                     workers=workers or settings.workers, threads=threads or settings.threads,
-                     timeout=timeout or settings.worker_timeout,
-                     graceful_timeout=graceful_timeout or settings.graceful_timeout)
+    config = options(
+        settings,
+        bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        workers=workers or settings.workers,
+        threads=threads or settings.threads,
+        timeout=timeout or settings.worker_timeout,
+        graceful_timeout=graceful_timeout or settings.graceful_timeout,
+    )
     if made_here:
         config["on_exit"] = remove_folder_on_exit(metrics_dir)
 
@@ -56,6 +70,5 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
             get_deliverer(app).start()  # in the worker, after the fork
             return app
 
-    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, "
-               f"{config['workers']} worker(s))")
+    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, {config['workers']} worker(s))")
     Server().run()

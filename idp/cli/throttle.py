@@ -25,8 +25,10 @@ def _target(obj, user: str | None, ip: str | None):
         except ValueError:
             raise CLIError(f"--ip: {ip!r} is not an IP address") from None
     if not obj.settings.redis_url:
-        raise CLIError("IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
-                       "(restart it to clear its counters)")
+        raise CLIError(
+            "IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
+            "(restart it to clear its counters)"
+        )
     from idp.domain.signin import account_key
     from idp.storage.sql import users as user_repo
 
@@ -61,12 +63,16 @@ def status(obj, user, ip, as_json):
     if "account" in result:
         a = result["account"]
         wait = f"next attempt in {a['retry_after']} s" if a["retry_after"] else "not waiting"
-        click.echo(f"account {user}: {a['failures']} counted attempts, {wait}; "
-                   f"known devices waiting: {a['known_devices_waiting']}")
+        click.echo(
+            f"account {user}: {a['failures']} counted attempts, {wait}; "
+            f"known devices waiting: {a['known_devices_waiting']}"
+        )
     if "ip" in result:
-        parts = [f"{name} {v['remaining']}/{v['limit']} left" + (f" (retry in {v['retry_after']} s)"
-                                                                  if v["remaining"] == 0 else "")
-                 for name, v in result["ip"]["limits"].items()]
+        parts = [
+            f"{name} {v['remaining']}/{v['limit']} left"
+            + (f" (retry in {v['retry_after']} s)" if v["remaining"] == 0 else "")
+            for name, v in result["ip"]["limits"].items()
+        ]
         click.echo(f"ip {result['ip']['address']}: " + "; ".join(parts))
 
 

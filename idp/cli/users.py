@@ -34,19 +34,32 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
     password = read_secret_stdin("password") if password_stdin else None
     if password is None:
         raise CLIError("a password is required: pass --password-stdin and write it to standard input")
-    problems = PasswordPolicy.from_settings(obj.settings).check(password, UserContext(registration_number, name,
-                                                                                       email or ""))
+    problems = PasswordPolicy.from_settings(obj.settings).check(
+        password, UserContext(registration_number, name, email or "")
+    )
     if problems:
         raise CLIError("password refused: " + " ".join(map(str, problems)))
     deps = obj.deps
     with obj.transaction() as db:
         try:
-            user = user_repo.create_user(db, registration_number=registration_number, email=email, name=name,
-                                         role=role, password_hash=deps.hasher.hash(password), now=deps.now())
+            user = user_repo.create_user(
+                db,
+                registration_number=registration_number,
+                email=email,
+                name=name,
+                role=role,
+                password_hash=deps.hasher.hash(password),
+                now=deps.now(),
+            )
         except UserExists as exc:
             raise CLIError(str(exc)) from None
-        result = {"sub": user.sub, "registration_number": user.registration_number, "email": user.email,
-                  "name": user.display_name, "role": user.role}
+        result = {
+            "sub": user.sub,
+            "registration_number": user.registration_number,
+            "email": user.email,
+            "name": user.display_name,
+            "role": user.role,
+        }
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
 
 

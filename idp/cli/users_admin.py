@@ -13,6 +13,7 @@ import click
 from idp.cli import CLIError
 from idp.cli.users import users_group
 
+
 def _user_or_fail(db, login: str):
     from idp.storage.sql import users as user_repo
 
@@ -37,8 +38,9 @@ def reset_link(obj, login, as_json):
         link = obj.accounts(db).reset_link_for_helpdesk(user)
     expires_in = obj.settings.reset_link_seconds
     if as_json:
-        click.echo(json.dumps({"registration_number": user.registration_number, "link": link,
-                               "expires_in": expires_in}))
+        click.echo(
+            json.dumps({"registration_number": user.registration_number, "link": link, "expires_in": expires_in})
+        )
     else:
         click.echo(f"One-time link for {user.registration_number} (valid {expires_in // 60} minutes):\n{link}")
 
@@ -84,8 +86,13 @@ def enable(obj, login):
 @users_group.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--invite", is_flag=True, help="E-mail each new user an invitation link to choose a password.")
-@click.option("--language", type=click.Choice(["en", "de"]), default="en", show_default=True,
-              help="Language of the invitation e-mails.")
+@click.option(
+    "--language",
+    type=click.Choice(["en", "de"]),
+    default="en",
+    show_default=True,
+    help="Language of the invitation e-mails.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the per-row report as JSON.")
 @click.pass_obj
 def import_users(obj, csv_file, invite, language, as_json):
@@ -102,8 +109,9 @@ def import_users(obj, csv_file, invite, language, as_json):
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     with click.progressbar(rows, label="Importing", file=sys.stderr, show_pos=True) as progress:
-        report = import_rows(progress, database=obj.deps.database, accounts=obj.accounts, invite=invite,
-                             language=language)
+        report = import_rows(
+            progress, database=obj.deps.database, accounts=obj.accounts, invite=invite, language=language
+        )
     _print_report(report, as_json)
     if report.failed:
         raise SystemExit(1)
@@ -111,10 +119,20 @@ def import_users(obj, csv_file, invite, language, as_json):
 
 def _print_report(report, as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({"created": report.created, "unchanged": report.unchanged, "invited": report.invited,
-                               "errors": [{"line": line, "error": msg} for line, msg in report.errors]}))
+        click.echo(
+            json.dumps(
+                {
+                    "created": report.created,
+                    "unchanged": report.unchanged,
+                    "invited": report.invited,
+                    "errors": [{"line": line, "error": msg} for line, msg in report.errors],
+                }
+            )
+        )
         return
     for line, message in report.errors:
         click.echo(f"line {line}: {message}", err=True)
-    click.echo(f"{report.created} created, {report.unchanged} unchanged, {len(report.errors)} rejected, "
-               f"{report.invited} invited")
+    click.echo(
+        f"{report.created} created, {report.unchanged} unchanged, {len(report.errors)} rejected, "
+        f"{report.invited} invited"
+    )

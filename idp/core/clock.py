@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
-from typing import Protocol
-from idp.core.ports import Clock
+from datetime import UTC, datetime
 
 
 class SystemClock:
@@ -32,4 +30,4 @@ class FixedClock:
 
 def utc(ts: float) -> datetime:
     """POSIX seconds to an aware UTC datetime (for storage and display)."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=UTC)

@@ -18,11 +18,12 @@ import smtplib
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Callable, Protocol
+
 from idp.core.ports import Mailer
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,18 @@ class SMTPMailer:
     """Sends through an SMTP server. ``security`` is ``starttls`` (RFC 3207), ``tls`` (implicit
     TLS, RFC 8314) or ``none`` (loopback relays only; settings refuse it for other hosts)."""
 
-    def __init__(self, host: str, port: int, *, security: str = "starttls", username: str = "",
-                 password: str = "", sender: str = "SPOM Login <no-reply@localhost>", timeout: float = 10,
-                 ca_file: str = ""):
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        security: str = "starttls",
+        username: str = "",
+        password: str = "",
+        sender: str = "SPOM Login <no-reply@localhost>",
+        timeout: float = 10,
+        ca_file: str = "",
+    ):
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.sender, self.timeout = username, password, sender, timeout
         self.context = ssl.create_default_context(cafile=ca_file or None)
@@ -85,8 +95,16 @@ class SMTPMailer:
 class Postman:
     """Delivery with retries; undeliverable mail is kept in ``failed_dir`` and logged as an error."""
 
-    def __init__(self, mailer: Mailer, failed_dir: str | Path, *, sender: str, attempts: int = 3,
-                 retry_seconds: float = 5, sleep: Callable[[float], None] = time.sleep):
+    def __init__(
+        self,
+        mailer: Mailer,
+        failed_dir: str | Path,
+        *,
+        sender: str,
+        attempts: int = 3,
+        retry_seconds: float = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self.mailer, self.failed_dir, self.sender = mailer, Path(failed_dir), sender
         self.attempts, self.retry_seconds, self.sleep = attempts, retry_seconds, sleep
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-mail")
@@ -101,8 +119,14 @@ class Postman:
                 self.mailer.send(to, subject, text, html)
                 return True
             except (OSError, smtplib.SMTPException) as exc:  # OSError covers refused, timeouts and TLS errors
-                log.warning("mail to %s failed (attempt %d of %d): %s: %s", to, attempt, self.attempts,
-                            exc.__class__.__name__, exc)
+                log.warning(
+                    "mail to %s failed (attempt %d of %d): %s: %s",
+                    to,
+                    attempt,
+                    self.attempts,
+                    exc.__class__.__name__,
+                    exc,
+                )
                 if attempt < self.attempts:
                     self.sleep(delay)
                     delay *= 2
@@ -147,6 +171,13 @@ class Postman:
 def mailer_from_settings(settings) -> Mailer:
     if not settings.smtp_host:
         return OutboxMailer(settings.outbox_path, settings.mail_from)
-    return SMTPMailer(settings.smtp_host, settings.smtp_port, security=settings.smtp_security,
-                      username=settings.smtp_username, password=settings.smtp_password, sender=settings.mail_from,
-                      timeout=settings.smtp_timeout, ca_file=settings.smtp_ca_file)
+    return SMTPMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        security=settings.smtp_security,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        sender=settings.mail_from,
+        timeout=settings.smtp_timeout,
+        ca_file=settings.smtp_ca_file,
+    )

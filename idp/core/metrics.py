@@ -20,23 +20,34 @@ from idp.core.errors import KeyStoreError
 
 SIGN_INS = Counter("idp_sign_ins_total", "Password sign-in attempts by outcome.", ["outcome"])
 THROTTLE_HITS = Counter("idp_throttle_hits_total", "Requests refused by the throttle before any work.", ["limit"])
-TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Successful token endpoint responses by grant type.",
-                        ["grant_type"])
-ARGON2_VERIFY_SECONDS = Histogram("idp_argon2_verify_seconds", "Time spent in one argon2id verification.",
-                                  buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5))
-REQUEST_SECONDS = Histogram("idp_http_request_duration_seconds", "Request latency by endpoint.",
-                            ["endpoint", "method"],
-                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
-RESPONSES = Counter("idp_http_responses_total", "Responses by endpoint and status code.",
-                    ["endpoint", "method", "status"])
-UNAVAILABLE = Counter("idp_dependency_unavailable_total",
-                      "Requests answered 503 because a dependency was down.", ["dependency"])
-STORE_FALLBACK = Counter("idp_store_fallback_total",
-                         "Store operations that found Redis unreachable and used the database instead.")
+TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Successful token endpoint responses by grant type.", ["grant_type"])
+ARGON2_VERIFY_SECONDS = Histogram(
+    "idp_argon2_verify_seconds",
+    "Time spent in one argon2id verification.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5),
+)
+REQUEST_SECONDS = Histogram(
+    "idp_http_request_duration_seconds",
+    "Request latency by endpoint.",
+    ["endpoint", "method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+RESPONSES = Counter(
+    "idp_http_responses_total", "Responses by endpoint and status code.", ["endpoint", "method", "status"]
+)
+UNAVAILABLE = Counter(
+    "idp_dependency_unavailable_total", "Requests answered 503 because a dependency was down.", ["dependency"]
+)
+STORE_FALLBACK = Counter(
+    "idp_store_fallback_total", "Store operations that found Redis unreachable and used the database instead."
+)
 #: One per delivery attempt of the back-channel logout sender (``idp.http.protocol.backchannel``):
 #: ``delivered``, ``retrying`` (failed, another attempt is scheduled) or ``failed`` (given up).
-BACKCHANNEL_DELIVERIES = Counter("idp_backchannel_logout_deliveries_total",
-                                 "Back-channel logout delivery attempts to relying parties, by outcome.", ["outcome"])
+BACKCHANNEL_DELIVERIES = Counter(
+    "idp_backchannel_logout_deliveries_total",
+    "Back-channel logout delivery attempts to relying parties, by outcome.",
+    ["outcome"],
+)
 
 
 class KeyAgeCollector:
@@ -46,8 +57,9 @@ class KeyAgeCollector:
         self._keystore, self._now = keystore, now
 
     def collect(self):
-        family = GaugeMetricFamily("idp_signing_key_age_seconds", "Age of each published signing key.",
-                                   labels=["alg", "state", "kid"])
+        family = GaugeMetricFamily(
+            "idp_signing_key_age_seconds", "Age of each published signing key.", labels=["alg", "state", "kid"]
+        )
         now = self._now()
         for key in self._keystore.keys():
             family.add_metric([key.alg, key.state, key.kid], max(0.0, now - key.created_at))

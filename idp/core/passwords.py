@@ -10,11 +10,11 @@ password typed on another keyboard or pasted from another program still matches.
 
 from __future__ import annotations
 
-from argon2 import PasswordHasher as _Argon2, Type
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-
 import unicodedata
 
+from argon2 import PasswordHasher as _Argon2
+from argon2 import Type
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 
 class PasswordHasher:
@@ -38,6 +38,7 @@ class PasswordHasher:
             return self._argon2.check_needs_rehash(stored_hash)
         except InvalidHashError:
             return True
+
 
 def normalize(password: str) -> str:
     """NFKC, as ASVS 5 V6.2.8 and NIST SP 800-63B §5.1.1.2 ask, so equivalent input matches."""

@@ -35,12 +35,18 @@ class Settings:
     database_url: str = _doc("SQLAlchemy URL; default SQLite under the instance folder.", default="")
     redis_url: str = _doc("Redis URL for short-lived state; empty = in-process store (one process only).", default="")
     redis_prefix: str = _doc("Prefix for every Redis key this provider writes.", default="idp:")
-    keys_dir: str = _doc("Unused since signing keys moved into the database (docs/key-rotation.md); still accepted.",
-                         default="keys")
-    keys_passphrase: str = _doc("Passphrase that encrypts private signing keys at rest (at least 16 characters); "
-                                "required unless the issuer is plain-http loopback, where one is generated into "
-                                "the instance folder.", default="")
-    secret_key: str = _doc("Secret for CSRF tokens and keyed hashes; generated into the instance folder for loopback dev.", default="")
+    keys_dir: str = _doc(
+        "Unused since signing keys moved into the database (docs/key-rotation.md); still accepted.", default="keys"
+    )
+    keys_passphrase: str = _doc(
+        "Passphrase that encrypts private signing keys at rest (at least 16 characters); "
+        "required unless the issuer is plain-http loopback, where one is generated into "
+        "the instance folder.",
+        default="",
+    )
+    secret_key: str = _doc(
+        "Secret for CSRF tokens and keyed hashes; generated into the instance folder for loopback dev.", default=""
+    )
     trusted_proxies: tuple[str, ...] = _doc("Comma-separated CIDRs whose X-Forwarded-For is honoured.", default=())
     session_idle_seconds: int = _doc("Provider session idle timeout.", default=1800)
     session_max_seconds: int = _doc("Provider session absolute lifetime.", default=36000)
@@ -58,14 +64,18 @@ class Settings:
     log_level: str = _doc("Python log level.", default="INFO")
     password_min_length: int = _doc("Shortest accepted new password (8 to 64; 15 recommended).", default=8)
     reset_link_seconds: int = _doc("How long a password-reset link stays valid.", default=1800)
-    invite_link_seconds: int = _doc("How long an invitation link (idp users import --invite) stays valid.",
-                                    default=604800)
-    outbox_dir: str = _doc("Folder for mail written instead of sent (no SMTP) and for mail that failed; "
-                           "empty = <instance>/outbox.", default="")
+    invite_link_seconds: int = _doc(
+        "How long an invitation link (idp users import --invite) stays valid.", default=604800
+    )
+    outbox_dir: str = _doc(
+        "Folder for mail written instead of sent (no SMTP) and for mail that failed; empty = <instance>/outbox.",
+        default="",
+    )
     smtp_host: str = _doc("SMTP server; empty = write mail to the outbox folder and the log.", default="")
     smtp_port: int = _doc("SMTP port (587 for STARTTLS, 465 for implicit TLS).", default=587)
-    smtp_security: str = _doc("SMTP transport security: starttls, tls or none (none only for loopback servers).",
-                              default="starttls")
+    smtp_security: str = _doc(
+        "SMTP transport security: starttls, tls or none (none only for loopback servers).", default="starttls"
+    )
     smtp_username: str = _doc("SMTP user name; empty = no authentication.", default="")
     smtp_password: str = _doc("SMTP password.", default="")
     smtp_ca_file: str = _doc("PEM file of CAs to verify the SMTP server with; empty = system CAs.", default="")
@@ -79,79 +89,131 @@ class Settings:
         "Comma-separated IP addresses/CIDRs and host names the provider may call for clients although they "
         "are internal (loopback development, internal relying parties): an internal address is called only "
         "inside a listed network; plain http only to a listed name or an IP inside a listed network; "
-        "`localhost` names only when listed. Empty = public https only (docs/security.md).", default=())
-    outbound_ca_file: str = _doc("PEM file of CAs for the provider's https calls to relying parties (back-channel "
-                                 "logout, jwks_uri); empty = Mozilla's roots (certifi).", default="")
-    backchannel_poll_seconds: int = _doc("How often `idp serve` workers look for queued back-channel logouts; "
-                                         "0 = no background deliverer.", default=2)
+        "`localhost` names only when listed. Empty = public https only (docs/security.md).",
+        default=(),
+    )
+    outbound_ca_file: str = _doc(
+        "PEM file of CAs for the provider's https calls to relying parties (back-channel "
+        "logout, jwks_uri); empty = Mozilla's roots (certifi).",
+        default="",
+    )
+    backchannel_poll_seconds: int = _doc(
+        "How often `idp serve` workers look for queued back-channel logouts; 0 = no background deliverer.", default=2
+    )
     # Brute-force defence and rate limits (issue 3; docs/security.md). A "limit per seconds" pair is a
     # token bucket: up to LIMIT at once, refilling one every SECONDS/LIMIT seconds.
-    rate_login_ip_limit: int = _doc("Password verifications per client IP (IPv6: per /64) before it must wait.", default=100)
+    rate_login_ip_limit: int = _doc(
+        "Password verifications per client IP (IPv6: per /64) before it must wait.", default=100
+    )
     rate_login_ip_seconds: int = _doc("Period over which `IDP_RATE_LOGIN_IP_LIMIT` refills.", default=900)
     throttle_account_free: int = _doc("Failed sign-ins per account before the progressive delay starts.", default=5)
-    throttle_device_free: int = _doc("Failed sign-ins per account from one known device before its own delay starts.", default=10)
-    throttle_delay_seconds: int = _doc("First wait once the free failures are used; it doubles with each further failure.", default=30)
+    throttle_device_free: int = _doc(
+        "Failed sign-ins per account from one known device before its own delay starts.", default=10
+    )
+    throttle_delay_seconds: int = _doc(
+        "First wait once the free failures are used; it doubles with each further failure.", default=30
+    )
     throttle_max_delay_seconds: int = _doc("Cap on the progressive wait.", default=900)
     throttle_reset_seconds: int = _doc("Failures are forgotten after this long without an attempt.", default=86400)
     device_cookie_days: int = _doc("Lifetime of the known-device cookie set after a successful sign-in.", default=365)
     rate_password_forgot_ip_limit: int = _doc("Forgot-password requests per client IP (IPv6: per /64).", default=20)
-    rate_password_forgot_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_IP_LIMIT` refills.", default=3600)
+    rate_password_forgot_ip_seconds: int = _doc(
+        "Period over which `IDP_RATE_PASSWORD_FORGOT_IP_LIMIT` refills.", default=3600
+    )
     rate_password_forgot_account_limit: int = _doc("Forgot-password requests per account.", default=5)
-    rate_password_forgot_account_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_FORGOT_ACCOUNT_LIMIT` refills.", default=3600)
-    device_link_seconds: int = _doc("How long a device-approval link (offered on the throttled sign-in page) stays "
-                                    "valid.", default=900)
+    rate_password_forgot_account_seconds: int = _doc(
+        "Period over which `IDP_RATE_PASSWORD_FORGOT_ACCOUNT_LIMIT` refills.", default=3600
+    )
+    device_link_seconds: int = _doc(
+        "How long a device-approval link (offered on the throttled sign-in page) stays valid.", default=900
+    )
     rate_device_link_ip_limit: int = _doc("Device-approval link requests per client IP (IPv6: per /64).", default=20)
     rate_device_link_ip_seconds: int = _doc("Period over which `IDP_RATE_DEVICE_LINK_IP_LIMIT` refills.", default=3600)
     rate_device_link_account_limit: int = _doc("Device-approval links mailed per account.", default=5)
-    rate_device_link_account_seconds: int = _doc("Period over which `IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT` refills.", default=3600)
+    rate_device_link_account_seconds: int = _doc(
+        "Period over which `IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT` refills.", default=3600
+    )
     rate_password_reset_ip_limit: int = _doc("Password-reset submissions per client IP (IPv6: per /64).", default=20)
-    rate_password_reset_ip_seconds: int = _doc("Period over which `IDP_RATE_PASSWORD_RESET_IP_LIMIT` refills.", default=3600)
+    rate_password_reset_ip_seconds: int = _doc(
+        "Period over which `IDP_RATE_PASSWORD_RESET_IP_LIMIT` refills.", default=3600
+    )
     rate_register_ip_limit: int = _doc("Dynamic client registrations per client IP (IPv6: per /64).", default=10)
     rate_register_ip_seconds: int = _doc("Period over which `IDP_RATE_REGISTER_IP_LIMIT` refills.", default=3600)
-    rate_token_client_limit: int = _doc("Token-endpoint requests per client (public clients: per client and IP).", default=6000)
+    rate_token_client_limit: int = _doc(
+        "Token-endpoint requests per client (public clients: per client and IP).", default=6000
+    )
     rate_token_client_seconds: int = _doc("Period over which `IDP_RATE_TOKEN_CLIENT_LIMIT` refills.", default=60)
     audit_retention_days: int = _doc("`idp audit prune` deletes audit events older than this.", default=365)
-    key_rotation_days: int = _doc("Rotate signing keys by themselves after this many days (0 = only by command).",
-                                  default=0)
-    key_publication_seconds: int = _doc("How long a next key is published before it may sign; `idp keys rotate` "
-                                        "refuses earlier unless forced.", default=86400)
-    jwks_max_age_seconds: int = _doc("Cache-Control max-age of /jwks.json; at most IDP_KEY_PUBLICATION_SECONDS.",
-                                     default=300)
-    clock_skew_seconds: int = _doc("Allowed clock difference with relying parties; retired keys stay published "
-                                   "this long after their last token expires.", default=60)
-    keys_reload_seconds: int = _doc("How often each process re-reads the signing keys (a rotation reaches every "
-                                    "process within this time).", default=2)
+    key_rotation_days: int = _doc(
+        "Rotate signing keys by themselves after this many days (0 = only by command).", default=0
+    )
+    key_publication_seconds: int = _doc(
+        "How long a next key is published before it may sign; `idp keys rotate` refuses earlier unless forced.",
+        default=86400,
+    )
+    jwks_max_age_seconds: int = _doc(
+        "Cache-Control max-age of /jwks.json; at most IDP_KEY_PUBLICATION_SECONDS.", default=300
+    )
+    clock_skew_seconds: int = _doc(
+        "Allowed clock difference with relying parties; retired keys stay published "
+        "this long after their last token expires.",
+        default=60,
+    )
+    keys_reload_seconds: int = _doc(
+        "How often each process re-reads the signing keys (a rotation reaches every process within this time).",
+        default=2,
+    )
     log_format: str = _doc("Log lines: `json` (one object per line, with the request id) or `text`.", default="json")
     workers: int = _doc("gunicorn worker processes started by `idp serve`.", default=2)
-    threads: int = _doc("Threads per gunicorn worker (gthread worker class when > 1: keeps HTTP keep-alive "
-                        "connections, ~3x the requests/s of sync workers in bench/).", default=4)
-    malloc_mmap_threshold_kib: int = _doc("`idp serve` on glibc: memory blocks of this size or more come from mmap and "
-                                          "go back to the system when freed, so each argon2id verify (19 MiB) does not "
-                                          "stay in its thread's heap (worker RSS flat, ~12% fewer sign-ins/s; "
-                                          "docs/performance.md); 0 = glibc's own adaptive threshold.", default=128)
+    threads: int = _doc(
+        "Threads per gunicorn worker (gthread worker class when > 1: keeps HTTP keep-alive "
+        "connections, ~3x the requests/s of sync workers in bench/).",
+        default=4,
+    )
+    malloc_mmap_threshold_kib: int = _doc(
+        "`idp serve` on glibc: memory blocks of this size or more come from mmap and "
+        "go back to the system when freed, so each argon2id verify (19 MiB) does not "
+        "stay in its thread's heap (worker RSS flat, ~12% fewer sign-ins/s; "
+        "docs/performance.md); 0 = glibc's own adaptive threshold.",
+        default=128,
+    )
     worker_timeout: int = _doc("Seconds before gunicorn restarts a worker that stopped answering.", default=30)
     graceful_timeout: int = _doc("Seconds in-flight requests get to finish after SIGTERM.", default=30)
     database_connect_timeout: int = _doc("Seconds to wait for a database connection before answering 503.", default=3)
-    metrics_networks: tuple[str, ...] = _doc("CIDRs that may read /metrics directly (never via a trusted proxy); empty = /metrics off.", default=())
-    refresh_reuse_grace_seconds: int = _doc("A rotated refresh token reused this soon is refused without revoking its family; 0 = off.", default=5)
-    open_registration: int = _doc("1 lets anyone register clients at /register without an initial access token "
-                                  "(RFC 7591 open registration); 0 requires one.", default=0)
-    client_cache_seconds: int = _doc("How long each process keeps a registered client in memory for the protocol "
-                                     "endpoints; a change made in another process applies within this time "
-                                     "(in the same process at once); 0 = off.", default=0)
+    metrics_networks: tuple[str, ...] = _doc(
+        "CIDRs that may read /metrics directly (never via a trusted proxy); empty = /metrics off.", default=()
+    )
+    refresh_reuse_grace_seconds: int = _doc(
+        "A rotated refresh token reused this soon is refused without revoking its family; 0 = off.", default=5
+    )
+    open_registration: int = _doc(
+        "1 lets anyone register clients at /register without an initial access token "
+        "(RFC 7591 open registration); 0 requires one.",
+        default=0,
+    )
+    client_cache_seconds: int = _doc(
+        "How long each process keeps a registered client in memory for the protocol "
+        "endpoints; a change made in another process applies within this time "
+        "(in the same process at once); 0 = off.",
+        default=0,
+    )
     # Sign-in experience (issue 10; docs/ux.md): time zone of the dates shown, the institution's help contact, branding.
-    time_zone: str = _doc("IANA time zone for dates and times on the provider's pages and in its mail.",
-                          default="Europe/Berlin")
+    time_zone: str = _doc(
+        "IANA time zone for dates and times on the provider's pages and in its mail.", default="Europe/Berlin"
+    )
     brand_name: str = _doc("Name shown in the page header and titles.", default="SPOM Login")
-    brand_logo_url: str = _doc("Logo image in the page header (https URL or a path on this server); empty = none.",
-                               default="")
-    brand_primary_color: str = _doc("Primary colour as #rrggbb; must reach 4.5:1 contrast with white text.",
-                                    default="#0b5cad")
+    brand_logo_url: str = _doc(
+        "Logo image in the page header (https URL or a path on this server); empty = none.", default=""
+    )
+    brand_primary_color: str = _doc(
+        "Primary colour as #rrggbb; must reach 4.5:1 contrast with white text.", default="#0b5cad"
+    )
     help_contact_name: str = _doc("Who helps people who cannot sign in (shown on /help).", default="IT service desk")
     help_contact_email: str = _doc("E-mail address of that contact; empty = not shown.", default="")
     help_contact_phone: str = _doc("Phone number of that contact; empty = not shown.", default="")
-    help_contact_hours: str = _doc("When that contact is reachable, in the institution's words; empty = not shown.",
-                                   default="")
+    help_contact_hours: str = _doc(
+        "When that contact is reachable, in the institution's words; empty = not shown.", default=""
+    )
 
     @property
     def issuer_is_loopback_http(self) -> bool:
@@ -168,7 +230,7 @@ class Settings:
         return Path(self.outbox_dir) if self.outbox_dir else Path(self.instance_dir) / "outbox"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
         """Build settings from ``IDP_*`` variables (plus keyword overrides) and validate them."""
         env = os.environ if environ is None else environ
         values: dict = {}
@@ -187,7 +249,7 @@ class Settings:
             raise SettingsError("; ".join(errors + list(cls(**values)._problems())))
         return cls(**values).validated()
 
-    def validated(self) -> "Settings":
+    def validated(self) -> Settings:
         errors = list(self._problems())
         if errors:
             raise SettingsError("; ".join(errors))
@@ -199,7 +261,8 @@ class Settings:
             resolved = dataclasses.replace(resolved, secret_key=_dev_secret(Path(self.instance_dir)))
         if not self.keys_passphrase:
             resolved = dataclasses.replace(
-                resolved, keys_passphrase=_dev_secret(Path(self.instance_dir), "keys_passphrase"))
+                resolved, keys_passphrase=_dev_secret(Path(self.instance_dir), "keys_passphrase")
+            )
         return resolved
 
     def _problems(self):
@@ -230,15 +293,27 @@ class Settings:
             yield f"IDP_OUTBOUND_ALLOW: {exc}"
         if self.log_format not in ("json", "text"):
             yield "IDP_LOG_FORMAT: one of json, text"
-        for name, low, high in (("workers", 1, 64), ("threads", 1, 64), ("worker_timeout", 1, 3600),
-                                ("graceful_timeout", 1, 3600), ("database_connect_timeout", 2, 60),
-                                ("refresh_reuse_grace_seconds", 0, 60)):
+        for name, low, high in (
+            ("workers", 1, 64),
+            ("threads", 1, 64),
+            ("worker_timeout", 1, 3600),
+            ("graceful_timeout", 1, 3600),
+            ("database_connect_timeout", 2, 60),
+            ("refresh_reuse_grace_seconds", 0, 60),
+        ):
             if not low <= getattr(self, name) <= high:
                 yield f"IDP_{name.upper()}: must be between {low} and {high}"
         if self.access_token_alg not in ("ES256", "RS256", "EdDSA", "Ed25519"):
             yield "IDP_ACCESS_TOKEN_ALG: one of ES256, RS256, EdDSA, Ed25519"
-        for name in ("session_idle_seconds", "session_max_seconds", "code_seconds", "access_token_seconds",
-                     "id_token_seconds", "refresh_token_seconds", "interaction_seconds"):
+        for name in (
+            "session_idle_seconds",
+            "session_max_seconds",
+            "code_seconds",
+            "access_token_seconds",
+            "id_token_seconds",
+            "refresh_token_seconds",
+            "interaction_seconds",
+        ):
             if getattr(self, name) <= 0:
                 yield f"IDP_{name.upper()}: must be positive"
         if self.code_seconds > 600:
@@ -247,8 +322,13 @@ class Settings:
             yield "IDP_PASSWORD_MIN_LENGTH: between 8 and 64 (ASVS 5 V6.2.1; 15 recommended)"
         if not 64 <= self.max_password_length <= 1024:
             yield "IDP_MAX_PASSWORD_LENGTH: between 64 and 1024 (ASVS 5 V6.2.9 accepts at least 64)"
-        for name in ("reset_link_seconds", "invite_link_seconds", "device_link_seconds", "smtp_timeout",
-                     "mail_attempts"):
+        for name in (
+            "reset_link_seconds",
+            "invite_link_seconds",
+            "device_link_seconds",
+            "smtp_timeout",
+            "mail_attempts",
+        ):
             if getattr(self, name) <= 0:
                 yield f"IDP_{name.upper()}: must be positive"
         if self.mail_retry_seconds < 0:
@@ -275,8 +355,10 @@ class Settings:
             if getattr(self, name) < 0:
                 yield f"IDP_{name.upper()}: must not be negative"
         if self.jwks_max_age_seconds > self.key_publication_seconds:
-            yield ("IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS (relying parties must see "
-                   "a next key before it signs)")
+            yield (
+                "IDP_JWKS_MAX_AGE_SECONDS: must not exceed IDP_KEY_PUBLICATION_SECONDS (relying parties must see "
+                "a next key before it signs)"
+            )
         if 0 < self.key_rotation_days * 86400 < self.key_publication_seconds:
             yield "IDP_KEY_ROTATION_DAYS: the rotation period must be longer than IDP_KEY_PUBLICATION_SECONDS"
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
@@ -291,16 +373,21 @@ class Settings:
             yield "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb"
         elif _contrast_with_white(self.brand_primary_color) < 4.5:
             yield "IDP_BRAND_PRIMARY_COLOR: too light; white text on it needs a contrast of 4.5:1 (WCAG 2.2 AA)"
-        if self.brand_logo_url and not (self.brand_logo_url.startswith(("https://", "/"))
-                                        and not self.brand_logo_url.startswith("//")):
+        if self.brand_logo_url and not (
+            self.brand_logo_url.startswith(("https://", "/")) and not self.brand_logo_url.startswith("//")
+        ):
             yield "IDP_BRAND_LOGO_URL: an https URL or a path starting with /"
-        if self.rate_device_link_account_limit > 0 and self.device_link_seconds * self.rate_device_link_account_limit \
-                < self.rate_device_link_account_seconds:
+        if (
+            self.rate_device_link_account_limit > 0
+            and self.device_link_seconds * self.rate_device_link_account_limit < self.rate_device_link_account_seconds
+        ):
             # A request refused by the per-account limit must leave a working link in the owner's inbox
             # (someone else's requests must not lock the owner out): the limit refills one link per
             # SECONDS/LIMIT, so the newest mailed link is at most that old.
-            yield ("IDP_DEVICE_LINK_SECONDS: must be at least IDP_RATE_DEVICE_LINK_ACCOUNT_SECONDS / "
-                   "IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT, so the newest mailed link still works when the limit refuses")
+            yield (
+                "IDP_DEVICE_LINK_SECONDS: must be at least IDP_RATE_DEVICE_LINK_ACCOUNT_SECONDS / "
+                "IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT, so the newest mailed link still works when the limit refuses"
+            )
         for f in dataclasses.fields(self):
             if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
                 if getattr(self, f.name) <= 0:
@@ -350,9 +437,11 @@ def _dev_secret(instance_dir: Path, name: str = "secret_key") -> str:
 
 def _contrast_with_white(hex_colour: str) -> float:
     """WCAG 2.2 contrast ratio of white against ``#rrggbb`` (relative luminance, §1.4.3)."""
+
     def channel(c: int) -> float:
         c = c / 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
     return 1.05 / (luminance + 0.05)

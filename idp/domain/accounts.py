@@ -20,7 +20,9 @@ from idp.core.settings import Settings
 from idp.core.text import Text
 from idp.domain import sessions
 from idp.domain.password_policy import PasswordPolicy, context_for
-from idp.storage.sql import audit, consents, resets, tokens as token_repo, users as user_repo
+from idp.storage.sql import audit, consents, resets
+from idp.storage.sql import tokens as token_repo
+from idp.storage.sql import users as user_repo
 from idp.storage.sql.database import after_commit
 from idp.storage.sql.models import User
 
@@ -40,8 +42,15 @@ class Accounts:
     def _audit(self, type: str, user: User | None, client_id: str | None = None, **details) -> None:
         if self.source:
             details["source"] = self.source
-        audit.record(self.db, type, now=self.now(), user_id=user.id if user else None, client_id=client_id,
-                     **self.info.audit_fields(), **details)
+        audit.record(
+            self.db,
+            type,
+            now=self.now(),
+            user_id=user.id if user else None,
+            client_id=client_id,
+            **self.info.audit_fields(),
+            **details,
+        )
 
     # -- passwords ---------------------------------------------------------------------------
     def policy(self) -> PasswordPolicy:
@@ -61,8 +70,9 @@ class Accounts:
         user_repo.set_password_hash(self.db, user, self.hasher.hash(password), now)
         resets.supersede_all(self.db, user.id, now)
 
-    def change_password(self, user: User, password: str, *, lang: str, keep_session_id: str,
-                        end_others: bool) -> list[str]:
+    def change_password(
+        self, user: User, password: str, *, lang: str, keep_session_id: str, end_others: bool
+    ) -> list[str]:
         """The signed-in user's new password (current one already checked); optionally end their other
         sessions. Audited; the user is told by mail once committed. Returns the sessions ended."""
         self.set_password(user, password)
@@ -83,17 +93,22 @@ class Accounts:
     def notify_password_changed(self, user: User, lang: str, *, signed_out: bool) -> None:
         if not user.email:
             return
-        context = dict(changed_at=self.now(), signed_out=signed_out, name=user.display_name or user.registration_number,
-                       registration_number=user.registration_number,
-                       forgot_link=f"{self.settings.issuer}/password/forgot")
+        context = dict(
+            changed_at=self.now(),
+            signed_out=signed_out,
+            name=user.display_name or user.registration_number,
+            registration_number=user.registration_number,
+            forgot_link=f"{self.settings.issuer}/password/forgot",
+        )
         after_commit(self.db, lambda: self.notifier.send("changed", user.email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
     def issue_link(self, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
         """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL."""
         lifetime = self.settings.invite_link_seconds if purpose == "invite" else self.settings.reset_link_seconds
-        token = resets.issue(self.db, user.id, now=self.now(), lifetime=lifetime, purpose=purpose,
-                             interaction_id=interaction_id)
+        token = resets.issue(
+            self.db, user.id, now=self.now(), lifetime=lifetime, purpose=purpose, interaction_id=interaction_id
+        )
         return f"{self.settings.issuer}/password/reset?token={token}"
 
     def reset_link_for_helpdesk(self, user: User) -> str:
@@ -103,9 +118,13 @@ class Accounts:
         return link
 
     def link_mail_context(self, user: User, link: str) -> dict:
-        return {"name": user.display_name or user.registration_number,
-                "registration_number": user.registration_number, "link": link,
-                "minutes": self.settings.reset_link_seconds // 60, "days": self.settings.invite_link_seconds // 86400}
+        return {
+            "name": user.display_name or user.registration_number,
+            "registration_number": user.registration_number,
+            "link": link,
+            "minutes": self.settings.reset_link_seconds // 60,
+            "days": self.settings.invite_link_seconds // 86400,
+        }
 
     def request_reset(self, login: str, lang: str, interaction_id: str | None) -> bool:
         """A "forgot password" request: look the account up, issue a link and mail it once committed.
@@ -143,9 +162,10 @@ class Accounts:
         token_repo.revoke_user_tokens(self.db, user_id, now, session_ids=ended)
         return ended
 
-    def end_sessions(self, user: User, *, except_session_id: str | None = None,
-                     only_session_id: str | None = None) -> list[str]:
-        """"Sign out" from the account page, the helpdesk or an incident: audited as ``session.ended_by_user``."""
+    def end_sessions(
+        self, user: User, *, except_session_id: str | None = None, only_session_id: str | None = None
+    ) -> list[str]:
+        """ "Sign out" from the account page, the helpdesk or an incident: audited as ``session.ended_by_user``."""
         if only_session_id is not None:
             ended = self.sign_out_session(user.id, only_session_id)
         else:

@@ -14,14 +14,14 @@ import threading
 
 from joserfc import jwt
 
-from idp.core.outbound import OutboundClient
+from idp.core.metrics import BACKCHANNEL_DELIVERIES
+from idp.core.outbound import OutboundClient, OutboundError
 from idp.core.ports import Clock, Database, KeyStore
 from idp.core.settings import Settings
-from idp.storage.sql import audit, logout_deliveries as outbox
-from idp.storage.sql.models import Client, LogoutDelivery
-from idp.core.metrics import BACKCHANNEL_DELIVERIES
-from idp.core.outbound import OutboundError
 from idp.core.tokens import new_id
+from idp.storage.sql import audit
+from idp.storage.sql import logout_deliveries as outbox
+from idp.storage.sql.models import Client, LogoutDelivery
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,16 @@ RESPONSE_MAX_BYTES = 64 * 1024
 def logout_token(client: Client, sub: str, sid: str, *, issuer: str, keystore: KeyStore, now: float) -> str:
     """A signed logout token (§2.4): iss, aud, iat, exp, jti, sub, sid, events; never a nonce (§2.4)."""
     now = int(now)
-    claims = {"iss": issuer, "aud": client.client_id, "iat": now, "exp": now + TOKEN_SECONDS,
-              "jti": new_id(), "sub": sub, "sid": sid, "events": {LOGOUT_EVENT: {}}}
+    claims = {
+        "iss": issuer,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + TOKEN_SECONDS,
+        "jti": new_id(),
+        "sub": sub,
+        "sid": sid,
+        "events": {LOGOUT_EVENT: {}},
+    }
     # Signed with the key of the algorithm the client gets its ID tokens in, which it already trusts.
     key = keystore.signing_key(client.id_token_signed_response_alg or "RS256")
     # §2.4: explicitly typed "logout+jwt" (RFC 8725 §3.11) so it can never pass as an ID token.
@@ -50,8 +58,9 @@ def logout_token(client: Client, sub: str, sid: str, *, issuer: str, keystore: K
 class Deliverer:
     """Sends queued logout tokens; ``flush`` once, or ``start`` a background thread."""
 
-    def __init__(self, *, settings: Settings, clock: Clock, database: Database, keystore: KeyStore,
-                 outbound: OutboundClient):
+    def __init__(
+        self, *, settings: Settings, clock: Clock, database: Database, keystore: KeyStore, outbound: OutboundClient
+    ):
         self.settings, self.clock, self.database = settings, clock, database
         self.keystore, self.outbound = keystore, outbound
         self._wake = threading.Event()
@@ -115,8 +124,9 @@ class Deliverer:
             # A URL the outbound policy refuses stays refused: give up at once instead of retrying.
             final = refused or delivery.attempts + 1 >= settings.backchannel_attempts
         now, attempt = self.clock.now(), delivery.attempts + 1
-        fields = dict(now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id,
-                      attempts=attempt)
+        fields = dict(
+            now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt
+        )
         with self.database.transaction() as db:
             if error is None:
                 outcome = "delivered"
@@ -128,24 +138,40 @@ class Deliverer:
                 audit.record(db, audit.BACKCHANNEL_FAILED, **fields, error=error, final=final)
                 if final:
                     outbox.finish(db, delivery.id, now=now, outcome="failed", error=error)
-                    log.error("back-channel logout to client %s gave up after %d attempt(s): %s",
-                              delivery.client_id, attempt, error)
+                    log.error(
+                        "back-channel logout to client %s gave up after %d attempt(s): %s",
+                        delivery.client_id,
+                        attempt,
+                        error,
+                    )
                 else:
                     delay = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempt - 1))
                     outbox.retry_later(db, delivery.id, at=now + delay, error=error)
-                    log.warning("back-channel logout to client %s failed (attempt %d, retry in %ds): %s",
-                                delivery.client_id, attempt, delay, error)
+                    log.warning(
+                        "back-channel logout to client %s failed (attempt %d, retry in %ds): %s",
+                        delivery.client_id,
+                        attempt,
+                        delay,
+                        error,
+                    )
         BACKCHANNEL_DELIVERIES.labels(outcome).inc()
 
     def _post(self, client: Client, delivery: LogoutDelivery) -> tuple[str | None, bool]:
         """POST the logout token (§2.5) through the outbound client: (None, False) on success, else a
         short reason (never the token, the URL or the response) and whether the policy refused it."""
-        token = logout_token(client, delivery.sub, delivery.session_id, issuer=self.settings.issuer,
-                             keystore=self.keystore, now=self.clock.now())
+        token = logout_token(
+            client,
+            delivery.sub,
+            delivery.session_id,
+            issuer=self.settings.issuer,
+            keystore=self.keystore,
+            now=self.clock.now(),
+        )
         timeout = self.settings.backchannel_timeout_seconds
         try:
-            response = self.outbound.post_form(client.backchannel_logout_uri, {"logout_token": token},
-                                               timeout=timeout, max_bytes=RESPONSE_MAX_BYTES)
+            response = self.outbound.post_form(
+                client.backchannel_logout_uri, {"logout_token": token}, timeout=timeout, max_bytes=RESPONSE_MAX_BYTES
+            )
         except OutboundError as exc:
             return (f"refused: {exc.reason}" if exc.refused else exc.reason), exc.refused
         # §2.8: 200 (or 204) is success; anything else is a failure (a redirect raised above).

@@ -25,7 +25,8 @@ from idp.core.ports import Throttle
 from idp.core.request import RequestInfo
 from idp.core.settings import Settings
 from idp.domain.signin import account_key
-from idp.storage.sql import audit, resets, users as user_repo
+from idp.storage.sql import audit, resets
+from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import User
 
 PURPOSE = "device"
@@ -70,8 +71,9 @@ class DeviceLinks:
             self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id if user else None, outcome="ignored", reason=reason)
             return None
         lifetime = self.settings.device_link_seconds
-        token = resets.issue(self.db, user.id, now=self.now(), lifetime=lifetime, purpose=PURPOSE,
-                             interaction_id=interaction_id)
+        token = resets.issue(
+            self.db, user.id, now=self.now(), lifetime=lifetime, purpose=PURPOSE, interaction_id=interaction_id
+        )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")
         return Issued(user, lang, mail_context(user, link_url(self.settings.issuer, token), lifetime))
 
@@ -87,8 +89,12 @@ class DeviceLinks:
 
     def refused(self, state: resets.LinkState, step: str) -> None:
         """A link that does not work was opened (``open``) or confirmed (``confirm``)."""
-        self._audit(audit.DEVICE_APPROVAL_REFUSED, state.row.user_id if state.row is not None else None,
-                    reason=state.status, step=step)
+        self._audit(
+            audit.DEVICE_APPROVAL_REFUSED,
+            state.row.user_id if state.row is not None else None,
+            reason=state.status,
+            step=step,
+        )
 
 
 def link_url(issuer: str, token: str) -> str:
@@ -96,5 +102,9 @@ def link_url(issuer: str, token: str) -> str:
 
 
 def mail_context(user: User, link: str, lifetime: int) -> dict:
-    return {"name": user.display_name or user.registration_number, "registration_number": user.registration_number,
-            "link": link, "minutes": lifetime // 60}
+    return {
+        "name": user.display_name or user.registration_number,
+        "registration_number": user.registration_number,
+        "link": link,
+        "minutes": lifetime // 60,
+    }

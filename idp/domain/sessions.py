@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from idp.core.request import RequestInfo
-from idp.storage.sql import logout_deliveries, sessions as session_repo, users as user_repo
+from idp.storage.sql import logout_deliveries
+from idp.storage.sql import sessions as session_repo
+from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import BrowserSession, User
 
 
@@ -35,11 +37,13 @@ def find(db: Session, token: str, *, now: float, idle: int) -> SignedIn | None:
     return SignedIn(row, user)
 
 
-def start(db: Session, user: User, amr: list[str], *, now: float, idle: int, absolute: int,
-          info: RequestInfo) -> tuple[SignedIn, str]:
+def start(
+    db: Session, user: User, amr: list[str], *, now: float, idle: int, absolute: int, info: RequestInfo
+) -> tuple[SignedIn, str]:
     """A new session for ``user`` (never the pre-login one, ASVS 7.2.4): it and its cookie value."""
-    row, token = session_repo.start_session(db, user_id=user.id, amr=amr, now=now, idle=idle, absolute=absolute,
-                                            ip=info.ip, user_agent=info.user_agent)
+    row, token = session_repo.start_session(
+        db, user_id=user.id, amr=amr, now=now, idle=idle, absolute=absolute, ip=info.ip, user_agent=info.user_agent
+    )
     return SignedIn(row, user), token
 
 
@@ -51,11 +55,13 @@ def end(db: Session, session_id: str, now: float) -> bool:
     return True
 
 
-def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None,
-                      only_session_id: str | None = None) -> list[str]:
+def end_user_sessions(
+    db: Session, user_id: int, now: float, *, except_session_id: str | None = None, only_session_id: str | None = None
+) -> list[str]:
     """End every live session of a user, all but one (``except_session_id``) or just one
     (``only_session_id``), queuing back-channel logout for each; returns the ids ended."""
-    ended = session_repo.end_user_sessions(db, user_id, now, except_session_id=except_session_id,
-                                           only_session_id=only_session_id)
+    ended = session_repo.end_user_sessions(
+        db, user_id, now, except_session_id=except_session_id, only_session_id=only_session_id
+    )
     logout_deliveries.queue_logout(db, ended, now)
     return ended

@@ -9,9 +9,8 @@ told apart only in the audit trail.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
@@ -20,7 +19,8 @@ from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.core.ports import Hasher, Throttle
 from idp.core.request import RequestInfo
 from idp.domain.devices import Devices
-from idp.storage.sql import audit, users as user_repo
+from idp.storage.sql import audit
+from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import User
 
 log = logging.getLogger("idp.authn")
@@ -56,13 +56,13 @@ class SignIn:
     now: Callable[[], float]
     info: RequestInfo
 
-    def password(self, login: str, password: str, client_id: str | None = None,
-                 device_cookie: str | None = None) -> Outcome:
+    def password(
+        self, login: str, password: str, client_id: str | None = None, device_cookie: str | None = None
+    ) -> Outcome:
         """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
         and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
         user = user_repo.get_user_by_login(self.db, login)
-        return self._check(user, account_key(user, login), password, client_id=client_id,
-                           device_cookie=device_cookie)
+        return self._check(user, account_key(user, login), password, client_id=client_id, device_cookie=device_cookie)
 
     def current_password(self, user: User, password: str, device_cookie: str | None = None) -> bool:
         """The account page's "current password": checked exactly like a sign-in, under the same
@@ -71,11 +71,23 @@ class SignIn:
         A failure is audited as ``login.failure`` with ``purpose: password_change``; a success is not a
         sign-in, so the caller records what the password was checked for (``password.changed``).
         Raises ``TooManyAttempts`` and ``ThrottleUnavailable`` like ``password``."""
-        return self._check(user, account_key(user, ""), password, device_cookie=device_cookie,
-                           purpose=PASSWORD_CHANGE).user is not None
+        return (
+            self._check(
+                user, account_key(user, ""), password, device_cookie=device_cookie, purpose=PASSWORD_CHANGE
+            ).user
+            is not None
+        )
 
-    def _check(self, user: User | None, key: str, password: str, *, client_id: str | None = None,
-               device_cookie: str | None = None, purpose: str = SIGN_IN) -> Outcome:
+    def _check(
+        self,
+        user: User | None,
+        key: str,
+        password: str,
+        *,
+        client_id: str | None = None,
+        device_cookie: str | None = None,
+        purpose: str = SIGN_IN,
+    ) -> Outcome:
         db, hasher, throttle, ip = self.db, self.hasher, self.throttle, self.info.ip
         device = self.devices.device_for(device_cookie, user.id) if user is not None else None
         fields = dict(self.info.audit_fields(), client_id=client_id)
@@ -88,8 +100,9 @@ class SignIn:
             metrics.THROTTLE_HITS.labels(purpose).inc()
             if purpose == SIGN_IN:
                 metrics.SIGN_INS.labels("throttled").inc()
-            audit.record(db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason="throttled",
-                         scope=exc.scope, **fields)
+            audit.record(
+                db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason="throttled", scope=exc.scope, **fields
+            )
             raise
         with metrics.ARGON2_VERIFY_SECONDS.time():
             ok = hasher.verify(user.password_hash if user else None, password)
@@ -106,16 +119,21 @@ class SignIn:
         if purpose == SIGN_IN:
             metrics.SIGN_INS.labels(outcome.reason).inc()
         if outcome.user is None:
-            audit.record(db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason=outcome.reason,
-                         **fields)
+            audit.record(db, audit.LOGIN_FAILURE, now=self.now(), user_id=user_id, reason=outcome.reason, **fields)
             for scope, wait in _after(throttle.record_failure, key, ip, device) or []:
-                audit.record(db, audit.THROTTLE_ENGAGED, now=self.now(), user_id=user_id, scope=scope,
-                             retry_after=int(wait + 0.999), **fields)
+                audit.record(
+                    db,
+                    audit.THROTTLE_ENGAGED,
+                    now=self.now(),
+                    user_id=user_id,
+                    scope=scope,
+                    retry_after=int(wait + 0.999),
+                    **fields,
+                )
         else:
             _after(throttle.record_success, key, ip, device)
             if purpose == SIGN_IN:
-                audit.record(db, audit.LOGIN_SUCCESS, now=self.now(), user_id=user.id, device=bool(device),
-                             **fields)
+                audit.record(db, audit.LOGIN_SUCCESS, now=self.now(), user_id=user.id, device=bool(device), **fields)
         return outcome
 
 

@@ -13,7 +13,8 @@ import re
 import secrets
 from functools import lru_cache
 
-from flask import Request as FlaskRequest, current_app, g, request
+from flask import Request as FlaskRequest
+from flask import current_app, g, request
 
 from idp.core.deps import Deps
 from idp.core.request import RequestInfo
@@ -28,8 +29,9 @@ def request_info() -> RequestInfo:
     """The current request's client address, user agent and request id, for use cases to record."""
     info = g.get("idp_request_info")
     if info is None:
-        info = g.idp_request_info = RequestInfo(ip=client_ip(), user_agent=request.headers.get("User-Agent", "")[:300],
-                                                request_id=g.get("request_id", ""))
+        info = g.idp_request_info = RequestInfo(
+            ip=client_ip(), user_agent=request.headers.get("User-Agent", "")[:300], request_id=g.get("request_id", "")
+        )
     return info
 
 
@@ -116,8 +118,14 @@ def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
     networks = _networks(deps().settings.trusted_proxies)
-    if (incoming and len(incoming) <= 64 and incoming.isascii() and incoming.isprintable() and networks
-            and _trusted(request.remote_addr or "", networks)):
+    if (
+        incoming
+        and len(incoming) <= 64
+        and incoming.isascii()
+        and incoming.isprintable()
+        and networks
+        and _trusted(request.remote_addr or "", networks)
+    ):
         g.request_id = incoming
     else:
         g.request_id = new_request_id()
@@ -138,8 +146,10 @@ def new_request_id() -> str:
 
 # script-src 'self': the one comfort script (static/idp.js, Caps Lock and password toggle); never inline.
 # img-src https: lets IDP_BRAND_LOGO_URL point at the institution's own web server.
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
-       "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'")
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'"
+)
 
 
 def security_headers(response):

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import gettext, ngettext
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, TimeoutError as PoolTimeout
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from idp.core import metrics
@@ -41,7 +42,9 @@ def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - nge
     return singular, plural
 
 
-TOO_MANY = N_plural("Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes.")
+TOO_MANY = N_plural(
+    "Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes."
+)
 
 
 @dataclass(frozen=True)
@@ -62,23 +65,39 @@ class Described:
 
 
 #: What a dependency that is down is called in logs and in ``idp_dependency_unavailable_total``.
-DEPENDENCY = {StoreUnavailable: "store", KeyStoreError: "keys", OperationalError: "database",
-              InterfaceError: "database", DisconnectionError: "database", PoolTimeout: "database"}
+DEPENDENCY = {
+    StoreUnavailable: "store",
+    KeyStoreError: "keys",
+    OperationalError: "database",
+    InterfaceError: "database",
+    DisconnectionError: "database",
+    PoolTimeout: "database",
+}
 
 
 def describe(exc: BaseException) -> Described:
     """The one description of ``exc`` (status, code, words, headers), whatever renders it."""
     if isinstance(exc, TooManyAttempts):
         minutes = max(1, -(-exc.retry_after // 60))
-        return Described(429, "too_many_requests", "Too many attempts. Try again later.",
-                         {"Retry-After": str(exc.retry_after)},
-                         plural=(*TOO_MANY, minutes))
+        return Described(
+            429,
+            "too_many_requests",
+            "Too many attempts. Try again later.",
+            {"Retry-After": str(exc.retry_after)},
+            plural=(*TOO_MANY, minutes),
+        )
     for cls, _dependency in DEPENDENCY.items():
         if isinstance(exc, cls):  # a dependency is down: answer at once, never hang or 500
-            return Described(503, "temporarily_unavailable",
-                             N_("The service is temporarily unavailable. Try again shortly."), {"Retry-After": "5"})
+            return Described(
+                503,
+                "temporarily_unavailable",
+                N_("The service is temporarily unavailable. Try again shortly."),
+                {"Retry-After": "5"},
+            )
     if isinstance(exc, NulInRequest):
-        return Described(400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold."))
+        return Described(
+            400, "invalid_request", N_("The request contains a NUL character, which no parameter may hold.")
+        )
     if isinstance(exc, HTTPException):
         return _http(exc)
     from idp.http.protocol.errors import GENERIC, is_refused_description
@@ -106,8 +125,10 @@ def kind() -> str:
     if endpoint is None and request.path.startswith("/admin/api/"):
         return PROBLEM
     if endpoint is None:
-        html = request.accept_mimetypes.accept_html and \
-            request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
+        html = (
+            request.accept_mimetypes.accept_html
+            and request.accept_mimetypes["text/html"] >= request.accept_mimetypes["application/json"]
+        )
         return PAGE if html else OAUTH
     if endpoint.startswith("admin."):
         return PROBLEM

@@ -19,17 +19,17 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from flask import g, has_request_context, request
 from flask_babel import Babel, format_datetime, gettext
 from sqlalchemy.exc import SQLAlchemyError
 
-from idp.http.context import deps
 from idp.core.errors import StoreUnavailable
 from idp.core.languages import DEFAULT, LANGUAGES, NAMES, best_language  # noqa: F401  (the page layer's)
 from idp.core.text import Text
+from idp.http.context import deps
 
 COOKIE = "idp_lang"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -75,16 +75,20 @@ def select_locale() -> str:
     from idp.http.protocol import interactions
 
     try:
-        interaction = interactions.load(request.values.get("interaction")) if request.values.get("interaction") else None
+        interaction = (
+            interactions.load(request.values.get("interaction")) if request.values.get("interaction") else None
+        )
     except (StoreUnavailable, SQLAlchemyError):
         # The store or database is down: this may be the 503 page itself being rendered, which must
         # not fail in turn (that was a 500). The cookie or Accept-Language still choose.
         interaction = None
     ui_locales = interaction.param("ui_locales") if interaction else request.values.get("ui_locales")
-    chosen = (best_language(ui_locales)
-              or (request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in LANGUAGES else None)
-              or request.accept_languages.best_match(LANGUAGES)
-              or DEFAULT)
+    chosen = (
+        best_language(ui_locales)
+        or (request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in LANGUAGES else None)
+        or request.accept_languages.best_match(LANGUAGES)
+        or DEFAULT
+    )
     g.idp_locale = chosen
     return chosen
 
@@ -97,7 +101,7 @@ def when(ts: float | None, fmt: str = "medium") -> str:
     """An epoch time as the reader's locale writes it, in the configured time zone (``IDP_TIME_ZONE``)."""
     if not ts:
         return ""
-    return format_datetime(datetime.fromtimestamp(ts, tz=timezone.utc), fmt)
+    return format_datetime(datetime.fromtimestamp(ts, tz=UTC), fmt)
 
 
 def translate(value):
@@ -118,8 +122,16 @@ def init_app(app) -> None:
 # -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------
 
 ROOT = Path(__file__).resolve().parents[2]
-KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None, "N_": None,
-            "Text": None, "N_plural": (1, 2)}
+KEYWORDS = {
+    "_": None,
+    "gettext": None,
+    "ngettext": (1, 2),
+    "_l": None,
+    "lazy_gettext": None,
+    "N_": None,
+    "Text": None,
+    "N_plural": (1, 2),
+}
 
 
 def extract_messages():
@@ -132,7 +144,8 @@ def extract_messages():
         method_map, options_map = parse_mapping_cfg(fh)
     template = Catalog(project="SPOM Login", copyright_holder="SPOM Login contributors")
     for filename, lineno, message, comments, context in extract_from_dir(
-            str(ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",)):
+        str(ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=("Translators:",)
+    ):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
     return template
 

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask, has_app_context, render_template
 from flask_babel import force_locale, gettext
 
-from idp.core.mail import Postman
 from idp.core.languages import DEFAULT, LANGUAGES, best_language
+from idp.core.mail import Postman
 from idp.http.i18n import when
 
 

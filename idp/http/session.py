@@ -36,8 +36,15 @@ def sign_in(user, amr: list[str]) -> SignedIn:
     old = current()
     if old is not None:
         sessions.end(db, old.session.id, now)
-    signed_in, token = sessions.start(db, user, amr, now=now, idle=settings.session_idle_seconds,
-                                      absolute=settings.session_max_seconds, info=request_info())
+    signed_in, token = sessions.start(
+        db,
+        user,
+        amr,
+        now=now,
+        idle=settings.session_idle_seconds,
+        absolute=settings.session_max_seconds,
+        info=request_info(),
+    )
     g.idp_signed_in = signed_in
     g.idp_session_cookie = token
     return signed_in
@@ -59,9 +66,15 @@ def apply_cookie(response):
         return response
     settings = deps().settings
     if token:
-        response.set_cookie(cookie_name(), token, httponly=True, samesite="Lax", secure=settings.secure_cookies,
-                            path="/", max_age=settings.session_max_seconds)
+        response.set_cookie(
+            cookie_name(),
+            token,
+            httponly=True,
+            samesite="Lax",
+            secure=settings.secure_cookies,
+            path="/",
+            max_age=settings.session_max_seconds,
+        )
     else:
-        response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax",
-                               secure=settings.secure_cookies)
+        response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax", secure=settings.secure_cookies)
     return response

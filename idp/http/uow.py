@@ -95,6 +95,7 @@ def _transactional(view: Callable, app: Flask) -> Callable:
     def run(*args, **kwargs):
         response = app.make_response(view(*args, **kwargs))
         return finish(response, view)
+
     return run
 
 

@@ -16,14 +16,26 @@ from idp.http.context import deps, request_info
 
 def signin() -> SignIn:
     d = deps()
-    return SignIn(db=uow.session(), throttle=d.throttle, hasher=d.hasher,
-                  devices=Devices.from_settings(d.settings, d.clock), now=d.clock.now, info=request_info())
+    return SignIn(
+        db=uow.session(),
+        throttle=d.throttle,
+        hasher=d.hasher,
+        devices=Devices.from_settings(d.settings, d.clock),
+        now=d.clock.now,
+        info=request_info(),
+    )
 
 
 def accounts() -> Accounts:
     d = deps()
-    return Accounts(db=uow.session(), settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
-                    info=request_info())
+    return Accounts(
+        db=uow.session(),
+        settings=d.settings,
+        now=d.clock.now,
+        hasher=d.hasher,
+        notifier=d.notifier,
+        info=request_info(),
+    )
 
 
 def accounts_later(action: Callable[[Accounts], object]) -> None:
@@ -34,16 +46,16 @@ def accounts_later(action: Callable[[Accounts], object]) -> None:
 
     def job():
         with d.database.transaction() as db:
-            action(Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier,
-                            info=info))
+            action(
+                Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier, info=info)
+            )
 
     d.postman.run_later(job)
 
 
 def device_links() -> DeviceLinks:
     d = deps()
-    return DeviceLinks(db=uow.session(), settings=d.settings, now=d.clock.now, throttle=d.throttle,
-                       info=request_info())
+    return DeviceLinks(db=uow.session(), settings=d.settings, now=d.clock.now, throttle=d.throttle, info=request_info())
 
 
 def device_link_later(login: str, lang: str, interaction_id: str | None) -> None:
@@ -68,5 +80,6 @@ def device_link_later(login: str, lang: str, interaction_id: str | None) -> None
 
 def clients() -> Clients:
     d = deps()
-    return Clients(db=uow.session(), secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now,
-                   info=request_info())
+    return Clients(
+        db=uow.session(), secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now, info=request_info()
+    )

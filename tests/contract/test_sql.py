@@ -32,18 +32,30 @@ def db(clean_database):
 
 
 def make_user(db, number="S1000001", email: str | None = "ada@example.edu") -> User:
-    user = users.create_user(db, registration_number=number, email=email, name="Ada", role="student",
-                             password_hash=None, now=T0)
+    user = users.create_user(
+        db, registration_number=number, email=email, name="Ada", role="student", password_hash=None, now=T0
+    )
     db.commit()
     return user
 
 
 def make_grant(db, user: User, client_id="rp", session_id: str | None = None) -> Grant:
     if clients.get_client(db, client_id) is None:
-        clients.add_client(db, Client(client_id=client_id, name="RP", token_endpoint_auth_method="none",
-                                      public=True, created_at=T0))
-    return tokens.add_grant(db, Grant(id=f"grant-{client_id}-{user.id}", user_id=user.id, client_id=client_id,
-                                      session_id=session_id, scope="openid", auth_time=T0, created_at=T0))
+        clients.add_client(
+            db, Client(client_id=client_id, name="RP", token_endpoint_auth_method="none", public=True, created_at=T0)
+        )
+    return tokens.add_grant(
+        db,
+        Grant(
+            id=f"grant-{client_id}-{user.id}",
+            user_id=user.id,
+            client_id=client_id,
+            session_id=session_id,
+            scope="openid",
+            auth_time=T0,
+            created_at=T0,
+        ),
+    )
 
 
 def test_the_migrations_build_exactly_the_schema_of_the_models(clean_database):
@@ -54,9 +66,17 @@ def test_the_migrations_build_exactly_the_schema_of_the_models(clean_database):
 
 # -- users -----------------------------------------------------------------------------------------
 
+
 def test_a_user_is_found_by_registration_number_or_email_whatever_the_case_and_spaces(db):
-    user = users.create_user(db, registration_number=" s1000001 ", email=" Ada@Example.EDU ", name=" Ada ",
-                             role="student", password_hash=None, now=T0)
+    user = users.create_user(
+        db,
+        registration_number=" s1000001 ",
+        email=" Ada@Example.EDU ",
+        name=" Ada ",
+        role="student",
+        password_hash=None,
+        now=T0,
+    )
     db.commit()
     assert (user.registration_number, user.email, user.display_name) == ("s1000001", "Ada@Example.EDU", "Ada")
     for login in ("S1000001", "s1000001", "  S1000001\t", "ada@example.edu", "ADA@EXAMPLE.EDU", " Ada@Example.edu "):
@@ -69,8 +89,9 @@ def test_a_registration_number_or_email_is_taken_once_whatever_the_case(db):
     make_user(db)
     for number, email in (("s1000001", "other@example.edu"), ("S2", "ADA@example.edu")):
         with pytest.raises(UserExists):
-            users.create_user(db, registration_number=number, email=email, name="X", role="student",
-                              password_hash=None, now=T0)
+            users.create_user(
+                db, registration_number=number, email=email, name="X", role="student", password_hash=None, now=T0
+            )
     make_user(db, "S2", None)
     make_user(db, "S3", None)  # users without e-mail do not clash with each other
 
@@ -78,8 +99,15 @@ def test_a_registration_number_or_email_is_taken_once_whatever_the_case(db):
 def test_the_database_refuses_a_duplicate_that_bypassed_the_check(db):
     make_user(db)
     for reg_norm, email_norm in (("S1000001", None), ("S9", "ada@example.edu")):
-        db.add(User(sub=f"sub-{reg_norm}", registration_number=reg_norm, registration_number_norm=reg_norm,
-                    email_norm=email_norm, created_at=T0))
+        db.add(
+            User(
+                sub=f"sub-{reg_norm}",
+                registration_number=reg_norm,
+                registration_number_norm=reg_norm,
+                email_norm=email_norm,
+                created_at=T0,
+            )
+        )
         with pytest.raises(IntegrityError):
             db.flush()
         db.rollback()
@@ -96,9 +124,18 @@ def test_user_search_matches_the_start_of_the_number_or_email_literally(db):
 
 # -- browser sessions ------------------------------------------------------------------------------
 
+
 def start(db, user: User, now: float = T0):
-    row, token = sessions.start_session(db, user_id=user.id, amr=["pwd"], now=now, idle=IDLE, absolute=ABSOLUTE,
-                                        ip="192.0.2.1", user_agent="Contract/1.0")
+    row, token = sessions.start_session(
+        db,
+        user_id=user.id,
+        amr=["pwd"],
+        now=now,
+        idle=IDLE,
+        absolute=ABSOLUTE,
+        ip="192.0.2.1",
+        user_agent="Contract/1.0",
+    )
     db.commit()
     return row, token
 
@@ -137,16 +174,21 @@ def test_ended_sessions_are_not_found_and_end_once(db):
     assert sessions.end_user_sessions(db, user.id, T0 + 2, except_session_id=two.id) == [three.id]
     assert sessions.end_user_sessions(db, user.id, T0 + 3, except_session_id=two.id) == []
     db.commit()
-    assert [sessions.find_active_session(db, t, now=T0 + 4, idle=IDLE) is not None for t in (t1, t2, t3)] == \
-        [False, True, False]
+    assert [sessions.find_active_session(db, t, now=T0 + 4, idle=IDLE) is not None for t in (t1, t2, t3)] == [
+        False,
+        True,
+        False,
+    ]
 
 
 # -- refresh tokens and registration quotas: conditional updates ---------------------------------
 
+
 def refresh_token(db, value="rt-1"):
     grant = make_grant(db, make_user(db))
-    row = tokens.add_refresh_token(db, token=value, grant_id=grant.id, client_id="rp", scope="openid", now=T0,
-                                   lifetime=3600)
+    row = tokens.add_refresh_token(
+        db, token=value, grant_id=grant.id, client_id="rp", scope="openid", now=T0, lifetime=3600
+    )
     db.commit()
     return row, grant
 
@@ -156,8 +198,9 @@ def test_a_refresh_token_rotates_once_and_not_after_its_grant_is_revoked(db):
     assert row.token_hash == token_hash("rt-1") and tokens.find_refresh_token(db, "rt-1")[1].id == grant.id
     assert tokens.mark_rotated(db, row.id, T0 + 1) is True
     assert tokens.mark_rotated(db, row.id, T0 + 2) is False
-    second = tokens.add_refresh_token(db, token="rt-2", grant_id=grant.id, client_id="rp", scope="openid",
-                                      now=T0 + 1, lifetime=3600)
+    second = tokens.add_refresh_token(
+        db, token="rt-2", grant_id=grant.id, client_id="rp", scope="openid", now=T0 + 1, lifetime=3600
+    )
     tokens.revoke_grant(db, grant.id, T0 + 3)
     db.commit()
     assert tokens.mark_rotated(db, second.id, T0 + 4) is False
@@ -178,8 +221,12 @@ def test_concurrent_rotations_of_one_refresh_token_have_exactly_one_winner(db, c
 
 
 def test_the_last_registration_slot_of_an_initial_token_is_taken_once(db, clean_database):
-    row = clients.add_initial_token(db, InitialAccessToken(token_hash=token_hash("iat"), team="Library",
-                                                           created_at=T0, expires_at=T0 + 60, max_clients=2))
+    row = clients.add_initial_token(
+        db,
+        InitialAccessToken(
+            token_hash=token_hash("iat"), team="Library", created_at=T0, expires_at=T0 + 60, max_clients=2
+        ),
+    )
     db.commit()
 
     def take(_i):
@@ -194,6 +241,7 @@ def test_the_last_registration_slot_of_an_initial_token_is_taken_once(db, clean_
 
 
 # -- audit, store fallback, signing keys: what the schema itself enforces -------------------------
+
 
 def test_audit_events_are_append_only_but_may_be_pruned(db):
     user = make_user(db)
@@ -230,8 +278,13 @@ def key(kid: str, alg: str, state: str) -> StoredKey:
 
 def test_one_current_and_one_next_key_per_algorithm_whatever_the_caller_does(fresh_keys):
     with fresh_keys.session() as db:
-        for row in (key("rs-1", "RS256", "current"), key("rs-2", "RS256", "next"), key("es-1", "ES256", "current"),
-                    key("rs-0", "RS256", "retired"), key("rs-00", "RS256", "retired")):
+        for row in (
+            key("rs-1", "RS256", "current"),
+            key("rs-2", "RS256", "next"),
+            key("es-1", "ES256", "current"),
+            key("rs-0", "RS256", "retired"),
+            key("rs-00", "RS256", "retired"),
+        ):
             keys.add_key(db, row)
         db.commit()
         for row in (key("rs-x", "RS256", "current"), key("rs-y", "RS256", "next")):
@@ -246,4 +299,9 @@ def test_one_current_and_one_next_key_per_algorithm_whatever_the_caller_does(fre
         keys.add_key(db, key("rs-3", "RS256", "next"))
         db.commit()
         assert sorted((k.kid, k.state) for k in keys.list_keys(db) if k.alg == "RS256") == [
-            ("rs-0", "retired"), ("rs-00", "retired"), ("rs-1", "retired"), ("rs-2", "current"), ("rs-3", "next")]
+            ("rs-0", "retired"),
+            ("rs-00", "retired"),
+            ("rs-1", "retired"),
+            ("rs-2", "current"),
+            ("rs-3", "next"),
+        ]

@@ -28,8 +28,15 @@ from idp.storage.store.redis import RedisStore
 from ..conftest import REDIS_URL, free_port
 from .race import at_once
 
-VALUE = {"text": "Grüße, 日本", "n": 3, "x": 1.5, "ok": True, "none": None, "list": [1, "two", {"three": 3}],
-         "nested": {"redirect_uri": "https://rp.example/cb?a=1&b=2"}}
+VALUE = {
+    "text": "Grüße, 日本",
+    "n": 3,
+    "x": 1.5,
+    "ok": True,
+    "none": None,
+    "list": [1, "two", {"three": 3}],
+    "nested": {"redirect_uri": "https://rp.example/cb?a=1&b=2"},
+}
 THREADS = 8
 
 
@@ -68,8 +75,10 @@ class StoreContract:
     def test_implements_every_method_of_the_port(self, store):
         for name, member in inspect.getmembers(Store, inspect.isfunction):
             if not name.startswith("_"):
-                assert list(inspect.signature(getattr(store, name)).parameters) == \
-                    list(inspect.signature(member).parameters)[1:], name
+                assert (
+                    list(inspect.signature(getattr(store, name)).parameters)
+                    == list(inspect.signature(member).parameters)[1:]
+                ), name
 
     def test_a_missing_key_is_none_for_get_and_pop_and_delete_is_quiet(self, store):
         assert store.get("missing") is None
@@ -215,8 +224,13 @@ class TestRedisStore(RedisExpiryContract):
 
     def test_every_method_raises_store_unavailable_when_redis_is_unreachable(self):
         store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", "idptest:gone:")
-        for call in (lambda: store.put("k", {}, 60), lambda: store.get("k"), lambda: store.pop("k"),
-                     lambda: store.delete("k"), lambda: store.add("k", {}, 60)):
+        for call in (
+            lambda: store.put("k", {}, 60),
+            lambda: store.get("k"),
+            lambda: store.pop("k"),
+            lambda: store.delete("k"),
+            lambda: store.add("k", {}, 60),
+        ):
             with pytest.raises(StoreUnavailable):
                 call()
 

@@ -18,11 +18,23 @@ from ..conftest import REDIS_URL
 from .race import at_once
 
 SECRET = "k" * 40
-POLICY = Policy(rates={"login_ip": Rate(10, 600), "password_forgot_ip": Rate(3, 3600),
-                       "password_forgot_account": Rate(2, 3600), "password_reset_ip": Rate(4, 3600),
-                       "register_ip": Rate(2, 600), "token_client": Rate(5, 60), "device_link_ip": Rate(3, 3600),
-                       "device_link_account": Rate(2, 1800)},
-                account_free=5, device_free=3, delay_seconds=30, max_delay_seconds=300, reset_seconds=3600)
+POLICY = Policy(
+    rates={
+        "login_ip": Rate(10, 600),
+        "password_forgot_ip": Rate(3, 3600),
+        "password_forgot_account": Rate(2, 3600),
+        "password_reset_ip": Rate(4, 3600),
+        "register_ip": Rate(2, 600),
+        "token_client": Rate(5, 60),
+        "device_link_ip": Rate(3, 3600),
+        "device_link_account": Rate(2, 1800),
+    },
+    account_free=5,
+    device_free=3,
+    delay_seconds=30,
+    max_delay_seconds=300,
+    reset_seconds=3600,
+)
 
 
 def fail(throttle, account="user:1", ip="192.0.2.1", device=None):
@@ -75,7 +87,6 @@ class ThrottleContract:
             waits.append(fail(throttle)[0][1])
         assert waits == [120, 240, 300, 300, 300]
 
-
     def test_concurrent_attempts_with_slightly_earlier_clock_readings_are_not_refused(self, make_throttle, clock):
         # Two workers sign the same account in at once; the second read its clock a moment before the
         # first one's attempt was counted. Below the free failures nothing may be refused.
@@ -86,7 +97,6 @@ class ThrottleContract:
         first.record_success("user:1", "192.0.2.1")
         second.record_success("user:1", "192.0.2.2")
 
-
     def test_success_forgets_the_account_failures(self, throttle, clock):
         for _ in range(4):
             fail(throttle)
@@ -95,7 +105,6 @@ class ThrottleContract:
         for _ in range(4):
             assert fail(throttle) == []
 
-
     def test_failures_are_forgotten_after_the_reset_period(self, throttle, clock):
         for _ in range(5):
             fail(throttle)
@@ -103,12 +112,10 @@ class ThrottleContract:
         for _ in range(4):
             assert fail(throttle) == []
 
-
     def test_unknown_login_keys_are_throttled_like_accounts(self, throttle):
         for _ in range(5):
             fail(throttle, account="login:nobody@example.edu")
         assert refused(throttle, "login:nobody@example.edu", "192.0.2.1").retry_after == 30
-
 
     def test_known_device_keeps_its_own_allowance(self, throttle, clock):
         for i in range(5):
@@ -122,7 +129,6 @@ class ThrottleContract:
         assert refused(throttle, "user:1", "192.0.2.1", device="d2").scope == "device"
         throttle.check("user:1", "192.0.2.1", device="d1")
 
-
     def test_ip_limit_counts_verifications_and_refills(self, throttle, clock):
         for i in range(10):
             throttle.check(f"user:{i}", "192.0.2.1")
@@ -135,7 +141,6 @@ class ThrottleContract:
         assert refused(throttle, "user:100", "192.0.2.1").scope == "ip"
         throttle.check("user:100", "192.0.2.2")  # another address is not affected
 
-
     def test_successes_and_account_refusals_do_not_use_up_the_ip(self, throttle):
         for i in range(30):
             throttle.check(f"user:{i}", "192.0.2.1")
@@ -147,7 +152,6 @@ class ThrottleContract:
         for i in range(10):
             throttle.check(f"other:{i}", "192.0.2.1")
 
-
     def test_ipv6_counts_per_64_and_mapped_ipv4_as_ipv4(self, throttle):
         for i in range(10):
             throttle.check(f"user:{i}", f"2001:db8:1:2::{i + 1:x}")
@@ -156,7 +160,6 @@ class ThrottleContract:
         for i in range(10):
             throttle.check(f"mapped:{i}", "::ffff:203.0.113.5" if i % 2 else "203.0.113.5")
         assert refused(throttle, "user:x", "203.0.113.5").scope == "ip"  # the mapped form is the same address
-
 
     @pytest.mark.parametrize("name", [n for n in RATE_NAMES if n != "login_ip"])
     def test_each_named_limit_engages_and_releases(self, throttle, clock, name):
@@ -173,11 +176,9 @@ class ThrottleContract:
         with pytest.raises(TooManyAttempts):
             throttle.check_rate(name, key)
 
-
     def test_unknown_limit_name_is_an_error(self, throttle):
         with pytest.raises(ValueError, match="unknown rate limit 'password_forgot'"):
             throttle.check_rate("password_forgot", "x")
-
 
     def test_status_and_clear(self, throttle, clock):
         for i in range(6):
@@ -196,16 +197,13 @@ class ThrottleContract:
         assert throttle.clear(ip="192.0.2.1") == 1
         assert throttle.status(ip="192.0.2.1")["ip"]["limits"]["login_ip"]["remaining"] == 10
 
-
     def test_parallel_burst_cannot_exceed_the_account_allowance(self, make_throttle):
         a, b = make_throttle(), make_throttle()  # two clients: on Redis, like two provider processes
         assert burst(lambda i: (a, b)[i % 2], 40, lambda i: "user:1", lambda i: f"198.51.100.{i}") == 5
 
-
     def test_parallel_burst_cannot_exceed_the_ip_limit(self, make_throttle):
         a, b = make_throttle(), make_throttle()
         assert burst(lambda i: (a, b)[i % 2], 40, lambda i: f"user:{i}", lambda i: "192.0.2.1") == 10
-
 
     def test_large_limits_taken_in_leases_never_admit_more_than_the_limit(self, make_throttle, clock):
         # 2000 per minute: taken from the shared counter 20 at a time by each of two instances.

@@ -10,5 +10,14 @@ from __future__ import annotations
 from idp.core.outbound.client import OutboundClient, Resolver, Response, system_resolver
 from idp.core.outbound.policy import AllowList, OutboundError, Target, check_address, target_of
 
-__all__ = ["AllowList", "OutboundClient", "OutboundError", "Resolver", "Response", "Target", "check_address",
-           "system_resolver", "target_of"]
+__all__ = [
+    "AllowList",
+    "OutboundClient",
+    "OutboundError",
+    "Resolver",
+    "Response",
+    "Target",
+    "check_address",
+    "system_resolver",
+    "target_of",
+]

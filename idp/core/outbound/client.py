@@ -21,8 +21,14 @@ from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, Timeout
-from urllib3.exceptions import (ConnectTimeoutError, HTTPError, NewConnectionError, ProtocolError,
-                                ReadTimeoutError, SSLError)
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+    SSLError,
+)
 
 from idp.core.outbound.policy import AllowList, OutboundError, Target, check_address, ip_literal, target_of
 
@@ -50,9 +56,16 @@ class OutboundClient:
     """Fetches URLs under the outbound policy (``idp.core.outbound.policy``); every failure is an
     ``OutboundError`` whose ``refused`` flag tells a policy refusal from a network failure."""
 
-    def __init__(self, allow: AllowList | None = None, *, resolver: Resolver = system_resolver,
-                 ca_file: str = "", timeout: float = 5.0, max_bytes: int = 1024 * 1024,
-                 monotonic: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        allow: AllowList | None = None,
+        *,
+        resolver: Resolver = system_resolver,
+        ca_file: str = "",
+        timeout: float = 5.0,
+        max_bytes: int = 1024 * 1024,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
         self.allow = allow or AllowList()
         self.timeout, self.max_bytes = timeout, max_bytes
         # The deadline is about real elapsed time (sockets time out in real time too), so it reads
@@ -62,38 +75,60 @@ class OutboundClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, **kw) -> "OutboundClient":
+    def from_settings(cls, settings, **kw) -> OutboundClient:
         return cls(AllowList.parse(settings.outbound_allow), ca_file=settings.outbound_ca_file, **kw)
 
-    def get(self, url: str, *, accept: str = "application/json", timeout: float | None = None,
-            max_bytes: int | None = None) -> Response:
+    def get(
+        self, url: str, *, accept: str = "application/json", timeout: float | None = None, max_bytes: int | None = None
+    ) -> Response:
         """GET ``url``; the response of any 1xx/2xx/4xx/5xx status (a 3xx raises)."""
         return self.request("GET", url, headers={"Accept": accept}, timeout=timeout, max_bytes=max_bytes)
 
-    def post_form(self, url: str, fields: dict[str, str], *, timeout: float | None = None,
-                  max_bytes: int | None = None) -> Response:
+    def post_form(
+        self, url: str, fields: dict[str, str], *, timeout: float | None = None, max_bytes: int | None = None
+    ) -> Response:
         """POST ``fields`` as application/x-www-form-urlencoded."""
-        return self.request("POST", url, body=urlencode(fields).encode(), timeout=timeout, max_bytes=max_bytes,
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        return self.request(
+            "POST",
+            url,
+            body=urlencode(fields).encode(),
+            timeout=timeout,
+            max_bytes=max_bytes,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
 
-    def request(self, method: str, url: str, *, body: bytes | None = None, headers: dict | None = None,
-                timeout: float | None = None, max_bytes: int | None = None) -> Response:
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        timeout: float | None = None,
+        max_bytes: int | None = None,
+    ) -> Response:
         """One exchange, at most ``2 * timeout`` seconds in all, over the first address that connects."""
         timeout = self.timeout if timeout is None else timeout
         max_bytes = self.max_bytes if max_bytes is None else max_bytes
         deadline = self._monotonic() + 2 * timeout  # DNS counts too (getaddrinfo has its own timeouts)
         target = target_of(url, self.allow)
         addresses = self._addresses(target)
-        headers = {"Host": target.host_header, "User-Agent": USER_AGENT, "Accept-Encoding": "identity",
-                   "Connection": "close", **(headers or {})}
+        headers = {
+            "Host": target.host_header,
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "identity",
+            "Connection": "close",
+            **(headers or {}),
+        }
         failure = OutboundError("no address to connect to")
         for address in addresses[:MAX_ADDRESSES]:
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 raise OutboundError("timed out")
             try:
-                return self._exchange(target, address, method, body, headers, min(timeout, remaining), deadline,
-                                      max_bytes)
+                return self._exchange(
+                    target, address, method, body, headers, min(timeout, remaining), deadline, max_bytes
+                )
             except _ConnectFailed as exc:  # this address is down: the next one may not be
                 failure = exc.error
         raise failure
@@ -112,17 +147,28 @@ class OutboundClient:
         # address is refused outright rather than depending on which one answers first.
         return [str(check_address(a, self.allow)) for a in dict.fromkeys(found)]
 
-    def _exchange(self, target: Target, address: str, method: str, body, headers, timeout: float,
-                  deadline: float, max_bytes: int) -> Response:
+    def _exchange(
+        self, target: Target, address: str, method: str, body, headers, timeout: float, deadline: float, max_bytes: int
+    ) -> Response:
         pool = self._pool(target, address, timeout)
         try:
             try:
-                response = pool.urlopen(method, target.path, body=body, headers=headers, retries=False,
-                                        redirect=False, assert_same_host=False, preload_content=False,
-                                        decode_content=False)
+                response = pool.urlopen(
+                    method,
+                    target.path,
+                    body=body,
+                    headers=headers,
+                    retries=False,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                )
             except (NewConnectionError, ConnectTimeoutError) as exc:
                 timed_out = not isinstance(exc, NewConnectionError)
-                raise _ConnectFailed("connect timed out" if timed_out else "connection refused or unreachable") from None
+                raise _ConnectFailed(
+                    "connect timed out" if timed_out else "connection refused or unreachable"
+                ) from None
             except HTTPError as exc:
                 raise OutboundError(_reason(exc)) from None
             try:
@@ -140,8 +186,14 @@ class OutboundClient:
         if target.scheme == "http":
             return HTTPConnectionPool(address, target.port, **options)
         # Connect to the checked address; SNI and the certificate check use the URL's host name.
-        return HTTPSConnectionPool(address, target.port, ssl_context=self._ssl_context(),
-                                   server_hostname=target.host, cert_reqs="CERT_REQUIRED", **options)
+        return HTTPSConnectionPool(
+            address,
+            target.port,
+            ssl_context=self._ssl_context(),
+            server_hostname=target.host,
+            cert_reqs="CERT_REQUIRED",
+            **options,
+        )
 
     def _read_capped(self, response, max_bytes: int, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length", "")

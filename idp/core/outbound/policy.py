@@ -28,12 +28,26 @@ NEVER = "an unspecified or multicast address"
 #: Networks the ``ipaddress`` properties of Python 3.11 count as global but that are not public
 #: unicast destinations (RFC 6598 shared space, RFC 6890 protocol assignments, RFC 7526's retired
 #: 6to4 relays, RFC 3879's deprecated site-local IPv6, RFC 8215 local-use NAT64, "this network").
-_EXTRA = tuple((ipaddress.ip_network(net), kind) for net, kind in (
-    ("0.0.0.0/8", "unspecified"), ("100.64.0.0/10", "shared"), ("192.0.0.0/24", "reserved"),
-    ("192.88.99.0/24", "reserved"), ("fec0::/10", "site-local"), ("64:ff9b:1::/48", "private")))
+_EXTRA = tuple(
+    (ipaddress.ip_network(net), kind)
+    for net, kind in (
+        ("0.0.0.0/8", "unspecified"),
+        ("100.64.0.0/10", "shared"),
+        ("192.0.0.0/24", "reserved"),
+        ("192.88.99.0/24", "reserved"),
+        ("fec0::/10", "site-local"),
+        ("64:ff9b:1::/48", "private"),
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
-_KINDS = (("unspecified", "is_unspecified"), ("loopback", "is_loopback"), ("link-local", "is_link_local"),
-          ("multicast", "is_multicast"), ("private", "is_private"), ("reserved", "is_reserved"))
+_KINDS = (
+    ("unspecified", "is_unspecified"),
+    ("loopback", "is_loopback"),
+    ("link-local", "is_link_local"),
+    ("multicast", "is_multicast"),
+    ("private", "is_private"),
+    ("reserved", "is_reserved"),
+)
 #: Never a destination, allow-listed or not (0.0.0.0 reaches the local host on Linux).
 _NEVER_KINDS = ("unspecified", "multicast")
 _LABEL = re.compile(r"^(?!-)[a-z0-9_-]{1,63}(?<!-)$")
@@ -85,7 +99,7 @@ class AllowList:
     names: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def parse(cls, entries) -> "AllowList":
+    def parse(cls, entries) -> AllowList:
         """Entries are IP addresses or CIDRs (``127.0.0.1``, ``10.20.0.0/16``, ``::1``) or host
         names (``rp.internal.example.edu``); ValueError names the first entry that is neither."""
         networks, names = [], set()
@@ -115,8 +129,7 @@ class AllowList:
 
 def is_host_name(text: str) -> bool:
     labels = text.split(".")
-    return len(text) <= 253 and all(_LABEL.match(label) for label in labels) and \
-        not _NUMERIC_LABEL.match(labels[-1])
+    return len(text) <= 253 and all(_LABEL.match(label) for label in labels) and not _NUMERIC_LABEL.match(labels[-1])
 
 
 def ip_literal(host: str) -> Address | None:
@@ -165,8 +178,7 @@ def target_of(url: str, allow: AllowList) -> Target:
         check_address(literal, allow)
         host = str(literal)
     elif not is_host_name(_name(host)):
-        raise OutboundError(ODD_NUMBER if _NUMERIC_LABEL.match(_name(host).split(".")[-1]) else NOT_A_URL,
-                            refused=True)
+        raise OutboundError(ODD_NUMBER if _NUMERIC_LABEL.match(_name(host).split(".")[-1]) else NOT_A_URL, refused=True)
     elif (_name(host) == "localhost" or _name(host).endswith(".localhost")) and not allow.permits_host(host):
         raise OutboundError(LOCAL_NAME, refused=True)  # RFC 6761 §6.3: these names mean the local host
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

@@ -15,11 +15,11 @@ from urllib.parse import urlsplit
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.storage.sql.models import Client
+from idp.core.errors import ClientMetadataError
 from idp.core.outbound import policy as outbound_policy
 from idp.core.outbound.policy import AllowList, OutboundError, target_of
 from idp.core.tokens import keyed_hash, new_id, new_token
-from idp.core.errors import ClientMetadataError
+from idp.storage.sql.models import Client
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 RESPONSE_TYPES = ("code",)
@@ -130,8 +130,9 @@ class ClientSpec:
 
     def _validate_uris(self, allow: AllowList) -> None:
         if "authorization_code" in self.grant_types and not self.redirect_uris:
-            raise ClientMetadataError("redirect_uris", "required for the authorization_code grant",
-                                      "invalid_redirect_uri")
+            raise ClientMetadataError(
+                "redirect_uris", "required for the authorization_code grant", "invalid_redirect_uri"
+            )
         for name in ("redirect_uris", "post_logout_redirect_uris"):
             uris = getattr(self, name)
             if len(uris) > MAX_URIS:
@@ -152,7 +153,9 @@ class ClientSpec:
             raise ClientMetadataError("scope", "at least one scope is required")
         for token in tokens:
             if not SCOPE_TOKEN.match(token):
-                raise ClientMetadataError("scope", "each scope token must be 1 to 100 printable ASCII characters, no quote or backslash")
+                raise ClientMetadataError(
+                    "scope", "each scope token must be 1 to 100 printable ASCII characters, no quote or backslash"
+                )
         if ADMIN_SCOPE in tokens and self.grant_types != ["client_credentials"]:
             raise ClientMetadataError("scope", f"{ADMIN_SCOPE} is only for client_credentials admin clients")
 
@@ -189,15 +192,14 @@ def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> N
         if not parts.hostname:
             raise ClientMetadataError(field_name, "must be an absolute URI", error)
         if parts.scheme == "http" and not is_loopback_ip(parts.hostname):
-            raise ClientMetadataError(field_name, "must use https (http only for 127.0.0.1 or [::1])",
-                                      error)
+            raise ClientMetadataError(field_name, "must use https (http only for 127.0.0.1 or [::1])", error)
         return
     if "." not in parts.scheme:
-        raise ClientMetadataError(field_name, "use https or a reverse-domain private-use scheme "
-                                              "such as edu.example.app:/callback", error)
+        raise ClientMetadataError(
+            field_name, "use https or a reverse-domain private-use scheme such as edu.example.app:/callback", error
+        )
     if application_type != "native":
-        raise ClientMetadataError(field_name, "private-use schemes need application_type 'native'",
-                                  error)
+        raise ClientMetadataError(field_name, "private-use schemes need application_type 'native'", error)
 
 
 def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
@@ -250,14 +252,26 @@ def is_loopback_ip(host: str) -> bool:
 
 #: Members read from RFC 7591 metadata and their expected JSON types.
 _LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
-_STRINGS = ("client_name", "token_endpoint_auth_method", "scope", "id_token_signed_response_alg",
-            "application_type", "jwks_uri", "backchannel_logout_uri") + INFO_URIS + INFO_STRINGS
+_STRINGS = (
+    (
+        "client_name",
+        "token_endpoint_auth_method",
+        "scope",
+        "id_token_signed_response_alg",
+        "application_type",
+        "jwks_uri",
+        "backchannel_logout_uri",
+    )
+    + INFO_URIS
+    + INFO_STRINGS
+)
 #: Members a client may never set about itself (RFC 7592 §2.2 and our own policy).
 _REFUSED = ("trusted",)
 
 
-def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = None,
-                       allow: AllowList = DENY_ALL) -> ClientSpec:
+def spec_from_metadata(
+    data, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
+) -> ClientSpec:
     """Parse RFC 7591 client metadata. Unknown members are ignored (RFC 7591 §2); members with the
     wrong JSON type are refused, naming the member.
 
@@ -284,7 +298,8 @@ def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = 
     grant_types = data.get("grant_types", ["authorization_code"])
     info = {k: data[k] for k in INFO_URIS + INFO_STRINGS + ("contacts",) if k in data}
     spec = ClientSpec(
-        name=data.get("client_name", "") or "", redirect_uris=list(data.get("redirect_uris", [])),
+        name=data.get("client_name", "") or "",
+        redirect_uris=list(data.get("redirect_uris", [])),
         post_logout_redirect_uris=list(data.get("post_logout_redirect_uris", [])),
         grant_types=list(dict.fromkeys(grant_types)),
         response_types=list(dict.fromkeys(data["response_types"])) if "response_types" in data else None,
@@ -292,15 +307,17 @@ def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = 
         trusted=data.get("trusted", defaults.trusted if defaults else False),
         scope=data.get("scope", DEFAULT_SCOPE),
         id_token_signed_response_alg=data.get("id_token_signed_response_alg", "RS256"),
-        application_type=data.get("application_type", "web"), jwks=data.get("jwks"),
-        jwks_uri=data.get("jwks_uri"), backchannel_logout_uri=data.get("backchannel_logout_uri"),
-        info=info)
+        application_type=data.get("application_type", "web"),
+        jwks=data.get("jwks"),
+        jwks_uri=data.get("jwks_uri"),
+        backchannel_logout_uri=data.get("backchannel_logout_uri"),
+        info=info,
+    )
     if not privileged:
         kept = set(defaults.scope.split()) if defaults else set()
         for token in spec.scope.split():
             if token not in SELF_SERVICE_SCOPES and token not in kept:
-                raise ClientMetadataError("scope", f"only these scopes are available: "
-                                                   f"{' '.join(SELF_SERVICE_SCOPES)}")
+                raise ClientMetadataError("scope", f"only these scopes are available: {' '.join(SELF_SERVICE_SCOPES)}")
     if len(info.get("contacts", [])) > 10 or any(len(c) > 254 for c in info.get("contacts", [])):
         raise ClientMetadataError("contacts", "at most 10 addresses of at most 254 characters")
     for name in INFO_STRINGS:
@@ -312,12 +329,19 @@ def spec_from_metadata(data, *, privileged: bool, defaults: ClientSpec | None = 
 
 def client_metadata(row: Client) -> dict:
     """A client's registered metadata as RFC 7591 §3.2.1 returns it (no secrets)."""
-    body = {"client_id": row.client_id, "client_name": row.name, "redirect_uris": list(row.redirect_uris),
-            "post_logout_redirect_uris": list(row.post_logout_redirect_uris),
-            "grant_types": list(row.grant_types), "response_types": list(row.response_types),
-            "token_endpoint_auth_method": row.token_endpoint_auth_method, "scope": row.scope,
-            "id_token_signed_response_alg": row.id_token_signed_response_alg,
-            "application_type": row.application_type or "web", "client_id_issued_at": int(row.created_at)}
+    body = {
+        "client_id": row.client_id,
+        "client_name": row.name,
+        "redirect_uris": list(row.redirect_uris),
+        "post_logout_redirect_uris": list(row.post_logout_redirect_uris),
+        "grant_types": list(row.grant_types),
+        "response_types": list(row.response_types),
+        "token_endpoint_auth_method": row.token_endpoint_auth_method,
+        "scope": row.scope,
+        "id_token_signed_response_alg": row.id_token_signed_response_alg,
+        "application_type": row.application_type or "web",
+        "client_id_issued_at": int(row.created_at),
+    }
     if not row.public and row.token_endpoint_auth_method in SECRET_METHODS:
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire
     for name in ("jwks", "jwks_uri", "backchannel_logout_uri"):
@@ -330,8 +354,16 @@ def client_metadata(row: Client) -> dict:
 
 # -- rows ---------------------------------------------------------------------------------------
 
-def build_client(spec: ClientSpec, *, secret_key: str, now: float, created_by: str = "",
-                 team: str | None = None, allow: AllowList = DENY_ALL) -> tuple[Client, str | None]:
+
+def build_client(
+    spec: ClientSpec,
+    *,
+    secret_key: str,
+    now: float,
+    created_by: str = "",
+    team: str | None = None,
+    allow: AllowList = DENY_ALL,
+) -> tuple[Client, str | None]:
     """A new ``Client`` row and its secret (None unless the client authenticates with a secret)."""
     spec.validate(allow)
     row = Client(client_id=new_id(), active=True, created_at=now, created_by=created_by[:200], team=team)
@@ -339,8 +371,9 @@ def build_client(spec: ClientSpec, *, secret_key: str, now: float, created_by: s
     return row, secret
 
 
-def apply_spec(row: Client, spec: ClientSpec, *, secret_key: str, now: float,
-               allow: AllowList = DENY_ALL) -> str | None:
+def apply_spec(
+    row: Client, spec: ClientSpec, *, secret_key: str, now: float, allow: AllowList = DENY_ALL
+) -> str | None:
     """Write a validated spec onto a row. Returns a new secret when the client now needs one and had
     none (e.g. it switched from ``private_key_jwt`` to ``client_secret_basic``); a client that stops
     using a secret loses it."""
@@ -366,13 +399,22 @@ def apply_spec(row: Client, spec: ClientSpec, *, secret_key: str, now: float,
 
 def spec_of(row: Client) -> ClientSpec:
     """The spec a row was built from (for partial updates)."""
-    return ClientSpec(name=row.name, redirect_uris=list(row.redirect_uris),
-                      post_logout_redirect_uris=list(row.post_logout_redirect_uris),
-                      grant_types=list(row.grant_types), response_types=list(row.response_types),
-                      token_endpoint_auth_method=row.token_endpoint_auth_method, trusted=row.trusted,
-                      scope=row.scope, id_token_signed_response_alg=row.id_token_signed_response_alg,
-                      application_type=row.application_type or "web", jwks=row.jwks, jwks_uri=row.jwks_uri,
-                      backchannel_logout_uri=row.backchannel_logout_uri, info=dict(row.info or {}))
+    return ClientSpec(
+        name=row.name,
+        redirect_uris=list(row.redirect_uris),
+        post_logout_redirect_uris=list(row.post_logout_redirect_uris),
+        grant_types=list(row.grant_types),
+        response_types=list(row.response_types),
+        token_endpoint_auth_method=row.token_endpoint_auth_method,
+        trusted=row.trusted,
+        scope=row.scope,
+        id_token_signed_response_alg=row.id_token_signed_response_alg,
+        application_type=row.application_type or "web",
+        jwks=row.jwks,
+        jwks_uri=row.jwks_uri,
+        backchannel_logout_uri=row.backchannel_logout_uri,
+        info=dict(row.info or {}),
+    )
 
 
 SPEC_FIELDS = tuple(f.name for f in fields(ClientSpec))

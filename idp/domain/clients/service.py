@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from idp.core.clock import utc
+from idp.core.errors import ClientOperationError
 from idp.core.outbound import AllowList
 from idp.core.request import RequestInfo
-from idp.core.clock import utc
-from idp.storage.sql import audit, clients as client_repo
-from idp.storage.sql.models import Client, InitialAccessToken
-from idp.domain.clients.rules import SECRET_METHODS, ClientSpec, apply_spec, build_client, client_metadata
 from idp.core.tokens import equals, keyed_hash, new_token, token_hash
-from idp.core.errors import ClientOperationError
+from idp.domain.clients.rules import SECRET_METHODS, ClientSpec, apply_spec, build_client, client_metadata
+from idp.storage.sql import audit
+from idp.storage.sql import clients as client_repo
+from idp.storage.sql.models import Client, InitialAccessToken
 
 #: Default grace period of ``rotate-secret``: the old secret keeps working this long.
 DEFAULT_GRACE_SECONDS = 86400
@@ -40,21 +41,37 @@ class Clients:
     info: RequestInfo = field(default_factory=RequestInfo)
 
     def _audit(self, type: str, row: Client | None, *, actor: str, **details) -> None:
-        audit.record(self.db, type, now=self.now(), client_id=row.client_id if row else None,
-                     **self.info.audit_fields(), actor=actor, **details)
+        audit.record(
+            self.db,
+            type,
+            now=self.now(),
+            client_id=row.client_id if row else None,
+            **self.info.audit_fields(),
+            actor=actor,
+            **details,
+        )
 
-    def create(self, spec: ClientSpec, *, actor: str, team: str | None = None,
-               registration_token: bool = False) -> tuple[Client, str | None, str | None]:
+    def create(
+        self, spec: ClientSpec, *, actor: str, team: str | None = None, registration_token: bool = False
+    ) -> tuple[Client, str | None, str | None]:
         """Register a client: (row, secret or None, RFC 7592 registration access token or None)."""
-        row, secret = build_client(spec, secret_key=self.secret_key, now=self.now(), created_by=actor, team=team,
-                                   allow=self.allow)
+        row, secret = build_client(
+            spec, secret_key=self.secret_key, now=self.now(), created_by=actor, team=team, allow=self.allow
+        )
         rat = None
         if registration_token:
             rat = new_token()
             row.registration_token_hash = token_hash(rat)
         client_repo.add_client(self.db, row)
-        self._audit(audit.CLIENT_REGISTERED, row, actor=actor, team=team, name=row.name,
-                    redirect_uris=row.redirect_uris, trusted=row.trusted)
+        self._audit(
+            audit.CLIENT_REGISTERED,
+            row,
+            actor=actor,
+            team=team,
+            name=row.name,
+            redirect_uris=row.redirect_uris,
+            trusted=row.trusted,
+        )
         return row, secret, rat
 
     def update(self, row: Client, spec: ClientSpec, *, actor: str) -> str | None:
@@ -84,8 +101,10 @@ class Clients:
     def rotate_secret(self, row: Client, *, grace: int, actor: str) -> str:
         """A new secret; the current one keeps working for ``grace`` seconds (0 = stops now)."""
         if row.token_endpoint_auth_method not in SECRET_METHODS or not row.secret_hash:
-            raise ClientOperationError(f"client {row.client_id} does not use a client secret "
-                                       f"(token_endpoint_auth_method {row.token_endpoint_auth_method})")
+            raise ClientOperationError(
+                f"client {row.client_id} does not use a client secret "
+                f"(token_endpoint_auth_method {row.token_endpoint_auth_method})"
+            )
         if grace < 0:
             raise ClientOperationError("the grace period cannot be negative")
         now, secret = self.now(), new_token()
@@ -96,8 +115,9 @@ class Clients:
         self.db.flush()
         return secret
 
-    def issue_registration_token(self, *, team: str, expires_in: int, max_clients: int | None,
-                                 actor: str) -> tuple[InitialAccessToken, str]:
+    def issue_registration_token(
+        self, *, team: str, expires_in: int, max_clients: int | None, actor: str
+    ) -> tuple[InitialAccessToken, str]:
         """An RFC 7591 initial access token for an app team; only its hash is stored."""
         team = team.strip()
         if not team or len(team) > 200:
@@ -107,11 +127,27 @@ class Clients:
         if max_clients is not None and max_clients < 1:
             raise ClientOperationError("max clients must be at least 1")
         now, token = self.now(), new_token()
-        row = client_repo.add_initial_token(self.db, InitialAccessToken(
-            token_hash=token_hash(token), team=team, created_at=now, expires_at=now + expires_in,
-            max_clients=max_clients, clients_registered=0, created_by=actor))
-        self._audit(audit.REGISTRATION_TOKEN_ISSUED, None, actor=actor, team=team, token_id=row.id,
-                    expires_at=row.expires_at, max_clients=max_clients)
+        row = client_repo.add_initial_token(
+            self.db,
+            InitialAccessToken(
+                token_hash=token_hash(token),
+                team=team,
+                created_at=now,
+                expires_at=now + expires_in,
+                max_clients=max_clients,
+                clients_registered=0,
+                created_by=actor,
+            ),
+        )
+        self._audit(
+            audit.REGISTRATION_TOKEN_ISSUED,
+            None,
+            actor=actor,
+            team=team,
+            token_id=row.id,
+            expires_at=row.expires_at,
+            max_clients=max_clients,
+        )
         return row, token
 
 
@@ -121,17 +157,28 @@ def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> 
         return False
     candidate = keyed_hash(secret, secret_key)
     current = equals(candidate, row.secret_hash)
-    previous = bool(row.previous_secret_hash) and row.previous_secret_expires_at is not None \
-        and now < row.previous_secret_expires_at and equals(candidate, row.previous_secret_hash)
+    previous = (
+        bool(row.previous_secret_hash)
+        and row.previous_secret_expires_at is not None
+        and now < row.previous_secret_expires_at
+        and equals(candidate, row.previous_secret_hash)
+    )
     return current or previous
 
 
 def describe(row: Client, now: float) -> dict:
     """What ``show`` and the admin API report: metadata plus status and secrets (never their values)."""
     body = client_metadata(row)
-    body.update(active=row.active, trusted=row.trusted, team=row.team, created_by=row.created_by,
-                created_at=iso(row.created_at), updated_at=iso(row.updated_at),
-                managed_by_registration=row.registration_token_hash is not None, secrets=secrets_of(row, now))
+    body.update(
+        active=row.active,
+        trusted=row.trusted,
+        team=row.team,
+        created_by=row.created_by,
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+        managed_by_registration=row.registration_token_hash is not None,
+        secrets=secrets_of(row, now),
+    )
     return body
 
 
@@ -139,8 +186,7 @@ def secrets_of(row: Client, now: float) -> list[dict]:
     """The secrets that work now: the current one, and the previous one during its grace period."""
     found = []
     if row.secret_hash:
-        found.append({"state": "current", "issued_at": iso(row.secret_issued_at or row.created_at),
-                      "expires_at": None})
+        found.append({"state": "current", "issued_at": iso(row.secret_issued_at or row.created_at), "expires_at": None})
     if row.previous_secret_hash and row.previous_secret_expires_at and now < row.previous_secret_expires_at:
         found.append({"state": "previous", "issued_at": None, "expires_at": iso(row.previous_secret_expires_at)})
     return found

@@ -16,15 +16,15 @@ import json
 import logging
 import threading
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from idp.domain.keys import material as keycrypto, lifecycle as keyring
-from idp.storage.sql import keys as key_repo
 from idp.core.errors import KeyStoreError
 from idp.core.ports import SigningKey
+from idp.domain.keys import lifecycle as keyring
+from idp.domain.keys import material as keycrypto
+from idp.storage.sql import keys as key_repo
 
 log = logging.getLogger("idp.keys")
 
@@ -133,8 +133,10 @@ class DatabaseKeyStore:
                 except keycrypto.KeyDecryptionError as exc:
                     log.error("signing key %s: %s", row.kid, exc)
                     raise KeyStoreError(f"signing key {row.kid}: {exc}") from None
-                signing[row.alg] = SigningKey(row.kid, row.alg, row.state, row.created_at,
-                                              keycrypto.jwk(row.kid, row.alg, private))
-        jwks = json.dumps({"keys": [dict(r.public_jwk) for r in rows if r.state in keyring.PUBLISHED_STATES]},
-                          separators=(",", ":")).encode()
+                signing[row.alg] = SigningKey(
+                    row.kid, row.alg, row.state, row.created_at, keycrypto.jwk(row.kid, row.alg, private)
+                )
+        jwks = json.dumps(
+            {"keys": [dict(r.public_jwk) for r in rows if r.state in keyring.PUBLISHED_STATES]}, separators=(",", ":")
+        ).encode()
         return _Snapshot(now, tuple(published), signing, KeySet([k.key for k in published]), jwks, fingerprint)

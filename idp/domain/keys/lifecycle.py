@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.domain.keys import material as keycrypto
-from idp.domain import sessions
-from idp.storage.sql import audit, keys as key_repo
-from idp.storage.sql.models import Grant, RefreshToken, StoredKey
-from idp.core.tokens import new_id
 from idp.core.errors import KeyLifecycleError
+from idp.core.tokens import new_id
+from idp.domain import sessions
+from idp.domain.keys import material as keycrypto
+from idp.storage.sql import audit
+from idp.storage.sql import keys as key_repo
+from idp.storage.sql.models import Grant, RefreshToken, StoredKey
 
 PUBLISHED_STATES = ("next", "current", "retired")
 
@@ -35,18 +36,27 @@ class Policy:
     retention_seconds: int
 
     @classmethod
-    def from_settings(cls, s) -> "Policy":
-        return cls(passphrase=s.keys_passphrase, publication_seconds=s.key_publication_seconds,
-                   rotation_seconds=s.key_rotation_days * 86400,
-                   retention_seconds=max(s.access_token_seconds, s.id_token_seconds) + s.clock_skew_seconds)
+    def from_settings(cls, s) -> Policy:
+        return cls(
+            passphrase=s.keys_passphrase,
+            publication_seconds=s.key_publication_seconds,
+            rotation_seconds=s.key_rotation_days * 86400,
+            retention_seconds=max(s.access_token_seconds, s.id_token_seconds) + s.clock_skew_seconds,
+        )
 
 
 def create_key(db: Session, family: str, state: str, now: float, policy: Policy) -> StoredKey:
     private = keycrypto.generate(family)
     kid = new_id()
-    row = StoredKey(kid=kid, alg=family, state=state, created_at=now, activated_at=now if state == "current" else None,
-                    public_jwk=keycrypto.public_jwk(kid, family, private),
-                    private_key=keycrypto.encrypt(private, policy.passphrase))
+    row = StoredKey(
+        kid=kid,
+        alg=family,
+        state=state,
+        created_at=now,
+        activated_at=now if state == "current" else None,
+        public_jwk=keycrypto.public_jwk(kid, family, private),
+        private_key=keycrypto.encrypt(private, policy.passphrase),
+    )
     return key_repo.add_key(db, row)
 
 
@@ -62,8 +72,9 @@ def ensure(db: Session, families, now: float, policy: Policy) -> list[StoredKey]
     return created
 
 
-def rotate(db: Session, family: str, now: float, policy: Policy, *, force: bool = False,
-           trigger: str = "command") -> StoredKey:
+def rotate(
+    db: Session, family: str, now: float, policy: Policy, *, force: bool = False, trigger: str = "command"
+) -> StoredKey:
     """Promote next to current, retire the old current, create a new next: one transaction."""
     key_repo.lock(db)
     rows = [r for r in key_repo.list_keys(db) if r.alg == family]
@@ -75,10 +86,10 @@ def rotate(db: Session, family: str, now: float, policy: Policy, *, force: bool 
     if not force and age < policy.publication_seconds:
         raise KeyLifecycleError(
             f"next {family} key {upcoming.kid} has been published for {int(age)}s only; relying parties may not "
-            f"have it before IDP_KEY_PUBLICATION_SECONDS={policy.publication_seconds}s (use --force in an emergency)")
+            f"have it before IDP_KEY_PUBLICATION_SECONDS={policy.publication_seconds}s (use --force in an emergency)"
+        )
     _promote(db, current, upcoming, now, policy, state="retired")
-    audit.record(db, audit.KEY_ROTATED, now=now, alg=family, retired=current.kid, current=upcoming.kid,
-                 trigger=trigger)
+    audit.record(db, audit.KEY_ROTATED, now=now, alg=family, retired=current.kid, current=upcoming.kid, trigger=trigger)
     return upcoming
 
 
@@ -92,8 +103,16 @@ def _promote(db: Session, old: StoredKey | None, upcoming: StoredKey, now: float
     create_key(db, upcoming.alg, "next", now, policy)
 
 
-def revoke(db: Session, kid: str, now: float, policy: Policy, *, reason: str, end_sessions: bool = False,
-           audit_fields: dict | None = None) -> dict:
+def revoke(
+    db: Session,
+    kid: str,
+    now: float,
+    policy: Policy,
+    *,
+    reason: str,
+    end_sessions: bool = False,
+    audit_fields: dict | None = None,
+) -> dict:
     """Emergency: withdraw a key at once. A revoked current key is replaced by the next key
     (no publication wait: the old one must stop signing now) and a revoked next key by a new one."""
     if not reason.strip():
@@ -116,8 +135,17 @@ def revoke(db: Session, kid: str, now: float, policy: Policy, *, reason: str, en
     elif was == "next":
         create_key(db, row.alg, "next", now, policy)
     ended = _end_affected_sessions(db, row, now) if end_sessions else []
-    audit.record(db, audit.KEY_REVOKED, now=now, **(audit_fields or {}), kid=kid, alg=row.alg, previous_state=was,
-                 reason=reason.strip()[:500], sessions_ended=len(ended))
+    audit.record(
+        db,
+        audit.KEY_REVOKED,
+        now=now,
+        **(audit_fields or {}),
+        kid=kid,
+        alg=row.alg,
+        previous_state=was,
+        reason=reason.strip()[:500],
+        sessions_ended=len(ended),
+    )
     return {"kid": kid, "alg": row.alg, "previous_state": was, "sessions_ended": len(ended)}
 
 
@@ -127,8 +155,9 @@ def _end_affected_sessions(db: Session, row: StoredKey, now: float) -> list[str]
         return []  # a next key never signed anything
     start, end = row.activated_at, row.retired_at or now
     refreshed = select(RefreshToken.grant_id).where(RefreshToken.issued_at.between(start, end))
-    users = db.scalars(select(Grant.user_id).distinct().where(
-        Grant.created_at.between(start, end) | Grant.id.in_(refreshed)))
+    users = db.scalars(
+        select(Grant.user_id).distinct().where(Grant.created_at.between(start, end) | Grant.id.in_(refreshed))
+    )
     return [sid for user_id in list(users) for sid in sessions.end_user_sessions(db, user_id, now)]
 
 
@@ -169,7 +198,9 @@ def maintain(db: Session, families, now: float, policy: Policy) -> dict:
     Safe to run from every process and host at once: the work is decided under the lock."""
     created = ensure(db, families, now, policy)
     rows = key_repo.list_keys(db)
-    rotated = [rotate(db, r.alg, now, policy, trigger="schedule").kid for r in rows if _rotation_ready(r, rows, now, policy)]
+    rotated = [
+        rotate(db, r.alg, now, policy, trigger="schedule").kid for r in rows if _rotation_ready(r, rows, now, policy)
+    ]
     expired = [r for r in key_repo.list_keys(db) if (removal_time(r, policy) or now + 1) <= now]
     for r in expired:
         audit.record(db, audit.KEY_REMOVED, now=now, kid=r.kid, alg=r.alg, state=r.state)
@@ -180,9 +211,16 @@ def maintain(db: Session, families, now: float, policy: Policy) -> dict:
 def describe(row: StoredKey, policy: Policy) -> dict:
     """The operator's view of a key (``idp keys list --json``): never any private material."""
     retires = rotation_time(row, policy) if row.state == "current" else row.retired_at
-    return {"kid": row.kid, "alg": row.alg, "state": row.state, "created": row.created_at,
-            "activated": row.activated_at, "retires_at": retires, "revoked": row.revoked_at,
-            "removes_at": removal_time(row, policy)}
+    return {
+        "kid": row.kid,
+        "alg": row.alg,
+        "state": row.state,
+        "created": row.created_at,
+        "activated": row.activated_at,
+        "retires_at": retires,
+        "revoked": row.revoked_at,
+        "removes_at": removal_time(row, policy),
+    }
 
 
 def rewrap(db: Session, old: str, new: str) -> int:

@@ -60,8 +60,11 @@ def generate(family: str):
 def encrypt(private, passphrase: str) -> str:
     if not passphrase:
         raise ValueError("a passphrase is required: private keys are never stored in clear")
-    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.BestAvailableEncryption(passphrase.encode())).decode()
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(passphrase.encode()),
+    ).decode()
 
 
 @functools.lru_cache(maxsize=64)
@@ -70,8 +73,9 @@ def decrypt(pem: str, passphrase: str):
     try:
         return serialization.load_pem_private_key(pem.encode(), password=passphrase.encode() or None)
     except (ValueError, TypeError):
-        raise KeyDecryptionError("cannot decrypt a signing key: is IDP_KEYS_PASSPHRASE the one it was made with?") \
-            from None
+        raise KeyDecryptionError(
+            "cannot decrypt a signing key: is IDP_KEYS_PASSPHRASE the one it was made with?"
+        ) from None
 
 
 def jwk(kid: str, family: str, key_object):

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, request
 
-from idp.http.context import deps
-from idp.http import uow
 from idp.domain.clients.rules import ADMIN_SCOPE
+from idp.http import uow
+from idp.http.context import deps
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
 PREFIX = "/admin/api/"
@@ -28,17 +28,27 @@ class Problem(Exception):
         self.status, self.code, self.detail, self.field, self.headers = status, code, detail, field, headers or {}
 
 
-TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-          405: "Method Not Allowed", 409: "Conflict", 413: "Content Too Large", 415: "Unsupported Media Type",
-          500: "Internal Server Error", 503: "Service Unavailable"}
+TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def problem_response(status: int, code: str, detail: str, field: str | None = None, headers=None):
     body = {"type": PROBLEM_TYPE + code, "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
     if field:
         body["field"] = field
-    response = current_app.response_class(current_app.json.dumps(body), status=status,
-                                          mimetype="application/problem+json")
+    response = current_app.response_class(
+        current_app.json.dumps(body), status=status, mimetype="application/problem+json"
+    )
     response.headers.update(headers or {})
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -64,17 +74,33 @@ def authenticate():
     scheme, _, value = (request.headers.get("Authorization") or "").partition(" ")
     challenge = 'Bearer realm="admin", scope="idp:admin"'
     if scheme.lower() != "bearer" or not value.strip():
-        raise Problem(401, "unauthorized", "A bearer access token with the idp:admin scope is required.",
-                      headers={"WWW-Authenticate": challenge})
+        raise Problem(
+            401,
+            "unauthorized",
+            "A bearer access token with the idp:admin scope is required.",
+            headers={"WWW-Authenticate": challenge},
+        )
     record = verify_access_token(value.strip())
     if record is None or record.is_expired() or record.is_revoked():
-        raise Problem(401, "invalid_token", "The access token is invalid, expired or revoked.",
-                      headers={"WWW-Authenticate": challenge + ', error="invalid_token"'})
+        raise Problem(
+            401,
+            "invalid_token",
+            "The access token is invalid, expired or revoked.",
+            headers={"WWW-Authenticate": challenge + ', error="invalid_token"'},
+        )
     client = uow.session().get(_client_model(), record.claims["client_id"])
-    if ADMIN_SCOPE not in record.get_scope().split() or "gid" in record.claims or client is None \
-            or ADMIN_SCOPE not in client.scope.split():
-        raise Problem(403, "insufficient_scope", "The access token does not carry the idp:admin scope.",
-                      headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'})
+    if (
+        ADMIN_SCOPE not in record.get_scope().split()
+        or "gid" in record.claims
+        or client is None
+        or ADMIN_SCOPE not in client.scope.split()
+    ):
+        raise Problem(
+            403,
+            "insufficient_scope",
+            "The access token does not carry the idp:admin scope.",
+            headers={"WWW-Authenticate": challenge + ', error="insufficient_scope"'},
+        )
     g.admin_actor = f"admin:{client.client_id}"
 
 

@@ -7,7 +7,15 @@ enums, ranges) are the ones ``idp.domain.clients.rules`` and the views enforce.
 
 from __future__ import annotations
 
-from idp.domain.clients.rules import ALGS, APPLICATION_TYPES, AUTH_METHODS, GRANT_TYPES, MAX_URI_LENGTH, MAX_URIS, RESPONSE_TYPES
+from idp.domain.clients.rules import (
+    ALGS,
+    APPLICATION_TYPES,
+    AUTH_METHODS,
+    GRANT_TYPES,
+    MAX_URI_LENGTH,
+    MAX_URIS,
+    RESPONSE_TYPES,
+)
 
 URI = {"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH}
 URIS = {"type": "array", "items": URI, "maxItems": MAX_URIS}
@@ -32,7 +40,10 @@ METADATA = {
         "jwks": {"type": "object", "description": "JWK Set of public RSA/EC keys (private_key_jwt)."},
         "jwks_uri": URI,
         "trusted": {"type": "boolean", "description": "First-party client: no consent page."},
-        "client_uri": URI, "logo_uri": URI, "tos_uri": URI, "policy_uri": URI,
+        "client_uri": URI,
+        "logo_uri": URI,
+        "tos_uri": URI,
+        "policy_uri": URI,
         "contacts": {"type": "array", "maxItems": 10, "items": {"type": "string", "maxLength": 254}},
         "software_id": {"type": "string", "maxLength": 200},
         "software_version": {"type": "string", "maxLength": 200},
@@ -41,10 +52,27 @@ METADATA = {
 
 CLIENT = {
     "type": "object",
-    "required": ["client_id", "client_name", "redirect_uris", "post_logout_redirect_uris", "grant_types",
-                 "response_types", "token_endpoint_auth_method", "scope", "id_token_signed_response_alg",
-                 "application_type", "client_id_issued_at", "active", "trusted", "team", "created_by",
-                 "created_at", "updated_at", "managed_by_registration", "secrets"],
+    "required": [
+        "client_id",
+        "client_name",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "grant_types",
+        "response_types",
+        "token_endpoint_auth_method",
+        "scope",
+        "id_token_signed_response_alg",
+        "application_type",
+        "client_id_issued_at",
+        "active",
+        "trusted",
+        "team",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "managed_by_registration",
+        "secrets",
+    ],
     "properties": {
         **{k: v for k, v in METADATA["properties"].items() if k != "trusted"},
         "client_id": {"type": "string"},
@@ -57,12 +85,22 @@ CLIENT = {
         "created_by": {"type": "string"},
         "created_at": TIME,
         "updated_at": NULLABLE_TIME,
-        "managed_by_registration": {"type": "boolean",
-                                    "description": "True when an app team manages it through RFC 7592."},
-        "secrets": {"type": "array", "items": {
-            "type": "object", "required": ["state", "issued_at", "expires_at"],
-            "properties": {"state": {"enum": ["current", "previous"]}, "issued_at": NULLABLE_TIME,
-                           "expires_at": NULLABLE_TIME}}},
+        "managed_by_registration": {
+            "type": "boolean",
+            "description": "True when an app team manages it through RFC 7592.",
+        },
+        "secrets": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["state", "issued_at", "expires_at"],
+                "properties": {
+                    "state": {"enum": ["current", "previous"]},
+                    "issued_at": NULLABLE_TIME,
+                    "expires_at": NULLABLE_TIME,
+                },
+            },
+        },
     },
 }
 
@@ -70,25 +108,43 @@ PROBLEM = {
     "type": "object",
     "description": "RFC 9457 problem details; `field` names the offending input.",
     "required": ["type", "title", "status", "detail"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                   "detail": {"type": "string"}, "field": {"type": "string"}},
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "field": {"type": "string"},
+    },
 }
 
 USER = {
     "type": "object",
     "required": ["sub", "registration_number", "email", "name", "role", "active", "created_at"],
-    "properties": {"sub": {"type": "string"}, "registration_number": {"type": "string"},
-                   "email": {"type": ["string", "null"]}, "name": {"type": "string"}, "role": {"type": "string"},
-                   "active": {"type": "boolean"}, "created_at": TIME},
+    "properties": {
+        "sub": {"type": "string"},
+        "registration_number": {"type": "string"},
+        "email": {"type": ["string", "null"]},
+        "name": {"type": "string"},
+        "role": {"type": "string"},
+        "active": {"type": "boolean"},
+        "created_at": TIME,
+    },
 }
 
 EVENT = {
     "type": "object",
     "required": ["id", "occurred_at", "type", "user_id", "client_id", "ip", "user_agent", "request_id", "details"],
-    "properties": {"id": {"type": "integer"}, "occurred_at": TIME, "type": {"type": "string"},
-                   "user_id": {"type": ["integer", "null"]}, "client_id": {"type": ["string", "null"]},
-                   "ip": {"type": "string"}, "user_agent": {"type": "string"}, "request_id": {"type": "string"},
-                   "details": {"type": "object"}},
+    "properties": {
+        "id": {"type": "integer"},
+        "occurred_at": TIME,
+        "type": {"type": "string"},
+        "user_id": {"type": ["integer", "null"]},
+        "client_id": {"type": ["string", "null"]},
+        "ip": {"type": "string"},
+        "user_agent": {"type": "string"},
+        "request_id": {"type": "string"},
+        "details": {"type": "object"},
+    },
 }
 
 
@@ -114,9 +170,11 @@ AUTH_ERRORS = {
 }
 CLIENT_ID = {"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}
 NOT_FOUND = {"404": _problem("No such client.")}
-BODY_ERRORS = {"400": _problem("Invalid input; `field` names it."),
-               "413": _problem("The body is too large."),
-               "415": _problem("The body is not JSON.")}
+BODY_ERRORS = {
+    "400": _problem("Invalid input; `field` names it."),
+    "413": _problem("The body is too large."),
+    "415": _problem("The body is not JSON."),
+}
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
@@ -132,84 +190,187 @@ def _body(schema: dict, required: bool = True) -> dict:
 
 
 def _client_action(op_id: str, summary: str) -> dict:
-    return {"post": _op(op_id, summary, {"200": _json(_ref("Client"), "The client."), **NOT_FOUND},
-                        parameters=[CLIENT_ID])}
+    return {
+        "post": _op(op_id, summary, {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID])
+    }
 
 
 PATHS = {
     "/admin/api/openapi.json": {
-        "get": {"operationId": "getOpenAPI", "summary": "This document.", "security": [],
-                "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")}},
+        "get": {
+            "operationId": "getOpenAPI",
+            "summary": "This document.",
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 3.1 document.")},
+        },
     },
     "/admin/api/clients": {
-        "get": _op("listClients", "All clients.", {"200": _json(
-            {"type": "object", "required": ["clients"],
-             "properties": {"clients": {"type": "array", "items": _ref("Client")}}}, "The clients.")}),
-        "post": _op("createClient", "Register a client (same rules as /register, plus `trusted`).",
-                    {"201": _json(_ref("Client"), "Created; `client_secret` is shown only here."), **BODY_ERRORS},
-                    requestBody=_body({**_ref("ClientMetadata")})),
+        "get": _op(
+            "listClients",
+            "All clients.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["clients"],
+                        "properties": {"clients": {"type": "array", "items": _ref("Client")}},
+                    },
+                    "The clients.",
+                )
+            },
+        ),
+        "post": _op(
+            "createClient",
+            "Register a client (same rules as /register, plus `trusted`).",
+            {"201": _json(_ref("Client"), "Created; `client_secret` is shown only here."), **BODY_ERRORS},
+            requestBody=_body({**_ref("ClientMetadata")}),
+        ),
     },
     "/admin/api/clients/{client_id}": {
-        "get": _op("getClient", "One client, with its secrets' state.",
-                   {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID]),
-        "patch": _op("updateClient", "Change the given members; others keep their values (jwks and jwks_uri "
-                                     "replace each other).",
-                     {"200": _json(_ref("Client"), "The updated client."), **NOT_FOUND, **BODY_ERRORS},
-                     parameters=[CLIENT_ID], requestBody=_body(_ref("ClientMetadata"))),
-        "delete": _op("deleteClient", "Delete the client and revoke every token it holds.",
-                      {"204": {"description": "Deleted."}, **NOT_FOUND}, parameters=[CLIENT_ID]),
+        "get": _op(
+            "getClient",
+            "One client, with its secrets' state.",
+            {"200": _json(_ref("Client"), "The client."), **NOT_FOUND},
+            parameters=[CLIENT_ID],
+        ),
+        "patch": _op(
+            "updateClient",
+            "Change the given members; others keep their values (jwks and jwks_uri replace each other).",
+            {"200": _json(_ref("Client"), "The updated client."), **NOT_FOUND, **BODY_ERRORS},
+            parameters=[CLIENT_ID],
+            requestBody=_body(_ref("ClientMetadata")),
+        ),
+        "delete": _op(
+            "deleteClient",
+            "Delete the client and revoke every token it holds.",
+            {"204": {"description": "Deleted."}, **NOT_FOUND},
+            parameters=[CLIENT_ID],
+        ),
     },
     "/admin/api/clients/{client_id}/disable": _client_action(
-        "disableClient", "Disable: the client cannot authenticate and its tokens are refused."),
+        "disableClient", "Disable: the client cannot authenticate and its tokens are refused."
+    ),
     "/admin/api/clients/{client_id}/enable": _client_action("enableClient", "Enable a disabled client."),
     "/admin/api/clients/{client_id}/rotate-secret": {
-        "post": _op("rotateClientSecret", "New secret; the old one works for `grace_seconds` (default 86400).",
-                    {"200": _json(_ref("Client"), "The client with its new `client_secret` (shown once)."),
-                     **NOT_FOUND, **BODY_ERRORS, "409": _problem("The client does not use a secret.")},
-                    parameters=[CLIENT_ID], requestBody=_body(
-                        {"type": "object", "properties": {"grace_seconds": {
-                            "type": "integer", "minimum": 0, "maximum": 30 * 86400}}}, required=False)),
+        "post": _op(
+            "rotateClientSecret",
+            "New secret; the old one works for `grace_seconds` (default 86400).",
+            {
+                "200": _json(_ref("Client"), "The client with its new `client_secret` (shown once)."),
+                **NOT_FOUND,
+                **BODY_ERRORS,
+                "409": _problem("The client does not use a secret."),
+            },
+            parameters=[CLIENT_ID],
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "properties": {"grace_seconds": {"type": "integer", "minimum": 0, "maximum": 30 * 86400}},
+                },
+                required=False,
+            ),
+        ),
     },
     "/admin/api/registration-tokens": {
-        "post": _op("issueRegistrationToken", "An RFC 7591 initial access token for an app team (shown once).",
-                    {"201": _json({"type": "object", "required": ["token", "team", "expires_at", "max_clients"],
-                                   "properties": {"token": {"type": "string"}, "team": {"type": "string"},
-                                                  "expires_at": TIME,
-                                                  "max_clients": {"type": ["integer", "null"]}}},
-                                  "The token."), **BODY_ERRORS},
-                    requestBody=_body({"type": "object", "required": ["team"], "properties": {
+        "post": _op(
+            "issueRegistrationToken",
+            "An RFC 7591 initial access token for an app team (shown once).",
+            {
+                "201": _json(
+                    {
+                        "type": "object",
+                        "required": ["token", "team", "expires_at", "max_clients"],
+                        "properties": {
+                            "token": {"type": "string"},
+                            "team": {"type": "string"},
+                            "expires_at": TIME,
+                            "max_clients": {"type": ["integer", "null"]},
+                        },
+                    },
+                    "The token.",
+                ),
+                **BODY_ERRORS,
+            },
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "required": ["team"],
+                    "properties": {
                         "team": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "expires_in": {"type": "integer", "minimum": 1, "maximum": 10**8,
-                                       "description": "Seconds; default 30 days."},
-                        "max_clients": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8}}})),
+                        "expires_in": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": 10**8,
+                            "description": "Seconds; default 30 days.",
+                        },
+                        "max_clients": {"type": ["integer", "null"], "minimum": 1, "maximum": 10**8},
+                    },
+                }
+            ),
+        ),
     },
     "/admin/api/users": {
-        "get": _op("listUsers", "Users in id order; page with `after_id`.", {
-            "200": _json({"type": "object", "required": ["users", "next_after_id"],
-                          "properties": {"users": {"type": "array", "items": _ref("User")},
-                                         "next_after_id": {"type": ["integer", "null"]}}}, "A page of users."),
-            "400": _problem("Invalid query parameter.")}, parameters=[
-            _query("q", {"type": "string", "maxLength": 254}, "Prefix of the registration number or e-mail."),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)."),
-            _query("after_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor.")]),
+        "get": _op(
+            "listUsers",
+            "Users in id order; page with `after_id`.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["users", "next_after_id"],
+                        "properties": {
+                            "users": {"type": "array", "items": _ref("User")},
+                            "next_after_id": {"type": ["integer", "null"]},
+                        },
+                    },
+                    "A page of users.",
+                ),
+                "400": _problem("Invalid query parameter."),
+            },
+            parameters=[
+                _query("q", {"type": "string", "maxLength": 254}, "Prefix of the registration number or e-mail."),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 50)."),
+                _query("after_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor."),
+            ],
+        ),
     },
     "/admin/api/users/{sub}": {
-        "get": _op("getUser", "One user by subject identifier.", {
-            "200": _json(_ref("User"), "The user."), "404": _problem("No such user.")},
-            parameters=[{"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}]),
+        "get": _op(
+            "getUser",
+            "One user by subject identifier.",
+            {"200": _json(_ref("User"), "The user."), "404": _problem("No such user.")},
+            parameters=[{"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}],
+        ),
     },
     "/admin/api/audit": {
-        "get": _op("listAuditEvents", "Audit events, newest first; page with `before_id`.", {
-            "200": _json({"type": "object", "required": ["events"],
-                          "properties": {"events": {"type": "array", "items": _ref("AuditEvent")}}}, "Events."),
-            "400": _problem("Invalid query parameter.")}, parameters=[
-            _query("type", {"type": "string", "maxLength": 64}, "Event type, e.g. client.registered."),
-            _query("client_id", {"type": "string", "maxLength": 64}, "Only events about this client."),
-            _query("user", {"type": "string"}, "Only events about this user (subject identifier)."),
-            _query("since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, inclusive."),
-            _query("until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, exclusive."),
-            _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 100)."),
-            _query("before_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor.")]),
+        "get": _op(
+            "listAuditEvents",
+            "Audit events, newest first; page with `before_id`.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["events"],
+                        "properties": {"events": {"type": "array", "items": _ref("AuditEvent")}},
+                    },
+                    "Events.",
+                ),
+                "400": _problem("Invalid query parameter."),
+            },
+            parameters=[
+                _query("type", {"type": "string", "maxLength": 64}, "Event type, e.g. client.registered."),
+                _query("client_id", {"type": "string", "maxLength": 64}, "Only events about this client."),
+                _query("user", {"type": "string"}, "Only events about this user (subject identifier)."),
+                _query(
+                    "since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, inclusive."
+                ),
+                _query(
+                    "until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, exclusive."
+                ),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 100)."),
+                _query("before_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor."),
+            ],
+        ),
     },
 }
 
@@ -217,15 +378,32 @@ PATHS = {
 def document() -> dict:
     return {
         "openapi": "3.1.0",
-        "info": {"title": "SPOM Login admin API", "version": "1",
-                 "description": "For the identity team. Authenticate with a client_credentials access token "
-                                "carrying the idp:admin scope (see docs/clients.md)."},
+        "info": {
+            "title": "SPOM Login admin API",
+            "version": "1",
+            "description": "For the identity team. Authenticate with a client_credentials access token "
+            "carrying the idp:admin scope (see docs/clients.md).",
+        },
         "paths": PATHS,
         "components": {
-            "schemas": {"ClientMetadata": METADATA, "Client": CLIENT, "Problem": PROBLEM, "User": USER,
-                        "AuditEvent": EVENT},
-            "securitySchemes": {"adminToken": {"type": "oauth2", "flows": {"clientCredentials": {
-                "tokenUrl": "/token", "scopes": {"idp:admin": "Administer clients, read users and audit."}}}}},
+            "schemas": {
+                "ClientMetadata": METADATA,
+                "Client": CLIENT,
+                "Problem": PROBLEM,
+                "User": USER,
+                "AuditEvent": EVENT,
+            },
+            "securitySchemes": {
+                "adminToken": {
+                    "type": "oauth2",
+                    "flows": {
+                        "clientCredentials": {
+                            "tokenUrl": "/token",
+                            "scopes": {"idp:admin": "Administer clients, read users and audit."},
+                        }
+                    },
+                }
+            },
         },
         "security": [{"adminToken": ["idp:admin"]}],
     }

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from flask import jsonify, request
 
-from idp.domain.clients import service as client_admin
-from idp.http.context import deps
 from idp.core.clock import utc
-from idp.storage.sql import audit, clients as client_repo, users as user_repo
-from idp.http import uow, usecases
+from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
-from idp.core.errors import ClientMetadataError
+from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import client_metadata, spec_from_metadata
+from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
-from idp.core.errors import ClientOperationError
+from idp.http.context import deps
+from idp.storage.sql import audit
+from idp.storage.sql import clients as client_repo
+from idp.storage.sql import users as user_repo
 
 MAX_LIMIT = 200
 
@@ -36,8 +37,9 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     try:
         return ascii_int(raw, low=low, high=high)
     except ParameterError:
-        raise Problem(400, "invalid_parameter", f"{name} must be an integer from {low} to {high}.",
-                      field=name) from None
+        raise Problem(
+            400, "invalid_parameter", f"{name} must be an integer from {low} to {high}.", field=name
+        ) from None
 
 
 def _float_arg(name: str) -> float | None:
@@ -47,8 +49,9 @@ def _float_arg(name: str) -> float | None:
     try:
         return ascii_number(raw, low=0, below=1e11)
     except ParameterError:
-        raise Problem(400, "invalid_parameter", f"{name} must be POSIX seconds (a number such as 1700000000).",
-                      field=name) from None
+        raise Problem(
+            400, "invalid_parameter", f"{name} must be POSIX seconds (a number such as 1700000000).", field=name
+        ) from None
 
 
 def _client(client_id: str):
@@ -141,8 +144,9 @@ def rotate_secret(client_id):
     body = _json_object() if request.content_length else {}
     grace = body.get("grace_seconds", client_admin.DEFAULT_GRACE_SECONDS)
     if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= 30 * 86400:
-        raise Problem(400, "invalid_parameter", "grace_seconds must be an integer from 0 to 2592000.",
-                      field="grace_seconds")
+        raise Problem(
+            400, "invalid_parameter", "grace_seconds must be an integer from 0 to 2592000.", field="grace_seconds"
+        )
     try:
         secret = usecases.clients().rotate_secret(row, grace=grace, actor=actor())
     except ClientOperationError as exc:
@@ -157,22 +161,31 @@ def issue_registration_token():
     if not isinstance(team, str):
         raise Problem(400, "invalid_parameter", "team must be a string.", field="team")
     for name, value, required in (("expires_in", expires_in, True), ("max_clients", max_clients, False)):
-        if (value is None and required) or (value is not None and (not isinstance(value, int) or
-                                                                    isinstance(value, bool) or
-                                                                    not 1 <= value <= 10**8)):
+        if (value is None and required) or (
+            value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 10**8)
+        ):
             raise Problem(400, "invalid_parameter", f"{name} must be a positive integer.", field=name)
     try:
-        row, token = usecases.clients().issue_registration_token(team=team, expires_in=expires_in,
-                                                                 max_clients=max_clients, actor=actor())
+        row, token = usecases.clients().issue_registration_token(
+            team=team, expires_in=expires_in, max_clients=max_clients, actor=actor()
+        )
     except ClientOperationError as exc:
         raise Problem(400, "invalid_parameter", str(exc), field="team") from None
-    return jsonify({"token": token, "team": row.team, "expires_at": _iso(row.expires_at),
-                    "max_clients": row.max_clients}), 201
+    return jsonify(
+        {"token": token, "team": row.team, "expires_at": _iso(row.expires_at), "max_clients": row.max_clients}
+    ), 201
 
 
 def _user(row) -> dict:
-    return {"sub": row.sub, "registration_number": row.registration_number, "email": row.email,
-            "name": row.display_name, "role": row.role, "active": row.active, "created_at": _iso(row.created_at)}
+    return {
+        "sub": row.sub,
+        "registration_number": row.registration_number,
+        "email": row.email,
+        "name": row.display_name,
+        "role": row.role,
+        "active": row.active,
+        "created_at": _iso(row.created_at),
+    }
 
 
 @bp.get("/users")
@@ -180,8 +193,12 @@ def list_users():
     query = request.args.get("q")
     if query is not None and len(query) > 254:
         raise Problem(400, "invalid_parameter", "q must be at most 254 characters.", field="q")
-    rows = user_repo.list_users(uow.session(), query=query, limit=_int_arg("limit", 50, 1, MAX_LIMIT),
-                                after_id=_int_arg("after_id", None, 0, 2**31 - 1))
+    rows = user_repo.list_users(
+        uow.session(),
+        query=query,
+        limit=_int_arg("limit", 50, 1, MAX_LIMIT),
+        after_id=_int_arg("after_id", None, 0, 2**31 - 1),
+    )
     return jsonify({"users": [_user(r) for r in rows], "next_after_id": rows[-1].id if rows else None})
 
 
@@ -204,17 +221,31 @@ def audit_events():
     for name in ("type", "client_id"):
         if len(request.args.get(name, "")) > 64:
             raise Problem(400, "invalid_parameter", f"{name} must be at most 64 characters.", field=name)
-    rows = audit.list_events(db, user_id=user_id, type=request.args.get("type"),
-                             client_id=request.args.get("client_id"), since=_float_arg("since"),
-                             until=_float_arg("until"), limit=_int_arg("limit", 100, 1, MAX_LIMIT),
-                             before_id=_int_arg("before_id", None, 0, 2**31 - 1))
+    rows = audit.list_events(
+        db,
+        user_id=user_id,
+        type=request.args.get("type"),
+        client_id=request.args.get("client_id"),
+        since=_float_arg("since"),
+        until=_float_arg("until"),
+        limit=_int_arg("limit", 100, 1, MAX_LIMIT),
+        before_id=_int_arg("before_id", None, 0, 2**31 - 1),
+    )
     return jsonify({"events": [_event(r) for r in rows]})
 
 
 def _event(row) -> dict:
-    return {"id": row.id, "occurred_at": _iso(row.occurred_at), "type": row.type, "user_id": row.user_id,
-            "client_id": row.client_id, "ip": row.ip, "user_agent": row.user_agent, "request_id": row.request_id,
-            "details": row.details or {}}
+    return {
+        "id": row.id,
+        "occurred_at": _iso(row.occurred_at),
+        "type": row.type,
+        "user_id": row.user_id,
+        "client_id": row.client_id,
+        "ip": row.ip,
+        "user_agent": row.user_agent,
+        "request_id": row.request_id,
+        "details": row.details or {},
+    }
 
 
 def _iso(ts: float | None) -> str | None:

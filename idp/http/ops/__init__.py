@@ -19,8 +19,8 @@ def init_app(app) -> None:
 
 
 def _observe(response):
-    from idp.http.ops import logs
     from idp.core import metrics
+    from idp.http.ops import logs
 
     duration = logs.elapsed()
     endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"

@@ -83,8 +83,7 @@ def child_exit(_server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
-def options(settings: Settings, *, bind: str, workers: int, threads: int, timeout: int,
-            graceful_timeout: int) -> dict:
+def options(settings: Settings, *, bind: str, workers: int, threads: int, timeout: int, graceful_timeout: int) -> dict:
     """gunicorn settings. SIGTERM stops accepting, lets in-flight requests finish for up to
     ``graceful_timeout`` seconds, then exits."""
     proxies = [str(ipaddress.ip_network(c, strict=False)) for c in settings.trusted_proxies]

@@ -7,9 +7,8 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from idp.core.errors import KeyStoreError, StoreUnavailable
 from idp.http.context import deps
-from idp.core.errors import KeyStoreError
-from idp.core.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 PROBE_KEY = "health:probe"

@@ -29,13 +29,20 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict:
     level = level.upper()
     formatters = {
         # "time" is ISO 8601 in UTC (python-json-logger's timestamp option).
-        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
-                 "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s", "timestamp": "time",
-                 "rename_fields": {"levelname": "level", "name": "logger"}},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(levelname)s %(name)s %(message)s %(request_id)s",
+            "timestamp": "time",
+            "rename_fields": {"levelname": "level", "name": "logger"},
+        },
         "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
     }
-    handler = {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": fmt,
-               "filters": ["request_id"]}
+    handler = {
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+        "formatter": fmt,
+        "filters": ["request_id"],
+    }
     quiet = level if logging.getLevelName(level) > logging.INFO else "INFO"
     return {
         "version": 1,
@@ -67,8 +74,14 @@ def log_request(response, duration: float) -> None:
         return
     from idp.http.context import client_ip
 
-    access_log.info("request", extra={
-        "method": request.method, "path": request.path[:200], "status": response.status_code,
-        "endpoint": request.url_rule.endpoint if request.url_rule else "",
-        "duration_ms": round(duration * 1000, 1), "ip": client_ip(),
-    })
+    access_log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path[:200],
+            "status": response.status_code,
+            "endpoint": request.url_rule.endpoint if request.url_rule else "",
+            "duration_ms": round(duration * 1000, 1),
+            "ip": client_ip(),
+        },
+    )

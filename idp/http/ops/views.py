@@ -6,9 +6,9 @@ import ipaddress
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from idp.core import metrics as metric_defs
 from idp.http.context import deps
 from idp.http.ops import health
-from idp.core import metrics as metric_defs
 
 bp = Blueprint("ops", __name__)
 NO_STORE = {"Cache-Control": "no-store"}

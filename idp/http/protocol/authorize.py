@@ -6,22 +6,26 @@ import logging
 
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
-from authlib.oidc.core.errors import (ConsentRequiredError, LoginRequiredError, RequestNotSupportedError,
-                                      RequestURINotSupportedError)
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import redirect, render_template, url_for
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.http.context import deps
-from idp.domain.keys.material import JWS_ALGS
 from idp.core.params import ParameterError, parse_max_age
-from idp.storage.sql import consents
-from idp.http import uow
+from idp.domain.keys.material import JWS_ALGS
 from idp.http import session as web_session
+from idp.http import uow
+from idp.http.context import deps
 from idp.http.protocol import interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
 from idp.http.protocol.models import Principal
 from idp.http.protocol.server import Issuer, get_server
+from idp.storage.sql import consents
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +38,15 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
         grant = server.get_consent_grant(request=oauth_request, end_user=signed_in.user if signed_in else None)
         claims = _check_openid_parameters(grant)
         decision = policy.decide(_context(grant, signed_in, interaction, claims))
-        if decision is None and interaction and interaction.login_done_by(signed_in) \
-                and _hint_mismatch(grant, signed_in):
-            raise LoginRequiredError("The signed-in user is not the one named by 'id_token_hint'.",
-                                     redirect_uri=grant.redirect_uri)
+        if (
+            decision is None
+            and interaction
+            and interaction.login_done_by(signed_in)
+            and _hint_mismatch(grant, signed_in)
+        ):
+            raise LoginRequiredError(
+                "The signed-in user is not the one named by 'id_token_hint'.", redirect_uri=grant.redirect_uri
+            )
     except OAuth2Error as error:
         return error_response(error, oauth_request, getattr(error, "redirect_uri", None))
 
@@ -53,8 +62,13 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
 
     if interaction is not None:
         interaction.discard()
-    principal = Principal(user=signed_in.user, session_id=signed_in.session.id, auth_time=signed_in.session.auth_time,
-                          amr=list(signed_in.session.amr), claims=claims)
+    principal = Principal(
+        user=signed_in.user,
+        session_id=signed_in.session.id,
+        auth_time=signed_in.session.auth_time,
+        amr=list(signed_in.session.amr),
+        claims=claims,
+    )
     return server.create_authorization_response(request=grant.request, grant_user=principal, grant=grant)
 
 
@@ -113,7 +127,8 @@ def _hint_subject(grant) -> str | None:
     claims = token.claims
     aud = claims.get("aud")
     if claims.get("iss") != deps().settings.issuer or grant.request.client.client_id not in (
-            aud if isinstance(aud, list) else [aud]):
+        aud if isinstance(aud, list) else [aud]
+    ):
         raise InvalidRequestError("The 'id_token_hint' was not issued to this client.", redirect_uri=grant.redirect_uri)
     return claims.get("sub")
 

@@ -14,8 +14,9 @@ KEY = "idp.backchannel"
 
 
 def init_app(app: Flask, deps: Deps) -> None:
-    deliverer = Deliverer(settings=deps.settings, clock=deps.clock, database=deps.database,
-                          keystore=deps.keystore, outbound=deps.outbound)
+    deliverer = Deliverer(
+        settings=deps.settings, clock=deps.clock, database=deps.database, keystore=deps.keystore, outbound=deps.outbound
+    )
     app.extensions[KEY] = deliverer
 
     @app.teardown_request

@@ -10,8 +10,23 @@ SCOPE_CLAIMS = {
     "profile": ("name", "preferred_username", "roles"),
     "email": ("email", "email_verified"),
 }
-SUPPORTED_CLAIMS = ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "amr", "sid", "at_hash",
-                    "name", "preferred_username", "roles", "email", "email_verified"]
+SUPPORTED_CLAIMS = [
+    "sub",
+    "iss",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "amr",
+    "sid",
+    "at_hash",
+    "name",
+    "preferred_username",
+    "roles",
+    "email",
+    "email_verified",
+]
 
 
 class ClaimsRequestError(ValueError):

@@ -13,9 +13,9 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from idp.http.context import deps
 from idp.core.outbound import OutboundError
 from idp.domain.clients.rules import ASSERTION_ALGS
+from idp.http.context import deps
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +68,15 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         """Authlib's checks, against the provider's clock rather than the wall clock, plus a cap
         on ``exp`` so a ``jti`` need only be remembered for a bounded time."""
         now = int(deps().now())
-        registry = jwt.JWTClaimsRegistry(now=now, leeway=self.leeway, iss={"essential": True},
-                                         sub={"essential": True}, jti={"essential": True},
-                                         aud={"essential": True, "values": self.get_audiences()},
-                                         exp={"essential": True})
+        registry = jwt.JWTClaimsRegistry(
+            now=now,
+            leeway=self.leeway,
+            iss={"essential": True},
+            sub={"essential": True},
+            jti={"essential": True},
+            aud={"essential": True, "values": self.get_audiences()},
+            exp={"essential": True},
+        )
         try:
             registry.validate(claims)
         except JoseError as exc:
@@ -96,8 +101,9 @@ def _fetch_jwks(uri: str) -> dict:
     cached = store.get(JWKS_KEY + uri)
     if cached is not None:
         return cached
-    response = deps().outbound.get(uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS,
-                                       max_bytes=MAX_JWKS_BYTES)
+    response = deps().outbound.get(
+        uri, accept="application/json", timeout=JWKS_TIMEOUT_SECONDS, max_bytes=MAX_JWKS_BYTES
+    )
     if response.status != 200:
         raise OutboundError(f"HTTP {response.status}")
     document = json.loads(response.body)

@@ -16,12 +16,13 @@ import threading
 import time
 import weakref
 
-from sqlalchemy import event, inspect as sa_inspect
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from idp.storage.sql.models import Client
 
-_caches: "weakref.WeakSet[ClientCache]" = weakref.WeakSet()
+_caches: weakref.WeakSet[ClientCache] = weakref.WeakSet()
 
 
 class ClientCache:

@@ -6,11 +6,11 @@ import json
 
 from flask import current_app
 
-from idp.http.context import deps
 from idp.core.languages import LANGUAGES
-from idp.domain.keys.material import JWS_ALGS
-from idp.http.protocol.claims import SUPPORTED_CLAIMS
 from idp.domain.clients.rules import ASSERTION_ALGS
+from idp.domain.keys.material import JWS_ALGS
+from idp.http.context import deps
+from idp.http.protocol.claims import SUPPORTED_CLAIMS
 from idp.http.protocol.endpoints import IntrospectionEndpoint
 from idp.http.protocol.grants import CLIENT_AUTH_METHODS
 

@@ -7,11 +7,11 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoi
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.http.context import deps
 from idp.domain.keys.material import JWS_ALGS
 from idp.http import uow
-from idp.storage.sql import tokens as token_repo
+from idp.http.context import deps
 from idp.http.protocol.models import AccessTokenRecord, RefreshTokenRecord
+from idp.storage.sql import tokens as token_repo
 
 ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
 
@@ -82,13 +82,28 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
     def introspect_token(self, token):
         settings = deps().settings
         if isinstance(token, RefreshTokenRecord):
-            return {"active": True, "token_type": "refresh_token", "scope": token.row.scope,
-                    "client_id": token.row.client_id, "exp": int(token.row.expires_at),
-                    "iat": int(token.row.issued_at), "iss": settings.issuer}
+            return {
+                "active": True,
+                "token_type": "refresh_token",
+                "scope": token.row.scope,
+                "client_id": token.row.client_id,
+                "exp": int(token.row.expires_at),
+                "iat": int(token.row.issued_at),
+                "iss": settings.issuer,
+            }
         c = token.claims
-        payload = {"active": True, "token_type": "Bearer", "iss": c["iss"], "scope": c.get("scope", ""),
-                   "client_id": c["client_id"], "sub": c["sub"], "aud": c["aud"], "exp": c["exp"],
-                   "iat": c["iat"], "jti": c["jti"]}
+        payload = {
+            "active": True,
+            "token_type": "Bearer",
+            "iss": c["iss"],
+            "scope": c.get("scope", ""),
+            "client_id": c["client_id"],
+            "sub": c["sub"],
+            "aud": c["aud"],
+            "exp": c["exp"],
+            "iat": c["iat"],
+            "jti": c["jti"],
+        }
         for optional in ("auth_time", "sid"):
             if optional in c:
                 payload[optional] = c[optional]

@@ -15,13 +15,20 @@ from idp.http.protocol.errors import GENERIC, OwnDescription, own_description
 
 #: Response and grant types other servers offer, which a description may name (OIDC Core §3,
 #: OAuth 2.0 Multiple Response Types §3, RFC 6749, RFC 8628, RFC 7523, RFC 8693).
-KNOWN_RESPONSE_TYPES = frozenset({"token", "id_token", "none", "code id_token", "code token", "id_token token",
-                                  "code id_token token"})
-KNOWN_GRANT_TYPES = frozenset({"password", "implicit", "urn:ietf:params:oauth:grant-type:device_code",
-                               "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                               "urn:ietf:params:oauth:grant-type:saml2-bearer",
-                               "urn:ietf:params:oauth:grant-type:token-exchange",
-                               "urn:openid:params:grant-type:ciba"})
+KNOWN_RESPONSE_TYPES = frozenset(
+    {"token", "id_token", "none", "code id_token", "code token", "id_token token", "code id_token token"}
+)
+KNOWN_GRANT_TYPES = frozenset(
+    {
+        "password",
+        "implicit",
+        "urn:ietf:params:oauth:grant-type:device_code",
+        "urn:ietf:params:oauth:grant-type:jwt-bearer",
+        "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        "urn:ietf:params:oauth:grant-type:token-exchange",
+        "urn:openid:params:grant-type:ciba",
+    }
+)
 _RESPONSE_TYPE_ORDER = ("code", "id_token", "token", "none")
 
 
@@ -42,8 +49,9 @@ class ResponseTypeNotSupported(OwnDescription, UnsupportedResponseTypeError):
 
     def __init__(self, response_type: str | None, **kwargs):
         named = _known_response_type(response_type)
-        text = (f"response_type '{named}' is not supported; use 'code'." if named
-                else GENERIC["unsupported_response_type"])
+        text = (
+            f"response_type '{named}' is not supported; use 'code'." if named else GENERIC["unsupported_response_type"]
+        )
         super().__init__(response_type, description=text, **kwargs)
 
     def get_error_description(self):
@@ -55,9 +63,11 @@ class GrantTypeNotSupported(OwnDescription, UnsupportedGrantTypeError):
 
     def __init__(self, grant_type: str | None):
         super().__init__(grant_type)
-        self.description = (f"grant_type '{grant_type}' is not supported; use authorization_code, refresh_token "
-                            "or client_credentials." if grant_type in KNOWN_GRANT_TYPES
-                            else GENERIC["unsupported_grant_type"])
+        self.description = (
+            f"grant_type '{grant_type}' is not supported; use authorization_code, refresh_token or client_credentials."
+            if grant_type in KNOWN_GRANT_TYPES
+            else GENERIC["unsupported_grant_type"]
+        )
 
     def get_error_description(self):
         return self.description
@@ -76,10 +86,16 @@ class ErrorDescriptions:
             redirect_uri = None
             if client is not None:
                 requested = request.payload.redirect_uri
-                redirect_uri = (requested if requested and client.check_redirect_uri(requested)
-                                else None if requested else client.get_default_redirect_uri())
-            raise ResponseTypeNotSupported(request.payload.response_type, redirect_uri=redirect_uri,
-                                           state=request.payload.state)
+                redirect_uri = (
+                    requested
+                    if requested and client.check_redirect_uri(requested)
+                    else None
+                    if requested
+                    else client.get_default_redirect_uri()
+                )
+            raise ResponseTypeNotSupported(
+                request.payload.response_type, redirect_uri=redirect_uri, state=request.payload.state
+            )
         return super().get_authorization_grant(request)
 
     def get_token_grant(self, request):

@@ -15,14 +15,16 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode
 
-from idp.http.context import deps, request_info
-from idp.storage.sql import audit, tokens as token_repo, users as user_repo
-from idp.http import uow
-from idp.storage.sql.models import BrowserSession, Grant
-from idp.core.tokens import new_id, token_hash
 from idp.core.errors import StoreUnavailable
+from idp.core.tokens import new_id, token_hash
+from idp.http import uow
+from idp.http.context import deps, request_info
 from idp.http.protocol.claims import user_claims
 from idp.http.protocol.models import AuthorizationCode, Principal, RefreshTokenRecord
+from idp.storage.sql import audit
+from idp.storage.sql import tokens as token_repo
+from idp.storage.sql import users as user_repo
+from idp.storage.sql.models import BrowserSession, Grant
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +107,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if data is None:
             _revoke_if_replayed(store, key, now)
             return None
-        store.put(USED_CODE_KEY + key, {"grant_id": data["grant_id"], "client_id": data["client_id"]},
-                  USED_CODE_MEMORY)
+        store.put(USED_CODE_KEY + key, {"grant_id": data["grant_id"], "client_id": data["client_id"]}, USED_CODE_MEMORY)
         if data["client_id"] != client.get_client_id() or now >= data["expires_at"]:
             return None
         return AuthorizationCode(data)
@@ -119,17 +120,29 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user = user_repo.get_user(uow.session(), data["user_id"])
         if user is None or not user.active:
             return None
-        return Principal(user=user, grant_id=data["grant_id"], session_id=data["session_id"],
-                         auth_time=data["auth_time"], amr=data["amr"], claims=data.get("claims") or {})
+        return Principal(
+            user=user,
+            grant_id=data["grant_id"],
+            session_id=data["session_id"],
+            auth_time=data["auth_time"],
+            amr=data["amr"],
+            claims=data.get("claims") or {},
+        )
 
 
 def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
     """In a transaction of its own: the request ends in an error and rolls back."""
     with uow.separate() as db:
-        audit.record(db, audit.CODE_WRONG_CLIENT, now=now, client_id=presenter, user_id=data["user_id"],
-                     **request_info().audit_fields(), issued_to=data["client_id"])
-    log.warning("authorization code presented by client %s, issued to another client: refused, code kept",
-                presenter)
+        audit.record(
+            db,
+            audit.CODE_WRONG_CLIENT,
+            now=now,
+            client_id=presenter,
+            user_id=data["user_id"],
+            **request_info().audit_fields(),
+            issued_to=data["client_id"],
+        )
+    log.warning("authorization code presented by client %s, issued to another client: refused, code kept", presenter)
 
 
 def _revoke_if_replayed(store, key: str, now: float) -> bool:
@@ -144,8 +157,9 @@ def _revoke_replayed(grant_id: str, client_id: str, now: float) -> None:
     """Revoke in a transaction of its own: the request itself ends in an error and rolls back."""
     with uow.separate() as db:
         token_repo.revoke_grant(db, grant_id, now)
-        audit.record(db, audit.CODE_REPLAY, now=now, client_id=client_id, **request_info().audit_fields(),
-                     grant_id=grant_id)
+        audit.record(
+            db, audit.CODE_REPLAY, now=now, client_id=client_id, **request_info().audit_fields(), grant_id=grant_id
+        )
     log.warning("authorization code replay: grant %s revoked", grant_id)
 
 
@@ -172,8 +186,12 @@ class OpenIDConnectCode(OpenIDCode):
 
     def get_client_claims(self, client):
         now = int(deps().now())
-        return {"iss": deps().settings.issuer, "aud": [client.get_client_id()], "iat": now,
-                "exp": now + deps().settings.id_token_seconds}
+        return {
+            "iss": deps().settings.issuer,
+            "aud": [client.get_client_id()],
+            "iat": now,
+            "exp": now + deps().settings.id_token_seconds,
+        }
 
     def get_authorization_code_claims(self, authorization_code):
         claims = super().get_authorization_code_claims(authorization_code)
@@ -230,8 +248,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         user = user_repo.get_user(uow.session(), grant.user_id)
         if user is None or not user.active:
             return None
-        return Principal(user=user, grant_id=grant.id, session_id=grant.session_id, auth_time=grant.auth_time,
-                         amr=grant.amr, claims=grant.claims)
+        return Principal(
+            user=user,
+            grant_id=grant.id,
+            session_id=grant.session_id,
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+            claims=grant.claims,
+        )
 
     def revoke_old_credential(self, refresh_token):
         # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
@@ -252,16 +276,30 @@ def _session_allows(db, grant: Grant, now: float) -> bool:
 
 def _refuse_concurrent_reuse(grant: Grant, now: float) -> None:
     with uow.separate() as db:
-        audit.record(db, audit.REFRESH_REUSE_IN_GRACE, now=now, user_id=grant.user_id, client_id=grant.client_id,
-                     **request_info().audit_fields(), grant_id=grant.id)
+        audit.record(
+            db,
+            audit.REFRESH_REUSE_IN_GRACE,
+            now=now,
+            user_id=grant.user_id,
+            client_id=grant.client_id,
+            **request_info().audit_fields(),
+            grant_id=grant.id,
+        )
     log.info("refresh token reused within the grace window: refused, grant %s kept", grant.id)
 
 
 def _revoke_reused(grant: Grant, now: float) -> None:
     with uow.separate() as db:
         token_repo.revoke_grant(db, grant.id, now)
-        audit.record(db, audit.REFRESH_REUSE, now=now, user_id=grant.user_id, client_id=grant.client_id,
-                     **request_info().audit_fields(), grant_id=grant.id)
+        audit.record(
+            db,
+            audit.REFRESH_REUSE,
+            now=now,
+            user_id=grant.user_id,
+            client_id=grant.client_id,
+            **request_info().audit_fields(),
+            grant_id=grant.id,
+        )
     log.warning("refresh token reuse: grant %s revoked", grant.id)
 
 

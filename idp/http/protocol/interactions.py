@@ -24,9 +24,9 @@ from flask import g, render_template, request
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from idp.core.tokens import equals, new_token, token_hash
 from idp.http import uow
 from idp.http.context import deps
-from idp.core.tokens import equals, new_token, token_hash
 
 KEY = "interaction:"
 #: Why ``load_checked`` found nothing usable.
@@ -79,14 +79,22 @@ class Interaction:
 
 
 def _made_by(result: dict | None, signed_in) -> bool:
-    return bool(result and signed_in and result.get("user_id") == signed_in.user.id
-                and result.get("session_id") == signed_in.session.id)
+    return bool(
+        result
+        and signed_in
+        and result.get("user_id") == signed_in.user.id
+        and result.get("session_id") == signed_in.session.id
+    )
 
 
 def start(values: MultiDict) -> Interaction:
     """Save a new interaction for ``values``, bound to this browser."""
-    interaction = Interaction(id=new_token(), params={k: values.getlist(k) for k in values.keys()},
-                              created_at=deps().now(), browser=token_hash(_browser_token()))
+    interaction = Interaction(
+        id=new_token(),
+        params={k: values.getlist(k) for k in values.keys()},
+        created_at=deps().now(),
+        browser=token_hash(_browser_token()),
+    )
     interaction.save()
     return interaction
 
@@ -115,8 +123,10 @@ def load(interaction_id: str | None) -> Interaction | None:
 
 PROBLEMS = {
     EXPIRED: _l("Your sign-in took too long. Go back to the application and start again."),
-    OTHER_BROWSER: _l("This sign-in was started in another browser, so it cannot be continued here. Go back to "
-                      "the application in this browser and start again."),
+    OTHER_BROWSER: _l(
+        "This sign-in was started in another browser, so it cannot be continued here. Go back to "
+        "the application in this browser and start again."
+    ),
 }
 
 
@@ -127,6 +137,7 @@ def problem_page(problem: str | None):
 
 
 # -- the browser binding cookie ------------------------------------------------------------------
+
 
 def browser_cookie_name() -> str:
     # __Host-: this host only, path "/", https only (RFC 6265bis §4.1.3.2).
@@ -149,12 +160,14 @@ def apply_cookie(response):
     party's redirect carries it."""
     value = g.get("idp_browser_cookie")
     if value:
-        response.set_cookie(browser_cookie_name(), value, httponly=True, samesite="Lax", path="/",
-                            secure=deps().settings.secure_cookies)
+        response.set_cookie(
+            browser_cookie_name(), value, httponly=True, samesite="Lax", path="/", secure=deps().settings.secure_cookies
+        )
     return response
 
 
 # -- replaying the saved request through Authlib -------------------------------------------------
+
 
 class _StoredPayload(OAuth2Payload):
     def __init__(self, params: dict[str, list[str]]):

@@ -8,12 +8,12 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.http.context import deps, request_info
 from idp.domain.keys.material import JWS_ALGS
-from idp.storage.sql import audit
-from idp.http import uow
-from idp.http.protocol.server import get_server
 from idp.http import session as web_session
+from idp.http import uow
+from idp.http.context import deps, request_info
+from idp.http.protocol.server import get_server
+from idp.storage.sql import audit
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
@@ -50,8 +50,14 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         ended = web_session.sign_out()
         if ended is not None:
             client = end_session_request.client
-            audit.record(uow.session(), audit.LOGOUT, now=deps().now(), user_id=ended.user.id,
-                         client_id=client.get_client_id() if client else None, **request_info().audit_fields())
+            audit.record(
+                uow.session(),
+                audit.LOGOUT,
+                now=deps().now(),
+                user_id=ended.user.id,
+                client_id=client.get_client_id() if client else None,
+                **request_info().audit_fields(),
+            )
 
 
 def register_end_session(server) -> None:

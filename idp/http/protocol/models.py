@@ -8,8 +8,8 @@ from authlib.oauth2.rfc6749 import ClientMixin, TokenMixin
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin
 
-from idp.http.context import deps
 from idp.domain.clients.service import secret_matches
+from idp.http.context import deps
 from idp.storage.sql.models import Client, User
 
 SECRET_METHODS = ("client_secret_basic", "client_secret_post")
@@ -22,8 +22,10 @@ class OAuthClient(ClientMixin):
         self.row = row
         self.client_id = row.client_id
         self._secret_key = secret_key
-        self.client_metadata = {"id_token_signed_response_alg": row.id_token_signed_response_alg,
-                                "post_logout_redirect_uris": list(row.post_logout_redirect_uris)}
+        self.client_metadata = {
+            "id_token_signed_response_alg": row.id_token_signed_response_alg,
+            "post_logout_redirect_uris": list(row.post_logout_redirect_uris),
+        }
 
     @property
     def id_token_signed_response_alg(self) -> str:

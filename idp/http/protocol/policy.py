@@ -16,8 +16,8 @@ State machine of an authorization request (one ``/authorize`` or ``/authorize/re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass
@@ -52,18 +52,30 @@ def _stale(c: Context) -> bool:
 LOGIN_CHECKS = (
     Check("no_session", "The browser has no provider session.", lambda c: c.signed_in is None),
     Check("prompt_login", "The client asked for prompt=login.", lambda c: "login" in c.prompts and not c.login_done),
-    Check("select_account", "The client asked to choose an account.",
-          lambda c: "select_account" in c.prompts and not c.login_done),
+    Check(
+        "select_account",
+        "The client asked to choose an account.",
+        lambda c: "select_account" in c.prompts and not c.login_done,
+    ),
     Check("max_age", "The last sign-in is older than max_age allows.", _stale),
-    Check("id_token_hint", "The ID token hint names another user.",
-          lambda c: c.hint_sub is not None and not c.login_done and c.hint_sub != c.signed_in.user.sub),
+    Check(
+        "id_token_hint",
+        "The ID token hint names another user.",
+        lambda c: c.hint_sub is not None and not c.login_done and c.hint_sub != c.signed_in.user.sub,
+    ),
 )
 
 CONSENT_CHECKS = (
-    Check("prompt_consent", "The client asked for prompt=consent.",
-          lambda c: "consent" in c.prompts and not c.consent_done),
-    Check("consent_missing", "The user has not yet approved these scopes for this client.",
-          lambda c: not c.client_trusted and not c.consent_done and not c.has_consent()),
+    Check(
+        "prompt_consent",
+        "The client asked for prompt=consent.",
+        lambda c: "consent" in c.prompts and not c.consent_done,
+    ),
+    Check(
+        "consent_missing",
+        "The user has not yet approved these scopes for this client.",
+        lambda c: not c.client_trusted and not c.consent_done and not c.has_consent(),
+    ),
 )
 
 

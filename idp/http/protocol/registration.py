@@ -15,13 +15,13 @@ from authlib.oauth2.rfc7591 import ClientRegistrationEndpoint, InvalidClientMeta
 from authlib.oauth2.rfc7592 import ClientConfigurationEndpoint
 from flask import request as flask_request
 
-from idp.http.context import deps
-from idp.storage.sql import clients as client_repo
-from idp.http import uow, usecases
 from idp.core.errors import ClientMetadataError
 from idp.domain.clients.rules import client_metadata, spec_from_metadata, spec_of
+from idp.http import uow, usecases
+from idp.http.context import deps
 from idp.http.protocol.errors import OwnDescription
 from idp.http.protocol.models import OAuthClient
+from idp.storage.sql import clients as client_repo
 
 REALM = "register"
 
@@ -59,8 +59,12 @@ def _bearer(request) -> str | None:
 def _parse(privileged_defaults=None):
     """The request's metadata as a spec, or the RFC 7591 error naming the bad field."""
     try:
-        return spec_from_metadata(flask_request.get_json(silent=True), privileged=False, defaults=privileged_defaults,
-                                  allow=deps().outbound.allow)
+        return spec_from_metadata(
+            flask_request.get_json(silent=True),
+            privileged=False,
+            defaults=privileged_defaults,
+            allow=deps().outbound.allow,
+        )
     except ClientMetadataError as exc:
         raise rfc7591_error(exc) from None
 
@@ -73,8 +77,9 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         if token is None and deps().settings.open_registration:
             return OpenRegistration()
         if token is None:
-            raise InvalidTokenError(description="An initial access token is required to register a client.",
-                                    realm=REALM)
+            raise InvalidTokenError(
+                description="An initial access token is required to register a client.", realm=REALM
+            )
         row = client_repo.find_initial_token(uow.session(), token, deps().now())
         if row is None:
             raise InvalidTokenError(description="The initial access token is invalid or has expired.", realm=REALM)
@@ -90,11 +95,11 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
     def save_client(self, client_info, client_metadata, request):
         db, credential = uow.session(), request.credential
         if credential.id is not None and not client_repo.take_initial_token_slot(db, credential.id):
-            raise AccessDeniedError(description="This initial access token has registered all the clients "
-                                                "it allows.")
+            raise AccessDeniedError(description="This initial access token has registered all the clients it allows.")
         actor = f"team:{credential.team}" if credential.team else "open-registration"
         row, request.new_secret, request.registration_token = usecases.clients().create(
-            request.spec, actor=actor, team=credential.team, registration_token=True)
+            request.spec, actor=actor, team=credential.team, registration_token=True
+        )
         return OAuthClient(row, deps().settings.secret_key)
 
     def generate_client_registration_info(self, client, request):
@@ -145,8 +150,11 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
 
     def generate_client_registration_info(self, client, request):
         body = _registration_body(client.row, request.credential.token, getattr(request, "new_secret", None))
-        return {k: v for k, v in body.items() if k in ("registration_access_token", "registration_client_uri",
-                                                         "client_secret")}
+        return {
+            k: v
+            for k, v in body.items()
+            if k in ("registration_access_token", "registration_client_uri", "client_secret")
+        }
 
     def extract_client_metadata(self, request):
         request.spec = _parse(spec_of(request.client.row))

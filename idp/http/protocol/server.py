@@ -11,23 +11,30 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import Response, request as flask_request
+from flask import Response
+from flask import request as flask_request
 from joserfc import jwt
 
-from idp.http.context import deps
-from idp.http import uow
-from idp.storage.sql import tokens as token_repo
-from idp.storage.sql.clients import get_client
-from idp.storage.sql.models import Grant
 from idp.core.tokens import new_id, new_token
+from idp.http import uow
+from idp.http.context import deps
 from idp.http.protocol.client_auth import PrivateKeyJWT
 from idp.http.protocol.client_cache import ClientCache, detached_copy
 from idp.http.protocol.client_secret_basic import authenticate_client_secret_basic
 from idp.http.protocol.endpoints import IntrospectionEndpoint, RevocationEndpoint
 from idp.http.protocol.error_responses import ErrorDescriptions
-from idp.http.protocol.grants import AuthorizationCodeGrant, ClientCredentialsGrant, OpenIDConnectCode, RefreshTokenGrant, S256CodeChallenge
+from idp.http.protocol.grants import (
+    AuthorizationCodeGrant,
+    ClientCredentialsGrant,
+    OpenIDConnectCode,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
 from idp.http.protocol.models import OAuthClient, Principal
 from idp.http.protocol.registration import ConfigurationEndpoint, RegistrationEndpoint
+from idp.storage.sql import tokens as token_repo
+from idp.storage.sql.clients import get_client
+from idp.storage.sql.models import Grant
 
 log = logging.getLogger("idp.http.protocol")
 
@@ -108,15 +115,30 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
             return  # client_credentials: a self-contained access token, nothing stored
         db, now, settings = uow.session(), deps().now(), deps().settings
         if request.payload.grant_type == "authorization_code":
-            token_repo.add_grant(db, Grant(id=principal.grant_id, user_id=principal.user.id,
-                                           client_id=request.client.get_client_id(),
-                                           session_id=principal.session_id, scope=token["scope"],
-                                           auth_time=principal.auth_time, amr=principal.amr,
-                                           claims=principal.claims, created_at=now))
+            token_repo.add_grant(
+                db,
+                Grant(
+                    id=principal.grant_id,
+                    user_id=principal.user.id,
+                    client_id=request.client.get_client_id(),
+                    session_id=principal.session_id,
+                    scope=token["scope"],
+                    auth_time=principal.auth_time,
+                    amr=principal.amr,
+                    claims=principal.claims,
+                    created_at=now,
+                ),
+            )
         if token.get("refresh_token"):
-            token_repo.add_refresh_token(db, token=token["refresh_token"], grant_id=principal.grant_id,
-                                         client_id=request.client.get_client_id(), scope=token["scope"], now=now,
-                                         lifetime=settings.refresh_token_seconds)
+            token_repo.add_refresh_token(
+                db,
+                token=token["refresh_token"],
+                grant_id=principal.grant_id,
+                client_id=request.client.get_client_id(),
+                scope=token["scope"],
+                now=now,
+                lifetime=settings.refresh_token_seconds,
+            )
 
 
 class Issuer(IssuerParameter):
@@ -143,9 +165,15 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
 
     def access_token(self, client, grant_type, user, scope):
         settings, now = deps().settings, int(deps().now())
-        claims = {"iss": settings.issuer, "exp": now + settings.access_token_seconds, "iat": now,
-                  "jti": new_id(), "client_id": client.get_client_id(), "aud": client.get_client_id(),
-                  "scope": scope or ""}
+        claims = {
+            "iss": settings.issuer,
+            "exp": now + settings.access_token_seconds,
+            "iat": now,
+            "jti": new_id(),
+            "client_id": client.get_client_id(),
+            "aud": client.get_client_id(),
+            "scope": scope or "",
+        }
         if isinstance(user, Principal):
             claims.update(sub=user.user.sub, auth_time=int(user.auth_time), gid=user.grant_id)
             if user.session_id:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
-from flask import Blueprint, Response, current_app, jsonify, render_template, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
-from idp.http.context import deps
 from idp.core.metrics import TOKENS_ISSUED
 from idp.http import uow
-from idp.storage.sql import tokens as token_repo
+from idp.http.context import deps
 from idp.http.protocol import interactions
 from idp.http.protocol.authorize import authorize as run_authorization
 from idp.http.protocol.claims import user_claims
@@ -19,6 +18,7 @@ from idp.http.protocol.endpoints import verify_access_token
 from idp.http.protocol.errors import own_description
 from idp.http.protocol.models import Principal
 from idp.http.protocol.server import get_server
+from idp.storage.sql import tokens as token_repo
 
 bp = Blueprint("protocol", __name__)
 
@@ -85,10 +85,17 @@ def client_configuration(client_id):
     """RFC 7592 §2: read, replace or delete the client the registration access token belongs to."""
     if request.method == "PUT" and not isinstance(request.get_json(silent=True), dict):
         # Authlib reads the body with a strict ``get_json()``, which would answer in HTML.
-        return Response(current_app.json.dumps({"error": "invalid_client_metadata",
-                                                "error_description": "request: the body must be a JSON object "
-                                                                     "of client metadata"}),
-                        status=400, mimetype="application/json", headers=NO_STORE)
+        return Response(
+            current_app.json.dumps(
+                {
+                    "error": "invalid_client_metadata",
+                    "error_description": "request: the body must be a JSON object of client metadata",
+                }
+            ),
+            status=400,
+            mimetype="application/json",
+            headers=NO_STORE,
+        )
     return get_server().create_endpoint_response("client_configuration")
 
 
@@ -120,8 +127,7 @@ def userinfo():
             raise InsufficientScopeError()
     except OAuth2Error as error:
         status, body, headers = own_description(error)()
-        return Response(current_app.json.dumps(dict(body)), status=status, headers=headers,
-                        mimetype="application/json")
+        return Response(current_app.json.dumps(dict(body)), status=status, headers=headers, mimetype="application/json")
     response = jsonify(dict(user_claims(principal, record.get_scope(), principal.claims.get("userinfo"))))
     response.headers.update(NO_STORE)
     return response
@@ -129,8 +135,11 @@ def userinfo():
 
 def _bearer_token() -> str | None:
     header = request.headers.get("Authorization")
-    in_body = request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded" \
+    in_body = (
+        request.method == "POST"
+        and request.mimetype == "application/x-www-form-urlencoded"
         and "access_token" in request.form
+    )
     if header and in_body:
         raise InvalidRequestError("Use exactly one method to send the access token.")  # RFC 6750 §2
     if header:
@@ -146,8 +155,7 @@ def _bearer_token() -> str | None:
 def _principal(claims: dict) -> Principal | None:
     if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
         return None
-    found = token_repo.userinfo_subject(uow.session(), claims["jti"], claims["gid"], claims["client_id"],
-                                        claims["sub"])
+    found = token_repo.userinfo_subject(uow.session(), claims["jti"], claims["gid"], claims["client_id"], claims["sub"])
     return None if found is None else Principal(user=found[0], grant_id=claims["gid"], claims=found[1])
 
 

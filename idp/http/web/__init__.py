@@ -1,14 +1,15 @@
 """Server-rendered pages and the per-request hooks they rely on."""
 
-from idp.http.web.csrf import csrf_token, set_csrf_cookie
+from idp.http import context as http
 from idp.http import session
 from idp.http.web import device
-from idp.http import context as http
+from idp.http.web.csrf import csrf_token, set_csrf_cookie
 
 
 def init_app(app) -> None:
     # Imported for their routes on the web and account blueprints.
-    from idp.http.web import device_approval, help as help_pages, password  # noqa: F401
+    from idp.http.web import device_approval, password  # noqa: F401
+    from idp.http.web import help as help_pages
     from idp.http.web.account import bp as account_bp
     from idp.http.web.views import bp
 

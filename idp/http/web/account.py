@@ -6,19 +6,19 @@ from __future__ import annotations
 import re
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from idp.http.context import deps
-from idp.storage.sql import audit, consents
-from idp.http import errors, uow, usecases
-from idp.storage.sql.models import BrowserSession
-from idp.http.mail import choose_language
-from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.core.errors import PolicyError, ThrottleUnavailable, TooManyAttempts
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
-from idp.core.errors import ThrottleUnavailable, TooManyAttempts
+from idp.http import errors, uow, usecases
 from idp.http import session as web_session
+from idp.http.context import deps
+from idp.http.mail import choose_language
 from idp.http.web import device as web_device
-from idp.core.errors import PolicyError
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.storage.sql import audit, consents
+from idp.storage.sql.models import BrowserSession
 
 bp = Blueprint("account", __name__)
 
@@ -70,16 +70,24 @@ def change_password():
     except TooManyAttempts as exc:
         return _page(signed_in, password_errors=[too_many(exc)], status=429)
     except ThrottleUnavailable:
-        return _page(signed_in, password_errors=[_("Sign-in is temporarily unavailable. Please try again in a "
-                                                   "few minutes.")], status=503)
+        return _page(
+            signed_in,
+            password_errors=[_("Sign-in is temporarily unavailable. Please try again in a few minutes.")],
+            status=503,
+        )
     accounts = usecases.accounts()
     try:
         accounts.check_new_password(user, new, confirm)
     except PolicyError as exc:
         return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
     end_others = request.form.get("end_others") == "yes"
-    accounts.change_password(user, new, lang=choose_language(None, request.accept_languages),
-                             keep_session_id=signed_in.session.id, end_others=end_others)
+    accounts.change_password(
+        user,
+        new,
+        lang=choose_language(None, request.accept_languages),
+        keep_session_id=signed_in.session.id,
+        end_others=end_others,
+    )
     return redirect(url_for("account.index", done="password_others" if end_others else "password"), 303)
 
 
@@ -131,25 +139,52 @@ def _signed_in_form():
 def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
     db, user, now = uow.session(), signed_in.user, deps().now()
     idle, policy = deps().settings.session_idle_seconds, PasswordPolicy.from_settings(deps().settings)
-    live = [s for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id,
-                                                       BrowserSession.ended_at.is_(None))
-            if now < s.expires_at and now - s.last_seen_at < idle]
+    live = [
+        s
+        for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))
+        if now < s.expires_at and now - s.last_seen_at < idle
+    ]
     live.sort(key=lambda s: (s.id != signed_in.session.id, -s.last_seen_at))
     return render_template(
-        "account.html", user=user, current_session=signed_in.session, sessions=live,
-        sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True), apps=consents.list_consents(db, user.id), notice=notice,
-        error=error, password_errors=password_errors or [], strength=strength, policy_hint=policy.hint(),
-        min_length=policy.min_length, max_length=policy.max_length, device=describe_device), status
+        "account.html",
+        user=user,
+        current_session=signed_in.session,
+        sessions=live,
+        sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True),
+        apps=consents.list_consents(db, user.id),
+        notice=notice,
+        error=error,
+        password_errors=password_errors or [],
+        strength=strength,
+        policy_hint=policy.hint(),
+        min_length=policy.min_length,
+        max_length=policy.max_length,
+        device=describe_device,
+    ), status
 
 
-_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"),
-             ("Safari/", "Safari"), ("python-requests", _l("Script (python-requests)")), ("curl/", "curl"))
-_SYSTEMS = (("Windows", "Windows"), ("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"),
-            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("python-requests", _l("Script (python-requests)")),
+    ("curl/", "curl"),
+)
+_SYSTEMS = (
+    ("Windows", "Windows"),
+    ("Android", "Android"),
+    ("iPhone", "iPhone"),
+    ("iPad", "iPad"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
 
 
 def describe_device(user_agent: str) -> str:
-    """"Firefox on Linux" from a User-Agent header: enough for a person to recognise a device."""
+    """ "Firefox on Linux" from a User-Agent header: enough for a person to recognise a device."""
     browser = next((name for marker, name in _BROWSERS if marker in user_agent), None)
     system = next((name for marker, name in _SYSTEMS if re.search(re.escape(marker), user_agent)), None)
     if browser and system:

@@ -13,8 +13,8 @@ import secrets
 from flask import g, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
-from idp.http.context import deps
 from idp.core.tokens import equals
+from idp.http.context import deps
 
 COOKIE = "idp_csrf"
 
@@ -63,6 +63,7 @@ def validate_csrf() -> None:
 def set_csrf_cookie(response):
     value = g.get("new_csrf_cookie")
     if value:
-        response.set_cookie(COOKIE, value, httponly=True, samesite="Lax",
-                            secure=deps().settings.secure_cookies, path="/")
+        response.set_cookie(
+            COOKIE, value, httponly=True, samesite="Lax", secure=deps().settings.secure_cookies, path="/"
+        )
     return response

@@ -47,6 +47,13 @@ def apply_cookie(response):
     value = g.get("idp_device_cookie")
     if value:
         settings = deps().settings
-        response.set_cookie(cookie_name(), value, httponly=True, samesite="Lax", path="/",
-                            secure=settings.secure_cookies, max_age=settings.device_cookie_days * 86400)
+        response.set_cookie(
+            cookie_name(),
+            value,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+            secure=settings.secure_cookies,
+            max_age=settings.device_cookie_days * 86400,
+        )
     return response

@@ -12,18 +12,19 @@ authorization request kept, so the sign-in continues to the app.
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from idp.http.context import deps
-from idp.storage.sql import resets, users as user_repo
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http import uow, usecases
+from idp.http.context import client_ip, deps
 from idp.http.mail import choose_language
 from idp.http.protocol import interactions
-from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http.web import device as web_device
-from idp.http.context import client_ip
+from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts
+from idp.storage.sql import resets
+from idp.storage.sql import users as user_repo
 
 LINK_PROBLEMS = {
     "expired": _l("This link has expired. Device approval links work for %(minutes)d minutes."),
@@ -48,15 +49,15 @@ def device_link():
     try:
         deps().throttle.check_rate("device_link_ip", client_ip())
     except TooManyAttempts as exc:
-        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc),
-                                   status=429)
+        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc), status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
         return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
     usecases.device_link_later(username, lang, interaction.id if interaction else None)
-    return render_template("device_link_sent.html", interaction=interaction,
-                           minutes=deps().settings.device_link_seconds // 60)
+    return render_template(
+        "device_link_sent.html", interaction=interaction, minutes=deps().settings.device_link_seconds // 60
+    )
 
 
 @bp.get("/login/device")
@@ -96,8 +97,9 @@ def device_approved():
     user = user_repo.get_user(uow.session(), user_id) if user_id is not None else None
     if user is None or not user.active:  # opened without having approved this browser: a plain sign-in form
         return _login_page(interaction)
-    return _login_page(interaction, username=user.registration_number,
-                       notice=_("This device is approved. Sign in with your password."))
+    return _login_page(
+        interaction, username=user.registration_number, notice=_("This device is approved. Sign in with your password.")
+    )
 
 
 def _inspect(token: str) -> resets.LinkState:
@@ -112,5 +114,6 @@ def _link_problem(state: resets.LinkState, step: str):
     usecases.device_links().refused(state, step)
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.device_link_seconds // 60}
-    return render_template("device_link_invalid.html", reason=state.status, message=message,
-                           interaction=interaction), 400 if state.status == "unknown" else 410
+    return render_template(
+        "device_link_invalid.html", reason=state.status, message=message, interaction=interaction
+    ), 400 if state.status == "unknown" else 410

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 from flask import make_response, redirect, render_template, request
 from flask_babel import get_locale
 
+from idp.core.urls import safe_local_path
 from idp.http import i18n
 from idp.http.context import deps
-from idp.core.urls import safe_local_path
 from idp.http.web.views import bp
 
 YEAR = 365 * 86400
@@ -20,9 +20,12 @@ YEAR = 365 * 86400
 @bp.get("/help")
 def help_page():
     settings = deps().settings
-    return render_template("help.html", session_minutes=settings.session_idle_seconds // 60,
-                           page_minutes=settings.interaction_seconds // 60,
-                           reset_minutes=settings.reset_link_seconds // 60)
+    return render_template(
+        "help.html",
+        session_minutes=settings.session_idle_seconds // 60,
+        page_minutes=settings.interaction_seconds // 60,
+        reset_minutes=settings.reset_link_seconds // 60,
+    )
 
 
 @bp.get("/language")
@@ -43,8 +46,9 @@ def language():
         interaction.params["ui_locales"] = [lang]
         interaction.save()
     response = make_response(redirect(target, 303))
-    response.set_cookie(i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax",
-                        secure=deps().settings.secure_cookies, path="/")
+    response.set_cookie(
+        i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax", secure=deps().settings.secure_cookies, path="/"
+    )
     return response
 
 
@@ -78,8 +82,12 @@ def template_context() -> dict:
     settings = deps().settings
     return {
         "brand": SimpleNamespace(name=settings.brand_name, logo_url=settings.brand_logo_url),
-        "help": SimpleNamespace(contact_name=settings.help_contact_name, email=settings.help_contact_email,
-                                phone=settings.help_contact_phone, hours=settings.help_contact_hours),
+        "help": SimpleNamespace(
+            contact_name=settings.help_contact_name,
+            email=settings.help_contact_email,
+            phone=settings.help_contact_phone,
+            hours=settings.help_contact_hours,
+        ),
         "languages": list(i18n.NAMES.items()),
         "current_language": str(get_locale() or i18n.DEFAULT),
         "switch_language_url": switch_language_url,

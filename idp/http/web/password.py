@@ -10,21 +10,21 @@ why and offers a new one.
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from idp.http.context import deps
-from idp.storage.sql import resets, users as user_repo
+from idp.core.errors import PolicyError, TooManyAttempts
+from idp.domain.password_policy import PasswordPolicy, context_for, strength
+from idp.domain.signin import account_key
+from idp.http import session as web_session
 from idp.http import uow, usecases
+from idp.http.context import client_ip, deps
 from idp.http.mail import choose_language
 from idp.http.protocol import interactions
-from idp.domain.signin import account_key
-from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.domain.password_policy import PasswordPolicy, context_for, strength
-from idp.core.errors import TooManyAttempts
-from idp.http import session as web_session
 from idp.http.web.account import MESSAGES, bp, too_many
-from idp.http.context import client_ip
-from idp.core.errors import PolicyError
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.storage.sql import resets
+from idp.storage.sql import users as user_repo
 
 LINK_PROBLEMS = {
     "expired": _l("This link has expired. Reset links work for %(minutes)d minutes."),
@@ -66,8 +66,9 @@ def forgot_post():
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
     interaction_id = interaction.id if interaction else None
     usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
-    return render_template("forgot_sent.html", interaction=interaction,
-                           minutes=deps().settings.reset_link_seconds // 60)
+    return render_template(
+        "forgot_sent.html", interaction=interaction, minutes=deps().settings.reset_link_seconds // 60
+    )
 
 
 def _login_error(login: str) -> str | None:
@@ -79,8 +80,14 @@ def _login_error(login: str) -> str | None:
 
 
 def _forgot_page(interaction, *, login="", error=None, field_error=None, status=200):
-    return render_template("forgot.html", interaction=interaction, login=login, error=error,
-                           field_error=field_error, max_login=deps().settings.max_login_length), status
+    return render_template(
+        "forgot.html",
+        interaction=interaction,
+        login=login,
+        error=error,
+        field_error=field_error,
+        max_login=deps().settings.max_login_length,
+    ), status
 
 
 @bp.get("/password/reset")
@@ -124,8 +131,12 @@ def reset_post():
 def _finish_reset(state):
     """Replace the password, sign the user out of every app, record it, tell them by mail."""
     web_session.sign_out()  # this browser's session (if any) ends with all the others
-    usecases.accounts().reset_password(state.user, request.form.get("password", ""), purpose=state.row.purpose,
-                                       lang=choose_language(None, request.accept_languages))
+    usecases.accounts().reset_password(
+        state.user,
+        request.form.get("password", ""),
+        purpose=state.row.purpose,
+        lang=choose_language(None, request.accept_languages),
+    )
     interaction = interactions.load(state.row.interaction_id)
     if interaction is not None:
         return redirect(url_for("web.login", interaction=interaction.id, reset="done"), 303)
@@ -136,14 +147,25 @@ def _link_problem(state):
     minutes = deps().settings.reset_link_seconds // 60
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     status = 400 if state.status == "unknown" else 410
-    return render_template("reset_link_invalid.html", reason=state.status,
-                           message=str(LINK_PROBLEMS[state.status]) % {"minutes": minutes},
-                           interaction=interaction), status
+    return render_template(
+        "reset_link_invalid.html",
+        reason=state.status,
+        message=str(LINK_PROBLEMS[state.status]) % {"minutes": minutes},
+        interaction=interaction,
+    ), status
 
 
 def _reset_page(token, user, *, error=None, problems=None, password="", status=200):
     hint = strength(password, context_for(user)) if password else None
     policy = PasswordPolicy.from_settings(deps().settings)
-    return render_template("reset.html", token=token, user=user, error=error, problems=problems or [],
-                           policy_hint=policy.hint(), strength=hint,
-                           min_length=policy.min_length, max_length=policy.max_length), status
+    return render_template(
+        "reset.html",
+        token=token,
+        user=user,
+        error=error,
+        problems=problems or [],
+        policy_hint=policy.hint(),
+        strength=hint,
+        min_length=policy.min_length,
+        max_length=policy.max_length,
+    ), status

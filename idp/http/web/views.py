@@ -5,21 +5,21 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, redirect, render_template, request, url_for
-from flask_babel import gettext as _, lazy_gettext as _l, ngettext
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from idp.http.context import deps
-from idp.storage.sql import consents
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http import errors, uow, usecases
-from idp.storage.sql.clients import get_client
+from idp.http import session as web_session
+from idp.http.context import deps
 from idp.http.protocol import interactions
-from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from idp.http.protocol import logout as end_session
 from idp.http.protocol.authorize import deny
-from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.core.errors import ThrottleUnavailable, TooManyAttempts
-from idp.http import session as web_session
+from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from idp.http.web import device as web_device
-from idp.http.context import client_ip
+from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.storage.sql import consents
+from idp.storage.sql.clients import get_client
 
 bp = Blueprint("web", __name__)
 log = logging.getLogger("idp.http.web")
@@ -30,22 +30,28 @@ MESSAGES = {
     "invalid": _l("Invalid credentials."),
     "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
     "session_expired": _l("Your session has expired. Please sign in again."),
-    "password_reset": _l("Your password was changed and you were signed out everywhere. "
-                         "Sign in with your new password."),
+    "password_reset": _l(
+        "Your password was changed and you were signed out everywhere. Sign in with your new password."
+    ),
     "unavailable": _l("Sign-in is temporarily unavailable. Please try again in a few minutes."),
 }
 # What to do next, shown under the message: the same text whatever the real cause (no enumeration).
 HELP = {
-    "invalid": _l("Check that you typed your registration number (for example S1234567) or your e-mail address "
-                  "correctly, and that Caps Lock is off: passwords are case-sensitive. Still no luck? "
-                  "Reset your password."),
-    "cookies_disabled": _l("This site needs one cookie to protect the sign-in form. Allow cookies for this site "
-                           "in your browser's settings (private windows and strict blockers often refuse them), "
-                           "then sign in again."),
-    "expired": _l("You probably kept this page open in another tab or for a long time. We have loaded a fresh "
-                  "form and kept your username: enter your password again and select Sign in."),
-    "throttled": _l("This protects your account against password guessing. The wait is the same for every "
-                    "account."),
+    "invalid": _l(
+        "Check that you typed your registration number (for example S1234567) or your e-mail address "
+        "correctly, and that Caps Lock is off: passwords are case-sensitive. Still no luck? "
+        "Reset your password."
+    ),
+    "cookies_disabled": _l(
+        "This site needs one cookie to protect the sign-in form. Allow cookies for this site "
+        "in your browser's settings (private windows and strict blockers often refuse them), "
+        "then sign in again."
+    ),
+    "expired": _l(
+        "You probably kept this page open in another tab or for a long time. We have loaded a fresh "
+        "form and kept your username: enter your password again and select Sign in."
+    ),
+    "throttled": _l("This protects your account against password guessing. The wait is the same for every account."),
 }
 SCOPE_TEXT = {
     "openid": _l("Know who you are (your account identifier)"),
@@ -69,8 +75,12 @@ def login():
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
     notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
-    return _login_page(interaction, username=(interaction.param("login_hint") if interaction else "") or "",
-                       error=MESSAGES["session_expired"] if expired and not notice else None, notice=notice)
+    return _login_page(
+        interaction,
+        username=(interaction.param("login_hint") if interaction else "") or "",
+        error=MESSAGES["session_expired"] if expired and not notice else None,
+        notice=notice,
+    )
 
 
 @bp.post("/login")
@@ -83,32 +93,48 @@ def login_post():
         validate_csrf()
     except CSRFError as exc:
         # Never a dead end: a fresh form (new token) with the username kept, and what happened.
-        return _login_page(interaction, username=username, error=MESSAGES[exc.reason],
-                           error_help=HELP[exc.reason], status=400)
+        return _login_page(
+            interaction, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400
+        )
     if raw_id and interaction is None:
         return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
     errors = _field_errors(username, password)
     if errors:
         return _login_page(interaction, username=username, field_errors=errors, status=400)
     try:
-        outcome = usecases.signin().password(username, password,
-                                             client_id=interaction.param("client_id") if interaction else None,
-                                             device_cookie=web_device.read())
+        outcome = usecases.signin().password(
+            username,
+            password,
+            client_id=interaction.param("client_id") if interaction else None,
+            device_cookie=web_device.read(),
+        )
     except TooManyAttempts as exc:
         log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
         # Same words and status whether or not the account exists (nothing to enumerate).
         # Waiting on the account's delay (not this IP's, not a known device's own): offer the
         # e-mailed device-approval link, the owner's way in that the guesser cannot block.
-        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc),
-                                   error_help=HELP["throttled"], status=429, device_link=exc.scope == "account")
+        page, status = _login_page(
+            interaction,
+            username=username,
+            error=too_many_attempts(exc),
+            error_help=HELP["throttled"],
+            status=429,
+            device_link=exc.scope == "account",
+        )
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
         return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
     if outcome.user is None:
-        return _login_page(interaction, username=username, error=MESSAGES["invalid"], error_help=HELP["invalid"],
-                           show_reset_link=True, status=401)
+        return _login_page(
+            interaction,
+            username=username,
+            error=MESSAGES["invalid"],
+            error_help=HELP["invalid"],
+            show_reset_link=True,
+            status=401,
+        )
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
     web_device.remember(outcome.user.id, outcome.device_id)
     if interaction is None:
@@ -140,14 +166,34 @@ def too_long(limit: int) -> str:
     return _("This is too long (at most %(limit)d characters).", limit=limit)
 
 
-def _login_page(interaction, *, username="", error=None, field_errors=None, status=200, notice=None,
-                error_help=None, show_reset_link=False, device_link=False):
+def _login_page(
+    interaction,
+    *,
+    username="",
+    error=None,
+    field_errors=None,
+    status=200,
+    notice=None,
+    error_help=None,
+    show_reset_link=False,
+    device_link=False,
+):
     client = get_client(uow.session(), interaction.param("client_id")) if interaction else None
     settings = deps().settings
-    return render_template("login.html", interaction=interaction, client=client, username=username, error=error,
-                           field_errors=field_errors or {}, max_login=settings.max_login_length, notice=notice,
-                           error_help=error_help, show_reset_link=show_reset_link, device_link=device_link,
-                           max_password=settings.max_password_length), status
+    return render_template(
+        "login.html",
+        interaction=interaction,
+        client=client,
+        username=username,
+        error=error,
+        field_errors=field_errors or {},
+        max_login=settings.max_login_length,
+        notice=notice,
+        error_help=error_help,
+        show_reset_link=show_reset_link,
+        device_link=device_link,
+        max_password=settings.max_password_length,
+    ), status
 
 
 @bp.get("/consent")
@@ -157,8 +203,9 @@ def consent():
         return interactions.problem_page(problem)
     signed_in = web_session.current()
     if signed_in is None:
-        return render_template("error.html", error="interaction_expired",
-                               description=MESSAGES["interaction_expired"]), 400
+        return render_template(
+            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
+        ), 400
     return _consent_page(interaction)
 
 
@@ -175,8 +222,9 @@ def consent_post():
     if interaction is None:
         return interactions.problem_page(problem)
     if signed_in is None:
-        return render_template("error.html", error="interaction_expired",
-                               description=MESSAGES["interaction_expired"]), 400
+        return render_template(
+            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
+        ), 400
     if request.form.get("decision") != "allow":
         interaction.discard()
         return deny(interaction)
@@ -202,8 +250,7 @@ def _requested_scopes(interaction) -> list[str]:
 def _consent_page(interaction, error=None, status=200):
     client = get_client(uow.session(), interaction.param("client_id"))
     scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
-    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes,
-                           error=error), status
+    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes, error=error), status
 
 
 @bp.route("/logout", methods=["GET", "POST"])

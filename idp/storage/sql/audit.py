@@ -61,19 +61,66 @@ DEVICE_APPROVED = "device.approved"
 #: A link that could not be used: details.reason expired | used | superseded | unknown, details.step open | confirm
 DEVICE_APPROVAL_REFUSED = "device.approval_refused"
 
-TYPES = (LOGIN_SUCCESS, LOGIN_FAILURE, THROTTLE_ENGAGED, LOGOUT, CODE_REPLAY, CODE_WRONG_CLIENT, REFRESH_REUSE,
-         PASSWORD_RESET_REQUESTED, PASSWORD_RESET_LINK, PASSWORD_RESET, PASSWORD_CHANGED, SESSIONS_ENDED,
-         CONSENT_REVOKED, USER_DISABLED, USER_ENABLED, USER_IMPORTED, BACKCHANNEL_DELIVERED, BACKCHANNEL_FAILED,
-         CLIENT_REGISTERED, CLIENT_UPDATED, CLIENT_DISABLED, CLIENT_ENABLED, CLIENT_DELETED, CLIENT_SECRET_ROTATED,
-         REGISTRATION_TOKEN_ISSUED, KEY_ROTATED, KEY_REVOKED, KEY_REMOVED, REFRESH_REUSE_IN_GRACE,
-         DEVICE_APPROVAL_REQUESTED, DEVICE_APPROVAL_SENT, DEVICE_APPROVED, DEVICE_APPROVAL_REFUSED)
+TYPES = (
+    LOGIN_SUCCESS,
+    LOGIN_FAILURE,
+    THROTTLE_ENGAGED,
+    LOGOUT,
+    CODE_REPLAY,
+    CODE_WRONG_CLIENT,
+    REFRESH_REUSE,
+    PASSWORD_RESET_REQUESTED,
+    PASSWORD_RESET_LINK,
+    PASSWORD_RESET,
+    PASSWORD_CHANGED,
+    SESSIONS_ENDED,
+    CONSENT_REVOKED,
+    USER_DISABLED,
+    USER_ENABLED,
+    USER_IMPORTED,
+    BACKCHANNEL_DELIVERED,
+    BACKCHANNEL_FAILED,
+    CLIENT_REGISTERED,
+    CLIENT_UPDATED,
+    CLIENT_DISABLED,
+    CLIENT_ENABLED,
+    CLIENT_DELETED,
+    CLIENT_SECRET_ROTATED,
+    REGISTRATION_TOKEN_ISSUED,
+    KEY_ROTATED,
+    KEY_REVOKED,
+    KEY_REMOVED,
+    REFRESH_REUSE_IN_GRACE,
+    DEVICE_APPROVAL_REQUESTED,
+    DEVICE_APPROVAL_SENT,
+    DEVICE_APPROVED,
+    DEVICE_APPROVAL_REFUSED,
+)
 
 
-def record(db: Session, type: str, *, now: float, user_id: int | None = None, client_id: str | None = None,
-           ip: str = "", user_agent: str = "", request_id: str = "", **details) -> AuditEvent:
+def record(
+    db: Session,
+    type: str,
+    *,
+    now: float,
+    user_id: int | None = None,
+    client_id: str | None = None,
+    ip: str = "",
+    user_agent: str = "",
+    request_id: str = "",
+    **details,
+) -> AuditEvent:
     """Add an audit event to the current transaction (committed with the change it records)."""
-    event = AuditEvent(occurred_at=now, type=type, user_id=user_id, client_id=client_id, ip=ip,
-                       user_agent=user_agent[:300], request_id=request_id[:64], details=details)
+    event = AuditEvent(
+        occurred_at=now,
+        type=type,
+        user_id=user_id,
+        client_id=client_id,
+        ip=ip,
+        user_agent=user_agent[:300],
+        request_id=request_id[:64],
+        details=details,
+    )
     db.add(event)
     return event
 
@@ -95,9 +142,18 @@ def _query(*, user_id=None, type=None, ip=None, since=None, until=None, client_i
     return stmt
 
 
-def list_events(db: Session, *, user_id: int | None = None, type: str | None = None, ip: str | None = None,
-                since: float | None = None, until: float | None = None, client_id: str | None = None,
-                before_id: int | None = None, limit: int = 100) -> list[AuditEvent]:
+def list_events(
+    db: Session,
+    *,
+    user_id: int | None = None,
+    type: str | None = None,
+    ip: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    client_id: str | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> list[AuditEvent]:
     """Matching events, newest first. ``before_id`` pages backwards (pass the last id of the previous page)."""
     stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
     if before_id is not None:
@@ -106,8 +162,9 @@ def list_events(db: Session, *, user_id: int | None = None, type: str | None = N
     return list(db.scalars(stmt))
 
 
-def iter_events(db: Session, *, since: float | None = None, type: str | None = None,
-                batch: int = 1000) -> Iterator[AuditEvent]:
+def iter_events(
+    db: Session, *, since: float | None = None, type: str | None = None, batch: int = 1000
+) -> Iterator[AuditEvent]:
     """Every matching event, oldest first, read in batches by id (for export to a SIEM)."""
     last_id = 0
     while True:
@@ -123,8 +180,12 @@ def recent_sign_ins(db: Session, user_id: int, limit: int = 10, *, include_failu
     """The user's latest sign-ins (and failed attempts, when asked), newest first: ``occurred_at``
     (POSIX seconds, UTC), ``ip``, ``user_agent`` and ``client_id`` are what the account page shows."""
     types = (LOGIN_SUCCESS, LOGIN_FAILURE) if include_failures else (LOGIN_SUCCESS,)
-    stmt = (select(AuditEvent).where(AuditEvent.user_id == user_id, AuditEvent.type.in_(types))
-            .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit))
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.user_id == user_id, AuditEvent.type.in_(types))
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
     return list(db.scalars(stmt))
 
 
@@ -138,6 +199,14 @@ def as_dict(event: AuditEvent) -> dict:
     """One event as JSON-ready data (time as ISO 8601 UTC)."""
     from idp.core.clock import utc
 
-    return {"id": event.id, "time": utc(event.occurred_at).isoformat().replace("+00:00", "Z"),
-            "type": event.type, "user_id": event.user_id, "client_id": event.client_id, "ip": event.ip,
-            "user_agent": event.user_agent, "request_id": event.request_id, "details": event.details or {}}
+    return {
+        "id": event.id,
+        "time": utc(event.occurred_at).isoformat().replace("+00:00", "Z"),
+        "type": event.type,
+        "user_id": event.user_id,
+        "client_id": event.client_id,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "details": event.details or {},
+    }

@@ -52,9 +52,15 @@ def take_initial_token_slot(db: Session, token_id: int) -> bool:
 
     A conditional UPDATE, so two concurrent registrations cannot both take the last slot.
     """
-    result = db.execute(update(InitialAccessToken)
-                        .where(InitialAccessToken.id == token_id,
-                               or_(InitialAccessToken.max_clients.is_(None),
-                                   InitialAccessToken.clients_registered < InitialAccessToken.max_clients))
-                        .values(clients_registered=InitialAccessToken.clients_registered + 1))
+    result = db.execute(
+        update(InitialAccessToken)
+        .where(
+            InitialAccessToken.id == token_id,
+            or_(
+                InitialAccessToken.max_clients.is_(None),
+                InitialAccessToken.clients_registered < InitialAccessToken.max_clients,
+            ),
+        )
+        .values(clients_registered=InitialAccessToken.clients_registered + 1)
+    )
     return result.rowcount == 1

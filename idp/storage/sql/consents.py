@@ -25,8 +25,12 @@ def grant_consent(db: Session, user_id: int, client_id: str, scopes: set[str], n
 
 def list_consents(db: Session, user_id: int) -> list[tuple[Consent, Client]]:
     """The apps holding the user's consent, newest first."""
-    rows = db.execute(select(Consent, Client).join(Client, Client.client_id == Consent.client_id)
-                      .where(Consent.user_id == user_id).order_by(Consent.granted_at.desc()))
+    rows = db.execute(
+        select(Consent, Client)
+        .join(Client, Client.client_id == Consent.client_id)
+        .where(Consent.user_id == user_id)
+        .order_by(Consent.granted_at.desc())
+    )
     return [(consent, client) for consent, client in rows]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import time
-
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -87,10 +86,15 @@ def make_engine(url: str, connect_timeout: int = 3) -> Engine:
     # connection dropped by a restart instead of handing it out; connect_timeout bounds a new
     # connection (libpq's minimum is 2 s); keepalives and tcp_user_timeout (ms) bound a connection
     # whose peer vanished without closing it; pool_timeout bounds the wait for a free connection.
-    connect_args = {"connect_timeout": connect_timeout, "keepalives": 1, "keepalives_idle": 10,
-                    "keepalives_interval": 3, "keepalives_count": 3, "tcp_user_timeout": connect_timeout * 1000}
-    engine = create_engine(url, pool_size=5, max_overflow=5, pool_timeout=connect_timeout,
-                           connect_args=connect_args)
+    connect_args = {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 3,
+        "keepalives_count": 3,
+        "tcp_user_timeout": connect_timeout * 1000,
+    }
+    engine = create_engine(url, pool_size=5, max_overflow=5, pool_timeout=connect_timeout, connect_args=connect_args)
     _ping_when_idle(engine)
     return engine
 

@@ -199,6 +199,8 @@ class PasswordResetToken(Base):
     superseded_at: Mapped[float | None] = mapped_column(Float)
     #: The pending authorization request the link was asked for in, to return to afterwards.
     interaction_id: Mapped[str | None] = mapped_column(String(100))
+
+
 class LogoutDelivery(Base):
     """A back-channel logout token owed to one client for one ended provider session (an outbox row).
 
@@ -222,6 +224,8 @@ class LogoutDelivery(Base):
     done_at: Mapped[float | None] = mapped_column(Float)
     outcome: Mapped[str] = mapped_column(String(20), default="pending")
     last_error: Mapped[str] = mapped_column(String(300), default="")
+
+
 class StoredKey(Base):
     """A signing key and its lifecycle state (issue 7).
 
@@ -235,10 +239,20 @@ class StoredKey(Base):
 
     __tablename__ = "signing_keys"
     __table_args__ = (
-        Index("ix_signing_keys_one_current", "alg", unique=True,
-              postgresql_where=text("state = 'current'"), sqlite_where=text("state = 'current'")),
-        Index("ix_signing_keys_one_next", "alg", unique=True,
-              postgresql_where=text("state = 'next'"), sqlite_where=text("state = 'next'")),
+        Index(
+            "ix_signing_keys_one_current",
+            "alg",
+            unique=True,
+            postgresql_where=text("state = 'current'"),
+            sqlite_where=text("state = 'current'"),
+        ),
+        Index(
+            "ix_signing_keys_one_next",
+            "alg",
+            unique=True,
+            postgresql_where=text("state = 'next'"),
+            sqlite_where=text("state = 'next'"),
+        ),
     )
 
     kid: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -34,14 +34,23 @@ class LinkState:
     user: User | None = None
 
 
-def issue(db: Session, user_id: int, *, now: float, lifetime: int, purpose: str = "reset",
-          interaction_id: str | None = None) -> str:
+def issue(
+    db: Session, user_id: int, *, now: float, lifetime: int, purpose: str = "reset", interaction_id: str | None = None
+) -> str:
     """A new link token for the user (256-bit, only its hash stored); every earlier unused link of
     the same family (``PASSWORD_PURPOSES`` or ``DEVICE_PURPOSES``) becomes void."""
     supersede_all(db, user_id, now, purposes=_FAMILIES[purpose])
     token = new_token()
-    db.add(PasswordResetToken(token_hash=token_hash(token), user_id=user_id, purpose=purpose, created_at=now,
-                              expires_at=now + lifetime, interaction_id=interaction_id))
+    db.add(
+        PasswordResetToken(
+            token_hash=token_hash(token),
+            user_id=user_id,
+            purpose=purpose,
+            created_at=now,
+            expires_at=now + lifetime,
+            interaction_id=interaction_id,
+        )
+    )
     db.flush()
     return token
 
@@ -49,9 +58,11 @@ def issue(db: Session, user_id: int, *, now: float, lifetime: int, purpose: str 
 def supersede_all(db: Session, user_id: int, now: float, *, purposes: tuple[str, ...] | None = None) -> None:
     """Void every unused link of a user (of the given purposes; all when None: a successful reset,
     a password change, disabling the account)."""
-    stmt = (update(PasswordResetToken)
-            .where(PasswordResetToken.user_id == user_id, PasswordResetToken.used_at.is_(None),
-                   PasswordResetToken.superseded_at.is_(None)))
+    stmt = update(PasswordResetToken).where(
+        PasswordResetToken.user_id == user_id,
+        PasswordResetToken.used_at.is_(None),
+        PasswordResetToken.superseded_at.is_(None),
+    )
     if purposes is not None:
         stmt = stmt.where(PasswordResetToken.purpose.in_(purposes))
     db.execute(stmt.values(superseded_at=now))
@@ -80,8 +91,13 @@ def inspect(db: Session, token: str, now: float, *, purposes: tuple[str, ...] = 
 
 def consume(db: Session, row: PasswordResetToken, now: float) -> bool:
     """Mark a link used, atomically: False if a concurrent request used or voided it first."""
-    result = db.execute(update(PasswordResetToken)
-                        .where(PasswordResetToken.id == row.id, PasswordResetToken.used_at.is_(None),
-                               PasswordResetToken.superseded_at.is_(None))
-                        .values(used_at=now))
+    result = db.execute(
+        update(PasswordResetToken)
+        .where(
+            PasswordResetToken.id == row.id,
+            PasswordResetToken.used_at.is_(None),
+            PasswordResetToken.superseded_at.is_(None),
+        )
+        .values(used_at=now)
+    )
     return result.rowcount == 1

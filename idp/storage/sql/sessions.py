@@ -10,13 +10,23 @@ from idp.core.tokens import new_id, new_token, token_hash
 from idp.storage.sql.models import BrowserSession
 
 
-def start_session(db: Session, *, user_id: int, amr: list[str], now: float, idle: int, absolute: int,
-                  ip: str, user_agent: str) -> tuple[BrowserSession, str]:
+def start_session(
+    db: Session, *, user_id: int, amr: list[str], now: float, idle: int, absolute: int, ip: str, user_agent: str
+) -> tuple[BrowserSession, str]:
     """Create a session; returns it and the cookie value (the only copy of the credential)."""
     token = new_token()
-    row = BrowserSession(id=new_id(), token_hash=token_hash(token), user_id=user_id, auth_time=now, amr=amr,
-                         created_at=now, last_seen_at=now, expires_at=now + absolute, ip=ip,
-                         user_agent=user_agent[:300])
+    row = BrowserSession(
+        id=new_id(),
+        token_hash=token_hash(token),
+        user_id=user_id,
+        auth_time=now,
+        amr=amr,
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + absolute,
+        ip=ip,
+        user_agent=user_agent[:300],
+    )
     db.add(row)
     db.flush()
     return row, token
@@ -42,14 +52,17 @@ def touch(db: Session, row: BrowserSession, now: float) -> bool:
 
 def end_session(db: Session, session_id: str, now: float) -> bool:
     """Mark one session ended; False if it had already ended (or does not exist)."""
-    result = db.execute(update(BrowserSession)
-                        .where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
-                        .values(ended_at=now))
+    result = db.execute(
+        update(BrowserSession)
+        .where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
     return bool(result.rowcount)
 
 
-def end_user_sessions(db: Session, user_id: int, now: float, *, except_session_id: str | None = None,
-                      only_session_id: str | None = None) -> list[str]:
+def end_user_sessions(
+    db: Session, user_id: int, now: float, *, except_session_id: str | None = None, only_session_id: str | None = None
+) -> list[str]:
     """Mark every live session of a user ended (or all but one, or just one); returns their ids."""
     query = select(BrowserSession.id).where(BrowserSession.user_id == user_id, BrowserSession.ended_at.is_(None))
     if except_session_id is not None:

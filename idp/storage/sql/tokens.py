@@ -22,37 +22,54 @@ def add_grant(db: Session, grant: Grant) -> Grant:
 
 def revoke_grant(db: Session, grant_id: str, now: float) -> None:
     db.execute(update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now))
-    db.execute(update(RefreshToken).where(RefreshToken.grant_id == grant_id, RefreshToken.revoked_at.is_(None))
-               .values(revoked_at=now))
+    db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.grant_id == grant_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
-def add_refresh_token(db: Session, *, token: str, grant_id: str, client_id: str, scope: str, now: float,
-                      lifetime: int) -> RefreshToken:
-    row = RefreshToken(token_hash=token_hash(token), grant_id=grant_id, client_id=client_id, scope=scope,
-                       issued_at=now, expires_at=now + lifetime)
+def add_refresh_token(
+    db: Session, *, token: str, grant_id: str, client_id: str, scope: str, now: float, lifetime: int
+) -> RefreshToken:
+    row = RefreshToken(
+        token_hash=token_hash(token),
+        grant_id=grant_id,
+        client_id=client_id,
+        scope=scope,
+        issued_at=now,
+        expires_at=now + lifetime,
+    )
     db.add(row)
     db.flush()
     return row
 
 
 def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | None:
-    row = db.execute(select(RefreshToken, Grant).join(Grant, Grant.id == RefreshToken.grant_id)
-                     .where(RefreshToken.token_hash == token_hash(token))).first()
+    row = db.execute(
+        select(RefreshToken, Grant)
+        .join(Grant, Grant.id == RefreshToken.grant_id)
+        .where(RefreshToken.token_hash == token_hash(token))
+    ).first()
     return None if row is None else (row[0], row[1])
 
 
 def mark_rotated(db: Session, token_id: int, now: float) -> bool:
     """Atomically mark a refresh token used; False if another request already used it."""
-    result = db.execute(update(RefreshToken)
-                        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None),
-                               RefreshToken.revoked_at.is_(None))
-                        .values(rotated_at=now))
+    result = db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=now)
+    )
     return result.rowcount == 1
 
 
 def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:
-    db.execute(update(RefreshToken).where(RefreshToken.id == token_id, RefreshToken.revoked_at.is_(None))
-               .values(revoked_at=now))
+    db.execute(
+        update(RefreshToken)
+        .where(RefreshToken.id == token_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
 
 
 def revoke_access_token(db: Session, jti: str, expires_at: float) -> None:
@@ -88,14 +105,23 @@ def userinfo_subject(db: Session, jti: str, grant_id: str, client_id: str, sub: 
     revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == jti).exists()
     client_live = select(Client.client_id).where(Client.client_id == client_id, Client.active.is_(True)).exists()
     row = db.execute(
-        select(User, Grant.claims).join(Grant, Grant.user_id == User.id)
-        .where(Grant.id == grant_id, Grant.revoked_at.is_(None), User.sub == sub, User.active.is_(True),
-               client_live, ~revoked)).first()
+        select(User, Grant.claims)
+        .join(Grant, Grant.user_id == User.id)
+        .where(
+            Grant.id == grant_id,
+            Grant.revoked_at.is_(None),
+            User.sub == sub,
+            User.active.is_(True),
+            client_live,
+            ~revoked,
+        )
+    ).first()
     return None if row is None else (row[0], row[1] or {})
 
 
-def revoke_user_tokens(db: Session, user_id: int, now: float, *, client_id: str | None = None,
-                       session_ids: list[str] | None = None) -> int:
+def revoke_user_tokens(
+    db: Session, user_id: int, now: float, *, client_id: str | None = None, session_ids: list[str] | None = None
+) -> int:
     """Revoke the grants of a user (every refresh token, and with the grant every access token,
     since ``access_token_state`` checks it): all of them, one client's, or those of some sessions.
 
@@ -110,6 +136,9 @@ def revoke_user_tokens(db: Session, user_id: int, now: float, *, client_id: str 
     grant_ids = list(db.scalars(select(Grant.id).where(*where)))
     if grant_ids:
         db.execute(update(Grant).where(Grant.id.in_(grant_ids)).values(revoked_at=now))
-        db.execute(update(RefreshToken).where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))
-                   .values(revoked_at=now))
+        db.execute(
+            update(RefreshToken)
+            .where(RefreshToken.grant_id.in_(grant_ids), RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
     return len(grant_ids)

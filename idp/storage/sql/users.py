@@ -7,8 +7,8 @@ import uuid
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from idp.storage.sql.models import User
 from idp.core.errors import UserExists
+from idp.storage.sql.models import User
 
 ROLES = ("student", "employee", "vendor")
 
@@ -27,29 +27,53 @@ def get_user_by_login(db: Session, login: str) -> User | None:
     login = login.strip()
     if not login:
         return None
-    return db.scalar(select(User).where(or_(
-        User.registration_number_norm == normalize_registration_number(login),
-        User.email_norm == normalize_email(login),
-    )).limit(1))
+    return db.scalar(
+        select(User)
+        .where(
+            or_(
+                User.registration_number_norm == normalize_registration_number(login),
+                User.email_norm == normalize_email(login),
+            )
+        )
+        .limit(1)
+    )
 
 
 def get_user(db: Session, user_id: int) -> User | None:
     return db.get(User, user_id)
 
 
-def create_user(db: Session, *, registration_number: str, email: str | None, name: str, role: str,
-                password_hash: str | None, now: float) -> User:
+def create_user(
+    db: Session,
+    *,
+    registration_number: str,
+    email: str | None,
+    name: str,
+    role: str,
+    password_hash: str | None,
+    now: float,
+) -> User:
     """Add a user to the session; raises ``UserExists`` on a duplicate registration number or e-mail."""
     reg_norm = normalize_registration_number(registration_number)
     email_norm = normalize_email(email)
-    clash = select(User).where(or_(User.registration_number_norm == reg_norm,
-                                   (User.email_norm == email_norm) if email_norm else False))
+    clash = select(User).where(
+        or_(User.registration_number_norm == reg_norm, (User.email_norm == email_norm) if email_norm else False)
+    )
     if db.scalar(clash.limit(1)) is not None:
         raise UserExists("a user with this registration number or e-mail already exists")
-    user = User(sub=str(uuid.uuid4()), registration_number=registration_number.strip(),
-                registration_number_norm=reg_norm, email=(email or "").strip() or None, email_norm=email_norm,
-                display_name=name.strip(), role=role, active=True, password_hash=password_hash,
-                created_at=now, password_changed_at=now if password_hash else None)
+    user = User(
+        sub=str(uuid.uuid4()),
+        registration_number=registration_number.strip(),
+        registration_number_norm=reg_norm,
+        email=(email or "").strip() or None,
+        email_norm=email_norm,
+        display_name=name.strip(),
+        role=role,
+        active=True,
+        password_hash=password_hash,
+        created_at=now,
+        password_changed_at=now if password_hash else None,
+    )
     db.add(user)
     db.flush()
     return user
@@ -66,9 +90,12 @@ def list_users(db: Session, *, query: str | None = None, limit: int = 50, after_
     stmt = select(User).order_by(User.id).limit(limit)
     if query:
         q = query.strip()
-        stmt = stmt.where(or_(User.registration_number_norm.startswith(normalize_registration_number(q),
-                                                                       autoescape=True),
-                              User.email_norm.startswith(q.lower(), autoescape=True)))
+        stmt = stmt.where(
+            or_(
+                User.registration_number_norm.startswith(normalize_registration_number(q), autoescape=True),
+                User.email_norm.startswith(q.lower(), autoescape=True),
+            )
+        )
     if after_id is not None:
         stmt = stmt.where(User.id > after_id)
     return list(db.scalars(stmt))

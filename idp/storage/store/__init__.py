@@ -32,5 +32,8 @@ def build_store(settings, database, clock: Clock) -> Store:
     from idp.storage.store.fallback import FallbackStore
     from idp.storage.store.redis import RedisStore
 
-    return FallbackStore(RedisStore(settings.redis_url, settings.redis_prefix), DatabaseStore(database, now=clock.now),
-                         on_fallback=STORE_FALLBACK.inc)
+    return FallbackStore(
+        RedisStore(settings.redis_url, settings.redis_prefix),
+        DatabaseStore(database, now=clock.now),
+        on_fallback=STORE_FALLBACK.inc,
+    )

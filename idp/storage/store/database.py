@@ -55,8 +55,9 @@ class DatabaseStore:
         """Save ``value`` only if ``key`` holds no live value; False if it does (one statement)."""
         now = self._now()
         stmt = self._upsert(key, value, ttl, now)
-        stmt = stmt.on_conflict_do_update(index_elements=["key_hash"], set_=_replacement(stmt),
-                                          where=StoreEntry.expires_at <= now).returning(StoreEntry.key_hash)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key_hash"], set_=_replacement(stmt), where=StoreEntry.expires_at <= now
+        ).returning(StoreEntry.key_hash)
         with self._db.engine.begin() as conn:
             self._collect(conn, now)
             return conn.execute(stmt).first() is not None
@@ -64,14 +65,20 @@ class DatabaseStore:
     def get(self, key: str) -> dict | None:
         """The live value under ``key``, or None."""
         with self._db.engine.connect() as conn:
-            raw = conn.scalar(select(StoreEntry.value).where(StoreEntry.key_hash == token_hash(key),
-                                                             StoreEntry.expires_at > self._now()))
+            raw = conn.scalar(
+                select(StoreEntry.value).where(
+                    StoreEntry.key_hash == token_hash(key), StoreEntry.expires_at > self._now()
+                )
+            )
         return None if raw is None else json.loads(raw)
 
     def pop(self, key: str) -> dict | None:
         """Delete ``key`` and return its live value (None if absent or expired), atomically."""
-        stmt = delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)).returning(
-            StoreEntry.value, StoreEntry.expires_at)
+        stmt = (
+            delete(StoreEntry)
+            .where(StoreEntry.key_hash == token_hash(key))
+            .returning(StoreEntry.value, StoreEntry.expires_at)
+        )
         with self._db.engine.begin() as conn:
             row = conn.execute(stmt).first()
         if row is None or row.expires_at <= self._now():
@@ -84,8 +91,9 @@ class DatabaseStore:
             conn.execute(delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)))
 
     def _upsert(self, key: str, value: dict, ttl: int, now: float):
-        return self._insert(StoreEntry).values(key_hash=token_hash(key), value=json.dumps(value),
-                                               expires_at=now + max(1, int(ttl)))
+        return self._insert(StoreEntry).values(
+            key_hash=token_hash(key), value=json.dumps(value), expires_at=now + max(1, int(ttl))
+        )
 
     @staticmethod
     def _collect(conn, now: float) -> None:

@@ -110,8 +110,7 @@ class FallbackStore:
         with self._lock:
             changed, self._degraded = not self._degraded, True
         if changed:
-            log.error("store: Redis unreachable (%s); short-lived state goes to the database until it is back",
-                      exc)
+            log.error("store: Redis unreachable (%s); short-lived state goes to the database until it is back", exc)
 
     def _up(self) -> None:
         if not self._degraded:

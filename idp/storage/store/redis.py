@@ -26,8 +26,13 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "idp:"):
         # One quick retry: it replaces a pooled connection that a Redis restart closed. More (redis-py
         # retries three times with up-to-seconds backoff by default) would only delay the 503 of an outage.
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2, health_check_interval=30,
-                                           retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1))
+        self._redis = redis.Redis.from_url(
+            url,
+            socket_timeout=2,
+            socket_connect_timeout=2,
+            health_check_interval=30,
+            retry=Retry(ExponentialBackoff(cap=0.1, base=0.02), 1),
+        )
         self._prefix = prefix
 
     def _call(self, fn, *args, **kwargs):

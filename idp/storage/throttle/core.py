@@ -19,8 +19,16 @@ from dataclasses import dataclass
 
 EPSILON = 1e-6  # float slack, so that exactly ``limit`` requests fit in ``seconds``
 
-RATE_NAMES = ("login_ip", "password_forgot_ip", "password_forgot_account", "password_reset_ip", "register_ip",
-              "token_client", "device_link_ip", "device_link_account")
+RATE_NAMES = (
+    "login_ip",
+    "password_forgot_ip",
+    "password_forgot_account",
+    "password_reset_ip",
+    "register_ip",
+    "token_client",
+    "device_link_ip",
+    "device_link_account",
+)
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,18 @@ class Policy:
     reset_seconds: float = 86400
 
     @classmethod
-    def from_settings(cls, s) -> "Policy":
-        rates = {name: Rate(getattr(s, f"rate_{name}_limit"), getattr(s, f"rate_{name}_seconds"))
-                 for name in RATE_NAMES}
-        return cls(rates=rates, account_free=s.throttle_account_free, device_free=s.throttle_device_free,
-                   delay_seconds=s.throttle_delay_seconds, max_delay_seconds=s.throttle_max_delay_seconds,
-                   reset_seconds=s.throttle_reset_seconds)
+    def from_settings(cls, s) -> Policy:
+        rates = {
+            name: Rate(getattr(s, f"rate_{name}_limit"), getattr(s, f"rate_{name}_seconds")) for name in RATE_NAMES
+        }
+        return cls(
+            rates=rates,
+            account_free=s.throttle_account_free,
+            device_free=s.throttle_device_free,
+            delay_seconds=s.throttle_delay_seconds,
+            max_delay_seconds=s.throttle_max_delay_seconds,
+            reset_seconds=s.throttle_reset_seconds,
+        )
 
 
 def ip_key(ip: str) -> str:
@@ -66,6 +80,7 @@ def ip_key(ip: str) -> str:
 
 
 # -- token bucket (GCRA) ------------------------------------------------------------------------
+
 
 def gcra_take(tat: float | None, now: float, rate: Rate) -> tuple[bool, float, float]:
     """(admitted, new tat, remaining if admitted else seconds until one is)."""
@@ -93,6 +108,7 @@ def gcra_retry(tat: float | None, now: float, rate: Rate) -> float:
 
 
 # -- progressive delay ----------------------------------------------------------------------------
+
 
 def _live(state, now: float, policy: Policy) -> tuple[int, float, float]:
     if not state:

@@ -51,7 +51,6 @@ from idp.core.tokens import keyed_hash
 from idp.storage.throttle import core
 from idp.storage.throttle.core import Policy, Rate, ip_key
 
-
 # Limits of LEASE_MIN_LIMIT or more per period (the token endpoint's 6000/min) are taken from the
 # shared counter in leases of limit // LEASE_FRACTION tokens; smaller ones (sign-in, reset) one by one.
 LEASE_MIN_LIMIT = 1000
@@ -156,24 +155,31 @@ class CounterThrottle:
         if account is not None:
             state = self._read_delay(self._account_key(account, None))
             devices = [core.delay_wait(s, now, self.policy) for s in self._read_devices(f"dev:{self._h(account)}:")]
-            result["account"] = {"failures": core.delay_failures(state, now, self.policy),
-                                 "retry_after": math.ceil(core.delay_wait(state, now, self.policy)),
-                                 "known_devices_waiting": sum(1 for w in devices if w > 0)}
+            result["account"] = {
+                "failures": core.delay_failures(state, now, self.policy),
+                "retry_after": math.ceil(core.delay_wait(state, now, self.policy)),
+                "known_devices_waiting": sum(1 for w in devices if w > 0),
+            }
         if ip is not None:
             result["ip"] = {"address": ip_key(ip), "limits": {}}
             for name, rate in self.policy.rates.items():
                 if name.endswith("_ip"):
                     tat = self._read_tat(self._rate_key(name, ip))
                     result["ip"]["limits"][name] = {
-                        "remaining": core.gcra_remaining(tat, now, rate), "limit": rate.limit,
-                        "retry_after": math.ceil(core.gcra_retry(tat, now, rate))}
+                        "remaining": core.gcra_remaining(tat, now, rate),
+                        "limit": rate.limit,
+                        "retry_after": math.ceil(core.gcra_retry(tat, now, rate)),
+                    }
         return result
 
     def clear(self, account: str | None = None, ip: str | None = None) -> int:
         keys = []
         if account is not None:
-            keys += [self._account_key(account, None), self._rate_key("password_forgot_account", account),
-                     self._rate_key("device_link_account", account)]
+            keys += [
+                self._account_key(account, None),
+                self._rate_key("password_forgot_account", account),
+                self._rate_key("device_link_account", account),
+            ]
             keys += self._device_keys(f"dev:{self._h(account)}:")
         if ip is not None:
             keys += [self._rate_key(name, ip) for name in self.policy.rates if name.endswith("_ip")]

@@ -85,8 +85,9 @@ class RedisThrottle(CounterThrottle):
         super().__init__(policy, clock, secret)
         # One quick retry (a pooled connection may be stale after a Redis restart), then fail:
         # sign-in answers 503 at once instead of hanging, and recovers by itself when Redis is back.
-        self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1,
-                                           retry=Retry(NoBackoff(), 1), health_check_interval=30)
+        self._redis = redis.Redis.from_url(
+            url, socket_timeout=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 1), health_check_interval=30
+        )
         self.prefix = prefix + "thr:"
         self._gcra = self._redis.register_script(GCRA)
         self._delay = self._redis.register_script(DELAY)
@@ -98,19 +99,27 @@ class RedisThrottle(CounterThrottle):
             raise ThrottleUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
     def _take(self, key, rate, now):
-        ok, value = self._call(self._gcra, keys=[self.prefix + key],
-                               args=[repr(now), repr(rate.interval), repr(rate.seconds), "1e-6", "take"])
+        ok, value = self._call(
+            self._gcra,
+            keys=[self.prefix + key],
+            args=[repr(now), repr(rate.interval), repr(rate.seconds), "1e-6", "take"],
+        )
         return ok == b"1", float(value)
 
     def _give(self, key, rate, now):
-        self._call(self._gcra, keys=[self.prefix + key],
-                   args=[repr(now), repr(rate.interval), repr(rate.seconds), "1e-6", "give"])
+        self._call(
+            self._gcra,
+            keys=[self.prefix + key],
+            args=[repr(now), repr(rate.interval), repr(rate.seconds), "1e-6", "give"],
+        )
 
     def _reserve(self, key, free, now):
         p = self.policy
-        ok, value = self._call(self._delay, keys=[self.prefix + key],
-                               args=[repr(now), free, repr(p.delay_seconds), repr(p.max_delay_seconds),
-                                     repr(p.reset_seconds)])
+        ok, value = self._call(
+            self._delay,
+            keys=[self.prefix + key],
+            args=[repr(now), free, repr(p.delay_seconds), repr(p.max_delay_seconds), repr(p.reset_seconds)],
+        )
         return ok == b"1", float(value)
 
     def _read_tat(self, key):
@@ -122,7 +131,7 @@ class RedisThrottle(CounterThrottle):
 
     def _device_keys(self, prefix):
         found = self._call(lambda: list(self._redis.scan_iter(match=self.prefix + prefix + "*", count=500)))
-        return [k.decode()[len(self.prefix):] for k in found]
+        return [k.decode()[len(self.prefix) :] for k in found]
 
     def _read_devices(self, prefix):
         return [self._read_delay(k) for k in self._device_keys(prefix)]
