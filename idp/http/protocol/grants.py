@@ -1,7 +1,8 @@
 """Authlib grants with our storage and policy hooks.
 
 - authorization_code + PKCE (S256 only) + OpenID Connect ID tokens;
-- refresh_token with rotation and family revocation on reuse (RFC 9700 §4.14.2);
+- refresh_token with rotation and family revocation on reuse (RFC 9700 §4.14.2), and a fresh ID
+  token when the grant has ``openid`` (OIDC Core §12.2);
 - client_credentials for service clients (access token only).
 """
 
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import logging
 
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import OpenIDCode
+from authlib.oidc.core import OpenIDCode, OpenIDToken
 
 from idp.core.errors import StoreUnavailable
 from idp.core.tokens import new_id, token_hash
@@ -163,16 +165,9 @@ def _revoke_replayed(grant_id: str, client_id: str, now: float) -> None:
     log.warning("authorization code replay: grant %s revoked", grant_id)
 
 
-class OpenIDConnectCode(OpenIDCode):
-    """ID tokens (OIDC Core §3.1.3.6) signed with the current key for the client's algorithm."""
-
-    def __init__(self):
-        # Core §3.1.2.1: nonce is OPTIONAL in the code flow.
-        super().__init__(require_nonce=False)
-
-    def exists_nonce(self, nonce, request):
-        # Codes are single use and bound to their nonce; replay is stopped at the code.
-        return False
+class IDTokenSigning:
+    """How our ID tokens are signed and which claims every one carries (mixed into Authlib's
+    ``OpenIDToken`` extensions): the current key for the client's algorithm, times from the clock."""
 
     def resolve_client_private_key(self, client):
         return deps().keystore.signing_key(self.get_client_algorithm(client)).key
@@ -193,14 +188,44 @@ class OpenIDConnectCode(OpenIDCode):
             "exp": now + deps().settings.id_token_seconds,
         }
 
+    def generate_user_info(self, user, scope):
+        return user_claims(user, scope, user.claims.get("id_token"))
+
+
+class OpenIDConnectCode(IDTokenSigning, OpenIDCode):
+    """ID tokens of the code flow (OIDC Core §3.1.3.6)."""
+
+    def __init__(self):
+        # Core §3.1.2.1: nonce is OPTIONAL in the code flow.
+        super().__init__(require_nonce=False)
+
+    def exists_nonce(self, nonce, request):
+        # Codes are single use and bound to their nonce; replay is stopped at the code.
+        return False
+
     def get_authorization_code_claims(self, authorization_code):
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.data.get("session_id"):
             claims["sid"] = authorization_code.data["session_id"]
         return claims
 
-    def generate_user_info(self, user, scope):
-        return user_claims(user, scope, user.claims.get("id_token"))
+
+class OpenIDConnectRefresh(IDTokenSigning, OpenIDToken):
+    """A fresh ID token on the refresh grant when its scope has ``openid`` (OIDC Core §12.2), so that
+    RP libraries that keep only the latest token response still have an ``id_token_hint`` for logout.
+
+    §12.2: ``iss``, ``sub``, ``aud`` and ``auth_time`` are those of the original ID token, with no
+    ``nonce``; ``sid`` and ``amr`` are the grant's too (recorded when the code was exchanged)."""
+
+    def get_compatible_claims(self, request: OAuth2Request) -> dict:
+        principal: Principal = request.user
+        claims = self.get_client_claims(request.client)
+        claims["auth_time"] = int(principal.auth_time)
+        if principal.amr:
+            claims["amr"] = principal.amr
+        if principal.session_id:
+            claims["sid"] = principal.session_id
+        return claims
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -256,6 +281,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             amr=grant.amr,
             claims=grant.claims,
         )
+
+    @hooked
+    def create_token_response(self) -> tuple[int, dict, list]:
+        """Authlib's, with the ``after_create_token_response`` hook its refresh grant lacks (the code
+        grant has it): ``OpenIDConnectRefresh`` adds the ID token there."""
+        return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token):
         # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and

@@ -27,6 +27,7 @@ from idp.http.protocol.grants import (
     AuthorizationCodeGrant,
     ClientCredentialsGrant,
     OpenIDConnectCode,
+    OpenIDConnectRefresh,
     RefreshTokenGrant,
     S256CodeChallenge,
 )
@@ -203,7 +204,7 @@ def create_server(app, deps) -> AuthorizationServer:
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())
     server.register_grant(AuthorizationCodeGrant, [OpenIDConnectCode(), S256CodeChallenge(required=True)])
-    server.register_grant(RefreshTokenGrant)
+    server.register_grant(RefreshTokenGrant, [OpenIDConnectRefresh()])
     server.register_grant(ClientCredentialsGrant)
     server.register_endpoint(RevocationEndpoint)
     server.register_endpoint(IntrospectionEndpoint)
