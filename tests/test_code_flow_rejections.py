@@ -252,7 +252,7 @@ def test_missing_code_verifier_public_client_is_invalid_request(provider, user):
 
 def test_code_verifier_without_earlier_challenge_is_invalid_request(provider, user):
     """RFC 9700 §4.8: a verifier for a code requested without a challenge is a downgrade attempt."""
-    rp = provider.create_client()  # confidential: PKCE is optional for it
+    rp = provider.create_client(require_pkce=False)  # confidential, PKCE turned off on purpose
     callback = browse_to_callback(
         provider.browser(), authorize_url(rp, code_challenge=None, code_challenge_method=None)
     )
@@ -265,7 +265,7 @@ def test_code_verifier_without_earlier_challenge_is_invalid_request(provider, us
 
 def test_confidential_client_without_pkce_can_still_exchange(provider, user):
     """The control for the test above: no challenge and no verifier is a plain RFC 6749 exchange."""
-    rp = provider.create_client()
+    rp = provider.create_client(require_pkce=False)
     callback = browse_to_callback(
         provider.browser(), authorize_url(rp, code_challenge=None, code_challenge_method=None)
     )

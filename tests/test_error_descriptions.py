@@ -138,8 +138,11 @@ def test_a_description_built_from_the_request_becomes_the_generic_text():
     quoted = InvalidRequestError("Redirect URI https://evil.example/phish is not supported by client.")
     assert errors.description(quoted) == errors.GENERIC["invalid_request"]
     assert errors.description(InvalidClientError()) == errors.GENERIC["invalid_client"]
-    kept = InvalidRequestError("Public clients must send 'code_challenge' (S256).")
-    assert errors.description(kept) == "Public clients must send 'code_challenge' (S256)."
+    kept = InvalidRequestError("This client must use PKCE: send 'code_challenge' with 'code_challenge_method=S256'.")
+    assert (
+        errors.description(kept)
+        == "This client must use PKCE: send 'code_challenge' with 'code_challenge_method=S256'."
+    )
 
 
 def test_the_backstop_answers_an_authlib_description_failure_with_400(tmp_path, database, caplog):

@@ -63,6 +63,7 @@ def describe_lines(d: dict) -> list[str]:
         f"auth method:    {d['token_endpoint_auth_method']}",
         f"grant types:    {' '.join(d['grant_types'])}",
         f"scope:          {d['scope']}",
+        f"require PKCE:   {'yes' if d['require_pkce'] else 'no'}",
     ]
     lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
     lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
@@ -148,6 +149,12 @@ def _metadata_options(fn):
         ),
         click.option("--scope", default=None, help="Space-separated scopes the client may request."),
         click.option("--id-token-alg", type=click.Choice(ALGS), default=None, help="ID token signing algorithm."),
+        click.option(
+            "--require-pkce/--no-require-pkce",
+            default=None,
+            help="Whether authorization requests must carry a PKCE code_challenge (S256). New clients: "
+            "IDP_REQUIRE_PKCE_DEFAULT (on unless the operator changed it); public clients always require it.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -174,6 +181,7 @@ def _changes(
     application_type,
     scope,
     id_token_alg,
+    require_pkce,
 ) -> dict:
     """Only the options given, as RFC 7591 metadata members."""
     changes = {}
@@ -192,6 +200,7 @@ def _changes(
         ("scope", scope),
         ("id_token_signed_response_alg", id_token_alg),
         ("jwks", _read_jwks(jwks_file)),
+        ("require_pkce", require_pkce),
     ):
         if value is not None:
             changes[name] = value
@@ -303,11 +312,11 @@ def show_client(obj, client_id, as_json):
 def update_client(obj, client_id, name, trusted, as_json, **options):
     """Change a client. Repeatable options (--redirect-uri, …) replace the whole list."""
     from idp.domain.clients import service as client_admin
-    from idp.domain.clients.rules import client_metadata, spec_from_metadata
+    from idp.domain.clients.rules import client_metadata, merge_metadata, spec_from_metadata
 
     with session(obj) as (db, now):
         row = load(db, client_id)
-        data = {**client_metadata(row), "trusted": row.trusted, **_changes(**options)}
+        data = merge_metadata({**client_metadata(row), "trusted": row.trusted}, _changes(**options))
         if name is not None:
             data["client_name"] = name
         if trusted is not None:

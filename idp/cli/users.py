@@ -17,12 +17,18 @@ def users_group():
 @users_group.command("create")
 @click.option("--registration-number", required=True, help="Unique registration number (case-insensitive).")
 @click.option("--email", default=None, help="Optional unique e-mail address.")
+@click.option(
+    "--email-verified",
+    is_flag=True,
+    help="The institution assigned this address: tokens say email_verified true. Without it the address "
+    "becomes verified when the user completes a link mailed to it.",
+)
 @click.option("--name", default="", help="Display name.")
 @click.option("--role", type=click.Choice(["student", "employee", "vendor"]), default="student", show_default=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def create_user(obj, registration_number, email, name, role, password_stdin, as_json):
+def create_user(obj, registration_number, email, name, role, email_verified, password_stdin, as_json):
     """Create a user. The password is read from standard input, never from the command line."""
     from idp.domain.password_policy import PasswordPolicy, UserContext
     from idp.storage.sql import users as user_repo
@@ -31,6 +37,8 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
         raise CLIError("--registration-number must be 1 to 64 characters")
     if email is not None and ("@" not in email or len(email) > 254):
         raise CLIError("--email is not a valid e-mail address")
+    if email_verified and not email:
+        raise CLIError("--email-verified needs --email")
     password = read_secret_stdin("password") if password_stdin else None
     if password is None:
         raise CLIError("a password is required: pass --password-stdin and write it to standard input")
@@ -50,6 +58,7 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
                 role=role,
                 password_hash=deps.hasher.hash(password),
                 now=deps.now(),
+                email_verified=email_verified,
             )
         except UserExists as exc:
             raise CLIError(str(exc)) from None
@@ -57,6 +66,7 @@ def create_user(obj, registration_number, email, name, role, password_stdin, as_
             "sub": user.sub,
             "registration_number": user.registration_number,
             "email": user.email,
+            "email_verified": user.email_verified,
             "name": user.display_name,
             "role": user.role,
         }

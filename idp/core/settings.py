@@ -191,6 +191,11 @@ class Settings:
         "(RFC 7591 open registration); 0 requires one.",
         default=0,
     )
+    require_pkce_default: int = _doc(
+        "1 makes new confidential clients require PKCE unless registered with it off; 0 leaves it "
+        "off unless asked for (public clients always require it).",
+        default=1,
+    )
     client_cache_seconds: int = _doc(
         "How long each process keeps a registered client in memory for the protocol "
         "endpoints; a change made in another process applies within this time "

@@ -24,7 +24,7 @@ from idp.storage.sql import audit, consents, resets
 from idp.storage.sql import tokens as token_repo
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.database import after_commit
-from idp.storage.sql.models import User
+from idp.storage.sql.models import PasswordResetToken, User
 
 
 @dataclass
@@ -81,12 +81,14 @@ class Accounts:
         self.notify_password_changed(user, lang, signed_out=False)
         return ended
 
-    def reset_password(self, user: User, password: str, *, purpose: str, lang: str) -> list[str]:
-        """A password set through a reset or invitation link: every session ends (back-channel logout
-        queued), every token is revoked. Audited; the user is told by mail once committed."""
+    def reset_password(self, user: User, password: str, *, link: PasswordResetToken, lang: str) -> list[str]:
+        """A password set through a reset or invitation ``link``: every session ends (back-channel logout
+        queued), every token is revoked, an e-mailed link verifies the address. Audited; the user is
+        told by mail once committed."""
         self.set_password(user, password)
         ended = self.sign_out_everywhere(user.id)
-        self._audit(audit.PASSWORD_RESET, user, purpose=purpose)
+        self._audit(audit.PASSWORD_RESET, user, purpose=link.purpose)
+        confirm_email_by_link(self.db, user, link, now=self.now(), info=self.info)
         self.notify_password_changed(user, lang, signed_out=True)
         return ended
 
@@ -103,11 +105,20 @@ class Accounts:
         after_commit(self.db, lambda: self.notifier.send("changed", user.email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
-    def issue_link(self, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
-        """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL."""
+    def issue_link(
+        self, user: User, *, purpose: str = "reset", interaction_id: str | None = None, mailed: bool = False
+    ) -> str:
+        """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL. ``mailed``:
+        it goes to the user's address (then completing it verifies that address)."""
         lifetime = self.settings.invite_link_seconds if purpose == "invite" else self.settings.reset_link_seconds
         token = resets.issue(
-            self.db, user.id, now=self.now(), lifetime=lifetime, purpose=purpose, interaction_id=interaction_id
+            self.db,
+            user.id,
+            now=self.now(),
+            lifetime=lifetime,
+            purpose=purpose,
+            interaction_id=interaction_id,
+            mailed_to=user.email_norm if mailed else None,
         )
         return f"{self.settings.issuer}/password/reset?token={token}"
 
@@ -135,7 +146,7 @@ class Accounts:
             reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
             self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="ignored", reason=reason)
             return False
-        link = self.issue_link(user, interaction_id=interaction_id)
+        link = self.issue_link(user, interaction_id=interaction_id, mailed=True)
         self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
         context = self.link_mail_context(user, link)
         after_commit(self.db, lambda: self.notifier.send("reset", user.email, lang, later=False, **context))
@@ -191,9 +202,31 @@ class Accounts:
 
     def record_import(self, user: User) -> None:
         """``idp users import`` created ``user`` (the row is added by the importer)."""
-        self._audit(audit.USER_IMPORTED, user)
+        self._audit(audit.USER_IMPORTED, user, email_verified=user.email_verified)
+
+    def change_email(self, user: User, email: str | None, *, verified: bool = False) -> bool:
+        """Give the user another address: unverified unless the institution assigned it (``verified``).
+        Audited; raises ``UserExists`` if another user has it; False if nothing changed."""
+        if not user_repo.set_email(self.db, user, email, verified=verified):
+            if not (verified and user.email and not user.email_verified):
+                return False
+            user.email_verified = True  # the same address, now confirmed by the institution
+            self._audit(audit.USER_EMAIL_VERIFIED, user, via="operator")
+            return True
+        self._audit(audit.USER_EMAIL_CHANGED, user, email_verified=user.email_verified)
+        return True
 
     def enable(self, user: User) -> None:
         """Sign-in allowed again (the password is unchanged; ended sessions stay ended)."""
         user.active = True
         self._audit(audit.USER_ENABLED, user)
+
+
+def confirm_email_by_link(db: Session, user: User, link: PasswordResetToken, *, now: float, info: RequestInfo) -> bool:
+    """A completed e-mailed link (reset, invitation, device approval) verifies the address it was
+    sent to while that is still the user's (audited once, when the flag changes); True if it did."""
+    if user.email_verified or not resets.proves_address(link, user):
+        return False
+    user.email_verified = True
+    audit.record(db, audit.USER_EMAIL_VERIFIED, now=now, user_id=user.id, **info.audit_fields(), via=link.purpose)
+    return True

@@ -24,6 +24,7 @@ from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.core.ports import Throttle
 from idp.core.request import RequestInfo
 from idp.core.settings import Settings
+from idp.domain.accounts import confirm_email_by_link
 from idp.domain.signin import account_key
 from idp.storage.sql import audit, resets
 from idp.storage.sql import users as user_repo
@@ -72,7 +73,13 @@ class DeviceLinks:
             return None
         lifetime = self.settings.device_link_seconds
         token = resets.issue(
-            self.db, user.id, now=self.now(), lifetime=lifetime, purpose=PURPOSE, interaction_id=interaction_id
+            self.db,
+            user.id,
+            now=self.now(),
+            lifetime=lifetime,
+            purpose=PURPOSE,
+            interaction_id=interaction_id,
+            mailed_to=user.email_norm,
         )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")
         return Issued(user, lang, mail_context(user, link_url(self.settings.issuer, token), lifetime))
@@ -85,6 +92,7 @@ class DeviceLinks:
         if not resets.consume(self.db, state.row, self.now()):
             return False
         self._audit(audit.DEVICE_APPROVED, state.user.id, new_device=new_device)
+        confirm_email_by_link(self.db, state.user, state.row, now=self.now(), info=self.info)
         return True
 
     def refused(self, state: resets.LinkState, step: str) -> None:

@@ -17,6 +17,10 @@ from idp.domain.accounts import Accounts
 from idp.storage.sql import users as user_repo
 
 COLUMNS = ("registration_number", "email", "name", "role")
+#: Optional columns: ``email_verified`` (yes/no, true/false, 1/0; empty = the ``--email-verified`` flag)
+#: says whether the institution assigned the row's address.
+OPTIONAL_COLUMNS = ("email_verified",)
+_YES, _NO = ("yes", "true", "1"), ("no", "false", "0")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
@@ -48,8 +52,11 @@ def read_rows(handle: TextIO) -> list[Row]:
         raise ValueError("the CSV file is empty") from None
     except csv.Error as exc:
         raise ValueError(f"cannot read the CSV header: {exc}") from None
-    if sorted(header) != sorted(COLUMNS):
-        raise ValueError(f"the CSV header must be {','.join(COLUMNS)} (got {','.join(header) or 'nothing'})")
+    if sorted(h for h in header if h not in OPTIONAL_COLUMNS) != sorted(COLUMNS) or len(set(header)) != len(header):
+        raise ValueError(
+            f"the CSV header must be {','.join(COLUMNS)} and optionally {','.join(OPTIONAL_COLUMNS)} "
+            f"(got {','.join(header) or 'nothing'})"
+        )
     rows = []
     while True:
         try:
@@ -79,7 +86,18 @@ def validate(values: dict[str, str]) -> str | None:
         return "name is longer than 200 characters"
     if role not in user_repo.ROLES:
         return f"role must be one of {', '.join(user_repo.ROLES)} (got {role!r})"
+    verified = values.get("email_verified", "").lower()
+    if verified not in _YES + _NO + ("",):
+        return f"email_verified must be yes or no (got {values['email_verified']!r})"
+    if verified in _YES and not email:
+        return "email_verified needs an e-mail address"
     return None
+
+
+def email_verified(values: dict[str, str], default: bool) -> bool:
+    """The row's ``email_verified`` cell, or ``default`` (``--email-verified``) when absent or empty."""
+    cell = values.get("email_verified", "").lower()
+    return cell in _YES if cell else default and bool(values["email"])
 
 
 def import_rows(
@@ -89,16 +107,19 @@ def import_rows(
     accounts: Callable[[Session], Accounts],
     invite: bool,
     language: str = "en",
+    email_verified_default: bool = False,
 ) -> Report:
     """Import ``rows``, each in a transaction of its own (``database``): a bad row never holds up the
-    good ones. ``accounts`` makes the account use cases for a row's transaction."""
+    good ones. ``accounts`` makes the account use cases for a row's transaction.
+    ``email_verified_default``: the institution assigned the addresses (rows may say otherwise)."""
     report, seen = Report(), {}
     for row in rows:
         error = row.error or validate(row.values)
         if error is None:
             error = _duplicate_in_file(row, seen)
         if error is None:
-            error = _import_one(row.values, report, invite, language, database, accounts)
+            verified = email_verified(row.values, email_verified_default)
+            error = _import_one(row.values, verified, report, invite, language, database, accounts)
         if error:
             report.errors.append((row.line, error))
     return report
@@ -118,6 +139,7 @@ def _duplicate_in_file(row: Row, seen: dict) -> str | None:
 
 def _import_one(
     values: dict[str, str],
+    verified: bool,
     report: Report,
     invite: bool,
     language: str,
@@ -142,11 +164,12 @@ def _import_one(
                 role=values["role"],
                 password_hash=None,
                 now=accounts.now(),
+                email_verified=verified,
             )
         except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
         accounts.record_import(user)
-        link = accounts.issue_link(user, purpose="invite") if invite and user.email else None
+        link = accounts.issue_link(user, purpose="invite", mailed=True) if invite and user.email else None
         context = accounts.link_mail_context(user, link) if link else None
     report.created += 1
     if context is None:

@@ -78,6 +78,9 @@ class ClientSpec:
     jwks_uri: str | None = None
     backchannel_logout_uri: str | None = None
     info: dict = field(default_factory=dict)
+    #: The authorization request must carry a PKCE challenge; None = the operator's default
+    #: (``IDP_REQUIRE_PKCE_DEFAULT``); public clients always require it.
+    require_pkce: bool | None = None
 
     def __post_init__(self):
         if self.token_endpoint_auth_method is None:
@@ -97,6 +100,8 @@ class ClientSpec:
         if self.id_token_signed_response_alg not in ALGS:
             raise ClientMetadataError("id_token_signed_response_alg", f"must be one of {', '.join(ALGS)}")
         self._validate_scope()
+        if self.public and self.require_pkce is False:
+            raise ClientMetadataError("require_pkce", "a public client must use PKCE (RFC 9700 section 2.1.1)")
 
     def _validate_grants(self) -> None:
         if not self.grant_types:
@@ -292,10 +297,14 @@ def spec_from_metadata(
             raise ClientMetadataError(name, "must be a string")
     if "jwks" in data and not isinstance(data["jwks"], dict):
         raise ClientMetadataError("jwks", "must be a JSON object (a JWK Set)")
-    if "trusted" in data and not isinstance(data["trusted"], bool):
-        raise ClientMetadataError("trusted", "must be true or false")
+    for name in ("trusted", "require_pkce"):
+        if name in data and not isinstance(data[name], bool):
+            raise ClientMetadataError(name, "must be true or false")
     # RFC 7591 §2: grant_types defaults to authorization_code, response_types to code.
     grant_types = data.get("grant_types", ["authorization_code"])
+    auth_method = data.get("token_endpoint_auth_method", "client_secret_basic")
+    # Omitted: kept as stored on an update, unless the client becomes public (then always on).
+    require_pkce = data.get("require_pkce", defaults.require_pkce if defaults and auth_method != "none" else None)
     info = {k: data[k] for k in INFO_URIS + INFO_STRINGS + ("contacts",) if k in data}
     spec = ClientSpec(
         name=data.get("client_name", "") or "",
@@ -303,7 +312,7 @@ def spec_from_metadata(
         post_logout_redirect_uris=list(data.get("post_logout_redirect_uris", [])),
         grant_types=list(dict.fromkeys(grant_types)),
         response_types=list(dict.fromkeys(data["response_types"])) if "response_types" in data else None,
-        token_endpoint_auth_method=data.get("token_endpoint_auth_method", "client_secret_basic"),
+        token_endpoint_auth_method=auth_method,
         trusted=data.get("trusted", defaults.trusted if defaults else False),
         scope=data.get("scope", DEFAULT_SCOPE),
         id_token_signed_response_alg=data.get("id_token_signed_response_alg", "RS256"),
@@ -312,6 +321,7 @@ def spec_from_metadata(
         jwks_uri=data.get("jwks_uri"),
         backchannel_logout_uri=data.get("backchannel_logout_uri"),
         info=info,
+        require_pkce=require_pkce,
     )
     if not privileged:
         kept = set(defaults.scope.split()) if defaults else set()
@@ -327,6 +337,19 @@ def spec_from_metadata(
     return spec
 
 
+def merge_metadata(current: dict, changes: dict) -> dict:
+    """A partial update (admin PATCH, ``idp clients update``): the stored metadata with ``changes``
+    over it. ``jwks`` and ``jwks_uri`` are alternatives (RFC 7591 §2): giving one drops the other; a
+    client made public drops its stored ``require_pkce`` (public clients always require PKCE)."""
+    current = dict(current)
+    for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
+        if given in changes and other not in changes:
+            current.pop(other, None)
+    if changes.get("token_endpoint_auth_method") == "none":
+        current.pop("require_pkce", None)
+    return {**current, **changes}
+
+
 def client_metadata(row: Client) -> dict:
     """A client's registered metadata as RFC 7591 §3.2.1 returns it (no secrets)."""
     body = {
@@ -340,6 +363,7 @@ def client_metadata(row: Client) -> dict:
         "scope": row.scope,
         "id_token_signed_response_alg": row.id_token_signed_response_alg,
         "application_type": row.application_type or "web",
+        "require_pkce": row.require_pkce,
         "client_id_issued_at": int(row.created_at),
     }
     if not row.public and row.token_endpoint_auth_method in SECRET_METHODS:
@@ -363,10 +387,13 @@ def build_client(
     created_by: str = "",
     team: str | None = None,
     allow: AllowList = DENY_ALL,
+    require_pkce_default: bool = True,
 ) -> tuple[Client, str | None]:
-    """A new ``Client`` row and its secret (None unless the client authenticates with a secret)."""
+    """A new ``Client`` row and its secret (None unless the client authenticates with a secret);
+    ``require_pkce_default`` applies when the spec leaves ``require_pkce`` open."""
     spec.validate(allow)
     row = Client(client_id=new_id(), active=True, created_at=now, created_by=created_by[:200], team=team)
+    row.require_pkce = require_pkce_default
     secret = apply_spec(row, spec, secret_key=secret_key, now=now, allow=allow)
     return row, secret
 
@@ -376,8 +403,11 @@ def apply_spec(
 ) -> str | None:
     """Write a validated spec onto a row. Returns a new secret when the client now needs one and had
     none (e.g. it switched from ``private_key_jwt`` to ``client_secret_basic``); a client that stops
-    using a secret loses it."""
+    using a secret loses it. ``require_pkce`` left open keeps the row's value (a new row's default)."""
     spec.validate(allow)
+    if spec.require_pkce is not None:
+        row.require_pkce = spec.require_pkce
+    row.require_pkce = bool(row.require_pkce or spec.public)
     row.name, row.public, row.trusted = spec.name.strip(), spec.public, spec.trusted
     row.token_endpoint_auth_method = spec.token_endpoint_auth_method
     row.redirect_uris, row.post_logout_redirect_uris = list(spec.redirect_uris), list(spec.post_logout_redirect_uris)
@@ -414,6 +444,7 @@ def spec_of(row: Client) -> ClientSpec:
         jwks_uri=row.jwks_uri,
         backchannel_logout_uri=row.backchannel_logout_uri,
         info=dict(row.info or {}),
+        require_pkce=row.require_pkce,
     )
 
 

@@ -39,6 +39,8 @@ class Clients:
     allow: AllowList
     now: Callable[[], float]
     info: RequestInfo = field(default_factory=RequestInfo)
+    #: ``IDP_REQUIRE_PKCE_DEFAULT``: for new clients whose spec leaves ``require_pkce`` open.
+    require_pkce_default: bool = True
 
     def _audit(self, type: str, row: Client | None, *, actor: str, **details) -> None:
         audit.record(
@@ -56,7 +58,13 @@ class Clients:
     ) -> tuple[Client, str | None, str | None]:
         """Register a client: (row, secret or None, RFC 7592 registration access token or None)."""
         row, secret = build_client(
-            spec, secret_key=self.secret_key, now=self.now(), created_by=actor, team=team, allow=self.allow
+            spec,
+            secret_key=self.secret_key,
+            now=self.now(),
+            created_by=actor,
+            team=team,
+            allow=self.allow,
+            require_pkce_default=self.require_pkce_default,
         )
         rat = None
         if registration_token:
@@ -71,6 +79,7 @@ class Clients:
             name=row.name,
             redirect_uris=row.redirect_uris,
             trusted=row.trusted,
+            require_pkce=row.require_pkce,
         )
         return row, secret, rat
 

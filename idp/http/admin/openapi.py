@@ -40,6 +40,11 @@ METADATA = {
         "jwks": {"type": "object", "description": "JWK Set of public RSA/EC keys (private_key_jwt)."},
         "jwks_uri": URI,
         "trusted": {"type": "boolean", "description": "First-party client: no consent page."},
+        "require_pkce": {
+            "type": "boolean",
+            "description": "Authorization requests must carry a PKCE code_challenge (S256). Default for new "
+            "clients: IDP_REQUIRE_PKCE_DEFAULT; always true for public clients.",
+        },
         "client_uri": URI,
         "logo_uri": URI,
         "tos_uri": URI,
@@ -119,11 +124,12 @@ PROBLEM = {
 
 USER = {
     "type": "object",
-    "required": ["sub", "registration_number", "email", "name", "role", "active", "created_at"],
+    "required": ["sub", "registration_number", "email", "email_verified", "name", "role", "active", "created_at"],
     "properties": {
         "sub": {"type": "string"},
         "registration_number": {"type": "string"},
         "email": {"type": ["string", "null"]},
+        "email_verified": {"type": "boolean", "description": "The address is known to be the user's."},
         "name": {"type": "string"},
         "role": {"type": "string"},
         "active": {"type": "boolean"},

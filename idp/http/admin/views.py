@@ -9,7 +9,7 @@ from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.domain.clients import service as client_admin
-from idp.domain.clients.rules import client_metadata, spec_from_metadata
+from idp.domain.clients.rules import client_metadata, merge_metadata, spec_from_metadata
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
@@ -103,12 +103,7 @@ def update_client(client_id):
     """Merge the given members onto the client's metadata (omitted members keep their values)."""
     row = _client(client_id)
     changes = _json_object()
-    current = client_metadata(row)
-    # jwks and jwks_uri are alternatives (RFC 7591 §2): giving one replaces the other.
-    for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
-        if given in changes and other not in changes:
-            current.pop(other, None)
-    merged = {**current, "trusted": row.trusted, **changes}
+    merged = merge_metadata({**client_metadata(row), "trusted": row.trusted}, changes)
     try:
         spec = spec_from_metadata(merged, privileged=True, allow=deps().outbound.allow)
         secret = usecases.clients().update(row, spec, actor=actor())
@@ -181,6 +176,7 @@ def _user(row) -> dict:
         "sub": row.sub,
         "registration_number": row.registration_number,
         "email": row.email,
+        "email_verified": row.email_verified,
         "name": row.display_name,
         "role": row.role,
         "active": row.active,

@@ -27,6 +27,9 @@ from idp.http.protocol.models import Principal
 from idp.http.protocol.server import Issuer, get_server
 from idp.storage.sql import consents
 
+#: RFC 7636 §4.4.1: the error when a client that must use PKCE sent no challenge.
+PKCE_REQUIRED = "This client must use PKCE: send 'code_challenge' with 'code_challenge_method=S256'."
+
 log = logging.getLogger(__name__)
 
 
@@ -101,9 +104,10 @@ def _check_openid_parameters(grant) -> dict:
         raise RequestURINotSupportedError(redirect_uri=redirect_uri)
     if data.get("response_mode", "query") != "query":
         raise InvalidRequestError("Only 'response_mode=query' is supported.", redirect_uri=redirect_uri)
-    if grant.request.client.is_public and not data.get("code_challenge"):
-        # RFC 9700 §2.1.1 / RFC 7636: public clients MUST use PKCE.
-        raise InvalidRequestError("Public clients must send 'code_challenge' (S256).", redirect_uri=redirect_uri)
+    if grant.request.client.requires_pkce and not data.get("code_challenge"):
+        # RFC 9700 §2.1.1: public clients MUST use PKCE, and every client should; the client's
+        # ``require_pkce`` says (always true for public ones). RFC 7636 §4.4.1: invalid_request.
+        raise InvalidRequestError(PKCE_REQUIRED, redirect_uri=redirect_uri)
     try:
         parse_max_age(data.get("max_age"))
     except ParameterError:

@@ -56,7 +56,7 @@ def user_claims(principal, scope: str, requested: dict | None) -> UserInfo:
         "preferred_username": user.registration_number,
         "roles": [user.role],
         "email": user.email,
-        "email_verified": False if user.email else None,
+        "email_verified": bool(user.email_verified) if user.email else None,
     }
     names = {n for s in (scope or "").split() for n in SCOPE_CLAIMS.get(s, ())}
     names |= set(requested or {})

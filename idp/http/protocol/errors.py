@@ -54,7 +54,7 @@ SPECIFIC = frozenset(
         # idp/http/protocol/authorize.py and idp/http/protocol/claims.py
         "Missing 'redirect_uri' in request.",
         "Only 'response_mode=query' is supported.",
-        "Public clients must send 'code_challenge' (S256).",
+        "This client must use PKCE: send 'code_challenge' with 'code_challenge_method=S256'.",
         "Invalid 'max_age' parameter.",
         "Invalid 'id_token_hint'.",
         "The 'id_token_hint' was not issued to this client.",

@@ -35,6 +35,11 @@ class OAuthClient(ClientMixin):
     def is_public(self) -> bool:
         return self.row.public
 
+    @property
+    def requires_pkce(self) -> bool:
+        """The authorization request must carry a PKCE challenge (public clients always)."""
+        return bool(self.row.require_pkce or self.row.public)
+
     def get_client_id(self):
         return self.client_id
 

@@ -134,7 +134,7 @@ def _finish_reset(state):
     usecases.accounts().reset_password(
         state.user,
         request.form.get("password", ""),
-        purpose=state.row.purpose,
+        link=state.row,
         lang=choose_language(None, request.accept_languages),
     )
     interaction = interactions.load(state.row.interaction_id)

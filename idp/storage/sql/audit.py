@@ -37,6 +37,10 @@ CONSENT_REVOKED = "consent.revoked"
 USER_DISABLED = "user.disabled"
 USER_ENABLED = "user.enabled"
 USER_IMPORTED = "user.imported"
+#: The user's address became verified: details.via reset | invite | device (a link e-mailed to it was completed).
+USER_EMAIL_VERIFIED = "user.email_verified"
+#: The address changed (``idp users set-email``): details.email_verified says whether the new one is.
+USER_EMAIL_CHANGED = "user.email_changed"
 BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
 BACKCHANNEL_FAILED = "logout.backchannel_failed"
 CLIENT_REGISTERED = "client.registered"
@@ -78,6 +82,8 @@ TYPES = (
     USER_DISABLED,
     USER_ENABLED,
     USER_IMPORTED,
+    USER_EMAIL_VERIFIED,
+    USER_EMAIL_CHANGED,
     BACKCHANNEL_DELIVERED,
     BACKCHANNEL_FAILED,
     CLIENT_REGISTERED,

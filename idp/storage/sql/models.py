@@ -26,6 +26,9 @@ class User(Base):
     registration_number_norm: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254))
     email_norm: Mapped[str | None] = mapped_column(String(254), unique=True)
+    #: The address is known to be the user's: assigned by the institution, or a link e-mailed to it was
+    #: completed. Cleared when the address changes (``users.set_email``).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False)
     display_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(20), default="student")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -51,6 +54,8 @@ class Client(Base):
     response_types: Mapped[list] = mapped_column(JSON, default=list)
     scope: Mapped[str] = mapped_column(Text, default="")
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    #: The authorization request must carry a PKCE ``code_challenge`` (always true for public clients).
+    require_pkce: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[float] = mapped_column(Float)
     #: OpenID Connect Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed (None = not wanted).
     backchannel_logout_uri: Mapped[str | None] = mapped_column(String(2000), default=None)
@@ -197,6 +202,9 @@ class PasswordResetToken(Base):
     used_at: Mapped[float | None] = mapped_column(Float)
     #: Set when a newer link, a reset or a password change made this one void.
     superseded_at: Mapped[float | None] = mapped_column(Float)
+    #: The normalised address the link was e-mailed to; NULL when handed over otherwise (helpdesk).
+    #: Completing the link verifies the user's e-mail only while it is still this address.
+    mailed_to: Mapped[str | None] = mapped_column(String(254))
     #: The pending authorization request the link was asked for in, to return to afterwards.
     interaction_id: Mapped[str | None] = mapped_column(String(100))
 

@@ -35,10 +35,18 @@ class LinkState:
 
 
 def issue(
-    db: Session, user_id: int, *, now: float, lifetime: int, purpose: str = "reset", interaction_id: str | None = None
+    db: Session,
+    user_id: int,
+    *,
+    now: float,
+    lifetime: int,
+    purpose: str = "reset",
+    interaction_id: str | None = None,
+    mailed_to: str | None = None,
 ) -> str:
     """A new link token for the user (256-bit, only its hash stored); every earlier unused link of
-    the same family (``PASSWORD_PURPOSES`` or ``DEVICE_PURPOSES``) becomes void."""
+    the same family (``PASSWORD_PURPOSES`` or ``DEVICE_PURPOSES``) becomes void. ``mailed_to``: the
+    address it is e-mailed to (None when the helpdesk hands it over)."""
     supersede_all(db, user_id, now, purposes=_FAMILIES[purpose])
     token = new_token()
     db.add(
@@ -49,6 +57,7 @@ def issue(
             created_at=now,
             expires_at=now + lifetime,
             interaction_id=interaction_id,
+            mailed_to=mailed_to,
         )
     )
     db.flush()
@@ -87,6 +96,11 @@ def inspect(db: Session, token: str, now: float, *, purposes: tuple[str, ...] = 
     if now >= row.expires_at:
         return LinkState("expired", row, user)
     return LinkState("valid", row, user)
+
+
+def proves_address(row: PasswordResetToken, user: User) -> bool:
+    """A completed link proves the user reads the address it was e-mailed to, if that is still theirs."""
+    return row.mailed_to is not None and row.mailed_to == user.email_norm
 
 
 def consume(db: Session, row: PasswordResetToken, now: float) -> bool:

@@ -52,6 +52,7 @@ def create_user(
     role: str,
     password_hash: str | None,
     now: float,
+    email_verified: bool = False,
 ) -> User:
     """Add a user to the session; raises ``UserExists`` on a duplicate registration number or e-mail."""
     reg_norm = normalize_registration_number(registration_number)
@@ -67,6 +68,7 @@ def create_user(
         registration_number_norm=reg_norm,
         email=(email or "").strip() or None,
         email_norm=email_norm,
+        email_verified=bool(email_verified and email_norm),
         display_name=name.strip(),
         role=role,
         active=True,
@@ -77,6 +79,20 @@ def create_user(
     db.add(user)
     db.flush()
     return user
+
+
+def set_email(db: Session, user: User, email: str | None, *, verified: bool = False) -> bool:
+    """Give the user another address (or none); a new address is unverified unless ``verified``.
+    Raises ``UserExists`` if another user has it; returns False (nothing changed) if it is the same."""
+    email_norm = normalize_email(email)
+    if email_norm == user.email_norm:
+        return False
+    if email_norm and db.scalar(select(User.id).where(User.email_norm == email_norm, User.id != user.id)) is not None:
+        raise UserExists("a user with this e-mail already exists")
+    user.email, user.email_norm = (email or "").strip() or None, email_norm
+    user.email_verified = bool(verified and email_norm)
+    db.flush()
+    return True
 
 
 def set_password_hash(db: Session, user: User, password_hash: str, now: float) -> None:
