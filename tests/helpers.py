@@ -34,6 +34,7 @@ class Provider:
         role="student",
         password=PASSWORD,
         active=True,
+        email_verified=False,
     ):
         from idp.http.context import deps
         from idp.storage.sql import users
@@ -47,6 +48,7 @@ class Provider:
                 role=role,
                 password_hash=deps().hasher.hash(password),
                 now=deps().now(),
+                email_verified=email_verified,
             )
             user.active = active
             db.commit()
