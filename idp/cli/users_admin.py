@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from idp.cli import CLIError
+from idp.cli import CLIError, Context
 from idp.cli.users import users_group
 
 
@@ -94,7 +94,7 @@ def enable(obj, login):
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"registration_number", "email", "email_verified"}.')
 @click.pass_obj
-def set_email(obj, login, email, email_verified, as_json):
+def set_email(obj: Context, login: str, email: str, email_verified: bool, as_json: bool) -> None:
     """Give LOGIN (registration number or e-mail) the address EMAIL (audited as user.email_changed)."""
     from idp.core.errors import UserExists
 
