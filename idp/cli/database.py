@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+from idp.core.settings import Settings
 
 
-def _upgrade(settings) -> None:
+def _upgrade(settings: Settings) -> None:
     from pathlib import Path
 
     from sqlalchemy.exc import SQLAlchemyError
@@ -24,7 +25,7 @@ def _upgrade(settings) -> None:
 
 @main.command("init")
 @click.pass_obj
-def init_command(obj):
+def init_command(obj: Context) -> None:
     """Create or upgrade the schema and create a current and a next signing key per algorithm."""
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -43,13 +44,13 @@ def init_command(obj):
 
 
 @main.group("db")
-def db_group():
+def db_group() -> None:
     """Database schema commands."""
 
 
 @db_group.command("upgrade")
 @click.pass_obj
-def db_upgrade(obj):
+def db_upgrade(obj: Context) -> None:
     """Apply every pending schema migration."""
     _upgrade(obj.settings)
     click.echo("database schema is up to date")
