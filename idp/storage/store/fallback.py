@@ -91,7 +91,9 @@ class FallbackStore:
             self._down(exc)
         self.fallback.delete(key)
 
-    def _read(self, primary, fallback, key: str):
+    def _read(
+        self, primary: Callable[[str], dict | None], fallback: Callable[[str], dict | None], key: str
+    ) -> dict | None:
         try:
             value = primary(key)
         except StoreUnavailable as exc:

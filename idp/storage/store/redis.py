@@ -12,12 +12,16 @@ the clock service. Any connection error or timeout becomes ``StoreUnavailable``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from idp.core.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 class RedisStore:
@@ -35,7 +39,7 @@ class RedisStore:
         )
         self._prefix = prefix
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
