@@ -52,7 +52,7 @@ def write_eml(directory: Path, message: EmailMessage) -> Path:
 
 
 class OutboxMailer:
-    def __init__(self, directory: str | Path, sender: str = "SPOM Login <no-reply@localhost>"):
+    def __init__(self, directory: str | Path, sender: str = "SPOM Login <no-reply@localhost>") -> None:
         self.directory = Path(directory)
         self.sender = sender
 
@@ -109,7 +109,7 @@ class Postman:
         attempts: int = 3,
         retry_seconds: float = 5,
         sleep: Callable[[float], None] = time.sleep,
-    ):
+    ) -> None:
         self.mailer, self.failed_dir, self.sender = mailer, Path(failed_dir), sender
         self.attempts, self.retry_seconds, self.sleep = attempts, retry_seconds, sleep
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-mail")

@@ -61,7 +61,7 @@ class OutboundError(Exception):
     logs, audit events and error responses; ``refused`` means the policy said no, so retrying
     cannot help."""
 
-    def __init__(self, reason: str, *, refused: bool = False):
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.refused = reason, refused
 

@@ -205,7 +205,7 @@ def prune(db: Session, *, before: float) -> int:
     return rowcount(result) or 0
 
 
-def as_dict(event: AuditEvent) -> dict:
+def as_dict(event: AuditEvent) -> dict[str, Any]:
     """One event as JSON-ready data (time as ISO 8601 UTC)."""
     from idp.core.clock import utc
 

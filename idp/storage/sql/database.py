@@ -52,7 +52,7 @@ def _forget_after_commit(session: Session) -> None:
 
 
 class Database:
-    def __init__(self, url: str, connect_timeout: int = 3):
+    def __init__(self, url: str, connect_timeout: int = 3) -> None:
         self.engine = make_engine(url, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessionmaker, "after_commit", _run_after_commit)

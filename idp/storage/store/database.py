@@ -44,7 +44,7 @@ class DatabaseStore:
         self._db, self._now = database, now
         self._postgresql = database.engine.dialect.name == "postgresql"
 
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Save ``value`` under ``key`` for ``ttl`` seconds (at least one), replacing any earlier value."""
         now = self._now()
         stmt = self._upsert(key, value, ttl, now)
@@ -53,7 +53,7 @@ class DatabaseStore:
             self._collect(conn, now)
             conn.execute(stmt)
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """Save ``value`` only if ``key`` holds no live value; False if it does (one statement)."""
         now = self._now()
         insert = self._upsert(key, value, ttl, now)
@@ -64,7 +64,7 @@ class DatabaseStore:
             self._collect(conn, now)
             return conn.execute(stmt).first() is not None
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The live value under ``key``, or None."""
         with self._db.engine.connect() as conn:
             raw = conn.scalar(
@@ -74,7 +74,7 @@ class DatabaseStore:
             )
         return None if raw is None else json.loads(raw)
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """Delete ``key`` and return its live value (None if absent or expired), atomically."""
         stmt = (
             delete(StoreEntry)
@@ -92,7 +92,7 @@ class DatabaseStore:
         with self._db.engine.begin() as conn:
             conn.execute(delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)))
 
-    def _upsert(self, key: str, value: dict, ttl: int, now: float) -> postgresql.Insert | sqlite.Insert:
+    def _upsert(self, key: str, value: dict[str, Any], ttl: int, now: float) -> postgresql.Insert | sqlite.Insert:
         insert = postgresql.insert if self._postgresql else sqlite.insert
         return insert(StoreEntry).values(
             key_hash=token_hash(key), value=json.dumps(value), expires_at=now + max(1, int(ttl))
