@@ -280,7 +280,7 @@ _REFUSED = ("trusted",)
 
 
 def spec_from_metadata(
-    data: dict[str, Any], *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
+    data: object, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
 ) -> ClientSpec:
     """Parse RFC 7591 client metadata. Unknown members are ignored (RFC 7591 §2); members with the
     wrong JSON type are refused, naming the member.
