@@ -7,6 +7,8 @@ or outbox mail, …) and the only one that puts them on the app; tests pass thei
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from flask import Flask
 
 from idp.core.clock import SystemClock
@@ -21,6 +23,19 @@ from idp.http.mail import TemplateNotifier
 from idp.storage.sql.database import Database as SQLDatabase
 from idp.storage.store import build_store
 from idp.storage.throttle import build_throttle
+
+
+class Backends(TypedDict, total=False):
+    """The keyword arguments of ``create_app``: any backend ``build_deps`` would otherwise build."""
+
+    clock: Clock | None
+    database: Database | None
+    store: Store | None
+    keystore: KeyStore | None
+    hasher: Hasher | None
+    throttle: Throttle | None
+    mailer: Mailer | None
+    outbound: OutboundClient | None
 
 
 def build_deps(
@@ -63,7 +78,7 @@ def build_deps(
     )
 
 
-def create_app(settings: Settings | None = None, **backends) -> Flask:
+def create_app(settings: Settings | None = None, **backends: Unpack[Backends]) -> Flask:
     """Build the provider. Every backend can be swapped (``build_deps`` names them)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="http/web/templates", static_folder="http/web/static")

@@ -12,8 +12,10 @@ import ipaddress
 import os
 import re
 import secrets
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,7 +26,8 @@ class SettingsError(ValueError):
     """Raised when the environment does not describe a valid configuration."""
 
 
-def _doc(text: str, **kw):
+def _doc(text: str, **kw: Any) -> Any:
+    # Any: it stands for the field's default, whatever the field's type (as dataclasses.field does).
     return field(metadata={"doc": text}, **kw)
 
 
@@ -230,17 +233,17 @@ class Settings:
         return Path(self.outbox_dir) if self.outbox_dir else Path(self.instance_dir) / "outbox"
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Build settings from ``IDP_*`` variables (plus keyword overrides) and validate them."""
         env = os.environ if environ is None else environ
-        values: dict = {}
+        values: dict[str, Any] = {}
         errors: list[str] = []
         for f in dataclasses.fields(cls):
             raw = env.get("IDP_" + f.name.upper())
             if raw is None:
                 continue
             try:
-                values[f.name] = _parse(f.type, raw)
+                values[f.name] = _parse(str(f.type), raw)  # a string: annotations are postponed
             except ValueError:
                 errors.append(f"IDP_{f.name.upper()}: expected {f.type}, got {raw!r}")
         values.update(overrides)
@@ -265,7 +268,7 @@ class Settings:
             )
         return resolved
 
-    def _problems(self):
+    def _problems(self) -> Iterator[str]:
         parts = urlsplit(self.issuer)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             yield f"IDP_ISSUER: must be an absolute http(s) URL, got {self.issuer!r}"
@@ -389,9 +392,10 @@ class Settings:
                 "IDP_RATE_DEVICE_LINK_ACCOUNT_LIMIT, so the newest mailed link still works when the limit refuses"
             )
         for f in dataclasses.fields(self):
-            if f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days"):
-                if getattr(self, f.name) <= 0:
-                    yield f"IDP_{f.name.upper()}: must be positive"
+            if (
+                f.name.startswith(("rate_", "throttle_")) or f.name in ("device_cookie_days", "audit_retention_days")
+            ) and getattr(self, f.name) <= 0:
+                yield f"IDP_{f.name.upper()}: must be positive"
 
     @classmethod
     def documentation(cls) -> list[tuple[str, str, str]]:
@@ -405,7 +409,7 @@ class Settings:
         return rows
 
 
-def _parse(type_name: str, raw: str):
+def _parse(type_name: str, raw: str) -> int | str | tuple[str, ...]:
     if type_name == "int":
         return int(raw)
     if type_name.startswith("tuple"):
@@ -439,8 +443,8 @@ def _contrast_with_white(hex_colour: str) -> float:
     """WCAG 2.2 contrast ratio of white against ``#rrggbb`` (relative luminance, §1.4.3)."""
 
     def channel(c: int) -> float:
-        c = c / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
 
     r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
     luminance = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ class Accounts:
     info: RequestInfo = field(default_factory=RequestInfo)
     source: str | None = None
 
-    def _audit(self, type: str, user: User | None, client_id: str | None = None, **details) -> None:
+    def _audit(self, type: str, user: User | None, client_id: str | None = None, **details: Any) -> None:
         if self.source:
             details["source"] = self.source
         audit.record(
@@ -91,16 +92,17 @@ class Accounts:
         return ended
 
     def notify_password_changed(self, user: User, lang: str, *, signed_out: bool) -> None:
-        if not user.email:
+        email = user.email
+        if not email:
             return
-        context = dict(
+        context: dict[str, Any] = dict(
             changed_at=self.now(),
             signed_out=signed_out,
             name=user.display_name or user.registration_number,
             registration_number=user.registration_number,
             forgot_link=f"{self.settings.issuer}/password/forgot",
         )
-        after_commit(self.db, lambda: self.notifier.send("changed", user.email, lang, **context))
+        after_commit(self.db, lambda: self.notifier.send("changed", email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
     def issue_link(self, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
@@ -117,7 +119,7 @@ class Accounts:
         self._audit(audit.PASSWORD_RESET_LINK, user)
         return link
 
-    def link_mail_context(self, user: User, link: str) -> dict:
+    def link_mail_context(self, user: User, link: str) -> dict[str, Any]:
         return {
             "name": user.display_name or user.registration_number,
             "registration_number": user.registration_number,
@@ -131,14 +133,15 @@ class Accounts:
         Runs on the mail thread, after the page answered (so timing tells nothing). Audited either way;
         True when a link was issued."""
         user = user_repo.get_user_by_login(self.db, login)
-        if user is None or not user.active or not user.email:
+        email = user.email if user is not None else None
+        if user is None or not user.active or not email:
             reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
             self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="ignored", reason=reason)
             return False
         link = self.issue_link(user, interaction_id=interaction_id)
         self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
         context = self.link_mail_context(user, link)
-        after_commit(self.db, lambda: self.notifier.send("reset", user.email, lang, later=False, **context))
+        after_commit(self.db, lambda: self.notifier.send("reset", email, lang, later=False, **context))
         return True
 
     # -- sessions and status ---------------------------------------------------------------------

@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, cast
+from urllib.parse import SplitResult, urlsplit
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from idp.core.errors import ClientMetadataError
 from idp.core.outbound import policy as outbound_policy
@@ -57,6 +58,15 @@ SERVER_URI_MESSAGES = {
 }
 SERVER_URI_DEFAULT = "must be an absolute https URL"
 
+T = TypeVar("T")
+
+
+def _filled(value: T | None) -> T:
+    """A field that ``ClientSpec.__post_init__`` fills in when it is not given (never None after)."""
+    if value is None:
+        raise TypeError("ClientSpec.__post_init__ fills this field in")
+    return value
+
 
 @dataclass
 class ClientSpec:
@@ -74,12 +84,12 @@ class ClientSpec:
     scope: str = DEFAULT_SCOPE
     id_token_signed_response_alg: str = "RS256"
     application_type: str = "web"
-    jwks: dict | None = None
+    jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     backchannel_logout_uri: str | None = None
-    info: dict = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.token_endpoint_auth_method is None:
             self.token_endpoint_auth_method = "none" if self.public else "client_secret_basic"
         self.public = self.token_endpoint_auth_method == "none"
@@ -108,11 +118,12 @@ class ClientSpec:
             raise ClientMetadataError("grant_types", "a public client cannot use client_credentials")
         if "refresh_token" in self.grant_types and "authorization_code" not in self.grant_types:
             raise ClientMetadataError("grant_types", "refresh_token needs authorization_code")
-        for r in self.response_types:
+        response_types = _filled(self.response_types)
+        for r in response_types:
             if r not in RESPONSE_TYPES:
                 raise ClientMetadataError("response_types", f"each must be one of {', '.join(RESPONSE_TYPES)}")
         # RFC 7591 §2.1: grant_types and response_types must agree.
-        if ("code" in self.response_types) != ("authorization_code" in self.grant_types):
+        if ("code" in response_types) != ("authorization_code" in self.grant_types):
             raise ClientMetadataError("response_types", "'code' goes with the authorization_code grant type")
 
     def _validate_auth_method(self, allow: AllowList) -> None:
@@ -164,7 +175,7 @@ def _uri_error(field_name: str) -> str:
     return "invalid_redirect_uri" if field_name == "redirect_uris" else "invalid_client_metadata"
 
 
-def _parse_uri(uri, field_name: str, error: str):
+def _parse_uri(uri: object, field_name: str, error: str) -> SplitResult:
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH:
         raise ClientMetadataError(field_name, f"must be URI strings of at most {MAX_URI_LENGTH} characters", error)
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
@@ -183,7 +194,7 @@ def _parse_uri(uri, field_name: str, error: str):
     return parts
 
 
-def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> None:
+def check_redirect_uri(uri: object, field_name: str, application_type: str = "web") -> None:
     """Absolute, no fragment, no wildcards; https unless loopback IP literal (RFC 8252 §7.3,
     any port); private-use reverse-domain schemes (RFC 8252 §7.1) for native apps only."""
     error = _uri_error(field_name)
@@ -202,7 +213,7 @@ def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> N
         raise ClientMetadataError(field_name, "private-use schemes need application_type 'native'", error)
 
 
-def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
+def check_server_uri(uri: object, field_name: str, allow: AllowList = DENY_ALL) -> None:
     """A URL the provider itself calls (``backchannel_logout_uri``, ``jwks_uri``): the outbound
     policy's checks that need no DNS (https unless allow-listed; no internal IP literal, no
     localhost name unless allow-listed; no credentials), plus no fragment (Back-Channel Logout §2.2,
@@ -220,13 +231,13 @@ def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
         raise ClientMetadataError(field_name, SERVER_URI_MESSAGES.get(exc.reason, SERVER_URI_DEFAULT)) from None
 
 
-def check_https_uri(uri, field_name: str) -> None:
+def check_https_uri(uri: object, field_name: str) -> None:
     parts = _parse_uri(uri, field_name, "invalid_client_metadata")
     if parts.scheme != "https" or not parts.hostname:
         raise ClientMetadataError(field_name, "must be an https URL")
 
 
-def check_jwks(value) -> None:
+def check_jwks(value: dict[str, Any]) -> None:
     """A JWK Set of public signing keys only (RFC 7591 §2: no private members)."""
     keys = value.get("keys") if isinstance(value, dict) else None
     if not isinstance(keys, list) or not keys or len(keys) > 10:
@@ -235,7 +246,8 @@ def check_jwks(value) -> None:
         if not isinstance(key, dict) or "d" in key or key.get("kty") not in ("RSA", "EC"):
             raise ClientMetadataError("jwks", "must hold public RSA or EC keys only")
     try:
-        KeySet.import_key_set(value)
+        # The shape was checked above; joserfc checks the members.
+        KeySet.import_key_set(cast(KeySetSerialization, value))
     except (JoseError, ValueError, TypeError, KeyError):
         raise ClientMetadataError("jwks", "is not a valid JWK Set") from None
 
@@ -253,24 +265,22 @@ def is_loopback_ip(host: str) -> bool:
 #: Members read from RFC 7591 metadata and their expected JSON types.
 _LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
 _STRINGS = (
-    (
-        "client_name",
-        "token_endpoint_auth_method",
-        "scope",
-        "id_token_signed_response_alg",
-        "application_type",
-        "jwks_uri",
-        "backchannel_logout_uri",
-    )
-    + INFO_URIS
-    + INFO_STRINGS
+    "client_name",
+    "token_endpoint_auth_method",
+    "scope",
+    "id_token_signed_response_alg",
+    "application_type",
+    "jwks_uri",
+    "backchannel_logout_uri",
+    *INFO_URIS,
+    *INFO_STRINGS,
 )
 #: Members a client may never set about itself (RFC 7592 §2.2 and our own policy).
 _REFUSED = ("trusted",)
 
 
 def spec_from_metadata(
-    data, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
+    data: object, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
 ) -> ClientSpec:
     """Parse RFC 7591 client metadata. Unknown members are ignored (RFC 7591 §2); members with the
     wrong JSON type are refused, naming the member.
@@ -327,9 +337,9 @@ def spec_from_metadata(
     return spec
 
 
-def client_metadata(row: Client) -> dict:
+def client_metadata(row: Client) -> dict[str, Any]:
     """A client's registered metadata as RFC 7591 §3.2.1 returns it (no secrets)."""
-    body = {
+    body: dict[str, Any] = {
         "client_id": row.client_id,
         "client_name": row.name,
         "redirect_uris": list(row.redirect_uris),
@@ -379,9 +389,9 @@ def apply_spec(
     using a secret loses it."""
     spec.validate(allow)
     row.name, row.public, row.trusted = spec.name.strip(), spec.public, spec.trusted
-    row.token_endpoint_auth_method = spec.token_endpoint_auth_method
+    row.token_endpoint_auth_method = _filled(spec.token_endpoint_auth_method)
     row.redirect_uris, row.post_logout_redirect_uris = list(spec.redirect_uris), list(spec.post_logout_redirect_uris)
-    row.grant_types, row.response_types = list(spec.grant_types), list(spec.response_types)
+    row.grant_types, row.response_types = list(spec.grant_types), list(_filled(spec.response_types))
     row.scope = " ".join(dict.fromkeys(spec.scope.split()))
     row.id_token_signed_response_alg, row.application_type = spec.id_token_signed_response_alg, spec.application_type
     row.jwks, row.jwks_uri, row.info = spec.jwks, spec.jwks_uri, dict(spec.info)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -40,7 +41,7 @@ class Clients:
     now: Callable[[], float]
     info: RequestInfo = field(default_factory=RequestInfo)
 
-    def _audit(self, type: str, row: Client | None, *, actor: str, **details) -> None:
+    def _audit(self, type: str, row: Client | None, *, actor: str, **details: Any) -> None:
         audit.record(
             self.db,
             type,
@@ -157,8 +158,8 @@ def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> 
         return False
     candidate = keyed_hash(secret, secret_key)
     current = equals(candidate, row.secret_hash)
-    previous = (
-        bool(row.previous_secret_hash)
+    previous = bool(
+        row.previous_secret_hash
         and row.previous_secret_expires_at is not None
         and now < row.previous_secret_expires_at
         and equals(candidate, row.previous_secret_hash)
@@ -166,7 +167,7 @@ def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> 
     return current or previous
 
 
-def describe(row: Client, now: float) -> dict:
+def describe(row: Client, now: float) -> dict[str, Any]:
     """What ``show`` and the admin API report: metadata plus status and secrets (never their values)."""
     body = client_metadata(row)
     body.update(

@@ -6,6 +6,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import token_hash
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import Client, InitialAccessToken
 
 
@@ -63,4 +64,4 @@ def take_initial_token_slot(db: Session, token_id: int) -> bool:
         )
         .values(clients_registered=InitialAccessToken.clients_registered + 1)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

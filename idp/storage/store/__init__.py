@@ -14,10 +14,15 @@ behaviour suite runs on every backend (``tests/contract/test_store.py``).
 
 from __future__ import annotations
 
-from idp.core.ports import Clock, Store
+from typing import TYPE_CHECKING
+
+from idp.core.ports import Clock, Database, Store
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 
-def build_store(settings, database, clock: Clock) -> Store:
+def build_store(settings: Settings, database: Database, clock: Clock) -> Store:
     """Redis with the database as its fallback during an outage when ``IDP_REDIS_URL`` is set;
     the in-process store otherwise. Expiry computed in Python follows ``clock``."""
     # Imported here: importing one backend must not load the others' libraries (redis, SQLAlchemy),

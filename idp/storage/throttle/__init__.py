@@ -14,10 +14,15 @@ same behaviour suite runs on every backend (``tests/contract/test_throttle.py``)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from idp.core.ports import Clock, Throttle
 
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
-def build_throttle(settings, clock: Clock) -> Throttle:
+
+def build_throttle(settings: Settings, clock: Clock) -> Throttle:
     """``RedisThrottle`` when ``IDP_REDIS_URL`` is set, else ``MemoryThrottle``; timed by ``clock``."""
     from idp.storage.throttle.core import Policy
 
