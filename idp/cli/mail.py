@@ -29,7 +29,7 @@ def retry(obj, as_json):
     if isinstance(mailer, OutboxMailer):
         raise CLIError("no SMTP server configured (set IDP_SMTP_HOST)")
     sent = failed = 0
-    for path in sorted((settings.outbox_path / "failed").glob("*.eml")):
+    for path in sorted((settings.mail.outbox_path / "failed").glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         html = message.get_body(("html",))
         try:

@@ -69,7 +69,7 @@ class Deliverer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._thread is None and self.settings.backchannel_poll_seconds > 0:
+        if self._thread is None and self.settings.outbound.backchannel_poll_seconds > 0:
             self._thread = threading.Thread(target=self._run, name="backchannel-logout", daemon=True)
             self._thread.start()
 
@@ -83,7 +83,7 @@ class Deliverer:
         self._wake.set()
 
     def _run(self) -> None:
-        poll = self.settings.backchannel_poll_seconds
+        poll = self.settings.outbound.backchannel_poll_seconds
         while not self._stop.is_set():
             try:
                 self.flush()
@@ -106,7 +106,7 @@ class Deliverer:
 
     def _claim_due(self) -> list[tuple[LogoutDelivery, Client]]:
         now = self.clock.now()
-        lease = now + 2 * self.settings.backchannel_timeout_seconds + 5
+        lease = now + 2 * self.settings.outbound.backchannel_timeout_seconds + 5
         claimed = []
         with self.database.transaction() as db:
             for row in outbox.due(db, now):
@@ -122,7 +122,7 @@ class Deliverer:
         else:
             error, refused = self._post(client, delivery)
             # A URL the outbound policy refuses stays refused: give up at once instead of retrying.
-            final = refused or delivery.attempts + 1 >= settings.backchannel_attempts
+            final = refused or delivery.attempts + 1 >= settings.outbound.backchannel_attempts
         now, attempt = self.clock.now(), delivery.attempts + 1
         fields = dict(
             now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt
@@ -163,11 +163,11 @@ class Deliverer:
             client,
             delivery.sub,
             delivery.session_id,
-            issuer=self.settings.issuer,
+            issuer=self.settings.server.issuer,
             keystore=self.keystore,
             now=self.clock.now(),
         )
-        timeout = self.settings.backchannel_timeout_seconds
+        timeout = self.settings.outbound.backchannel_timeout_seconds
         try:
             response = self.outbound.post_form(
                 client.backchannel_logout_uri, {"logout_token": token}, timeout=timeout, max_bytes=RESPONSE_MAX_BYTES

@@ -76,7 +76,7 @@ class OutboundClient:
 
     @classmethod
     def from_settings(cls, settings, **kw) -> OutboundClient:
-        return cls(AllowList.parse(settings.outbound_allow), ca_file=settings.outbound_ca_file, **kw)
+        return cls(AllowList.parse(settings.outbound.allow), ca_file=settings.outbound.ca_file, **kw)
 
     def get(
         self, url: str, *, accept: str = "application/json", timeout: float | None = None, max_bytes: int | None = None

@@ -67,9 +67,9 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         row = get_client(uow.session(), client_id)
         if row is None or not row.active:
             return None
-        client = OAuthClient(row, deps().settings.secret_key)
+        client = OAuthClient(row, deps().settings.server.secret_key)
         if cache is not None:
-            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.secret_key))
+            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.server.secret_key))
         return client
 
     def handle_response(self, status_code, payload, headers):
@@ -137,7 +137,7 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
                 client_id=request.client.get_client_id(),
                 scope=token["scope"],
                 now=now,
-                lifetime=settings.refresh_token_seconds,
+                lifetime=settings.tokens.refresh_token_seconds,
             )
 
 
@@ -145,7 +145,7 @@ class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
     def get_issuer(self):
-        return deps().settings.issuer
+        return deps().settings.server.issuer
 
 
 class JWTAccessTokenGenerator(BearerTokenGenerator):
@@ -161,13 +161,13 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
 
     @staticmethod
     def expires_in(client, grant_type):
-        return deps().settings.access_token_seconds
+        return deps().settings.tokens.access_token_seconds
 
     def access_token(self, client, grant_type, user, scope):
         settings, now = deps().settings, int(deps().now())
         claims = {
-            "iss": settings.issuer,
-            "exp": now + settings.access_token_seconds,
+            "iss": settings.server.issuer,
+            "exp": now + settings.tokens.access_token_seconds,
             "iat": now,
             "jti": new_id(),
             "client_id": client.get_client_id(),
@@ -180,7 +180,7 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
                 claims["sid"] = user.session_id
         else:
             claims["sub"] = client.get_client_id()
-        alg = settings.access_token_alg
+        alg = settings.tokens.access_token_alg
         key = deps().keystore.signing_key(alg)
         header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
         return jwt.encode(header, claims, key.key, algorithms=[alg])
@@ -198,7 +198,7 @@ def _refresh_token(client, grant_type, user, scope):
 
 def create_server(app, deps) -> AuthorizationServer:
     server = AuthorizationServer()
-    server.client_cache = ClientCache(deps.settings.client_cache_seconds)
+    server.client_cache = ClientCache(deps.settings.clients.cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())

@@ -60,7 +60,7 @@ def change_password():
         return failure
     user = signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
-    if not current or len(current) > deps().settings.max_password_length:
+    if not current or len(current) > deps().settings.accounts.max_password_length:
         return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     # The current password is checked by the sign-in use case: throttled before argon2 runs, under
     # the same account key as the sign-in form (one allowance), with failures and successes counted.
@@ -138,7 +138,7 @@ def _signed_in_form():
 
 def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
     db, user, now = uow.session(), signed_in.user, deps().now()
-    idle, policy = deps().settings.session_idle_seconds, PasswordPolicy.from_settings(deps().settings)
+    idle, policy = deps().settings.sessions.idle_seconds, PasswordPolicy.from_settings(deps().settings)
     live = [
         s
         for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))
