@@ -230,6 +230,12 @@ def test_idp_init_creates_the_dev_secrets_0600_and_loading_reads_them(tmp_path, 
     assert Settings.from_env({"IDP_INSTANCE_DIR": str(instance)}).server.secret_key == settings.server.secret_key
 
 
+def test_an_unreadable_dev_secret_is_a_settings_error(tmp_path):
+    (tmp_path / "secret_key").mkdir()
+    with pytest.raises(SettingsError, match=r"cannot read the development secret .*secret_key"):
+        Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)})
+
+
 def test_dev_secrets_only_for_a_loopback_issuer_and_only_those_not_set(tmp_path):
     folder = str(tmp_path)
     assert dev_secret_files({"IDP_INSTANCE_DIR": folder, "IDP_ISSUER": "https://login.example.edu"}) == []

@@ -692,10 +692,13 @@ def _missing_secret(variable: str, server: ServerSettings) -> str:
 
 
 def _read_secret(path: Path) -> str:
+    """The secret in ``path``; "" when there is none (the problem then says to run ``idp init``)."""
     try:
         return path.read_text().strip()
     except FileNotFoundError:
         return ""
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, no permission: a configuration error, not a traceback
+        raise SettingsError(f"cannot read the development secret {path}: {exc}") from None
 
 
 def _parse(type_name: str, raw: str) -> Any:
