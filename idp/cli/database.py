@@ -6,10 +6,11 @@ from pathlib import Path
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+from idp.core.settings import Settings
 
 
-def _upgrade(settings) -> None:
+def _upgrade(settings: Settings) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from idp.storage.sql.migrate import upgrade
@@ -47,7 +48,7 @@ def _create_dev_secrets() -> list[Path]:
 
 @main.command("init")
 @click.pass_obj
-def init_command(obj):
+def init_command(obj: Context) -> None:
     """Create the development secrets of a plain-http loopback issuer (IDP_SECRET_KEY and
     IDP_KEYS_PASSPHRASE when unset, in the instance folder), create or upgrade the schema, and
     create a current and a next signing key per algorithm."""
@@ -70,13 +71,13 @@ def init_command(obj):
 
 
 @main.group("db")
-def db_group():
+def db_group() -> None:
     """Database schema commands."""
 
 
 @db_group.command("upgrade")
 @click.pass_obj
-def db_upgrade(obj):
+def db_upgrade(obj: Context) -> None:
     """Apply every pending schema migration."""
     _upgrade(obj.settings)
     click.echo("database schema is up to date")

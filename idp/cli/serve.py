@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @main.command("serve")
@@ -27,7 +32,15 @@ from idp.cli import CLIError, main
     help="Seconds in-flight requests get after SIGTERM  [default: IDP_GRACEFUL_TIMEOUT, 30]",
 )
 @click.pass_obj
-def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
+def serve(
+    obj: Context,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+    timeout: int | None,
+    graceful_timeout: int | None,
+) -> None:
     """Serve the provider with gunicorn (graceful shutdown on SIGTERM).
 
     Logs are JSON lines on stderr (IDP_LOG_FORMAT); Prometheus samples of all workers are summed
@@ -57,12 +70,12 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
         config["on_exit"] = remove_folder_on_exit(metrics_dir)
 
     class Server(BaseApplication):
-        def load_config(self):
+        def load_config(self) -> None:
             for name, value in config.items():
                 if name in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
                     self.cfg.set(name, value)
 
-        def load(self):
+        def load(self) -> Flask:
             from idp.app import create_app
             from idp.http.protocol.backchannel import get_deliverer
 

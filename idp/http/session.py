@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Response, g, request
 
 from idp.domain import sessions
 from idp.domain.sessions import SignedIn
 from idp.http import uow
 from idp.http.context import deps, request_info
+from idp.storage.sql.models import User
 
 __all__ = ["SignedIn", "apply_cookie", "cookie_name", "current", "sign_in", "sign_out"]
 
@@ -30,7 +31,7 @@ def current() -> SignedIn | None:
     return result
 
 
-def sign_in(user, amr: list[str]) -> SignedIn:
+def sign_in(user: User, amr: list[str]) -> SignedIn:
     """Start a new session for this browser, ending the one it had (ASVS 7.2.4)."""
     settings, db, now = deps().settings, uow.session(), deps().now()
     old = current()
@@ -60,7 +61,7 @@ def sign_out() -> SignedIn | None:
     return old
 
 
-def apply_cookie(response):
+def apply_cookie(response: Response) -> Response:
     token = g.get("idp_session_cookie")
     if token is None:
         return response

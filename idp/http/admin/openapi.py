@@ -7,6 +7,8 @@ enums, ranges) are the ones ``idp.domain.clients.rules`` and the views enforce.
 
 from __future__ import annotations
 
+from typing import Any
+
 from idp.domain.clients.rules import (
     ALGS,
     APPLICATION_TYPES,
@@ -23,7 +25,8 @@ STRINGS = {"type": "array", "items": {"type": "string"}}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
-METADATA = {
+#: A JSON Schema document: values of every JSON type.
+METADATA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 7591 §2 client metadata (unknown members are ignored), plus `trusted`.",
     "properties": {
@@ -148,15 +151,15 @@ EVENT = {
 }
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict, description: str) -> dict:
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _problem(description: str, headers: dict | None = None) -> dict:
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response = {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
     if headers:
         response["headers"] = headers
@@ -177,19 +180,19 @@ BODY_ERRORS = {
 }
 
 
-def _query(name: str, schema: dict, description: str) -> dict:
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _op(op_id: str, summary: str, responses: dict, **extra) -> dict:
+def _op(op_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"operationId": op_id, "summary": summary, "responses": {**responses, **AUTH_ERRORS}, **extra}
 
 
-def _body(schema: dict, required: bool = True) -> dict:
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def _client_action(op_id: str, summary: str) -> dict:
+def _client_action(op_id: str, summary: str) -> dict[str, Any]:
     return {
         "post": _op(op_id, summary, {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID])
     }
@@ -375,7 +378,7 @@ PATHS = {
 }
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

@@ -15,13 +15,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> tuple[Response, int, dict[str, str]]:
     """The process is alive and answering (no dependency is consulted)."""
     return jsonify(status="ok"), 200, NO_STORE
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> tuple[Response, int, dict[str, str]]:
     """Ready to serve: the database answers, a current signing key exists, and the store (Redis)
     answers or its database fallback is in use (``degraded``, still 200). 503 otherwise, so a load
     balancer stops sending traffic here until it recovers."""
@@ -30,7 +30,7 @@ def readyz():
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     """Prometheus exposition, only to direct peers in ``IDP_METRICS_NETWORKS``: never to a request
     relayed by a trusted proxy (that is the public listener), and 404 when not configured."""
     if not _metrics_allowed():

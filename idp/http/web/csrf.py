@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import g, request
+from flask import Response, g, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from idp.core.tokens import equals
@@ -22,7 +22,7 @@ COOKIE = "idp_csrf"
 class CSRFError(Exception):
     """The form cannot be trusted; ``reason`` is ``cookies_disabled`` or ``expired``."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -62,7 +62,7 @@ def validate_csrf() -> None:
         raise CSRFError("expired")
 
 
-def set_csrf_cookie(response):
+def set_csrf_cookie(response: Response) -> Response:
     value = g.get("new_csrf_cookie")
     if value:
         response.set_cookie(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Response, g, request
 
 from idp.domain.devices import Devices
 from idp.http.context import deps
@@ -43,7 +43,7 @@ def approved_user() -> int | None:
     return found[0] if found is not None else None
 
 
-def apply_cookie(response):
+def apply_cookie(response: Response) -> Response:
     value = g.get("idp_device_cookie")
     if value:
         settings = deps().settings

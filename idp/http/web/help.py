@@ -4,10 +4,12 @@ branding and contact details that every page shows (``IDP_BRAND_*``, ``IDP_HELP_
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlencode
 
-from flask import make_response, redirect, render_template, request
+from flask import Response, make_response, redirect, render_template, request
 from flask_babel import get_locale
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.core.urls import safe_local_path
 from idp.http import i18n
@@ -18,7 +20,7 @@ YEAR = 365 * 86400
 
 
 @bp.get("/help")
-def help_page():
+def help_page() -> str:
     settings = deps().settings
     return render_template(
         "help.html",
@@ -29,7 +31,7 @@ def help_page():
 
 
 @bp.get("/language")
-def language():
+def language() -> BaseResponse:
     """Remember the chosen language and go back to the page the user was on.
 
     A GET link so it works without JavaScript; it only sets a preference, so it needs no CSRF
@@ -59,7 +61,7 @@ def language():
 
 
 @bp.get("/brand.css")
-def brand_css():
+def brand_css() -> Response:
     """The configured primary colour as a stylesheet (the CSP allows no inline style)."""
     colour = deps().settings.branding.primary_color
     response = make_response(f":root {{ --accent: {colour}; }}\n")
@@ -84,7 +86,7 @@ def switch_language_url(lang: str) -> str:
     return "/language?" + urlencode(args)
 
 
-def template_context() -> dict:
+def template_context() -> dict[str, Any]:
     settings = deps().settings
     return {
         "brand": SimpleNamespace(name=settings.branding.name, logo_url=settings.branding.logo_url),
