@@ -56,7 +56,7 @@ def seed(urls: dict[str, str]) -> dict:
         for user in DEMO_USERS:
             if user_repo.get_user_by_login(db, user["registration_number"]) is None:
                 user_repo.create_user(db, **user, password_hash=d.hasher.hash(DEMO_PASSWORD), now=d.now())
-        creds_file = Path(d.settings.instance_dir) / "demo_clients.json"
+        creds_file = Path(d.settings.server.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
             base = urls[key]
@@ -75,7 +75,7 @@ def seed(urls: dict[str, str]) -> dict:
                         scope="openid profile email",
                         trusted=True,
                     ),
-                    secret_key=d.settings.secret_key,
+                    secret_key=d.settings.server.secret_key,
                     now=d.now(),
                     allow=d.outbound.allow,
                 )
@@ -165,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     allow_loopback(os.environ)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     creds = seed(urls)
-    outbox = Settings.from_env().outbox_path
+    outbox = Settings.from_env().mail.outbox_path
     print(
         f"""
 SPOM Login demo

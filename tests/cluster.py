@@ -188,7 +188,8 @@ class Cluster:
         self.redis_proxy = TcpProxy(redis_url.hostname or "127.0.0.1", redis_url.port or 6379)
         self.instances: list[Instance] = []
         # The test's own view of the shared state (users, clients, audit): direct, not proxied.
-        settings = Settings(
+        settings = Settings.from_env(
+            {},
             issuer=ISSUER,
             instance_dir=str(workdir / "admin"),
             database_url=self.database_url,
@@ -196,7 +197,7 @@ class Cluster:
             redis_prefix=self.redis_prefix,
             keys_passphrase=KEYS_PASSPHRASE,
             secret_key=SECRET,
-        ).validated()
+        )
         self.admin = create_app(settings)
         # Signing keys live in the shared database: made once here, as `idp init` would.
         with self.admin.extensions["idp"].database.session() as db:

@@ -136,7 +136,7 @@ def settings_factory(tmp_path, database_url):
             rate_register_ip_limit=10_000,
         )
         values.update(overrides)
-        return Settings(**values).validated()
+        return Settings.from_env({}, **values)
 
     return make
 
@@ -156,7 +156,7 @@ def make_provider(settings_factory, clean_database, clock):
         app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=hasher, **services)
         server = LiveServer(app, port).__enter__()
         started.append(server)
-        return Provider(app=app, url=settings.issuer, clock=clock)
+        return Provider(app=app, url=settings.server.issuer, clock=clock)
 
     yield start
     for server in started:

@@ -60,7 +60,10 @@ class Provider:
         spec.setdefault("trusted", True)
         with self.app.app_context():
             row, secret = build_client(
-                ClientSpec(**spec), secret_key=deps().settings.secret_key, now=deps().now(), allow=deps().outbound.allow
+                ClientSpec(**spec),
+                secret_key=deps().settings.server.secret_key,
+                now=deps().now(),
+                allow=deps().outbound.allow,
             )
             with deps().database.session() as db:
                 db.add(row)
@@ -93,7 +96,7 @@ class Provider:
         from idp.domain.clients.service import Clients
 
         d = self.deps
-        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now)
+        return Clients(db=db, secret_key=d.settings.server.secret_key, allow=d.outbound.allow, now=d.clock.now)
 
     def jwks(self) -> KeySet:
         return KeySet.import_key_set(requests.get(self.url + "/jwks.json", timeout=5).json())

@@ -120,7 +120,11 @@ def test_init_creates_database_and_encrypted_keys_and_is_idempotent(tmp_path):
 
 
 def test_db_upgrade(tmp_path):
+    # Only `idp init` creates the development secrets; other commands ask for it and write nothing.
     result = run(base_env(tmp_path), "db", "upgrade")
+    assert_one_line_error(result, "invalid configuration", "IDP_SECRET_KEY: not set", "run `idp init`")
+    assert not (tmp_path / "instance").exists()
+    result = run(base_env(tmp_path, secret_key="s" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE), "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert "up to date" in result.stdout
     assert (tmp_path / "instance" / "idp.sqlite3").is_file()

@@ -121,7 +121,12 @@ def test_auto_rotate_creates_missing_keys_and_is_idempotent(idp, fresh_keys):
 
 
 def test_keys_commands_on_an_unmigrated_database_say_run_init(tmp_path):
-    env = {"IDP_INSTANCE_DIR": str(tmp_path), "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
+    env = {
+        "IDP_INSTANCE_DIR": str(tmp_path),
+        "IDP_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "IDP_SECRET_KEY": "s" * 40,
+        "IDP_KEYS_PASSPHRASE": TEST_KEYS_PASSPHRASE,
+    }
     result = CliRunner().invoke(main, ["keys", "list"], env=env)
     assert result.exit_code == 1
     assert one_line_error(result) == "error: cannot use the database: OperationalError; run `idp init`"

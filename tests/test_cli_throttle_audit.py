@@ -9,7 +9,7 @@ import time
 import pytest
 
 from idp.core.clock import SystemClock
-from idp.core.settings import Settings
+from idp.core.settings import ServerSettings, Settings, StorageSettings
 from idp.storage.sql import audit
 from idp.storage.sql.models import AuditEvent
 from idp.storage.throttle.core import Policy
@@ -52,8 +52,13 @@ def env(tmp_path, database_url, clean_database, redis_prefix):
 
 def server_throttle(env):
     """The counters as a provider with these settings sees them (same Redis, prefix and secret)."""
-    settings = Settings(redis_url=REDIS_URL, redis_prefix=env["IDP_REDIS_PREFIX"], secret_key=SECRET)
-    return RedisThrottle(REDIS_URL, Policy.from_settings(settings), SystemClock(), SECRET, prefix=settings.redis_prefix)
+    settings = Settings(
+        server=ServerSettings(secret_key=SECRET),
+        storage=StorageSettings(redis_url=REDIS_URL, redis_prefix=env["IDP_REDIS_PREFIX"]),
+    )
+    return RedisThrottle(
+        REDIS_URL, Policy.from_settings(settings), SystemClock(), SECRET, prefix=settings.storage.redis_prefix
+    )
 
 
 def user_id(database):

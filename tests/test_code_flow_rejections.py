@@ -419,7 +419,7 @@ def test_confidential_client_cannot_authenticate_with_none(provider, user):
 def test_expired_code_is_invalid_grant(provider, user):
     rp = provider.create_client()
     code = query(rp.sign_in(provider.browser()))["code"]
-    seconds = provider.app.extensions["idp"].settings.code_seconds
+    seconds = provider.app.extensions["idp"].settings.tokens.code_seconds
     assert seconds == 60
 
     provider.clock.advance(seconds + 1)
@@ -430,7 +430,7 @@ def test_expired_code_is_invalid_grant(provider, user):
 def test_code_just_before_expiry_still_works(provider, user):
     rp = provider.create_client()
     code = query(rp.sign_in(provider.browser()))["code"]
-    provider.clock.advance(provider.app.extensions["idp"].settings.code_seconds - 5)
+    provider.clock.advance(provider.app.extensions["idp"].settings.tokens.code_seconds - 5)
 
     response = code_request(rp, code)
 

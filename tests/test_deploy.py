@@ -92,9 +92,9 @@ def test_replicas_share_state_and_trust_only_the_load_balancer(compose, services
     assert first["IDP_ISSUER"].startswith("${IDP_ISSUER:-https://")
     for secret in ("IDP_SECRET_KEY", "IDP_KEYS_PASSPHRASE"):
         assert re.fullmatch(r"\$\{%s:\?.+\}" % secret, first[secret]), "secrets must come from .env, required"
-    keys = [v for v in services["provider-1"]["volumes"] if v.endswith(":/var/lib/idp/keys")]
-    assert keys == ["keys:/var/lib/idp/keys"] and keys[0] in services["migrate"]["volumes"]
-    assert keys[0] in services["provider-2"]["volumes"] and "keys" in compose["volumes"]
+    # Signing keys live in PostgreSQL: no keys folder, and no removed setting the provider would refuse.
+    assert "IDP_KEYS_DIR" not in first and "keys" not in compose["volumes"]
+    assert not [v for s in services.values() for v in s.get("volumes", []) if "/var/lib/idp/keys" in str(v)]
 
 
 def test_nginx_terminates_tls_sets_forwarded_headers_and_hides_metrics():

@@ -438,10 +438,11 @@ def test_an_already_known_device_keeps_its_counters(site, smtp_server):
 
 def test_a_link_lifetime_shorter_than_the_account_limits_refill_is_refused(tmp_path):
     with pytest.raises(SettingsError, match="IDP_DEVICE_LINK_SECONDS: must be at least"):
-        Settings(
+        Settings.from_env(
+            {},
             instance_dir=str(tmp_path),
             secret_key="s" * 40,
             device_link_seconds=600,
             rate_device_link_account_limit=5,
             rate_device_link_account_seconds=3600,
-        ).validated()
+        )

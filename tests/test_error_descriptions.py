@@ -151,13 +151,14 @@ def test_the_backstop_answers_an_authlib_description_failure_with_400(tmp_path, 
 
     from .conftest import FAST_HASHER, TEST_KEYS_PASSPHRASE
 
-    settings = Settings(
+    settings = Settings.from_env(
+        {},
         issuer="http://127.0.0.1:8000",
         instance_dir=str(tmp_path),
         secret_key="b" * 40,
         database_url="sqlite://",
         keys_passphrase=TEST_KEYS_PASSPHRASE,
-    ).validated()
+    )
     app = create_app(settings, database=database, store=MemoryStore(), hasher=FAST_HASHER)
     # A protocol endpoint (by its name), so the registry answers in OAuth JSON.
     app.add_url_rule("/quoting", "protocol.quoting", lambda: InvalidRequestError('The value "x" is wrong.'))

@@ -39,13 +39,14 @@ def _routes() -> list[tuple[str, str]]:
     """(rule, method) for every route; the app is built only to read its URL map."""
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(
-            Settings(
+            Settings.from_env(
+                {},
                 issuer="http://127.0.0.1:9",
                 instance_dir=tmp,
                 database_url="sqlite://",
                 secret_key="t" * 40,
                 keys_passphrase=TEST_KEYS_PASSPHRASE,
-            ).validated()
+            )
         )
         return sorted(
             (rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"}
@@ -62,7 +63,7 @@ def world(settings_factory, clean_database, clock):
 
     settings = settings_factory(8999)  # never contacted; not the relying parties' host:port either
     app = create_app(settings, clock=clock, database=clean_database, store=MemoryStore(), hasher=FAST_HASHER)
-    world = build_world(Provider(app=app, url=settings.issuer, clock=clock))
+    world = build_world(Provider(app=app, url=settings.server.issuer, clock=clock))
     yield world
     app.extensions["idp"].postman.wait_idle()
 

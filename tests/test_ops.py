@@ -95,7 +95,9 @@ def test_a_pending_sign_in_lost_with_redis_is_a_503_page_in_the_readers_language
 
 def test_database_down_gives_503_quickly_never_500(tmp_path):
     dead = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/idp"
-    settings = Settings(instance_dir=str(tmp_path), secret_key="d" * 40, database_url=dead).validated()
+    settings = Settings.from_env(
+        {}, instance_dir=str(tmp_path), secret_key="d" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE, database_url=dead
+    )
     app = create_app(settings, database=Database(dead, connect_timeout=2), store=MemoryStore(), hasher=FAST_HASHER)
     http = app.test_client()
     started = time.monotonic()
@@ -240,13 +242,14 @@ def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route
 
 def test_hsts_only_on_an_https_issuer(tmp_path, database):
     def headers(issuer):
-        settings = Settings(
+        settings = Settings.from_env(
+            {},
             issuer=issuer,
             instance_dir=str(tmp_path),
             secret_key="h" * 40,
             database_url="sqlite://",
             keys_passphrase=TEST_KEYS_PASSPHRASE,
-        ).validated()
+        )
         app = create_app(settings, database=database, store=MemoryStore(), hasher=FAST_HASHER)
         return app.test_client().get("/login").headers
 

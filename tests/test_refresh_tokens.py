@@ -131,7 +131,7 @@ def test_refresh_without_offline_access_ends_when_the_session_idles_out(provider
     browser = provider.browser()
     online_rp, online = issue_tokens(provider, browser, scope="openid profile")
     offline_rp, offline = issue_tokens(provider, browser, scope="openid profile offline_access")
-    idle = provider.app.extensions["idp"].settings.session_idle_seconds
+    idle = provider.app.extensions["idp"].settings.sessions.idle_seconds
 
     provider.clock.advance(idle + 1)
     assert "Signed in" not in browser.get("/").text  # the provider has signed the browser out
@@ -145,16 +145,16 @@ def test_refresh_without_offline_access_ends_at_the_sessions_absolute_limit(prov
     rp, token = issue_tokens(provider, browser, scope="openid profile")
     settings = provider.app.extensions["idp"].settings
     # Keep the browser active so only the absolute limit can end the session.
-    step = settings.session_idle_seconds // 2
+    step = settings.sessions.idle_seconds // 2
     elapsed = 0
-    while elapsed + step < settings.session_max_seconds:
+    while elapsed + step < settings.sessions.max_seconds:
         provider.clock.advance(step)
         elapsed += step
         assert "Signed in" in browser.get("/").text
     response = refresh(rp, token["refresh_token"])
     assert response.status_code == 200, response.text
 
-    provider.clock.advance(settings.session_max_seconds - elapsed + 1)
+    provider.clock.advance(settings.sessions.max_seconds - elapsed + 1)
 
     assert "Signed in" not in browser.get("/").text
     assert_invalid_grant(refresh(rp, response.json()["refresh_token"]))
@@ -164,7 +164,7 @@ def test_refresh_without_offline_access_ends_at_the_sessions_absolute_limit(prov
 
 
 def test_expired_refresh_token_is_invalid_grant(provider, user):
-    lifetime = provider.app.extensions["idp"].settings.refresh_token_seconds
+    lifetime = provider.app.extensions["idp"].settings.tokens.refresh_token_seconds
     rp_old, old = issue_tokens(provider)
     provider.clock.advance(100)
     rp_new, new = issue_tokens(provider)  # issued 100 s later: still valid when the first expires
@@ -182,7 +182,7 @@ def test_expired_refresh_token_is_invalid_grant(provider, user):
 
 def test_refresh_response_is_not_cached_and_its_access_token_works(provider, user):
     rp, token = issue_tokens(provider)
-    provider.clock.advance(provider.app.extensions["idp"].settings.access_token_seconds + 1)
+    provider.clock.advance(provider.app.extensions["idp"].settings.tokens.access_token_seconds + 1)
     assert userinfo(provider, token["access_token"]).status_code == 401  # the first one has expired
 
     response = refresh(rp, token["refresh_token"])

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from idp.cli import main
 from idp.core.passwords import PasswordHasher
-from idp.core.settings import Settings
+from idp.core.settings import ServerSettings, Settings
 from idp.http.ops.gunicorn import options
 
 from .cluster import Cluster
@@ -29,21 +29,23 @@ def test_serve_help_names_the_settings_behind_each_default():
 
 def test_gunicorn_options_come_from_settings():
     settings = Settings(
-        workers=5,
-        threads=4,
-        worker_timeout=40,
-        graceful_timeout=20,
-        secret_key="s" * 40,
-        trusted_proxies=("10.0.0.7", "192.168.1.0/24"),
-        log_format="json",
+        server=ServerSettings(
+            workers=5,
+            threads=4,
+            worker_timeout=40,
+            graceful_timeout=20,
+            secret_key="s" * 40,
+            trusted_proxies=("10.0.0.7", "192.168.1.0/24"),
+            log_format="json",
+        )
     )
     config = options(
         settings,
         bind="0.0.0.0:8000",
-        workers=settings.workers,
-        threads=settings.threads,
-        timeout=settings.worker_timeout,
-        graceful_timeout=settings.graceful_timeout,
+        workers=settings.server.workers,
+        threads=settings.server.threads,
+        timeout=settings.server.worker_timeout,
+        graceful_timeout=settings.server.graceful_timeout,
     )
     assert (config["workers"], config["threads"], config["worker_class"]) == (5, 4, "gthread")
     assert (config["timeout"], config["graceful_timeout"]) == (40, 20)
@@ -63,6 +65,8 @@ def test_invalid_settings_stop_serve_before_it_starts(monkeypatch, tmp_path):
 
 def test_several_workers_without_redis_are_refused(monkeypatch, tmp_path):
     monkeypatch.setenv("IDP_INSTANCE_DIR", str(tmp_path))
+    monkeypatch.setenv("IDP_SECRET_KEY", "s" * 40)
+    monkeypatch.setenv("IDP_KEYS_PASSPHRASE", "p" * 16)
     monkeypatch.delenv("IDP_REDIS_URL", raising=False)
     result = CliRunner().invoke(main, ["serve", "--workers", "2"])
     assert result.exit_code == 1

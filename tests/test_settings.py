@@ -1,16 +1,32 @@
-"""Settings: validation reports every problem at once; the docs match the code; the URL map is pinned."""
+"""Settings: grouped by concern; validation reports every problem at once and writes no file; `idp init`
+creates the development secrets; the docs match the code; the URL map is pinned."""
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
+import stat
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from idp.app import create_app
-from idp.core.settings import Settings, SettingsError
+from idp.cli import main
+from idp.core.settings import (
+    ServerSettings,
+    Settings,
+    SettingsError,
+    ThrottleSettings,
+    TokenSettings,
+    dev_secret_files,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+#: Secrets given in the environment, so that a loopback issuer needs no files from `idp init`.
+DEV = {"IDP_SECRET_KEY": "d" * 40, "IDP_KEYS_PASSPHRASE": "d" * 16}
+LOWER_DEV = {"secret_key": "d" * 40, "keys_passphrase": "d" * 16}
 
 
 def problems(environ: dict) -> list[str]:
@@ -98,24 +114,140 @@ def test_valid_production_settings(tmp_path):
             "IDP_KEYS_PASSPHRASE": "p" * 16,
         }
     )
-    assert settings.trusted_proxies == ("10.0.0.0/8", "2001:db8::/32")
-    assert settings.code_seconds == 30
-    assert settings.secure_cookies
-    assert settings.database_url == "postgresql+psycopg://idp@db/idp"
-    assert not (tmp_path / "secret_key").exists() and not (tmp_path / "keys_passphrase").exists()
+    assert settings.server.trusted_proxies == ("10.0.0.0/8", "2001:db8::/32")
+    assert settings.tokens.code_seconds == 30
+    assert settings.server.secure_cookies
+    assert settings.storage.database_url == "postgresql+psycopg://idp@db/idp"
+    assert settings.mail.outbox_path == tmp_path / "outbox"
+    assert list(tmp_path.iterdir()) == []
 
 
-def test_loopback_defaults_generate_a_dev_secret(tmp_path):
-    settings = Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)})
-    assert settings.issuer == "http://127.0.0.1:8000" and not settings.secure_cookies
-    assert len(settings.secret_key) >= 32
-    assert settings.database_url == f"sqlite:///{tmp_path.resolve() / 'idp.sqlite3'}"
-    assert Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)}).secret_key == settings.secret_key
+def test_settings_are_grouped_by_concern():
+    sections = Settings.sections()
+    assert list(sections) == [
+        "server",
+        "storage",
+        "sessions",
+        "tokens",
+        "clients",
+        "accounts",
+        "throttle",
+        "keys",
+        "mail",
+        "outbound",
+        "branding",
+    ]
+    variables = [f.metadata["env"] for section in sections.values() for f in dataclasses.fields(section)]
+    assert len(variables) == len(set(variables)), "a variable belongs to two sections"
+    assert all(v.startswith("IDP_") for v in variables)
+    defaults = Settings()
+    assert defaults.sessions.idle_seconds == 1800 and defaults.keys.publication_seconds == 86400
+    assert defaults.throttle.account_free == 5 and defaults.branding.primary_color == "#0b5cad"
+    # Each section checks its own fields: one section alone names its problems.
+    assert list(TokenSettings(code_seconds=601).problems()) == [
+        "IDP_CODE_SECONDS: at most 600 (RFC 6749 §4.1.2 recommends ten minutes at most)"
+    ]
+    assert list(ThrottleSettings().problems()) == []
+
+
+def test_problems_of_every_section_and_across_sections_come_at_once(tmp_path):
+    found = problems(
+        {
+            "IDP_INSTANCE_DIR": str(tmp_path),
+            "IDP_ISSUER": "https://login.example.edu",  # server
+            "IDP_SECRET_KEY": "s" * 40,
+            "IDP_WORKERS": "many",  # server: parse
+            "IDP_SESSION_MAX_SECONDS": "0",  # sessions
+            "IDP_THROTTLE_ACCOUNT_FREE": "0",  # throttle
+            "IDP_SMTP_PORT": "70000",  # mail
+            "IDP_BACKCHANNEL_ATTEMPTS": "0",  # outbound
+            "IDP_BRAND_PRIMARY_COLOR": "red",  # branding
+            # keys: no passphrase on an https issuer (a rule across the keys and server sections)
+        }
+    )
+    assert found == [
+        "IDP_WORKERS: expected int, got 'many'",
+        "IDP_SESSION_MAX_SECONDS: must be positive",
+        "IDP_THROTTLE_ACCOUNT_FREE: must be positive",
+        "IDP_SMTP_PORT: between 1 and 65535",
+        "IDP_BACKCHANNEL_ATTEMPTS: at least 1",
+        "IDP_BRAND_PRIMARY_COLOR: a colour as #rrggbb",
+        "IDP_KEYS_PASSPHRASE: required when the issuer is not plain-http loopback",
+    ]
+
+
+def test_the_removed_keys_dir_is_refused_with_what_replaced_it(tmp_path):
+    found = problems({"IDP_INSTANCE_DIR": str(tmp_path), "IDP_KEYS_DIR": "/var/lib/idp/keys", **DEV})
+    assert found == [
+        "IDP_KEYS_DIR: no longer used, remove it: signing keys live in the database, encrypted with "
+        "IDP_KEYS_PASSPHRASE (docs/key-rotation.md)"
+    ]
+
+
+def test_overrides_name_variables_and_unknown_names_are_refused(tmp_path):
+    settings = Settings.from_env(
+        {}, instance_dir=str(tmp_path), session_idle_seconds=60, trusted_proxies=("::1",), **LOWER_DEV
+    )
+    assert settings.sessions.idle_seconds == 60 and settings.server.trusted_proxies == ("::1",)
+    with pytest.raises(TypeError, match="no setting IDP_SESSION_IDLE"):
+        Settings.from_env({}, session_idle=60)
+
+
+def test_loading_writes_nothing_and_asks_for_idp_init(tmp_path):
+    """A loopback issuer without secrets: every missing secret is named with `idp init`; no file,
+    not even the instance folder, is created by loading."""
+    instance = tmp_path / "instance"
+    found = problems({"IDP_INSTANCE_DIR": str(instance)})
+    assert found == [
+        f"IDP_SECRET_KEY: not set and {instance / 'secret_key'} does not exist, run `idp init` to create the "
+        "development secrets of this loopback issuer",
+        f"IDP_KEYS_PASSPHRASE: not set and {instance / 'keys_passphrase'} does not exist, run `idp init` to "
+        "create the development secrets of this loopback issuer",
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_idp_init_creates_the_dev_secrets_0600_and_loading_reads_them(tmp_path, monkeypatch):
+    instance = tmp_path / "instance"
+    for name in [n for n in os.environ if n.startswith("IDP_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("IDP_INSTANCE_DIR", str(instance))
+    result = CliRunner().invoke(main, ["init"])
+    assert result.exit_code == 0, result.output
+    for name in ("secret_key", "keys_passphrase"):
+        path = instance / name
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        assert f"development secret created: {path}" in result.output
+    settings = Settings.from_env({"IDP_INSTANCE_DIR": str(instance)})
+    assert settings.server.issuer == "http://127.0.0.1:8000" and not settings.server.secure_cookies
+    assert settings.server.secret_key == (instance / "secret_key").read_text() and len(settings.server.secret_key) >= 32
+    assert settings.keys.passphrase == (instance / "keys_passphrase").read_text()
+    assert settings.storage.database_url == f"sqlite:///{instance.resolve() / 'idp.sqlite3'}"
+    before = sorted(instance.iterdir())
+    again = CliRunner().invoke(main, ["init"])
+    assert again.exit_code == 0 and "development secret created" not in again.output
+    assert sorted(instance.iterdir()) == before
+    assert Settings.from_env({"IDP_INSTANCE_DIR": str(instance)}).server.secret_key == settings.server.secret_key
+
+
+def test_an_unreadable_dev_secret_is_a_settings_error(tmp_path):
+    (tmp_path / "secret_key").mkdir()
+    with pytest.raises(SettingsError, match=r"cannot read the development secret .*secret_key"):
+        Settings.from_env({"IDP_INSTANCE_DIR": str(tmp_path)})
+
+
+def test_dev_secrets_only_for_a_loopback_issuer_and_only_those_not_set(tmp_path):
+    folder = str(tmp_path)
+    assert dev_secret_files({"IDP_INSTANCE_DIR": folder, "IDP_ISSUER": "https://login.example.edu"}) == []
+    assert dev_secret_files({"IDP_INSTANCE_DIR": folder, "IDP_SECRET_KEY": "s" * 40}) == [tmp_path / "keys_passphrase"]
+    assert dev_secret_files({"IDP_INSTANCE_DIR": folder}) == [tmp_path / "secret_key", tmp_path / "keys_passphrase"]
 
 
 def test_settings_are_frozen():
-    with pytest.raises(AttributeError):
-        Settings().issuer = "https://elsewhere.example"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().server.issuer = "https://elsewhere.example"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Settings().server = ServerSettings()  # type: ignore[misc]
 
 
 def documented_rows() -> dict[str, tuple[str, str]]:
@@ -129,49 +261,45 @@ def documented_rows() -> dict[str, tuple[str, str]]:
     return rows
 
 
-def test_every_setting_is_documented_with_its_default():
-    documented = documented_rows()
+def test_the_configuration_doc_holds_the_generated_tables():
+    """docs/configuration.md carries ``python -m idp.core.settings`` verbatim: one table per section,
+    every variable with its default and doc line, and no variable the code lacks."""
+    assert Settings.markdown() in DOCS.read_text(), "run `python -m idp.core.settings` and paste its tables"
     in_code = Settings.documentation()
     assert len(in_code) >= 20
-    for variable, default, doc in in_code:
-        assert variable in documented, f"{variable} is missing from docs/configuration.md"
-        assert documented[variable][0] == default, f"{variable}: docs say {documented[variable][0]!r}, code {default!r}"
-        assert documented[variable][1] == doc, f"{variable}: the doc line differs"
-    assert set(documented) == {v for v, _, _ in in_code}, "docs/configuration.md lists a setting the code lacks"
+    documented = documented_rows()
+    for _title, variable, default, doc in in_code:
+        assert documented[variable] == (default, doc), variable
+    assert set(documented) == {v for _, v, _, _ in in_code}, "docs/configuration.md lists a setting the code lacks"
+
+
+SAMPLE = {
+    "IDP_ACCESS_TOKEN_ALG": "RS256",
+    "IDP_ARGON2_MEMORY_KIB": "64",
+    "IDP_MAX_PASSWORD_LENGTH": "64",
+    "IDP_PASSWORD_MIN_LENGTH": "12",
+    "IDP_SMTP_SECURITY": "tls",
+    "IDP_KEYS_PASSPHRASE": "x" * 16,
+    "IDP_KEY_PUBLICATION_SECONDS": "700",
+    "IDP_DEVICE_LINK_SECONDS": "720",  # at least the account limit's refill interval (3600 s / 5)
+    "IDP_LOG_FORMAT": "text",
+    "IDP_TIME_ZONE": "America/New_York",
+    "IDP_BRAND_PRIMARY_COLOR": "#123456",
+    "IDP_BRAND_LOGO_URL": "/static/logo.svg",
+}
 
 
 def test_every_setting_is_read_from_the_environment(tmp_path):
     """Each documented variable reaches its field (no typo between the docs and ``from_env``)."""
-    for variable, default, _doc in Settings.documentation():
-        name = variable.removeprefix("IDP_").lower()
-        if name in ("issuer", "secret_key", "instance_dir"):
-            continue
-        field_type = Settings.__dataclass_fields__[name].type
-        raw = {"int": "7", "str": "x"}.get(field_type, "127.0.0.1/32")
-        if name == "access_token_alg":
-            raw = "RS256"
-        if name in ("argon2_memory_kib", "max_password_length"):
-            raw = "64"
-        if name == "password_min_length":
-            raw = "12"
-        if name == "smtp_security":
-            raw = "tls"
-        if name == "keys_passphrase":
-            raw = "x" * 16
-        if name == "key_publication_seconds":
-            raw = "700"
-        if name == "device_link_seconds":  # at least the account limit's refill interval (3600 s / 5)
-            raw = "720"
-        if name == "log_format":
-            raw = "text"
-        if name == "time_zone":
-            raw = "America/New_York"
-        if name == "brand_primary_color":
-            raw = "#123456"
-        if name == "brand_logo_url":
-            raw = "/static/logo.svg"
-        value = getattr(Settings.from_env({variable: raw, "IDP_INSTANCE_DIR": str(tmp_path)}), name)
-        assert str(value) == raw or value == (raw,), variable
+    for attr, section in Settings.sections().items():
+        for f in dataclasses.fields(section):
+            variable = f.metadata["env"]
+            if variable in ("IDP_ISSUER", "IDP_SECRET_KEY", "IDP_INSTANCE_DIR"):
+                continue
+            raw = SAMPLE.get(variable) or {"int": "7", "str": "x"}.get(str(f.type), "127.0.0.1/32")
+            environ = {"IDP_INSTANCE_DIR": str(tmp_path), **DEV, variable: raw}
+            value = getattr(getattr(Settings.from_env(environ), attr), f.name)
+            assert str(value) == raw or value == (raw,), variable
 
 
 EXPECTED_ROUTES = {
@@ -229,9 +357,7 @@ EXPECTED_ROUTES = {
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     folder = tmp_path_factory.mktemp("urlmap")
-    return create_app(
-        Settings(instance_dir=str(folder), keys_dir=str(folder / "keys"), secret_key="u" * 40).validated()
-    )
+    return create_app(Settings.from_env({}, instance_dir=str(folder), secret_key="u" * 40, keys_passphrase="u" * 16))
 
 
 def test_url_map_is_pinned(app):

@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 
 from idp.core.errors import StoreUnavailable
-from idp.core.settings import Settings
+from idp.core.settings import Settings, StorageSettings
 from idp.storage.sql.models import StoreEntry
 from idp.storage.store import build_store
 from idp.storage.store.database import DatabaseStore
@@ -89,7 +89,7 @@ def test_the_app_store_counts_each_fallback_and_times_the_table_by_the_app_clock
 ):
     """``build_store`` (what ``create_app`` uses): the outage metric is wired to ``on_fallback``,
     and the database's expiry follows the clock it was given, not the wall clock."""
-    settings = Settings(redis_url=redis_proxy.url, redis_prefix=redis_prefix)
+    settings = Settings(storage=StorageSettings(redis_url=redis_proxy.url, redis_prefix=redis_prefix))
     store = build_store(settings, clean_database, clock)
     counted = lambda: REGISTRY.get_sample_value("idp_store_fallback_total") or 0.0  # noqa: E731
     before = counted()

@@ -12,7 +12,7 @@ import redis
 
 from idp.core.clock import FixedClock
 from idp.core.errors import ThrottleUnavailable
-from idp.core.settings import Settings
+from idp.core.settings import ServerSettings, Settings, StorageSettings, ThrottleSettings
 from idp.storage.throttle import build_throttle
 from idp.storage.throttle.core import ip_key
 from idp.storage.throttle.memory import MemoryThrottle
@@ -32,11 +32,9 @@ def test_ip_key_is_the_ipv4_address_or_the_ipv6_64():
 @pytest.mark.parametrize("redis_url", ["", REDIS_URL])
 def test_build_throttle_picks_the_backend_and_times_it_by_the_clock_given(redis_url, redis_prefix, clock):
     settings = Settings(
-        redis_url=redis_url,
-        redis_prefix=redis_prefix,
-        secret_key=SECRET,
-        throttle_account_free=2,
-        throttle_delay_seconds=30,
+        server=ServerSettings(secret_key=SECRET),
+        storage=StorageSettings(redis_url=redis_url, redis_prefix=redis_prefix),
+        throttle=ThrottleSettings(account_free=2, delay_seconds=30),
     )
     throttle = build_throttle(settings, clock)
     assert isinstance(throttle, RedisThrottle if redis_url else MemoryThrottle)

@@ -118,7 +118,9 @@ class Context:
         from idp.domain.clients.service import Clients
 
         d = self.deps
-        return Clients(db=db, secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now, info=self.INFO)
+        return Clients(
+            db=db, secret_key=d.settings.server.secret_key, allow=d.outbound.allow, now=d.clock.now, info=self.INFO
+        )
 
     def close(self) -> None:
         """Close the database connections (matters when commands run in-process, as in tests)."""

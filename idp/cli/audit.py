@@ -139,7 +139,7 @@ def prune(obj: Context, as_json: bool) -> None:
     from idp.core.clock import utc
     from idp.storage.sql import audit
 
-    before = obj.deps.now() - obj.settings.audit_retention_days * 86400
+    before = obj.deps.now() - obj.settings.storage.audit_retention_days * 86400
     with obj.transaction() as db:
         removed = audit.prune(db, before=before)
     cutoff = utc(before).isoformat().replace("+00:00", "Z")

@@ -164,7 +164,9 @@ def auto_rotate(obj: Context, as_json: bool) -> None:
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
-        families = sorted(set(_families(db, None)) | set(DEFAULT_FAMILIES) | {family_of(obj.settings.access_token_alg)})
+        families = sorted(
+            set(_families(db, None)) | set(DEFAULT_FAMILIES) | {family_of(obj.settings.tokens.access_token_alg)}
+        )
         done = maintain(db, families, now, policy)
     if as_json:
         click.echo(json.dumps(done))

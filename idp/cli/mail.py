@@ -29,7 +29,7 @@ def retry(obj: Context, as_json: bool) -> None:
     if isinstance(mailer, OutboxMailer):
         raise CLIError("no SMTP server configured (set IDP_SMTP_HOST)")
     sent = failed = 0
-    for path in sorted((settings.outbox_path / "failed").glob("*.eml")):
+    for path in sorted((settings.mail.outbox_path / "failed").glob("*.eml")):
         message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         plain, html = message.get_body(("plain",)), message.get_body(("html",))
         if plain is None:  # not one of ours: every message the provider writes has a text part

@@ -51,20 +51,20 @@ def serve(
     from idp.http.ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit, set_malloc_mmap_threshold
 
     settings = obj.settings  # validate before forking
-    if (workers or settings.workers) > 1 and not settings.redis_url:
+    if (workers or settings.server.workers) > 1 and not settings.storage.redis_url:
         # Pending sign-ins and codes would live in one worker's memory and vanish on the next request.
         raise CLIError(
             "more than one worker needs IDP_REDIS_URL (the in-process store is per process); set it, or use --workers 1"
         )
-    set_malloc_mmap_threshold(settings.malloc_mmap_threshold_kib)
+    set_malloc_mmap_threshold(settings.server.malloc_mmap_threshold_kib)
     metrics_dir, made_here = prepare_metrics_dir()
     config = options(
         settings,
         bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        workers=workers or settings.workers,
-        threads=threads or settings.threads,
-        timeout=timeout or settings.worker_timeout,
-        graceful_timeout=graceful_timeout or settings.graceful_timeout,
+        workers=workers or settings.server.workers,
+        threads=threads or settings.server.threads,
+        timeout=timeout or settings.server.worker_timeout,
+        graceful_timeout=graceful_timeout or settings.server.graceful_timeout,
     )
     if made_here:
         config["on_exit"] = remove_folder_on_exit(metrics_dir)
@@ -83,5 +83,7 @@ def serve(
             get_deliverer(app).start()  # in the worker, after the fork
             return app
 
-    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, {config['workers']} worker(s))")
+    click.echo(
+        f"SPOM Login provider: {settings.server.issuer} (listening on {host}:{port}, {config['workers']} worker(s))"
+    )
     Server().run()

@@ -31,7 +31,7 @@ def _target(obj: Context, user: str | None, ip: str | None) -> tuple[Throttle, s
             ip = str(ipaddress.ip_address(ip.strip()))
         except ValueError:
             raise CLIError(f"--ip: {ip!r} is not an IP address") from None
-    if not obj.settings.redis_url:
+    if not obj.settings.storage.redis_url:
         raise CLIError(
             "IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
             "(restart it to clear its counters)"

@@ -43,7 +43,7 @@ def reset_link(obj: Context, login: str, as_json: bool) -> None:
         if not user.active:
             raise CLIError(f"user {user.registration_number} is disabled; enable it first")
         link = obj.accounts(db).reset_link_for_helpdesk(user)
-    expires_in = obj.settings.reset_link_seconds
+    expires_in = obj.settings.accounts.reset_link_seconds
     if as_json:
         click.echo(
             json.dumps({"registration_number": user.registration_number, "link": link, "expires_in": expires_in})

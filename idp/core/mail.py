@@ -174,15 +174,15 @@ class Postman:
 
 
 def mailer_from_settings(settings: Settings) -> Mailer:
-    if not settings.smtp_host:
-        return OutboxMailer(settings.outbox_path, settings.mail_from)
+    if not settings.mail.smtp_host:
+        return OutboxMailer(settings.mail.outbox_path, settings.mail.from_address)
     return SMTPMailer(
-        settings.smtp_host,
-        settings.smtp_port,
-        security=settings.smtp_security,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        sender=settings.mail_from,
-        timeout=settings.smtp_timeout,
-        ca_file=settings.smtp_ca_file,
+        settings.mail.smtp_host,
+        settings.mail.smtp_port,
+        security=settings.mail.smtp_security,
+        username=settings.mail.smtp_username,
+        password=settings.mail.smtp_password,
+        sender=settings.mail.from_address,
+        timeout=settings.mail.smtp_timeout,
+        ca_file=settings.mail.smtp_ca_file,
     )

@@ -55,7 +55,7 @@ class Accounts:
 
     # -- passwords ---------------------------------------------------------------------------
     def policy(self) -> PasswordPolicy:
-        return PasswordPolicy(self.settings.password_min_length, self.settings.max_password_length)
+        return PasswordPolicy(self.settings.accounts.password_min_length, self.settings.accounts.max_password_length)
 
     def check_new_password(self, user: User, password: str, confirmation: str | None = None) -> None:
         """Raise ``PolicyError`` (its problems are ``Text``) unless ``password`` may become the user's."""
@@ -100,18 +100,22 @@ class Accounts:
             signed_out=signed_out,
             name=user.display_name or user.registration_number,
             registration_number=user.registration_number,
-            forgot_link=f"{self.settings.issuer}/password/forgot",
+            forgot_link=f"{self.settings.server.issuer}/password/forgot",
         )
         after_commit(self.db, lambda: self.notifier.send("changed", email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
     def issue_link(self, user: User, *, purpose: str = "reset", interaction_id: str | None = None) -> str:
         """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL."""
-        lifetime = self.settings.invite_link_seconds if purpose == "invite" else self.settings.reset_link_seconds
+        lifetime = (
+            self.settings.accounts.invite_link_seconds
+            if purpose == "invite"
+            else self.settings.accounts.reset_link_seconds
+        )
         token = resets.issue(
             self.db, user.id, now=self.now(), lifetime=lifetime, purpose=purpose, interaction_id=interaction_id
         )
-        return f"{self.settings.issuer}/password/reset?token={token}"
+        return f"{self.settings.server.issuer}/password/reset?token={token}"
 
     def reset_link_for_helpdesk(self, user: User) -> str:
         """``idp users reset-link``: a link the helpdesk hands to the user (audited)."""
@@ -124,8 +128,8 @@ class Accounts:
             "name": user.display_name or user.registration_number,
             "registration_number": user.registration_number,
             "link": link,
-            "minutes": self.settings.reset_link_seconds // 60,
-            "days": self.settings.invite_link_seconds // 86400,
+            "minutes": self.settings.accounts.reset_link_seconds // 60,
+            "days": self.settings.accounts.invite_link_seconds // 86400,
         }
 
     def request_reset(self, login: str, lang: str, interaction_id: str | None) -> bool:

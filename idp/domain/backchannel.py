@@ -70,7 +70,7 @@ class Deliverer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._thread is None and self.settings.backchannel_poll_seconds > 0:
+        if self._thread is None and self.settings.outbound.backchannel_poll_seconds > 0:
             self._thread = threading.Thread(target=self._run, name="backchannel-logout", daemon=True)
             self._thread.start()
 
@@ -84,7 +84,7 @@ class Deliverer:
         self._wake.set()
 
     def _run(self) -> None:
-        poll = self.settings.backchannel_poll_seconds
+        poll = self.settings.outbound.backchannel_poll_seconds
         while not self._stop.is_set():
             try:
                 self.flush()
@@ -107,7 +107,7 @@ class Deliverer:
 
     def _claim_due(self) -> list[tuple[LogoutDelivery, Client]]:
         now = self.clock.now()
-        lease = now + 2 * self.settings.backchannel_timeout_seconds + 5
+        lease = now + 2 * self.settings.outbound.backchannel_timeout_seconds + 5
         claimed = []
         with self.database.transaction() as db:
             for row in outbox.due(db, now):
@@ -124,7 +124,7 @@ class Deliverer:
         else:
             error, refused = self._post(client.backchannel_logout_uri, client, delivery)
             # A URL the outbound policy refuses stays refused: give up at once instead of retrying.
-            final = refused or delivery.attempts + 1 >= settings.backchannel_attempts
+            final = refused or delivery.attempts + 1 >= settings.outbound.backchannel_attempts
         now, attempt = self.clock.now(), delivery.attempts + 1
         fields: dict[str, Any] = dict(
             now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt
@@ -165,11 +165,11 @@ class Deliverer:
             client,
             delivery.sub,
             delivery.session_id,
-            issuer=self.settings.issuer,
+            issuer=self.settings.server.issuer,
             keystore=self.keystore,
             now=self.clock.now(),
         )
-        timeout = self.settings.backchannel_timeout_seconds
+        timeout = self.settings.outbound.backchannel_timeout_seconds
         try:
             response = self.outbound.post_form(
                 uri, {"logout_token": token}, timeout=timeout, max_bytes=RESPONSE_MAX_BYTES

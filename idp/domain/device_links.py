@@ -71,12 +71,12 @@ class DeviceLinks:
         if reason is not None or user is None:  # (an unknown user always has a reason)
             self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id if user else None, outcome="ignored", reason=reason)
             return None
-        lifetime = self.settings.device_link_seconds
+        lifetime = self.settings.throttle.device_link_seconds
         token = resets.issue(
             self.db, user.id, now=self.now(), lifetime=lifetime, purpose=PURPOSE, interaction_id=interaction_id
         )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")
-        return Issued(user, lang, mail_context(user, link_url(self.settings.issuer, token), lifetime))
+        return Issued(user, lang, mail_context(user, link_url(self.settings.server.issuer, token), lifetime))
 
     def sent(self, user: User, delivered: bool) -> None:
         self._audit(audit.DEVICE_APPROVAL_SENT, user.id, delivered=delivered)

@@ -38,7 +38,7 @@ class Devices:
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> Devices:
-        return cls(settings.secret_key, clock.now, settings.device_cookie_days * 86400)
+        return cls(settings.server.secret_key, clock.now, settings.throttle.device_cookie_days * 86400)
 
     def _serializer(self) -> URLSafeSerializer:
         return URLSafeSerializer(self.secret_key, salt=SALT)

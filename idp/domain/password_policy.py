@@ -74,7 +74,7 @@ class PasswordPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PasswordPolicy:
-        return cls(settings.password_min_length, settings.max_password_length)
+        return cls(settings.accounts.password_min_length, settings.accounts.max_password_length)
 
     def check(self, password: str, context: UserContext | None = None) -> list[Text]:
         """Every reason the password is refused, as sentences to show; empty when it is acceptable."""

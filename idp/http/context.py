@@ -104,7 +104,7 @@ def client_ip() -> str:
     cached = g.get("client_ip")
     if cached is not None:
         return cached
-    networks = _networks(deps().settings.trusted_proxies)
+    networks = _networks(deps().settings.server.trusted_proxies)
     addr = request.remote_addr or ""
     if networks and _trusted(addr, networks):
         hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
@@ -123,7 +123,7 @@ def client_ip() -> str:
 def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
-    networks = _networks(deps().settings.trusted_proxies)
+    networks = _networks(deps().settings.server.trusted_proxies)
     if (
         incoming
         and len(incoming) <= 64
@@ -168,7 +168,7 @@ def security_headers(response: Response) -> Response:
         response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cache-Control", "no-store")
-    if deps().settings.issuer.startswith("https://"):
+    if deps().settings.server.issuer.startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response

@@ -98,7 +98,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    return deps().settings.time_zone
+    return deps().settings.branding.time_zone
 
 
 def when(ts: float | None, fmt: str = "medium") -> str:
@@ -116,7 +116,7 @@ def translate(value: object) -> object:
 def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
-    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.time_zone
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.branding.time_zone
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["when"] = when
     # Every {{ value }} that is a use case's Text is shown in the page's language.

@@ -16,7 +16,7 @@ __all__ = ["SignedIn", "apply_cookie", "cookie_name", "current", "sign_in", "sig
 
 def cookie_name() -> str:
     # The __Host- prefix pins the cookie to this host and path "/" over https (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_session" if deps().settings.secure_cookies else "idp_session"
+    return "__Host-idp_session" if deps().settings.server.secure_cookies else "idp_session"
 
 
 def current() -> SignedIn | None:
@@ -26,7 +26,7 @@ def current() -> SignedIn | None:
     token = request.cookies.get(cookie_name())
     result = None
     if token:
-        result = sessions.find(uow.session(), token, now=deps().now(), idle=deps().settings.session_idle_seconds)
+        result = sessions.find(uow.session(), token, now=deps().now(), idle=deps().settings.sessions.idle_seconds)
     g.idp_signed_in = result
     return result
 
@@ -42,8 +42,8 @@ def sign_in(user: User, amr: list[str]) -> SignedIn:
         user,
         amr,
         now=now,
-        idle=settings.session_idle_seconds,
-        absolute=settings.session_max_seconds,
+        idle=settings.sessions.idle_seconds,
+        absolute=settings.sessions.max_seconds,
         info=request_info(),
     )
     g.idp_signed_in = signed_in
@@ -72,10 +72,12 @@ def apply_cookie(response: Response) -> Response:
             token,
             httponly=True,
             samesite="Lax",
-            secure=settings.secure_cookies,
+            secure=settings.server.secure_cookies,
             path="/",
-            max_age=settings.session_max_seconds,
+            max_age=settings.sessions.max_seconds,
         )
     else:
-        response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax", secure=settings.secure_cookies)
+        response.delete_cookie(
+            cookie_name(), path="/", httponly=True, samesite="Lax", secure=settings.server.secure_cookies
+        )
     return response

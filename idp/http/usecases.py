@@ -83,5 +83,9 @@ def device_link_later(login: str, lang: str, interaction_id: str | None) -> None
 def clients() -> Clients:
     d = deps()
     return Clients(
-        db=uow.session(), secret_key=d.settings.secret_key, allow=d.outbound.allow, now=d.clock.now, info=request_info()
+        db=uow.session(),
+        secret_key=d.settings.server.secret_key,
+        allow=d.outbound.allow,
+        now=d.clock.now,
+        info=request_info(),
     )

@@ -35,13 +35,13 @@ from idp.core.outbound.policy import AllowList, OutboundError, Target, check_add
 
 
 class OutboundSettings(Protocol):
-    """The part of ``idp.core.settings.Settings`` the client reads (that module imports this package)."""
+    """``idp.core.settings.OutboundSettings``, the section the client reads (that module imports this package)."""
 
     @property
-    def outbound_allow(self) -> tuple[str, ...]: ...
+    def allow(self) -> tuple[str, ...]: ...
 
     @property
-    def outbound_ca_file(self) -> str: ...
+    def ca_file(self) -> str: ...
 
 
 #: ``resolver(host, port)`` -> the host's IP addresses (tests inject one to play DNS).
@@ -88,7 +88,7 @@ class OutboundClient:
 
     @classmethod
     def from_settings(cls, settings: OutboundSettings, **kw: Any) -> OutboundClient:
-        return cls(AllowList.parse(settings.outbound_allow), ca_file=settings.outbound_ca_file, **kw)
+        return cls(AllowList.parse(settings.allow), ca_file=settings.ca_file, **kw)
 
     def get(
         self, url: str, *, accept: str = "application/json", timeout: float | None = None, max_bytes: int | None = None

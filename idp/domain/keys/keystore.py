@@ -49,8 +49,8 @@ class DatabaseKeyStore:
     def __init__(self, database: Database, settings: Settings, clock: Clock) -> None:
         self._database, self._clock = database, clock
         self._policy = keyring.Policy.from_settings(settings)
-        self._reload_seconds = settings.keys_reload_seconds
-        self._families = set(keycrypto.DEFAULT_FAMILIES) | {keycrypto.family_of(settings.access_token_alg)}
+        self._reload_seconds = settings.keys.reload_seconds
+        self._families = set(keycrypto.DEFAULT_FAMILIES) | {keycrypto.family_of(settings.tokens.access_token_alg)}
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
 

@@ -43,10 +43,10 @@ class Policy:
     @classmethod
     def from_settings(cls, s: Settings) -> Policy:
         return cls(
-            passphrase=s.keys_passphrase,
-            publication_seconds=s.key_publication_seconds,
-            rotation_seconds=s.key_rotation_days * 86400,
-            retention_seconds=max(s.access_token_seconds, s.id_token_seconds) + s.clock_skew_seconds,
+            passphrase=s.keys.passphrase,
+            publication_seconds=s.keys.publication_seconds,
+            rotation_seconds=s.keys.rotation_days * 86400,
+            retention_seconds=max(s.tokens.access_token_seconds, s.tokens.id_token_seconds) + s.keys.clock_skew_seconds,
         )
 
 

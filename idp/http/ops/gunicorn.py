@@ -92,7 +92,7 @@ def options(
 ) -> dict[str, Any]:
     """gunicorn settings. SIGTERM stops accepting, lets in-flight requests finish for up to
     ``graceful_timeout`` seconds, then exits."""
-    proxies = [str(ipaddress.ip_network(c, strict=False)) for c in settings.trusted_proxies]
+    proxies = [str(ipaddress.ip_network(c, strict=False)) for c in settings.server.trusted_proxies]
     return {
         "bind": bind,
         "workers": workers,
@@ -102,7 +102,7 @@ def options(
         "graceful_timeout": graceful_timeout,
         "accesslog": None,  # the app logs each request itself, with its request id (idp.http.ops.logs)
         "logger_class": "idp.http.ops.gunicorn.Logger",
-        "logconfig_dict": dict_config(settings.log_level, settings.log_format),
+        "logconfig_dict": dict_config(settings.server.log_level, settings.server.log_format),
         # X-Forwarded-Proto is believed only from the proxies the app trusts for X-Forwarded-For.
         "forwarded_allow_ips": ",".join(proxies) if proxies else "127.0.0.1",
         "child_exit": child_exit,

@@ -45,6 +45,6 @@ def _metrics_allowed() -> bool:
         peer = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
-    allowed = [ipaddress.ip_network(c, strict=False) for c in settings.metrics_networks]
-    proxies = [ipaddress.ip_network(c, strict=False) for c in settings.trusted_proxies]
+    allowed = [ipaddress.ip_network(c, strict=False) for c in settings.server.metrics_networks]
+    proxies = [ipaddress.ip_network(c, strict=False) for c in settings.server.trusted_proxies]
     return any(peer in n for n in allowed) and not any(peer in n for n in proxies)

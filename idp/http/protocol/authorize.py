@@ -132,7 +132,7 @@ def _hint_subject(grant: Any) -> str | None:
         raise InvalidRequestError("Invalid 'id_token_hint'.", redirect_uri=grant.redirect_uri) from None
     claims = token.claims
     aud = claims.get("aud")
-    if claims.get("iss") != deps().settings.issuer or grant.request.client.client_id not in (
+    if claims.get("iss") != deps().settings.server.issuer or grant.request.client.client_id not in (
         aud if isinstance(aud, list) else [aud]
     ):
         raise InvalidRequestError("The 'id_token_hint' was not issued to this client.", redirect_uri=grant.redirect_uri)

@@ -43,7 +43,7 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
     def get_audiences(self) -> list[str]:
         """RFC 7523 §3: the token endpoint URL; the issuer is accepted too (OIDC Core §9), and the
         other endpoints that accept client authentication."""
-        issuer = deps().settings.issuer
+        issuer = deps().settings.server.issuer
         return [issuer, f"{issuer}/token", f"{issuer}/revoke", f"{issuer}/introspect"]
 
     def resolve_client_public_key(self, client: OAuthClient) -> KeySet:

@@ -33,7 +33,7 @@ def verify_access_token(token_string: str, check_state: bool = True) -> AccessTo
     except (JoseError, ValueError):
         return None
     claims = token.claims
-    if token.header.get("typ") != "at+jwt" or claims.get("iss") != deps().settings.issuer:
+    if token.header.get("typ") != "at+jwt" or claims.get("iss") != deps().settings.server.issuer:
         return None
     if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
         return None
@@ -99,7 +99,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                 "client_id": token.row.client_id,
                 "exp": int(token.row.expires_at),
                 "iat": int(token.row.issued_at),
-                "iss": settings.issuer,
+                "iss": settings.server.issuer,
             }
         c = token.claims
         payload = {

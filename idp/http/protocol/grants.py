@@ -80,11 +80,11 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "code_challenge": request.payload.data.get("code_challenge"),
             "code_challenge_method": request.payload.data.get("code_challenge_method"),
             "grant_id": new_id(),
-            "expires_at": now + settings.code_seconds,
+            "expires_at": now + settings.tokens.code_seconds,
         }
         # With the request's work (``uow.on_commit``): the code exists only if its grant's session does.
         store, key = deps().store, CODE_KEY + token_hash(code)
-        uow.on_commit(lambda: store.put(key, data, settings.code_seconds + 60))
+        uow.on_commit(lambda: store.put(key, data, settings.tokens.code_seconds + 60))
 
     def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         """Consume the code atomically. A second use finds only the tombstone, and revokes
@@ -190,10 +190,10 @@ class OpenIDConnectCode(OpenIDCode):
     def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
         now = int(deps().now())
         return {
-            "iss": deps().settings.issuer,
+            "iss": deps().settings.server.issuer,
             "aud": [client.get_client_id()],
             "iat": now,
-            "exp": now + deps().settings.id_token_seconds,
+            "exp": now + deps().settings.tokens.id_token_seconds,
         }
 
     def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict[str, Any]:
@@ -236,7 +236,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         row, grant = found
         if row.rotated_at is not None and row.revoked_at is None:
-            if now - row.rotated_at < deps().settings.refresh_reuse_grace_seconds:
+            if now - row.rotated_at < deps().settings.tokens.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
@@ -273,7 +273,7 @@ def _session_allows(db: Session, grant: Grant, now: float) -> bool:
         return True
     row = db.get(BrowserSession, grant.session_id)
     # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
-    idle = deps().settings.session_idle_seconds
+    idle = deps().settings.sessions.idle_seconds
     return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
 
 

@@ -75,7 +75,7 @@ class Interaction:
 
     def save(self) -> None:
         """Saved with the request's work (``uow.on_commit``): as it stands when the request commits."""
-        store, ttl = deps().store, deps().settings.interaction_seconds
+        store, ttl = deps().store, deps().settings.sessions.interaction_seconds
         uow.on_commit(lambda: store.put(KEY + self.id, asdict(self), ttl))
 
     def discard(self) -> None:
@@ -83,7 +83,7 @@ class Interaction:
         uow.on_commit(lambda: store.delete(KEY + self.id))
 
     def expired(self) -> bool:
-        return deps().now() - self.created_at >= deps().settings.interaction_seconds
+        return deps().now() - self.created_at >= deps().settings.sessions.interaction_seconds
 
 
 def _made_by(result: dict[str, Any] | None, signed_in: SignedIn | None) -> bool:
@@ -149,7 +149,7 @@ def problem_page(problem: str | None) -> ResponseReturnValue:
 
 def browser_cookie_name() -> str:
     # __Host-: this host only, path "/", https only (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_browser" if deps().settings.secure_cookies else "idp_browser"
+    return "__Host-idp_browser" if deps().settings.server.secure_cookies else "idp_browser"
 
 
 def _browser_token() -> str:
@@ -169,7 +169,12 @@ def apply_cookie(response: Response) -> Response:
     value = g.get("idp_browser_cookie")
     if value:
         response.set_cookie(
-            browser_cookie_name(), value, httponly=True, samesite="Lax", path="/", secure=deps().settings.secure_cookies
+            browser_cookie_name(),
+            value,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+            secure=deps().settings.server.secure_cookies,
         )
     return response
 
@@ -197,7 +202,7 @@ class StoredRequest(OAuth2Request):
     """An authorization request rebuilt from an interaction, for Authlib to validate again."""
 
     def __init__(self, interaction: Interaction) -> None:
-        super().__init__("GET", deps().settings.issuer + "/authorize", headers={})
+        super().__init__("GET", deps().settings.server.issuer + "/authorize", headers={})
         self.payload = _StoredPayload(interaction.params)
 
     @property

@@ -49,7 +49,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
                 raise InvalidRequestError("Invalid 'id_token_hint'.") from None
         validated = super().validate_request(request)
         claims = validated.id_token_claims
-        if claims is not None and claims.get("iss") != deps().settings.issuer:
+        if claims is not None and claims.get("iss") != deps().settings.server.issuer:
             raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
         return validated
 

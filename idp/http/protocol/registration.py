@@ -78,7 +78,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
 
     def authenticate_token(self, request: OAuth2Request) -> InitialAccessToken | OpenRegistration:
         token = _bearer(request)
-        if token is None and deps().settings.open_registration:
+        if token is None and deps().settings.clients.open_registration:
             return OpenRegistration()
         if token is None:
             raise InvalidTokenError(
@@ -106,7 +106,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         row, request.new_secret, request.registration_token = usecases.clients().create(
             request.spec, actor=actor, team=credential.team, registration_token=True
         )
-        return OAuthClient(row, deps().settings.secret_key)
+        return OAuthClient(row, deps().settings.server.secret_key)
 
     def generate_client_registration_info(self, client: OAuthClient, request: OAuth2Request) -> dict[str, Any]:
         return _registration_body(client.row, request.registration_token, request.new_secret)
@@ -115,7 +115,7 @@ class RegistrationEndpoint(ClientRegistrationEndpoint):
         from idp.http.protocol.discovery import metadata
 
         settings = deps().settings
-        return metadata(settings.issuer, settings.access_token_alg)
+        return metadata(settings.server.issuer, settings.tokens.access_token_alg)
 
 
 class RegistrationAccess:
@@ -142,7 +142,7 @@ class ConfigurationEndpoint(ClientConfigurationEndpoint):
 
     def authenticate_client(self, request: OAuth2Request) -> OAuthClient | None:
         row = client_repo.get_client(uow.session(), (flask_request.view_args or {}).get("client_id", ""))
-        return None if row is None else OAuthClient(row, deps().settings.secret_key)
+        return None if row is None else OAuthClient(row, deps().settings.server.secret_key)
 
     def revoke_access_token(self, request: OAuth2Request, token: RegistrationAccess) -> None:
         """Unreachable: a valid registration access token always belongs to an existing client
@@ -186,5 +186,5 @@ def _registration_body(row: Client, registration_token: str, secret: str | None)
     if secret:
         body["client_secret"] = secret
     body["registration_access_token"] = registration_token
-    body["registration_client_uri"] = f"{deps().settings.issuer}/register/{row.client_id}"
+    body["registration_client_uri"] = f"{deps().settings.server.issuer}/register/{row.client_id}"
     return body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, TypeGuard, cast
+from typing import Any, TypeGuard
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
@@ -15,7 +15,6 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from flask import Flask, Response
 from flask import request as flask_request
 from joserfc import jwt
-from joserfc.jwk import Key
 
 from idp.core.deps import Deps
 from idp.core.tokens import new_id, new_token
@@ -70,9 +69,9 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         row = get_client(uow.session(), client_id)
         if row is None or not row.active:
             return None
-        client = OAuthClient(row, deps().settings.secret_key)
+        client = OAuthClient(row, deps().settings.server.secret_key)
         if cache is not None:
-            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.secret_key))
+            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.server.secret_key))
         return client
 
     def handle_response(
@@ -144,7 +143,7 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
                 client_id=request.client.get_client_id(),
                 scope=token["scope"],
                 now=now,
-                lifetime=settings.refresh_token_seconds,
+                lifetime=settings.tokens.refresh_token_seconds,
             )
 
 
@@ -152,7 +151,7 @@ class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
     def get_issuer(self) -> str:
-        return deps().settings.issuer
+        return deps().settings.server.issuer
 
 
 class JWTAccessTokenGenerator(BearerTokenGenerator):
@@ -168,13 +167,13 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
 
     @staticmethod
     def expires_in(client: OAuthClient, grant_type: str) -> int:
-        return deps().settings.access_token_seconds
+        return deps().settings.tokens.access_token_seconds
 
     def access_token(self, client: OAuthClient, grant_type: str, user: Principal | None, scope: str | None) -> str:
         settings, now = deps().settings, int(deps().now())
         claims = {
-            "iss": settings.issuer,
-            "exp": now + settings.access_token_seconds,
+            "iss": settings.server.issuer,
+            "exp": now + settings.tokens.access_token_seconds,
             "iat": now,
             "jti": new_id(),
             "client_id": client.get_client_id(),
@@ -189,11 +188,10 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
                 claims["sid"] = user.session_id
         else:
             claims["sub"] = client.get_client_id()
-        alg = settings.access_token_alg
+        alg = settings.tokens.access_token_alg
         key = deps().keystore.signing_key(alg)
         header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
-        # ``SigningKey.key`` is typed ``object`` in idp.core.ports; the key store holds joserfc keys.
-        return jwt.encode(header, claims, cast(Key, key.key), algorithms=[alg])
+        return jwt.encode(header, claims, key.key, algorithms=[alg])
 
 
 def is_client_id(value: object) -> TypeGuard[str]:
@@ -208,7 +206,7 @@ def _refresh_token(client: OAuthClient, grant_type: str, user: Principal | None,
 
 def create_server(app: Flask, deps: Deps) -> AuthorizationServer:
     server = AuthorizationServer()
-    server.client_cache = ClientCache(deps.settings.client_cache_seconds)
+    server.client_cache = ClientCache(deps.settings.clients.cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())

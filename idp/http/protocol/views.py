@@ -171,7 +171,7 @@ def discovery() -> Response:
 def jwks() -> Response:
     # No longer than a next key is published before it signs (settings validation), so every
     # relying party that honours the cache lifetime holds the next key before it is used.
-    return _cached_json(deps().keystore.jwks_bytes(), max_age=deps().settings.jwks_max_age_seconds)
+    return _cached_json(deps().keystore.jwks_bytes(), max_age=deps().settings.keys.jwks_max_age_seconds)
 
 
 def _cached_json(body: bytes, max_age: int) -> Response:

@@ -64,7 +64,7 @@ def change_password() -> ResponseReturnValue:
         return signed_in
     user = signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
-    if not current or len(current) > deps().settings.max_password_length:
+    if not current or len(current) > deps().settings.accounts.max_password_length:
         return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     # The current password is checked by the sign-in use case: throttled before argon2 runs, under
     # the same account key as the sign-in form (one allowance), with failures and successes counted.
@@ -150,7 +150,7 @@ def _page(
     status: int = 200,
 ) -> tuple[str, int]:
     db, user, now = uow.session(), signed_in.user, deps().now()
-    idle, policy = deps().settings.session_idle_seconds, PasswordPolicy.from_settings(deps().settings)
+    idle, policy = deps().settings.sessions.idle_seconds, PasswordPolicy.from_settings(deps().settings)
     live = [
         s
         for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))

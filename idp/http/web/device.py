@@ -13,7 +13,7 @@ def devices() -> Devices:
 
 
 def cookie_name() -> str:
-    return "__Host-idp_device" if deps().settings.secure_cookies else "idp_device"
+    return "__Host-idp_device" if deps().settings.server.secure_cookies else "idp_device"
 
 
 def read() -> str | None:
@@ -53,7 +53,7 @@ def apply_cookie(response: Response) -> Response:
             httponly=True,
             samesite="Lax",
             path="/",
-            secure=settings.secure_cookies,
-            max_age=settings.device_cookie_days * 86400,
+            secure=settings.server.secure_cookies,
+            max_age=settings.throttle.device_cookie_days * 86400,
         )
     return response

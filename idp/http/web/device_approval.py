@@ -44,7 +44,7 @@ def device_link() -> ResponseReturnValue:
         validate_csrf()
     except CSRFError as exc:
         return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
-    limit = deps().settings.max_login_length
+    limit = deps().settings.accounts.max_login_length
     if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
         error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
         return _login_page(interaction, username=username[:limit], field_errors={"username": error}, status=400)
@@ -58,7 +58,7 @@ def device_link() -> ResponseReturnValue:
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
     usecases.device_link_later(username, lang, interaction.id if interaction else None)
     return render_template(
-        "device_link_sent.html", interaction=interaction, minutes=deps().settings.device_link_seconds // 60
+        "device_link_sent.html", interaction=interaction, minutes=deps().settings.throttle.device_link_seconds // 60
     )
 
 
@@ -115,7 +115,7 @@ def _confirm_page(token: str, user: User, *, error: str | None = None, status: i
 def _link_problem(state: resets.LinkState, step: str) -> tuple[str, int]:
     usecases.device_links().refused(state, step)
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
-    message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.device_link_seconds // 60}
+    message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.throttle.device_link_seconds // 60}
     return render_template(
         "device_link_invalid.html", reason=state.status, message=message, interaction=interaction
     ), 400 if state.status == "unknown" else 410

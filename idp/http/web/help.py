@@ -24,9 +24,9 @@ def help_page() -> str:
     settings = deps().settings
     return render_template(
         "help.html",
-        session_minutes=settings.session_idle_seconds // 60,
-        page_minutes=settings.interaction_seconds // 60,
-        reset_minutes=settings.reset_link_seconds // 60,
+        session_minutes=settings.sessions.idle_seconds // 60,
+        page_minutes=settings.sessions.interaction_seconds // 60,
+        reset_minutes=settings.accounts.reset_link_seconds // 60,
     )
 
 
@@ -49,7 +49,13 @@ def language() -> BaseResponse:
         interaction.save()
     response = make_response(redirect(target, 303))
     response.set_cookie(
-        i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax", secure=deps().settings.secure_cookies, path="/"
+        i18n.COOKIE,
+        lang,
+        max_age=YEAR,
+        httponly=True,
+        samesite="Lax",
+        secure=deps().settings.server.secure_cookies,
+        path="/",
     )
     return response
 
@@ -57,7 +63,7 @@ def language() -> BaseResponse:
 @bp.get("/brand.css")
 def brand_css() -> Response:
     """The configured primary colour as a stylesheet (the CSP allows no inline style)."""
-    colour = deps().settings.brand_primary_color
+    colour = deps().settings.branding.primary_color
     response = make_response(f":root {{ --accent: {colour}; }}\n")
     response.mimetype = "text/css"
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -83,12 +89,12 @@ def switch_language_url(lang: str) -> str:
 def template_context() -> dict[str, Any]:
     settings = deps().settings
     return {
-        "brand": SimpleNamespace(name=settings.brand_name, logo_url=settings.brand_logo_url),
+        "brand": SimpleNamespace(name=settings.branding.name, logo_url=settings.branding.logo_url),
         "help": SimpleNamespace(
-            contact_name=settings.help_contact_name,
-            email=settings.help_contact_email,
-            phone=settings.help_contact_phone,
-            hours=settings.help_contact_hours,
+            contact_name=settings.branding.help_contact_name,
+            email=settings.branding.help_contact_email,
+            phone=settings.branding.help_contact_phone,
+            hours=settings.branding.help_contact_hours,
         ),
         "languages": list(i18n.NAMES.items()),
         "current_language": str(get_locale() or i18n.DEFAULT),

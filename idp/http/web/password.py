@@ -71,15 +71,15 @@ def forgot_post() -> ResponseReturnValue:
     interaction_id = interaction.id if interaction else None
     usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
     return render_template(
-        "forgot_sent.html", interaction=interaction, minutes=deps().settings.reset_link_seconds // 60
+        "forgot_sent.html", interaction=interaction, minutes=deps().settings.accounts.reset_link_seconds // 60
     )
 
 
 def _login_error(login: str) -> str | None:
     if not login.strip():
         return _("Enter your registration number or e-mail address.")
-    if len(login) > deps().settings.max_login_length:
-        return _("This is too long (at most %(limit)d characters).", limit=deps().settings.max_login_length)
+    if len(login) > deps().settings.accounts.max_login_length:
+        return _("This is too long (at most %(limit)d characters).", limit=deps().settings.accounts.max_login_length)
     return None
 
 
@@ -97,7 +97,7 @@ def _forgot_page(
         login=login,
         error=error,
         field_error=field_error,
-        max_login=deps().settings.max_login_length,
+        max_login=deps().settings.accounts.max_login_length,
     ), status
 
 
@@ -155,7 +155,7 @@ def _finish_reset(row: PasswordResetToken, user: User) -> Response:
 
 
 def _link_problem(state: resets.LinkState) -> tuple[str, int]:
-    minutes = deps().settings.reset_link_seconds // 60
+    minutes = deps().settings.accounts.reset_link_seconds // 60
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     status = 400 if state.status == "unknown" else 410
     return render_template(

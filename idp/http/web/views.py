@@ -154,12 +154,12 @@ def _field_errors(username: str, password: str) -> dict[str, str]:
     settings, errors = deps().settings, {}
     if not username.strip():
         errors["username"] = _("Enter your registration number or e-mail address.")
-    elif len(username) > settings.max_login_length:
-        errors["username"] = too_long(settings.max_login_length)
+    elif len(username) > settings.accounts.max_login_length:
+        errors["username"] = too_long(settings.accounts.max_login_length)
     if not password:
         errors["password"] = _("Enter your password.")
-    elif len(password) > settings.max_password_length:
-        errors["password"] = too_long(settings.max_password_length)
+    elif len(password) > settings.accounts.max_password_length:
+        errors["password"] = too_long(settings.accounts.max_password_length)
     return errors
 
 
@@ -188,12 +188,12 @@ def _login_page(
         username=username,
         error=error,
         field_errors=field_errors or {},
-        max_login=settings.max_login_length,
+        max_login=settings.accounts.max_login_length,
         notice=notice,
         error_help=error_help,
         show_reset_link=show_reset_link,
         device_link=device_link,
-        max_password=settings.max_password_length,
+        max_password=settings.accounts.max_password_length,
     ), status
 
 

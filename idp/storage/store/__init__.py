@@ -28,7 +28,7 @@ def build_store(settings: Settings, database: Database, clock: Clock) -> Store:
     # Imported here: importing one backend must not load the others' libraries (redis, SQLAlchemy),
     # nor prometheus_client, which must not be imported before ``idp serve`` has set
     # PROMETHEUS_MULTIPROC_DIR (idp.http.ops.gunicorn).
-    if not settings.redis_url:
+    if not settings.storage.redis_url:
         from idp.storage.store.memory import MemoryStore
 
         return MemoryStore(now=clock.now)
@@ -38,7 +38,7 @@ def build_store(settings: Settings, database: Database, clock: Clock) -> Store:
     from idp.storage.store.redis import RedisStore
 
     return FallbackStore(
-        RedisStore(settings.redis_url, settings.redis_prefix),
+        RedisStore(settings.storage.redis_url, settings.storage.redis_prefix),
         DatabaseStore(database, now=clock.now),
         on_fallback=STORE_FALLBACK.inc,
     )

@@ -69,17 +69,18 @@ class Policy:
     reset_seconds: float = 86400
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Policy:
+    def from_settings(cls, settings: Settings) -> Policy:
+        s = settings.throttle
         rates = {
             name: Rate(getattr(s, f"rate_{name}_limit"), getattr(s, f"rate_{name}_seconds")) for name in RATE_NAMES
         }
         return cls(
             rates=rates,
-            account_free=s.throttle_account_free,
-            device_free=s.throttle_device_free,
-            delay_seconds=s.throttle_delay_seconds,
-            max_delay_seconds=s.throttle_max_delay_seconds,
-            reset_seconds=s.throttle_reset_seconds,
+            account_free=s.account_free,
+            device_free=s.device_free,
+            delay_seconds=s.delay_seconds,
+            max_delay_seconds=s.max_delay_seconds,
+            reset_seconds=s.reset_seconds,
         )
 
 
