@@ -385,7 +385,7 @@ def static_page(port: int) -> Iterator[str]:
     """A tiny page on a loopback port: the SPA's origin (its script is run by the test)."""
 
     class Page(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802  (http.server's name)
+        def do_GET(self) -> None:
             body = b"<!doctype html><title>SPA</title><p>single-page app"
             self.send_response(200)
             self.send_header("Content-Type", "text/html")
