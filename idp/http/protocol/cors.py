@@ -112,8 +112,10 @@ def apply(response: Response) -> Response:
         return response
     response.vary.add("Origin")
     origin = request.headers.get("Origin")
+    if not origin:
+        return response
     try:
-        allowed = bool(origin) and _allowed(origin)
+        allowed = _allowed(origin)
     except SQLAlchemyError:
         allowed = False  # the database is down: the response (a 503) stands, without CORS headers
     if allowed:
