@@ -23,6 +23,8 @@ the decision here depends on the client a request names, known only after it is 
 
 from __future__ import annotations
 
+import time
+
 from flask import Flask, Response, current_app, g, has_request_context, request
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -45,14 +47,28 @@ EXPOSE_HEADERS = "WWW-Authenticate"
 #: How long a browser may reuse a preflight answer (Chromium caps it at 7200).
 MAX_AGE_SECONDS = 3600
 _CLIENT = "idp_cors_client"
-_ALL = "all"
 
 
 class _AllOrigins(ClientCache):
-    """Every origin some active client allows, for preflights. Dropped whenever any client changes
-    (the client cache's invalidation hooks call ``drop`` with that client's id)."""
+    """Every origin some active client allows, for preflights. A ``ClientCache`` so that the client
+    cache's invalidation hooks reach it: any client changing drops the whole set."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds)
+        self._origins: tuple[float, frozenset[str]] | None = None
+
+    def origins(self) -> frozenset[str] | None:
+        found = self._origins
+        if self.seconds <= 0 or found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def keep(self, origins: frozenset[str]) -> None:
+        if self.seconds > 0:
+            self._origins = (time.monotonic() + self.seconds, origins)
 
     def drop(self, client_id: str | None = None) -> None:
+        self._origins = None
         super().drop(None)
 
 
@@ -68,14 +84,14 @@ def note_client(row: Client | None) -> None:
 
 def _allowed_anywhere(origin: str) -> bool:
     cache: _AllOrigins = current_app.extensions["idp.cors"]
-    found = cache.get(_ALL)
+    found = cache.origins()
     if found is None:
         found = frozenset(
             o
             for row in active_clients(uow.session())
             for o in effective_cors_origins(row.public, list(row.redirect_uris), row.allowed_cors_origins)
         )
-        cache.put(_ALL, found)
+        cache.keep(found)
     return origin in found
 
 
