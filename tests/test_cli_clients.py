@@ -169,3 +169,50 @@ def test_identifiers_never_begin_with_a_dash_so_commands_can_take_them():
     from idp.core.tokens import new_id
 
     assert all(new_id()[0].isalnum() for _ in range(2000))
+
+
+# -- what app teams need from `create` (issue 16, finding 6) ----------------------------------------
+
+
+def test_create_json_gives_everything_an_app_team_configures(env):
+    env = {**env, "IDP_ISSUER": "http://127.0.0.1:8123"}
+    created = ok(
+        run(env, "clients", "create", "--name", "Library", "--redirect-uri", "https://lib.example.edu/cb", "--json")
+    )
+    assert created["issuer"] == env["IDP_ISSUER"]
+    assert created["discovery_url"] == env["IDP_ISSUER"] + "/.well-known/openid-configuration"
+    assert created["client_id"] and created["client_secret"]
+    assert created["redirect_uris"] == ["https://lib.example.edu/cb"]
+    assert created["grant_types"] == ["authorization_code", "refresh_token"]
+    assert created["token_endpoint_auth_method"] == "client_secret_basic"
+    assert created["scope"] == "openid profile email offline_access"
+    assert created["allowed_cors_origins"] == []
+    text = run(env, "clients", "create", "--name", "Wiki", "--redirect-uri", "https://wiki.example.edu/cb").stdout
+    assert f"discovery:     {env['IDP_ISSUER']}/.well-known/openid-configuration" in text
+
+
+def test_a_client_credentials_only_client_may_have_no_scope(env):
+    created = ok(
+        run(env, "clients", "create", "--name", "Sync", "--grant-type", "client_credentials", "--scope", "", "--json")
+    )
+    assert created["scope"] == "" and created["grant_types"] == ["client_credentials"]
+    assert_one_line_error(
+        run(env, "clients", "create", "--name", "RP", "--redirect-uri", "https://rp.example.edu/cb", "--scope", ""),
+        "scope: at least one scope is required for the authorization_code grant",
+    )
+
+
+def test_backchannel_logout_uri_accepts_what_its_help_says(env):
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    help_text = " ".join(CliRunner().invoke(main, ["clients", "create", "--help"]).output.split())
+    assert "a query string is kept" in help_text and "IDP_OUTBOUND_ALLOW" in help_text
+    base = ["clients", "create", "--name", "RP", "--redirect-uri", "https://rp.example.edu/cb", "--json"]
+    with_query = ok(run(env, *base, "--backchannel-logout-uri", "https://rp.example.edu/bc?tenant=1"))
+    assert with_query["backchannel_logout_uri"] == "https://rp.example.edu/bc?tenant=1"
+    loopback = "http://127.0.0.1:8001/bc?x=1"
+    assert_one_line_error(run(env, *base, "--backchannel-logout-uri", loopback), "backchannel_logout_uri", "https")
+    allowed = ok(run({**env, "IDP_OUTBOUND_ALLOW": "127.0.0.1/32"}, *base, "--backchannel-logout-uri", loopback))
+    assert allowed["backchannel_logout_uri"] == loopback

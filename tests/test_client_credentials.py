@@ -173,3 +173,22 @@ def test_service_token_introspects_and_revokes(provider, service):
     )
     body = requests.post(provider.url + "/introspect", data={"token": access_token}, auth=auth, timeout=5).json()
     assert body == {"active": False}
+
+
+def test_a_service_client_without_any_scope_gets_a_token(provider):
+    service = provider.create_client(name="Sync", grant_types=["client_credentials"], redirect_uris=[], scope="")
+    response = requests.post(
+        provider.url + "/token",
+        data={"grant_type": "client_credentials"},
+        auth=(service.client_id, service.client_secret),
+        timeout=5,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"].lower() == "bearer" and response.json().get("scope", "") == ""
+    asked = requests.post(
+        provider.url + "/token",
+        data={"grant_type": "client_credentials", "scope": "openid"},
+        auth=(service.client_id, service.client_secret),
+        timeout=5,
+    )
+    assert asked.status_code == 400 and asked.json()["error"] == "invalid_scope"

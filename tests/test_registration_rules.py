@@ -263,7 +263,9 @@ def assert_acceptable(body: dict) -> None:
     assert set(body["grant_types"]) <= {"authorization_code", "refresh_token", "client_credentials"}
     assert ("code" in body["response_types"]) == ("authorization_code" in body["grant_types"])
     assert set(body["response_types"]) <= {"code"}
-    assert set(body["scope"].split()) <= {"openid", "profile", "email", "offline_access"} and body["scope"].strip()
+    assert set(body["scope"].split()) <= {"openid", "profile", "email", "offline_access"}
+    # No scope at all only for a service client (client_credentials only).
+    assert body["scope"].strip() or "authorization_code" not in body["grant_types"]
     assert body["token_endpoint_auth_method"] in (
         "client_secret_basic",
         "client_secret_post",

@@ -77,6 +77,7 @@ def describe_lines(d: dict[str, Any]) -> list[str]:
     ]
     lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
     lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
+    lines += [f"cors_origin:    {o}" for o in d["allowed_cors_origins"]]
     if d.get("team"):
         lines.append(f"team:           {d['team']}")
     for s in d["secrets"]:
@@ -123,7 +124,24 @@ def _metadata_options(fn: F) -> F:
         click.option(
             "--backchannel-logout-uri",
             default=None,
-            help="Back-channel logout URL: https (http only to a host allow-listed in IDP_OUTBOUND_ALLOW).",
+            help="Back-channel logout URL (a query string is kept; no fragment): https to a public host; "
+            "plain http, and loopback or internal addresses, only when IDP_OUTBOUND_ALLOW lists them "
+            "(e.g. 127.0.0.1/32 for development).",
+        ),
+        click.option(
+            "--cors-origin",
+            "cors_origins",
+            multiple=True,
+            help="Browser origin (scheme://host[:port], https or http://127.0.0.1:PORT) whose pages may call "
+            "/token, /userinfo, /revoke and /introspect (repeatable; replaces the list). Default: a public "
+            "client's redirect URI origins; none for a confidential client.",
+        ),
+        click.option(
+            "--no-cors-origins",
+            "no_cors_origins",
+            is_flag=True,
+            default=False,
+            help="No browser origin at all (also none for a public client).",
         ),
         click.option(
             "--grant-type",
@@ -157,7 +175,12 @@ def _metadata_options(fn: F) -> F:
             help="native allows private-use URI schemes such as edu.example.app:/callback "
             "(create assumes native when a redirect URI uses one).",
         ),
-        click.option("--scope", default=None, help="Space-separated scopes the client may request."),
+        click.option(
+            "--scope",
+            default=None,
+            help='Space-separated scopes the client may request; "" for a client_credentials-only client '
+            "that needs none.",
+        ),
         click.option("--id-token-alg", type=click.Choice(ALGS), default=None, help="ID token signing algorithm."),
     ]
     for option in reversed(options):
@@ -178,6 +201,8 @@ def _changes(
     redirect_uris: tuple[str, ...],
     post_logout_uris: tuple[str, ...],
     backchannel_logout_uri: str | None,
+    cors_origins: tuple[str, ...],
+    no_cors_origins: bool,
     grant_types: tuple[str, ...],
     auth_method: str | None,
     jwks_file: Path | None,
@@ -192,6 +217,10 @@ def _changes(
         changes["redirect_uris"] = list(redirect_uris)
     if post_logout_uris:
         changes["post_logout_redirect_uris"] = list(post_logout_uris)
+    if cors_origins and no_cors_origins:
+        raise CLIError("--cors-origin and --no-cors-origins exclude each other")
+    if cors_origins or no_cors_origins:
+        changes["allowed_cors_origins"] = list(cors_origins)
     if grant_types:
         changes["grant_types"] = list(grant_types)
         changes["response_types"] = ["code"] if "authorization_code" in grant_types else []
@@ -218,7 +247,12 @@ def _changes(
 @_metadata_options
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required). Same as --auth-method none.")
 @click.option("--trusted", is_flag=True, help="First-party client: skip the consent page.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the issuer, the discovery URL, client_id, client_secret and the registered metadata as JSON.",
+)
 @click.pass_obj
 def create_client(obj: Context, name: str, public: bool, trusted: bool, as_json: bool, **options: Any) -> None:
     """Register a client. The secret is printed once and stored only as a keyed hash.
@@ -226,7 +260,7 @@ def create_client(obj: Context, name: str, public: bool, trusted: bool, as_json:
     Defaults: grant types authorization_code and refresh_token, scope
     "openid profile email offline_access", client_secret_basic, RS256 ID tokens.
     """
-    from idp.domain.clients.rules import DEFAULT_SCOPE, spec_from_metadata
+    from idp.domain.clients.rules import DEFAULT_SCOPE, client_metadata, spec_from_metadata
 
     data = {
         "client_name": name,
@@ -245,8 +279,17 @@ def create_client(obj: Context, name: str, public: bool, trusted: bool, as_json:
     with session(obj) as (db, _now):
         spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow(obj)))
         row, secret, _ = obj.clients(db).create(spec, actor=actor())
-    result = {"client_id": row.client_id, **({"client_secret": secret} if secret else {})}
-    lines = [f"client_id:     {row.client_id}"]
+        metadata = client_metadata(row)
+    issuer = obj.deps.settings.server.issuer
+    discovery = f"{issuer}/.well-known/openid-configuration"
+    # What an app team configures its library with, in one answer (RFC 7591 §3.2.1's shape plus the issuer).
+    result = {
+        "issuer": issuer,
+        "discovery_url": discovery,
+        **metadata,
+        **({"client_secret": secret} if secret else {}),
+    }
+    lines = [f"issuer:        {issuer}", f"discovery:     {discovery}", f"client_id:     {row.client_id}"]
     if secret:
         lines.append(f"client_secret: {secret}   (shown once; store it now)")
     emit(result, as_json, lines)
@@ -316,11 +359,11 @@ def update_client(
 ) -> None:
     """Change a client. Repeatable options (--redirect-uri, …) replace the whole list."""
     from idp.domain.clients import service as client_admin
-    from idp.domain.clients.rules import client_metadata, spec_from_metadata
+    from idp.domain.clients.rules import editable_metadata, spec_from_metadata
 
     with session(obj) as (db, now):
         row = load(db, client_id)
-        data = {**client_metadata(row), "trusted": row.trusted, **_changes(**options)}
+        data = {**editable_metadata(row), "trusted": row.trusted, **_changes(**options)}
         if name is not None:
             data["client_name"] = name
         if trusted is not None:

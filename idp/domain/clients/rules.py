@@ -40,6 +40,12 @@ INFO_URIS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
 INFO_STRINGS = ("software_id", "software_version")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
+#: A serialized origin is short (RFC 6454 §6.2); longer values are not origins.
+MAX_ORIGIN_LENGTH = 300
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A host name in an origin: what browsers send (IDNs as xn-- A-labels), or an IPv6 literal.
+ORIGIN_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$")
+ORIGIN_EXAMPLE = "scheme://host[:port] such as https://app.example.edu"
 #: RFC 6749 §3.3 scope-token characters.
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$")
 #: RFC 3986 §3.1 scheme.
@@ -87,6 +93,9 @@ class ClientSpec:
     jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     backchannel_logout_uri: str | None = None
+    #: Browser origins allowed to call the token, userinfo, revocation and introspection endpoints;
+    #: None = the default (``effective_cors_origins``). Normalized by ``validate``.
+    allowed_cors_origins: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -107,6 +116,10 @@ class ClientSpec:
         if self.id_token_signed_response_alg not in ALGS:
             raise ClientMetadataError("id_token_signed_response_alg", f"must be one of {', '.join(ALGS)}")
         self._validate_scope()
+        if self.allowed_cors_origins is not None:
+            if len(self.allowed_cors_origins) > MAX_URIS:
+                raise ClientMetadataError("allowed_cors_origins", f"at most {MAX_URIS} origins")
+            self.allowed_cors_origins = list(dict.fromkeys(normalize_origin(o) for o in self.allowed_cors_origins))
 
     def _validate_grants(self) -> None:
         if not self.grant_types:
@@ -160,8 +173,9 @@ class ClientSpec:
 
     def _validate_scope(self) -> None:
         tokens = self.scope.split()
-        if not tokens:
-            raise ClientMetadataError("scope", "at least one scope is required")
+        # A service client (client_credentials only) may need no scope at all; a sign-in client needs one.
+        if not tokens and "authorization_code" in self.grant_types:
+            raise ClientMetadataError("scope", "at least one scope is required for the authorization_code grant")
         for token in tokens:
             if not SCOPE_TOKEN.match(token):
                 raise ClientMetadataError(
@@ -252,6 +266,62 @@ def check_jwks(value: dict[str, Any]) -> None:
         raise ClientMetadataError("jwks", "is not a valid JWK Set") from None
 
 
+def normalize_origin(value: object) -> str:
+    """An origin as browsers send it in ``Origin`` (RFC 6454 §6.2): ``scheme://host[:port]``, https or
+    loopback-IP http, lower-cased, without the scheme's default port; anything else is refused with
+    constant text (the value is never echoed)."""
+    name = "allowed_cors_origins"
+    if not isinstance(value, str) or not value or len(value) > MAX_ORIGIN_LENGTH:
+        raise ClientMetadataError(name, f"each must be an origin of at most {MAX_ORIGIN_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ClientMetadataError(name, "spaces and control characters are not allowed")
+    if "*" in value:
+        raise ClientMetadataError(name, "wildcards are not allowed: list each origin")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ClientMetadataError(name, f"each must be an origin, {ORIGIN_EXAMPLE}") from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc or not value.lower().startswith(parts.scheme + "://"):
+        raise ClientMetadataError(name, f"each must be an http(s) origin, {ORIGIN_EXAMPLE}")
+    if "@" in parts.netloc:
+        raise ClientMetadataError(name, "must not contain a user name or password")
+    if parts.path or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ClientMetadataError(
+            name, f"an origin has no path (not even a trailing /), query or fragment: {ORIGIN_EXAMPLE}"
+        )
+    host = parts.hostname or ""
+    literal = host.startswith("[") or ":" in host
+    if not literal and not ORIGIN_HOST.match(host):
+        raise ClientMetadataError(name, "the host must be a DNS name in ASCII (xn-- form for IDNs) or an IP address")
+    if parts.scheme == "http" and not is_loopback_ip(host):
+        raise ClientMetadataError(name, "must use https (http only for 127.0.0.1 or [::1])")
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        shown += f":{port}"
+    return f"{parts.scheme}://{shown}"
+
+
+def effective_cors_origins(public: bool, redirect_uris: list[str], allowed: list[str] | None) -> list[str]:
+    """The origins a client's browser app may call from: the registered list, or by default, for a
+    public client (a browser or native app, no secret), the origins of its http(s) redirect URIs,
+    as Keycloak's "+" web origin does. A confidential client gets none unless listed: its secret
+    does not belong in a browser."""
+    if allowed is not None:
+        return list(allowed)
+    if not public:
+        return []
+    found: dict[str, None] = {}
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in DEFAULT_PORTS and parts.hostname:
+            try:
+                found[normalize_origin(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")] = None
+            except (ClientMetadataError, ValueError):
+                continue  # an unusual redirect URI (a host an origin cannot have) gives no default
+    return list(found)
+
+
 def is_loopback_ip(host: str) -> bool:
     """RFC 8252 §8.3: loopback IP literals, not ``localhost`` (which DNS or hosts files may remap)."""
     try:
@@ -263,7 +333,14 @@ def is_loopback_ip(host: str) -> bool:
 # -- RFC 7591 JSON <-> ClientSpec ---------------------------------------------------------------
 
 #: Members read from RFC 7591 metadata and their expected JSON types.
-_LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
+_LISTS = (
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "response_types",
+    "contacts",
+    "allowed_cors_origins",
+)
 _STRINGS = (
     "client_name",
     "token_endpoint_auth_method",
@@ -291,6 +368,8 @@ def spec_from_metadata(
     ``trusted`` flag is kept as it is). ``allow`` is the operator's ``IDP_OUTBOUND_ALLOW``."""
     if not isinstance(data, dict):
         raise ClientMetadataError("request", "the body must be a JSON object of client metadata")
+    if "allowed_cors_origins" in data and data["allowed_cors_origins"] is None:
+        data = {k: v for k, v in data.items() if k != "allowed_cors_origins"}  # null: back to the default
     for name in _REFUSED:
         if name in data and not privileged:
             raise ClientMetadataError(name, "only the identity team can set this")
@@ -321,6 +400,7 @@ def spec_from_metadata(
         jwks=data.get("jwks"),
         jwks_uri=data.get("jwks_uri"),
         backchannel_logout_uri=data.get("backchannel_logout_uri"),
+        allowed_cors_origins=list(data["allowed_cors_origins"]) if "allowed_cors_origins" in data else None,
         info=info,
     )
     if not privileged:
@@ -351,6 +431,8 @@ def client_metadata(row: Client) -> dict[str, Any]:
         "id_token_signed_response_alg": row.id_token_signed_response_alg,
         "application_type": row.application_type or "web",
         "client_id_issued_at": int(row.created_at),
+        # RFC 7591 §3.2.1: the values in force, defaults included.
+        "allowed_cors_origins": effective_cors_origins(row.public, list(row.redirect_uris), row.allowed_cors_origins),
     }
     if not row.public and row.token_endpoint_auth_method in SECRET_METHODS:
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire
@@ -359,6 +441,15 @@ def client_metadata(row: Client) -> dict[str, Any]:
         if value is not None:
             body[name] = value
     body.update(row.info or {})
+    return body
+
+
+def editable_metadata(row: Client) -> dict:
+    """``client_metadata`` as a base for a partial update (CLI ``update``, admin PATCH): a default
+    CORS list stays a default (it keeps following the redirect URIs) rather than being written out."""
+    body = client_metadata(row)
+    if row.allowed_cors_origins is None:
+        del body["allowed_cors_origins"]
     return body
 
 
@@ -395,8 +486,8 @@ def apply_spec(
     row.scope = " ".join(dict.fromkeys(spec.scope.split()))
     row.id_token_signed_response_alg, row.application_type = spec.id_token_signed_response_alg, spec.application_type
     row.jwks, row.jwks_uri, row.info = spec.jwks, spec.jwks_uri, dict(spec.info)
-    # The Client column itself is added by the back-channel logout work; until then the value is validated only.
     row.backchannel_logout_uri = spec.backchannel_logout_uri
+    row.allowed_cors_origins = None if spec.allowed_cors_origins is None else list(spec.allowed_cors_origins)
     if row.token_endpoint_auth_method not in SECRET_METHODS:
         row.secret_hash = row.previous_secret_hash = row.previous_secret_expires_at = None
         return None
@@ -423,6 +514,7 @@ def spec_of(row: Client) -> ClientSpec:
         jwks=row.jwks,
         jwks_uri=row.jwks_uri,
         backchannel_logout_uri=row.backchannel_logout_uri,
+        allowed_cors_origins=None if row.allowed_cors_origins is None else list(row.allowed_cors_origins),
         info=dict(row.info or {}),
     )
 

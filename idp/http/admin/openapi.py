@@ -14,6 +14,7 @@ from idp.domain.clients.rules import (
     APPLICATION_TYPES,
     AUTH_METHODS,
     GRANT_TYPES,
+    MAX_ORIGIN_LENGTH,
     MAX_URI_LENGTH,
     MAX_URIS,
     RESPONSE_TYPES,
@@ -34,10 +35,21 @@ METADATA: dict[str, Any] = {
         "redirect_uris": URIS,
         "post_logout_redirect_uris": URIS,
         "backchannel_logout_uri": URI,
+        "allowed_cors_origins": {
+            "type": ["array", "null"],
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_ORIGIN_LENGTH},
+            "maxItems": MAX_URIS,
+            "description": "Browser origins (scheme://host[:port]) that may call /token, /userinfo, /revoke and "
+            "/introspect. null or absent: a public client's redirect URI origins, none for a confidential one. "
+            "Responses give the list in force.",
+        },
         "grant_types": {"type": "array", "minItems": 1, "items": {"enum": list(GRANT_TYPES)}},
         "response_types": {"type": "array", "items": {"enum": list(RESPONSE_TYPES)}},
         "token_endpoint_auth_method": {"enum": list(AUTH_METHODS)},
-        "scope": {"type": "string", "minLength": 1},
+        "scope": {
+            "type": "string",
+            "description": "Space-separated; may be empty only for a client_credentials-only client.",
+        },
         "id_token_signed_response_alg": {"enum": list(ALGS)},
         "application_type": {"enum": list(APPLICATION_TYPES)},
         "jwks": {"type": "object", "description": "JWK Set of public RSA/EC keys (private_key_jwt)."},

@@ -12,7 +12,7 @@ from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.domain.clients import service as client_admin
-from idp.domain.clients.rules import client_metadata, spec_from_metadata
+from idp.domain.clients.rules import editable_metadata, spec_from_metadata
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
@@ -111,7 +111,7 @@ def update_client(client_id: str) -> tuple[Response, int]:
     """Merge the given members onto the client's metadata (omitted members keep their values)."""
     row = _client(client_id)
     changes = _json_object()
-    current = client_metadata(row)
+    current = editable_metadata(row)
     # jwks and jwks_uri are alternatives (RFC 7591 §2): giving one replaces the other.
     for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
         if given in changes and other not in changes:

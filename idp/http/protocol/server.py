@@ -20,6 +20,7 @@ from idp.core.deps import Deps
 from idp.core.tokens import new_id, new_token
 from idp.http import uow
 from idp.http.context import deps
+from idp.http.protocol import cors
 from idp.http.protocol.client_auth import PrivateKeyJWT
 from idp.http.protocol.client_cache import ClientCache, detached_copy
 from idp.http.protocol.client_secret_basic import authenticate_client_secret_basic
@@ -65,10 +66,12 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         cache = self.client_cache
         hit = cache.get(client_id) if cache is not None else None
         if hit is not None:
+            cors.note_client(hit.row)
             return hit
         row = get_client(uow.session(), client_id)
         if row is None or not row.active:
             return None
+        cors.note_client(row)
         client = OAuthClient(row, deps().settings.server.secret_key)
         if cache is not None:
             cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.server.secret_key))
@@ -207,6 +210,7 @@ def _refresh_token(client: OAuthClient, grant_type: str, user: Principal | None,
 def create_server(app: Flask, deps: Deps) -> AuthorizationServer:
     server = AuthorizationServer()
     server.client_cache = ClientCache(deps.settings.clients.cache_seconds)
+    cors.init_app(app, deps.settings.clients.cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())

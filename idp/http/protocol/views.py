@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 from idp.core.metrics import TOKENS_ISSUED
 from idp.http import uow
 from idp.http.context import deps
-from idp.http.protocol import interactions
+from idp.http.protocol import cors, interactions
 from idp.http.protocol.authorize import authorize as run_authorization
 from idp.http.protocol.claims import user_claims
 from idp.http.protocol.discovery import document_bytes
@@ -24,6 +24,8 @@ from idp.http.protocol.server import get_server
 from idp.storage.sql import tokens as token_repo
 
 bp = Blueprint("protocol", __name__)
+bp.before_request(cors.preflight)
+bp.after_request(cors.apply)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
@@ -119,6 +121,7 @@ def userinfo() -> Response:
         record = verify_access_token(token_string, check_state=False)
         if record is None or record.is_expired():
             raise InvalidTokenError(realm="userinfo")
+        get_server().query_client(record.claims["client_id"])  # CORS decides by the token's client
         if "gid" not in record.claims:  # a client-credentials token: nobody to describe
             if not token_repo.access_token_state(uow.session(), record.claims["jti"], None, record.claims["client_id"]):
                 raise InvalidTokenError(realm="userinfo")

@@ -18,6 +18,10 @@ def list_clients(db: Session) -> list[Client]:
     return list(db.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
 
 
+def active_clients(db: Session) -> list[Client]:
+    return list(db.scalars(select(Client).where(Client.active.is_(True))))
+
+
 def add_client(db: Session, client: Client) -> Client:
     db.add(client)
     db.flush()
