@@ -24,9 +24,9 @@ from idp.storage.store.database import DatabaseStore
 from idp.storage.store.fallback import FallbackStore
 from idp.storage.store.memory import MemoryStore
 from idp.storage.store.redis import RedisStore
-
-from ..conftest import REDIS_URL, free_port
-from .race import at_once
+from tests.support.constants import REDIS_URL
+from tests.support.live import free_port
+from tests.support.race import at_once
 
 VALUE = {
     "text": "Grüße, 日本",

@@ -13,9 +13,8 @@ from idp.core.errors import TooManyAttempts
 from idp.storage.throttle.core import RATE_NAMES, Policy, Rate
 from idp.storage.throttle.memory import MemoryThrottle
 from idp.storage.throttle.redis import RedisThrottle
-
-from ..conftest import REDIS_URL
-from .race import at_once
+from tests.support.constants import REDIS_URL
+from tests.support.race import at_once
 
 SECRET = "k" * 40
 POLICY = Policy(
