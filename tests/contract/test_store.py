@@ -144,7 +144,7 @@ class StoreContract:
     def test_concurrent_adds_of_one_key_have_exactly_one_winner(self, store):
         for round_ in range(4):
             key = f"jti:client:{round_}"
-            results = at_once(THREADS, lambda i: store.add(key, {"by": i}, ttl=60))
+            results = at_once(THREADS, lambda i, key=key: store.add(key, {"by": i}, ttl=60))
             assert results.count(True) == 1, results
             assert store.get(key) == {"by": results.index(True)}
 

@@ -135,7 +135,7 @@ def test_sign_out_one_session_then_all_others(provider):
     page = browser.get("/account").text
     ids = re.findall(r'data-session="([^"]+)"', page)
     assert len(ids) == 3
-    target = [i for i in ids if f'name="session" value="{i}"' in page][0]
+    target = next(i for i in ids if f'name="session" value="{i}"' in page)
     response = post_account(browser, "/account/sessions/end", session=target)
     assert response.status_code == 303
     alive = ["Signed in" in b.get("/").text for b in (first, second)]

@@ -341,7 +341,7 @@ def test_mail_per_account_is_limited_but_the_newest_link_still_works(mail_provid
         rate_device_link_account_limit=2, rate_device_link_account_seconds=1800, trusted_proxies=("127.0.0.1/32",)
     )
     provider.create_user()
-    owner, page = throttled_owner(provider)
+    owner, _page = throttled_owner(provider)
     for i, login in enumerate(("S1000001", "ADA@example.edu", "s1000001")):  # one account, one limit
         browser = provider.browser()
         form = browser.get("/login")

@@ -385,7 +385,7 @@ def rp_with_id_token(provider, browser):
 
 def test_logout_with_hint_redirects_to_registered_uri_with_state(provider):
     browser = provider.browser()
-    rp, id_token = rp_with_id_token(provider, browser)
+    _rp, id_token = rp_with_id_token(provider, browser)
     old_cookie = browser.http.cookies[SESSION_COOKIE]
 
     response = browser.get(

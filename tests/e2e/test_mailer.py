@@ -70,13 +70,12 @@ def test_smtp_wrong_password_is_an_error(tmp_path):
 
 
 def test_starttls_is_never_silently_skipped_or_unverified(tmp_path):
-    with MailServer(free_port()) as plain:  # offers no STARTTLS
-        with pytest.raises(smtplib.SMTPNotSupportedError):
-            SMTPMailer("127.0.0.1", plain.port, security="starttls").send("ada@example.edu", "Hi", "x")
+    with MailServer(free_port()) as plain, pytest.raises(smtplib.SMTPNotSupportedError):  # offers no STARTTLS
+        SMTPMailer("127.0.0.1", plain.port, security="starttls").send("ada@example.edu", "Hi", "x")
     context, _ca_file = self_signed(tmp_path)
-    with MailServer(free_port(), tls_context=context) as untrusted:  # certificate not in the CA file
-        with pytest.raises(ssl.SSLCertVerificationError):
-            SMTPMailer("127.0.0.1", untrusted.port, security="starttls").send("ada@example.edu", "Hi", "x")
+    # The certificate is not in the CA file.
+    with MailServer(free_port(), tls_context=context) as untrusted, pytest.raises(ssl.SSLCertVerificationError):
+        SMTPMailer("127.0.0.1", untrusted.port, security="starttls").send("ada@example.edu", "Hi", "x")
     assert plain.messages == [] and untrusted.messages == []
 
 

@@ -107,7 +107,7 @@ def test_concurrent_refreshes_on_a_and_b_leave_exactly_one_valid_successor(clust
         barrier = threading.Barrier(2)
         results: dict = {}
 
-        def race(name, rp, refresh_token=token["refresh_token"]):
+        def race(name, rp, refresh_token=token["refresh_token"], barrier=barrier, results=results):
             barrier.wait(timeout=10)
             results[name] = refresh(rp, refresh_token)
 

@@ -460,7 +460,7 @@ def test_request_without_nonce_succeeds_for_code_flow(provider, rp):
     page = browser.follow(browser.get(url))
     response = login_then_callback(browser, page)
     assert_code(response, rp)
-    header, claims = decode_id_token(provider, rp.exchange(response.headers["Location"])["id_token"])
+    _header, claims = decode_id_token(provider, rp.exchange(response.headers["Location"])["id_token"])
     assert "nonce" not in claims
     assert claims["iss"] == provider.url and claims["aud"] in (rp.client_id, [rp.client_id])
 

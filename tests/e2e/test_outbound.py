@@ -262,7 +262,7 @@ def test_a_server_that_keeps_sending_is_cut_off_at_the_deadline(servers):
     server = servers(Server, ok(b"x" * 300_000))
     ticks = iter(range(10_000))
     client = OutboundClient(LOOPBACK, timeout=1, monotonic=lambda: next(ticks) * 0.25)
-    with pytest.raises(OutboundError, match="^timed out$"):
+    with pytest.raises(OutboundError, match=r"^timed out$"):
         client.get(f"http://127.0.0.1:{server.port}/")
     assert OutboundClient(LOOPBACK, timeout=1).get(f"http://127.0.0.1:{server.port}/").body == b"x" * 300_000
 
@@ -449,7 +449,7 @@ IDP_DIR = Path(idp.__file__).resolve().parent
 
 
 def test_the_runtime_guard_stops_http_from_provider_code_outside_the_outbound_client(servers):
-    """The suite-wide audit hook (tests/outbound_guard.py): code running as an ``idp`` module that
+    """The suite-wide audit hook (tests/support/outbound_guard.py): code running as an ``idp`` module that
     opens an HTTP connection without ``idp.core.outbound`` is stopped before the connect."""
     target = servers(Listener)
     namespace = {"__name__": "idp.http.protocol.not_a_real_module"}
@@ -459,7 +459,7 @@ def test_the_runtime_guard_stops_http_from_provider_code_outside_the_outbound_cl
         "exec",
     )
     with pytest.raises(outbound_guard.OutboundGuardViolation):
-        exec(code, namespace)
+        exec(code, namespace)  # noqa: S102  a module of idp/ that opens HTTP itself, made up on purpose
     assert target.connections == 0
     assert outbound_guard.violations and "idp.http.protocol.not_a_real_module" in outbound_guard.violations[0]
     outbound_guard.violations.clear()  # recorded on purpose; the autouse check would fail the test

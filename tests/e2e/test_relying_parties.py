@@ -141,7 +141,7 @@ def logout_token(apps, rp, *, header=None, alg="RS256", **claims) -> str:
     from idp.http.context import deps
 
     provider = apps.provider
-    row, data = dashboard_session(apps)
+    row, _data = dashboard_session(apps)
     now = int(provider.clock.now())
     values = {
         "iss": provider.url,

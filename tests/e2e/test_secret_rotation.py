@@ -73,7 +73,7 @@ def test_rotation_through_the_admin_api_lists_both_with_expiry(provider, service
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    previous = [s for s in body["secrets"] if s["state"] == "previous"][0]
+    previous = next(s for s in body["secrets"] if s["state"] == "previous")
     assert previous["expires_at"].endswith("Z")
     assert token_status(provider, service.client_id, body["client_secret"]) == 200
     assert token_status(provider, service.client_id, service.client_secret) == 200

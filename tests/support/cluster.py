@@ -10,6 +10,7 @@ the end. New scenarios (throttling, key rotation across instances) add methods o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import select
@@ -82,10 +83,8 @@ class TcpProxy:
             listener.close()
         for a, b in pairs:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
 
     def close(self) -> None:
@@ -129,10 +128,8 @@ class TcpProxy:
             with self._lock:
                 self._pairs.discard(pair)
             for s in (client, upstream):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
 
 
 @dataclass

@@ -26,7 +26,7 @@ class _Collector:
         self.messages: list[EmailMessage] = []
         self.condition = threading.Condition()
 
-    async def handle_DATA(self, server, session, envelope):
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802  the name aiosmtpd calls
         message = BytesParser(policy=policy.default).parsebytes(envelope.original_content or envelope.content)
         message["X-Test-Auth"] = str(session.authenticated)
         message["X-Test-TLS"] = str(session.ssl is not None)

@@ -5,6 +5,7 @@ answers what the test says, call by call."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -37,10 +38,8 @@ class Listener:
             self.accepted.append(conn)
 
     def close(self):
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
-        except OSError:
-            pass
         self.sock.close()
         for conn in self.accepted:
             conn.close()
@@ -78,7 +77,7 @@ class Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_GET = do_POST = _answer
+            do_GET = do_POST = _answer  # noqa: N815  the names http.server dispatches to
 
             def log_message(self, *args):
                 pass

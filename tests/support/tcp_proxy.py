@@ -3,6 +3,7 @@ behind it while the shared Redis server keeps running for everyone else."""
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -27,10 +28,8 @@ class TcpProxy:
         with self._lock:
             self._up = False
             for conn in self._conns:
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 conn.close()
             self._conns.clear()
 
@@ -76,7 +75,5 @@ class TcpProxy:
         finally:
             sel.close()
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.close()
-                except OSError:
-                    pass
