@@ -1,7 +1,7 @@
 """Settings: ``IDP_*`` environment variables parsed once into a frozen, typed object.
 
 Each field has a type, a default and a doc line (the doc lines are rendered into
-``docs/configuration.md`` by hand; ``tests/test_settings.py`` checks both agree).
+``docs/configuration.md`` by hand; ``tests/unit/test_settings.py`` checks both agree).
 ``Settings.from_env`` reports every problem at once, the way dex's ``Validate()`` does.
 """
 

@@ -236,7 +236,7 @@ class TestRedisStore(RedisExpiryContract):
 
 
 class TestFallbackStore(RedisExpiryContract):
-    """Redis up: the fallback must be invisible (its outage behaviour: tests/test_store_fallback.py)."""
+    """Redis up: the fallback must be invisible (its outage behaviour: tests/e2e/test_store_fallback.py)."""
 
     @pytest.fixture
     def store(self, redis_prefix, clean_database, clock):

@@ -3,7 +3,7 @@ in-process counters (``MemoryThrottle``) and the real Redis (``RedisThrottle``, 
 
 Every limit engages and releases as the injected clock moves; a parallel burst cannot pass more
 attempts than the limit allows, even across two Redis clients (two provider processes). What only
-one backend does (Redis unreachable, what its keys hold) is in tests/test_throttle.py."""
+one backend does (Redis unreachable, what its keys hold) is in tests/e2e/test_throttle.py."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from tests.support.live import LiveServer, free_port
 
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
 #: The receivers listen on plain-http loopback, which the provider calls only when the operator
-#: allow-lists it (IDP_OUTBOUND_ALLOW, as `make demo` does); tests/test_outbound.py covers the refusal.
+#: allow-lists it (IDP_OUTBOUND_ALLOW, as `make demo` does); tests/e2e/test_outbound.py covers the refusal.
 LOOPBACK = ("127.0.0.1/32",)
 
 

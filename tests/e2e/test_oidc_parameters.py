@@ -24,7 +24,7 @@ BOB = dict(registration_number="S1000002", email="bob@example.edu", name="Bob Ba
 
 
 def is_login_page(response) -> bool:
-    # English by default; German when the request asks for it (ui_locales=de, tests/test_i18n.py).
+    # English by default; German when the request asks for it (ui_locales=de, tests/e2e/test_i18n.py).
     return (
         response.status_code == 200
         and ("<h1>Sign in</h1>" in response.text or "<h1>Anmelden</h1>" in response.text)

@@ -15,7 +15,7 @@ import sys
 HTTP_MODULES = ("http.client", "urllib.request")
 HTTP_PACKAGES = ("urllib3", "requests", "httpx", "httpcore", "aiohttp")
 violations: list[str] = []
-#: Set to a list to have every ``socket.connect`` address appended to it (tests/test_outbound.py).
+#: Set to a list to have every ``socket.connect`` address appended to it (tests/e2e/test_outbound.py).
 recording: list | None = None
 _installed = False
 

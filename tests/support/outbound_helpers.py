@@ -1,4 +1,4 @@
-"""Loopback servers and a fake DNS for the outbound-client tests (tests/test_outbound.py and the
+"""Loopback servers and a fake DNS for the outbound-client tests (tests/e2e/test_outbound.py and the
 jwks_uri test): a listener that only counts connections, an HTTP(S) server that answers what the test
 says (TLS through a ``trustme`` CA, recording the SNI name it was asked for), and a resolver that
 answers what the test says, call by call."""
