@@ -4,89 +4,18 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import stat
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 import requests
 
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.clients import get_client
-from tests.support.constants import TEST_KEYS_PASSPHRASE
+from tests.support.cli import IDP, PASSWORD, assert_one_line_error, base_env, run
 from tests.support.live import free_port
-
-IDP = str(Path(sys.executable).with_name("idp"))
-PASSWORD = "a long enough password"
-
-
-def base_env(tmp_path: Path, **settings) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
-    env.update(IDP_INSTANCE_DIR=str(tmp_path / "instance"))
-    if "database_url" in settings:
-        # The shared test database keeps its signing keys between tests: they must stay readable.
-        settings.setdefault("keys_passphrase", TEST_KEYS_PASSPHRASE)
-    env.update({f"IDP_{k.upper()}": v for k, v in settings.items()})
-    return env
-
-
-def run(
-    env: dict, *args: str, stdin: str | None = None, timeout: float = 60, script: bool = False
-) -> subprocess.CompletedProcess:
-    """``idp ARGS`` with exactly the ``IDP_*`` variables of ``env``: in-process through click's
-    CliRunner (a subprocess spends ~1.5 s importing before it starts: minutes over the suite), or
-    as the real console script for ``serve`` and when ``script`` is set."""
-    if script or (args and args[0] == "serve"):
-        return subprocess.run(
-            [IDP, *args],
-            env=env,
-            input=stdin if stdin is not None else "",
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    from click.testing import CliRunner
-
-    from idp.cli import main
-
-    variables = {k: None for k in os.environ if k.startswith("IDP_")}
-    variables.update({k: v for k, v in env.items() if k.startswith("IDP_")})
-    result = CliRunner().invoke(
-        main, list(args), env=variables, input=stdin if stdin is not None else "", prog_name="idp"
-    )
-    stderr = result.stderr
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        # What the console script would print for a crash, so "no traceback" assertions still bite.
-        import traceback
-
-        stderr += "".join(traceback.format_exception(result.exception))
-    return subprocess.CompletedProcess([IDP, *args], result.exit_code, result.stdout, stderr)
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> str:
-    assert result.returncode != 0, result.stdout
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
-
-
-@pytest.fixture
-def env(tmp_path, database_url, clean_database):
-    """An initialised installation on the test database (SQLite file or PostgreSQL)."""
-    # The run's shared test database holds the run's keys: same passphrase as the providers.
-    env = base_env(tmp_path, database_url=database_url, secret_key="s" * 40, keys_passphrase=TEST_KEYS_PASSPHRASE)
-    result = run(env, "init")
-    assert result.returncode == 0, result.stderr
-    return env
-
 
 # -- init ------------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import json
 
 from idp.domain.clients.rules import ADMIN_SCOPE
 from idp.storage.sql.clients import find_initial_token, get_client
-from tests.e2e.test_cli import assert_one_line_error, env, run  # noqa: F401  (env is a fixture)
+from tests.support.cli import assert_one_line_error, run
 
 COMMANDS = (
     "create",

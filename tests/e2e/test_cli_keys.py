@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from idp.cli import main
 from idp.domain.keys import lifecycle as keyring
 from idp.storage.sql import audit
-from tests.e2e.test_cli import IDP, base_env
+from tests.support.cli import IDP, base_env
 from tests.support.constants import TEST_KEYS_PASSPHRASE
 
 FIELDS = {"kid", "alg", "state", "created", "activated", "retires_at", "revoked", "removes_at"}

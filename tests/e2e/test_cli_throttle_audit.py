@@ -14,7 +14,7 @@ from idp.storage.sql import audit
 from idp.storage.sql.models import AuditEvent
 from idp.storage.throttle.core import Policy
 from idp.storage.throttle.redis import RedisThrottle
-from tests.e2e.test_cli import PASSWORD, assert_one_line_error, base_env, run
+from tests.support.cli import PASSWORD, assert_one_line_error, base_env, run
 from tests.support.constants import REDIS_URL, TEST_KEYS_PASSPHRASE
 
 SECRET = "s" * 40

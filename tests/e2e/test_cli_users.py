@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.e2e.test_cli import assert_one_line_error, base_env, run
+from tests.support.cli import assert_one_line_error, base_env, run
 from tests.support.constants import TEST_KEYS_PASSPHRASE
 from tests.support.helpers import PASSWORD, issue_tokens, parse_form, stored_user
 from tests.support.mailserver import link_in

@@ -12,6 +12,7 @@ import time
 
 import requests
 
+from tests.support.cli import run
 from tests.support.live import free_port
 
 
@@ -32,10 +33,7 @@ def run_demo(env, *args, **kw):
 
 def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
     env = demo_env(tmp_path)
-    assert (
-        subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True, timeout=120).returncode
-        == 0
-    )
+    assert run(env, "init").returncode == 0  # in process: the demo's own runs are the subprocesses under test
     first = run_demo(env, "--seed-only")
     assert first.returncode == 0, first.stderr
     creds = json.loads((tmp_path / "instance" / "demo_clients.json").read_text())
@@ -63,7 +61,7 @@ def listening(port: int) -> bool:
 
 def test_one_interrupt_stops_all_three_servers(tmp_path):
     env = demo_env(tmp_path)
-    subprocess.run([sys.executable, "-m", "idp.cli", "init"], env=env, capture_output=True, timeout=120, check=True)
+    assert run(env, "init").returncode == 0
     ports = [free_port(), free_port(), free_port()]
     log = tmp_path / "demo.log"
     with log.open("w") as out:
@@ -99,29 +97,3 @@ def test_one_interrupt_stops_all_three_servers(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-
-
-def test_the_demo_allow_lists_loopback_for_its_relying_parties_back_channel_logout(tmp_path, monkeypatch):
-    """The relying parties listen on plain-http loopback: the demo adds 127.0.0.1 to
-    IDP_OUTBOUND_ALLOW (keeping what the operator set), and the provider it starts inherits it."""
-    from idp.demo import allow_loopback, child_environments
-
-    env: dict = {}
-    allow_loopback(env)
-    assert env["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"
-    env = {"IDP_OUTBOUND_ALLOW": "10.20.0.0/16"}
-    allow_loopback(env)
-    assert env["IDP_OUTBOUND_ALLOW"] == "10.20.0.0/16,127.0.0.1/32"
-    env = {"IDP_OUTBOUND_ALLOW": "127.0.0.0/8"}
-    allow_loopback(env)
-    assert env["IDP_OUTBOUND_ALLOW"] == "127.0.0.0/8"
-    monkeypatch.delenv("IDP_OUTBOUND_ALLOW", raising=False)
-    allow_loopback(os.environ)
-    creds = {k: {"client_id": k, "client_secret": "s", "app_secret": "a"} for k in ("dashboard", "portal")}
-    children = child_environments(
-        "http://127.0.0.1:8000",
-        {"dashboard": "http://127.0.0.1:8001", "portal": "http://127.0.0.1:8002"},
-        creds,
-        tmp_path,
-    )
-    assert children["provider"]["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"

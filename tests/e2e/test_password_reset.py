@@ -333,7 +333,7 @@ def test_one_forgot_allowance_per_account_that_throttle_clear_resets(
 ):
     """The limiter used to count under the raw login: the registration number and the e-mail had
     separate allowances, and `idp throttle clear --user` never cleared it."""
-    from tests.e2e.test_cli import base_env, run
+    from tests.support.cli import base_env, run
     from tests.support.constants import REDIS_URL
 
     provider = make_provider(redis_url=REDIS_URL, redis_prefix=redis_prefix, rate_password_forgot_account_limit=2)
