@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 description of the admin API: the one place it is written down.
 
-``tests/test_admin_api.py`` checks that its paths and methods are exactly the blueprint's routes,
+``tests/e2e/test_admin_api.py`` checks that its paths and methods are exactly the blueprint's routes,
 and a schemathesis run checks the responses against it. The limits stated here (lengths,
 enums, ranges) are the ones ``idp.domain.clients.rules`` and the views enforce.
 """

@@ -47,7 +47,7 @@ class RedirectURIRefused(OwnDescription, InvalidRedirectURIError):
 
 def rfc7591_error(exc: ClientMetadataError) -> MetadataRefused | RedirectURIRefused:
     """RFC 7591 §3.2.2: ``invalid_redirect_uri`` or ``invalid_client_metadata``, naming the field.
-    The message is constant text (it never quotes the metadata); tests/test_error_descriptions.py
+    The message is constant text (it never quotes the metadata); tests/unit/test_error_descriptions.py
     checks every ``ClientMetadataError`` in the sources."""
     cls = RedirectURIRefused if exc.error == "invalid_redirect_uri" else MetadataRefused
     return cls(description=str(exc))
