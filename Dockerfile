@@ -24,15 +24,14 @@ LABEL org.opencontainers.image.title="SPOM Login" \
 RUN (python -m pip uninstall --yes pip setuptools wheel 2>/dev/null || true) \
  && groupadd --system --gid 10001 idp \
  && useradd --system --uid 10001 --gid idp --home-dir /var/lib/idp --shell /usr/sbin/nologin idp \
- && mkdir -p /var/lib/idp/keys /var/lib/idp/instance /var/lib/idp/metrics /var/lib/idp/clients \
- && chown -R idp:idp /var/lib/idp && chmod 700 /var/lib/idp/keys
+ && mkdir -p /var/lib/idp/instance /var/lib/idp/metrics /var/lib/idp/clients \
+ && chown -R idp:idp /var/lib/idp
 COPY --from=build /opt/idp /opt/idp
 COPY --chown=root:root clients /app/clients
 ENV PATH=/opt/idp/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     IDP_INSTANCE_DIR=/var/lib/idp/instance \
-    IDP_KEYS_DIR=/var/lib/idp/keys \
     PROMETHEUS_MULTIPROC_DIR=/var/lib/idp/metrics
 WORKDIR /app
 USER idp:idp

@@ -27,9 +27,12 @@ demo: $(STAMP)
 	$(BIN)/idp init
 	$(BIN)/python -m idp.demo
 
-## test: the layers contract (.importlinter), then the whole suite (SQLite always; PostgreSQL too when
-## IDP_TEST_DATABASE_URL is set)
+## test: the code checks (ruff lint and format, mypy types, the layers contract in .importlinter), then the
+## whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)
 test: $(STAMP) $(AXE)
+	$(BIN)/ruff check idp clients tests bench
+	$(BIN)/ruff format --check idp clients tests bench
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 

@@ -90,7 +90,9 @@ def argon2_verify_seconds(samples: int = 10) -> float:
 
     s = Settings()
     hasher = PasswordHasher(
-        memory_kib=s.argon2_memory_kib, time_cost=s.argon2_time_cost, parallelism=s.argon2_parallelism
+        memory_kib=s.accounts.argon2_memory_kib,
+        time_cost=s.accounts.argon2_time_cost,
+        parallelism=s.accounts.argon2_parallelism,
     )
     stored = hasher.hash("x" * 20)
     start = time.process_time()
@@ -222,7 +224,6 @@ def main() -> None:
     env.update(
         IDP_ISSUER=f"http://127.0.0.1:{port}",
         IDP_INSTANCE_DIR=str(tmp),
-        IDP_KEYS_DIR=str(tmp / "keys"),
         IDP_DATABASE_URL=database_url,
         IDP_REDIS_URL=args.redis_url,
         IDP_REDIS_PREFIX=prefix,

@@ -298,11 +298,16 @@ def main():
             with tempfile.TemporaryDirectory() as tmp:
                 be.measured(be.run_wrk, spec, a.connections, 2, a.load_cpus, tmp, pids)  # warm-up
                 r = median_run(
-                    lambda: be.measured(be.run_wrk, spec, a.connections, a.duration, a.load_cpus, tmp, pids), a.repeat
+                    lambda spec=spec, tmp=tmp: be.measured(
+                        be.run_wrk, spec, a.connections, a.duration, a.load_cpus, tmp, pids
+                    ),
+                    a.repeat,
                 )
         else:
             run_python(name, meta, cfg, a.workers, 2, a.load_cpus, pids)  # warm-up
-            r = median_run(lambda: run_python(name, meta, cfg, a.workers, a.duration, a.load_cpus, pids), a.repeat)
+            r = median_run(
+                lambda name=name: run_python(name, meta, cfg, a.workers, a.duration, a.load_cpus, pids), a.repeat
+            )
         r["row"] = name
         rows.append(r)
         print(

@@ -6,7 +6,7 @@ Run from the repository root (PostgreSQL and Redis on 127.0.0.1, as for the test
     .venv/bin/python -m bench.faults [--rounds 3] [--down 4]
 
 Prints one Markdown table row per round and dependency. Nothing here is a test: the tests in
-tests/test_faults.py assert the behaviour with generous bounds.
+tests/e2e/test_faults.py assert the behaviour with generous bounds.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import time
 import timeit
 
 from idp.core.clock import FixedClock
-from idp.core.settings import Settings
+from idp.core.settings import KeySettings, ServerSettings, Settings, StorageSettings
 from idp.domain.keys import lifecycle as keyring
 from idp.domain.keys.keystore import DatabaseKeyStore
 from idp.storage.sql.database import Database
@@ -33,7 +33,9 @@ def main(url: str) -> None:
     with database.engine.begin() as conn:
         conn.execute(StoredKey.__table__.delete())
     settings = Settings(
-        database_url=url, secret_key="b" * 40, keys_passphrase="bench passphrase 123", instance_dir=tempfile.mkdtemp()
+        server=ServerSettings(secret_key="b" * 40, instance_dir=tempfile.mkdtemp()),
+        storage=StorageSettings(database_url=url),
+        keys=KeySettings(passphrase="bench passphrase 123"),
     )
     clock = FixedClock(time.time())
     store = DatabaseKeyStore(database, settings, clock)

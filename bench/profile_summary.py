@@ -46,7 +46,7 @@ def summarise(lines, top: int, match: tuple[str, ...]) -> list[str]:
         rows.append(f"{100 * n / max(total, 1):5.1f}% {func:<45} ({path})")
         if len(rows) >= top:
             break
-    return [f"{total} samples"] + rows
+    return [f"{total} samples", *rows]
 
 
 def main() -> int:

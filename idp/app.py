@@ -7,6 +7,8 @@ or outbox mail, …) and the only one that puts them on the app; tests pass thei
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 from flask import Flask
 
 from idp.core.clock import SystemClock
@@ -21,6 +23,19 @@ from idp.http.mail import TemplateNotifier
 from idp.storage.sql.database import Database as SQLDatabase
 from idp.storage.store import build_store
 from idp.storage.throttle import build_throttle
+
+
+class Backends(TypedDict, total=False):
+    """The keyword arguments of ``create_app``: any backend ``build_deps`` would otherwise build."""
+
+    clock: Clock | None
+    database: Database | None
+    store: Store | None
+    keystore: KeyStore | None
+    hasher: Hasher | None
+    throttle: Throttle | None
+    mailer: Mailer | None
+    outbound: OutboundClient | None
 
 
 def build_deps(
@@ -38,14 +53,14 @@ def build_deps(
 ) -> Deps:
     """Every backend the provider runs on, from ``settings`` unless given (``app`` renders the mail)."""
     clock = clock or SystemClock()
-    database = database or SQLDatabase(settings.database_url, settings.database_connect_timeout)
+    database = database or SQLDatabase(settings.storage.database_url, settings.storage.database_connect_timeout)
     mailer = mailer or mailer_from_settings(settings)
     postman = Postman(
         mailer,
-        settings.outbox_path / "failed",
-        sender=settings.mail_from,
-        attempts=settings.mail_attempts,
-        retry_seconds=settings.mail_retry_seconds,
+        settings.mail.outbox_path / "failed",
+        sender=settings.mail.from_address,
+        attempts=settings.mail.attempts,
+        retry_seconds=settings.mail.retry_seconds,
     )
     return Deps(
         settings=settings,
@@ -54,22 +69,28 @@ def build_deps(
         store=store or build_store(settings, database, clock),
         keystore=keystore or DatabaseKeyStore(database, settings, clock),
         hasher=hasher
-        or PasswordHasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism),
+        or PasswordHasher(
+            settings.accounts.argon2_memory_kib,
+            settings.accounts.argon2_time_cost,
+            settings.accounts.argon2_parallelism,
+        ),
         throttle=throttle or build_throttle(settings, clock),
         mailer=mailer,
         postman=postman,
-        outbound=outbound or OutboundClient.from_settings(settings),
+        outbound=outbound or OutboundClient.from_settings(settings.outbound),
         notifier=TemplateNotifier(app, postman),  # mail is composed from the app's templates
     )
 
 
-def create_app(settings: Settings | None = None, **backends) -> Flask:
+def create_app(settings: Settings | None = None, **backends: Unpack[Backends]) -> Flask:
     """Build the provider. Every backend can be swapped (``build_deps`` names them)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, template_folder="http/web/templates", static_folder="http/web/static")
     deps = build_deps(settings, app, **backends)
     app.config.update(
-        SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=64 * 1024, SESSION_COOKIE_SECURE=settings.secure_cookies
+        SECRET_KEY=settings.server.secret_key,
+        MAX_CONTENT_LENGTH=64 * 1024,
+        SESSION_COOKIE_SECURE=settings.server.secure_cookies,
     )
     app.extensions["idp"] = deps
     from idp import http

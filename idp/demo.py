@@ -17,7 +17,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
+from types import FrameType
 
 from sqlalchemy import select
 
@@ -53,8 +55,16 @@ def seed(urls: dict[str, str]) -> dict:
     with d.database.transaction() as db:
         for user in DEMO_USERS:
             if user_repo.get_user_by_login(db, user["registration_number"]) is None:
-                user_repo.create_user(db, **user, password_hash=d.hasher.hash(DEMO_PASSWORD), now=d.now())
-        creds_file = Path(d.settings.instance_dir) / "demo_clients.json"
+                user_repo.create_user(
+                    db,
+                    registration_number=user["registration_number"],
+                    email=user["email"],
+                    name=user["name"],
+                    role=user["role"],
+                    password_hash=d.hasher.hash(DEMO_PASSWORD),
+                    now=d.now(),
+                )
+        creds_file = Path(d.settings.server.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
             base = urls[key]
@@ -73,7 +83,7 @@ def seed(urls: dict[str, str]) -> dict:
                         scope="openid profile email",
                         trusted=True,
                     ),
-                    secret_key=d.settings.secret_key,
+                    secret_key=d.settings.server.secret_key,
                     now=d.now(),
                     allow=d.outbound.allow,
                 )
@@ -88,7 +98,7 @@ def seed(urls: dict[str, str]) -> dict:
     return creds
 
 
-def allow_loopback(environ) -> None:
+def allow_loopback(environ: MutableMapping[str, str]) -> None:
     """The demo's relying parties listen on plain-http loopback and receive back-channel logout:
     add 127.0.0.1 to ``IDP_OUTBOUND_ALLOW`` (kept as given when it already allows it). The
     provider process inherits it from this one."""
@@ -99,7 +109,7 @@ def allow_loopback(environ) -> None:
 
 def child_environments(issuer: str, urls: dict[str, str], creds: dict, instance: Path) -> dict[str, dict]:
     env = {"provider": {**os.environ, "IDP_ISSUER": issuer}}
-    for key, name, prefix, _module in DEMO_APPS:
+    for key, _name, prefix, _module in DEMO_APPS:
         env[key] = {
             **os.environ,
             f"{prefix}_ISSUER": issuer,
@@ -119,7 +129,7 @@ def run(commands: dict[str, tuple[list[str], dict]]) -> int:
     children = {}
     stopping = False
 
-    def stop(_signum=None, _frame=None):
+    def stop(_signum: int | None = None, _frame: FrameType | None = None) -> None:
         nonlocal stopping
         stopping = True
 
@@ -128,7 +138,7 @@ def run(commands: dict[str, tuple[list[str], dict]]) -> int:
     for name, (argv, env) in commands.items():
         # A session of its own: the terminal's Ctrl-C reaches only this launcher, which stops the
         # children in order instead of racing them.
-        children[name] = subprocess.Popen(argv, env=env, start_new_session=True)
+        children[name] = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603 - argv is our own fixed command list, never user input
     status = 0
     while not stopping:
         exited = [n for n, p in children.items() if p.poll() is not None]
@@ -151,7 +161,7 @@ def run(commands: dict[str, tuple[list[str], dict]]) -> int:
     return status
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m idp.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--provider-port", type=int, default=8000)
     parser.add_argument("--dashboard-port", type=int, default=8001)
@@ -163,7 +173,7 @@ def main(argv=None) -> int:
     allow_loopback(os.environ)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     creds = seed(urls)
-    outbox = Settings.from_env().outbox_path
+    outbox = Settings.from_env().mail.outbox_path
     print(
         f"""
 SPOM Login demo

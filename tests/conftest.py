@@ -6,32 +6,25 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
 import time
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
 from idp.app import create_app
 from idp.core.clock import FixedClock
-from idp.core.passwords import PasswordHasher
 from idp.core.settings import Settings
 from idp.storage.sql.database import Database
 from idp.storage.sql.migrate import upgrade
 from idp.storage.sql.models import Base
 from idp.storage.store.memory import MemoryStore
-
-from . import outbound_guard
-from .helpers import Provider
+from tests.support import outbound_guard
+from tests.support.constants import BACKENDS, CHROMIUM, CHROMIUM_ARGS, FAST_HASHER, REDIS_URL, TEST_KEYS_PASSPHRASE
+from tests.support.helpers import Provider
+from tests.support.live import LiveServer, free_port
 
 outbound_guard.install()
-
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("IDP_TEST_DATABASE_URL") else [])
-# Fast argon2 parameters for tests; the production profile is tested in test_passwords.py.
-FAST_HASHER = PasswordHasher(memory_kib=1024, time_cost=1, parallelism=1)
-TEST_KEYS_PASSPHRASE = "test keys passphrase, not secret"
 
 
 @pytest.fixture(autouse=True)
@@ -101,28 +94,6 @@ def clock():
     return FixedClock(float(int(time.time())))
 
 
-class LiveServer:
-    def __init__(self, app, port):
-        self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def settings_factory(tmp_path, database_url):
     def make(port: int, **overrides) -> Settings:
@@ -136,31 +107,42 @@ def settings_factory(tmp_path, database_url):
             rate_register_ip_limit=10_000,
         )
         values.update(overrides)
-        return Settings(**values).validated()
+        return Settings.from_env({}, **values)
 
     return make
+
+
+def provider_factory(settings_factory, database, clock, *, serve: bool):
+    """``start(**overrides) -> Provider`` sharing the test's database, clock and store, and a ``stop()``.
+    With ``serve`` each app listens on a loopback port of its own; without, the app is only driven
+    in process (``provider.app.test_client()``) and its issuer's port is never opened."""
+    started = []
+    store = MemoryStore(now=clock.now)
+
+    def start(**overrides) -> Provider:
+        port = free_port() if serve else 8999
+        app_store = overrides.pop("store", store)
+        services = {name: overrides.pop(name) for name in ("throttle", "mailer", "outbound") if name in overrides}
+        hasher = overrides.pop("hasher", FAST_HASHER)
+        settings = settings_factory(port, **overrides)
+        app = create_app(settings, clock=clock, database=database, store=app_store, hasher=hasher, **services)
+        if serve:
+            started.append(LiveServer(app, port).__enter__())
+        return Provider(app=app, url=settings.server.issuer, clock=clock)
+
+    def stop() -> None:
+        for server in started:
+            server.__exit__()
+
+    return start, stop
 
 
 @pytest.fixture
 def make_provider(settings_factory, clean_database, clock):
     """Start providers on loopback; each shares the test's database, clock and store."""
-    started = []
-    store = MemoryStore(now=clock.now)
-
-    def start(**overrides) -> Provider:
-        port = free_port()
-        app_store = overrides.pop("store", store)
-        services = {name: overrides.pop(name) for name in ("throttle", "mailer", "outbound") if name in overrides}
-        hasher = overrides.pop("hasher", FAST_HASHER)
-        settings = settings_factory(port, **overrides)
-        app = create_app(settings, clock=clock, database=clean_database, store=app_store, hasher=hasher, **services)
-        server = LiveServer(app, port).__enter__()
-        started.append(server)
-        return Provider(app=app, url=settings.issuer, clock=clock)
-
+    start, stop = provider_factory(settings_factory, clean_database, clock, serve=True)
     yield start
-    for server in started:
-        server.__exit__()
+    stop()
 
 
 @pytest.fixture
@@ -171,7 +153,7 @@ def provider(make_provider):
 @pytest.fixture
 def smtp_server():
     """A real SMTP server (aiosmtpd) on a free loopback port."""
-    from .mailserver import MailServer
+    from tests.support.mailserver import MailServer
 
     with MailServer(free_port()) as server:
         yield server
@@ -194,9 +176,6 @@ def mail_provider(make_provider, smtp_server):
         provider.app.extensions["idp"].postman.wait_idle()
 
 
-REDIS_URL = os.environ.get("IDP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-
-
 @pytest.fixture
 def redis_prefix():
     """A key prefix of this test's own on the real Redis; its keys are deleted afterwards."""
@@ -211,17 +190,7 @@ def redis_prefix():
     client.close()
 
 
-# -- the real browser (tests/test_browser.py, tests/test_accessibility.py) ----------------------
-# Debian's chromium driven by Playwright; never a browser downloaded by `playwright install`.
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+# -- the real browser (tests/e2e/test_browser.py, tests/e2e/test_accessibility.py) --------------
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,22 @@ app's own session has expired, goes back through the provider with ``prompt=none
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.oidc.core import CodeIDToken
-from flask import Blueprint, Flask, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
 
-from .config import RPConfig, SystemClock
+from .config import Clock, RPConfig, SystemClock
 from .csrf import check_csrf, csrf_token
 from .logout_token import MAX_AGE_SECONDS, LogoutTokenError, validate_logout_token
 from .session import ServerSessionInterface
@@ -36,20 +41,21 @@ REFRESH_MARGIN_SECONDS = 30
 @dataclass
 class RP:
     config: RPConfig
-    clock: object
+    clock: Clock
     database: RPDatabase
-    oauth: object  # the registered Authlib client
+    oauth: Any  # the registered Authlib client (Authlib has no type information)
 
 
 def rp() -> RP:
-    return current_app.extensions["rp"]
+    found: RP = current_app.extensions["rp"]
+    return found
 
 
 def create_rp_app(
     import_name: str,
     config: RPConfig,
     *,
-    clock=None,
+    clock: Clock | None = None,
     database: RPDatabase | None = None,
     links: tuple[tuple[str, str], ...] = (),
 ) -> Flask:
@@ -82,15 +88,15 @@ def create_rp_app(
     return app
 
 
-def current_user() -> dict | None:
+def current_user() -> dict[str, Any] | None:
     return session.get("user")
 
 
-def login_required(view):
+def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
     """Sign the browser in first (silently when possible); keep the access token fresh."""
 
     @functools.wraps(view)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
         if current_user() is None:
             ended = getattr(session, "ended", None)
             if ended == "signed_out":
@@ -125,7 +131,7 @@ def _fresh_tokens() -> bool:
     return True
 
 
-def _store_tokens(token: dict, keep_id_token: str | None = None) -> None:
+def _store_tokens(token: dict[str, Any], keep_id_token: str | None = None) -> None:
     session["tokens"] = {
         "access_token": token["access_token"],
         "refresh_token": token.get("refresh_token"),
@@ -134,7 +140,7 @@ def _store_tokens(token: dict, keep_id_token: str | None = None) -> None:
     }
 
 
-def _profile(claims) -> dict:
+def _profile(claims: dict[str, Any]) -> dict[str, Any]:
     roles = claims.get("roles") or []
     return {
         "name": claims.get("name") or claims.get("preferred_username"),
@@ -169,7 +175,7 @@ _HERE = "https://this-app.invalid/"
 
 
 @bp.get("/login")
-def login():
+def login() -> ResponseReturnValue:
     silent = request.args.get("silent") == "1"
     session["login"] = {"next": _safe_next(request.args.get("next")), "silent": silent}
     params = {"prompt": "none"} if silent else {}
@@ -177,7 +183,7 @@ def login():
 
 
 @bp.get("/callback")
-def callback():
+def callback() -> ResponseReturnValue:
     pending = session.pop("login", None) or {"next": "/", "silent": False}
     error = request.args.get("error")
     if error in INTERACTION_ERRORS and pending["silent"]:
@@ -202,18 +208,18 @@ def callback():
     return redirect(pending["next"])
 
 
-def _clocked_id_token(clock):
+def _clocked_id_token(clock: Clock) -> type[CodeIDToken]:
     class ClockedIDToken(CodeIDToken):
         """The ID token's times checked against this app's clock (tests move it)."""
 
-        def validate(self, now=None, leeway=0):
+        def validate(self, now: int | None = None, leeway: int = 0) -> None:
             super().validate(now=int(clock.now()), leeway=leeway)
 
     return ClockedIDToken
 
 
 @bp.post("/logout")
-def logout():
+def logout() -> ResponseReturnValue:
     """RP-initiated logout: end the local session, then the provider's (which tells the other apps)."""
     check_csrf()
     id_token = (session.get("tokens") or {}).get("id_token")
@@ -225,16 +231,15 @@ def logout():
 
 
 @bp.get("/signed-out")
-def signed_out():
-    try:
+def signed_out() -> str:
+    # No or stale state: the page says the same, it only must not act on anything.
+    with contextlib.suppress(OAuthError):
         rp().oauth.validate_logout_response()
-    except OAuthError:
-        pass  # no or stale state: the page says the same, it only must not act on anything
     return render_template("rp/signed_out.html", reason="here")
 
 
 @bp.post("/backchannel-logout")
-def backchannel_logout():
+def backchannel_logout() -> ResponseReturnValue:
     """Back-Channel Logout 1.0 §2.5–2.8: validate the logout token, end the matching sessions."""
     ctx = rp()
     headers = {"Cache-Control": "no-store"}
@@ -259,15 +264,15 @@ def backchannel_logout():
     return "", 200, headers
 
 
-def _jwks(force: bool) -> dict:
+def _jwks(force: bool) -> dict[str, Any]:
     return rp().oauth.fetch_jwk_set(force=force)
 
 
-def _problem(title: str, detail: str, status: int = 400):
+def _problem(title: str, detail: str, status: int = 400) -> tuple[str, int]:
     return render_template("rp/problem.html", title=title, detail=detail), status
 
 
-def _security_headers(response):
+def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -278,16 +283,14 @@ def _security_headers(response):
 
 
 def _error_pages(app: Flask) -> None:
-    from werkzeug.exceptions import HTTPException
-
     @app.errorhandler(HTTPException)
-    def http_error(exc):
+    def http_error(exc: HTTPException) -> tuple[str, int]:
         return _problem(exc.name, exc.description or "", exc.code or 500)
 
     import requests
 
     @app.errorhandler(requests.RequestException)
-    def provider_unreachable(exc):
+    def provider_unreachable(exc: requests.RequestException) -> tuple[str, int]:
         log.error("provider unreachable: %s", exc.__class__.__name__)
         return _problem(
             "SPOM Login cannot be reached",
@@ -296,6 +299,6 @@ def _error_pages(app: Flask) -> None:
         )
 
     @app.errorhandler(Exception)
-    def server_error(exc):
+    def server_error(exc: Exception) -> tuple[str, int]:
         log.exception("unhandled error")
         return _problem("Something went wrong", "Please try again in a moment.", 500)

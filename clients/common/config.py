@@ -5,8 +5,15 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlsplit
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Current time as POSIX seconds (tests pass a clock they move)."""
 
 
 class SystemClock:
@@ -56,7 +63,7 @@ class RPConfig:
         return not (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
 
     @classmethod
-    def from_env(cls, prefix: str, defaults: dict, environ=None) -> RPConfig:
+    def from_env(cls, prefix: str, defaults: dict[str, str], environ: Mapping[str, str] | None = None) -> RPConfig:
         """Fields from ``<PREFIX>_<FIELD>`` variables over ``defaults``; names every missing one at once."""
         env = os.environ if environ is None else environ
         values, problems = dict(defaults), []
@@ -87,7 +94,7 @@ class RPConfig:
         return cls(**values)
 
 
-def _client_file(variable: str, path: str, problems: list[str]) -> dict:
+def _client_file(variable: str, path: str, problems: list[str]) -> dict[str, Any]:
     import json
 
     try:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
 from joserfc.jwk import KeySet
@@ -17,7 +20,9 @@ class LogoutTokenError(ValueError):
     """The logout token is not acceptable; the message is safe to return to the provider."""
 
 
-def validate_logout_token(raw: str, *, jwks, issuer: str, client_id: str, now: float) -> dict:
+def validate_logout_token(
+    raw: str, *, jwks: Callable[[bool], dict[str, Any]], issuer: str, client_id: str, now: float
+) -> dict[str, Any]:
     """Verify signature, then every claim §2.6 requires; returns the claims.
 
     ``jwks`` is a callable ``jwks(force: bool) -> dict`` so an unknown ``kid`` refetches once
@@ -39,7 +44,7 @@ def validate_logout_token(raw: str, *, jwks, issuer: str, client_id: str, now: f
     return claims
 
 
-def _check_claims(claims: dict, *, issuer: str, client_id: str, now: float) -> None:
+def _check_claims(claims: dict[str, Any], *, issuer: str, client_id: str, now: float) -> None:
     if claims.get("iss") != issuer:
         raise LogoutTokenError("The logout token was issued by another provider.")
     aud = claims.get("aud")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from flask import Flask
 
-def serve(app, base_url: str, threads: int = 4, bind: str | None = None) -> None:
+
+def serve(app: Flask, base_url: str, threads: int = 4, bind: str | None = None) -> None:
     """Listen on ``bind`` (``host:port``), by default the host and port of ``base_url`` (right when
     the app is reached directly; behind a reverse proxy, e.g. in a container, pass ``0.0.0.0:8001``)."""
     from gunicorn.app.base import BaseApplication
@@ -15,7 +17,7 @@ def serve(app, base_url: str, threads: int = 4, bind: str | None = None) -> None
         bind = f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
     class Server(BaseApplication):
-        def load_config(self):
+        def load_config(self) -> None:
             self.cfg.set("bind", bind)
             self.cfg.set("workers", 1)
             self.cfg.set("threads", threads)
@@ -26,7 +28,7 @@ def serve(app, base_url: str, threads: int = 4, bind: str | None = None) -> None
             if "control_socket_disable" in self.cfg.settings:
                 self.cfg.set("control_socket_disable", True)
 
-        def load(self):
+        def load(self) -> Flask:
             return app
 
     Server().run()

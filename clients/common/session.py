@@ -10,11 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from typing import Any
 
+from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
-from .storage import RPSession, purge_sessions
+from .config import Clock, RPConfig
+from .storage import RPDatabase, RPSession, purge_sessions
 
 #: Writes of ``last_seen_at`` alone happen at most this often (the hot path stays read-only).
 TOUCH_SECONDS = 60
@@ -25,8 +28,10 @@ def _hash(token: str) -> str:
 
 
 class ServerSession(CallbackDict, SessionMixin):
-    def __init__(self, initial=None, token: str | None = None, ended: str | None = None):
-        def on_update(self):
+    def __init__(
+        self, initial: dict[str, Any] | None = None, token: str | None = None, ended: str | None = None
+    ) -> None:
+        def on_update(self: ServerSession) -> None:
             self.modified = True
 
         super().__init__(initial or {}, on_update)
@@ -44,10 +49,10 @@ class ServerSession(CallbackDict, SessionMixin):
 
 
 class ServerSessionInterface(SessionInterface):
-    def __init__(self, config, database, clock):
+    def __init__(self, config: RPConfig, database: RPDatabase, clock: Clock) -> None:
         self.config, self.database, self.clock = config, database, clock
 
-    def open_session(self, app, request):
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(self.config.cookie_name)
         if not token or len(token) > 100:
             return ServerSession()
@@ -72,7 +77,7 @@ class ServerSessionInterface(SessionInterface):
                 db.commit()
             return ServerSession(json.loads(row.data), token=token)
 
-    def save_session(self, app, session: ServerSession, response):
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]  # Flask types it SessionMixin; this interface only ever gets its own ServerSession
         cookie = dict(httponly=True, samesite="Lax", secure=self.config.secure_cookies, path="/")
         if not session.modified:
             return

@@ -6,6 +6,8 @@ are single-file demo databases owned by one app, not the provider's migrated sch
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Float, Index, String, Text, create_engine, delete, event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
@@ -46,11 +48,11 @@ class UsedLogoutToken(Base):
 
 
 class RPDatabase:
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.engine = create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(self.engine, "connect")
-        def _pragmas(dbapi_connection, _record):
+        def _pragmas(dbapi_connection: Any, _record: object) -> None:
             dbapi_connection.execute("PRAGMA journal_mode=WAL")
             dbapi_connection.execute("PRAGMA busy_timeout=30000")
 

@@ -7,8 +7,12 @@ mark; for a vendor they are the supplier induction courses.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Float, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..common.storage import RPDatabase
 
 DAY = 86400
 
@@ -75,7 +79,7 @@ SEED = {
 }
 
 
-def init(database, now: float) -> None:
+def init(database: RPDatabase, now: float) -> None:
     """Create the tables and seed the demo users' content once."""
     ContentBase.metadata.create_all(database.engine)
     with database.session() as db:
@@ -98,7 +102,7 @@ def init(database, now: float) -> None:
         db.commit()
 
 
-def for_user(database, registration_number: str | None, now: float) -> dict:
+def for_user(database: RPDatabase, registration_number: str | None, now: float) -> dict[str, Any]:
     """Modules, upcoming and past assessments of one user."""
     with database.session() as db:
         modules = list(db.scalars(select(Module).where(Module.owner == registration_number).order_by(Module.code)))

@@ -39,7 +39,7 @@ HEADINGS = {
 
 @bp.get("/")
 @login_required
-def index():
+def index() -> str:
     user, ctx = current_user(), rp()
     now = ctx.clock.now()
     data = content.for_user(ctx.database, user.get("registration_number"), now)

@@ -6,7 +6,12 @@ through SPOM Login. Configured by ``SUPPLIER_PORTAL_*`` variables; ``python -m c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from flask import Flask
+
 from ..common import RPConfig, create_rp_app
+from ..common.config import Clock
 from ..common.storage import RPDatabase
 from . import content
 
@@ -19,11 +24,13 @@ DEFAULTS = {
 }
 
 
-def config_from_env(environ=None) -> RPConfig:
+def config_from_env(environ: Mapping[str, str] | None = None) -> RPConfig:
     return RPConfig.from_env("SUPPLIER_PORTAL", DEFAULTS, environ)
 
 
-def create_app(config: RPConfig | None = None, *, clock=None, links=()):
+def create_app(
+    config: RPConfig | None = None, *, clock: Clock | None = None, links: tuple[tuple[str, str], ...] = ()
+) -> Flask:
     config = config or config_from_env()
     database = RPDatabase(config.database)
     app = create_rp_app(__name__, config, clock=clock, database=database, links=links)

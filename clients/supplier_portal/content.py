@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Float, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ..common.storage import RPDatabase
 
 DAY = 86400
 
@@ -35,7 +39,7 @@ SEED = [
 ]
 
 
-def init(database, now: float) -> None:
+def init(database: RPDatabase, now: float) -> None:
     ContentBase.metadata.create_all(database.engine)
     with database.session() as db:
         if db.scalar(select(func.count()).select_from(PurchaseOrder)):
@@ -55,7 +59,7 @@ def init(database, now: float) -> None:
         db.commit()
 
 
-def orders_for(database, user: dict) -> list[PurchaseOrder]:
+def orders_for(database: RPDatabase, user: dict[str, Any]) -> list[PurchaseOrder]:
     """A vendor sees its own orders; staff see every order, those awaiting approval first."""
     with database.session() as db:
         query = select(PurchaseOrder)

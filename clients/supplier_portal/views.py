@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
 
 from ..common import current_user, login_required
 from ..common.app import rp
@@ -15,7 +16,7 @@ bp = Blueprint("supplier_portal", __name__, template_folder="templates")
 
 @bp.get("/")
 @login_required
-def index():
+def index() -> ResponseReturnValue:
     user = current_user()
     if user.get("role") not in ("vendor", "employee"):
         # Signed in (single sign-on worked) but this portal has nothing for students.

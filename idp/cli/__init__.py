@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 from click.exceptions import NoArgsIsHelpError
@@ -13,6 +14,7 @@ from idp.core.request import RequestInfo
 from idp.core.settings import Settings, SettingsError
 
 if TYPE_CHECKING:  # the CLI builds the app (and so imports the rest) only when a command needs it
+    from flask import Flask
     from sqlalchemy.orm import Session
 
     from idp.core.deps import Deps
@@ -23,7 +25,7 @@ if TYPE_CHECKING:  # the CLI builds the app (and so imports the rest) only when 
 class CLIError(click.ClickException):
     """A one-line error with exit status 1."""
 
-    def show(self, file=None):
+    def show(self, file: IO[Any] | None = None) -> None:
         click.echo(f"error: {self.format_message()}", err=True)
 
 
@@ -32,13 +34,13 @@ class OneLineUsageError(click.UsageError):
     form, ``error: …``, still with exit status 2. click would print a usage block, a "Try … --help"
     line and the message on three lines."""
 
-    def show(self, file=None):
+    def show(self, file: IO[Any] | None = None) -> None:
         hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
         click.echo(f"error: {self.format_message()}{hint}", err=True)
 
 
 @contextmanager
-def _one_line_usage_errors():
+def _one_line_usage_errors() -> Iterator[None]:
     try:
         yield
     except (OneLineUsageError, NoArgsIsHelpError):  # already one line / the help the user asked for
@@ -52,11 +54,11 @@ class Group(click.Group):
     while parsing a command line (``make_context``) or resolving and running a subcommand
     (``invoke``) — and shown in one line."""
 
-    def make_context(self, *args, **kwargs):
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
         with _one_line_usage_errors():
             return super().make_context(*args, **kwargs)
 
-    def invoke(self, ctx):
+    def invoke(self, ctx: click.Context) -> Any:
         with _one_line_usage_errors():
             return super().invoke(ctx)
 
@@ -68,9 +70,9 @@ class Context:
     #: What a command's audit rows carry instead of a client address.
     INFO = RequestInfo(user_agent="idp cli")
 
-    def __init__(self):
-        self._settings = None
-        self._app = None
+    def __init__(self) -> None:
+        self._settings: Settings | None = None
+        self._app: Flask | None = None
 
     @property
     def settings(self) -> Settings:
@@ -82,7 +84,7 @@ class Context:
         return self._settings
 
     @property
-    def app(self):
+    def app(self) -> Flask:
         if self._app is None:
             from idp.app import create_app
 
@@ -118,11 +120,11 @@ class Context:
         d = self.deps
         return Clients(
             db=db,
-            secret_key=d.settings.secret_key,
+            secret_key=d.settings.server.secret_key,
             allow=d.outbound.allow,
             now=d.clock.now,
             info=self.INFO,
-            require_pkce_default=bool(d.settings.require_pkce_default),
+            require_pkce_default=bool(d.settings.clients.require_pkce_default),
         )
 
     def close(self) -> None:
@@ -133,7 +135,7 @@ class Context:
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.pass_context
-def main(ctx):
+def main(ctx: click.Context) -> None:
     """SPOM Login: the institution's OpenID Connect provider.
 
     Configuration comes from IDP_* environment variables (see docs/configuration.md).

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
 from idp.storage.sql.audit import TYPES
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from idp.storage.sql.models import AuditEvent
 
 
 @main.group("audit")
-def audit_group():
+def audit_group() -> None:
     """Read, export and prune the audit trail."""
 
 
@@ -28,7 +35,7 @@ def _since(value: str | None) -> float | None:
     return moment.timestamp()
 
 
-def _rows(events, db) -> list[dict]:
+def _rows(events: Sequence[AuditEvent], db: Session) -> list[dict[str, Any]]:
     """Events as dicts, each with the registration number of its user (when there is one)."""
     from sqlalchemy import select
 
@@ -37,10 +44,12 @@ def _rows(events, db) -> list[dict]:
 
     ids = {e.user_id for e in events if e.user_id is not None}
     numbers = dict(db.execute(select(User.id, User.registration_number).where(User.id.in_(ids))).all()) if ids else {}
-    return [dict(as_dict(e), registration_number=numbers.get(e.user_id)) for e in events]
+    return [
+        dict(as_dict(e), registration_number=numbers.get(e.user_id) if e.user_id is not None else None) for e in events
+    ]
 
 
-def _line(row: dict) -> str:
+def _line(row: dict[str, Any]) -> str:
     details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
     who = row["registration_number"] or (f"user#{row['user_id']}" if row["user_id"] else "-")
     return "  ".join(
@@ -66,7 +75,9 @@ def _line(row: dict) -> str:
 @click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 100000))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_obj
-def list_(obj, user, ip, since, type_, limit, as_json):
+def list_(
+    obj: Context, user: str | None, ip: str | None, since: str | None, type_: str | None, limit: int, as_json: bool
+) -> None:
     """Show events, newest first."""
     from idp.storage.sql import audit
     from idp.storage.sql import users as user_repo
@@ -105,7 +116,7 @@ def list_(obj, user, ip, since, type_, limit, as_json):
 @click.option("--type", "type_", type=click.Choice(TYPES), help="Only this event type.")
 @click.option("--output", type=click.Path(dir_okay=False, writable=True), help="Write here instead of stdout.")
 @click.pass_obj
-def export(obj, fmt, since, type_, output):
+def export(obj: Context, fmt: str, since: str | None, type_: str | None, output: str | None) -> None:
     """Export events, oldest first."""
     from idp.storage.sql import audit
 
@@ -123,12 +134,12 @@ def export(obj, fmt, since, type_, output):
 @audit_group.command("prune")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def prune(obj, as_json):
+def prune(obj: Context, as_json: bool) -> None:
     """Delete events older than IDP_AUDIT_RETENTION_DAYS."""
     from idp.core.clock import utc
     from idp.storage.sql import audit
 
-    before = obj.deps.now() - obj.settings.audit_retention_days * 86400
+    before = obj.deps.now() - obj.settings.storage.audit_retention_days * 86400
     with obj.transaction() as db:
         removed = audit.prune(db, before=before)
     cutoff = utc(before).isoformat().replace("+00:00", "Z")

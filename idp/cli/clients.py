@@ -8,14 +8,25 @@ from __future__ import annotations
 import getpass
 import json
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
 from idp.core.errors import ClientOperationError
 from idp.domain.clients.rules import ALGS
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from idp.core.outbound import AllowList
+    from idp.storage.sql.models import Client
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 DURATION = re.compile(r"^(\d{1,9})([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -36,13 +47,13 @@ def actor() -> str:
 
 
 @contextmanager
-def session(obj):
+def session(obj: Context) -> Iterator[tuple[Session, float]]:
     """The command's unit of work (committed when its block ends); yields (db, now)."""
     with obj.transaction() as db:
         yield db, obj.deps.now()
 
 
-def load(db, client_id: str):
+def load(db: Session, client_id: str) -> Client:
     from idp.storage.sql.clients import get_client
 
     row = get_client(db, client_id)
@@ -51,11 +62,11 @@ def load(db, client_id: str):
     return row
 
 
-def emit(result: dict, as_json: bool, lines: list[str]) -> None:
+def emit(result: dict[str, Any], as_json: bool, lines: list[str]) -> None:
     click.echo(json.dumps(result) if as_json else "\n".join(lines))
 
 
-def describe_lines(d: dict) -> list[str]:
+def describe_lines(d: dict[str, Any]) -> list[str]:
     lines = [
         f"client_id:      {d['client_id']}",
         f"name:           {d['client_name']}",
@@ -67,6 +78,7 @@ def describe_lines(d: dict) -> list[str]:
     ]
     lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
     lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
+    lines += [f"cors_origin:    {o}" for o in d["allowed_cors_origins"]]
     if d.get("team"):
         lines.append(f"team:           {d['team']}")
     for s in d["secrets"]:
@@ -76,12 +88,12 @@ def describe_lines(d: dict) -> list[str]:
     return lines
 
 
-def outbound_allow(obj):
+def outbound_allow(obj: Context) -> AllowList:
     """The operator's ``IDP_OUTBOUND_ALLOW``, for the URLs the provider calls."""
     return obj.deps.outbound.allow
 
 
-def fail_on_metadata(fn):
+def fail_on_metadata(fn: Callable[[], T]) -> T:
     from idp.core.errors import ClientMetadataError
 
     try:
@@ -91,11 +103,11 @@ def fail_on_metadata(fn):
 
 
 @main.group("clients")
-def clients_group():
+def clients_group() -> None:
     """Manage OIDC clients (relying parties and service clients)."""
 
 
-def _metadata_options(fn):
+def _metadata_options(fn: F) -> F:
     options = [
         click.option(
             "--redirect-uri",
@@ -113,7 +125,24 @@ def _metadata_options(fn):
         click.option(
             "--backchannel-logout-uri",
             default=None,
-            help="Back-channel logout URL: https (http only to a host allow-listed in IDP_OUTBOUND_ALLOW).",
+            help="Back-channel logout URL (a query string is kept; no fragment): https to a public host; "
+            "plain http, and loopback or internal addresses, only when IDP_OUTBOUND_ALLOW lists them "
+            "(e.g. 127.0.0.1/32 for development).",
+        ),
+        click.option(
+            "--cors-origin",
+            "cors_origins",
+            multiple=True,
+            help="Browser origin (scheme://host[:port], https or http://127.0.0.1:PORT) whose pages may call "
+            "/token, /userinfo, /revoke and /introspect (repeatable; replaces the list). Default: a public "
+            "client's redirect URI origins; none for a confidential client.",
+        ),
+        click.option(
+            "--no-cors-origins",
+            "no_cors_origins",
+            is_flag=True,
+            default=False,
+            help="No browser origin at all (also none for a public client).",
         ),
         click.option(
             "--grant-type",
@@ -147,7 +176,12 @@ def _metadata_options(fn):
             help="native allows private-use URI schemes such as edu.example.app:/callback "
             "(create assumes native when a redirect URI uses one).",
         ),
-        click.option("--scope", default=None, help="Space-separated scopes the client may request."),
+        click.option(
+            "--scope",
+            default=None,
+            help='Space-separated scopes the client may request; "" for a client_credentials-only client '
+            "that needs none.",
+        ),
         click.option("--id-token-alg", type=click.Choice(ALGS), default=None, help="ID token signing algorithm."),
         click.option(
             "--require-pkce/--no-require-pkce",
@@ -161,7 +195,7 @@ def _metadata_options(fn):
     return fn
 
 
-def _read_jwks(path: Path | None):
+def _read_jwks(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
@@ -171,24 +205,30 @@ def _read_jwks(path: Path | None):
 
 
 def _changes(
-    redirect_uris,
-    post_logout_uris,
-    backchannel_logout_uri,
-    grant_types,
-    auth_method,
-    jwks_file,
-    jwks_uri,
-    application_type,
-    scope,
-    id_token_alg,
-    require_pkce,
-) -> dict:
-    """Only the options given, as RFC 7591 metadata members."""
-    changes = {}
+    redirect_uris: tuple[str, ...],
+    post_logout_uris: tuple[str, ...],
+    backchannel_logout_uri: str | None,
+    cors_origins: tuple[str, ...],
+    no_cors_origins: bool,
+    grant_types: tuple[str, ...],
+    auth_method: str | None,
+    jwks_file: Path | None,
+    jwks_uri: str | None,
+    application_type: str | None,
+    scope: str | None,
+    id_token_alg: str | None,
+    require_pkce: bool | None,
+) -> dict[str, Any]:
+    """Only the options given, as RFC 7591 metadata members (None: clear that member)."""
+    changes: dict[str, Any] = {}
     if redirect_uris:
         changes["redirect_uris"] = list(redirect_uris)
     if post_logout_uris:
         changes["post_logout_redirect_uris"] = list(post_logout_uris)
+    if cors_origins and no_cors_origins:
+        raise CLIError("--cors-origin and --no-cors-origins exclude each other")
+    if cors_origins or no_cors_origins:
+        changes["allowed_cors_origins"] = list(cors_origins)
     if grant_types:
         changes["grant_types"] = list(grant_types)
         changes["response_types"] = ["code"] if "authorization_code" in grant_types else []
@@ -216,15 +256,20 @@ def _changes(
 @_metadata_options
 @click.option("--public", is_flag=True, help="A public client (no secret; PKCE required). Same as --auth-method none.")
 @click.option("--trusted", is_flag=True, help="First-party client: skip the consent page.")
-@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the issuer, the discovery URL, client_id, client_secret and the registered metadata as JSON.",
+)
 @click.pass_obj
-def create_client(obj, name, public, trusted, as_json, **options):
+def create_client(obj: Context, name: str, public: bool, trusted: bool, as_json: bool, **options: Any) -> None:
     """Register a client. The secret is printed once and stored only as a keyed hash.
 
     Defaults: grant types authorization_code and refresh_token, scope
     "openid profile email offline_access", client_secret_basic, RS256 ID tokens.
     """
-    from idp.domain.clients.rules import DEFAULT_SCOPE, spec_from_metadata
+    from idp.domain.clients.rules import DEFAULT_SCOPE, client_metadata, spec_from_metadata
 
     data = {
         "client_name": name,
@@ -240,11 +285,20 @@ def create_client(obj, name, public, trusted, as_json, **options):
     if "application_type" not in data and private_scheme:
         data["application_type"] = "native"  # a private-use scheme means a native app
     data = {k: v for k, v in data.items() if v is not None}
-    with session(obj) as (db, now):
+    with session(obj) as (db, _now):
         spec = fail_on_metadata(lambda: spec_from_metadata(data, privileged=True, allow=outbound_allow(obj)))
         row, secret, _ = obj.clients(db).create(spec, actor=actor())
-    result = {"client_id": row.client_id, **({"client_secret": secret} if secret else {})}
-    lines = [f"client_id:     {row.client_id}"]
+        metadata = client_metadata(row)
+    issuer = obj.deps.settings.server.issuer
+    discovery = f"{issuer}/.well-known/openid-configuration"
+    # What an app team configures its library with, in one answer (RFC 7591 §3.2.1's shape plus the issuer).
+    result = {
+        "issuer": issuer,
+        "discovery_url": discovery,
+        **metadata,
+        **({"client_secret": secret} if secret else {}),
+    }
+    lines = [f"issuer:        {issuer}", f"discovery:     {discovery}", f"client_id:     {row.client_id}"]
     if secret:
         lines.append(f"client_secret: {secret}   (shown once; store it now)")
     emit(result, as_json, lines)
@@ -254,7 +308,7 @@ def create_client(obj, name, public, trusted, as_json, **options):
 @click.option("--name", required=True, help="Name of the automation that will call the admin API.")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
 @click.pass_obj
-def create_admin(obj, name, as_json):
+def create_admin(obj: Context, name: str, as_json: bool) -> None:
     """Register an admin API client: client_credentials with the idp:admin scope.
 
     Get a token with POST /token (grant_type=client_credentials, scope=idp:admin) and call
@@ -262,7 +316,7 @@ def create_admin(obj, name, as_json):
     """
     from idp.domain.clients.rules import ADMIN_SCOPE, ClientSpec
 
-    with session(obj) as (db, now):
+    with session(obj) as (db, _now):
         spec = ClientSpec(name=name, grant_types=["client_credentials"], scope=ADMIN_SCOPE)
         row, secret, _ = fail_on_metadata(lambda: obj.clients(db).create(spec, actor=actor()))
     emit(
@@ -275,7 +329,7 @@ def create_admin(obj, name, as_json):
 @clients_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of clients.")
 @click.pass_obj
-def list_clients(obj, as_json):
+def list_clients(obj: Context, as_json: bool) -> None:
     """List every client (id, status, name)."""
     from idp.domain.clients import service as client_admin
     from idp.storage.sql.clients import list_clients as rows
@@ -293,7 +347,7 @@ def list_clients(obj, as_json):
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the client as JSON.")
 @click.pass_obj
-def show_client(obj, client_id, as_json):
+def show_client(obj: Context, client_id: str, as_json: bool) -> None:
     """Show a client, including which secrets work now and until when."""
     from idp.domain.clients import service as client_admin
 
@@ -309,14 +363,16 @@ def show_client(obj, client_id, as_json):
 @click.option("--trusted/--not-trusted", default=None, help="Skip (or show) the consent page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the updated client as JSON.")
 @click.pass_obj
-def update_client(obj, client_id, name, trusted, as_json, **options):
+def update_client(
+    obj: Context, client_id: str, name: str | None, trusted: bool | None, as_json: bool, **options: Any
+) -> None:
     """Change a client. Repeatable options (--redirect-uri, …) replace the whole list."""
     from idp.domain.clients import service as client_admin
-    from idp.domain.clients.rules import client_metadata, merge_metadata, spec_from_metadata
+    from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
 
     with session(obj) as (db, now):
         row = load(db, client_id)
-        data = merge_metadata({**client_metadata(row), "trusted": row.trusted}, _changes(**options))
+        data = merge_metadata({**editable_metadata(row), "trusted": row.trusted}, _changes(**options))
         if name is not None:
             data["client_name"] = name
         if trusted is not None:
@@ -330,9 +386,9 @@ def update_client(obj, client_id, name, trusted, as_json, **options):
     emit(d, as_json, describe_lines(d) + ([f"client_secret:  {secret}   (new; shown once)"] if secret else []))
 
 
-def _set_active(obj, client_id, active, as_json):
+def _set_active(obj: Context, client_id: str, active: bool, as_json: bool) -> None:
 
-    with session(obj) as (db, now):
+    with session(obj) as (db, _now):
         row = load(db, client_id)
         obj.clients(db).set_active(row, active, actor=actor())
     emit(
@@ -346,7 +402,7 @@ def _set_active(obj, client_id, active, as_json):
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "active": false}.')
 @click.pass_obj
-def disable_client(obj, client_id, as_json):
+def disable_client(obj: Context, client_id: str, as_json: bool) -> None:
     """Disable a client: it cannot authenticate and its tokens are refused until enabled again."""
     _set_active(obj, client_id, False, as_json)
 
@@ -355,7 +411,7 @@ def disable_client(obj, client_id, as_json):
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "active": true}.')
 @click.pass_obj
-def enable_client(obj, client_id, as_json):
+def enable_client(obj: Context, client_id: str, as_json: bool) -> None:
     """Enable a disabled client."""
     _set_active(obj, client_id, True, as_json)
 
@@ -364,10 +420,10 @@ def enable_client(obj, client_id, as_json):
 @click.argument("client_id")
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "deleted": true}.')
 @click.pass_obj
-def delete_client(obj, client_id, as_json):
+def delete_client(obj: Context, client_id: str, as_json: bool) -> None:
     """Delete a client and revoke all its tokens (refresh tokens, grants, access tokens)."""
 
-    with session(obj) as (db, now):
+    with session(obj) as (db, _now):
         obj.clients(db).delete(load(db, client_id), actor=actor())
     emit({"client_id": client_id, "deleted": True}, as_json, [f"client {client_id} deleted; its tokens are revoked"])
 
@@ -379,7 +435,7 @@ def delete_client(obj, client_id, as_json):
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"client_id", "client_secret", "secrets"}.')
 @click.pass_obj
-def rotate_secret(obj, client_id, grace, as_json):
+def rotate_secret(obj: Context, client_id: str, grace: str, as_json: bool) -> None:
     """Issue a new secret (printed once); the old one works until the grace period ends."""
     from idp.domain.clients import service as client_admin
 
@@ -407,12 +463,12 @@ def rotate_secret(obj, client_id, grace, as_json):
 )
 @click.option("--json", "as_json", is_flag=True, help='Print {"token": …, "expires_at": …}.')
 @click.pass_obj
-def issue_registration_token(obj, team, expires, max_clients, as_json):
+def issue_registration_token(obj: Context, team: str, expires: str, max_clients: int | None, as_json: bool) -> None:
     """Issue an RFC 7591 initial access token for POST /register. It is printed once."""
     from idp.domain.clients import service as client_admin
 
     seconds = parse_duration(expires, "--expires")
-    with session(obj) as (db, now):
+    with session(obj) as (db, _now):
         try:
             row, token = obj.clients(db).issue_registration_token(
                 team=team, expires_in=seconds, max_clients=max_clients, actor=actor()

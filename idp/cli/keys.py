@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from idp.domain.keys.lifecycle import Policy
 
 
 @main.group("keys")
-def keys_group():
+def keys_group() -> None:
     """Signing keys: lifecycle next -> current -> retired -> removed (see docs/key-rotation.md)."""
 
 
 @contextmanager
-def _transaction(obj):
+def _transaction(obj: Context) -> Iterator[Session]:
     """A database session for one key command; its one-line errors for everything that can fail."""
     from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -38,7 +45,7 @@ def _transaction(obj):
         raise CLIError(f"cannot use the database: {exc.__class__.__name__}{hint}") from None
 
 
-def _context(obj):
+def _context(obj: Context) -> tuple[Policy, float]:
     from idp.domain.keys.lifecycle import Policy
 
     return Policy.from_settings(obj.settings), obj.deps.now()
@@ -50,7 +57,7 @@ def _iso(ts: float | None) -> str:
     return utc(ts).strftime("%Y-%m-%dT%H:%M:%SZ") if ts is not None else "-"
 
 
-def _families(db, alg: str | None) -> list[str]:
+def _families(db: Session, alg: str | None) -> list[str]:
     from idp.domain.keys.material import family_of
     from idp.storage.sql import keys as key_repo
 
@@ -65,7 +72,7 @@ def _families(db, alg: str | None) -> list[str]:
 @keys_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array (times in POSIX seconds).")
 @click.pass_obj
-def list_keys(obj, as_json):
+def list_keys(obj: Context, as_json: bool) -> None:
     """List every stored key: kid, alg, state, created, activated, retires-at, removes-at."""
     from idp.domain.keys.lifecycle import describe
     from idp.storage.sql import keys as key_repo
@@ -96,7 +103,7 @@ def list_keys(obj, as_json):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def rotate_keys(obj, alg, force, as_json):
+def rotate_keys(obj: Context, alg: str | None, force: bool, as_json: bool) -> None:
     """Promote next to current, retire the old current, publish a new next key: one transaction."""
     from idp.domain.keys.lifecycle import rotate
 
@@ -118,7 +125,7 @@ def rotate_keys(obj, alg, force, as_json):
 @click.option("--end-sessions", is_flag=True, help="Also end the sessions of users who got tokens signed by the key.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def revoke_key(obj, kid, reason, end_sessions, as_json):
+def revoke_key(obj: Context, kid: str, reason: str, end_sessions: bool, as_json: bool) -> None:
     """Emergency: remove a key from JWKS at once; tokens it signed stop verifying here."""
     from idp.domain.keys.lifecycle import revoke
 
@@ -136,7 +143,7 @@ def revoke_key(obj, kid, reason, end_sessions, as_json):
 
 @keys_group.command("export-public")
 @click.pass_obj
-def export_public(obj):
+def export_public(obj: Context) -> None:
     """Print the public JWKS (next, current and retired keys) for out-of-band distribution."""
     from idp.domain.keys.lifecycle import PUBLISHED_STATES
     from idp.storage.sql import keys as key_repo
@@ -149,7 +156,7 @@ def export_public(obj):
 @keys_group.command("auto-rotate")
 @click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
 @click.pass_obj
-def auto_rotate(obj, as_json):
+def auto_rotate(obj: Context, as_json: bool) -> None:
     """Do whatever lifecycle work is due (missing keys, scheduled rotation per IDP_KEY_ROTATION_DAYS,
     removal of expired retired keys). Safe from cron on many hosts at once: the work happens once."""
     from idp.domain.keys.lifecycle import maintain
@@ -157,7 +164,9 @@ def auto_rotate(obj, as_json):
 
     policy, now = _context(obj)
     with _transaction(obj) as db:
-        families = sorted(set(_families(db, None)) | set(DEFAULT_FAMILIES) | {family_of(obj.settings.access_token_alg)})
+        families = sorted(
+            set(_families(db, None)) | set(DEFAULT_FAMILIES) | {family_of(obj.settings.tokens.access_token_alg)}
+        )
         done = maintain(db, families, now, policy)
     if as_json:
         click.echo(json.dumps(done))
@@ -167,7 +176,7 @@ def auto_rotate(obj, as_json):
 
 @keys_group.command("change-passphrase")
 @click.pass_obj
-def change_passphrase(obj):
+def change_passphrase(obj: Context) -> None:
     """Re-encrypt every stored private key with a new passphrase read from standard input.
 
     Run it with the current IDP_KEYS_PASSPHRASE; then give every host the new one."""

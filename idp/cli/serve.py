@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 
 @main.command("serve")
@@ -27,7 +32,15 @@ from idp.cli import CLIError, main
     help="Seconds in-flight requests get after SIGTERM  [default: IDP_GRACEFUL_TIMEOUT, 30]",
 )
 @click.pass_obj
-def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
+def serve(
+    obj: Context,
+    host: str,
+    port: int,
+    workers: int | None,
+    threads: int | None,
+    timeout: int | None,
+    graceful_timeout: int | None,
+) -> None:
     """Serve the provider with gunicorn (graceful shutdown on SIGTERM).
 
     Logs are JSON lines on stderr (IDP_LOG_FORMAT); Prometheus samples of all workers are summed
@@ -38,31 +51,31 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
     from idp.http.ops.gunicorn import options, prepare_metrics_dir, remove_folder_on_exit, set_malloc_mmap_threshold
 
     settings = obj.settings  # validate before forking
-    if (workers or settings.workers) > 1 and not settings.redis_url:
+    if (workers or settings.server.workers) > 1 and not settings.storage.redis_url:
         # Pending sign-ins and codes would live in one worker's memory and vanish on the next request.
         raise CLIError(
             "more than one worker needs IDP_REDIS_URL (the in-process store is per process); set it, or use --workers 1"
         )
-    set_malloc_mmap_threshold(settings.malloc_mmap_threshold_kib)
+    set_malloc_mmap_threshold(settings.server.malloc_mmap_threshold_kib)
     metrics_dir, made_here = prepare_metrics_dir()
     config = options(
         settings,
         bind=f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-        workers=workers or settings.workers,
-        threads=threads or settings.threads,
-        timeout=timeout or settings.worker_timeout,
-        graceful_timeout=graceful_timeout or settings.graceful_timeout,
+        workers=workers or settings.server.workers,
+        threads=threads or settings.server.threads,
+        timeout=timeout or settings.server.worker_timeout,
+        graceful_timeout=graceful_timeout or settings.server.graceful_timeout,
     )
     if made_here:
         config["on_exit"] = remove_folder_on_exit(metrics_dir)
 
     class Server(BaseApplication):
-        def load_config(self):
+        def load_config(self) -> None:
             for name, value in config.items():
                 if name in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
                     self.cfg.set(name, value)
 
-        def load(self):
+        def load(self) -> Flask:
             from idp.app import create_app
             from idp.http.protocol.backchannel import get_deliverer
 
@@ -70,5 +83,7 @@ def serve(obj, host, port, workers, threads, timeout, graceful_timeout):
             get_deliverer(app).start()  # in the worker, after the fork
             return app
 
-    click.echo(f"SPOM Login provider: {settings.issuer} (listening on {host}:{port}, {config['workers']} worker(s))")
+    click.echo(
+        f"SPOM Login provider: {settings.server.issuer} (listening on {host}:{port}, {config['workers']} worker(s))"
+    )
     Server().run()

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from idp.cli import CLIError, main
+from idp.cli import CLIError, Context, main
+
+if TYPE_CHECKING:
+    from idp.core.ports import Throttle
+
+T = TypeVar("T")
 
 
 @main.group("throttle")
-def throttle_group():
+def throttle_group() -> None:
     """See and clear sign-in throttles (needs IDP_REDIS_URL: in-process counters live in the server)."""
 
 
-def _target(obj, user: str | None, ip: str | None):
+def _target(obj: Context, user: str | None, ip: str | None) -> tuple[Throttle, str | None, str | None]:
     """(throttle, account key or None, ip or None), after checking the options."""
     if not user and not ip:
         raise CLIError("give --user and/or --ip")
@@ -24,7 +31,7 @@ def _target(obj, user: str | None, ip: str | None):
             ip = str(ipaddress.ip_address(ip.strip()))
         except ValueError:
             raise CLIError(f"--ip: {ip!r} is not an IP address") from None
-    if not obj.settings.redis_url:
+    if not obj.settings.storage.redis_url:
         raise CLIError(
             "IDP_REDIS_URL is not set: the in-process throttle lives inside the serving process "
             "(restart it to clear its counters)"
@@ -39,7 +46,7 @@ def _target(obj, user: str | None, ip: str | None):
     return obj.deps.throttle, key, ip
 
 
-def _call(fn, *args, **kwargs):
+def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     from idp.core.errors import ThrottleUnavailable
 
     try:
@@ -53,7 +60,7 @@ def _call(fn, *args, **kwargs):
 @click.option("--ip", help="Client IP address (IPv6 counts per /64).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def status(obj, user, ip, as_json):
+def status(obj: Context, user: str | None, ip: str | None, as_json: bool) -> None:
     """Show failures, waits and remaining allowances."""
     throttle, key, ip = _target(obj, user, ip)
     result = _call(throttle.status, account=key, ip=ip)
@@ -80,7 +87,7 @@ def status(obj, user, ip, as_json):
 @click.option("--user", help="Registration number or e-mail: clears the account and its known devices.")
 @click.option("--ip", help="Client IP address (IPv6: its /64): clears every per-IP limit.")
 @click.pass_obj
-def clear(obj, user, ip):
+def clear(obj: Context, user: str | None, ip: str | None) -> None:
     """Forget the counters, so the next attempt is allowed at once."""
     throttle, key, ip = _target(obj, user, ip)
     removed = _call(throttle.clear, account=key, ip=ip)

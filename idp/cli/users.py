@@ -6,11 +6,12 @@ import json
 
 import click
 
-from idp.cli import CLIError, main, read_secret_stdin
+from idp.cli import CLIError, Context, main, read_secret_stdin
+from idp.core.errors import UserExists
 
 
 @main.group("users")
-def users_group():
+def users_group() -> None:
     """Manage users."""
 
 
@@ -28,7 +29,16 @@ def users_group():
 @click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.pass_obj
-def create_user(obj, registration_number, email, name, role, email_verified, password_stdin, as_json):
+def create_user(
+    obj: Context,
+    registration_number: str,
+    email: str | None,
+    name: str,
+    role: str,
+    email_verified: bool,
+    password_stdin: bool,
+    as_json: bool,
+) -> None:
     """Create a user. The password is read from standard input, never from the command line."""
     from idp.domain.password_policy import PasswordPolicy, UserContext
     from idp.storage.sql import users as user_repo
@@ -71,6 +81,3 @@ def create_user(obj, registration_number, email, name, role, email_verified, pas
             "role": user.role,
         }
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")
-
-
-from idp.core.errors import UserExists

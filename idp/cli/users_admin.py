@@ -7,14 +7,21 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import TYPE_CHECKING, TextIO
 
 import click
 
 from idp.cli import CLIError, Context
 from idp.cli.users import users_group
 
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-def _user_or_fail(db, login: str):
+    from idp.domain.importer import Report
+    from idp.storage.sql.models import User
+
+
+def _user_or_fail(db: Session, login: str) -> User:
     from idp.storage.sql import users as user_repo
 
     user = user_repo.get_user_by_login(db, login) if len(login) <= 254 else None
@@ -27,7 +34,7 @@ def _user_or_fail(db, login: str):
 @click.argument("login")
 @click.option("--json", "as_json", is_flag=True, help='Print {"link": …, "expires_in": …}.')
 @click.pass_obj
-def reset_link(obj, login, as_json):
+def reset_link(obj: Context, login: str, as_json: bool) -> None:
     """Print a one-time password-reset link for LOGIN (registration number or e-mail).
 
     Give it to the user; earlier links stop working. The link expires after IDP_RESET_LINK_SECONDS."""
@@ -36,7 +43,7 @@ def reset_link(obj, login, as_json):
         if not user.active:
             raise CLIError(f"user {user.registration_number} is disabled; enable it first")
         link = obj.accounts(db).reset_link_for_helpdesk(user)
-    expires_in = obj.settings.reset_link_seconds
+    expires_in = obj.settings.accounts.reset_link_seconds
     if as_json:
         click.echo(
             json.dumps({"registration_number": user.registration_number, "link": link, "expires_in": expires_in})
@@ -48,7 +55,7 @@ def reset_link(obj, login, as_json):
 @users_group.command("disable")
 @click.argument("login")
 @click.pass_obj
-def disable(obj, login):
+def disable(obj: Context, login: str) -> None:
     """Disable LOGIN: sign-in refused, every session ended, every token and reset link revoked."""
     with obj.transaction() as db:
         user = _user_or_fail(db, login)
@@ -60,7 +67,7 @@ def disable(obj, login):
 @click.argument("login")
 @click.option("--json", "as_json", is_flag=True, help='Print {"registration_number": …, "sessions_ended": N}.')
 @click.pass_obj
-def sign_out(obj, login, as_json):
+def sign_out(obj: Context, login: str, as_json: bool) -> None:
     """Sign LOGIN out everywhere (incident response): every provider session ends, every token is
     revoked, and relying parties with a back-channel logout URI are told. The account stays usable."""
     with obj.transaction() as db:
@@ -75,7 +82,7 @@ def sign_out(obj, login, as_json):
 @users_group.command("enable")
 @click.argument("login")
 @click.pass_obj
-def enable(obj, login):
+def enable(obj: Context, login: str) -> None:
     """Enable LOGIN again (the password is unchanged; sessions ended by disabling stay ended)."""
     with obj.transaction() as db:
         user = _user_or_fail(db, login)
@@ -107,8 +114,11 @@ def set_email(obj: Context, login: str, email: str, email_verified: bool, as_jso
             changed = obj.accounts(db).change_email(user, email, verified=email_verified)
         except UserExists as exc:
             raise CLIError(str(exc)) from None
-        result = {"registration_number": user.registration_number, "email": user.email}
-        result["email_verified"] = user.email_verified
+        result = {
+            "registration_number": user.registration_number,
+            "email": user.email,
+            "email_verified": user.email_verified,
+        }
     if as_json:
         click.echo(json.dumps(result))
     else:
@@ -134,7 +144,9 @@ def set_email(obj: Context, login: str, email: str, email_verified: bool, as_jso
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the per-row report as JSON.")
 @click.pass_obj
-def import_users(obj, csv_file, invite, language, email_verified, as_json):
+def import_users(
+    obj: Context, csv_file: TextIO, invite: bool, language: str, email_verified: bool, as_json: bool
+) -> None:
     """Create users from CSV_FILE with the header registration_number,email,name,role and an
     optional email_verified column (yes/no; empty = --email-verified).
 
@@ -162,7 +174,7 @@ def import_users(obj, csv_file, invite, language, email_verified, as_json):
         raise SystemExit(1)
 
 
-def _print_report(report, as_json: bool) -> None:
+def _print_report(report: Report, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(

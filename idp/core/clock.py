@@ -15,7 +15,7 @@ class SystemClock:
 class FixedClock:
     """A clock that only moves when told to; shared by the app and the test that drives it."""
 
-    def __init__(self, start: float = 1_800_000_000.0):
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
         self._now = start
         self._lock = threading.Lock()
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from idp.core.text import Text
+
 
 class StoreUnavailable(RuntimeError):
     """The backing store cannot be reached."""
@@ -17,7 +19,7 @@ class ThrottleUnavailable(StoreUnavailable):
 class TooManyAttempts(Exception):
     """Refused before verification; ``retry_after`` in whole seconds, ``scope`` for the audit only."""
 
-    def __init__(self, retry_after: float, scope: str = ""):
+    def __init__(self, retry_after: float, scope: str = "") -> None:
         super().__init__(retry_after)
         self.retry_after = max(1, math.ceil(retry_after))
         self.scope = scope
@@ -30,7 +32,7 @@ class KeyStoreError(RuntimeError):
 class PolicyError(ValueError):
     """The new password is refused; ``problems`` are sentences to show (``idp.core.text.Text``)."""
 
-    def __init__(self, problems: list):
+    def __init__(self, problems: list[Text]) -> None:
         super().__init__(" ".join(map(str, problems)))
         self.problems = problems
 
@@ -38,7 +40,7 @@ class PolicyError(ValueError):
 class ClientMetadataError(ValueError):
     """Invalid client metadata; ``field`` names the offending member (RFC 7591 §3.2.2)."""
 
-    def __init__(self, field_name: str, message: str, error: str = "invalid_client_metadata"):
+    def __init__(self, field_name: str, message: str, error: str = "invalid_client_metadata") -> None:
         super().__init__(f"{field_name}: {message}")
         self.field, self.error = field_name, error
 

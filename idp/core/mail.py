@@ -23,8 +23,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from idp.core.ports import Mailer
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def write_eml(directory: Path, message: EmailMessage) -> Path:
 
 
 class OutboxMailer:
-    def __init__(self, directory: str | Path, sender: str = "SPOM Login <no-reply@localhost>"):
+    def __init__(self, directory: str | Path, sender: str = "SPOM Login <no-reply@localhost>") -> None:
         self.directory = Path(directory)
         self.sender = sender
 
@@ -73,13 +77,14 @@ class SMTPMailer:
         sender: str = "SPOM Login <no-reply@localhost>",
         timeout: float = 10,
         ca_file: str = "",
-    ):
+    ) -> None:
         self.host, self.port, self.security = host, port, security
         self.username, self.password, self.sender, self.timeout = username, password, sender, timeout
         self.context = ssl.create_default_context(cafile=ca_file or None)
 
     def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
         message = build_message(self.sender, to, subject, text, html)
+        client: smtplib.SMTP
         if self.security == "tls":
             client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=self.context)
         else:
@@ -104,7 +109,7 @@ class Postman:
         attempts: int = 3,
         retry_seconds: float = 5,
         sleep: Callable[[float], None] = time.sleep,
-    ):
+    ) -> None:
         self.mailer, self.failed_dir, self.sender = mailer, Path(failed_dir), sender
         self.attempts, self.retry_seconds, self.sleep = attempts, retry_seconds, sleep
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idp-mail")
@@ -160,7 +165,7 @@ class Postman:
             self._pending.discard(future)
 
     @staticmethod
-    def _guard(job: Callable[[], object]):
+    def _guard(job: Callable[[], object]) -> object:
         try:
             return job()
         except Exception:  # a background job has nobody to raise to: report it
@@ -168,16 +173,16 @@ class Postman:
             return None
 
 
-def mailer_from_settings(settings) -> Mailer:
-    if not settings.smtp_host:
-        return OutboxMailer(settings.outbox_path, settings.mail_from)
+def mailer_from_settings(settings: Settings) -> Mailer:
+    if not settings.mail.smtp_host:
+        return OutboxMailer(settings.mail.outbox_path, settings.mail.from_address)
     return SMTPMailer(
-        settings.smtp_host,
-        settings.smtp_port,
-        security=settings.smtp_security,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        sender=settings.mail_from,
-        timeout=settings.smtp_timeout,
-        ca_file=settings.smtp_ca_file,
+        settings.mail.smtp_host,
+        settings.mail.smtp_port,
+        security=settings.mail.smtp_security,
+        username=settings.mail.smtp_username,
+        password=settings.mail.smtp_password,
+        sender=settings.mail.from_address,
+        timeout=settings.mail.smtp_timeout,
+        ca_file=settings.mail.smtp_ca_file,
     )

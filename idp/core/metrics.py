@@ -11,12 +11,15 @@ right whichever worker answers the scrape.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 
 from idp.core.errors import KeyStoreError
+from idp.core.ports import KeyStore
 
 SIGN_INS = Counter("idp_sign_ins_total", "Password sign-in attempts by outcome.", ["outcome"])
 THROTTLE_HITS = Counter("idp_throttle_hits_total", "Requests refused by the throttle before any work.", ["limit"])
@@ -53,20 +56,20 @@ BACKCHANNEL_DELIVERIES = Counter(
 class KeyAgeCollector:
     """``idp_signing_key_age_seconds{alg,state}``: seconds since each published key was created."""
 
-    def __init__(self, keystore, now):
+    def __init__(self, keystore: KeyStore, now: Callable[[], float]) -> None:
         self._keystore, self._now = keystore, now
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "idp_signing_key_age_seconds", "Age of each published signing key.", labels=["alg", "state", "kid"]
         )
         now = self._now()
-        for key in self._keystore.keys():
+        for key in self._keystore.keys():  # noqa: SIM118 a KeyStore, not a dict
             family.add_metric([key.alg, key.state, key.kid], max(0.0, now - key.created_at))
         yield family
 
 
-def exposition(keystore, now) -> tuple[bytes, str]:
+def exposition(keystore: KeyStore, now: Callable[[], float]) -> tuple[bytes, str]:
     """The text exposition of every metric, summed across workers when in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
@@ -78,8 +81,7 @@ def exposition(keystore, now) -> tuple[bytes, str]:
         body = generate_latest(REGISTRY)
     keys = CollectorRegistry()
     keys.register(KeyAgeCollector(keystore, now))
-    try:
+    # A broken key store must not hide the other metrics; /readyz reports it.
+    with contextlib.suppress(KeyStoreError):
         body += generate_latest(keys)
-    except KeyStoreError:  # a broken key folder must not hide the other metrics; /readyz reports it
-        pass
     return body, CONTENT_TYPE_LATEST

@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 
 class PasswordHasher:
-    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1):
+    def __init__(self, memory_kib: int = 19456, time_cost: int = 2, parallelism: int = 1) -> None:
         self._argon2 = _Argon2(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism, type=Type.ID)
         self._dummy = self._argon2.hash("dummy password for unknown users")
 

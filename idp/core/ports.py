@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from joserfc.jwk import KeySet
+from joserfc.jwk import Key, KeySet
 
 
 class Clock(Protocol):
@@ -16,19 +16,19 @@ class Clock(Protocol):
 
 
 class Store(Protocol):
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Save ``value`` under ``key``, replacing any earlier value, for at most ``ttl`` seconds."""
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The value under ``key``, or None."""
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """Atomically read and delete ``key``: of two concurrent callers only one gets the value."""
 
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """Save ``value`` only if ``key`` is absent (atomically); False if it was already there.
         Replay caches use it: of two concurrent uses of one ``jti`` only the first is accepted."""
 
@@ -48,7 +48,7 @@ class Throttle(Protocol):
         """Count one request against the named limit (e.g. ``"password_forgot_ip"``) for ``key``;
         raise ``TooManyAttempts`` when it is exhausted, ``ValueError`` for an unknown name."""
 
-    def status(self, account: str | None = None, ip: str | None = None) -> dict:
+    def status(self, account: str | None = None, ip: str | None = None) -> dict[str, Any]:
         """What the limiters hold for an account key and/or an IP (for ``idp throttle status``)."""
 
     def clear(self, account: str | None = None, ip: str | None = None) -> int:
@@ -61,7 +61,7 @@ class SigningKey:
     alg: str  # key family: RS256, ES256, Ed25519
     state: str
     created_at: float
-    key: object  # joserfc key; private for the current key of a family
+    key: Key  # private for the current key of a family
 
 
 class KeyStore(Protocol):

@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
+
+
+class AuditFields(TypedDict, total=False):
+    """Keyword arguments of ``idp.storage.sql.audit.record`` that describe the request."""
+
+    ip: str
+    user_agent: str
+    request_id: str
 
 
 @dataclass(frozen=True)
@@ -20,7 +29,7 @@ class RequestInfo:
     def none(cls) -> RequestInfo:
         return cls()
 
-    def audit_fields(self) -> dict:
+    def audit_fields(self) -> AuditFields:
         """The columns of an audit row this request fills (empty outside a request)."""
         if not (self.ip or self.user_agent or self.request_id):
             return {}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 class Text:
     __slots__ = ("msgid", "params")
 
-    def __init__(self, msgid: str, **params: object):
+    def __init__(self, msgid: str, **params: object) -> None:
         self.msgid, self.params = msgid, params
 
     def translate(self, gettext: Callable[[str], str]) -> str:

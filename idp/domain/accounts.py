@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -39,7 +40,7 @@ class Accounts:
     info: RequestInfo = field(default_factory=RequestInfo)
     source: str | None = None
 
-    def _audit(self, type: str, user: User | None, client_id: str | None = None, **details) -> None:
+    def _audit(self, type: str, user: User | None, client_id: str | None = None, **details: Any) -> None:
         if self.source:
             details["source"] = self.source
         audit.record(
@@ -54,7 +55,7 @@ class Accounts:
 
     # -- passwords ---------------------------------------------------------------------------
     def policy(self) -> PasswordPolicy:
-        return PasswordPolicy(self.settings.password_min_length, self.settings.max_password_length)
+        return PasswordPolicy(self.settings.accounts.password_min_length, self.settings.accounts.max_password_length)
 
     def check_new_password(self, user: User, password: str, confirmation: str | None = None) -> None:
         """Raise ``PolicyError`` (its problems are ``Text``) unless ``password`` may become the user's."""
@@ -93,16 +94,17 @@ class Accounts:
         return ended
 
     def notify_password_changed(self, user: User, lang: str, *, signed_out: bool) -> None:
-        if not user.email:
+        email = user.email
+        if not email:
             return
-        context = dict(
+        context: dict[str, Any] = dict(
             changed_at=self.now(),
             signed_out=signed_out,
             name=user.display_name or user.registration_number,
             registration_number=user.registration_number,
-            forgot_link=f"{self.settings.issuer}/password/forgot",
+            forgot_link=f"{self.settings.server.issuer}/password/forgot",
         )
-        after_commit(self.db, lambda: self.notifier.send("changed", user.email, lang, **context))
+        after_commit(self.db, lambda: self.notifier.send("changed", email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
     def issue_link(
@@ -110,7 +112,11 @@ class Accounts:
     ) -> str:
         """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL. ``mailed``:
         it goes to the user's address (then completing it verifies that address)."""
-        lifetime = self.settings.invite_link_seconds if purpose == "invite" else self.settings.reset_link_seconds
+        lifetime = (
+            self.settings.accounts.invite_link_seconds
+            if purpose == "invite"
+            else self.settings.accounts.reset_link_seconds
+        )
         token = resets.issue(
             self.db,
             user.id,
@@ -120,7 +126,7 @@ class Accounts:
             interaction_id=interaction_id,
             mailed_to=user.email_norm if mailed else None,
         )
-        return f"{self.settings.issuer}/password/reset?token={token}"
+        return f"{self.settings.server.issuer}/password/reset?token={token}"
 
     def reset_link_for_helpdesk(self, user: User) -> str:
         """``idp users reset-link``: a link the helpdesk hands to the user (audited)."""
@@ -128,13 +134,13 @@ class Accounts:
         self._audit(audit.PASSWORD_RESET_LINK, user)
         return link
 
-    def link_mail_context(self, user: User, link: str) -> dict:
+    def link_mail_context(self, user: User, link: str) -> dict[str, Any]:
         return {
             "name": user.display_name or user.registration_number,
             "registration_number": user.registration_number,
             "link": link,
-            "minutes": self.settings.reset_link_seconds // 60,
-            "days": self.settings.invite_link_seconds // 86400,
+            "minutes": self.settings.accounts.reset_link_seconds // 60,
+            "days": self.settings.accounts.invite_link_seconds // 86400,
         }
 
     def request_reset(self, login: str, lang: str, interaction_id: str | None) -> bool:
@@ -142,14 +148,15 @@ class Accounts:
         Runs on the mail thread, after the page answered (so timing tells nothing). Audited either way;
         True when a link was issued."""
         user = user_repo.get_user_by_login(self.db, login)
-        if user is None or not user.active or not user.email:
+        email = user.email if user is not None else None
+        if user is None or not user.active or not email:
             reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
             self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="ignored", reason=reason)
             return False
         link = self.issue_link(user, interaction_id=interaction_id, mailed=True)
         self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
         context = self.link_mail_context(user, link)
-        after_commit(self.db, lambda: self.notifier.send("reset", user.email, lang, later=False, **context))
+        after_commit(self.db, lambda: self.notifier.send("reset", email, lang, later=False, **context))
         return True
 
     # -- sessions and status ---------------------------------------------------------------------

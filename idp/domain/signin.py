@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
@@ -24,6 +25,7 @@ from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import User
 
 log = logging.getLogger("idp.authn")
+T = TypeVar("T")
 
 #: What a password is checked for: a sign-in, or the account page's current-password field.
 SIGN_IN, PASSWORD_CHANGE = "login", "password_change"
@@ -90,7 +92,7 @@ class SignIn:
     ) -> Outcome:
         db, hasher, throttle, ip = self.db, self.hasher, self.throttle, self.info.ip
         device = self.devices.device_for(device_cookie, user.id) if user is not None else None
-        fields = dict(self.info.audit_fields(), client_id=client_id)
+        fields: dict[str, Any] = {**self.info.audit_fields(), "client_id": client_id}
         if purpose != SIGN_IN:
             fields["purpose"] = purpose
         user_id = user.id if user else None
@@ -113,7 +115,7 @@ class SignIn:
         elif not user.active:
             outcome = Outcome(None, "disabled")
         else:
-            if hasher.needs_rehash(user.password_hash):
+            if user.password_hash is not None and hasher.needs_rehash(user.password_hash):
                 user.password_hash = hasher.hash(password)
             outcome = Outcome(user, "ok", device)
         if purpose == SIGN_IN:
@@ -133,15 +135,17 @@ class SignIn:
         else:
             _after(throttle.record_success, key, ip, device)
             if purpose == SIGN_IN:
-                audit.record(db, audit.LOGIN_SUCCESS, now=self.now(), user_id=user.id, device=bool(device), **fields)
+                audit.record(
+                    db, audit.LOGIN_SUCCESS, now=self.now(), user_id=outcome.user.id, device=bool(device), **fields
+                )
         return outcome
 
 
-def _after(method, key, ip, device):
+def _after(method: Callable[[str, str, str | None], T], key: str, ip: str, device: str | None) -> T | None:
     """Bookkeeping after verification: the attempt was already counted by ``check``, so losing
     the counters now must not turn a verified answer into an error."""
     try:
-        return method(key, ip, device=device)
+        return method(key, ip, device)
     except ThrottleUnavailable as exc:
         log.warning("throttle bookkeeping skipped, counters unreachable: %s", exc)
         return None

@@ -12,12 +12,18 @@ import os
 import re
 import secrets
 from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from flask import Request as FlaskRequest
-from flask import current_app, g, request
+from flask import Response, current_app, g, request
 
 from idp.core.deps import Deps
 from idp.core.request import RequestInfo
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def deps() -> Deps:
@@ -47,7 +53,7 @@ class Request(FlaskRequest):
     non-ASCII byte is percent-encoded instead: valid UTF-8 still means the same text, and invalid
     bytes stay percent-encoded, as werkzeug already does with invalid escapes."""
 
-    def __init__(self, environ, populate_request: bool = True, shallow: bool = False):
+    def __init__(self, environ: WSGIEnvironment, populate_request: bool = True, shallow: bool = False) -> None:
         super().__init__(environ, populate_request, shallow)
         if not self.query_string.isascii():
             self.query_string = _NON_ASCII.sub(lambda m: b"%%%02X" % m.group()[0], self.query_string)
@@ -71,7 +77,7 @@ def refuse_nul() -> None:
         raise NulInRequest()
 
 
-def _nul_in_json(value) -> bool:
+def _nul_in_json(value: object) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
@@ -80,11 +86,11 @@ def _nul_in_json(value) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _networks(cidrs: tuple[str, ...]):
+def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def _trusted(addr: str, networks) -> bool:
+def _trusted(addr: str, networks: tuple[IPNetwork, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(addr)
     except ValueError:
@@ -98,7 +104,7 @@ def client_ip() -> str:
     cached = g.get("client_ip")
     if cached is not None:
         return cached
-    networks = _networks(deps().settings.trusted_proxies)
+    networks = _networks(deps().settings.server.trusted_proxies)
     addr = request.remote_addr or ""
     if networks and _trusted(addr, networks):
         hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
@@ -117,7 +123,7 @@ def client_ip() -> str:
 def assign_request_id() -> None:
     """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
     incoming = request.headers.get("X-Request-ID", "")
-    networks = _networks(deps().settings.trusted_proxies)
+    networks = _networks(deps().settings.server.trusted_proxies)
     if (
         incoming
         and len(incoming) <= 64
@@ -131,7 +137,7 @@ def assign_request_id() -> None:
         g.request_id = new_request_id()
 
 
-_ids: dict = {}
+_ids: dict[str, Any] = {}
 
 
 def new_request_id() -> str:
@@ -152,7 +158,7 @@ CSP = (
 )
 
 
-def security_headers(response):
+def security_headers(response: Response) -> Response:
     """Headers every response gets; HTML pages also get CSP and no caching."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -162,7 +168,7 @@ def security_headers(response):
         response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cache-Control", "no-store")
-    if deps().settings.issuer.startswith("https://"):
+    if deps().settings.server.issuer.startswith("https://"):
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response

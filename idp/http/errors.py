@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask_babel import gettext, ngettext
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -112,7 +112,8 @@ def _http(exc: HTTPException) -> Described:
     if code == 404:
         return Described(404, "not_found", N_("There is no such page."))
     if code == 405:
-        allow = {"Allow": ", ".join(sorted(exc.valid_methods))} if getattr(exc, "valid_methods", None) else {}
+        methods = getattr(exc, "valid_methods", None)  # set by MethodNotAllowed
+        allow = {"Allow": ", ".join(sorted(methods))} if methods else {}
         return Described(405, "method_not_allowed", N_("This method is not allowed here."), allow)
     if code == 413:
         return Described(413, "request_too_large", N_("The request is too large."))
@@ -137,7 +138,7 @@ def kind() -> str:
     return PAGE
 
 
-def render(described: Described):
+def render(described: Described) -> Response:
     """``described`` as this request's kind of route answers."""
     _forget_unreadable_body()
     route = kind()
@@ -163,16 +164,16 @@ def _forget_unreadable_body() -> None:
     werkzeug cached properties: assignable.)"""
     from io import BytesIO
 
-    from werkzeug.datastructures import ImmutableMultiDict
+    from werkzeug.datastructures import CombinedMultiDict, ImmutableMultiDict
 
     try:
         request.form  # noqa: B018 (parsed once, or raises)
     except HTTPException:
         request.form, request.files, request.stream = ImmutableMultiDict(), ImmutableMultiDict(), BytesIO()
-        request.values = request.args
+        request.values = CombinedMultiDict([request.args])
 
 
-def handle(exc: Exception):
+def handle(exc: Exception) -> Response:
     described = describe(exc)
     if described.status == 503:
         dependency = next(d for cls, d in DEPENDENCY.items() if isinstance(exc, cls))

@@ -21,8 +21,9 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from flask import g, has_request_context, request
+from flask import Flask, g, has_request_context, request
 from flask_babel import Babel, format_datetime, gettext
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -30,6 +31,9 @@ from idp.core.errors import StoreUnavailable
 from idp.core.languages import DEFAULT, LANGUAGES, NAMES, best_language  # noqa: F401  (the page layer's)
 from idp.core.text import Text
 from idp.http.context import deps
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 COOKIE = "idp_lang"
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
@@ -94,7 +98,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    return deps().settings.time_zone
+    return deps().settings.branding.time_zone
 
 
 def when(ts: float | None, fmt: str = "medium") -> str:
@@ -104,15 +108,15 @@ def when(ts: float | None, fmt: str = "medium") -> str:
     return format_datetime(datetime.fromtimestamp(ts, tz=UTC), fmt)
 
 
-def translate(value):
+def translate(value: object) -> object:
     """A use case's ``Text`` in the reader's language (anything else unchanged)."""
     return value.translate(gettext) if isinstance(value, Text) else value
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(compile_catalogues())
     app.config["BABEL_DEFAULT_LOCALE"] = DEFAULT
-    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.time_zone
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.branding.time_zone
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["when"] = when
     # Every {{ value }} that is a use case's Text is shown in the page's language.
@@ -134,7 +138,7 @@ KEYWORDS = {
 }
 
 
-def extract_messages():
+def extract_messages() -> Catalog:
     """A catalogue template of every user-facing string in the code and templates (babel.cfg)."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, has_app_context, render_template
 from flask_babel import force_locale, gettext
+from werkzeug.datastructures import LanguageAccept
 
 from idp.core.languages import DEFAULT, LANGUAGES, best_language
 from idp.core.mail import Postman
@@ -26,7 +27,7 @@ SUBJECTS = {
 }
 
 
-def choose_language(ui_locales: str | None = None, accept_language=None) -> str:
+def choose_language(ui_locales: str | None = None, accept_language: LanguageAccept | None = None) -> str:
     """The first of ``ui_locales`` (OIDC Core §3.1.2.1, space-separated BCP 47 tags) we speak,
     else the browser's best match (``request.accept_languages``), else English."""
     found = best_language(ui_locales)
@@ -37,7 +38,7 @@ def choose_language(ui_locales: str | None = None, accept_language=None) -> str:
     return DEFAULT
 
 
-def compose(kind: str, lang: str, **context) -> tuple[str, str, str]:
+def compose(kind: str, lang: str, **context: Any) -> tuple[str, str, str]:
     """(subject, text, html) for a mail ``kind`` (reset, invite, changed, device) in ``lang``, from the same
     gettext catalogues as the pages; a ``changed_at`` epoch time becomes ``when`` in that language."""
     lang = lang if lang in LANGUAGES else DEFAULT
@@ -55,7 +56,7 @@ class TemplateNotifier:
     """The ``Notifier`` port: mail composed from this app's templates and catalogues, sent by the
     postman (``later`` hands delivery to the mail thread: a page never waits for SMTP)."""
 
-    def __init__(self, app: Flask, postman: Postman):
+    def __init__(self, app: Flask, postman: Postman) -> None:
         self.app, self.postman = app, postman
 
     def send(self, kind: str, to: str, lang: str, *, later: bool = True, **context: Any) -> Any:

@@ -3,19 +3,20 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Response, g, request
 
 from idp.domain import sessions
 from idp.domain.sessions import SignedIn
 from idp.http import uow
 from idp.http.context import deps, request_info
+from idp.storage.sql.models import User
 
 __all__ = ["SignedIn", "apply_cookie", "cookie_name", "current", "sign_in", "sign_out"]
 
 
 def cookie_name() -> str:
     # The __Host- prefix pins the cookie to this host and path "/" over https (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_session" if deps().settings.secure_cookies else "idp_session"
+    return "__Host-idp_session" if deps().settings.server.secure_cookies else "idp_session"
 
 
 def current() -> SignedIn | None:
@@ -25,12 +26,12 @@ def current() -> SignedIn | None:
     token = request.cookies.get(cookie_name())
     result = None
     if token:
-        result = sessions.find(uow.session(), token, now=deps().now(), idle=deps().settings.session_idle_seconds)
+        result = sessions.find(uow.session(), token, now=deps().now(), idle=deps().settings.sessions.idle_seconds)
     g.idp_signed_in = result
     return result
 
 
-def sign_in(user, amr: list[str]) -> SignedIn:
+def sign_in(user: User, amr: list[str]) -> SignedIn:
     """Start a new session for this browser, ending the one it had (ASVS 7.2.4)."""
     settings, db, now = deps().settings, uow.session(), deps().now()
     old = current()
@@ -41,8 +42,8 @@ def sign_in(user, amr: list[str]) -> SignedIn:
         user,
         amr,
         now=now,
-        idle=settings.session_idle_seconds,
-        absolute=settings.session_max_seconds,
+        idle=settings.sessions.idle_seconds,
+        absolute=settings.sessions.max_seconds,
         info=request_info(),
     )
     g.idp_signed_in = signed_in
@@ -60,7 +61,7 @@ def sign_out() -> SignedIn | None:
     return old
 
 
-def apply_cookie(response):
+def apply_cookie(response: Response) -> Response:
     token = g.get("idp_session_cookie")
     if token is None:
         return response
@@ -71,10 +72,12 @@ def apply_cookie(response):
             token,
             httponly=True,
             samesite="Lax",
-            secure=settings.secure_cookies,
+            secure=settings.server.secure_cookies,
             path="/",
-            max_age=settings.session_max_seconds,
+            max_age=settings.sessions.max_seconds,
         )
     else:
-        response.delete_cookie(cookie_name(), path="/", httponly=True, samesite="Lax", secure=settings.secure_cookies)
+        response.delete_cookie(
+            cookie_name(), path="/", httponly=True, samesite="Lax", secure=settings.server.secure_cookies
+        )
     return response

@@ -14,13 +14,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Flask, g
+from flask import Flask, Response, g
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from idp.http.context import deps
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 _SESSION = "idp_uow_session"
 _DOOMED = "idp_uow_doomed"
@@ -65,10 +67,10 @@ def separate() -> AbstractContextManager[Session]:
     return deps().database.transaction()
 
 
-def commit_on_success(view: Callable) -> Callable:
+def commit_on_success(view: View) -> View:
     """Mark a view whose error responses are built, not raised (Authlib's endpoints): a 4xx or 5xx
     from it is not committed, e.g. the successor refresh token of a rotation that lost a race."""
-    view.idp_commit_on_success = True  # type: ignore[attr-defined]
+    view.idp_commit_on_success = True  # type: ignore[attr-defined]  # a marker attribute on a function
     return view
 
 
@@ -92,7 +94,7 @@ def finish(response: Any, view: Callable | None = None) -> Any:
 
 def _transactional(view: Callable, app: Flask) -> Callable:
     @functools.wraps(view)
-    def run(*args, **kwargs):
+    def run(*args: Any, **kwargs: Any) -> Response:
         response = app.make_response(view(*args, **kwargs))
         return finish(response, view)
 
@@ -105,7 +107,7 @@ def init_app(app: Flask) -> None:
         app.view_functions[endpoint] = _transactional(view, app)
 
     @app.teardown_appcontext
-    def _close(_exc):
+    def _close(_exc: BaseException | None) -> None:
         current = g.pop(_SESSION, None)
         if current is not None:
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
+
 from idp.domain.accounts import Accounts
 from idp.domain.clients.service import Clients
 from idp.domain.device_links import DeviceLinks
@@ -44,7 +46,7 @@ def accounts_later(action: Callable[[Accounts], object]) -> None:
     the page answers in the same time whether or not the account exists."""
     d, info = deps(), request_info()
 
-    def job():
+    def job() -> None:
         with d.database.transaction() as db:
             action(
                 Accounts(db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier, info=info)
@@ -63,13 +65,13 @@ def device_link_later(login: str, lang: str, interaction_id: str | None) -> None
     the link in one unit of work, the mail once it committed, and a record of its delivery."""
     d, info = deps(), request_info()
 
-    def links(db):
+    def links(db: Session) -> DeviceLinks:
         return DeviceLinks(db=db, settings=d.settings, now=d.clock.now, throttle=d.throttle, info=info)
 
-    def job():
+    def job() -> None:
         with d.database.transaction() as db:
             issued = links(db).issue(login, lang, interaction_id)
-        if issued is None:
+        if issued is None or not issued.user.email:  # issue() refuses a user without an address
             return
         delivered = d.notifier.send("device", issued.user.email, issued.lang, later=False, **issued.context)
         with d.database.transaction() as db:
@@ -82,9 +84,9 @@ def clients() -> Clients:
     d = deps()
     return Clients(
         db=uow.session(),
-        secret_key=d.settings.secret_key,
+        secret_key=d.settings.server.secret_key,
         allow=d.outbound.allow,
         now=d.clock.now,
         info=request_info(),
-        require_pkce_default=bool(d.settings.require_pkce_default),
+        require_pkce_default=bool(d.settings.clients.require_pkce_default),
     )

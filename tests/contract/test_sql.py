@@ -18,8 +18,7 @@ from idp.core.errors import UserExists
 from idp.core.tokens import token_hash
 from idp.storage.sql import audit, clients, keys, sessions, tokens, users
 from idp.storage.sql.models import Base, Client, Grant, InitialAccessToken, StoredKey, StoreEntry, User
-
-from .race import at_once
+from tests.support.race import at_once
 
 T0 = 1_800_000_000.0
 IDLE, ABSOLUTE = 600, 3600

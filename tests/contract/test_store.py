@@ -24,9 +24,9 @@ from idp.storage.store.database import DatabaseStore
 from idp.storage.store.fallback import FallbackStore
 from idp.storage.store.memory import MemoryStore
 from idp.storage.store.redis import RedisStore
-
-from ..conftest import REDIS_URL, free_port
-from .race import at_once
+from tests.support.constants import REDIS_URL
+from tests.support.live import free_port
+from tests.support.race import at_once
 
 VALUE = {
     "text": "Grüße, 日本",
@@ -144,7 +144,7 @@ class StoreContract:
     def test_concurrent_adds_of_one_key_have_exactly_one_winner(self, store):
         for round_ in range(4):
             key = f"jti:client:{round_}"
-            results = at_once(THREADS, lambda i: store.add(key, {"by": i}, ttl=60))
+            results = at_once(THREADS, lambda i, key=key: store.add(key, {"by": i}, ttl=60))
             assert results.count(True) == 1, results
             assert store.get(key) == {"by": results.index(True)}
 
@@ -236,7 +236,7 @@ class TestRedisStore(RedisExpiryContract):
 
 
 class TestFallbackStore(RedisExpiryContract):
-    """Redis up: the fallback must be invisible (its outage behaviour: tests/test_store_fallback.py)."""
+    """Redis up: the fallback must be invisible (its outage behaviour: tests/e2e/test_store_fallback.py)."""
 
     @pytest.fixture
     def store(self, redis_prefix, clean_database, clock):

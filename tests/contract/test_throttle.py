@@ -3,7 +3,7 @@ in-process counters (``MemoryThrottle``) and the real Redis (``RedisThrottle``, 
 
 Every limit engages and releases as the injected clock moves; a parallel burst cannot pass more
 attempts than the limit allows, even across two Redis clients (two provider processes). What only
-one backend does (Redis unreachable, what its keys hold) is in tests/test_throttle.py."""
+one backend does (Redis unreachable, what its keys hold) is in tests/e2e/test_throttle.py."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ from idp.core.errors import TooManyAttempts
 from idp.storage.throttle.core import RATE_NAMES, Policy, Rate
 from idp.storage.throttle.memory import MemoryThrottle
 from idp.storage.throttle.redis import RedisThrottle
-
-from ..conftest import REDIS_URL
-from .race import at_once
+from tests.support.constants import REDIS_URL
+from tests.support.race import at_once
 
 SECRET = "k" * 40
 POLICY = Policy(

@@ -1,7 +1,7 @@
 """The provider's outbound HTTP: every URL it fetches for a client (back-channel logout, ``jwks_uri``)
 goes through ``OutboundClient`` under one policy (``policy``): https only, every resolved address
 checked against internal ranges when connecting, an operator allow-list (``IDP_OUTBOUND_ALLOW``),
-no redirects, timeouts and a size cap. ``tests/test_outbound.py`` checks that no other code in
+no redirects, timeouts and a size cap. ``tests/unit/test_outbound_sources.py`` checks that no other code in
 ``idp/`` opens HTTP connections.
 """
 

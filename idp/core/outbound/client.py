@@ -18,9 +18,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from urllib3 import HTTPConnectionPool, HTTPSConnectionPool, Timeout
+from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool, Timeout
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
@@ -31,6 +32,17 @@ from urllib3.exceptions import (
 )
 
 from idp.core.outbound.policy import AllowList, OutboundError, Target, check_address, ip_literal, target_of
+
+
+class OutboundSettings(Protocol):
+    """``idp.core.settings.OutboundSettings``, the section the client reads (that module imports this package)."""
+
+    @property
+    def allow(self) -> tuple[str, ...]: ...
+
+    @property
+    def ca_file(self) -> str: ...
+
 
 #: ``resolver(host, port)`` -> the host's IP addresses (tests inject one to play DNS).
 Resolver = Callable[[str, int], Sequence[str]]
@@ -65,7 +77,7 @@ class OutboundClient:
         timeout: float = 5.0,
         max_bytes: int = 1024 * 1024,
         monotonic: Callable[[], float] = time.monotonic,
-    ):
+    ) -> None:
         self.allow = allow or AllowList()
         self.timeout, self.max_bytes = timeout, max_bytes
         # The deadline is about real elapsed time (sockets time out in real time too), so it reads
@@ -75,8 +87,8 @@ class OutboundClient:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings, **kw) -> OutboundClient:
-        return cls(AllowList.parse(settings.outbound_allow), ca_file=settings.outbound_ca_file, **kw)
+    def from_settings(cls, settings: OutboundSettings, **kw: Any) -> OutboundClient:
+        return cls(AllowList.parse(settings.allow), ca_file=settings.ca_file, **kw)
 
     def get(
         self, url: str, *, accept: str = "application/json", timeout: float | None = None, max_bytes: int | None = None
@@ -103,7 +115,7 @@ class OutboundClient:
         url: str,
         *,
         body: bytes | None = None,
-        headers: dict | None = None,
+        headers: dict[str, str] | None = None,
         timeout: float | None = None,
         max_bytes: int | None = None,
     ) -> Response:
@@ -113,7 +125,7 @@ class OutboundClient:
         deadline = self._monotonic() + 2 * timeout  # DNS counts too (getaddrinfo has its own timeouts)
         target = target_of(url, self.allow)
         addresses = self._addresses(target)
-        headers = {
+        all_headers = {
             "Host": target.host_header,
             "User-Agent": USER_AGENT,
             "Accept-Encoding": "identity",
@@ -127,7 +139,7 @@ class OutboundClient:
                 raise OutboundError("timed out")
             try:
                 return self._exchange(
-                    target, address, method, body, headers, min(timeout, remaining), deadline, max_bytes
+                    target, address, method, body, all_headers, min(timeout, remaining), deadline, max_bytes
                 )
             except _ConnectFailed as exc:  # this address is down: the next one may not be
                 failure = exc.error
@@ -138,17 +150,26 @@ class OutboundClient:
         if literal is not None:
             return [str(check_address(literal, self.allow))]
         try:
-            found = [ip_literal(a.split("%", 1)[0]) for a in self._resolver(target.host, target.port)]
+            parsed = [ip_literal(a.split("%", 1)[0]) for a in self._resolver(target.host, target.port)]
         except (OSError, UnicodeError):
             raise OutboundError("the host name does not resolve") from None
-        if not found or None in found:
+        found = [a for a in parsed if a is not None]
+        if not found or len(found) != len(parsed):
             raise OutboundError("the host name does not resolve")
         # Every address is checked, not just the one used: a name with one public and one internal
         # address is refused outright rather than depending on which one answers first.
         return [str(check_address(a, self.allow)) for a in dict.fromkeys(found)]
 
     def _exchange(
-        self, target: Target, address: str, method: str, body, headers, timeout: float, deadline: float, max_bytes: int
+        self,
+        target: Target,
+        address: str,
+        method: str,
+        body: bytes | None,
+        headers: dict[str, str],
+        timeout: float,
+        deadline: float,
+        max_bytes: int,
     ) -> Response:
         pool = self._pool(target, address, timeout)
         try:
@@ -181,10 +202,10 @@ class OutboundClient:
         finally:
             pool.close()
 
-    def _pool(self, target: Target, address: str, timeout: float):
-        options = dict(timeout=Timeout(connect=timeout, read=timeout), maxsize=1, retries=False)
+    def _pool(self, target: Target, address: str, timeout: float) -> HTTPConnectionPool:
+        pool_timeout = Timeout(connect=timeout, read=timeout)
         if target.scheme == "http":
-            return HTTPConnectionPool(address, target.port, **options)
+            return HTTPConnectionPool(address, target.port, timeout=pool_timeout, maxsize=1, retries=False)
         # Connect to the checked address; SNI and the certificate check use the URL's host name.
         return HTTPSConnectionPool(
             address,
@@ -192,14 +213,17 @@ class OutboundClient:
             ssl_context=self._ssl_context(),
             server_hostname=target.host,
             cert_reqs="CERT_REQUIRED",
-            **options,
+            timeout=pool_timeout,
+            maxsize=1,
+            retries=False,
         )
 
-    def _read_capped(self, response, max_bytes: int, deadline: float) -> bytes:
+    def _read_capped(self, response: BaseHTTPResponse, max_bytes: int, deadline: float) -> bytes:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > max_bytes:
             raise OutboundError(f"response larger than {max_bytes} bytes")
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size = 0
         try:
             while chunk := response.read(min(16384, max_bytes + 1 - size)):
                 chunks.append(chunk)
@@ -231,7 +255,7 @@ def _default_ca_file() -> str:
 
 
 class _ConnectFailed(Exception):
-    def __init__(self, reason: str):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.error = OutboundError(reason)
 

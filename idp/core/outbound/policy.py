@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -60,7 +61,7 @@ class OutboundError(Exception):
     logs, audit events and error responses; ``refused`` means the policy said no, so retrying
     cannot help."""
 
-    def __init__(self, reason: str, *, refused: bool = False):
+    def __init__(self, reason: str, *, refused: bool = False) -> None:
         super().__init__(reason)
         self.reason, self.refused = reason, refused
 
@@ -99,10 +100,11 @@ class AllowList:
     names: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
-    def parse(cls, entries) -> AllowList:
+    def parse(cls, entries: Iterable[str]) -> AllowList:
         """Entries are IP addresses or CIDRs (``127.0.0.1``, ``10.20.0.0/16``, ``::1``) or host
         names (``rp.internal.example.edu``); ValueError names the first entry that is neither."""
-        networks, names = [], set()
+        networks: list[Network] = []
+        names: set[str] = set()
         for entry in entries:
             entry = entry.strip().lower().rstrip(".")
             try:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field, fields
-from urllib.parse import urlsplit
+from typing import Any, TypeVar, cast
+from urllib.parse import SplitResult, urlsplit
 
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, KeySetSerialization
 
 from idp.core.errors import ClientMetadataError
 from idp.core.outbound import policy as outbound_policy
@@ -39,6 +40,12 @@ INFO_URIS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
 INFO_STRINGS = ("software_id", "software_version")
 MAX_URIS = 20
 MAX_URI_LENGTH = 2000
+#: A serialized origin is short (RFC 6454 §6.2); longer values are not origins.
+MAX_ORIGIN_LENGTH = 300
+DEFAULT_PORTS = {"http": 80, "https": 443}
+#: A host name in an origin: what browsers send (IDNs as xn-- A-labels), or an IPv6 literal.
+ORIGIN_HOST = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.?$")
+ORIGIN_EXAMPLE = "scheme://host[:port] such as https://app.example.edu"
 #: RFC 6749 §3.3 scope-token characters.
 SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]{1,100}$")
 #: RFC 3986 §3.1 scheme.
@@ -57,6 +64,15 @@ SERVER_URI_MESSAGES = {
 }
 SERVER_URI_DEFAULT = "must be an absolute https URL"
 
+T = TypeVar("T")
+
+
+def _filled(value: T | None) -> T:
+    """A field that ``ClientSpec.__post_init__`` fills in when it is not given (never None after)."""
+    if value is None:
+        raise TypeError("ClientSpec.__post_init__ fills this field in")
+    return value
+
 
 @dataclass
 class ClientSpec:
@@ -74,15 +90,18 @@ class ClientSpec:
     scope: str = DEFAULT_SCOPE
     id_token_signed_response_alg: str = "RS256"
     application_type: str = "web"
-    jwks: dict | None = None
+    jwks: dict[str, Any] | None = None
     jwks_uri: str | None = None
     backchannel_logout_uri: str | None = None
-    info: dict = field(default_factory=dict)
+    #: Browser origins allowed to call the token, userinfo, revocation and introspection endpoints;
+    #: None = the default (``effective_cors_origins``). Normalized by ``validate``.
+    allowed_cors_origins: list[str] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
     #: The authorization request must carry a PKCE challenge; None = the operator's default
     #: (``IDP_REQUIRE_PKCE_DEFAULT``); public clients always require it.
     require_pkce: bool | None = None
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.token_endpoint_auth_method is None:
             self.token_endpoint_auth_method = "none" if self.public else "client_secret_basic"
         self.public = self.token_endpoint_auth_method == "none"
@@ -102,6 +121,10 @@ class ClientSpec:
         self._validate_scope()
         if self.public and self.require_pkce is False:
             raise ClientMetadataError("require_pkce", "a public client must use PKCE (RFC 9700 section 2.1.1)")
+        if self.allowed_cors_origins is not None:
+            if len(self.allowed_cors_origins) > MAX_URIS:
+                raise ClientMetadataError("allowed_cors_origins", f"at most {MAX_URIS} origins")
+            self.allowed_cors_origins = list(dict.fromkeys(normalize_origin(o) for o in self.allowed_cors_origins))
 
     def _validate_grants(self) -> None:
         if not self.grant_types:
@@ -113,11 +136,12 @@ class ClientSpec:
             raise ClientMetadataError("grant_types", "a public client cannot use client_credentials")
         if "refresh_token" in self.grant_types and "authorization_code" not in self.grant_types:
             raise ClientMetadataError("grant_types", "refresh_token needs authorization_code")
-        for r in self.response_types:
+        response_types = _filled(self.response_types)
+        for r in response_types:
             if r not in RESPONSE_TYPES:
                 raise ClientMetadataError("response_types", f"each must be one of {', '.join(RESPONSE_TYPES)}")
         # RFC 7591 §2.1: grant_types and response_types must agree.
-        if ("code" in self.response_types) != ("authorization_code" in self.grant_types):
+        if ("code" in response_types) != ("authorization_code" in self.grant_types):
             raise ClientMetadataError("response_types", "'code' goes with the authorization_code grant type")
 
     def _validate_auth_method(self, allow: AllowList) -> None:
@@ -154,8 +178,9 @@ class ClientSpec:
 
     def _validate_scope(self) -> None:
         tokens = self.scope.split()
-        if not tokens:
-            raise ClientMetadataError("scope", "at least one scope is required")
+        # A service client (client_credentials only) may need no scope at all; a sign-in client needs one.
+        if not tokens and "authorization_code" in self.grant_types:
+            raise ClientMetadataError("scope", "at least one scope is required for the authorization_code grant")
         for token in tokens:
             if not SCOPE_TOKEN.match(token):
                 raise ClientMetadataError(
@@ -169,7 +194,7 @@ def _uri_error(field_name: str) -> str:
     return "invalid_redirect_uri" if field_name == "redirect_uris" else "invalid_client_metadata"
 
 
-def _parse_uri(uri, field_name: str, error: str):
+def _parse_uri(uri: object, field_name: str, error: str) -> SplitResult:
     if not isinstance(uri, str) or not uri or len(uri) > MAX_URI_LENGTH:
         raise ClientMetadataError(field_name, f"must be URI strings of at most {MAX_URI_LENGTH} characters", error)
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
@@ -188,7 +213,7 @@ def _parse_uri(uri, field_name: str, error: str):
     return parts
 
 
-def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> None:
+def check_redirect_uri(uri: object, field_name: str, application_type: str = "web") -> None:
     """Absolute, no fragment, no wildcards; https unless loopback IP literal (RFC 8252 §7.3,
     any port); private-use reverse-domain schemes (RFC 8252 §7.1) for native apps only."""
     error = _uri_error(field_name)
@@ -207,7 +232,7 @@ def check_redirect_uri(uri, field_name: str, application_type: str = "web") -> N
         raise ClientMetadataError(field_name, "private-use schemes need application_type 'native'", error)
 
 
-def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
+def check_server_uri(uri: object, field_name: str, allow: AllowList = DENY_ALL) -> None:
     """A URL the provider itself calls (``backchannel_logout_uri``, ``jwks_uri``): the outbound
     policy's checks that need no DNS (https unless allow-listed; no internal IP literal, no
     localhost name unless allow-listed; no credentials), plus no fragment (Back-Channel Logout §2.2,
@@ -225,13 +250,13 @@ def check_server_uri(uri, field_name: str, allow: AllowList = DENY_ALL) -> None:
         raise ClientMetadataError(field_name, SERVER_URI_MESSAGES.get(exc.reason, SERVER_URI_DEFAULT)) from None
 
 
-def check_https_uri(uri, field_name: str) -> None:
+def check_https_uri(uri: object, field_name: str) -> None:
     parts = _parse_uri(uri, field_name, "invalid_client_metadata")
     if parts.scheme != "https" or not parts.hostname:
         raise ClientMetadataError(field_name, "must be an https URL")
 
 
-def check_jwks(value) -> None:
+def check_jwks(value: dict[str, Any]) -> None:
     """A JWK Set of public signing keys only (RFC 7591 §2: no private members)."""
     keys = value.get("keys") if isinstance(value, dict) else None
     if not isinstance(keys, list) or not keys or len(keys) > 10:
@@ -240,9 +265,66 @@ def check_jwks(value) -> None:
         if not isinstance(key, dict) or "d" in key or key.get("kty") not in ("RSA", "EC"):
             raise ClientMetadataError("jwks", "must hold public RSA or EC keys only")
     try:
-        KeySet.import_key_set(value)
+        # The shape was checked above; joserfc checks the members.
+        KeySet.import_key_set(cast(KeySetSerialization, value))
     except (JoseError, ValueError, TypeError, KeyError):
         raise ClientMetadataError("jwks", "is not a valid JWK Set") from None
+
+
+def normalize_origin(value: object) -> str:
+    """An origin as browsers send it in ``Origin`` (RFC 6454 §6.2): ``scheme://host[:port]``, https or
+    loopback-IP http, lower-cased, without the scheme's default port; anything else is refused with
+    constant text (the value is never echoed)."""
+    name = "allowed_cors_origins"
+    if not isinstance(value, str) or not value or len(value) > MAX_ORIGIN_LENGTH:
+        raise ClientMetadataError(name, f"each must be an origin of at most {MAX_ORIGIN_LENGTH} characters")
+    if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ClientMetadataError(name, "spaces and control characters are not allowed")
+    if "*" in value:
+        raise ClientMetadataError(name, "wildcards are not allowed: list each origin")
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        raise ClientMetadataError(name, f"each must be an origin, {ORIGIN_EXAMPLE}") from None
+    if parts.scheme not in DEFAULT_PORTS or not parts.netloc or not value.lower().startswith(parts.scheme + "://"):
+        raise ClientMetadataError(name, f"each must be an http(s) origin, {ORIGIN_EXAMPLE}")
+    if "@" in parts.netloc:
+        raise ClientMetadataError(name, "must not contain a user name or password")
+    if parts.path or parts.query or parts.fragment or value.endswith(("?", "#")):
+        raise ClientMetadataError(
+            name, f"an origin has no path (not even a trailing /), query or fragment: {ORIGIN_EXAMPLE}"
+        )
+    host = parts.hostname or ""
+    literal = host.startswith("[") or ":" in host
+    if not literal and not ORIGIN_HOST.match(host):
+        raise ClientMetadataError(name, "the host must be a DNS name in ASCII (xn-- form for IDNs) or an IP address")
+    if parts.scheme == "http" and not is_loopback_ip(host):
+        raise ClientMetadataError(name, "must use https (http only for 127.0.0.1 or [::1])")
+    shown = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        shown += f":{port}"
+    return f"{parts.scheme}://{shown}"
+
+
+def effective_cors_origins(public: bool, redirect_uris: list[str], allowed: list[str] | None) -> list[str]:
+    """The origins a client's browser app may call from: the registered list, or by default, for a
+    public client (a browser or native app, no secret), the origins of its http(s) redirect URIs,
+    as Keycloak's "+" web origin does. A confidential client gets none unless listed: its secret
+    does not belong in a browser."""
+    if allowed is not None:
+        return list(allowed)
+    if not public:
+        return []
+    found: dict[str, None] = {}
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in DEFAULT_PORTS and parts.hostname:
+            try:
+                found[normalize_origin(f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}")] = None
+            except (ClientMetadataError, ValueError):
+                continue  # an unusual redirect URI (a host an origin cannot have) gives no default
+    return list(found)
 
 
 def is_loopback_ip(host: str) -> bool:
@@ -256,26 +338,31 @@ def is_loopback_ip(host: str) -> bool:
 # -- RFC 7591 JSON <-> ClientSpec ---------------------------------------------------------------
 
 #: Members read from RFC 7591 metadata and their expected JSON types.
-_LISTS = ("redirect_uris", "post_logout_redirect_uris", "grant_types", "response_types", "contacts")
+_LISTS = (
+    "redirect_uris",
+    "post_logout_redirect_uris",
+    "grant_types",
+    "response_types",
+    "contacts",
+    "allowed_cors_origins",
+)
 _STRINGS = (
-    (
-        "client_name",
-        "token_endpoint_auth_method",
-        "scope",
-        "id_token_signed_response_alg",
-        "application_type",
-        "jwks_uri",
-        "backchannel_logout_uri",
-    )
-    + INFO_URIS
-    + INFO_STRINGS
+    "client_name",
+    "token_endpoint_auth_method",
+    "scope",
+    "id_token_signed_response_alg",
+    "application_type",
+    "jwks_uri",
+    "backchannel_logout_uri",
+    *INFO_URIS,
+    *INFO_STRINGS,
 )
 #: Members a client may never set about itself (RFC 7592 §2.2 and our own policy).
 _REFUSED = ("trusted",)
 
 
 def spec_from_metadata(
-    data, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
+    data: object, *, privileged: bool, defaults: ClientSpec | None = None, allow: AllowList = DENY_ALL
 ) -> ClientSpec:
     """Parse RFC 7591 client metadata. Unknown members are ignored (RFC 7591 §2); members with the
     wrong JSON type are refused, naming the member.
@@ -286,6 +373,8 @@ def spec_from_metadata(
     ``trusted`` flag is kept as it is). ``allow`` is the operator's ``IDP_OUTBOUND_ALLOW``."""
     if not isinstance(data, dict):
         raise ClientMetadataError("request", "the body must be a JSON object of client metadata")
+    if "allowed_cors_origins" in data and data["allowed_cors_origins"] is None:
+        data = {k: v for k, v in data.items() if k != "allowed_cors_origins"}  # null: back to the default
     for name in _REFUSED:
         if name in data and not privileged:
             raise ClientMetadataError(name, "only the identity team can set this")
@@ -320,6 +409,7 @@ def spec_from_metadata(
         jwks=data.get("jwks"),
         jwks_uri=data.get("jwks_uri"),
         backchannel_logout_uri=data.get("backchannel_logout_uri"),
+        allowed_cors_origins=list(data["allowed_cors_origins"]) if "allowed_cors_origins" in data else None,
         info=info,
         require_pkce=require_pkce,
     )
@@ -337,10 +427,10 @@ def spec_from_metadata(
     return spec
 
 
-def merge_metadata(current: dict, changes: dict) -> dict:
-    """A partial update (admin PATCH, ``idp clients update``): the stored metadata with ``changes``
-    over it. ``jwks`` and ``jwks_uri`` are alternatives (RFC 7591 §2): giving one drops the other; a
-    client made public drops its stored ``require_pkce`` (public clients always require PKCE)."""
+def merge_metadata(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """A partial update (admin PATCH, ``idp clients update``): the stored metadata (``editable_metadata``)
+    with ``changes`` over it. ``jwks`` and ``jwks_uri`` are alternatives (RFC 7591 §2): giving one drops
+    the other; a client made public drops its stored ``require_pkce`` (public clients always require PKCE)."""
     current = dict(current)
     for given, other in (("jwks", "jwks_uri"), ("jwks_uri", "jwks")):
         if given in changes and other not in changes:
@@ -350,9 +440,9 @@ def merge_metadata(current: dict, changes: dict) -> dict:
     return {**current, **changes}
 
 
-def client_metadata(row: Client) -> dict:
+def client_metadata(row: Client) -> dict[str, Any]:
     """A client's registered metadata as RFC 7591 §3.2.1 returns it (no secrets)."""
-    body = {
+    body: dict[str, Any] = {
         "client_id": row.client_id,
         "client_name": row.name,
         "redirect_uris": list(row.redirect_uris),
@@ -365,6 +455,8 @@ def client_metadata(row: Client) -> dict:
         "application_type": row.application_type or "web",
         "require_pkce": row.require_pkce,
         "client_id_issued_at": int(row.created_at),
+        # RFC 7591 §3.2.1: the values in force, defaults included.
+        "allowed_cors_origins": effective_cors_origins(row.public, list(row.redirect_uris), row.allowed_cors_origins),
     }
     if not row.public and row.token_endpoint_auth_method in SECRET_METHODS:
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire
@@ -373,6 +465,15 @@ def client_metadata(row: Client) -> dict:
         if value is not None:
             body[name] = value
     body.update(row.info or {})
+    return body
+
+
+def editable_metadata(row: Client) -> dict:
+    """``client_metadata`` as a base for a partial update (CLI ``update``, admin PATCH): a default
+    CORS list stays a default (it keeps following the redirect URIs) rather than being written out."""
+    body = client_metadata(row)
+    if row.allowed_cors_origins is None:
+        del body["allowed_cors_origins"]
     return body
 
 
@@ -409,14 +510,14 @@ def apply_spec(
         row.require_pkce = spec.require_pkce
     row.require_pkce = bool(row.require_pkce or spec.public)
     row.name, row.public, row.trusted = spec.name.strip(), spec.public, spec.trusted
-    row.token_endpoint_auth_method = spec.token_endpoint_auth_method
+    row.token_endpoint_auth_method = _filled(spec.token_endpoint_auth_method)
     row.redirect_uris, row.post_logout_redirect_uris = list(spec.redirect_uris), list(spec.post_logout_redirect_uris)
-    row.grant_types, row.response_types = list(spec.grant_types), list(spec.response_types)
+    row.grant_types, row.response_types = list(spec.grant_types), list(_filled(spec.response_types))
     row.scope = " ".join(dict.fromkeys(spec.scope.split()))
     row.id_token_signed_response_alg, row.application_type = spec.id_token_signed_response_alg, spec.application_type
     row.jwks, row.jwks_uri, row.info = spec.jwks, spec.jwks_uri, dict(spec.info)
-    # The Client column itself is added by the back-channel logout work; until then the value is validated only.
     row.backchannel_logout_uri = spec.backchannel_logout_uri
+    row.allowed_cors_origins = None if spec.allowed_cors_origins is None else list(spec.allowed_cors_origins)
     if row.token_endpoint_auth_method not in SECRET_METHODS:
         row.secret_hash = row.previous_secret_hash = row.previous_secret_expires_at = None
         return None
@@ -443,6 +544,7 @@ def spec_of(row: Client) -> ClientSpec:
         jwks=row.jwks,
         jwks_uri=row.jwks_uri,
         backchannel_logout_uri=row.backchannel_logout_uri,
+        allowed_cors_origins=None if row.allowed_cors_origins is None else list(row.allowed_cors_origins),
         info=dict(row.info or {}),
         require_pkce=row.require_pkce,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -42,7 +43,7 @@ class Clients:
     #: ``IDP_REQUIRE_PKCE_DEFAULT``: for new clients whose spec leaves ``require_pkce`` open.
     require_pkce_default: bool = True
 
-    def _audit(self, type: str, row: Client | None, *, actor: str, **details) -> None:
+    def _audit(self, type: str, row: Client | None, *, actor: str, **details: Any) -> None:
         audit.record(
             self.db,
             type,
@@ -166,8 +167,8 @@ def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> 
         return False
     candidate = keyed_hash(secret, secret_key)
     current = equals(candidate, row.secret_hash)
-    previous = (
-        bool(row.previous_secret_hash)
+    previous = bool(
+        row.previous_secret_hash
         and row.previous_secret_expires_at is not None
         and now < row.previous_secret_expires_at
         and equals(candidate, row.previous_secret_hash)
@@ -175,7 +176,7 @@ def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> 
     return current or previous
 
 
-def describe(row: Client, now: float) -> dict:
+def describe(row: Client, now: float) -> dict[str, Any]:
     """What ``show`` and the admin API report: metadata plus status and secrets (never their values)."""
     body = client_metadata(row)
     body.update(

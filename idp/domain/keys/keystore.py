@@ -15,16 +15,22 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from joserfc.jwk import KeySet
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from idp.core.errors import KeyStoreError
-from idp.core.ports import SigningKey
+from idp.core.ports import Clock, Database, SigningKey
 from idp.domain.keys import lifecycle as keyring
 from idp.domain.keys import material as keycrypto
 from idp.storage.sql import keys as key_repo
+from idp.storage.sql.models import StoredKey
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 log = logging.getLogger("idp.keys")
 
@@ -33,18 +39,18 @@ log = logging.getLogger("idp.keys")
 class _Snapshot:
     loaded_at: float
     keys: tuple[SigningKey, ...]  # published keys, public halves
-    signing: dict  # family -> SigningKey with the private key
+    signing: dict[str, SigningKey]  # family -> SigningKey with the private key
     verification: KeySet
     jwks: bytes
-    fingerprint: tuple  # (kid, state) of every row: unchanged rows need no rebuild
+    fingerprint: tuple[tuple[str, str], ...]  # (kid, state) of every row: unchanged rows need no rebuild
 
 
 class DatabaseKeyStore:
-    def __init__(self, database, settings, clock):
+    def __init__(self, database: Database, settings: Settings, clock: Clock) -> None:
         self._database, self._clock = database, clock
         self._policy = keyring.Policy.from_settings(settings)
-        self._reload_seconds = settings.keys_reload_seconds
-        self._families = set(keycrypto.DEFAULT_FAMILIES) | {keycrypto.family_of(settings.access_token_alg)}
+        self._reload_seconds = settings.keys.reload_seconds
+        self._families = set(keycrypto.DEFAULT_FAMILIES) | {keycrypto.family_of(settings.tokens.access_token_alg)}
         self._lock = threading.Lock()
         self._snapshot: _Snapshot | None = None
 
@@ -120,8 +126,9 @@ class DatabaseKeyStore:
         if done["rotated"] or done["removed"]:
             log.info("signing keys: rotated %s, removed %s", done["rotated"], done["removed"])
 
-    def _build(self, rows, now: float, fingerprint: tuple) -> _Snapshot:
-        published, signing = [], {}
+    def _build(self, rows: Sequence[StoredKey], now: float, fingerprint: tuple[tuple[str, str], ...]) -> _Snapshot:
+        published: list[SigningKey] = []
+        signing: dict[str, SigningKey] = {}
         for row in rows:
             if row.state not in keyring.PUBLISHED_STATES:
                 continue

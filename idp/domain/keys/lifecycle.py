@@ -9,7 +9,9 @@ partial unique indexes on ``signing_keys`` are the backstop. The caller commits.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +23,9 @@ from idp.domain.keys import material as keycrypto
 from idp.storage.sql import audit
 from idp.storage.sql import keys as key_repo
 from idp.storage.sql.models import Grant, RefreshToken, StoredKey
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 PUBLISHED_STATES = ("next", "current", "retired")
 
@@ -36,12 +41,12 @@ class Policy:
     retention_seconds: int
 
     @classmethod
-    def from_settings(cls, s) -> Policy:
+    def from_settings(cls, s: Settings) -> Policy:
         return cls(
-            passphrase=s.keys_passphrase,
-            publication_seconds=s.key_publication_seconds,
-            rotation_seconds=s.key_rotation_days * 86400,
-            retention_seconds=max(s.access_token_seconds, s.id_token_seconds) + s.clock_skew_seconds,
+            passphrase=s.keys.passphrase,
+            publication_seconds=s.keys.publication_seconds,
+            rotation_seconds=s.keys.rotation_days * 86400,
+            retention_seconds=max(s.tokens.access_token_seconds, s.tokens.id_token_seconds) + s.keys.clock_skew_seconds,
         )
 
 
@@ -60,7 +65,7 @@ def create_key(db: Session, family: str, state: str, now: float, policy: Policy)
     return key_repo.add_key(db, row)
 
 
-def ensure(db: Session, families, now: float, policy: Policy) -> list[StoredKey]:
+def ensure(db: Session, families: Iterable[str], now: float, policy: Policy) -> list[StoredKey]:
     """Create the missing current and next keys of ``families`` (``idp init``, first use)."""
     key_repo.lock(db)
     rows = key_repo.list_keys(db)
@@ -93,7 +98,9 @@ def rotate(
     return upcoming
 
 
-def _promote(db: Session, old: StoredKey | None, upcoming: StoredKey, now: float, policy: Policy, *, state: str):
+def _promote(
+    db: Session, old: StoredKey | None, upcoming: StoredKey, now: float, policy: Policy, *, state: str
+) -> None:
     """``old`` leaves current for ``state``; ``upcoming`` signs; a new next key is made."""
     if old is not None:
         old.state, old.retired_at = state, old.retired_at or now
@@ -111,8 +118,8 @@ def revoke(
     *,
     reason: str,
     end_sessions: bool = False,
-    audit_fields: dict | None = None,
-) -> dict:
+    audit_fields: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Emergency: withdraw a key at once. A revoked current key is replaced by the next key
     (no publication wait: the old one must stop signing now) and a revoked next key by a new one."""
     if not reason.strip():
@@ -175,7 +182,7 @@ def rotation_time(row: StoredKey, policy: Policy) -> float | None:
     return (row.activated_at or row.created_at) + policy.rotation_seconds
 
 
-def due(rows, families, now: float, policy: Policy) -> bool:
+def due(rows: Sequence[StoredKey], families: Iterable[str], now: float, policy: Policy) -> bool:
     """Whether ``maintain`` has anything to do: a cheap check on rows already read."""
     for family in families:
         mine = [r for r in rows if r.alg == family]
@@ -184,7 +191,7 @@ def due(rows, families, now: float, policy: Policy) -> bool:
     return any(_rotation_ready(r, rows, now, policy) or (removal_time(r, policy) or now + 1) <= now for r in rows)
 
 
-def _rotation_ready(row, rows, now: float, policy: Policy) -> bool:
+def _rotation_ready(row: StoredKey, rows: Sequence[StoredKey], now: float, policy: Policy) -> bool:
     when = rotation_time(row, policy)
     if when is None or when > now:
         return False
@@ -192,7 +199,7 @@ def _rotation_ready(row, rows, now: float, policy: Policy) -> bool:
     return upcoming is not None and now - upcoming.created_at >= policy.publication_seconds
 
 
-def maintain(db: Session, families, now: float, policy: Policy) -> dict:
+def maintain(db: Session, families: Iterable[str], now: float, policy: Policy) -> dict[str, list[str]]:
     """Create missing keys, rotate keys whose schedule has come, delete keys past retention.
 
     Safe to run from every process and host at once: the work is decided under the lock."""
@@ -208,7 +215,7 @@ def maintain(db: Session, families, now: float, policy: Policy) -> dict:
     return {"created": [r.kid for r in created], "rotated": rotated, "removed": [r.kid for r in expired]}
 
 
-def describe(row: StoredKey, policy: Policy) -> dict:
+def describe(row: StoredKey, policy: Policy) -> dict[str, Any]:
     """The operator's view of a key (``idp keys list --json``): never any private material."""
     retires = rotation_time(row, policy) if row.state == "current" else row.retired_at
     return {

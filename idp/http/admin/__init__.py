@@ -8,11 +8,17 @@ checks that it and the routes agree.
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, request
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Flask, Response, current_app, g, request
 
 from idp.domain.clients.rules import ADMIN_SCOPE
 from idp.http import uow
 from idp.http.context import deps
+
+if TYPE_CHECKING:
+    from idp.storage.sql.models import Client
 
 bp = Blueprint("admin", __name__, url_prefix="/admin/api")
 PREFIX = "/admin/api/"
@@ -23,7 +29,9 @@ PUBLIC_ENDPOINTS = {"admin.openapi"}
 class Problem(Exception):
     """An RFC 9457 problem: ``code`` becomes the ``type`` URN, ``field`` names a bad input."""
 
-    def __init__(self, status: int, code: str, detail: str, field: str | None = None, headers=None):
+    def __init__(
+        self, status: int, code: str, detail: str, field: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(detail)
         self.status, self.code, self.detail, self.field, self.headers = status, code, detail, field, headers or {}
 
@@ -42,7 +50,9 @@ TITLES = {
 }
 
 
-def problem_response(status: int, code: str, detail: str, field: str | None = None, headers=None):
+def problem_response(
+    status: int, code: str, detail: str, field: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
     body = {"type": PROBLEM_TYPE + code, "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
     if field:
         body["field"] = field
@@ -59,12 +69,12 @@ def is_admin_path() -> bool:
 
 
 @bp.errorhandler(Problem)
-def _render_problem(exc: Problem):
+def _render_problem(exc: Problem) -> Response:
     return problem_response(exc.status, exc.code, exc.detail, exc.field, exc.headers)
 
 
 @bp.before_request
-def authenticate():
+def authenticate() -> None:
     """Bearer token from this provider: ``idp:admin`` scope, issued by client_credentials to a
     client that still exists, is enabled and still holds the scope."""
     if request.endpoint in PUBLIC_ENDPOINTS:
@@ -104,7 +114,7 @@ def authenticate():
     g.admin_actor = f"admin:{client.client_id}"
 
 
-def _client_model():
+def _client_model() -> type[Client]:
     from idp.storage.sql.models import Client
 
     return Client
@@ -118,7 +128,7 @@ def now() -> float:
     return deps().now()
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     from idp.http.admin import views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)

@@ -1,17 +1,20 @@
 """The OpenAPI 3.1 description of the admin API: the one place it is written down.
 
-``tests/test_admin_api.py`` checks that its paths and methods are exactly the blueprint's routes,
+``tests/e2e/test_admin_api.py`` checks that its paths and methods are exactly the blueprint's routes,
 and a schemathesis run checks the responses against it. The limits stated here (lengths,
 enums, ranges) are the ones ``idp.domain.clients.rules`` and the views enforce.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from idp.domain.clients.rules import (
     ALGS,
     APPLICATION_TYPES,
     AUTH_METHODS,
     GRANT_TYPES,
+    MAX_ORIGIN_LENGTH,
     MAX_URI_LENGTH,
     MAX_URIS,
     RESPONSE_TYPES,
@@ -23,7 +26,8 @@ STRINGS = {"type": "array", "items": {"type": "string"}}
 TIME = {"type": "string", "format": "date-time"}
 NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
-METADATA = {
+#: A JSON Schema document: values of every JSON type.
+METADATA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 7591 §2 client metadata (unknown members are ignored), plus `trusted`.",
     "properties": {
@@ -31,10 +35,21 @@ METADATA = {
         "redirect_uris": URIS,
         "post_logout_redirect_uris": URIS,
         "backchannel_logout_uri": URI,
+        "allowed_cors_origins": {
+            "type": ["array", "null"],
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_ORIGIN_LENGTH},
+            "maxItems": MAX_URIS,
+            "description": "Browser origins (scheme://host[:port]) that may call /token, /userinfo, /revoke and "
+            "/introspect. null or absent: a public client's redirect URI origins, none for a confidential one. "
+            "Responses give the list in force.",
+        },
         "grant_types": {"type": "array", "minItems": 1, "items": {"enum": list(GRANT_TYPES)}},
         "response_types": {"type": "array", "items": {"enum": list(RESPONSE_TYPES)}},
         "token_endpoint_auth_method": {"enum": list(AUTH_METHODS)},
-        "scope": {"type": "string", "minLength": 1},
+        "scope": {
+            "type": "string",
+            "description": "Space-separated; may be empty only for a client_credentials-only client.",
+        },
         "id_token_signed_response_alg": {"enum": list(ALGS)},
         "application_type": {"enum": list(APPLICATION_TYPES)},
         "jwks": {"type": "object", "description": "JWK Set of public RSA/EC keys (private_key_jwt)."},
@@ -154,15 +169,15 @@ EVENT = {
 }
 
 
-def _ref(name: str) -> dict:
+def _ref(name: str) -> dict[str, Any]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict, description: str) -> dict:
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
-def _problem(description: str, headers: dict | None = None) -> dict:
+def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
     response = {"description": description, "content": {"application/problem+json": {"schema": _ref("Problem")}}}
     if headers:
         response["headers"] = headers
@@ -183,19 +198,19 @@ BODY_ERRORS = {
 }
 
 
-def _query(name: str, schema: dict, description: str) -> dict:
+def _query(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def _op(op_id: str, summary: str, responses: dict, **extra) -> dict:
+def _op(op_id: str, summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"operationId": op_id, "summary": summary, "responses": {**responses, **AUTH_ERRORS}, **extra}
 
 
-def _body(schema: dict, required: bool = True) -> dict:
+def _body(schema: dict[str, Any], required: bool = True) -> dict[str, Any]:
     return {"required": required, "content": {"application/json": {"schema": schema}}}
 
 
-def _client_action(op_id: str, summary: str) -> dict:
+def _client_action(op_id: str, summary: str) -> dict[str, Any]:
     return {
         "post": _op(op_id, summary, {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID])
     }
@@ -381,7 +396,7 @@ PATHS = {
 }
 
 
-def document() -> dict:
+def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {

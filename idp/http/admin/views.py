@@ -3,13 +3,16 @@ and is committed once, so a rejected request leaves nothing behind."""
 
 from __future__ import annotations
 
-from flask import jsonify, request
+from collections.abc import Mapping
+from typing import Any, overload
+
+from flask import Response, jsonify, request
 
 from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.domain.clients import service as client_admin
-from idp.domain.clients.rules import client_metadata, merge_metadata, spec_from_metadata
+from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
@@ -17,11 +20,12 @@ from idp.http.context import deps
 from idp.storage.sql import audit
 from idp.storage.sql import clients as client_repo
 from idp.storage.sql import users as user_repo
+from idp.storage.sql.models import AuditEvent, Client, User
 
 MAX_LIMIT = 200
 
 
-def _json_object() -> dict:
+def _json_object() -> dict[str, Any]:
     if not request.is_json:
         raise Problem(415, "unsupported_media_type", "Send a JSON object with Content-Type: application/json.")
     body = request.get_json(silent=True)
@@ -30,6 +34,10 @@ def _json_object() -> dict:
     return body
 
 
+@overload
+def _int_arg(name: str, default: int, low: int, high: int) -> int: ...
+@overload
+def _int_arg(name: str, default: None, low: int, high: int) -> int | None: ...
 def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.args.get(name)
     if raw is None:
@@ -54,7 +62,7 @@ def _float_arg(name: str) -> float | None:
         ) from None
 
 
-def _client(client_id: str):
+def _client(client_id: str) -> Client:
     row = client_repo.get_client(uow.session(), client_id)
     if row is None:
         raise Problem(404, "client_not_found", "There is no client with this client_id.")
@@ -65,76 +73,76 @@ def _metadata_problem(exc: ClientMetadataError) -> Problem:
     return Problem(400, exc.error, str(exc), field=exc.field)
 
 
-def _describe(row, status: int = 200, **extra):
+def _describe(row: Client, status: int = 200, extra: Mapping[str, object] | None = None) -> tuple[Response, int]:
     body = client_admin.describe(row, now())
-    body.update(extra)
+    body.update(extra or {})
     return jsonify(body), status
 
 
 @bp.get("/openapi.json")
-def openapi():
+def openapi() -> Response:
     return jsonify(document())
 
 
 @bp.get("/clients")
-def list_clients():
+def list_clients() -> Response:
     t = now()
     return jsonify({"clients": [client_admin.describe(row, t) for row in client_repo.list_clients(uow.session())]})
 
 
 @bp.post("/clients")
-def create_client():
+def create_client() -> tuple[Response, int]:
     try:
         spec = spec_from_metadata(_json_object(), privileged=True, allow=deps().outbound.allow)
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
     row, secret, _ = usecases.clients().create(spec, actor=actor())
     extra = {"client_secret": secret} if secret else {}
-    return _describe(row, 201, **extra)
+    return _describe(row, 201, extra)
 
 
 @bp.get("/clients/<client_id>")
-def get_client(client_id):
+def get_client(client_id: str) -> Response:
     return jsonify(client_admin.describe(_client(client_id), now()))
 
 
 @bp.patch("/clients/<client_id>")
-def update_client(client_id):
+def update_client(client_id: str) -> tuple[Response, int]:
     """Merge the given members onto the client's metadata (omitted members keep their values)."""
     row = _client(client_id)
     changes = _json_object()
-    merged = merge_metadata({**client_metadata(row), "trusted": row.trusted}, changes)
+    merged = merge_metadata({**editable_metadata(row), "trusted": row.trusted}, changes)
     try:
         spec = spec_from_metadata(merged, privileged=True, allow=deps().outbound.allow)
         secret = usecases.clients().update(row, spec, actor=actor())
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
     extra = {"client_secret": secret} if secret else {}
-    return _describe(row, **extra)
+    return _describe(row, extra=extra)
 
 
 @bp.delete("/clients/<client_id>")
-def delete_client(client_id):
+def delete_client(client_id: str) -> tuple[str, int]:
     usecases.clients().delete(_client(client_id), actor=actor())
     return "", 204
 
 
 @bp.post("/clients/<client_id>/disable")
-def disable_client(client_id):
+def disable_client(client_id: str) -> tuple[Response, int]:
     row = _client(client_id)
     usecases.clients().set_active(row, False, actor=actor())
     return _describe(row)
 
 
 @bp.post("/clients/<client_id>/enable")
-def enable_client(client_id):
+def enable_client(client_id: str) -> tuple[Response, int]:
     row = _client(client_id)
     usecases.clients().set_active(row, True, actor=actor())
     return _describe(row)
 
 
 @bp.post("/clients/<client_id>/rotate-secret")
-def rotate_secret(client_id):
+def rotate_secret(client_id: str) -> tuple[Response, int]:
     row = _client(client_id)
     body = _json_object() if request.content_length else {}
     grace = body.get("grace_seconds", client_admin.DEFAULT_GRACE_SECONDS)
@@ -146,11 +154,11 @@ def rotate_secret(client_id):
         secret = usecases.clients().rotate_secret(row, grace=grace, actor=actor())
     except ClientOperationError as exc:
         raise Problem(409, "no_client_secret", str(exc)) from None
-    return _describe(row, client_secret=secret)
+    return _describe(row, extra={"client_secret": secret})
 
 
 @bp.post("/registration-tokens")
-def issue_registration_token():
+def issue_registration_token() -> tuple[Response, int]:
     body = _json_object()
     team, expires_in, max_clients = body.get("team"), body.get("expires_in", 30 * 86400), body.get("max_clients")
     if not isinstance(team, str):
@@ -171,7 +179,7 @@ def issue_registration_token():
     ), 201
 
 
-def _user(row) -> dict:
+def _user(row: User) -> dict[str, Any]:
     return {
         "sub": row.sub,
         "registration_number": row.registration_number,
@@ -185,7 +193,7 @@ def _user(row) -> dict:
 
 
 @bp.get("/users")
-def list_users():
+def list_users() -> Response:
     query = request.args.get("q")
     if query is not None and len(query) > 254:
         raise Problem(400, "invalid_parameter", "q must be at most 254 characters.", field="q")
@@ -199,7 +207,7 @@ def list_users():
 
 
 @bp.get("/users/<sub>")
-def get_user(sub):
+def get_user(sub: str) -> Response:
     row = user_repo.get_user_by_sub(uow.session(), sub)
     if row is None:
         raise Problem(404, "user_not_found", "There is no user with this subject identifier.")
@@ -207,7 +215,7 @@ def get_user(sub):
 
 
 @bp.get("/audit")
-def audit_events():
+def audit_events() -> Response:
     """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
     db = uow.session()
     user_id = None
@@ -230,7 +238,7 @@ def audit_events():
     return jsonify({"events": [_event(r) for r in rows]})
 
 
-def _event(row) -> dict:
+def _event(row: AuditEvent) -> dict[str, Any]:
     return {
         "id": row.id,
         "occurred_at": _iso(row.occurred_at),

@@ -6,10 +6,10 @@ Imports stay inside the functions: ``idp serve`` imports ``idp.http.ops.gunicorn
 
 from __future__ import annotations
 
-from flask import request
+from flask import Flask, Response, request
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     from idp.http.ops import logs
     from idp.http.ops.views import bp
 
@@ -18,7 +18,7 @@ def init_app(app) -> None:
     app.after_request(_observe)
 
 
-def _observe(response):
+def _observe(response: Response) -> Response:
     from idp.core import metrics
     from idp.http.ops import logs
 

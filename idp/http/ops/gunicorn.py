@@ -12,9 +12,14 @@ import ipaddress
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+from gunicorn.arbiter import Arbiter
 from gunicorn.glogging import Logger as _GunicornLogger
+from gunicorn.workers.base import Worker
 
 from idp.core.settings import Settings
 from idp.http.ops.logs import dict_config
@@ -25,10 +30,10 @@ class Logger(_GunicornLogger):
     request id (``idp.http.ops.logs``). gunicorn builds the access-log fields of every request whenever a
     logging config is given, even with ``accesslog`` unset: ~10% of a discovery request (py-spy)."""
 
-    def _compute_access_log_enabled(self):
+    def _compute_access_log_enabled(self) -> bool:
         return False
 
-    def access(self, resp, req, environ, request_time):
+    def access(self, resp: object, req: object, environ: dict[str, Any], request_time: timedelta) -> None:
         return None
 
 
@@ -56,10 +61,9 @@ def prepare_metrics_dir() -> tuple[str, bool]:
     """Use ``PROMETHEUS_MULTIPROC_DIR`` (or a fresh temporary folder) and empty it of the previous
     run's samples, as prometheus-client requires; the workers inherit the variable.
     Returns the folder and whether it was made here (then ``on_exit`` removes it)."""
-    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    created = not path
-    if created:
-        path = tempfile.mkdtemp(prefix="idp-metrics-")
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    created = not given
+    path = given or tempfile.mkdtemp(prefix="idp-metrics-")
     Path(path).mkdir(parents=True, exist_ok=True)
     for stale in Path(path).glob("*.db"):
         stale.unlink(missing_ok=True)
@@ -67,26 +71,28 @@ def prepare_metrics_dir() -> tuple[str, bool]:
     return path, created
 
 
-def remove_folder_on_exit(path: str):
+def remove_folder_on_exit(path: str) -> Callable[[Arbiter], None]:
     """A gunicorn ``on_exit`` hook (master only, after the workers are gone)."""
 
-    def on_exit(_server) -> None:
+    def on_exit(_server: Arbiter) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
     return on_exit
 
 
-def child_exit(_server, worker) -> None:
+def child_exit(_server: Arbiter, worker: Worker) -> None:
     """A worker ended: fold its live gauges away (prometheus-client multiprocess mode)."""
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
 
 
-def options(settings: Settings, *, bind: str, workers: int, threads: int, timeout: int, graceful_timeout: int) -> dict:
+def options(
+    settings: Settings, *, bind: str, workers: int, threads: int, timeout: int, graceful_timeout: int
+) -> dict[str, Any]:
     """gunicorn settings. SIGTERM stops accepting, lets in-flight requests finish for up to
     ``graceful_timeout`` seconds, then exits."""
-    proxies = [str(ipaddress.ip_network(c, strict=False)) for c in settings.trusted_proxies]
+    proxies = [str(ipaddress.ip_network(c, strict=False)) for c in settings.server.trusted_proxies]
     return {
         "bind": bind,
         "workers": workers,
@@ -96,7 +102,7 @@ def options(settings: Settings, *, bind: str, workers: int, threads: int, timeou
         "graceful_timeout": graceful_timeout,
         "accesslog": None,  # the app logs each request itself, with its request id (idp.http.ops.logs)
         "logger_class": "idp.http.ops.gunicorn.Logger",
-        "logconfig_dict": dict_config(settings.log_level, settings.log_format),
+        "logconfig_dict": dict_config(settings.server.log_level, settings.server.log_format),
         # X-Forwarded-Proto is believed only from the proxies the app trusts for X-Forwarded-For.
         "forwarded_allow_ips": ",".join(proxies) if proxies else "127.0.0.1",
         "child_exit": child_exit,

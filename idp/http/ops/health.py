@@ -45,7 +45,7 @@ def check_keys() -> str | None:
     """A current signing key for ID tokens (RS256, the default) and for access tokens."""
     try:
         keystore = deps().keystore
-        for alg in dict.fromkeys(("RS256", deps().settings.access_token_alg)):
+        for alg in dict.fromkeys(("RS256", deps().settings.tokens.access_token_alg)):
             keystore.signing_key(alg)
     except KeyStoreError as exc:
         log.warning("readiness: %s", exc)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from flask import g, has_request_context, request
+from flask import Response, g, has_request_context, request
 
 access_log = logging.getLogger("idp.access")
 
@@ -68,7 +68,7 @@ def elapsed() -> float:
     return time.perf_counter() - g.get("request_started", time.perf_counter())
 
 
-def log_request(response, duration: float) -> None:
+def log_request(response: Response, duration: float) -> None:
     """One line per request: no query string, no body, no headers (they carry credentials)."""
     if not access_log.isEnabledFor(logging.INFO):  # e.g. IDP_LOG_LEVEL=WARNING: skip building the fields
         return

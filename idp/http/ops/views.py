@@ -15,13 +15,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 @bp.get("/healthz")
-def healthz():
+def healthz() -> tuple[Response, int, dict[str, str]]:
     """The process is alive and answering (no dependency is consulted)."""
     return jsonify(status="ok"), 200, NO_STORE
 
 
 @bp.get("/readyz")
-def readyz():
+def readyz() -> tuple[Response, int, dict[str, str]]:
     """Ready to serve: the database answers, a current signing key exists, and the store (Redis)
     answers or its database fallback is in use (``degraded``, still 200). 503 otherwise, so a load
     balancer stops sending traffic here until it recovers."""
@@ -30,7 +30,7 @@ def readyz():
 
 
 @bp.get("/metrics")
-def metrics():
+def metrics() -> Response:
     """Prometheus exposition, only to direct peers in ``IDP_METRICS_NETWORKS``: never to a request
     relayed by a trusted proxy (that is the public listener), and 404 when not configured."""
     if not _metrics_allowed():
@@ -45,6 +45,6 @@ def _metrics_allowed() -> bool:
         peer = ipaddress.ip_address(request.remote_addr or "")
     except ValueError:
         return False
-    allowed = [ipaddress.ip_network(c, strict=False) for c in settings.metrics_networks]
-    proxies = [ipaddress.ip_network(c, strict=False) for c in settings.trusted_proxies]
+    allowed = [ipaddress.ip_network(c, strict=False) for c in settings.server.metrics_networks]
+    proxies = [ipaddress.ip_network(c, strict=False) for c in settings.server.trusted_proxies]
     return any(peer in n for n in allowed) and not any(peer in n for n in proxies)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
@@ -13,6 +15,7 @@ from authlib.oidc.core.errors import (
     RequestURINotSupportedError,
 )
 from flask import redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -25,6 +28,7 @@ from idp.http.protocol import interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
 from idp.http.protocol.models import Principal
 from idp.http.protocol.server import Issuer, get_server
+from idp.http.session import SignedIn
 from idp.storage.sql import consents
 
 #: RFC 7636 §4.4.1: the error when a client that must use PKCE sent no challenge.
@@ -33,7 +37,7 @@ PKCE_REQUIRED = "This client must use PKCE: send 'code_challenge' with 'code_cha
 log = logging.getLogger(__name__)
 
 
-def authorize(oauth_request, interaction: interactions.Interaction | None = None):
+def authorize(oauth_request: OAuth2Request, interaction: interactions.Interaction | None = None) -> ResponseReturnValue:
     """Handle one authorization request (fresh or resumed) and return the response."""
     server = get_server()
     signed_in = web_session.current()
@@ -63,6 +67,8 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
         log.info("authorization needs %s: %s", step, check.name)
         return redirect(url_for(f"web.{step}", interaction=interaction.id))
 
+    if signed_in is None:  # unreachable: the ``no_session`` check asked for a sign-in above
+        raise RuntimeError("authorization without a signed-in user")
     if interaction is not None:
         interaction.discard()
     principal = Principal(
@@ -75,7 +81,7 @@ def authorize(oauth_request, interaction: interactions.Interaction | None = None
     return server.create_authorization_response(request=grant.request, grant_user=principal, grant=grant)
 
 
-def error_response(error: OAuth2Error, oauth_request, redirect_uri: str | None):
+def error_response(error: OAuth2Error, oauth_request: OAuth2Request, redirect_uri: str | None) -> ResponseReturnValue:
     """Redirect with the error only to a validated redirect URI; otherwise an error page."""
     server = get_server()
     if redirect_uri:
@@ -87,11 +93,11 @@ def error_response(error: OAuth2Error, oauth_request, redirect_uri: str | None):
     return render_template("error.html", error=error.error, description=error.get_error_description()), 400
 
 
-def _prompts(grant) -> set[str]:
+def _prompts(grant: Any) -> set[str]:
     return set((grant.request.payload.data.get("prompt") or "").split())
 
 
-def _check_openid_parameters(grant) -> dict:
+def _check_openid_parameters(grant: Any) -> dict[str, Any]:
     """OIDC parameters Authlib leaves to us; returns the parsed ``claims`` request."""
     data, redirect_uri = grant.request.payload.data, grant.redirect_uri
     scopes = (grant.request.payload.scope or "").split()
@@ -119,7 +125,7 @@ def _check_openid_parameters(grant) -> dict:
     return limit_claims_request(requested, grant.request.client.row.scope.split())
 
 
-def _hint_subject(grant) -> str | None:
+def _hint_subject(grant: Any) -> str | None:
     """``sub`` of a valid ``id_token_hint`` we issued (expired is fine: Core §3.1.2.1)."""
     hint = grant.request.payload.data.get("id_token_hint")
     if not hint:
@@ -130,19 +136,21 @@ def _hint_subject(grant) -> str | None:
         raise InvalidRequestError("Invalid 'id_token_hint'.", redirect_uri=grant.redirect_uri) from None
     claims = token.claims
     aud = claims.get("aud")
-    if claims.get("iss") != deps().settings.issuer or grant.request.client.client_id not in (
+    if claims.get("iss") != deps().settings.server.issuer or grant.request.client.client_id not in (
         aud if isinstance(aud, list) else [aud]
     ):
         raise InvalidRequestError("The 'id_token_hint' was not issued to this client.", redirect_uri=grant.redirect_uri)
     return claims.get("sub")
 
 
-def _hint_mismatch(grant, signed_in) -> bool:
+def _hint_mismatch(grant: Any, signed_in: SignedIn | None) -> bool:
     sub = _hint_subject(grant)
-    return sub is not None and sub != signed_in.user.sub
+    return sub is not None and signed_in is not None and sub != signed_in.user.sub
 
 
-def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
+def _context(
+    grant: Any, signed_in: SignedIn | None, interaction: interactions.Interaction | None, claims: dict[str, Any]
+) -> policy.Context:
     data = grant.request.payload.data
     client = grant.request.client
     # Claims asked for by name need the same consent as the scopes that carry them.
@@ -154,14 +162,17 @@ def _context(grant, signed_in, interaction, claims: dict) -> policy.Context:
         max_age=parse_max_age(data.get("max_age")),
         hint_sub=_hint_subject(grant),
         client_trusted=client.row.trusted,
-        has_consent=lambda: consents.has_consent(uow.session(), signed_in.user.id, client.client_id, scopes),
+        # Asked only after the login checks passed, so someone is signed in.
+        has_consent=lambda: (
+            signed_in is not None and consents.has_consent(uow.session(), signed_in.user.id, client.client_id, scopes)
+        ),
         # Only results made by the user and session signed in now count (interactions module).
         login_done=bool(interaction and interaction.login_done_by(signed_in)),
         consent_done=bool(interaction and interaction.consent_done_by(signed_in)),
     )
 
 
-def deny(interaction: interactions.Interaction):
+def deny(interaction: interactions.Interaction) -> ResponseReturnValue:
     """The user said no on the consent page: ``access_denied`` to the (validated) redirect URI."""
     oauth_request = interactions.StoredRequest(interaction)
     try:

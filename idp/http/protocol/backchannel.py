@@ -20,7 +20,7 @@ def init_app(app: Flask, deps: Deps) -> None:
     app.extensions[KEY] = deliverer
 
     @app.teardown_request
-    def _wake_deliverer(_exc):
+    def _wake_deliverer(_exc: BaseException | None) -> None:
         # Rows queued by this request (committed, or rolled back: then the pass finds nothing).
         session = uow.current()
         if session is not None and session.info.pop(outbox.QUEUED_FLAG, False):

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 from authlib.oidc.core import UserInfo
+
+from idp.http.protocol.models import Principal
 
 SCOPE_CLAIMS = {
     "profile": ("name", "preferred_username", "roles"),
@@ -48,7 +52,7 @@ def parse_claims_request(raw: str | None) -> dict:
     return {k: v for k, v in value.items() if v}
 
 
-def user_claims(principal, scope: str, requested: dict | None) -> UserInfo:
+def user_claims(principal: Principal, scope: str, requested: dict[str, Any] | None) -> UserInfo:
     """The claims released for ``scope`` plus the individually requested ones we know."""
     user = principal.user
     available = {
@@ -67,13 +71,13 @@ def user_claims(principal, scope: str, requested: dict | None) -> UserInfo:
     return info
 
 
-def claims_scopes(requested: dict) -> list[str]:
+def claims_scopes(requested: dict[str, Any]) -> list[str]:
     """The scopes whose claims a parsed ``claims`` request names: consent must cover them too."""
     names = {name for member in requested.values() for name in member}
     return [scope for scope, claims in SCOPE_CLAIMS.items() if names & set(claims)]
 
 
-def limit_claims_request(requested: dict, allowed_scopes) -> dict:
+def limit_claims_request(requested: dict[str, Any], allowed_scopes: Iterable[str]) -> dict[str, Any]:
     """Drop requested claims of scopes the client may not have (the ``claims`` parameter must not
     reach past the client's registered scopes)."""
     allowed = set(allowed_scopes)

@@ -15,24 +15,27 @@ import copy
 import threading
 import time
 import weakref
+from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from idp.http.protocol.models import OAuthClient
 from idp.storage.sql.models import Client
 
 _caches: weakref.WeakSet[ClientCache] = weakref.WeakSet()
 
 
 class ClientCache:
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self._entries: dict[str, tuple[float, object]] = {}
+        self._entries: dict[str, tuple[float, OAuthClient]] = {}
         self._lock = threading.Lock()
         _caches.add(self)
 
-    def get(self, client_id: str):
+    def get(self, client_id: str) -> OAuthClient | None:
         if self.seconds <= 0:
             return None
         hit = self._entries.get(client_id)
@@ -40,7 +43,7 @@ class ClientCache:
             return None
         return hit[1]
 
-    def put(self, client_id: str, value) -> None:
+    def put(self, client_id: str, value: OAuthClient) -> None:
         if self.seconds > 0:
             with self._lock:
                 self._entries[client_id] = (time.monotonic() + self.seconds, value)
@@ -61,14 +64,14 @@ def detached_copy(row: Client) -> Client:
     return clone
 
 
-def _drop_everywhere(client_ids) -> None:
+def _drop_everywhere(client_ids: Iterable[str]) -> None:
     for cache in list(_caches):
         for client_id in client_ids:
             cache.drop(client_id)
 
 
 @event.listens_for(Session, "after_flush")
-def _after_flush(session, _context):
+def _after_flush(session: Session, _context: object) -> None:
     ids = {o.client_id for o in (*session.new, *session.dirty, *session.deleted) if isinstance(o, Client)}
     if ids:
         session.info.setdefault("idp_changed_clients", set()).update(ids)
@@ -76,7 +79,7 @@ def _after_flush(session, _context):
 
 
 @event.listens_for(Session, "after_commit")
-def _after_commit(session):
+def _after_commit(session: Session) -> None:
     # Dropped again after the commit: a concurrent request may have cached the old row in between.
     ids = session.info.pop("idp_changed_clients", None)
     if ids:
@@ -84,14 +87,14 @@ def _after_commit(session):
 
 
 @event.listens_for(Session, "after_bulk_update")
-def _after_bulk_update(update_context):
+def _after_bulk_update(update_context: Any) -> None:
     if update_context.mapper.class_ is Client:
         for cache in list(_caches):
             cache.drop()
 
 
 @event.listens_for(Session, "after_bulk_delete")
-def _after_bulk_delete(delete_context):
+def _after_bulk_delete(delete_context: Any) -> None:
     if delete_context.mapper.class_ is Client:
         for cache in list(_caches):
             cache.drop()

@@ -10,15 +10,19 @@ that cannot be decoded is ``invalid_client`` with 401 and a ``WWW-Authenticate``
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
-from authlib.oauth2.rfc6749 import InvalidClientError
+from authlib.oauth2.rfc6749 import InvalidClientError, OAuth2Request
 
 from idp.core.params import ParameterError, basic_credentials
+from idp.http.protocol.models import OAuthClient
 
 log = logging.getLogger(__name__)
 
 
-def authenticate_client_secret_basic(query_client, request):
+def authenticate_client_secret_basic(
+    query_client: Callable[[str], OAuthClient | None], request: OAuth2Request
+) -> OAuthClient | None:
     """The client named and proven by the Basic header, or ``None`` to let the next method try."""
     try:
         credentials = basic_credentials(request.headers.get("Authorization"))

@@ -63,5 +63,7 @@ def document_bytes() -> bytes:
     cache = current_app.extensions.setdefault("idp.discovery", {})
     if "bytes" not in cache:
         s = deps().settings
-        cache["bytes"] = json.dumps(metadata(s.issuer, s.access_token_alg), separators=(",", ":")).encode()
+        cache["bytes"] = json.dumps(
+            metadata(s.server.issuer, s.tokens.access_token_alg), separators=(",", ":")
+        ).encode()
     return cache["bytes"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint as _RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint as _IntrospectionEndpoint
 from joserfc import jwt
@@ -10,7 +13,7 @@ from joserfc.errors import JoseError
 from idp.domain.keys.material import JWS_ALGS
 from idp.http import uow
 from idp.http.context import deps
-from idp.http.protocol.models import AccessTokenRecord, RefreshTokenRecord
+from idp.http.protocol.models import AccessTokenRecord, OAuthClient, RefreshTokenRecord
 from idp.storage.sql import tokens as token_repo
 
 ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none", "private_key_jwt"]
@@ -30,7 +33,7 @@ def verify_access_token(token_string: str, check_state: bool = True) -> AccessTo
     except (JoseError, ValueError):
         return None
     claims = token.claims
-    if token.header.get("typ") != "at+jwt" or claims.get("iss") != deps().settings.issuer:
+    if token.header.get("typ") != "at+jwt" or claims.get("iss") != deps().settings.server.issuer:
         return None
     if not isinstance(claims.get("exp"), int) or not isinstance(claims.get("jti"), str):
         return None
@@ -42,7 +45,7 @@ def verify_access_token(token_string: str, check_state: bool = True) -> AccessTo
     return AccessTokenRecord(claims, deps().now(), revoked=not live)
 
 
-def find_token(token_string: str, hint: str | None):
+def find_token(token_string: str, hint: str | None) -> AccessTokenRecord | RefreshTokenRecord | None:
     """An access token (JWT) or a refresh token (opaque), whatever the hint says (RFC 7009 §2.1)."""
     access = verify_access_token(token_string)
     if access is not None:
@@ -54,10 +57,12 @@ def find_token(token_string: str, hint: str | None):
 class RevocationEndpoint(_RevocationEndpoint):
     CLIENT_AUTH_METHODS = ENDPOINT_AUTH_METHODS
 
-    def query_token(self, token_string, token_type_hint):
+    def query_token(
+        self, token_string: str, token_type_hint: str | None
+    ) -> AccessTokenRecord | RefreshTokenRecord | None:
         return find_token(token_string, token_type_hint)
 
-    def revoke_token(self, token, request):
+    def revoke_token(self, token: AccessTokenRecord | RefreshTokenRecord, request: OAuth2Request) -> None:
         db, now = uow.session(), deps().now()
         if isinstance(token, RefreshTokenRecord):
             # RFC 7009 §2.1: revoking a refresh token also invalidates access tokens of the same grant.
@@ -67,19 +72,24 @@ class RevocationEndpoint(_RevocationEndpoint):
 
 
 class IntrospectionEndpoint(_IntrospectionEndpoint):
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
-    def query_token(self, token_string, token_type_hint):
+    def query_token(
+        self, token_string: str, token_type_hint: str | None
+    ) -> AccessTokenRecord | RefreshTokenRecord | None:
         return find_token(token_string, token_type_hint)
 
-    def check_permission(self, token, client, request):
+    def check_permission(
+        self, token: AccessTokenRecord | RefreshTokenRecord, client: OAuthClient, request: OAuth2Request
+    ) -> bool:
         """A client may introspect tokens issued to it or meant for it (its id in ``aud``)."""
         if token.check_client(client):
             return True
         aud = token.claims.get("aud") if isinstance(token, AccessTokenRecord) else None
         return client.get_client_id() in (aud if isinstance(aud, list) else [aud])
 
-    def introspect_token(self, token):
+    def introspect_token(self, token: AccessTokenRecord | RefreshTokenRecord) -> dict[str, Any]:
+
         settings = deps().settings
         if isinstance(token, RefreshTokenRecord):
             return {
@@ -89,7 +99,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
                 "client_id": token.row.client_id,
                 "exp": int(token.row.expires_at),
                 "iat": int(token.row.issued_at),
-                "iss": settings.issuer,
+                "iss": settings.server.issuer,
             }
         c = token.claims
         payload = {

@@ -9,7 +9,7 @@ an unsupported ``response_type``), which both reflects the input to the relying 
 page and, when the value holds '"' or '\\', makes Authlib's own RFC 6749 §4.1.2.1 character
 check raise ``ValueError`` (an HTTP 500). ``own_description`` is applied where errors leave
 the server (``error_responses.ErrorDescriptions``, mixed into ``AuthorizationServer``, and the
-userinfo view), and ``tests/test_error_descriptions.py`` checks that every literal description
+userinfo view), and ``tests/unit/test_error_descriptions.py`` checks that every literal description
 in ``idp/`` is listed here, so a new one is not silently replaced by the generic text.
 """
 
@@ -125,7 +125,7 @@ SPECIFIC = frozenset(
 
 class OwnDescription:
     """Mixed into an error class whose description our code composes from constant text (and at
-    most a token from a fixed set): the rule lets it through. ``tests/test_error_descriptions.py``
+    most a token from a fixed set): the rule lets it through. ``tests/unit/test_error_descriptions.py``
     checks the sources of such descriptions do not interpolate request values."""
 
 

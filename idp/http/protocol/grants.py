@@ -9,20 +9,23 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
 from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
-from authlib.oidc.core import OpenIDCode, OpenIDToken
+from authlib.oidc.core import OpenIDCode, OpenIDToken, UserInfo
+from sqlalchemy.orm import Session
 
 from idp.core.errors import StoreUnavailable
+from idp.core.ports import Store
 from idp.core.tokens import new_id, token_hash
 from idp.http import uow
 from idp.http.context import deps, request_info
 from idp.http.protocol.claims import user_claims
-from idp.http.protocol.models import AuthorizationCode, Principal, RefreshTokenRecord
+from idp.http.protocol.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
 from idp.storage.sql import audit
 from idp.storage.sql import tokens as token_repo
 from idp.storage.sql import users as user_repo
@@ -43,9 +46,9 @@ class S256CodeChallenge(CodeChallenge):
     """PKCE with S256 only: ``plain`` and an omitted method (which defaults to plain) are refused
     (RFC 9700 §2.1.1). Whether a challenge is required is checked per client in ``policy``."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
-    def validate_code_challenge(self, grant, redirect_uri):
+    def validate_code_challenge(self, grant: grants.AuthorizationCodeGrant, redirect_uri: str | None) -> None:
         data = grant.request.payload.data
         if data.get("code_challenge") and data.get("code_challenge_method") != "S256":
             raise InvalidRequestError("Only 'code_challenge_method=S256' is supported.", redirect_uri=redirect_uri)
@@ -56,13 +59,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
     @staticmethod
-    def validate_authorization_redirect_uri(request, client):
+    def validate_authorization_redirect_uri(request: OAuth2Request, client: OAuthClient) -> str:
         """Authlib's check, but its error quoted the requested URI (a 500 when it held '"')."""
         if request.payload.redirect_uri and not client.check_redirect_uri(request.payload.redirect_uri):
             raise InvalidRequestError("The redirect URI is not registered for this client.")
         return grants.AuthorizationCodeGrant.validate_authorization_redirect_uri(request, client)
 
-    def save_authorization_code(self, code, request):
+    def save_authorization_code(self, code: str, request: OAuth2Request) -> None:
         """Codes live in the store under their hash, with their own expiry from the clock."""
         ctx = request.user  # a Principal prepared by the authorization endpoint
         settings, now = deps().settings, deps().now()
@@ -79,13 +82,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "code_challenge": request.payload.data.get("code_challenge"),
             "code_challenge_method": request.payload.data.get("code_challenge_method"),
             "grant_id": new_id(),
-            "expires_at": now + settings.code_seconds,
+            "expires_at": now + settings.tokens.code_seconds,
         }
         # With the request's work (``uow.on_commit``): the code exists only if its grant's session does.
         store, key = deps().store, CODE_KEY + token_hash(code)
-        uow.on_commit(lambda: store.put(key, data, settings.code_seconds + 60))
+        uow.on_commit(lambda: store.put(key, data, settings.tokens.code_seconds + 60))
 
-    def query_authorization_code(self, code, client):
+    def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
         """Consume the code atomically. A second use finds only the tombstone, and revokes
         everything issued from the first (RFC 6749 §4.1.2: the server SHOULD revoke).
 
@@ -114,10 +117,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return AuthorizationCode(data)
 
-    def delete_authorization_code(self, authorization_code):
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         """Already consumed by ``query_authorization_code``."""
 
-    def authenticate_user(self, authorization_code):
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
         data = authorization_code.data
         user = user_repo.get_user(uow.session(), data["user_id"])
         if user is None or not user.active:
@@ -132,7 +135,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         )
 
 
-def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
+def _audit_wrong_client(data: dict[str, Any], presenter: str, now: float) -> None:
     """In a transaction of its own: the request ends in an error and rolls back."""
     with uow.separate() as db:
         audit.record(
@@ -147,7 +150,7 @@ def _audit_wrong_client(data: dict, presenter: str, now: float) -> None:
     log.warning("authorization code presented by client %s, issued to another client: refused, code kept", presenter)
 
 
-def _revoke_if_replayed(store, key: str, now: float) -> bool:
+def _revoke_if_replayed(store: Store, key: str, now: float) -> bool:
     used = store.get(USED_CODE_KEY + key)
     if used is None:
         return False
@@ -169,41 +172,41 @@ class IDTokenSigning:
     """How our ID tokens are signed and which claims every one carries (mixed into Authlib's
     ``OpenIDToken`` extensions): the current key for the client's algorithm, times from the clock."""
 
-    def resolve_client_private_key(self, client):
+    def resolve_client_private_key(self, client: OAuthClient) -> object:
         return deps().keystore.signing_key(self.get_client_algorithm(client)).key
 
-    def get_client_algorithm(self, client):
+    def get_client_algorithm(self, client: OAuthClient) -> str:
         return client.id_token_signed_response_alg or "RS256"
 
-    def get_encode_header(self, client):
+    def get_encode_header(self, client: OAuthClient) -> dict[str, str]:
         alg = self.get_client_algorithm(client)
         return {"alg": alg, "kid": deps().keystore.signing_key(alg).kid}
 
-    def get_client_claims(self, client):
+    def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
         now = int(deps().now())
         return {
-            "iss": deps().settings.issuer,
+            "iss": deps().settings.server.issuer,
             "aud": [client.get_client_id()],
             "iat": now,
-            "exp": now + deps().settings.id_token_seconds,
+            "exp": now + deps().settings.tokens.id_token_seconds,
         }
 
-    def generate_user_info(self, user, scope):
+    def generate_user_info(self, user: Principal, scope: str) -> UserInfo:
         return user_claims(user, scope, user.claims.get("id_token"))
 
 
 class OpenIDConnectCode(IDTokenSigning, OpenIDCode):
     """ID tokens of the code flow (OIDC Core §3.1.3.6)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         # Core §3.1.2.1: nonce is OPTIONAL in the code flow.
         super().__init__(require_nonce=False)
 
-    def exists_nonce(self, nonce, request):
+    def exists_nonce(self, nonce: str, request: OAuth2Request) -> bool:
         # Codes are single use and bound to their nonce; replay is stopped at the code.
         return False
 
-    def get_authorization_code_claims(self, authorization_code):
+    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict[str, Any]:
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.data.get("session_id"):
             claims["sid"] = authorization_code.data["session_id"]
@@ -217,10 +220,11 @@ class OpenIDConnectRefresh(IDTokenSigning, OpenIDToken):
     §12.2: ``iss``, ``sub``, ``aud`` and ``auth_time`` are those of the original ID token, with no
     ``nonce``; ``sid`` and ``amr`` are the grant's too (recorded when the code was exchanged)."""
 
-    def get_compatible_claims(self, request: OAuth2Request) -> dict:
+    def get_compatible_claims(self, request: OAuth2Request) -> dict[str, Any]:
         principal: Principal = request.user
         claims = self.get_client_claims(request.client)
-        claims["auth_time"] = int(principal.auth_time)
+        if principal.auth_time is not None:  # recorded on every grant made by a sign-in
+            claims["auth_time"] = int(principal.auth_time)
         if principal.amr:
             claims["amr"] = principal.amr
         if principal.session_id:
@@ -251,14 +255,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token):
+    def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
         db, now = uow.session(), deps().now()
         found = token_repo.find_refresh_token(db, refresh_token)
         if found is None:
             return None
         row, grant = found
         if row.rotated_at is not None and row.revoked_at is None:
-            if now - row.rotated_at < deps().settings.refresh_reuse_grace_seconds:
+            if now - row.rotated_at < deps().settings.tokens.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
@@ -268,7 +272,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         return record
 
-    def authenticate_user(self, refresh_token):
+    def authenticate_user(self, refresh_token: RefreshTokenRecord) -> Principal | None:
         grant: Grant = refresh_token.grant
         user = user_repo.get_user(uow.session(), grant.user_id)
         if user is None or not user.active:
@@ -283,25 +287,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         )
 
     @hooked
-    def create_token_response(self) -> tuple[int, dict, list]:
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
         """Authlib's, with the ``after_create_token_response`` hook its refresh grant lacks (the code
         grant has it): ``OpenIDConnectRefresh`` adds the ID token there."""
         return super().create_token_response()
 
-    def revoke_old_credential(self, refresh_token):
+    def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
         # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
         # its response (with the successor it would have saved) is rolled back.
         if not token_repo.mark_rotated(uow.session(), refresh_token.row.id, deps().now()):
             raise InvalidGrantError("The refresh token has already been used.")
 
 
-def _session_allows(db, grant: Grant, now: float) -> bool:
+def _session_allows(db: Session, grant: Grant, now: float) -> bool:
     """Tokens without ``offline_access`` live only as long as the browser session they came from."""
     if "offline_access" in grant.scope.split() or grant.session_id is None:
         return True
     row = db.get(BrowserSession, grant.session_id)
     # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
-    idle = deps().settings.session_idle_seconds
+    idle = deps().settings.sessions.idle_seconds
     return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle
 
 
@@ -337,9 +341,9 @@ def _revoke_reused(grant: Grant, now: float) -> None:
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
     """Service clients calling institutional APIs: a JWT access token, no ID or refresh token."""
 
-    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
 
-    def validate_token_request(self):
+    def validate_token_request(self) -> None:
         super().validate_token_request()
         allowed = [s for s in scope_to_list(self.request.client.row.scope) if s not in USER_ONLY_SCOPES]
         requested = scope_to_list(self.request.payload.scope) or []
@@ -348,7 +352,8 @@ class ClientCredentialsGrant(grants.ClientCredentialsGrant):
         # RFC 6749 §3.3: no scope requested means the client's pre-defined (allowed) scopes.
         self.request.scope = " ".join(requested or allowed)
 
-    def create_token_response(self):
+    def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:
+
         token = self.generate_token(scope=self.request.scope, include_refresh_token=False)
         self.save_token(token)
         return 200, token, self.TOKEN_RESPONSE_HEADER

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from authlib.oauth2.rfc6749 import OAuth2Payload, OAuth2Request
-from flask import g, render_template, request
+from flask import Response, g, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from idp.core.tokens import equals, new_token, token_hash
+from idp.domain.sessions import SignedIn
 from idp.http import uow
 from idp.http.context import deps
 
@@ -41,13 +44,18 @@ class Interaction:
     #: SHA-256 of the ``idp_browser`` cookie of the browser that started it.
     browser: str = ""
     #: ``{"user_id", "session_id"}`` of the sign-in made for it, and of the consent given to it.
-    login: dict | None = None
-    consent: dict | None = None
-    extra: dict = field(default_factory=dict)
+    login: dict[str, Any] | None = None
+    consent: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def param(self, name: str) -> str | None:
         values = self.params.get(name)
         return values[0] if values else None
+
+    @property
+    def client_id(self) -> str:
+        """Authlib validated the request, client included, before the interaction was saved."""
+        return self.param("client_id") or ""
 
     def record_login(self, user_id: int, session_id: str) -> None:
         """The sign-in made for this request (which also voids any consent made by someone else)."""
@@ -58,16 +66,16 @@ class Interaction:
     def record_consent(self, user_id: int, session_id: str) -> None:
         self.consent = {"user_id": user_id, "session_id": session_id}
 
-    def login_done_by(self, signed_in) -> bool:
+    def login_done_by(self, signed_in: SignedIn | None) -> bool:
         """True when this request's sign-in was made by the user and session signed in now."""
         return _made_by(self.login, signed_in)
 
-    def consent_done_by(self, signed_in) -> bool:
+    def consent_done_by(self, signed_in: SignedIn | None) -> bool:
         return _made_by(self.consent, signed_in)
 
     def save(self) -> None:
         """Saved with the request's work (``uow.on_commit``): as it stands when the request commits."""
-        store, ttl = deps().store, deps().settings.interaction_seconds
+        store, ttl = deps().store, deps().settings.sessions.interaction_seconds
         uow.on_commit(lambda: store.put(KEY + self.id, asdict(self), ttl))
 
     def discard(self) -> None:
@@ -75,10 +83,10 @@ class Interaction:
         uow.on_commit(lambda: store.delete(KEY + self.id))
 
     def expired(self) -> bool:
-        return deps().now() - self.created_at >= deps().settings.interaction_seconds
+        return deps().now() - self.created_at >= deps().settings.sessions.interaction_seconds
 
 
-def _made_by(result: dict | None, signed_in) -> bool:
+def _made_by(result: dict[str, Any] | None, signed_in: SignedIn | None) -> bool:
     return bool(
         result
         and signed_in
@@ -87,11 +95,11 @@ def _made_by(result: dict | None, signed_in) -> bool:
     )
 
 
-def start(values: MultiDict) -> Interaction:
+def start(values: MultiDict[str, str]) -> Interaction:
     """Save a new interaction for ``values``, bound to this browser."""
     interaction = Interaction(
         id=new_token(),
-        params={k: values.getlist(k) for k in values.keys()},
+        params={k: values.getlist(k) for k in values},
         created_at=deps().now(),
         browser=token_hash(_browser_token()),
     )
@@ -130,7 +138,7 @@ PROBLEMS = {
 }
 
 
-def problem_page(problem: str | None):
+def problem_page(problem: str | None) -> ResponseReturnValue:
     """The page for a sign-in that cannot be continued: what happened, and what to do (400)."""
     problem = problem if problem in PROBLEMS else EXPIRED
     return render_template("error.html", error=f"interaction_{problem}", description=PROBLEMS[problem]), 400
@@ -141,7 +149,7 @@ def problem_page(problem: str | None):
 
 def browser_cookie_name() -> str:
     # __Host-: this host only, path "/", https only (RFC 6265bis §4.1.3.2).
-    return "__Host-idp_browser" if deps().settings.secure_cookies else "idp_browser"
+    return "__Host-idp_browser" if deps().settings.server.secure_cookies else "idp_browser"
 
 
 def _browser_token() -> str:
@@ -154,14 +162,19 @@ def _browser_token() -> str:
     return g.idp_browser_cookie
 
 
-def apply_cookie(response):
+def apply_cookie(response: Response) -> Response:
     """Set the binding cookie made by this request. A browser-session cookie (no expiry): it
     only has to outlive a pending sign-in; SameSite=Lax, so the top-level GET from the relying
     party's redirect carries it."""
     value = g.get("idp_browser_cookie")
     if value:
         response.set_cookie(
-            browser_cookie_name(), value, httponly=True, samesite="Lax", path="/", secure=deps().settings.secure_cookies
+            browser_cookie_name(),
+            value,
+            httponly=True,
+            samesite="Lax",
+            path="/",
+            secure=deps().settings.server.secure_cookies,
         )
     return response
 
@@ -170,16 +183,16 @@ def apply_cookie(response):
 
 
 class _StoredPayload(OAuth2Payload):
-    def __init__(self, params: dict[str, list[str]]):
+    def __init__(self, params: dict[str, list[str]]) -> None:
         self._multi = MultiDict([(k, v) for k, vs in params.items() for v in vs])
 
     @property
-    def data(self):
+    def data(self) -> MultiDict[str, str]:
         return self._multi
 
     @property
-    def datalist(self):
-        result = defaultdict(list)
+    def datalist(self) -> dict[str, list[str]]:
+        result: defaultdict[str, list[str]] = defaultdict(list)
         for k in self._multi:
             result[k].extend(self._multi.getlist(k))
         return result
@@ -188,14 +201,14 @@ class _StoredPayload(OAuth2Payload):
 class StoredRequest(OAuth2Request):
     """An authorization request rebuilt from an interaction, for Authlib to validate again."""
 
-    def __init__(self, interaction: Interaction):
-        super().__init__("GET", deps().settings.issuer + "/authorize", headers={})
+    def __init__(self, interaction: Interaction) -> None:
+        super().__init__("GET", deps().settings.server.issuer + "/authorize", headers={})
         self.payload = _StoredPayload(interaction.params)
 
     @property
-    def args(self):
+    def args(self) -> MultiDict[str, str]:
         return self.payload.data
 
     @property
-    def form(self):
+    def form(self) -> MultiDict[str, str]:
         return MultiDict()

@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
+from authlib.oidc.rpinitiated import EndSessionRequest
+from flask import Response
 from joserfc import jwt
 from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from idp.domain.keys.material import JWS_ALGS
 from idp.http import session as web_session
 from idp.http import uow
 from idp.http.context import deps, request_info
-from idp.http.protocol.server import get_server
+from idp.http.protocol.models import OAuthClient
+from idp.http.protocol.server import AuthorizationServer, get_server
 from idp.storage.sql import audit
 
 
 class EndSessionEndpoint(_EndSessionEndpoint):
-    def get_server_jwks(self):
+    def get_server_jwks(self) -> KeySet:
         return deps().keystore.verification_keys()
 
-    def get_algorithms(self):
+    def get_algorithms(self) -> list[str]:
         return list(JWS_ALGS)
 
-    def resolve_client_from_id_token_claims(self, id_token_claims):
+    def resolve_client_from_id_token_claims(self, id_token_claims: dict[str, Any]) -> OAuthClient | None:
         # Our ID tokens carry ``aud`` as a one-element list, which Authlib's default treats as
         # ambiguous (no client, hence never a post-logout redirect); ``azp`` settles a longer list.
         aud = id_token_claims.get("aud")
@@ -31,7 +38,7 @@ class EndSessionEndpoint(_EndSessionEndpoint):
         client_id = auds[0] if len(auds) == 1 else id_token_claims.get("azp")
         return self.server.query_client(client_id) if isinstance(client_id, str) and client_id in auds else None
 
-    def validate_request(self, request):
+    def validate_request(self, request: OAuth2Request) -> EndSessionRequest:
         hint = request.payload.data.get("id_token_hint")
         if hint:
             # Decoded here first: Authlib passes joserfc's message on as the description, and
@@ -42,11 +49,11 @@ class EndSessionEndpoint(_EndSessionEndpoint):
                 raise InvalidRequestError("Invalid 'id_token_hint'.") from None
         validated = super().validate_request(request)
         claims = validated.id_token_claims
-        if claims is not None and claims.get("iss") != deps().settings.issuer:
+        if claims is not None and claims.get("iss") != deps().settings.server.issuer:
             raise InvalidRequestError("The 'id_token_hint' was not issued by this provider.")
         return validated
 
-    def end_session(self, end_session_request):
+    def end_session(self, end_session_request: EndSessionRequest) -> None:
         ended = web_session.sign_out()
         if ended is not None:
             client = end_session_request.client
@@ -60,19 +67,19 @@ class EndSessionEndpoint(_EndSessionEndpoint):
             )
 
 
-def register_end_session(server) -> None:
+def register_end_session(server: AuthorizationServer) -> None:
     server.register_endpoint(EndSessionEndpoint)
 
 
 class LogoutRefused(Exception):
     """The end-session request is invalid: ``error`` and ``description`` for the error page."""
 
-    def __init__(self, error: str, description: str):
+    def __init__(self, error: str, description: str) -> None:
         super().__init__(error)
         self.error, self.description = error, description
 
 
-def validate_logout():
+def validate_logout() -> EndSessionRequest:
     """The validated end-session request (Authlib's), or ``LogoutRefused``; the page decides whether
     to ask for confirmation (``needs_confirmation``, ``id_token_claims``, ``client``)."""
     try:
@@ -81,7 +88,7 @@ def validate_logout():
         raise LogoutRefused(error.error, error.get_error_description()) from None
 
 
-def finish_logout(validated):
+def finish_logout(validated: EndSessionRequest) -> Response | None:
     """Sign out (audited) and answer: a redirect to the validated ``post_logout_redirect_uri``, or
     None for the provider's own "signed out" page."""
     return get_server().create_endpoint_response("end_session", validated)

@@ -16,14 +16,16 @@ State machine of an authorization request (one ``/authorize`` or ``/authorize/re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from idp.domain.sessions import SignedIn
 
 
 @dataclass
 class Context:
     now: float
-    signed_in: object | None  # web.session.SignedIn
+    signed_in: SignedIn | None
     prompts: set[str]
     max_age: int | None
     hint_sub: str | None
@@ -41,7 +43,8 @@ class Check:
 
 
 def _stale(c: Context) -> bool:
-    if c.max_age is None or c.login_done:
+    # signed_in is None only when ``no_session`` applied first.
+    if c.max_age is None or c.login_done or c.signed_in is None:
         return False
     # Core §3.1.2.1: re-authenticate if the elapsed time is greater than max_age; max_age=0
     # means always (as Keycloak and node oidc-provider treat it).
@@ -61,7 +64,12 @@ LOGIN_CHECKS = (
     Check(
         "id_token_hint",
         "The ID token hint names another user.",
-        lambda c: c.hint_sub is not None and not c.login_done and c.hint_sub != c.signed_in.user.sub,
+        lambda c: (
+            c.hint_sub is not None
+            and not c.login_done
+            and c.signed_in is not None
+            and c.hint_sub != c.signed_in.user.sub
+        ),
     ),
 )
 
@@ -79,7 +87,8 @@ CONSENT_CHECKS = (
 )
 
 
-def first_applicable(checks, ctx: Context) -> Check | None:
+def first_applicable(checks: Iterable[Check], ctx: Context) -> Check | None:
+
     for check in checks:
         if check.applies(ctx):
             return check

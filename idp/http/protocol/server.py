@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any, TypeGuard
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer as FlaskAuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Request
@@ -11,13 +12,15 @@ from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
 from authlib.oauth2.rfc9207 import IssuerParameter
-from flask import Response
+from flask import Flask, Response
 from flask import request as flask_request
 from joserfc import jwt
 
+from idp.core.deps import Deps
 from idp.core.tokens import new_id, new_token
 from idp.http import uow
 from idp.http.context import deps
+from idp.http.protocol import cors
 from idp.http.protocol.client_auth import PrivateKeyJWT
 from idp.http.protocol.client_cache import ClientCache, detached_copy
 from idp.http.protocol.client_secret_basic import authenticate_client_secret_basic
@@ -47,39 +50,43 @@ class TooManyRequestsError(OAuth2Error):
     error = "too_many_requests"
     status_code = 429
 
-    def __init__(self, retry_after: int):
+    def __init__(self, retry_after: int) -> None:
         super().__init__(description="Too many token requests from this client. Retry later.")
         self.retry_after = retry_after
 
-    def get_headers(self):
-        return super().get_headers() + [("Retry-After", str(self.retry_after))]
+    def get_headers(self) -> list[tuple[str, str]]:
+        return [*super().get_headers(), ("Retry-After", str(self.retry_after))]
 
 
 class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
     client_cache: ClientCache | None = None
 
-    def query_client(self, client_id):
+    def query_client(self, client_id: object) -> OAuthClient | None:
         if not is_client_id(client_id):
             return None
         cache = self.client_cache
         hit = cache.get(client_id) if cache is not None else None
         if hit is not None:
+            cors.note_client(hit.row)
             return hit
         row = get_client(uow.session(), client_id)
         if row is None or not row.active:
             return None
-        client = OAuthClient(row, deps().settings.secret_key)
+        cors.note_client(row)
+        client = OAuthClient(row, deps().settings.server.secret_key)
         if cache is not None:
-            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.secret_key))
+            cache.put(client_id, OAuthClient(detached_copy(row), deps().settings.server.secret_key))
         return client
 
-    def handle_response(self, status_code, payload, headers):
+    def handle_response(
+        self, status_code: int, payload: dict[str, Any] | str, headers: list[tuple[str, str]]
+    ) -> Response:
         # Compact JSON (no spaces after separators): fewer bytes on every token response.
         if isinstance(payload, dict):
             payload = json.dumps(payload, separators=(",", ":"))
         return Response(payload, status=status_code, headers=headers)
 
-    def authenticate_client(self, request, methods, endpoint="token"):
+    def authenticate_client(self, request: OAuth2Request, methods: list[str], endpoint: str = "token") -> OAuthClient:
         """Authlib's client authentication, then the per-client token-endpoint limit.
 
         Counted after authentication, so nobody can spend a confidential client's allowance
@@ -103,17 +110,19 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
                 log.warning("token endpoint limit skipped, counters unreachable: %s", exc)
         return client
 
-    def create_oauth2_request(self, request):
+    def create_oauth2_request(self, request: object) -> OAuth2Request:
         # A request restored from a pending interaction is already an OAuth2Request.
         if isinstance(request, OAuth2Request):
             return request
         return FlaskOAuth2Request(flask_request)
 
-    def save_token(self, token, request):
+    def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
         """Persist what must be: the grant (token family) and the hashed refresh token."""
         principal = request.user
         if not isinstance(principal, Principal):
             return  # client_credentials: a self-contained access token, nothing stored
+        if principal.grant_id is None:  # the grants' authenticate_user always sets it
+            raise RuntimeError("token endpoint principal without a grant id")
         db, now, settings = uow.session(), deps().now(), deps().settings
         if request.payload.grant_type == "authorization_code":
             token_repo.add_grant(
@@ -138,15 +147,15 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
                 client_id=request.client.get_client_id(),
                 scope=token["scope"],
                 now=now,
-                lifetime=settings.refresh_token_seconds,
+                lifetime=settings.tokens.refresh_token_seconds,
             )
 
 
 class Issuer(IssuerParameter):
     """RFC 9207: ``iss`` in every authorization response, errors included."""
 
-    def get_issuer(self):
-        return deps().settings.issuer
+    def get_issuer(self) -> str:
+        return deps().settings.server.issuer
 
 
 class JWTAccessTokenGenerator(BearerTokenGenerator):
@@ -157,18 +166,18 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
     claims are the same plus ``sid`` and ``gid`` (the grant, for revocation of the family).
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(self.access_token, _refresh_token, self.expires_in)
 
     @staticmethod
-    def expires_in(client, grant_type):
-        return deps().settings.access_token_seconds
+    def expires_in(client: OAuthClient, grant_type: str) -> int:
+        return deps().settings.tokens.access_token_seconds
 
-    def access_token(self, client, grant_type, user, scope):
+    def access_token(self, client: OAuthClient, grant_type: str, user: Principal | None, scope: str | None) -> str:
         settings, now = deps().settings, int(deps().now())
         claims = {
-            "iss": settings.issuer,
-            "exp": now + settings.access_token_seconds,
+            "iss": settings.server.issuer,
+            "exp": now + settings.tokens.access_token_seconds,
             "iat": now,
             "jti": new_id(),
             "client_id": client.get_client_id(),
@@ -176,30 +185,33 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
             "scope": scope or "",
         }
         if isinstance(user, Principal):
+            if user.auth_time is None:  # the grants' authenticate_user always sets it
+                raise RuntimeError("token endpoint principal without auth_time")
             claims.update(sub=user.user.sub, auth_time=int(user.auth_time), gid=user.grant_id)
             if user.session_id:
                 claims["sid"] = user.session_id
         else:
             claims["sub"] = client.get_client_id()
-        alg = settings.access_token_alg
+        alg = settings.tokens.access_token_alg
         key = deps().keystore.signing_key(alg)
         header = {"alg": alg, "typ": "at+jwt", "kid": key.kid}
         return jwt.encode(header, claims, key.key, algorithms=[alg])
 
 
-def is_client_id(value) -> bool:
+def is_client_id(value: object) -> TypeGuard[str]:
     """RFC 6749 Appendix A.1: a client_id is VSCHAR (%x20-7E); anything else (a NUL byte, which
     PostgreSQL refuses in a query) cannot name a client, so no lookup is made."""
     return isinstance(value, str) and 0 < len(value) <= 255 and all(0x20 <= ord(c) <= 0x7E for c in value)
 
 
-def _refresh_token(client, grant_type, user, scope):
+def _refresh_token(client: OAuthClient, grant_type: str, user: Principal | None, scope: str | None) -> str:
     return new_token()
 
 
-def create_server(app, deps) -> AuthorizationServer:
+def create_server(app: Flask, deps: Deps) -> AuthorizationServer:
     server = AuthorizationServer()
-    server.client_cache = ClientCache(deps.settings.client_cache_seconds)
+    server.client_cache = ClientCache(deps.settings.clients.cache_seconds)
+    cors.init_app(app, deps.settings.clients.cache_seconds)
     server.init_app(app)
     server.register_token_generator("default", JWTAccessTokenGenerator())
     server.register_extension(Issuer())
@@ -220,4 +232,5 @@ def create_server(app, deps) -> AuthorizationServer:
 def get_server() -> AuthorizationServer:
     from flask import current_app
 
-    return current_app.extensions["idp.oauth2"]
+    server: AuthorizationServer = current_app.extensions["idp.oauth2"]
+    return server

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6750 import InsufficientScopeError, InvalidTokenError
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from idp.core.metrics import TOKENS_ISSUED
 from idp.http import uow
 from idp.http.context import deps
-from idp.http.protocol import interactions
+from idp.http.protocol import cors, interactions
 from idp.http.protocol.authorize import authorize as run_authorization
 from idp.http.protocol.claims import user_claims
 from idp.http.protocol.discovery import document_bytes
@@ -21,18 +24,20 @@ from idp.http.protocol.server import get_server
 from idp.storage.sql import tokens as token_repo
 
 bp = Blueprint("protocol", __name__)
+bp.before_request(cors.preflight)
+bp.after_request(cors.apply)
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-def authorize():
+def authorize() -> ResponseReturnValue:
     """OIDC Core §3.1.2.1: GET and POST (form-encoded) are both supported."""
     return run_authorization(get_server().create_oauth2_request(None))
 
 
 @bp.get("/authorize/resume")
-def resume():
+def resume() -> ResponseReturnValue:
     """Continue an authorization request after the sign-in or consent page."""
     interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if interaction is None:
@@ -42,7 +47,7 @@ def resume():
 
 @bp.post("/token")
 @uow.commit_on_success
-def token():
+def token() -> Response:
     response = get_server().create_token_response()
     if response.status_code == 200:
         grant_type = request.form.get("grant_type", "")
@@ -54,12 +59,12 @@ def token():
 
 @bp.post("/revoke")
 @uow.commit_on_success
-def revoke():
+def revoke() -> Response:
     return get_server().create_endpoint_response("revocation")
 
 
 @bp.post("/introspect")
-def introspect():
+def introspect() -> Response:
     response = get_server().create_endpoint_response("introspection")
     response.headers.update(NO_STORE)
     return response
@@ -67,7 +72,7 @@ def introspect():
 
 @bp.post("/register")
 @uow.commit_on_success
-def register():
+def register() -> Response:
     """RFC 7591 §3: register a client (initial access token unless open registration is on).
 
     Counted per client IP (``register_ip``) before anything is parsed; if the counters are
@@ -81,7 +86,7 @@ def register():
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
 @uow.commit_on_success
-def client_configuration(client_id):
+def client_configuration(client_id: str) -> Response:
     """RFC 7592 §2: read, replace or delete the client the registration access token belongs to."""
     if request.method == "PUT" and not isinstance(request.get_json(silent=True), dict):
         # Authlib reads the body with a strict ``get_json()``, which would answer in HTML.
@@ -100,7 +105,7 @@ def client_configuration(client_id):
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
-def userinfo():
+def userinfo() -> Response:
     """OIDC Core §5.3. Bearer token in the header or (POST) the form body, RFC 6750 §2.1/§2.2.
 
     Written as a view rather than Authlib's ``UserInfoEndpoint`` because that one reads the
@@ -116,6 +121,7 @@ def userinfo():
         record = verify_access_token(token_string, check_state=False)
         if record is None or record.is_expired():
             raise InvalidTokenError(realm="userinfo")
+        get_server().query_client(record.claims["client_id"])  # CORS decides by the token's client
         if "gid" not in record.claims:  # a client-credentials token: nobody to describe
             if not token_repo.access_token_state(uow.session(), record.claims["jti"], None, record.claims["client_id"]):
                 raise InvalidTokenError(realm="userinfo")
@@ -152,7 +158,7 @@ def _bearer_token() -> str | None:
     return None
 
 
-def _principal(claims: dict) -> Principal | None:
+def _principal(claims: dict[str, Any]) -> Principal | None:
     if not isinstance(claims.get("gid"), str) or not isinstance(claims.get("sub"), str):
         return None
     found = token_repo.userinfo_subject(uow.session(), claims["jti"], claims["gid"], claims["client_id"], claims["sub"])
@@ -160,20 +166,21 @@ def _principal(claims: dict) -> Principal | None:
 
 
 @bp.get("/.well-known/openid-configuration")
-def discovery():
+def discovery() -> Response:
     return _cached_json(document_bytes(), max_age=3600)
 
 
 @bp.get("/jwks.json")
-def jwks():
+def jwks() -> Response:
     # No longer than a next key is published before it signs (settings validation), so every
     # relying party that honours the cache lifetime holds the next key before it is used.
-    return _cached_json(deps().keystore.jwks_bytes(), max_age=deps().settings.jwks_max_age_seconds)
+    return _cached_json(deps().keystore.jwks_bytes(), max_age=deps().settings.keys.jwks_max_age_seconds)
 
 
-def _cached_json(body: bytes, max_age: int):
+def _cached_json(body: bytes, max_age: int) -> Response:
     response = Response(body, mimetype="application/json")
     response.headers["Cache-Control"] = f"public, max-age={max_age}"
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.add_etag()
-    return response.make_conditional(request)
+    response.make_conditional(request)  # in place (it returns the same object, typed as werkzeug's)
+    return response

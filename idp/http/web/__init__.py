@@ -1,12 +1,14 @@
 """Server-rendered pages and the per-request hooks they rely on."""
 
+from flask import Flask
+
 from idp.http import context as http
 from idp.http import session
 from idp.http.web import device
 from idp.http.web.csrf import csrf_token, set_csrf_cookie
 
 
-def init_app(app) -> None:
+def init_app(app: Flask) -> None:
     # Imported for their routes on the web and account blueprints.
     from idp.http.web import device_approval, password  # noqa: F401
     from idp.http.web import help as help_pages

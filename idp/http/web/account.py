@@ -4,17 +4,21 @@ active sessions, recent sign-ins, and the apps holding consent."""
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from flask import Blueprint, redirect, render_template, request, url_for
+from flask import Blueprint, Response, make_response, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.core.errors import PolicyError, ThrottleUnavailable, TooManyAttempts
+from idp.core.text import Text
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.http import errors, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.mail import choose_language
+from idp.http.session import SignedIn
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.storage.sql import audit, consents
@@ -40,13 +44,13 @@ def too_many(exc: TooManyAttempts) -> str:
 
 
 @bp.after_request
-def _no_store(response):
+def _no_store(response: Response) -> Response:
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
 @bp.get("/account")
-def index():
+def index() -> ResponseReturnValue:
     signed_in = web_session.current()
     if signed_in is None:
         return redirect(url_for("web.login"))
@@ -54,13 +58,13 @@ def index():
 
 
 @bp.post("/account/password")
-def change_password():
-    signed_in, failure = _signed_in_form()
-    if failure:
-        return failure
+def change_password() -> ResponseReturnValue:
+    signed_in = _signed_in_form()
+    if isinstance(signed_in, Response):
+        return signed_in
     user = signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
-    if not current or len(current) > deps().settings.max_password_length:
+    if not current or len(current) > deps().settings.accounts.max_password_length:
         return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     # The current password is checked by the sign-in use case: throttled before argon2 runs, under
     # the same account key as the sign-in form (one allowance), with failures and successes counted.
@@ -92,11 +96,11 @@ def change_password():
 
 
 @bp.post("/account/sessions/end")
-def end_session():
+def end_session() -> ResponseReturnValue:
     """Sign out one of the user's other sessions (``session`` = its id) or all others (``others``)."""
-    signed_in, failure = _signed_in_form()
-    if failure:
-        return failure
+    signed_in = _signed_in_form()
+    if isinstance(signed_in, Response):
+        return signed_in
     db, user, target = uow.session(), signed_in.user, request.form.get("session", "")
     if target == "others":
         usecases.accounts().end_sessions(user, except_session_id=signed_in.session.id)
@@ -113,32 +117,40 @@ def end_session():
 
 
 @bp.post("/account/apps/revoke")
-def revoke_app():
+def revoke_app() -> ResponseReturnValue:
     """Withdraw consent from an app and revoke every token it holds for this user."""
-    signed_in, failure = _signed_in_form()
-    if failure:
-        return failure
+    signed_in = _signed_in_form()
+    if isinstance(signed_in, Response):
+        return signed_in
     client_id = request.form.get("client_id", "")
     if not client_id or len(client_id) > 64 or not usecases.accounts().revoke_app(signed_in.user, client_id):
         return _page(signed_in, error=_("That app does not hold access to your account."), status=400)
     return redirect(url_for("account.index", done="app"), 303)
 
 
-def _signed_in_form():
-    """(signed_in, None) for a signed-in user's valid form post, else (None, response)."""
+def _signed_in_form() -> SignedIn | Response:
+    """The signed-in user of a valid form post, else the response to send instead."""
     signed_in = web_session.current()
     if signed_in is None:
-        return None, redirect(url_for("web.login"), 303)
+        return make_response(redirect(url_for("web.login"), 303))
     try:
         validate_csrf()
     except CSRFError as exc:
-        return None, _page(signed_in, error=MESSAGES[exc.reason], status=400)
-    return signed_in, None
+        return make_response(_page(signed_in, error=MESSAGES[exc.reason], status=400))
+    return signed_in
 
 
-def _page(signed_in, *, notice=None, error=None, password_errors=None, strength=None, status=200):
+def _page(
+    signed_in: SignedIn,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    password_errors: list[Text] | list[str] | None = None,
+    strength: dict[str, Any] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     db, user, now = uow.session(), signed_in.user, deps().now()
-    idle, policy = deps().settings.session_idle_seconds, PasswordPolicy.from_settings(deps().settings)
+    idle, policy = deps().settings.sessions.idle_seconds, PasswordPolicy.from_settings(deps().settings)
     live = [
         s
         for s in db.query(BrowserSession).filter(BrowserSession.user_id == user.id, BrowserSession.ended_at.is_(None))

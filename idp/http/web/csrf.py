@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import g, request
+from flask import Response, g, request
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from idp.core.tokens import equals
@@ -22,7 +22,7 @@ COOKIE = "idp_csrf"
 class CSRFError(Exception):
     """The form cannot be trusted; ``reason`` is ``cookies_disabled`` or ``expired``."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
@@ -35,7 +35,7 @@ class _ClockSigner(TimestampSigner):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(deps().settings.secret_key, salt="idp.csrf", signer=_ClockSigner)
+    return URLSafeTimedSerializer(deps().settings.server.secret_key, salt="idp.csrf", signer=_ClockSigner)
 
 
 def csrf_token() -> str:
@@ -51,7 +51,9 @@ def validate_csrf() -> None:
     if not cookie:
         raise CSRFError("cookies_disabled")
     try:
-        value = _serializer().loads(request.form.get("csrf_token", ""), max_age=deps().settings.interaction_seconds)
+        value = _serializer().loads(
+            request.form.get("csrf_token", ""), max_age=deps().settings.sessions.interaction_seconds
+        )
     except SignatureExpired:
         raise CSRFError("expired") from None
     except BadSignature:
@@ -60,10 +62,10 @@ def validate_csrf() -> None:
         raise CSRFError("expired")
 
 
-def set_csrf_cookie(response):
+def set_csrf_cookie(response: Response) -> Response:
     value = g.get("new_csrf_cookie")
     if value:
         response.set_cookie(
-            COOKIE, value, httponly=True, samesite="Lax", secure=deps().settings.secure_cookies, path="/"
+            COOKIE, value, httponly=True, samesite="Lax", secure=deps().settings.server.secure_cookies, path="/"
         )
     return response

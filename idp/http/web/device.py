@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import g, request
+from flask import Response, g, request
 
 from idp.domain.devices import Devices
 from idp.http.context import deps
@@ -13,7 +13,7 @@ def devices() -> Devices:
 
 
 def cookie_name() -> str:
-    return "__Host-idp_device" if deps().settings.secure_cookies else "idp_device"
+    return "__Host-idp_device" if deps().settings.server.secure_cookies else "idp_device"
 
 
 def read() -> str | None:
@@ -43,7 +43,7 @@ def approved_user() -> int | None:
     return found[0] if found is not None else None
 
 
-def apply_cookie(response):
+def apply_cookie(response: Response) -> Response:
     value = g.get("idp_device_cookie")
     if value:
         settings = deps().settings
@@ -53,7 +53,7 @@ def apply_cookie(response):
             httponly=True,
             samesite="Lax",
             path="/",
-            secure=settings.secure_cookies,
-            max_age=settings.device_cookie_days * 86400,
+            secure=settings.server.secure_cookies,
+            max_age=settings.throttle.device_cookie_days * 86400,
         )
     return response

@@ -12,6 +12,7 @@ authorization request kept, so the sign-in continues to the app.
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -25,6 +26,7 @@ from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts
 from idp.storage.sql import resets
 from idp.storage.sql import users as user_repo
+from idp.storage.sql.models import User
 
 LINK_PROBLEMS = {
     "expired": _l("This link has expired. Device approval links work for %(minutes)d minutes."),
@@ -35,14 +37,14 @@ LINK_PROBLEMS = {
 
 
 @bp.post("/login/device/link")
-def device_link():
+def device_link() -> ResponseReturnValue:
     interaction = interactions.load(request.form.get("interaction"))
     username = request.form.get("username", "")
     try:
         validate_csrf()
     except CSRFError as exc:
         return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
-    limit = deps().settings.max_login_length
+    limit = deps().settings.accounts.max_login_length
     if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
         error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
         return _login_page(interaction, username=username[:limit], field_errors={"username": error}, status=400)
@@ -56,30 +58,30 @@ def device_link():
     lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
     usecases.device_link_later(username, lang, interaction.id if interaction else None)
     return render_template(
-        "device_link_sent.html", interaction=interaction, minutes=deps().settings.device_link_seconds // 60
+        "device_link_sent.html", interaction=interaction, minutes=deps().settings.throttle.device_link_seconds // 60
     )
 
 
 @bp.get("/login/device")
-def device_approval():
+def device_approval() -> ResponseReturnValue:
     token = request.args.get("token", "")
     state = _inspect(token)
-    if state.status != "valid":
+    if state.status != "valid" or state.user is None:  # a valid link has its user
         return _link_problem(state, "open")
     return _confirm_page(token, state.user)
 
 
 @bp.post("/login/device")
-def device_approval_post():
+def device_approval_post() -> ResponseReturnValue:
     token = request.form.get("token", "")
     state = _inspect(token)
     try:
         validate_csrf()
     except CSRFError as exc:
-        if state.status != "valid":
+        if state.status != "valid" or state.user is None:
             return _link_problem(state, "confirm")
         return _confirm_page(token, state.user, error=MESSAGES[exc.reason], status=400)
-    if state.status != "valid":
+    if state.status != "valid" or state.user is None or state.row is None:  # a valid link has both
         return _link_problem(state, "confirm")
     new_device = web_device.is_new_device(state.user.id)
     if not usecases.device_links().approve(state, new_device):  # a concurrent request used or voided it first
@@ -91,7 +93,7 @@ def device_approval_post():
 
 
 @bp.get("/login/device/approved")
-def device_approved():
+def device_approved() -> ResponseReturnValue:
     interaction = interactions.load(request.args.get("interaction"))
     user_id = web_device.approved_user()
     user = user_repo.get_user(uow.session(), user_id) if user_id is not None else None
@@ -106,14 +108,14 @@ def _inspect(token: str) -> resets.LinkState:
     return resets.inspect(uow.session(), token, deps().now(), purposes=resets.DEVICE_PURPOSES)
 
 
-def _confirm_page(token, user, *, error=None, status=200):
+def _confirm_page(token: str, user: User, *, error: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("device_approval.html", token=token, user=user, error=error), status
 
 
-def _link_problem(state: resets.LinkState, step: str):
+def _link_problem(state: resets.LinkState, step: str) -> tuple[str, int]:
     usecases.device_links().refused(state, step)
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
-    message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.device_link_seconds // 60}
+    message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.throttle.device_link_seconds // 60}
     return render_template(
         "device_link_invalid.html", reason=state.status, message=message, interaction=interaction
     ), 400 if state.status == "unknown" else 410

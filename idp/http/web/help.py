@@ -4,10 +4,12 @@ branding and contact details that every page shows (``IDP_BRAND_*``, ``IDP_HELP_
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlencode
 
-from flask import make_response, redirect, render_template, request
+from flask import Response, make_response, redirect, render_template, request
 from flask_babel import get_locale
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.core.urls import safe_local_path
 from idp.http import i18n
@@ -18,18 +20,18 @@ YEAR = 365 * 86400
 
 
 @bp.get("/help")
-def help_page():
+def help_page() -> str:
     settings = deps().settings
     return render_template(
         "help.html",
-        session_minutes=settings.session_idle_seconds // 60,
-        page_minutes=settings.interaction_seconds // 60,
-        reset_minutes=settings.reset_link_seconds // 60,
+        session_minutes=settings.sessions.idle_seconds // 60,
+        page_minutes=settings.sessions.interaction_seconds // 60,
+        reset_minutes=settings.accounts.reset_link_seconds // 60,
     )
 
 
 @bp.get("/language")
-def language():
+def language() -> BaseResponse:
     """Remember the chosen language and go back to the page the user was on.
 
     A GET link so it works without JavaScript; it only sets a preference, so it needs no CSRF
@@ -47,15 +49,21 @@ def language():
         interaction.save()
     response = make_response(redirect(target, 303))
     response.set_cookie(
-        i18n.COOKIE, lang, max_age=YEAR, httponly=True, samesite="Lax", secure=deps().settings.secure_cookies, path="/"
+        i18n.COOKIE,
+        lang,
+        max_age=YEAR,
+        httponly=True,
+        samesite="Lax",
+        secure=deps().settings.server.secure_cookies,
+        path="/",
     )
     return response
 
 
 @bp.get("/brand.css")
-def brand_css():
+def brand_css() -> Response:
     """The configured primary colour as a stylesheet (the CSP allows no inline style)."""
-    colour = deps().settings.brand_primary_color
+    colour = deps().settings.branding.primary_color
     response = make_response(f":root {{ --accent: {colour}; }}\n")
     response.mimetype = "text/css"
     response.headers["Cache-Control"] = "public, max-age=300"
@@ -78,15 +86,15 @@ def switch_language_url(lang: str) -> str:
     return "/language?" + urlencode(args)
 
 
-def template_context() -> dict:
+def template_context() -> dict[str, Any]:
     settings = deps().settings
     return {
-        "brand": SimpleNamespace(name=settings.brand_name, logo_url=settings.brand_logo_url),
+        "brand": SimpleNamespace(name=settings.branding.name, logo_url=settings.branding.logo_url),
         "help": SimpleNamespace(
-            contact_name=settings.help_contact_name,
-            email=settings.help_contact_email,
-            phone=settings.help_contact_phone,
-            hours=settings.help_contact_hours,
+            contact_name=settings.branding.help_contact_name,
+            email=settings.branding.help_contact_email,
+            phone=settings.branding.help_contact_phone,
+            hours=settings.branding.help_contact_hours,
         ),
         "languages": list(i18n.NAMES.items()),
         "current_language": str(get_locale() or i18n.DEFAULT),

@@ -10,10 +10,13 @@ why and offers a new one.
 from __future__ import annotations
 
 from flask import redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
 
 from idp.core.errors import PolicyError, TooManyAttempts
+from idp.core.text import Text
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.domain.signin import account_key
 from idp.http import session as web_session
@@ -25,6 +28,7 @@ from idp.http.web.account import MESSAGES, bp, too_many
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.storage.sql import resets
 from idp.storage.sql import users as user_repo
+from idp.storage.sql.models import PasswordResetToken, User
 
 LINK_PROBLEMS = {
     "expired": _l("This link has expired. Reset links work for %(minutes)d minutes."),
@@ -39,13 +43,13 @@ def _throttle(name: str, key: str) -> None:
 
 
 @bp.get("/password/forgot")
-def forgot():
+def forgot() -> ResponseReturnValue:
     interaction = interactions.load(request.args.get("interaction"))
     return _forgot_page(interaction)
 
 
 @bp.post("/password/forgot")
-def forgot_post():
+def forgot_post() -> ResponseReturnValue:
     interaction = interactions.load(request.form.get("interaction"))
     login = request.form.get("username", "")
     try:
@@ -67,47 +71,54 @@ def forgot_post():
     interaction_id = interaction.id if interaction else None
     usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
     return render_template(
-        "forgot_sent.html", interaction=interaction, minutes=deps().settings.reset_link_seconds // 60
+        "forgot_sent.html", interaction=interaction, minutes=deps().settings.accounts.reset_link_seconds // 60
     )
 
 
 def _login_error(login: str) -> str | None:
     if not login.strip():
         return _("Enter your registration number or e-mail address.")
-    if len(login) > deps().settings.max_login_length:
-        return _("This is too long (at most %(limit)d characters).", limit=deps().settings.max_login_length)
+    if len(login) > deps().settings.accounts.max_login_length:
+        return _("This is too long (at most %(limit)d characters).", limit=deps().settings.accounts.max_login_length)
     return None
 
 
-def _forgot_page(interaction, *, login="", error=None, field_error=None, status=200):
+def _forgot_page(
+    interaction: interactions.Interaction | None,
+    *,
+    login: str = "",
+    error: str | None = None,
+    field_error: str | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     return render_template(
         "forgot.html",
         interaction=interaction,
         login=login,
         error=error,
         field_error=field_error,
-        max_login=deps().settings.max_login_length,
+        max_login=deps().settings.accounts.max_login_length,
     ), status
 
 
 @bp.get("/password/reset")
-def reset():
+def reset() -> ResponseReturnValue:
     token = request.args.get("token", "")
     state = resets.inspect(uow.session(), token, deps().now())
-    if state.status != "valid":
+    if state.status != "valid" or state.user is None:  # a valid link has its user
         return _link_problem(state)
     return _reset_page(token, state.user)
 
 
 @bp.post("/password/reset")
-def reset_post():
+def reset_post() -> ResponseReturnValue:
     token = request.form.get("token", "")
     db = uow.session()
     try:
         validate_csrf()
     except CSRFError as exc:
         state = resets.inspect(db, token, deps().now())
-        if state.status != "valid":
+        if state.status != "valid" or state.user is None:
             return _link_problem(state)
         return _reset_page(token, state.user, error=MESSAGES[exc.reason], status=400)
     try:
@@ -115,7 +126,7 @@ def reset_post():
     except TooManyAttempts as exc:
         return render_template("error.html", error="too_many_attempts", description=too_many(exc)), 429
     state = resets.inspect(db, token, deps().now())
-    if state.status != "valid":
+    if state.status != "valid" or state.user is None or state.row is None:  # a valid link has both
         return _link_problem(state)
     password, confirmation = request.form.get("password", ""), request.form.get("confirm", "")
     try:
@@ -125,26 +136,26 @@ def reset_post():
     if not resets.consume(db, state.row, deps().now()):
         db.rollback()
         return _link_problem(resets.inspect(db, token, deps().now()))
-    return _finish_reset(state)
+    return _finish_reset(state.row, state.user)
 
 
-def _finish_reset(state):
+def _finish_reset(row: PasswordResetToken, user: User) -> Response:
     """Replace the password, sign the user out of every app, record it, tell them by mail."""
     web_session.sign_out()  # this browser's session (if any) ends with all the others
     usecases.accounts().reset_password(
-        state.user,
+        user,
         request.form.get("password", ""),
-        link=state.row,
+        link=row,
         lang=choose_language(None, request.accept_languages),
     )
-    interaction = interactions.load(state.row.interaction_id)
+    interaction = interactions.load(row.interaction_id)
     if interaction is not None:
         return redirect(url_for("web.login", interaction=interaction.id, reset="done"), 303)
     return redirect(url_for("web.login", reset="done"), 303)
 
 
-def _link_problem(state):
-    minutes = deps().settings.reset_link_seconds // 60
+def _link_problem(state: resets.LinkState) -> tuple[str, int]:
+    minutes = deps().settings.accounts.reset_link_seconds // 60
     interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
     status = 400 if state.status == "unknown" else 410
     return render_template(
@@ -155,7 +166,15 @@ def _link_problem(state):
     ), status
 
 
-def _reset_page(token, user, *, error=None, problems=None, password="", status=200):
+def _reset_page(
+    token: str,
+    user: User,
+    *,
+    error: str | None = None,
+    problems: list[Text] | None = None,
+    password: str = "",
+    status: int = 200,
+) -> tuple[str, int]:
     hint = strength(password, context_for(user)) if password else None
     policy = PasswordPolicy.from_settings(deps().settings)
     return render_template(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -62,16 +63,16 @@ SCOPE_TEXT = {
 
 
 @bp.get("/")
-def home():
+def home() -> ResponseReturnValue:
     signed_in = web_session.current()
     return render_template("home.html", signed_in=signed_in)
 
 
 @bp.get("/login")
-def login():
+def login() -> ResponseReturnValue:
     interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if request.args.get("interaction") and interaction is None:
-        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
+        return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
     notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
@@ -84,7 +85,7 @@ def login():
 
 
 @bp.post("/login")
-def login_post():
+def login_post() -> ResponseReturnValue:
     raw_id = request.form.get("interaction")
     interaction, problem = interactions.load_checked(raw_id)
     username = request.form.get("username", "")
@@ -97,7 +98,7 @@ def login_post():
             interaction, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400
         )
     if raw_id and interaction is None:
-        return _login_page(None, error=interactions.PROBLEMS[problem], status=400)
+        return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     errors = _field_errors(username, password)
     if errors:
         return _login_page(interaction, username=username, field_errors=errors, status=400)
@@ -153,12 +154,12 @@ def _field_errors(username: str, password: str) -> dict[str, str]:
     settings, errors = deps().settings, {}
     if not username.strip():
         errors["username"] = _("Enter your registration number or e-mail address.")
-    elif len(username) > settings.max_login_length:
-        errors["username"] = too_long(settings.max_login_length)
+    elif len(username) > settings.accounts.max_login_length:
+        errors["username"] = too_long(settings.accounts.max_login_length)
     if not password:
         errors["password"] = _("Enter your password.")
-    elif len(password) > settings.max_password_length:
-        errors["password"] = too_long(settings.max_password_length)
+    elif len(password) > settings.accounts.max_password_length:
+        errors["password"] = too_long(settings.accounts.max_password_length)
     return errors
 
 
@@ -167,18 +168,18 @@ def too_long(limit: int) -> str:
 
 
 def _login_page(
-    interaction,
+    interaction: interactions.Interaction | None,
     *,
-    username="",
-    error=None,
-    field_errors=None,
-    status=200,
-    notice=None,
-    error_help=None,
-    show_reset_link=False,
-    device_link=False,
-):
-    client = get_client(uow.session(), interaction.param("client_id")) if interaction else None
+    username: str = "",
+    error: str | None = None,
+    field_errors: dict[str, str] | None = None,
+    status: int = 200,
+    notice: str | None = None,
+    error_help: str | None = None,
+    show_reset_link: bool = False,
+    device_link: bool = False,
+) -> tuple[str, int]:
+    client = get_client(uow.session(), interaction.client_id) if interaction else None
     settings = deps().settings
     return render_template(
         "login.html",
@@ -187,17 +188,17 @@ def _login_page(
         username=username,
         error=error,
         field_errors=field_errors or {},
-        max_login=settings.max_login_length,
+        max_login=settings.accounts.max_login_length,
         notice=notice,
         error_help=error_help,
         show_reset_link=show_reset_link,
         device_link=device_link,
-        max_password=settings.max_password_length,
+        max_password=settings.accounts.max_password_length,
     ), status
 
 
 @bp.get("/consent")
-def consent():
+def consent() -> ResponseReturnValue:
     interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if interaction is None:
         return interactions.problem_page(problem)
@@ -210,7 +211,7 @@ def consent():
 
 
 @bp.post("/consent")
-def consent_post():
+def consent_post() -> ResponseReturnValue:
     interaction, problem = interactions.load_checked(request.form.get("interaction"))
     signed_in = web_session.current()
     try:
@@ -229,15 +230,15 @@ def consent_post():
         interaction.discard()
         return deny(interaction)
     scopes = set(_requested_scopes(interaction))
-    consents.grant_consent(uow.session(), signed_in.user.id, interaction.param("client_id"), scopes, deps().now())
+    consents.grant_consent(uow.session(), signed_in.user.id, interaction.client_id, scopes, deps().now())
     # The consent counts only for this user and session (a link to resume proves nothing).
     interaction.record_consent(signed_in.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
 
 
-def _requested_scopes(interaction) -> list[str]:
-    client = get_client(uow.session(), interaction.param("client_id"))
+def _requested_scopes(interaction: interactions.Interaction) -> list[str]:
+    client = get_client(uow.session(), interaction.client_id)
     allowed = set((client.scope if client else "").split())
     try:  # claims asked for by name (OIDC Core §5.5) are consented to as the scopes that carry them
         by_claims = claims_scopes(parse_claims_request(interaction.param("claims")))
@@ -247,14 +248,16 @@ def _requested_scopes(interaction) -> list[str]:
     return [s for s in dict.fromkeys(requested) if s in allowed]
 
 
-def _consent_page(interaction, error=None, status=200):
-    client = get_client(uow.session(), interaction.param("client_id"))
+def _consent_page(
+    interaction: interactions.Interaction, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    client = get_client(uow.session(), interaction.client_id)
     scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
     return render_template("consent.html", interaction=interaction, client=client, scopes=scopes, error=error), status
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-def logout():
+def logout() -> ResponseReturnValue:
     """RP-initiated logout; without a valid ``id_token_hint`` the user confirms first."""
     confirmed = request.method == "POST" and request.form.get("confirm") == "yes"
     if confirmed:
@@ -273,10 +276,10 @@ def logout():
         return render_template("logout.html", params=_logout_params(), client=validated.client)
     response = end_session.finish_logout(validated)
     if response is None:
-        response = render_template("signed_out.html")
+        return render_template("signed_out.html")
     return response
 
 
-def _logout_params() -> dict:
+def _logout_params() -> dict[str, str]:
     names = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id", "ui_locales")
     return {n: request.values[n] for n in names if request.values.get(n)}

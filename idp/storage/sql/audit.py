@@ -9,10 +9,12 @@ Reasons and other details are internal: they are never shown to the person signi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Select, delete, select
 from sqlalchemy.orm import Session
 
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import AuditEvent
 
 # Event types ("subject.action").
@@ -114,7 +116,7 @@ def record(
     ip: str = "",
     user_agent: str = "",
     request_id: str = "",
-    **details,
+    **details: Any,
 ) -> AuditEvent:
     """Add an audit event to the current transaction (committed with the change it records)."""
     event = AuditEvent(
@@ -131,7 +133,15 @@ def record(
     return event
 
 
-def _query(*, user_id=None, type=None, ip=None, since=None, until=None, client_id=None):
+def _query(
+    *,
+    user_id: int | None = None,
+    type: str | None = None,
+    ip: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    client_id: str | None = None,
+) -> Select[AuditEvent]:
     stmt = select(AuditEvent)
     if user_id is not None:
         stmt = stmt.where(AuditEvent.user_id == user_id)
@@ -198,10 +208,10 @@ def recent_sign_ins(db: Session, user_id: int, limit: int = 10, *, include_failu
 def prune(db: Session, *, before: float) -> int:
     """Delete events that occurred before ``before``; returns how many. The caller commits."""
     result = db.execute(delete(AuditEvent).where(AuditEvent.occurred_at < before))
-    return result.rowcount or 0
+    return rowcount(result) or 0
 
 
-def as_dict(event: AuditEvent) -> dict:
+def as_dict(event: AuditEvent) -> dict[str, Any]:
     """One event as JSON-ready data (time as ISO 8601 UTC)."""
     from idp.core.clock import utc
 

@@ -6,6 +6,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import token_hash
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import Client, InitialAccessToken
 
 
@@ -15,6 +16,10 @@ def get_client(db: Session, client_id: str) -> Client | None:
 
 def list_clients(db: Session) -> list[Client]:
     return list(db.scalars(select(Client).order_by(Client.created_at, Client.client_id)))
+
+
+def active_clients(db: Session) -> list[Client]:
+    return list(db.scalars(select(Client).where(Client.active.is_(True))))
 
 
 def add_client(db: Session, client: Client) -> Client:
@@ -63,4 +68,4 @@ def take_initial_token_slot(db: Session, token_id: int) -> bool:
         )
         .values(clients_registered=InitialAccessToken.clients_registered + 1)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

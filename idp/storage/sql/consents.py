@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import Client, Consent
 
 
@@ -36,4 +37,4 @@ def list_consents(db: Session, user_id: int) -> list[tuple[Consent, Client]]:
 
 def revoke_consent(db: Session, user_id: int, client_id: str) -> bool:
     result = db.execute(delete(Consent).where(Consent.user_id == user_id, Consent.client_id == client_id))
-    return result.rowcount > 0
+    return rowcount(result) > 0

@@ -11,16 +11,25 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine, Result
+from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 log = logging.getLogger(__name__)
 
 
 _AFTER_COMMIT = "idp_after_commit"
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched. ``Session.execute`` is typed as returning a
+    ``Result``; for those statements it is a ``CursorResult``, which has the count."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def after_commit(session: Session, action: Callable[[], object]) -> None:
@@ -43,7 +52,7 @@ def _forget_after_commit(session: Session) -> None:
 
 
 class Database:
-    def __init__(self, url: str, connect_timeout: int = 3):
+    def __init__(self, url: str, connect_timeout: int = 3) -> None:
         self.engine = make_engine(url, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         event.listen(self.sessionmaker, "after_commit", _run_after_commit)
@@ -74,7 +83,7 @@ def make_engine(url: str, connect_timeout: int = 3) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
+        def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -113,18 +122,23 @@ def _ping_when_idle(engine: Engine) -> None:
     """
 
     @event.listens_for(engine, "checkin")
-    def _checkin(_dbapi_connection, record):
+    def _checkin(_dbapi_connection: DBAPIConnection | None, record: ConnectionPoolEntry | None) -> None:
         if record is not None:
             record.info["idp_idle_since"] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
-    def _checkout(dbapi_connection, record, _proxy):
+    def _checkout(
+        dbapi_connection: DBAPIConnection, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
         since = record.info.get("idp_idle_since")
         if since is not None and time.monotonic() - since < PING_AFTER_IDLE_SECONDS:
             return
         try:
-            with dbapi_connection.cursor() as cursor:
+            cursor = dbapi_connection.cursor()  # DB-API 2: a cursor need not be a context manager
+            try:
                 cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
             dbapi_connection.rollback()
         except Exception as exc:  # any driver error means: not usable, take a fresh one
             raise DisconnectionError(str(exc)) from exc

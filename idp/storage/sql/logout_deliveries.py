@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import Client, Grant, LogoutDelivery, User
 
 QUEUED_FLAG = "idp.logout_queued"
@@ -71,7 +72,7 @@ def claim(db: Session, row: LogoutDelivery, lease_until: float) -> bool:
         # Leave the loaded row as it was read: the caller counts from its old values.
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def finish(db: Session, delivery_id: int, *, now: float, outcome: str, error: str = "") -> None:

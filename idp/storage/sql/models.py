@@ -7,6 +7,8 @@ secrets) are stored only as hashes; see ``idp.core.tokens``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -64,8 +66,11 @@ class Client(Base):
     previous_secret_expires_at: Mapped[float | None] = mapped_column(Float)
     secret_issued_at: Mapped[float | None] = mapped_column(Float)
     #: ``private_key_jwt`` (RFC 7523): the client's public keys, inline or by URL (never both).
-    jwks: Mapped[dict | None] = mapped_column(JSON)
+    jwks: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     jwks_uri: Mapped[str | None] = mapped_column(String(2000))
+    #: Browser origins that may call /token, /userinfo, /revoke and /introspect (CORS); NULL = the
+    #: default (a public client: the origins of its redirect URIs; a confidential one: none).
+    allowed_cors_origins: Mapped[list | None] = mapped_column(JSON, default=None)
     #: "web" or "native" (OpenID Connect Dynamic Registration §2); native apps may use private-use schemes.
     application_type: Mapped[str] = mapped_column(String(10), default="web")
     #: Informational RFC 7591 metadata: client_uri, logo_uri, tos_uri, policy_uri, contacts, software_*.

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import new_token, token_hash
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import PasswordResetToken, User
 
 #: Links that lead to the choose-a-password page (``/password/reset``).
@@ -114,4 +115,4 @@ def consume(db: Session, row: PasswordResetToken, now: float) -> bool:
         )
         .values(used_at=now)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

@@ -7,6 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import new_id, new_token, token_hash
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import BrowserSession
 
 
@@ -57,7 +58,7 @@ def end_session(db: Session, session_id: str, now: float) -> bool:
         .where(BrowserSession.id == session_id, BrowserSession.ended_at.is_(None))
         .values(ended_at=now)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 def end_user_sessions(

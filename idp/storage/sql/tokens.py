@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import token_hash
+from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import Client, Grant, RefreshToken, RevokedAccessToken, User
 
 
@@ -61,7 +62,7 @@ def mark_rotated(db: Session, token_id: int, now: float) -> bool:
         .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
         .values(rotated_at=now)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import or_, select
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from idp.core.errors import UserExists
@@ -58,7 +58,7 @@ def create_user(
     reg_norm = normalize_registration_number(registration_number)
     email_norm = normalize_email(email)
     clash = select(User).where(
-        or_(User.registration_number_norm == reg_norm, (User.email_norm == email_norm) if email_norm else False)
+        or_(User.registration_number_norm == reg_norm, (User.email_norm == email_norm) if email_norm else false())
     )
     if db.scalar(clash.limit(1)) is not None:
         raise UserExists("a user with this registration number or e-mail already exists")

@@ -14,16 +14,21 @@ behaviour suite runs on every backend (``tests/contract/test_store.py``).
 
 from __future__ import annotations
 
-from idp.core.ports import Clock, Store
+from typing import TYPE_CHECKING
+
+from idp.core.ports import Clock, Database, Store
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 
-def build_store(settings, database, clock: Clock) -> Store:
+def build_store(settings: Settings, database: Database, clock: Clock) -> Store:
     """Redis with the database as its fallback during an outage when ``IDP_REDIS_URL`` is set;
     the in-process store otherwise. Expiry computed in Python follows ``clock``."""
     # Imported here: importing one backend must not load the others' libraries (redis, SQLAlchemy),
     # nor prometheus_client, which must not be imported before ``idp serve`` has set
     # PROMETHEUS_MULTIPROC_DIR (idp.http.ops.gunicorn).
-    if not settings.redis_url:
+    if not settings.storage.redis_url:
         from idp.storage.store.memory import MemoryStore
 
         return MemoryStore(now=clock.now)
@@ -33,7 +38,7 @@ def build_store(settings, database, clock: Clock) -> Store:
     from idp.storage.store.redis import RedisStore
 
     return FallbackStore(
-        RedisStore(settings.redis_url, settings.redis_prefix),
+        RedisStore(settings.storage.redis_url, settings.storage.redis_prefix),
         DatabaseStore(database, now=clock.now),
         on_fallback=STORE_FALLBACK.inc,
     )

@@ -27,10 +27,12 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from idp.core.ports import Database
 from idp.core.tokens import token_hash
 from idp.storage.sql.models import StoreEntry
 
@@ -38,11 +40,11 @@ from idp.storage.sql.models import StoreEntry
 class DatabaseStore:
     """``idp.core.ports.Store`` on table ``store_fallback`` (see the module docstring)."""
 
-    def __init__(self, database, now: Callable[[], float] = time.time):
+    def __init__(self, database: Database, now: Callable[[], float] = time.time) -> None:
         self._db, self._now = database, now
-        self._insert = postgresql.insert if database.engine.dialect.name == "postgresql" else sqlite.insert
+        self._postgresql = database.engine.dialect.name == "postgresql"
 
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Save ``value`` under ``key`` for ``ttl`` seconds (at least one), replacing any earlier value."""
         now = self._now()
         stmt = self._upsert(key, value, ttl, now)
@@ -51,18 +53,18 @@ class DatabaseStore:
             self._collect(conn, now)
             conn.execute(stmt)
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """Save ``value`` only if ``key`` holds no live value; False if it does (one statement)."""
         now = self._now()
-        stmt = self._upsert(key, value, ttl, now)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key_hash"], set_=_replacement(stmt), where=StoreEntry.expires_at <= now
+        insert = self._upsert(key, value, ttl, now)
+        stmt = insert.on_conflict_do_update(
+            index_elements=["key_hash"], set_=_replacement(insert), where=StoreEntry.expires_at <= now
         ).returning(StoreEntry.key_hash)
         with self._db.engine.begin() as conn:
             self._collect(conn, now)
             return conn.execute(stmt).first() is not None
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The live value under ``key``, or None."""
         with self._db.engine.connect() as conn:
             raw = conn.scalar(
@@ -72,7 +74,7 @@ class DatabaseStore:
             )
         return None if raw is None else json.loads(raw)
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """Delete ``key`` and return its live value (None if absent or expired), atomically."""
         stmt = (
             delete(StoreEntry)
@@ -90,16 +92,17 @@ class DatabaseStore:
         with self._db.engine.begin() as conn:
             conn.execute(delete(StoreEntry).where(StoreEntry.key_hash == token_hash(key)))
 
-    def _upsert(self, key: str, value: dict, ttl: int, now: float):
-        return self._insert(StoreEntry).values(
+    def _upsert(self, key: str, value: dict[str, Any], ttl: int, now: float) -> postgresql.Insert | sqlite.Insert:
+        insert = postgresql.insert if self._postgresql else sqlite.insert
+        return insert(StoreEntry).values(
             key_hash=token_hash(key), value=json.dumps(value), expires_at=now + max(1, int(ttl))
         )
 
     @staticmethod
-    def _collect(conn, now: float) -> None:
+    def _collect(conn: Connection, now: float) -> None:
         conn.execute(delete(StoreEntry).where(StoreEntry.expires_at <= now))
 
 
-def _replacement(stmt) -> dict:
+def _replacement(stmt: postgresql.Insert | sqlite.Insert) -> dict[str, Any]:
     """The columns an upsert overwrites: the proposed row's (``excluded``)."""
     return {"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at}

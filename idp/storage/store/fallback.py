@@ -43,6 +43,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from idp.core.errors import StoreUnavailable
 from idp.core.ports import Store
@@ -53,13 +54,13 @@ log = logging.getLogger(__name__)
 class FallbackStore:
     """Redis first, the database while Redis is unreachable (see the module docstring)."""
 
-    def __init__(self, primary: Store, fallback: Store, on_fallback: Callable[[], None] | None = None):
+    def __init__(self, primary: Store, fallback: Store, on_fallback: Callable[[], None] | None = None) -> None:
         self.primary, self.fallback = primary, fallback
         self._on_fallback = on_fallback
         self._degraded = False
         self._lock = threading.Lock()
 
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Redis; the database only when Redis is unreachable."""
         try:
             self.primary.put(key, value, ttl)
@@ -69,17 +70,17 @@ class FallbackStore:
         else:
             self._up()
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """Redis only: a replay cache must not forget what it saw before the outage (fails closed)."""
         added = self.primary.add(key, value, ttl)
         self._up()
         return added
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """Redis, then the database (see the module docstring for "unknown" versus "absent")."""
         return self._read(self.primary.get, self.fallback.get, key)
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """Like ``get``, and the value is gone from wherever it was found."""
         return self._read(self.primary.pop, self.fallback.pop, key)
 
@@ -91,7 +92,12 @@ class FallbackStore:
             self._down(exc)
         self.fallback.delete(key)
 
-    def _read(self, primary, fallback, key: str):
+    def _read(
+        self,
+        primary: Callable[[str], dict[str, Any] | None],
+        fallback: Callable[[str], dict[str, Any] | None],
+        key: str,
+    ) -> dict[str, Any] | None:
         try:
             value = primary(key)
         except StoreUnavailable as exc:

@@ -16,6 +16,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 #: Expired entries are swept when the number of entries reaches a multiple of this (amortised cost).
 GC_EVERY = 1024
@@ -24,25 +25,25 @@ GC_EVERY = 1024
 class MemoryStore:
     """``idp.core.ports.Store`` in a dict under one lock (each method is atomic)."""
 
-    def __init__(self, now: Callable[[], float] = time.time):
+    def __init__(self, now: Callable[[], float] = time.time) -> None:
         self._data: dict[str, tuple[float, str]] = {}  # key -> (expires at, JSON)
         self._lock = threading.Lock()
         self._now = now
 
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """Save ``value`` under ``key`` for ``ttl`` seconds (at least one), replacing any earlier value."""
         entry = (self._now() + max(1, int(ttl)), json.dumps(value))
         with self._lock:
             self._gc()
             self._data[key] = entry
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The live value under ``key``, or None."""
         with self._lock:
             item = self._data.get(key)
         return self._live(item)
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """Remove ``key`` and return its live value (None if absent or expired), atomically."""
         with self._lock:
             item = self._data.pop(key, None)
@@ -53,7 +54,7 @@ class MemoryStore:
         with self._lock:
             self._data.pop(key, None)
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """Save ``value`` only if ``key`` holds no live value; False if it does. An expired entry
         counts as absent."""
         entry = (self._now() + max(1, int(ttl)), json.dumps(value))
@@ -64,7 +65,7 @@ class MemoryStore:
             self._data[key] = entry
             return True
 
-    def _live(self, item: tuple[float, str] | None) -> dict | None:
+    def _live(self, item: tuple[float, str] | None) -> dict[str, Any] | None:
         if item is None or item[0] <= self._now():
             return None
         return json.loads(item[1])

@@ -12,6 +12,8 @@ the clock service. Any connection error or timeout becomes ``StoreUnavailable``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -19,11 +21,13 @@ from redis.retry import Retry
 
 from idp.core.errors import StoreUnavailable
 
+T = TypeVar("T")
+
 
 class RedisStore:
     """``idp.core.ports.Store`` on Redis; every key is prefixed with ``prefix``."""
 
-    def __init__(self, url: str, prefix: str = "idp:"):
+    def __init__(self, url: str, prefix: str = "idp:") -> None:
         # One quick retry: it replaces a pooled connection that a Redis restart closed. More (redis-py
         # retries three times with up-to-seconds backoff by default) would only delay the 503 of an outage.
         self._redis = redis.Redis.from_url(
@@ -35,22 +39,22 @@ class RedisStore:
         )
         self._prefix = prefix
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise StoreUnavailable(str(exc)) from exc
 
-    def put(self, key: str, value: dict, ttl: int) -> None:
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         """``SET key value EX ttl`` (at least one second), replacing any earlier value."""
         self._call(self._redis.set, self._prefix + key, json.dumps(value), ex=max(1, int(ttl)))
 
-    def get(self, key: str) -> dict | None:
+    def get(self, key: str) -> dict[str, Any] | None:
         """The value under ``key``, or None."""
         raw = self._call(self._redis.get, self._prefix + key)
         return None if raw is None else json.loads(raw)
 
-    def pop(self, key: str) -> dict | None:
+    def pop(self, key: str) -> dict[str, Any] | None:
         """``GETDEL``: of two concurrent callers only one gets the value."""
         raw = self._call(self._redis.getdel, self._prefix + key)
         return None if raw is None else json.loads(raw)
@@ -59,6 +63,6 @@ class RedisStore:
         """Remove ``key`` if present."""
         self._call(self._redis.delete, self._prefix + key)
 
-    def add(self, key: str, value: dict, ttl: int) -> bool:
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         """``SET … NX EX ttl``: True if the key was absent (Redis has already dropped expired keys)."""
         return bool(self._call(self._redis.set, self._prefix + key, json.dumps(value), ex=max(1, int(ttl)), nx=True))

@@ -14,18 +14,25 @@ same behaviour suite runs on every backend (``tests/contract/test_throttle.py``)
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from idp.core.ports import Clock, Throttle
 
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
-def build_throttle(settings, clock: Clock) -> Throttle:
+
+def build_throttle(settings: Settings, clock: Clock) -> Throttle:
     """``RedisThrottle`` when ``IDP_REDIS_URL`` is set, else ``MemoryThrottle``; timed by ``clock``."""
     from idp.storage.throttle.core import Policy
 
     policy = Policy.from_settings(settings)
-    if settings.redis_url:
+    if settings.storage.redis_url:
         from idp.storage.throttle.redis import RedisThrottle  # here: the embedded default never loads redis
 
-        return RedisThrottle(settings.redis_url, policy, clock, settings.secret_key, prefix=settings.redis_prefix)
+        return RedisThrottle(
+            settings.storage.redis_url, policy, clock, settings.server.secret_key, prefix=settings.storage.redis_prefix
+        )
     from idp.storage.throttle.memory import MemoryThrottle
 
-    return MemoryThrottle(policy, clock, settings.secret_key)
+    return MemoryThrottle(policy, clock, settings.server.secret_key)

@@ -16,6 +16,10 @@ from __future__ import annotations
 import ipaddress
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from idp.core.settings import Settings
 
 EPSILON = 1e-6  # float slack, so that exactly ``limit`` requests fit in ``seconds``
 
@@ -31,6 +35,20 @@ RATE_NAMES = (
 )
 
 
+#: Progressive-delay state ``(n, next, last)``; None when nothing is stored.
+DelayState = tuple[int, float, float]
+
+
+class Bucket(Protocol):
+    """What the GCRA needs of a rate: its period and how far one take advances the bucket."""
+
+    @property
+    def seconds(self) -> float: ...
+
+    @property
+    def interval(self) -> float: ...
+
+
 @dataclass(frozen=True)
 class Rate:
     limit: int
@@ -43,7 +61,7 @@ class Rate:
 
 @dataclass(frozen=True)
 class Policy:
-    rates: dict
+    rates: dict[str, Rate]
     account_free: int = 5
     device_free: int = 10
     delay_seconds: float = 30
@@ -51,17 +69,18 @@ class Policy:
     reset_seconds: float = 86400
 
     @classmethod
-    def from_settings(cls, s) -> Policy:
+    def from_settings(cls, settings: Settings) -> Policy:
+        s = settings.throttle
         rates = {
             name: Rate(getattr(s, f"rate_{name}_limit"), getattr(s, f"rate_{name}_seconds")) for name in RATE_NAMES
         }
         return cls(
             rates=rates,
-            account_free=s.throttle_account_free,
-            device_free=s.throttle_device_free,
-            delay_seconds=s.throttle_delay_seconds,
-            max_delay_seconds=s.throttle_max_delay_seconds,
-            reset_seconds=s.throttle_reset_seconds,
+            account_free=s.account_free,
+            device_free=s.device_free,
+            delay_seconds=s.delay_seconds,
+            max_delay_seconds=s.max_delay_seconds,
+            reset_seconds=s.reset_seconds,
         )
 
 
@@ -82,7 +101,7 @@ def ip_key(ip: str) -> str:
 # -- token bucket (GCRA) ------------------------------------------------------------------------
 
 
-def gcra_take(tat: float | None, now: float, rate: Rate) -> tuple[bool, float, float]:
+def gcra_take(tat: float | None, now: float, rate: Bucket) -> tuple[bool, float, float]:
     """(admitted, new tat, remaining if admitted else seconds until one is)."""
     tat = max(tat or 0.0, now)
     new = tat + rate.interval
@@ -91,18 +110,18 @@ def gcra_take(tat: float | None, now: float, rate: Rate) -> tuple[bool, float, f
     return True, new, gcra_remaining(new, now, rate)
 
 
-def gcra_give(tat: float | None, now: float, rate: Rate) -> float | None:
+def gcra_give(tat: float | None, now: float, rate: Bucket) -> float | None:
     """Return one token; None when the bucket is then full (the key can go)."""
     back = max(tat or 0.0, now) - rate.interval
     return back if back > now else None
 
 
-def gcra_remaining(tat: float | None, now: float, rate: Rate) -> int:
+def gcra_remaining(tat: float | None, now: float, rate: Bucket) -> int:
     ahead = max(tat or 0.0, now) - now
     return max(0, math.floor((rate.seconds - ahead) / rate.interval + EPSILON))
 
 
-def gcra_retry(tat: float | None, now: float, rate: Rate) -> float:
+def gcra_retry(tat: float | None, now: float, rate: Bucket) -> float:
     """Seconds until the next request would be admitted (0 if now)."""
     return max(0.0, max(tat or 0.0, now) + rate.interval - now - rate.seconds - EPSILON)
 
@@ -110,7 +129,7 @@ def gcra_retry(tat: float | None, now: float, rate: Rate) -> float:
 # -- progressive delay ----------------------------------------------------------------------------
 
 
-def _live(state, now: float, policy: Policy) -> tuple[int, float, float]:
+def _live(state: DelayState | None, now: float, policy: Policy) -> DelayState:
     if not state:
         return 0, 0.0, 0.0
     n, nxt, last = state
@@ -126,7 +145,7 @@ def delay_after(n: int, free: int, policy: Policy) -> float:
     return min(policy.max_delay_seconds, policy.delay_seconds * 2.0 ** min(n - free, 64))
 
 
-def delay_reserve(state, now: float, free: int, policy: Policy) -> tuple[bool, tuple, float]:
+def delay_reserve(state: DelayState | None, now: float, free: int, policy: Policy) -> tuple[bool, DelayState, float]:
     """(admitted, new state, seconds to wait if refused else the wait this attempt imposes)."""
     n, nxt, last = _live(state, now, policy)
     if now < nxt:
@@ -138,16 +157,16 @@ def delay_reserve(state, now: float, free: int, policy: Policy) -> tuple[bool, t
     return True, (n, now + wait if wait > 0 else 0.0, now), wait
 
 
-def delay_wait(state, now: float, policy: Policy) -> float:
-    n, nxt, _ = _live(state, now, policy)
+def delay_wait(state: DelayState | None, now: float, policy: Policy) -> float:
+    _, nxt, _ = _live(state, now, policy)
     return max(0.0, nxt - now)
 
 
-def delay_failures(state, now: float, policy: Policy) -> int:
+def delay_failures(state: DelayState | None, now: float, policy: Policy) -> int:
     return _live(state, now, policy)[0]
 
 
-def expired(value, now: float, horizon: float) -> bool:
+def expired(value: float | DelayState, now: float, horizon: float) -> bool:
     """Whether an in-process entry (a tat or a delay state) can be garbage-collected."""
     if isinstance(value, tuple):
         return now - value[2] > horizon

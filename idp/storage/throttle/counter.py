@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import math
 import threading
+from abc import ABC, abstractmethod
+from typing import Any
 
 from idp.core.errors import TooManyAttempts
 from idp.core.ports import Clock
 from idp.core.tokens import keyed_hash
 from idp.storage.throttle import core
-from idp.storage.throttle.core import Policy, Rate, ip_key
+from idp.storage.throttle.core import Bucket, DelayState, Policy, Rate, ip_key
 
 # Limits of LEASE_MIN_LIMIT or more per period (the token endpoint's 6000/min) are taken from the
 # shared counter in leases of limit // LEASE_FRACTION tokens; smaller ones (sign-in, reset) one by one.
@@ -61,11 +63,11 @@ LEASE_MAX_KEYS = 10_000
 class _Scaled:
     """A rate whose GCRA step is ``interval`` (a lease of several tokens) over the same period."""
 
-    def __init__(self, rate: Rate, interval: float):
+    def __init__(self, rate: Rate, interval: float) -> None:
         self.limit, self.seconds, self.interval = rate.limit, rate.seconds, interval
 
 
-class CounterThrottle:
+class CounterThrottle(ABC):
     """The limiter logic over a backend's primitives (``MemoryThrottle``, ``RedisThrottle``).
 
     A backend supplies, each atomic per key and timed by the ``now`` it is given:
@@ -75,10 +77,42 @@ class CounterThrottle:
     ``_device_keys(prefix)``, ``_read_devices(prefix)`` and ``_delete(keys) -> int``.
     """
 
-    def __init__(self, policy: Policy, clock: Clock, secret: str):
+    def __init__(self, policy: Policy, clock: Clock, secret: str) -> None:
         self.policy, self.clock, self._secret = policy, clock, secret
         self._leases: dict[str, tuple[int, float]] = {}  # rate key -> (tokens left, usable until)
         self._lease_lock = threading.Lock()
+
+    # -- the backend's primitives ------------------------------------------------------------------
+
+    @abstractmethod
+    def _take(self, key: str, rate: Bucket, now: float) -> tuple[bool, float]:
+        """Take one token: (admitted, tokens remaining if admitted else seconds until one is)."""
+
+    @abstractmethod
+    def _give(self, key: str, rate: Bucket, now: float) -> None:
+        """Hand one token back."""
+
+    @abstractmethod
+    def _reserve(self, key: str, free: int, now: float) -> tuple[bool, float]:
+        """Count one attempt unless a wait is pending: (admitted, wait imposed or still to wait)."""
+
+    @abstractmethod
+    def _read_tat(self, key: str) -> float | None: ...
+
+    @abstractmethod
+    def _read_delay(self, key: str) -> DelayState | None: ...
+
+    @abstractmethod
+    def _device_keys(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def _read_devices(self, prefix: str) -> list[DelayState | None]: ...
+
+    @abstractmethod
+    def _delete(self, keys: list[str]) -> int:
+        """Remove ``keys``; how many there were."""
+
+    # -- the limiter logic -------------------------------------------------------------------------
 
     # Keys carry keyed hashes, never a login or address in clear (the counters hold no personal data).
     def _h(self, value: str) -> str:
@@ -110,7 +144,7 @@ class CounterThrottle:
 
     def record_failure(self, login: str, ip: str, device: str | None = None) -> list[tuple[str, float]]:
         now, rate = self.clock.now(), self.policy.rates["login_ip"]
-        engaged = []
+        engaged: list[tuple[str, float]] = []
         wait = core.delay_wait(self._read_delay(self._account_key(login, device)), now, self.policy)
         if wait > 0:
             engaged.append(("device" if device else "account", wait))
@@ -150,8 +184,9 @@ class CounterThrottle:
         if not ok:
             raise TooManyAttempts(value, name)
 
-    def status(self, account: str | None = None, ip: str | None = None) -> dict:
-        now, result = self.clock.now(), {}
+    def status(self, account: str | None = None, ip: str | None = None) -> dict[str, Any]:
+        now = self.clock.now()
+        result: dict[str, Any] = {}
         if account is not None:
             state = self._read_delay(self._account_key(account, None))
             devices = [core.delay_wait(s, now, self.policy) for s in self._read_devices(f"dev:{self._h(account)}:")]
@@ -161,11 +196,12 @@ class CounterThrottle:
                 "known_devices_waiting": sum(1 for w in devices if w > 0),
             }
         if ip is not None:
-            result["ip"] = {"address": ip_key(ip), "limits": {}}
+            limits: dict[str, dict[str, int]] = {}
+            result["ip"] = {"address": ip_key(ip), "limits": limits}
             for name, rate in self.policy.rates.items():
                 if name.endswith("_ip"):
                     tat = self._read_tat(self._rate_key(name, ip))
-                    result["ip"]["limits"][name] = {
+                    limits[name] = {
                         "remaining": core.gcra_remaining(tat, now, rate),
                         "limit": rate.limit,
                         "retry_after": math.ceil(core.gcra_retry(tat, now, rate)),
@@ -173,7 +209,7 @@ class CounterThrottle:
         return result
 
     def clear(self, account: str | None = None, ip: str | None = None) -> int:
-        keys = []
+        keys: list[str] = []
         if account is not None:
             keys += [
                 self._account_key(account, None),

@@ -16,14 +16,19 @@ Any Redis error becomes ``ThrottleUnavailable``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from idp.core.errors import ThrottleUnavailable
 from idp.core.ports import Clock
-from idp.storage.throttle.core import Policy
+from idp.storage.throttle.core import Bucket, DelayState, Policy
 from idp.storage.throttle.counter import CounterThrottle
+
+T = TypeVar("T")
 
 # GCRA take/give. KEYS[1]: bucket. ARGV: now, interval, seconds, epsilon, mode ('take' | 'give').
 GCRA = """
@@ -81,7 +86,7 @@ return {'1', string.format('%.6f', wait)}
 class RedisThrottle(CounterThrottle):
     """Counters shared by every worker on every host through one Redis."""
 
-    def __init__(self, url: str, policy: Policy, clock: Clock, secret: str, prefix: str = "idp:"):
+    def __init__(self, url: str, policy: Policy, clock: Clock, secret: str, prefix: str = "idp:") -> None:
         super().__init__(policy, clock, secret)
         # One quick retry (a pooled connection may be stale after a Redis restart), then fail:
         # sign-in answers 503 at once instead of hanging, and recovers by itself when Redis is back.
@@ -92,13 +97,13 @@ class RedisThrottle(CounterThrottle):
         self._gcra = self._redis.register_script(GCRA)
         self._delay = self._redis.register_script(DELAY)
 
-    def _call(self, fn, *args, **kwargs):
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
         except redis.RedisError as exc:
             raise ThrottleUnavailable(f"{exc.__class__.__name__}: {exc}") from exc
 
-    def _take(self, key, rate, now):
+    def _take(self, key: str, rate: Bucket, now: float) -> tuple[bool, float]:
         ok, value = self._call(
             self._gcra,
             keys=[self.prefix + key],
@@ -106,14 +111,14 @@ class RedisThrottle(CounterThrottle):
         )
         return ok == b"1", float(value)
 
-    def _give(self, key, rate, now):
+    def _give(self, key: str, rate: Bucket, now: float) -> None:
         self._call(
             self._gcra,
             keys=[self.prefix + key],
             args=[repr(now), repr(rate.interval), repr(rate.seconds), "1e-6", "give"],
         )
 
-    def _reserve(self, key, free, now):
+    def _reserve(self, key: str, free: int, now: float) -> tuple[bool, float]:
         p = self.policy
         ok, value = self._call(
             self._delay,
@@ -122,25 +127,26 @@ class RedisThrottle(CounterThrottle):
         )
         return ok == b"1", float(value)
 
-    def _read_tat(self, key):
+    def _read_tat(self, key: str) -> float | None:
         raw = self._call(self._redis.get, self.prefix + key)
         return None if raw is None else float(raw)
 
-    def _read_delay(self, key):
+    def _read_delay(self, key: str) -> DelayState | None:
         return _delay_state(self._call(self._redis.hmget, self.prefix + key, "n", "next", "last"))
 
-    def _device_keys(self, prefix):
+    def _device_keys(self, prefix: str) -> list[str]:
         found = self._call(lambda: list(self._redis.scan_iter(match=self.prefix + prefix + "*", count=500)))
         return [k.decode()[len(self.prefix) :] for k in found]
 
-    def _read_devices(self, prefix):
+    def _read_devices(self, prefix: str) -> list[DelayState | None]:
         return [self._read_delay(k) for k in self._device_keys(prefix)]
 
-    def _delete(self, keys) -> int:
+    def _delete(self, keys: list[str]) -> int:
         return self._call(self._redis.delete, *[self.prefix + k for k in keys]) if keys else 0
 
 
-def _delay_state(values):
-    if values[0] is None:
+def _delay_state(values: Sequence[bytes | str | None]) -> DelayState | None:
+    n, nxt, last = values
+    if n is None or nxt is None or last is None:  # the script writes all three fields or none
         return None
-    return int(values[0]), float(values[1]), float(values[2])
+    return int(n), float(nxt), float(last)

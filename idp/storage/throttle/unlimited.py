@@ -6,6 +6,8 @@ that record or refuse calls). Never chosen by ``build_throttle``.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class UnlimitedThrottle:
     """Allows everything: ``check`` and ``check_rate`` never raise, nothing is counted."""
@@ -22,7 +24,7 @@ class UnlimitedThrottle:
     def check_rate(self, name: str, key: str) -> None:
         return None
 
-    def status(self, account: str | None = None, ip: str | None = None) -> dict:
+    def status(self, account: str | None = None, ip: str | None = None) -> dict[str, Any]:
         return {}
 
     def clear(self, account: str | None = None, ip: str | None = None) -> int:

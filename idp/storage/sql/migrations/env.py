@@ -9,7 +9,10 @@ config = context.config
 
 
 def run_migrations_online() -> None:
-    engine = make_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    if not url:  # idp.storage.sql.migrate always sets it
+        raise RuntimeError("sqlalchemy.url is not set: run migrations through idp.storage.sql.migrate")
+    engine = make_engine(url)
     with engine.connect() as connection:
         # render_as_batch: ALTERs run on SQLite too (CONVENTIONS 10).
         context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)

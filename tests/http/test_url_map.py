@@ -1,0 +1,102 @@
+"""The URL map is pinned: every route with its endpoint name and methods (an app built in process, no server)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from idp.app import create_app
+from idp.core.settings import Settings
+
+EXPECTED_ROUTES = {
+    ("/", "web.home"),
+    ("/login", "web.login"),
+    ("/login", "web.login_post"),
+    ("/login/device/link", "web.device_link"),
+    ("/login/device", "web.device_approval"),
+    ("/login/device", "web.device_approval_post"),
+    ("/login/device/approved", "web.device_approved"),
+    ("/consent", "web.consent"),
+    ("/consent", "web.consent_post"),
+    ("/logout", "web.logout"),
+    ("/help", "web.help_page"),
+    ("/language", "web.language"),
+    ("/brand.css", "web.brand_css"),
+    ("/authorize", "protocol.authorize"),
+    ("/authorize/resume", "protocol.resume"),
+    ("/token", "protocol.token"),
+    ("/revoke", "protocol.revoke"),
+    ("/introspect", "protocol.introspect"),
+    ("/userinfo", "protocol.userinfo"),
+    ("/.well-known/openid-configuration", "protocol.discovery"),
+    ("/jwks.json", "protocol.jwks"),
+    ("/static/<path:filename>", "static"),
+    ("/password/forgot", "account.forgot"),
+    ("/password/forgot", "account.forgot_post"),
+    ("/password/reset", "account.reset"),
+    ("/password/reset", "account.reset_post"),
+    ("/account", "account.index"),
+    ("/account/password", "account.change_password"),
+    ("/account/sessions/end", "account.end_session"),
+    ("/account/apps/revoke", "account.revoke_app"),
+    ("/healthz", "ops.healthz"),
+    ("/readyz", "ops.readyz"),
+    ("/metrics", "ops.metrics"),
+    ("/register", "protocol.register"),
+    ("/register/<client_id>", "protocol.client_configuration"),
+    ("/admin/api/openapi.json", "admin.openapi"),
+    ("/admin/api/clients", "admin.list_clients"),
+    ("/admin/api/clients", "admin.create_client"),
+    ("/admin/api/clients/<client_id>", "admin.get_client"),
+    ("/admin/api/clients/<client_id>", "admin.update_client"),
+    ("/admin/api/clients/<client_id>", "admin.delete_client"),
+    ("/admin/api/clients/<client_id>/disable", "admin.disable_client"),
+    ("/admin/api/clients/<client_id>/enable", "admin.enable_client"),
+    ("/admin/api/clients/<client_id>/rotate-secret", "admin.rotate_secret"),
+    ("/admin/api/registration-tokens", "admin.issue_registration_token"),
+    ("/admin/api/users", "admin.list_users"),
+    ("/admin/api/users/<sub>", "admin.get_user"),
+    ("/admin/api/audit", "admin.audit_events"),
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("urlmap")
+    return create_app(Settings.from_env({}, instance_dir=str(folder), secret_key="u" * 40, keys_passphrase="u" * 16))
+
+
+def test_url_map_is_pinned(app):
+    routes = {(rule.rule, rule.endpoint) for rule in app.url_map.iter_rules()}
+    assert routes == EXPECTED_ROUTES, (
+        f"added: {sorted(routes - EXPECTED_ROUTES)}; removed: {sorted(EXPECTED_ROUTES - routes)}"
+    )
+
+
+def test_endpoint_names_read_surface_action(app):
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        assert re.fullmatch(r"(web|protocol|account|ops|admin)\.[a-z][a-z_]*", rule.endpoint), rule.endpoint
+
+
+def test_methods_per_route(app):
+    methods = {}
+    for rule in app.url_map.iter_rules():
+        methods.setdefault(rule.rule, set()).update(rule.methods - {"HEAD", "OPTIONS"})
+    assert methods["/authorize"] == {"GET", "POST"}
+    assert methods["/userinfo"] == {"GET", "POST"}
+    assert methods["/logout"] == {"GET", "POST"}
+    assert methods["/login"] == {"GET", "POST"}
+    for path in ("/token", "/revoke", "/introspect", "/register"):
+        assert methods[path] == {"POST"}, path
+    assert methods["/register/<client_id>"] == {"GET", "PUT", "DELETE"}
+    for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
+        assert methods[path] == {"GET"}, path
+    for path in ("/password/forgot", "/password/reset", "/login/device"):
+        assert methods[path] == {"GET", "POST"}, path
+    assert methods["/login/device/link"] == {"POST"}
+    assert methods["/login/device/approved"] == {"GET"}
+    for path in ("/account/password", "/account/sessions/end", "/account/apps/revoke"):
+        assert methods[path] == {"POST"}, path

@@ -1,0 +1,1 @@
+"""Shared test support: helpers, fixtures' building blocks and test doubles for every tier."""

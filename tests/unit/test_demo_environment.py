@@ -1,0 +1,32 @@
+"""What ``make demo`` hands its servers: the relying parties' loopback allow-listed for back-channel
+logout, inherited by the provider it starts (the demo itself runs in tests/e2e/test_demo.py)."""
+
+from __future__ import annotations
+
+import os
+
+
+def test_the_demo_allow_lists_loopback_for_its_relying_parties_back_channel_logout(tmp_path, monkeypatch):
+    """The relying parties listen on plain-http loopback: the demo adds 127.0.0.1 to
+    IDP_OUTBOUND_ALLOW (keeping what the operator set), and the provider it starts inherits it."""
+    from idp.demo import allow_loopback, child_environments
+
+    env: dict = {}
+    allow_loopback(env)
+    assert env["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"
+    env = {"IDP_OUTBOUND_ALLOW": "10.20.0.0/16"}
+    allow_loopback(env)
+    assert env["IDP_OUTBOUND_ALLOW"] == "10.20.0.0/16,127.0.0.1/32"
+    env = {"IDP_OUTBOUND_ALLOW": "127.0.0.0/8"}
+    allow_loopback(env)
+    assert env["IDP_OUTBOUND_ALLOW"] == "127.0.0.0/8"
+    monkeypatch.delenv("IDP_OUTBOUND_ALLOW", raising=False)
+    allow_loopback(os.environ)
+    creds = {k: {"client_id": k, "client_secret": "s", "app_secret": "a"} for k in ("dashboard", "portal")}
+    children = child_environments(
+        "http://127.0.0.1:8000",
+        {"dashboard": "http://127.0.0.1:8001", "portal": "http://127.0.0.1:8002"},
+        creds,
+        tmp_path,
+    )
+    assert children["provider"]["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"
