@@ -154,7 +154,7 @@ def test_missing_password_is_an_error(env, clean_database):
 # -- clients -----------------------------------------------------------------------------------
 
 
-def test_clients_create_json_prints_id_and_secret(env, clean_database):
+def test_clients_create_json_prints_what_an_rp_library_needs(env, clean_database):
     result = run(
         env,
         "clients",
@@ -169,7 +169,13 @@ def test_clients_create_json_prints_id_and_secret(env, clean_database):
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert set(printed) == {"client_id", "client_secret"}
+    # Everything an RP library is configured with (issue 16): issuer, discovery, the registered metadata.
+    issuer = env.get("IDP_ISSUER", "http://127.0.0.1:8000")
+    assert printed["issuer"] == issuer
+    assert printed["discovery_url"] == issuer + "/.well-known/openid-configuration"
+    assert printed["redirect_uris"] == ["https://spom.example.edu/callback"]
+    assert printed["post_logout_redirect_uris"] == ["https://spom.example.edu/"]
+    assert printed["token_endpoint_auth_method"] == "client_secret_basic"
     assert len(printed["client_secret"]) >= 43
     with clean_database.session() as db:
         row = get_client(db, printed["client_id"])
@@ -193,7 +199,7 @@ def test_public_client_has_no_secret(env, clean_database):
     )
     assert result.returncode == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert set(printed) == {"client_id"}
+    assert "client_secret" not in printed and printed["token_endpoint_auth_method"] == "none"
     with clean_database.session() as db:
         row = get_client(db, printed["client_id"])
         assert row.public and row.secret_hash is None and row.token_endpoint_auth_method == "none"
