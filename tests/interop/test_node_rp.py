@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.interop.conftest import complete_login
 from tests.support.helpers import Provider, query
 from tests.support.registration_helpers import initial_access_token
@@ -67,17 +69,24 @@ def assert_code_flow(provider: Provider, result: dict[str, Any]) -> None:
     assert [e for e in provider.audit_events(type="logout") if e.client_id == result["client_id"]]
 
 
-def test_web_app_with_a_client_secret(provider, node_script):
+@pytest.mark.parametrize(
+    ("auth", "registered"),
+    [
+        # The README's quick start, ``discovery(server, clientId, clientSecret)``: client_secret_post.
+        ("quick_start", "client_secret_post"),
+        ("client_secret_basic", "client_secret_basic"),
+    ],
+)
+def test_web_app_with_a_client_secret(provider, node_script, auth, registered):
     provider.create_user()
     rp = provider.create_client(
         name="Node web app",
         redirect_uris=[REDIRECT_URI],
         post_logout_redirect_uris=[SIGNED_OUT],
         scope=SCOPE,
+        token_endpoint_auth_method=registered,
     )
-    result = run_code_flow(
-        provider, node_script, client_id=rp.client_id, client_secret=rp.client_secret, auth="client_secret_basic"
-    )
+    result = run_code_flow(provider, node_script, client_id=rp.client_id, client_secret=rp.client_secret, auth=auth)
     assert result["client_id"] == rp.client_id
     assert_code_flow(provider, result)
 
@@ -102,6 +111,10 @@ def test_dynamic_registration_and_private_key_jwt(provider, node_script):
         auth="private_key_jwt",
     )
     assert result["token_endpoint_auth_method"] == "private_key_jwt"
+    assert result["registration"] == {
+        "access_token": True,
+        "client_uri": f"{provider.url}/register/{result['client_id']}",
+    }
     assert_code_flow(provider, result)
     registered = provider.audit_events(type="client.registered")
     assert [e.client_id for e in registered] == [result["client_id"]]

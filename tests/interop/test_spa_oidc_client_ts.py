@@ -95,8 +95,8 @@ def test_spa_sign_in_userinfo_refresh_revoke_sign_out(provider, spa, page):
     me = requests.get(provider.url + "/userinfo", headers=bearer(refreshed["access_token"]), timeout=5)
     assert me.status_code == 200 and me.json()["sub"] == profile["sub"]
 
-    # revokeTokens(): POST /revoke for the access and the refresh token; both stop working.
-    page.evaluate("async () => { await (await window.app).revokeTokens(['access_token', 'refresh_token']) }")
+    # revokeTokens(): POST /revoke for each token (revokeTokenTypes: access, then refresh); both stop working.
+    page.evaluate("async () => { await (await window.app).revokeTokens() }")
     me = requests.get(provider.url + "/userinfo", headers=bearer(refreshed["access_token"]), timeout=5)
     assert me.status_code == 401
     refresh = requests.post(

@@ -61,6 +61,11 @@ main(async (spec) => {
   return {
     client_id: metadata.client_id,
     token_endpoint_auth_method: metadata.token_endpoint_auth_method ?? null,
+    // what dynamicClientRegistration kept of the registration response (RFC 7592 management)
+    registration: {
+      access_token: typeof metadata.registration_access_token === 'string',
+      client_uri: metadata.registration_client_uri ?? null,
+    },
     id_token_claims: claims,
     scope: tokens.scope ?? null,
     token_type: tokens.token_type,

@@ -33,7 +33,8 @@ export async function privateKey() {
   return { key: { key: pair.privateKey, kid }, jwk }
 }
 
-// `spec.auth`: "client_secret_basic" | "client_secret_post" | "private_key_jwt".
+// `spec.auth`: "quick_start" | "client_secret_basic" (a client_id and secret), or "private_key_jwt"
+// (with `spec.register`: the metadata to register with `spec.initial_access_token`).
 export async function configuration(spec) {
   const issuer = new URL(spec.issuer)
   if (spec.register) {
@@ -53,8 +54,12 @@ export async function configuration(spec) {
     })
     return config
   }
-  const auth = spec.auth === 'client_secret_post' ? client.ClientSecretPost(spec.client_secret) : client.ClientSecretBasic(spec.client_secret)
-  return client.discovery(issuer, spec.client_id, undefined, auth, insecure)
+  if (spec.auth === 'quick_start') {
+    // The README's quick start: the secret as the metadata argument; the library then sends it
+    // with client_secret_post, its default.
+    return client.discovery(issuer, spec.client_id, spec.client_secret, undefined, insecure)
+  }
+  return client.discovery(issuer, spec.client_id, undefined, client.ClientSecretBasic(spec.client_secret), insecure)
 }
 
 // What the test asserts on when the library throws: its error class, OAuth error code and status.
