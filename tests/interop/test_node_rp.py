@@ -70,14 +70,15 @@ def assert_code_flow(provider: Provider, result: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("auth", "registered"),
+    ("auth", "registered", "state_and_nonce"),
     [
-        # The README's quick start, ``discovery(server, clientId, clientSecret)``: client_secret_post.
-        ("quick_start", "client_secret_post"),
-        ("client_secret_basic", "client_secret_basic"),
+        # The README's quick start, ``discovery(server, clientId, clientSecret)`` (client_secret_post),
+        # and examples/oidc.ts: PKCE only, no state and no nonce, since discovery advertises S256.
+        ("quick_start", "client_secret_post", False),
+        ("client_secret_basic", "client_secret_basic", True),
     ],
 )
-def test_web_app_with_a_client_secret(provider, node_script, auth, registered):
+def test_web_app_with_a_client_secret(provider, node_script, auth, registered, state_and_nonce):
     provider.create_user()
     rp = provider.create_client(
         name="Node web app",
@@ -86,7 +87,16 @@ def test_web_app_with_a_client_secret(provider, node_script, auth, registered):
         scope=SCOPE,
         token_endpoint_auth_method=registered,
     )
-    result = run_code_flow(provider, node_script, client_id=rp.client_id, client_secret=rp.client_secret, auth=auth)
+    result = run_code_flow(
+        provider,
+        node_script,
+        client_id=rp.client_id,
+        client_secret=rp.client_secret,
+        auth=auth,
+        state_and_nonce=state_and_nonce,
+    )
+    assert result["sent_state_and_nonce"] is state_and_nonce
+    assert ("nonce" in result["id_token_claims"]) is state_and_nonce
     assert result["client_id"] == rp.client_id
     assert_code_flow(provider, result)
 
@@ -109,6 +119,7 @@ def test_dynamic_registration_and_private_key_jwt(provider, node_script):
         register=metadata,
         initial_access_token=initial_access_token(provider),
         auth="private_key_jwt",
+        state_and_nonce=True,
     )
     assert result["token_endpoint_auth_method"] == "private_key_jwt"
     assert result["registration"] == {

@@ -1,4 +1,4 @@
-// An openid-client v6 web app: the authorization code flow with PKCE, nonce and state, then
+// An openid-client v6 web app: the authorization code flow with PKCE (and state and nonce), then
 // UserInfo, introspection, refresh, revocation and the RP-initiated logout URL, each call as the
 // library's README and API reference show it.
 //   node code_flow.mjs '{"issuer": ..., "redirect_uri": ..., "post_logout_redirect_uri": ..., "scope": ...,
@@ -21,16 +21,20 @@ main(async (spec) => {
   const metadata = config.clientMetadata()
   const code_verifier = client.randomPKCECodeVerifier()
   const code_challenge = await client.calculatePKCECodeChallenge(code_verifier)
-  const state = client.randomState()
-  const nonce = client.randomNonce()
-  const authorizationUrl = client.buildAuthorizationUrl(config, {
+  const parameters = {
     redirect_uri: spec.redirect_uri,
     scope: spec.scope,
     code_challenge,
     code_challenge_method: 'S256',
-    state,
-    nonce,
-  })
+  }
+  // examples/oidc.ts adds a nonce (and the README a state) only when the server does not
+  // advertise PKCE; `spec.state_and_nonce` sends both anyway, as many apps do.
+  let state, nonce
+  if (spec.state_and_nonce || !config.serverMetadata().supportsPKCE()) {
+    parameters.state = state = client.randomState()
+    parameters.nonce = nonce = client.randomNonce()
+  }
+  const authorizationUrl = client.buildAuthorizationUrl(config, parameters)
   emit({ authorization_url: authorizationUrl.href, client_id: metadata.client_id })
 
   const callback = new URL(await readLine())
@@ -66,6 +70,7 @@ main(async (spec) => {
       access_token: typeof metadata.registration_access_token === 'string',
       client_uri: metadata.registration_client_uri ?? null,
     },
+    sent_state_and_nonce: state !== undefined,
     id_token_claims: claims,
     scope: tokens.scope ?? null,
     token_type: tokens.token_type,
