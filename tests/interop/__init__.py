@@ -1,2 +1,2 @@
-"""Interop: real, independent relying-party implementations (pinned, from the registries) against a
-live provider, each driving it only as its own documentation says (issue 16)."""
+"""The interop suite: real, independent relying-party implementations (RP libraries, a web-server
+module) against a live provider, each driven only as its own documentation says."""
