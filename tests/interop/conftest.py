@@ -34,17 +34,26 @@ def require_package(name: str) -> Path:
     return path
 
 
+@functools.cache
+def node_binary() -> str:
+    """The machine's node; openid-client 6 needs Node.js 20 or newer (WebCrypto and fetch as globals)."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not on PATH (the interop suite runs openid-client in Node.js 20+)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    if int(version.strip().lstrip("v").split(".")[0]) < 20:
+        pytest.fail(f"openid-client 6 needs Node.js 20 or newer; node is {version.strip()}")
+    return node
+
+
 class NodeScript:
     """``node node/SCRIPT.mjs SPEC``: each line it prints is one JSON object; ``{"failure": …}`` is
     what the library threw."""
 
     def __init__(self, script: str, spec: dict[str, Any]) -> None:
-        node = shutil.which("node")
-        if node is None:
-            pytest.fail("node is not on PATH")
         require_package("openid-client")
         self.process = subprocess.Popen(
-            [node, str(NODE_DIR / script), json.dumps(spec)],
+            [node_binary(), str(NODE_DIR / script), json.dumps(spec)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
