@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m idp.http.i18n
 	touch $(STAMP)
 
-# axe-core for the accessibility checks in the browser tests, exactly as pinned in package-lock.json.
+# The tests' npm packages, exactly as pinned in package-lock.json: axe-core for the accessibility checks,
+# openid-client and oidc-client-ts for the interop suite (tests/interop/).
 $(AXE): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts
 	touch $(AXE)
