@@ -100,6 +100,16 @@ def test_bad_assertions_are_refused(provider, client, key, change):
     assert response.json()["error"] == "invalid_client", response.text
 
 
+@pytest.mark.parametrize("iat_ahead, exp_ahead, error", [(59, 659, "invalid_grant"), (0, 661, "invalid_client")])
+def test_the_lifetime_cap_allows_clock_skew(provider, client, key, iat_ahead, exp_ahead, error):
+    # pyoidc signs exp = iat + 600 by its own clock: a client clock up to the leeway (60 s) ahead is
+    # accepted (invalid_grant: authenticated, the code is bogus); an exp past cap + leeway is not.
+    now = int(provider.clock.now())
+    signed = assertion(provider, client, key, iat=now + iat_ahead, exp=now + exp_ahead)
+    response = token(provider, {"grant_type": "authorization_code", "code": "x", "redirect_uri": CALLBACK}, signed)
+    assert response.json()["error"] == error, response.text
+
+
 def test_a_key_the_client_did_not_register_is_refused(provider, client):
     stranger = ECKey.generate_key("P-256", parameters={"kid": "rp-key-1"})
     response = token(

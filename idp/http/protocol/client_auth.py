@@ -87,7 +87,9 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
             raise InvalidClientError(description=f"Invalid client assertion: {exc.description}") from exc
         if claims["sub"] != claims["iss"]:
             raise InvalidClientError(description="Issuer and Subject MUST match.")
-        if claims["exp"] > now + MAX_ASSERTION_SECONDS:
+        # The cap allows the same clock skew as exp and iat: RP libraries default to exactly the cap
+        # (pyoidc: exp = iat + 600), so a client clock a second ahead would otherwise be refused.
+        if claims["exp"] > now + MAX_ASSERTION_SECONDS + self.leeway:
             raise InvalidClientError(description=f"The assertion may live at most {MAX_ASSERTION_SECONDS} seconds.")
         if not isinstance(claims["jti"], str) or not self.validate_jti(claims, claims["jti"]):
             raise InvalidClientError(description="JWT ID is used before.")
