@@ -35,7 +35,7 @@ test: $(STAMP) $(AXE)
 	$(BIN)/ruff format --check idp clients tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 ## serve: the provider with the configured settings (IDP_* variables)
 serve: $(STAMP)

@@ -49,9 +49,11 @@ def assert_code_flow(provider: Provider, result: dict[str, Any]) -> None:
 
     refreshed = result["refreshed"]
     assert refreshed["access_token_changed"] and refreshed["refresh_token_changed"]
-    if refreshed["id_token_claims"] is not None:  # OIDC Core §12.2: the same sub and aud
-        assert refreshed["id_token_claims"]["sub"] == claims["sub"]
-        assert "nonce" not in refreshed["id_token_claims"]
+    # A fresh ID token on refresh (issue 16; OIDC Core §12.2): the same sub and aud, no nonce.
+    assert refreshed["id_token_claims"] is not None
+    assert refreshed["id_token_claims"]["sub"] == claims["sub"]
+    assert refreshed["id_token_claims"]["aud"] == claims["aud"]
+    assert "nonce" not in refreshed["id_token_claims"]
 
     # Revoked: both tokens of the grant are inactive, refresh is refused, UserInfo answers 401.
     assert result["refresh_token_after_revocation"] == {"active": False}
