@@ -6,7 +6,9 @@ What gunicorn gave ``idp serve`` and how it is kept here:
 - workers and threads: ``workers`` processes, each running requests on ``blocking_threads`` = IDP_THREADS;
 - graceful shutdown: SIGTERM makes granian stop accepting and each worker finish its in-flight requests;
   ``workers_kill_timeout`` (IDP_GRACEFUL_TIMEOUT) kills one that has not finished by then;
-- worker restart on crash: ``respawn_failed_workers`` (granian exits on a crash loop, like gunicorn);
+- worker restart on crash: ``respawn_failed_workers`` starts a replacement at once; a worker that dies again
+  within 5.5 s of its respawn is a crash loop, and granian exits non-zero (gunicorn likewise exits when a
+  worker cannot boot), leaving the restart to the orchestrator;
 - request timeout: granian has no watchdog for a stuck Python request (nor, in effect, gunicorn's gthread
   worker, whose heartbeat is its main loop, not the request threads). What bounds a worker instead:
   ``backpressure`` (at most ``CONNECTIONS_PER_WORKER`` connections, gunicorn's ``worker_connections``;
@@ -40,8 +42,6 @@ from idp.http.ops.proxy import ForwardedProto
 if TYPE_CHECKING:
     from flask import Flask
 
-#: Seconds between a worker's crash and its replacement (granian's default is 3.5).
-RESPAWN_INTERVAL = 1.0
 #: Connections one worker holds at once. granian's "backpressure" counts connections, not requests: an idle
 #: keep-alive connection keeps its slot, so a limit of IDP_THREADS let 4 of 8 keep-alive clients wait
 #: forever (measured). gunicorn's gthread worker has the same bound, ``worker_connections`` (1000).
@@ -66,7 +66,6 @@ def options(
         "log_dictconfig": dict_config(settings.server.log_level, settings.server.log_format),
         "log_access": False,
         "respawn_failed_workers": True,
-        "respawn_interval": RESPAWN_INTERVAL,
         "workers_kill_timeout": graceful_timeout,
     }
 
