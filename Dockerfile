@@ -1,6 +1,6 @@
 # SPOM Login provider image.
 #   build stage: a virtualenv with the provider and its dependencies (all ship binary wheels);
-#   final stage: python slim + that virtualenv, no compiler, no pip, non-root, gunicorn (`idp serve`).
+#   final stage: python slim + that virtualenv, no compiler, no pip, non-root, `idp serve` (granian; gunicorn with IDP_SERVER).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
@@ -38,5 +38,6 @@ USER idp:idp
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-# gunicorn, configured from IDP_* settings (workers, timeouts, graceful shutdown on SIGTERM).
+# granian (IDP_SERVER=gunicorn for gunicorn), configured from IDP_* settings (workers, threads, graceful
+# shutdown on SIGTERM, a crashed worker replaced).
 CMD ["idp", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,6 +1,6 @@
 """Brute-force benchmark: 10,000 wrong-password attempts from 50 IPs at one account, and its owner.
 
-Starts a real provider (``idp serve``: gunicorn, production argon2 parameters, the Redis throttle,
+Starts a real provider (``idp serve``: granian, production argon2 parameters, the Redis throttle,
 mail written to the outbox folder) on loopback with ``IDP_TRUSTED_PROXIES=127.0.0.1/32`` so each
 attempt can claim one of 50 addresses in ``X-Forwarded-For``. The owner signs in once before the
 attack (receiving the known-device cookie). While the attack runs (after ``--owner-after``
@@ -10,7 +10,7 @@ attack the owner signs in again from the first browser.
 
 Reports: attempts answered (by status), argon2 verifications (from the audit trail: every failure
 whose reason is not ``throttled`` was verified, and every success), the provider's CPU time
-(gunicorn master + workers, from /proc), what the same attempts would have cost unthrottled, the
+(the server master + workers, from /proc), what the same attempts would have cost unthrottled, the
 new device's steps and time to get in, and the owner's results. Not part of the test suite
 (timings are not tests).
 

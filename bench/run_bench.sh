@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: SPOM Login (production path: `idp serve` = gunicorn, PostgreSQL, Redis) and the peer
+# `make bench`: SPOM Login (production path: `idp serve` = granian unless IDP_SERVER=gunicorn, PostgreSQL, Redis) and the peer
 # (node oidc-provider, ../shared/bench/peer) started side by side, each pinned to SERVER_CPU, the load
 # pinned to LOAD_CPU; the shared harness and bench_extra.py run against both in the same run; then
 # bench/report.py writes bench/results/latest.{md,json} and docs/performance.md.

@@ -3,7 +3,7 @@
 ``python -m idp.demo`` seeds the demo users (a student, an employee, a vendor) and registers the
 SPOM dashboard and the Supplier Portal (idempotent: a second run keeps what exists and prints the
 same credentials), then runs the three servers as child processes and prints their URLs. One
-Ctrl-C stops all of them: each child gets SIGTERM (a graceful gunicorn shutdown), and SIGKILL only
+Ctrl-C stops all of them: each child gets SIGTERM (a graceful shutdown of its server), and SIGKILL only
 if it has not exited after ten seconds. ``--seed-only`` seeds and prints without serving.
 """
 

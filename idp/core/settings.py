@@ -122,12 +122,23 @@ class ServerSettings(Section):
     log_format: str = setting(
         "IDP_LOG_FORMAT", "json", "Log lines: `json` (one object per line, with the request id) or `text`."
     )
-    workers: int = setting("IDP_WORKERS", 2, "gunicorn worker processes started by `idp serve`.")
+    http_server: str = setting(
+        "IDP_SERVER",
+        "granian",
+        "HTTP server of `idp serve`: `granian` (Rust, WSGI interface; ~3x the requests/s of gunicorn on "
+        "discovery and JWKS, docs/performance.md) or `gunicorn` (gthread workers).",
+    )
+    workers: int = setting(
+        "IDP_WORKERS",
+        0,
+        "Worker processes started by `idp serve`; 0 = auto: one without IDP_REDIS_URL (the in-process "
+        "store is per process), the usable CPU cores with it.",
+    )
     threads: int = setting(
         "IDP_THREADS",
         4,
-        "Threads per gunicorn worker (gthread worker class when > 1: keeps HTTP keep-alive "
-        "connections, ~3x the requests/s of sync workers in bench/).",
+        "Threads per worker that run requests, at most this many at once (granian's blocking threads; "
+        "gunicorn's gthread worker class when > 1).",
     )
     malloc_mmap_threshold_kib: int = setting(
         "IDP_MALLOC_MMAP_THRESHOLD_KIB",
@@ -138,10 +149,15 @@ class ServerSettings(Section):
         "docs/performance.md); 0 = glibc's own adaptive threshold.",
     )
     worker_timeout: int = setting(
-        "IDP_WORKER_TIMEOUT", 30, "Seconds before gunicorn restarts a worker that stopped answering."
+        "IDP_WORKER_TIMEOUT",
+        30,
+        "gunicorn only: seconds before it restarts a worker that stopped answering (granian has no such "
+        "watchdog; it respawns a worker that died, docs/deploy.md).",
     )
     graceful_timeout: int = setting(
-        "IDP_GRACEFUL_TIMEOUT", 30, "Seconds in-flight requests get to finish after SIGTERM."
+        "IDP_GRACEFUL_TIMEOUT",
+        30,
+        "Seconds in-flight requests get to finish after SIGTERM; then the workers are killed.",
     )
 
     @property
@@ -173,7 +189,9 @@ class ServerSettings(Section):
         yield from self._networks("metrics_networks")
         if self.log_format not in ("json", "text"):
             yield "IDP_LOG_FORMAT: one of json, text"
-        yield from self._between("workers", 1, 64)
+        if self.http_server not in ("granian", "gunicorn"):
+            yield "IDP_SERVER: one of granian, gunicorn"
+        yield from self._between("workers", 0, 64)
         yield from self._between("threads", 1, 64)
         yield from self._between("worker_timeout", 1, 3600)
         yield from self._between("graceful_timeout", 1, 3600)

@@ -1,4 +1,4 @@
-"""Two provider processes (gunicorn via ``idp serve``) on two ports, one PostgreSQL, one Redis:
+"""Two provider processes (granian via ``idp serve``) on two ports, one PostgreSQL, one Redis:
 they act as one provider. Each test signs in through one instance and continues on the other:
 code exchange, refresh, single sign-on and logout, concurrent refreshes, one throttle counted
 across both, and a key rotated on A's host (``idp keys rotate``) served and used by B within

@@ -1,4 +1,4 @@
-"""Several real provider processes (``idp serve``, gunicorn) sharing one PostgreSQL and one Redis,
+"""Several real provider processes (``idp serve``: granian unless a test sets IDP_SERVER) sharing one PostgreSQL and one Redis,
 and a loopback TCP proxy in front of each dependency so a test can cut it and restore it.
 
 Nothing here stops the shared PostgreSQL or Redis servers (other test runs use them): an outage
@@ -134,7 +134,7 @@ class TcpProxy:
 
 @dataclass
 class Instance:
-    """One provider process (gunicorn master + workers) on its own port."""
+    """One provider process (the server's master + workers) on its own port."""
 
     name: str
     port: int
@@ -155,7 +155,7 @@ class Instance:
             self.process.wait(timeout=10)
 
     def stop(self, timeout: float = 15) -> int:
-        """SIGTERM (gunicorn's graceful shutdown) and wait; returns the exit status."""
+        """SIGTERM (the graceful shutdown) and wait; returns the exit status."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:

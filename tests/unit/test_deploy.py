@@ -64,7 +64,7 @@ def test_migrations_run_once_before_any_replica(services):
         assert needs["migrate"] == {"condition": "service_completed_successfully"}
         assert needs["postgres"]["condition"] == "service_healthy"
         assert needs["redis"]["condition"] == "service_healthy"
-        assert "command" not in services[name]  # the image's CMD: idp serve (gunicorn), no migration
+        assert "command" not in services[name]  # the image's CMD: idp serve (granian), no migration
     # Nothing else migrates.
     assert [n for n, s in services.items() if "init" in (s.get("command") or [])] == ["migrate"]
 
@@ -142,7 +142,7 @@ def test_dockerfile_is_multi_stage_slim_and_non_root():
     assert "pip uninstall" in joined  # not even pip is left behind
 
 
-def test_dockerfile_runs_gunicorn_through_idp_serve_with_a_health_check():
+def test_dockerfile_runs_the_server_through_idp_serve_with_a_health_check():
     final = dockerfile_stages()[-1]
     cmd = [line for line in final if line.startswith("CMD ")]
     assert cmd and cmd[-1].startswith('CMD ["idp", "serve", "--host", "0.0.0.0"')

@@ -252,6 +252,7 @@ SAMPLE = {
     "IDP_MAX_PASSWORD_LENGTH": "64",
     "IDP_PASSWORD_MIN_LENGTH": "12",
     "IDP_SMTP_SECURITY": "tls",
+    "IDP_SERVER": "gunicorn",
     "IDP_KEYS_PASSPHRASE": "x" * 16,
     "IDP_KEY_PUBLICATION_SECONDS": "700",
     "IDP_DEVICE_LINK_SECONDS": "720",  # at least the account limit's refill interval (3600 s / 5)

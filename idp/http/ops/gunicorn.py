@@ -1,5 +1,5 @@
-"""gunicorn configuration for ``idp serve``: workers and timeouts from settings, JSON logs,
-trusted proxies, and the Prometheus multiprocess directory.
+"""gunicorn configuration for ``idp serve`` with IDP_SERVER=gunicorn: workers and timeouts from settings,
+JSON logs, trusted proxies, and the Prometheus multiprocess hooks (the parent's setup is ``process``).
 
 Nothing here imports ``prometheus_client`` at module level: it must see
 ``PROMETHEUS_MULTIPROC_DIR`` before its first import, which happens in the workers.
@@ -7,14 +7,10 @@ Nothing here imports ``prometheus_client`` at module level: it must see
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
-import os
 import shutil
-import tempfile
 from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
@@ -35,40 +31,6 @@ class Logger(_GunicornLogger):
 
     def access(self, resp: object, req: object, environ: dict[str, Any], request_time: timedelta) -> None:
         return None
-
-
-M_MMAP_THRESHOLD = -3  # glibc <malloc.h>
-
-
-def set_malloc_mmap_threshold(kib: int) -> bool:
-    """Fix glibc's mmap threshold at ``kib`` KiB (before the workers fork; they inherit it).
-
-    glibc raises the threshold after the first large block is freed (up to 32 MiB), so from then
-    on every argon2id verify's 19 MiB comes from the heap arena of the thread that ran it and
-    stays there: one per thread, ~90 MB of a worker's RSS (bench, docs/performance.md). A fixed
-    threshold hands those blocks back on free. Returns False where there is nothing to do
-    (``kib`` 0, or a C library without ``mallopt``, e.g. musl or macOS)."""
-    if kib <= 0:
-        return False
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    return mallopt(M_MMAP_THRESHOLD, kib * 1024) == 1
-
-
-def prepare_metrics_dir() -> tuple[str, bool]:
-    """Use ``PROMETHEUS_MULTIPROC_DIR`` (or a fresh temporary folder) and empty it of the previous
-    run's samples, as prometheus-client requires; the workers inherit the variable.
-    Returns the folder and whether it was made here (then ``on_exit`` removes it)."""
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    created = not given
-    path = given or tempfile.mkdtemp(prefix="idp-metrics-")
-    Path(path).mkdir(parents=True, exist_ok=True)
-    for stale in Path(path).glob("*.db"):
-        stale.unlink(missing_ok=True)
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
-    return path, created
 
 
 def remove_folder_on_exit(path: str) -> Callable[[Arbiter], None]:

@@ -25,7 +25,8 @@ class RequestIdFilter(logging.Filter):
 
 
 def dict_config(level: str = "INFO", fmt: str = "json") -> dict:
-    """A ``logging.config.dictConfig`` dictionary (gunicorn's ``logconfig_dict`` takes the same)."""
+    """A ``logging.config.dictConfig`` dictionary (gunicorn's ``logconfig_dict`` and granian's
+    ``log_dictconfig`` take the same)."""
     level = level.upper()
     formatters = {
         # "time" is ISO 8601 in UTC (python-json-logger's timestamp option).
@@ -54,6 +55,9 @@ def dict_config(level: str = "INFO", fmt: str = "json") -> dict:
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
             "gunicorn.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
+            # granian's own logger (its Rust side logs through it too); its access log stays off.
+            "_granian": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+            "granian.access": {"level": "WARNING", "handlers": ["stderr"], "propagate": False},
             "authlib": {"level": quiet},
             "urllib3": {"level": quiet},
         },
