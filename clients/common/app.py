@@ -13,13 +13,26 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.oidc.core import CodeIDToken
-from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -174,6 +187,22 @@ def _safe_next(value: str | None) -> str:
 _HERE = "https://this-app.invalid/"
 
 
+#: A day: the icon ships with the app; the ETag revalidates it after that.
+FAVICON_MAX_AGE = 86400
+
+
+@bp.get("/favicon.svg")
+@bp.get("/favicon.ico", endpoint="favicon_ico")  # browsers ask for it whatever the page links
+def favicon() -> Response:
+    """The apps' small SVG icon, cacheable (pages link /favicon.svg); a few hundred bytes, read whole."""
+    response = make_response((Path(bp.static_folder or "") / "favicon.svg").read_bytes())
+    response.mimetype = "image/svg+xml"
+    response.cache_control.public = True
+    response.cache_control.max_age = FAVICON_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 @bp.get("/login")
 def login() -> ResponseReturnValue:
     silent = request.args.get("silent") == "1"
@@ -277,7 +306,7 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-    if request.endpoint not in ("static", "rp.static"):
+    if request.endpoint not in ("static", "rp.static", "rp.favicon", "rp.favicon_ico"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 
