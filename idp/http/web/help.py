@@ -72,7 +72,7 @@ FAVICON_MAX_AGE = 86400
 
 @bp.get("/favicon.svg")
 @bp.get("/favicon.ico", endpoint="favicon_ico")  # browsers ask for it whatever the page links
-def favicon() -> Response:
+def favicon() -> BaseResponse:
     """A small SVG favicon in the configured primary colour, cacheable (pages link /favicon.svg)."""
     response = make_response(FAVICON.format(colour=deps().settings.branding.primary_color))
     response.mimetype = "image/svg+xml"
