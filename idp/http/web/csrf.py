@@ -27,7 +27,7 @@ class CSRFError(Exception):
         self.reason = reason
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """Ages tokens by the clock service, so tests can expire a form without sleeping."""
 
     def get_timestamp(self) -> int:
@@ -35,7 +35,7 @@ class _ClockSigner(TimestampSigner):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(deps().settings.server.secret_key, salt="idp.csrf", signer=_ClockSigner)
+    return URLSafeTimedSerializer(deps().settings.server.secret_key, salt="idp.csrf", signer=ClockSigner)
 
 
 def csrf_token() -> str:
