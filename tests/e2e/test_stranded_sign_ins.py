@@ -5,12 +5,15 @@ provider URL is a page in the reader's language (with the favicon, never a 404).
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.support.apps import start_apps
+from tests.support.constants import CHROMIUM
+from tests.support.constants import CHROMIUM_ARGS as ARGS
 from tests.support.helpers import PASSWORD
 
 
@@ -76,3 +79,51 @@ def test_a_way_back_older_than_a_day_or_from_another_browser_leads_nowhere(apps,
         expect(stranger).to_have_url(apps.provider.url + "/")  # the provider's own page, not the app
     finally:
         other.close()
+
+
+def test_two_tabs_started_together_both_reach_the_app(apps, context):
+    first, second = context.new_page(), context.new_page()
+    for tab in (first, second):
+        tab.goto(apps.dashboard.url + "/")
+        expect(tab).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction="))
+    sign_in(first)
+    expect(first.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    sign_in(second)  # its own pending sign-in survived the first tab's
+    expect(second).to_have_url(apps.dashboard.url + "/")
+    expect(second.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    second.reload()
+    expect(second.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_cookies_cleared_mid_sign_in_offer_to_continue_not_a_cookie_warning(apps, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction="))
+    for name in ("spom_dashboard_session", "spom_dashboard_session_probe"):  # the app's cookies only
+        context.clear_cookies(name=name)
+    sign_in(page)
+    expect(page.get_by_role("alert")).to_contain_text("This sign-in cannot be finished here")
+    expect(page.get_by_role("alert")).not_to_contain_text("cookies")
+    page.get_by_role("link", name="Continue").click()  # the provider session carries it through
+    expect(page).to_have_url(apps.dashboard.url + "/")
+    expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_an_app_whose_cookies_the_browser_refuses_says_so(apps, playwright_instance, tmp_path):
+    profile = tmp_path / "profile"
+    (profile / "Default").mkdir(parents=True)
+    # Chromium's per-site "not allowed to save data" exception, for the dashboard only.
+    site = apps.dashboard.url + ",*"
+    preferences = {"profile": {"content_settings": {"exceptions": {"cookies": {site: {"setting": 2}}}}}}
+    (profile / "Default" / "Preferences").write_text(json.dumps(preferences))
+    context = playwright_instance.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True
+    )
+    try:
+        page = context.new_page()
+        page.goto(apps.dashboard.url + "/")
+        sign_in(page)
+        expect(page.get_by_role("alert")).to_contain_text("Your browser refuses cookies for this app")
+        assert not [c for c in context.cookies() if c["name"].startswith("spom_dashboard")]
+    finally:
+        context.close()
