@@ -125,6 +125,39 @@ def test_post_without_csrf_cookie_says_cookies_are_disabled(provider):
     assert SESSION_COOKIE not in browser.http.cookies
 
 
+def test_cookies_cleared_while_the_page_was_open_are_not_called_refused(provider):
+    """The browser sent the provider's cookies when the form was made (it keeps cookies), so a
+    form arriving without them lost them: a fresh form, not a cookie-settings lecture."""
+    provider.create_user()
+    browser = provider.browser()
+    browser.get("/login")
+    page = browser.get("/login")  # this time the browser sends the cookie set by the first visit
+    browser.http.cookies.clear()
+    response = browser.submit_login(page)
+    assert response.status_code == 400
+    assert "cookies were probably cleared while it was open" in html.unescape(response.text)
+    assert "Cookies are disabled" not in response.text
+    assert sign_in(browser).status_code == 302  # and the fresh form works
+
+
+def test_a_sign_in_page_reached_without_any_cookie_probes_before_saying_cookies_are_refused(provider):
+    """/authorize sets the browser-binding cookie; a browser arriving without it gets one more
+    cookie and a second look: still none means the browser refuses cookies."""
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    login = browser.get(rp.authorization_url())
+    assert login.status_code == 302
+    browser.http.cookies.clear()
+    probe = browser.get(login.headers["Location"])
+    assert probe.status_code == 302 and probe.headers["Location"].endswith("&probe=1")
+    assert any(h.startswith("idp_browser=") for h in set_cookie_headers(probe))
+    browser.http.cookies.clear()  # refused again
+    refused = browser.get(probe.headers["Location"])
+    assert refused.status_code == 400 and "Cookies are disabled in your browser" in html.unescape(refused.text)
+    assert "another browser" not in refused.text
+
+
 def test_post_without_csrf_token_is_refused(provider):
     provider.create_user()
     browser = provider.browser()

@@ -19,7 +19,7 @@ from idp.http.protocol.authorize import deny
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from idp.http.web import app_return
 from idp.http.web import device as web_device
-from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.http.web.csrf import PROBE_COOKIES, CSRFError, validate_csrf
 from idp.storage.sql import consents
 from idp.storage.sql.clients import get_client
 
@@ -28,6 +28,9 @@ log = logging.getLogger("idp.http.web")
 
 MESSAGES = {
     "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "cookies_cleared": _l(
+        "This page lost its cookie: cookies were probably cleared while it was open. Please try again."
+    ),
     "expired": _l("This page was open too long and has expired. Please try again."),
     "invalid": _l("Invalid credentials."),
     "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
@@ -53,6 +56,9 @@ HELP = {
         "You probably kept this page open in another tab or for a long time. We have loaded a fresh "
         "form and kept your username: enter your password again and select Sign in."
     ),
+    "cookies_cleared": _l(
+        "We have loaded a fresh form and kept your username: enter your password again and select Sign in."
+    ),
     "throttled": _l("This protects your account against password guessing. The wait is the same for every account."),
 }
 SCOPE_TEXT = {
@@ -73,6 +79,15 @@ def home() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if request.args.get("interaction") and interaction is None:
+        if problem == interactions.OTHER_BROWSER and not any(request.cookies.get(n) for n in PROBE_COOKIES):
+            # No cookie of ours although /authorize just set one: refused, or a link opened in
+            # another browser. Set one and look again (a probe) before saying which.
+            if request.args.get("probe") != "1":
+                interactions.set_probe()
+                return redirect(url_for("web.login", interaction=request.args["interaction"], probe="1"))
+            return _login_page(
+                None, error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
+            )
         return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
