@@ -127,3 +127,19 @@ def test_an_app_whose_cookies_the_browser_refuses_says_so(apps, playwright_insta
         assert not [c for c in context.cookies() if c["name"].startswith("spom_dashboard")]
     finally:
         context.close()
+
+
+def test_a_mistyped_provider_url_is_a_german_page_for_a_german_browser_with_a_favicon(apps, browser):
+    context = browser.new_context(locale="de-DE")  # Chromium sends Accept-Language: de-DE and Accept: text/html
+    try:
+        page = context.new_page()
+        response = page.goto(apps.provider.url + "/logn")
+        assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+        assert page.locator("html").get_attribute("lang") == "de"
+        expect(page.locator("main")).not_to_contain_text("There is no such page")
+        expect(page.locator("main")).to_contain_text("Diese Seite gibt es nicht")
+        for base in (apps.provider.url, apps.dashboard.url, apps.portal.url):
+            icon = page.request.get(base + "/favicon.ico")
+            assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml"), base
+    finally:
+        context.close()
