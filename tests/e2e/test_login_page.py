@@ -494,3 +494,48 @@ def test_logout_with_a_hint_whose_header_holds_a_quote_is_an_error_page_not_500(
     assert response.status_code == 400 and "Location" not in response.headers
     assert "Invalid &#39;id_token_hint&#39;." in response.text and 'x"y' not in response.text
     assert is_signed_in(browser)
+
+
+def _change_client(provider, client_id, **values):
+    from idp.http.context import deps
+    from idp.storage.sql.models import Client
+
+    with provider.app.app_context(), deps().database.session() as db:
+        row = db.get(Client, client_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.commit()
+
+
+def _expired_sign_in(provider, rp):
+    """Open the app's sign-in page, let its interaction expire (the form's token just still
+    valid), and sign in."""
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url()))
+    assert 'name="app_return"' in page.text
+    provider.clock.advance(1800)  # IDP_INTERACTION_SECONDS: the interaction is gone, the form is not
+    return browser.submit_login(page)
+
+
+def test_an_expired_interaction_continues_to_the_apps_registered_origin(provider):
+    provider.create_user()
+    rp = provider.create_client()
+    response = _expired_sign_in(provider, rp)
+    assert response.status_code == 303 and response.headers["Location"] == "http://127.0.0.1:9/"
+    assert "code=" not in response.headers["Location"]  # nothing issued for a request that is gone
+
+
+@pytest.mark.parametrize(
+    "change", [{"active": False}, {"redirect_uris": ["http://127.0.0.1:9/elsewhere"]}], ids=["disabled", "unregistered"]
+)
+def test_the_way_back_is_checked_against_the_registration_again(provider, change):
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url()))
+    provider.clock.advance(1800)
+    _change_client(provider, rp.client_id, **change)
+    response = browser.submit_login(page)
+    # No way back any more: the expired sign-in is explained, and nothing redirects anywhere.
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "Your sign-in took too long" in html.unescape(response.text) and "to continue to" not in response.text
