@@ -3,8 +3,9 @@ back-channel logout token validation, and the RP's own guards. Runs on both data
 
 from __future__ import annotations
 
+import json
 import re
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -309,3 +310,22 @@ def test_an_unreachable_provider_is_explained(tmp_path):
     assert client.get("/").status_code == 302
     page = client.get("/login")
     assert page.status_code == 503 and b"SPOM Login cannot be reached" in page.data
+
+
+def test_pending_sign_ins_are_kept_per_state_bounded_and_expiring(apps):
+    http = requests.Session()
+    states = []
+    for _ in range(10):  # ten tabs that each started a sign-in
+        started = http.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
+        states.append(parse_qs(urlsplit(started.headers["Location"]).query)["state"][0])
+    (row,) = apps.dashboard.sessions()
+    data = json.loads(row.data)
+    assert list(data["pending"]) == states[-8:]  # the newest eight, each with its own state
+    assert sorted(k.removeprefix("_state_spom_") for k in data if k.startswith("_state_spom_")) == sorted(states[-8:])
+    later = []
+    for _ in range(6):  # an hour of sign-ins ten minutes apart (the session stays alive)
+        apps.provider.clock.advance(600)
+        started = http.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
+        later.append(parse_qs(urlsplit(started.headers["Location"]).query)["state"][0])
+    (row,) = apps.dashboard.sessions()
+    assert list(json.loads(row.data)["pending"]) == later  # the first ten lapsed after their hour
