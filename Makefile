@@ -24,9 +24,10 @@ $(AXE): package.json package-lock.json
 install: $(STAMP) $(AXE)
 
 ## demo: provider (:8000), SPOM dashboard (:8001), Supplier Portal (:8002) on the embedded defaults; Ctrl-C stops all
+## (quiet server logs; `make demo DEMO_ARGS=--verbose` shows every line)
 demo: $(STAMP)
 	$(BIN)/idp init
-	$(BIN)/python -m idp.demo
+	$(BIN)/python -m idp.demo $(DEMO_ARGS)
 
 ## test: the code checks (ruff lint and format, mypy types, the layers contract in .importlinter), then the
 ## whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)

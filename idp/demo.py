@@ -5,6 +5,10 @@ SPOM dashboard and the Supplier Portal (idempotent: a second run keeps what exis
 same credentials), then runs the three servers as child processes and prints their URLs. One
 Ctrl-C stops all of them: each child gets SIGTERM (a graceful shutdown of its server), and SIGKILL only
 if it has not exited after ten seconds. ``--seed-only`` seeds and prints without serving.
+
+The servers' own log lines are quiet by default: the launcher shows only warnings, errors and the
+line naming each mail written to the outbox (where the reset links are), each after a ``demo:``
+prefix that stands out; ``--verbose`` passes every server line through, dimmed and named.
 """
 
 from __future__ import annotations
@@ -16,10 +20,12 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import IO
 
 from sqlalchemy import select
 
@@ -47,6 +53,9 @@ DEMO_APPS = [
     ("portal", "Supplier Portal", "SUPPLIER_PORTAL", "clients.supplier_portal"),
 ]
 STOP_SECONDS = 10
+#: Server log records shown without ``--verbose``: at least this level, or naming an outbox mail.
+SHOWN_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+OUTBOX_MARK = "written to outbox"
 
 
 def seed(urls: dict[str, str]) -> dict:
@@ -124,8 +133,51 @@ def child_environments(issuer: str, urls: dict[str, str], creds: dict, instance:
     return env
 
 
-def run(commands: dict[str, tuple[list[str], dict]]) -> int:
-    """Start every command in its own process group; stop all on Ctrl-C, SIGTERM or the first exit."""
+def style(text: str, code: str, stream: IO[str]) -> str:
+    """``text`` in an ANSI style (``1`` bold, ``2`` dim) when ``stream`` is a terminal; plain otherwise."""
+    return f"\033[{code}m{text}\033[0m" if stream.isatty() and not os.environ.get("NO_COLOR") else text
+
+
+def say(text: str) -> None:
+    """One of the demo's own lines: prefixed and bold, so it stands out among the servers' lines."""
+    print(style(f"demo: {text}", "1", sys.stderr), file=sys.stderr, flush=True)
+
+
+def server_line(name: str, line: str, verbose: bool) -> str | None:
+    """What the launcher prints for one line a server wrote (None: keep quiet).
+
+    Quiet mode keeps a record the user must see: a warning or an error, and the mail-outbox line
+    (JSON records as the provider writes them; plain lines from gunicorn and the relying parties
+    count when they say ERROR or CRITICAL). ``--verbose`` shows every line, dimmed."""
+    line = line.rstrip("\n")
+    if verbose:
+        return style(f"[{name}] {line}", "2", sys.stderr)
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if isinstance(record, dict):
+        message, level = str(record.get("message", "")), str(record.get("level", ""))
+    else:
+        message, level = line, next((lv for lv in ("ERROR", "CRITICAL") if lv in line), "")
+    if OUTBOX_MARK in message:
+        return style(f"demo: {name}: {message}", "1", sys.stderr)
+    if level in SHOWN_LEVELS:
+        return f"demo: {name} {level.lower()}: {message}"
+    return None
+
+
+def _relay(name: str, stream: IO[str], verbose: bool) -> None:
+    for line in stream:
+        shown = server_line(name, line, verbose)
+        if shown is not None:
+            print(shown, file=sys.stderr, flush=True)
+
+
+def run(commands: dict[str, tuple[list[str], dict]], verbose: bool = False) -> int:
+    """Start every command in its own process group; stop all on Ctrl-C, SIGTERM or the first exit.
+
+    Each child's output goes through ``server_line`` (quiet unless ``verbose``)."""
     children = {}
     stopping = False
 
@@ -138,12 +190,18 @@ def run(commands: dict[str, tuple[list[str], dict]]) -> int:
     for name, (argv, env) in commands.items():
         # A session of its own: the terminal's Ctrl-C reaches only this launcher, which stops the
         # children in order instead of racing them.
-        children[name] = subprocess.Popen(argv, env=env, start_new_session=True)  # noqa: S603 - argv is our own fixed command list, never user input
+        children[name] = subprocess.Popen(  # noqa: S603 - argv is our own fixed command list, never user input
+            argv, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        stream = children[name].stdout
+        if stream is not None:  # always, with PIPE (the type allows None)
+            threading.Thread(target=_relay, args=(name, stream, verbose), daemon=True).start()
     status = 0
     while not stopping:
         exited = [n for n, p in children.items() if p.poll() is not None]
         if exited:
-            print(f"demo: {exited[0]} exited with status {children[exited[0]].returncode}; stopping", file=sys.stderr)
+            hint = "" if verbose else " (run with --verbose for its log)"
+            say(f"{exited[0]} exited with status {children[exited[0]].returncode}; stopping{hint}")
             status = 1
             break
         time.sleep(0.2)
@@ -157,7 +215,7 @@ def run(commands: dict[str, tuple[list[str], dict]]) -> int:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    print("demo: stopped", file=sys.stderr)
+    say("stopped")
     return status
 
 
@@ -167,12 +225,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--dashboard-port", type=int, default=8001)
     parser.add_argument("--portal-port", type=int, default=8002)
     parser.add_argument("--seed-only", action="store_true", help="Seed and print, do not serve.")
+    parser.add_argument(
+        "--verbose", action="store_true", help="Show every log line of the three servers (default: warnings and mail)."
+    )
     args = parser.parse_args(argv)
     issuer = f"http://127.0.0.1:{args.provider_port}"
     os.environ.setdefault("IDP_ISSUER", issuer)
     allow_loopback(os.environ)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
+    first_run = not (Path(Settings.from_env().server.instance_dir) / "demo_clients.json").exists()
     creds = seed(urls)
+    # On a later run a user may have changed (or reset) the password: the demo does not reset it.
+    unless_changed = "" if first_run else " (unless changed)"
     outbox = Settings.from_env().mail.outbox_path
     print(
         f"""
@@ -181,7 +245,7 @@ SPOM Login demo
   SPOM Dashboard:   {urls["dashboard"]}
   Supplier Portal:  {urls["portal"]}
   Mail outbox:      {outbox}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
-  Password for every demo user: {DEMO_PASSWORD}
+  Password for every demo user: {DEMO_PASSWORD}{unless_changed}
     student   S1000001  (ada@example.edu)      dashboard: modules, assessments
     employee  E2000001  (grace@example.edu)    dashboard: teaching; portal: approvals
     vendor    V3000001  (orders@acme.example)  dashboard: induction; portal: orders
@@ -204,7 +268,7 @@ SPOM Login demo
     }
     for key, _name, _prefix, module in DEMO_APPS:
         commands[key] = ([python, "-m", module], env[key])
-    return run(commands)
+    return run(commands, verbose=args.verbose)
 
 
 if __name__ == "__main__":

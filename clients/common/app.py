@@ -2,7 +2,10 @@
 
 Sign-in is Authlib's Flask client: code flow with PKCE (S256), ``state`` and ``nonce`` kept in
 the server-side session, the ID token checked against the provider's JWKS (with this app's
-clock). Pages call ``login_required``; it refreshes an expired access token and, when the
+clock). Every pending sign-in is kept by its ``state`` (a tab each, a bounded number, with an
+expiry), so two tabs that started signing in together both finish. A callback whose ``state`` is
+unknown is told apart by a probe cookie: a browser that really refuses cookies hears so; one
+that merely lost the sign-in (another tab, cleared cookies, too old) is offered to continue. Pages call ``login_required``; it refreshes an expired access token and, when the
 app's own session has expired, goes back through the provider with ``prompt=none`` first.
 """
 
@@ -13,13 +16,26 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
 
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from authlib.oidc.core import CodeIDToken
-from flask import Blueprint, Flask, Response, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -36,6 +52,12 @@ bp = Blueprint("rp", __name__, template_folder="templates", static_folder="stati
 INTERACTION_ERRORS = {"login_required", "consent_required", "interaction_required", "account_selection_required"}
 #: Refresh this long before the access token's expiry, so a page never uses a token about to lapse.
 REFRESH_MARGIN_SECONDS = 30
+#: Pending sign-ins kept per browser session (one per tab that started one); the oldest go first.
+MAX_PENDING = 8
+#: How long a pending sign-in waits for its callback (Authlib keeps its own state data an hour too).
+PENDING_SECONDS = 3600
+#: Where Authlib keeps a pending sign-in's nonce and PKCE verifier: ``_state_<client name>_<state>``.
+AUTHLIB_STATE = "_state_spom_"
 
 
 @dataclass
@@ -174,17 +196,60 @@ def _safe_next(value: str | None) -> str:
 _HERE = "https://this-app.invalid/"
 
 
+#: A day: the icon ships with the app; the ETag revalidates it after that.
+FAVICON_MAX_AGE = 86400
+
+
+@bp.get("/favicon.svg")
+@bp.get("/favicon.ico", endpoint="favicon_ico")  # browsers ask for it whatever the page links
+def favicon() -> Response:
+    """The apps' small SVG icon, cacheable (pages link /favicon.svg); a few hundred bytes, read whole."""
+    response = make_response((Path(bp.static_folder or "") / "favicon.svg").read_bytes())
+    response.mimetype = "image/svg+xml"
+    response.cache_control.public = True
+    response.cache_control.max_age = FAVICON_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 @bp.get("/login")
 def login() -> ResponseReturnValue:
     silent = request.args.get("silent") == "1"
-    session["login"] = {"next": _safe_next(request.args.get("next")), "silent": silent}
     params = {"prompt": "none"} if silent else {}
-    return rp().oauth.authorize_redirect(rp().config.redirect_uri, **params)
+    response = rp().oauth.authorize_redirect(rp().config.redirect_uri, **params)
+    state = parse_qs(urlsplit(response.location).query).get("state", [""])[0]
+    _remember_pending(state, {"next": _safe_next(request.args.get("next")), "silent": silent})
+    _set_probe(response)
+    return response
+
+
+def _remember_pending(state: str, pending: dict[str, Any]) -> None:
+    """Keep this sign-in next to the others of this browser (dropping expired and the oldest)."""
+    now = rp().clock.now()
+    kept = {s: p for s, p in (session.get("pending") or {}).items() if p.get("expires_at", 0) > now}
+    kept[state] = {**pending, "expires_at": now + PENDING_SECONDS}
+    newest = sorted(kept, key=lambda s: kept[s]["expires_at"])[-MAX_PENDING:]
+    session["pending"] = {s: kept[s] for s in newest}
+    for key in [k for k in session if k.startswith(AUTHLIB_STATE) and k[len(AUTHLIB_STATE) :] not in newest]:
+        session.pop(key)  # Authlib's data for a sign-in no longer kept
+
+
+def _take_pending(state: str) -> dict[str, Any] | None:
+    """This callback's pending sign-in, removed from the session; None if unknown or expired."""
+    pending = dict(session.get("pending") or {})
+    found = pending.pop(state, None) if state else None
+    if found is not None:
+        session["pending"] = pending
+    if found is None or found.get("expires_at", 0) <= rp().clock.now():
+        return None
+    return dict(found)
 
 
 @bp.get("/callback")
 def callback() -> ResponseReturnValue:
-    pending = session.pop("login", None) or {"next": "/", "silent": False}
+    pending = _take_pending(request.args.get("state", ""))
+    if pending is None:
+        return _lost_sign_in()
     error = request.args.get("error")
     if error in INTERACTION_ERRORS and pending["silent"]:
         return render_template("rp/session_expired.html", next=pending["next"]), 200
@@ -194,18 +259,74 @@ def callback() -> ResponseReturnValue:
         token = rp().oauth.authorize_access_token(claims_cls=_clocked_id_token(rp().clock))
     except OAuthError as exc:
         if exc.error == "mismatching_state":
-            return _problem(
-                "This sign-in could not be matched to your browser.",
-                "Your browser may be blocking cookies for this site, or the sign-in was started in "
-                "another window. Enable cookies and try again.",
-            )
+            return _lost_sign_in()
         return _problem("The sign-in did not complete.", exc.description or exc.error)
     claims = token["userinfo"]
+    # The other tabs' pending sign-ins survive the new session (they are this browser's own).
+    others = {k: v for k, v in session.items() if k == "pending" or k.startswith(AUTHLIB_STATE)}
     session.clear()
     session.rotate()  # a new session id after sign-in: no session fixation
+    session.update(others)
     session["user"] = {"sub": claims["sub"], "sid": claims.get("sid"), **_profile(claims)}
     _store_tokens(token)
     return redirect(pending["next"])
+
+
+# -- a callback for a sign-in this browser no longer has -------------------------------------------
+
+
+def _probe_cookie() -> str:
+    return rp().config.cookie_name + "_probe"
+
+
+def _set_probe(response: Response) -> None:
+    """A cookie that only says "this browser keeps cookies", set before leaving for the provider."""
+    response.set_cookie(
+        _probe_cookie(), "1", httponly=True, samesite="Lax", secure=rp().config.secure_cookies, path="/"
+    )
+
+
+def _lost_sign_in() -> ResponseReturnValue:
+    """The callback's ``state`` is not pending here: already signed in, lost, or cookies refused."""
+    if current_user() is not None:
+        return redirect("/")  # another tab finished signing this browser in: simply continue
+    if request.cookies.get(_probe_cookie()):
+        return _lost_page()
+    # No probe either: refused, or cleared mid-sign-in. Ask once more: set it and look again.
+    response = redirect(url_for("rp.cookie_check"))
+    _set_probe(response)
+    return response
+
+
+@bp.get("/callback/cookie-check")
+def cookie_check() -> ResponseReturnValue:
+    if request.cookies.get(_probe_cookie()):
+        return _lost_page()
+    return render_template(
+        "rp/sign_in_lost.html",
+        title="Your browser refuses cookies for this app",
+        detail=(
+            f"Signing in needs one cookie that remembers your sign-in between {rp().config.name} and "
+            "SPOM Login. Allow cookies for this site in your browser's settings (private windows and "
+            "strict blockers often refuse them), then sign in again."
+        ),
+        action="Sign in again",
+        next="/",
+    ), 400
+
+
+def _lost_page() -> tuple[str, int]:
+    return render_template(
+        "rp/sign_in_lost.html",
+        title="This sign-in cannot be finished here",
+        detail=(
+            "It was started in another tab or window, or it waited too long. Nothing is wrong with your "
+            "account: continue, and you will be signed in (without your password if you are still signed "
+            "in to SPOM Login)."
+        ),
+        action="Continue",
+        next="/",
+    ), 400
 
 
 def _clocked_id_token(clock: Clock) -> type[CodeIDToken]:
@@ -277,7 +398,7 @@ def _security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'")
-    if request.endpoint not in ("static", "rp.static"):
+    if request.endpoint not in ("static", "rp.static", "rp.favicon", "rp.favicon_ico"):
         response.headers.setdefault("Cache-Control", "no-store")
     return response
 

@@ -49,22 +49,22 @@ def _rows(events: Sequence[AuditEvent], db: Session) -> list[dict[str, Any]]:
     ]
 
 
-def _line(row: dict[str, Any]) -> str:
-    details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
+#: The columns of ``idp audit list`` (details and request id follow, as ``key=value``).
+COLUMNS = ("TIME", "TYPE", "USER", "IP", "CLIENT")
+
+
+def _cells(row: dict[str, Any]) -> list[str]:
     who = row["registration_number"] or (f"user#{row['user_id']}" if row["user_id"] else "-")
-    return "  ".join(
-        x
-        for x in (
-            row["time"],
-            row["type"],
-            who,
-            row["ip"] or "-",
-            row["client_id"] or "-",
-            details,
-            f"req={row['request_id']}",
-        )
-        if x
-    )
+    details = " ".join(f"{k}={v}" for k, v in sorted(row["details"].items()))
+    rest = " ".join(x for x in (details, f"req={row['request_id']}") if x)
+    return [row["time"], row["type"], who, row["ip"] or "-", row["client_id"] or "-", rest]
+
+
+def _table(rows: list[dict[str, Any]]) -> list[str]:
+    """A header row, then one aligned line per event (like ``idp keys list``)."""
+    cells = [[*COLUMNS, "DETAILS"], *(_cells(r) for r in rows)]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(COLUMNS))]
+    return ["  ".join([*(c[i].ljust(widths[i]) for i in range(len(COLUMNS))), c[-1]]).rstrip() for c in cells]
 
 
 @audit_group.command("list")
@@ -98,9 +98,11 @@ def list_(
         )
     if as_json:
         click.echo(json.dumps(rows))
+    elif rows:
+        for line in _table(rows):
+            click.echo(line)
     else:
-        for row in rows:
-            click.echo(_line(row))
+        click.echo("no audit events match", err=True)
 
 
 @audit_group.command("export")

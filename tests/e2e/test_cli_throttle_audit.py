@@ -151,7 +151,12 @@ def test_audit_list_filters_and_json(env, clean_database):
     since = time.strftime("%Y-%m-%d", time.gmtime(now - 30 * 86400))
     assert len(json.loads(run(env, "audit", "list", "--since", since, "--json").stdout)) == 2
     lines = run(env, "audit", "list", "--limit", "1").stdout.splitlines()
-    assert len(lines) == 1 and "login.success  S1000001  203.0.113.9" in lines[0]
+    assert len(lines) == 2 and lines[0].split() == ["TIME", "TYPE", "USER", "IP", "CLIENT", "DETAILS"]
+    assert lines[1].split()[1:4] == ["login.success", "S1000001", "203.0.113.9"]
+    assert lines[1].index("login.success") == lines[0].index("TYPE")  # the header names each column
+    table = run(env, "audit", "list").stdout.splitlines()
+    ip_column = table[0].index("IP")
+    assert [line[ip_column:].split()[0] for line in table[1:]] == ["203.0.113.9", "203.0.113.9", "192.0.2.1"]
 
 
 @pytest.mark.parametrize(

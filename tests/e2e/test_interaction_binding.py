@@ -92,7 +92,9 @@ def test_a_login_page_link_of_another_browser_is_refused(people):
     login_url = mallory.last.url
     victim = people.browser()
 
-    shown = victim.get(login_url)
+    probe = victim.get(login_url)  # no cookie of the provider's yet: one is set, then looked for
+    assert probe.status_code == 302 and probe.headers["Location"].endswith("&probe=1")
+    shown = victim.follow(probe)
     assert shown.status_code == 400 and OTHER_BROWSER in shown.text
     assert 'name="interaction"' not in shown.text  # the form does not carry her request on
 

@@ -125,6 +125,39 @@ def test_post_without_csrf_cookie_says_cookies_are_disabled(provider):
     assert SESSION_COOKIE not in browser.http.cookies
 
 
+def test_cookies_cleared_while_the_page_was_open_are_not_called_refused(provider):
+    """The browser sent the provider's cookies when the form was made (it keeps cookies), so a
+    form arriving without them lost them: a fresh form, not a cookie-settings lecture."""
+    provider.create_user()
+    browser = provider.browser()
+    browser.get("/login")
+    page = browser.get("/login")  # this time the browser sends the cookie set by the first visit
+    browser.http.cookies.clear()
+    response = browser.submit_login(page)
+    assert response.status_code == 400
+    assert "cookies were probably cleared while it was open" in html.unescape(response.text)
+    assert "Cookies are disabled" not in response.text
+    assert sign_in(browser).status_code == 302  # and the fresh form works
+
+
+def test_a_sign_in_page_reached_without_any_cookie_probes_before_saying_cookies_are_refused(provider):
+    """/authorize sets the browser-binding cookie; a browser arriving without it gets one more
+    cookie and a second look: still none means the browser refuses cookies."""
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    login = browser.get(rp.authorization_url())
+    assert login.status_code == 302
+    browser.http.cookies.clear()
+    probe = browser.get(login.headers["Location"])
+    assert probe.status_code == 302 and probe.headers["Location"].endswith("&probe=1")
+    assert any(h.startswith("idp_browser=") for h in set_cookie_headers(probe))
+    browser.http.cookies.clear()  # refused again
+    refused = browser.get(probe.headers["Location"])
+    assert refused.status_code == 400 and "Cookies are disabled in your browser" in html.unescape(refused.text)
+    assert "another browser" not in refused.text
+
+
 def test_post_without_csrf_token_is_refused(provider):
     provider.create_user()
     browser = provider.browser()
@@ -461,3 +494,48 @@ def test_logout_with_a_hint_whose_header_holds_a_quote_is_an_error_page_not_500(
     assert response.status_code == 400 and "Location" not in response.headers
     assert "Invalid &#39;id_token_hint&#39;." in response.text and 'x"y' not in response.text
     assert is_signed_in(browser)
+
+
+def _change_client(provider, client_id, **values):
+    from idp.http.context import deps
+    from idp.storage.sql.models import Client
+
+    with provider.app.app_context(), deps().database.session() as db:
+        row = db.get(Client, client_id)
+        for name, value in values.items():
+            setattr(row, name, value)
+        db.commit()
+
+
+def _expired_sign_in(provider, rp):
+    """Open the app's sign-in page, let its interaction expire (the form's token just still
+    valid), and sign in."""
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url()))
+    assert 'name="app_return"' in page.text
+    provider.clock.advance(1800)  # IDP_INTERACTION_SECONDS: the interaction is gone, the form is not
+    return browser.submit_login(page)
+
+
+def test_an_expired_interaction_continues_to_the_apps_registered_origin(provider):
+    provider.create_user()
+    rp = provider.create_client()
+    response = _expired_sign_in(provider, rp)
+    assert response.status_code == 303 and response.headers["Location"] == "http://127.0.0.1:9/"
+    assert "code=" not in response.headers["Location"]  # nothing issued for a request that is gone
+
+
+@pytest.mark.parametrize(
+    "change", [{"active": False}, {"redirect_uris": ["http://127.0.0.1:9/elsewhere"]}], ids=["disabled", "unregistered"]
+)
+def test_the_way_back_is_checked_against_the_registration_again(provider, change):
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url()))
+    provider.clock.advance(1800)
+    _change_client(provider, rp.client_id, **change)
+    response = browser.submit_login(page)
+    # No way back any more: the expired sign-in is explained, and nothing redirects anywhere.
+    assert response.status_code == 400 and "Location" not in response.headers
+    assert "Your sign-in took too long" in html.unescape(response.text) and "to continue to" not in response.text

@@ -3,8 +3,9 @@ back-channel logout token validation, and the RP's own guards. Runs on both data
 
 from __future__ import annotations
 
+import json
 import re
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import requests
@@ -111,7 +112,9 @@ def test_a_forged_callback_is_refused(apps):
     agent = Agent()
     agent.go(apps.dashboard.url + "/")
     page = agent.go(apps.dashboard.url + "/callback?code=abc&state=forged")
-    assert page.status_code == 400 and "could not be matched to your browser" in page.text
+    # Not pending here, in a browser that keeps cookies: nothing redeemed, a fresh sign-in offered.
+    assert page.status_code == 400 and "This sign-in cannot be finished here" in page.text
+    assert all(s.sub is None for s in apps.dashboard.sessions())
 
 
 def test_sign_out_needs_the_forms_csrf_token(apps):
@@ -271,8 +274,11 @@ def test_relying_party_settings_name_every_problem_at_once():
 
 def test_the_session_cookie_is_an_httponly_opaque_token(apps):
     response = requests.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
-    cookie = response.headers["Set-Cookie"]
-    assert cookie.startswith("spom_dashboard_session=")
+    cookies = response.raw.headers.getlist("Set-Cookie")
+    # The session, and a probe that says only that this browser keeps cookies (app.py).
+    assert sorted(c.split("=")[0] for c in cookies) == ["spom_dashboard_session", "spom_dashboard_session_probe"]
+    assert any(c.startswith("spom_dashboard_session_probe=1;") and "HttpOnly" in c for c in cookies)
+    cookie = next(c for c in cookies if c.startswith("spom_dashboard_session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Path=/" in cookie
     value = cookie.split(";")[0].split("=", 1)[1]
     assert len(value) == 43 and "." not in value  # a random token; the state lives server-side
@@ -304,3 +310,22 @@ def test_an_unreachable_provider_is_explained(tmp_path):
     assert client.get("/").status_code == 302
     page = client.get("/login")
     assert page.status_code == 503 and b"SPOM Login cannot be reached" in page.data
+
+
+def test_pending_sign_ins_are_kept_per_state_bounded_and_expiring(apps):
+    http = requests.Session()
+    states = []
+    for _ in range(10):  # ten tabs that each started a sign-in
+        started = http.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
+        states.append(parse_qs(urlsplit(started.headers["Location"]).query)["state"][0])
+    (row,) = apps.dashboard.sessions()
+    data = json.loads(row.data)
+    assert list(data["pending"]) == states[-8:]  # the newest eight, each with its own state
+    assert sorted(k.removeprefix("_state_spom_") for k in data if k.startswith("_state_spom_")) == sorted(states[-8:])
+    later = []
+    for _ in range(6):  # an hour of sign-ins ten minutes apart (the session stays alive)
+        apps.provider.clock.advance(600)
+        started = http.get(apps.dashboard.url + "/login", allow_redirects=False, timeout=10)
+        later.append(parse_qs(urlsplit(started.headers["Location"]).query)["state"][0])
+    (row,) = apps.dashboard.sessions()
+    assert list(json.loads(row.data)["pending"]) == later  # the first ten lapsed after their hour

@@ -23,6 +23,8 @@ EXPECTED_ROUTES = {
     ("/help", "web.help_page"),
     ("/language", "web.language"),
     ("/brand.css", "web.brand_css"),
+    ("/favicon.svg", "web.favicon"),
+    ("/favicon.ico", "web.favicon_ico"),
     ("/authorize", "protocol.authorize"),
     ("/authorize/resume", "protocol.resume"),
     ("/token", "protocol.token"),

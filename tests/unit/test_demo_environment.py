@@ -30,3 +30,26 @@ def test_the_demo_allow_lists_loopback_for_its_relying_parties_back_channel_logo
         tmp_path,
     )
     assert children["provider"]["IDP_OUTBOUND_ALLOW"] == "127.0.0.1/32"
+
+
+def test_the_demo_keeps_server_lines_quiet_but_shows_mail_warnings_and_errors():
+    """Quiet by default: the outbox line (where the reset link is), warnings and errors pass, each
+    after ``demo:``; an INFO request line or a gunicorn banner does not. --verbose passes all."""
+    import json
+
+    from idp.demo import server_line
+
+    mail = json.dumps({"level": "INFO", "message": "mail to ada@example.edu (Reset) written to outbox: /o/1.eml"})
+    request = json.dumps({"level": "INFO", "message": "GET /login 200"})
+    warning = json.dumps({"level": "WARNING", "message": "rejected logout token: expired"})
+    banner = "[2026-12-02 06:00:00 +0000] [7] [INFO] Booting worker with pid: 7"
+    assert server_line("provider", mail + "\n", verbose=False) == (
+        "demo: provider: mail to ada@example.edu (Reset) written to outbox: /o/1.eml"
+    )
+    assert server_line("provider", warning, verbose=False) == "demo: provider warning: rejected logout token: expired"
+    assert server_line("dashboard", "[7] [ERROR] Worker failed to boot.", verbose=False) == (
+        "demo: dashboard error: [7] [ERROR] Worker failed to boot."
+    )
+    assert server_line("provider", request, verbose=False) is None
+    assert server_line("provider", banner, verbose=False) is None
+    assert server_line("provider", banner, verbose=True) == "[provider] " + banner

@@ -162,6 +162,11 @@ def _browser_token() -> str:
     return g.idp_browser_cookie
 
 
+def set_probe() -> None:
+    """Give this browser its binding cookie now (with this response), to see whether it comes back."""
+    _browser_token()
+
+
 def apply_cookie(response: Response) -> Response:
     """Set the binding cookie made by this request. A browser-session cookie (no expiry): it
     only has to outlive a pending sign-in; SameSite=Lax, so the top-level GET from the relying

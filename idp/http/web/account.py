@@ -28,6 +28,9 @@ bp = Blueprint("account", __name__)
 
 MESSAGES = {
     "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "cookies_cleared": _l(
+        "This page lost its cookie: cookies were probably cleared while it was open. Please try again."
+    ),
     "expired": _l("This page was open too long and has expired. Please try again."),
 }
 NOTICES = {

@@ -2,8 +2,12 @@
 
 A random value lives in an HttpOnly cookie; each form carries that value signed and
 time-stamped with the server secret (itsdangerous, which Flask ships). Hand-written rather
-than Flask-WTF so the sign-in page can tell its users *which* problem they have: no cookie
-at all means the browser refuses cookies; a stale signature means the page sat open too long.
+than Flask-WTF so the sign-in page can tell its users *which* problem they have: a stale
+signature means the page sat open too long; no cookie means the browser refuses cookies, or
+lost them (cleared while the page was open). The token tells those apart: it records whether
+the browser already sent one of the provider's cookies when the form was made (the sign-in
+page follows ``/authorize``, which sets the browser-binding cookie: a probe). A browser that
+sent one then keeps cookies, so a missing one now was cleared; one that sent none refuses them.
 """
 
 from __future__ import annotations
@@ -19,15 +23,20 @@ from idp.http.context import deps
 COOKIE = "idp_csrf"
 
 
+#: The provider's own cookies, any of which proves the browser keeps cookies (the RPs on the same
+#: host send theirs too, so "any cookie" would prove nothing).
+PROBE_COOKIES = ("idp_browser", "__Host-idp_browser", "idp_session", "__Host-idp_session", COOKIE)
+
+
 class CSRFError(Exception):
-    """The form cannot be trusted; ``reason`` is ``cookies_disabled`` or ``expired``."""
+    """The form cannot be trusted; ``reason`` is ``cookies_disabled``, ``cookies_cleared`` or ``expired``."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class _ClockSigner(TimestampSigner):
+class ClockSigner(TimestampSigner):
     """Ages tokens by the clock service, so tests can expire a form without sleeping."""
 
     def get_timestamp(self) -> int:
@@ -35,7 +44,7 @@ class _ClockSigner(TimestampSigner):
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(deps().settings.server.secret_key, salt="idp.csrf", signer=_ClockSigner)
+    return URLSafeTimedSerializer(deps().settings.server.secret_key, salt="idp.csrf", signer=ClockSigner)
 
 
 def csrf_token() -> str:
@@ -43,22 +52,24 @@ def csrf_token() -> str:
     value = request.cookies.get(COOKIE) or g.get("new_csrf_cookie")
     if not value:
         value = g.new_csrf_cookie = secrets.token_urlsafe(32)
-    return _serializer().dumps(value)
+    kept = any(request.cookies.get(name) for name in PROBE_COOKIES)
+    return _serializer().dumps({"v": value, "kept": kept})
 
 
 def validate_csrf() -> None:
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        raise CSRFError("cookies_disabled")
+    cookie, token = request.cookies.get(COOKIE), request.form.get("csrf_token", "")
+    fresh = True
     try:
-        value = _serializer().loads(
-            request.form.get("csrf_token", ""), max_age=deps().settings.sessions.interaction_seconds
-        )
+        data = _serializer().loads(token, max_age=deps().settings.sessions.interaction_seconds)
     except SignatureExpired:
-        raise CSRFError("expired") from None
+        data, fresh = _serializer().loads(token), False  # genuine, only too old
     except BadSignature:
-        raise CSRFError("expired") from None
-    if not isinstance(value, str) or not equals(value, cookie):
+        data, fresh = None, False
+    if not cookie:
+        # Cleared while the page was open (the browser kept cookies when it was made), or refused.
+        raise CSRFError("cookies_cleared" if isinstance(data, dict) and data.get("kept") else "cookies_disabled")
+    value = data.get("v") if isinstance(data, dict) else None
+    if not fresh or not isinstance(value, str) or not equals(value, cookie):
         raise CSRFError("expired")
 
 

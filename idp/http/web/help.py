@@ -60,6 +60,28 @@ def language() -> BaseResponse:
     return response
 
 
+#: The header's diamond in the brand colour, on a white rounded square (legible on dark tab bars).
+FAVICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="6" fill="#fff"/>'
+    '<path d="M16 3 29 16 16 29 3 16Z" fill="{colour}"/></svg>\n'
+)
+#: A day: the colour changes only with the configuration; ETag revalidates after that.
+FAVICON_MAX_AGE = 86400
+
+
+@bp.get("/favicon.svg")
+@bp.get("/favicon.ico", endpoint="favicon_ico")  # browsers ask for it whatever the page links
+def favicon() -> BaseResponse:
+    """A small SVG favicon in the configured primary colour, cacheable (pages link /favicon.svg)."""
+    response = make_response(FAVICON.format(colour=deps().settings.branding.primary_color))
+    response.mimetype = "image/svg+xml"
+    response.cache_control.public = True
+    response.cache_control.max_age = FAVICON_MAX_AGE
+    response.add_etag()
+    return response.make_conditional(request)
+
+
 @bp.get("/brand.css")
 def brand_css() -> Response:
     """The configured primary colour as a stylesheet (the CSP allows no inline style)."""

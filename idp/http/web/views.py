@@ -17,8 +17,9 @@ from idp.http.protocol import interactions
 from idp.http.protocol import logout as end_session
 from idp.http.protocol.authorize import deny
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
+from idp.http.web import app_return
 from idp.http.web import device as web_device
-from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.http.web.csrf import PROBE_COOKIES, CSRFError, validate_csrf
 from idp.storage.sql import consents
 from idp.storage.sql.clients import get_client
 
@@ -27,6 +28,9 @@ log = logging.getLogger("idp.http.web")
 
 MESSAGES = {
     "cookies_disabled": _l("Cookies are disabled in your browser. Enable cookies for this site and try again."),
+    "cookies_cleared": _l(
+        "This page lost its cookie: cookies were probably cleared while it was open. Please try again."
+    ),
     "expired": _l("This page was open too long and has expired. Please try again."),
     "invalid": _l("Invalid credentials."),
     "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
@@ -52,6 +56,9 @@ HELP = {
         "You probably kept this page open in another tab or for a long time. We have loaded a fresh "
         "form and kept your username: enter your password again and select Sign in."
     ),
+    "cookies_cleared": _l(
+        "We have loaded a fresh form and kept your username: enter your password again and select Sign in."
+    ),
     "throttled": _l("This protects your account against password guessing. The wait is the same for every account."),
 }
 SCOPE_TEXT = {
@@ -72,6 +79,15 @@ def home() -> ResponseReturnValue:
 def login() -> ResponseReturnValue:
     interaction, problem = interactions.load_checked(request.args.get("interaction"))
     if request.args.get("interaction") and interaction is None:
+        if problem == interactions.OTHER_BROWSER and not any(request.cookies.get(n) for n in PROBE_COOKIES):
+            # No cookie of ours although /authorize just set one: refused, or a link opened in
+            # another browser. Set one and look again (a probe) before saying which.
+            if request.args.get("probe") != "1":
+                interactions.set_probe()
+                return redirect(url_for("web.login", interaction=request.args["interaction"], probe="1"))
+            return _login_page(
+                None, error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
+            )
         return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
@@ -88,6 +104,8 @@ def login() -> ResponseReturnValue:
 def login_post() -> ResponseReturnValue:
     raw_id = request.form.get("interaction")
     interaction, problem = interactions.load_checked(raw_id)
+    # The way back to the app, for a form that outlived its interaction (web/app_return.py).
+    back = None if interaction else app_return.load(request.form.get(app_return.FIELD))
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
@@ -95,20 +113,21 @@ def login_post() -> ResponseReturnValue:
     except CSRFError as exc:
         # Never a dead end: a fresh form (new token) with the username kept, and what happened.
         return _login_page(
-            interaction, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400
+            interaction,
+            username=username,
+            error=MESSAGES[exc.reason],
+            error_help=HELP[exc.reason],
+            status=400,
+            back=back,
         )
-    if raw_id and interaction is None:
+    if raw_id and interaction is None and not (back and problem == interactions.EXPIRED):
         return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     errors = _field_errors(username, password)
     if errors:
-        return _login_page(interaction, username=username, field_errors=errors, status=400)
+        return _login_page(interaction, username=username, field_errors=errors, status=400, back=back)
+    client_id = interaction.client_id if interaction else back.client.client_id if back else None
     try:
-        outcome = usecases.signin().password(
-            username,
-            password,
-            client_id=interaction.param("client_id") if interaction else None,
-            device_cookie=web_device.read(),
-        )
+        outcome = usecases.signin().password(username, password, client_id=client_id, device_cookie=web_device.read())
     except TooManyAttempts as exc:
         log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
         # Same words and status whether or not the account exists (nothing to enumerate).
@@ -121,12 +140,13 @@ def login_post() -> ResponseReturnValue:
             error_help=HELP["throttled"],
             status=429,
             device_link=exc.scope == "account",
+            back=back,
         )
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
-        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
+        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503, back=back)
     if outcome.user is None:
         return _login_page(
             interaction,
@@ -135,11 +155,14 @@ def login_post() -> ResponseReturnValue:
             error_help=HELP["invalid"],
             show_reset_link=True,
             status=401,
+            back=back,
         )
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
     web_device.remember(outcome.user.id, outcome.device_id)
     if interaction is None:
-        return redirect(url_for("web.home"))
+        # The app's request is gone: back to the app, which signs in afresh (silently, now).
+        home = back.home if back else None
+        return redirect(home, 303) if home else redirect(url_for("web.home"))
     interaction.record_login(outcome.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
@@ -178,13 +201,15 @@ def _login_page(
     error_help: str | None = None,
     show_reset_link: bool = False,
     device_link: bool = False,
+    back: app_return.AppReturn | None = None,
 ) -> tuple[str, int]:
-    client = get_client(uow.session(), interaction.client_id) if interaction else None
+    client = get_client(uow.session(), interaction.client_id) if interaction else back.client if back else None
     settings = deps().settings
     return render_template(
         "login.html",
         interaction=interaction,
         client=client,
+        app_return=app_return.token_for(interaction) if interaction else back.token if back else None,
         username=username,
         error=error,
         field_errors=field_errors or {},

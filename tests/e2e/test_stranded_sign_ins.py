@@ -1,0 +1,145 @@
+"""Sign-ins that used to strand people, in a real browser (Playwright driving Debian's chromium):
+a tab left open past IDP_INTERACTION_SECONDS still leads back to the app, two tabs started together
+both reach the app, a lost pending sign-in is told apart from refused cookies, and a mistyped
+provider URL is a page in the reader's language (with the favicon, never a 404)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.apps import start_apps
+from tests.support.constants import CHROMIUM
+from tests.support.constants import CHROMIUM_ARGS as ARGS
+from tests.support.helpers import PASSWORD
+
+
+@pytest.fixture
+def apps(make_provider, tmp_path, clock):
+    started = start_apps(make_provider, tmp_path, clock)
+    yield started
+    started.close()
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 820})
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+def sign_in(page, username: str = "S1000001", password: str = PASSWORD) -> None:
+    page.get_by_label("Registration number or e-mail").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_a_tab_left_open_past_the_interaction_still_returns_to_the_app(apps, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction="))
+    apps.provider.clock.advance(1800 + 1)  # IDP_INTERACTION_SECONDS, the default
+    sign_in(page)
+    # The form is fresh, and still says where it leads.
+    expect(page.get_by_role("alert")).to_contain_text("This page was open too long")
+    expect(page.get_by_text("to continue to SPOM Dashboard")).to_be_visible()
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(apps.dashboard.url + "/")
+    expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_a_way_back_older_than_a_day_or_from_another_browser_leads_nowhere(apps, browser, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    token = page.locator("input[name=app_return]").get_attribute("value")
+    assert token
+    apps.provider.clock.advance(86400 + 1)
+    sign_in(page)
+    expect(page.get_by_role("alert")).to_contain_text("This page was open too long")
+    expect(page.get_by_text("to continue to")).to_have_count(0)
+    assert page.locator("input[name=app_return]").count() == 0
+    # Copied into another browser, a fresh token is worth nothing either (bound like interactions).
+    page.goto(apps.dashboard.url + "/login")  # a new sign-in (the day also ended the app's session)
+    fresh = page.locator("input[name=app_return]").get_attribute("value")
+    other = browser.new_context()
+    try:
+        stranger = other.new_page()
+        stranger.goto(apps.provider.url + "/login")
+        stranger.evaluate(
+            "t => { const i = document.createElement('input'); i.type = 'hidden'; i.name = 'app_return';"
+            " i.value = t; document.querySelector('form').appendChild(i); }",
+            fresh,
+        )
+        sign_in(stranger)
+        expect(stranger).to_have_url(apps.provider.url + "/")  # the provider's own page, not the app
+    finally:
+        other.close()
+
+
+def test_two_tabs_started_together_both_reach_the_app(apps, context):
+    first, second = context.new_page(), context.new_page()
+    for tab in (first, second):
+        tab.goto(apps.dashboard.url + "/")
+        expect(tab).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction="))
+    sign_in(first)
+    expect(first.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    sign_in(second)  # its own pending sign-in survived the first tab's
+    expect(second).to_have_url(apps.dashboard.url + "/")
+    expect(second.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    second.reload()
+    expect(second.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_cookies_cleared_mid_sign_in_offer_to_continue_not_a_cookie_warning(apps, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction="))
+    for name in ("spom_dashboard_session", "spom_dashboard_session_probe"):  # the app's cookies only
+        context.clear_cookies(name=name)
+    sign_in(page)
+    expect(page.get_by_role("alert")).to_contain_text("This sign-in cannot be finished here")
+    expect(page.get_by_role("alert")).not_to_contain_text("cookies")
+    page.get_by_role("link", name="Continue").click()  # the provider session carries it through
+    expect(page).to_have_url(apps.dashboard.url + "/")
+    expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_an_app_whose_cookies_the_browser_refuses_says_so(apps, playwright_instance, tmp_path):
+    profile = tmp_path / "profile"
+    (profile / "Default").mkdir(parents=True)
+    # Chromium's per-site "not allowed to save data" exception, for the dashboard only.
+    site = apps.dashboard.url + ",*"
+    preferences = {"profile": {"content_settings": {"exceptions": {"cookies": {site: {"setting": 2}}}}}}
+    (profile / "Default" / "Preferences").write_text(json.dumps(preferences))
+    context = playwright_instance.chromium.launch_persistent_context(
+        str(profile), executable_path=CHROMIUM, args=ARGS, headless=True
+    )
+    try:
+        page = context.new_page()
+        page.goto(apps.dashboard.url + "/")
+        sign_in(page)
+        expect(page.get_by_role("alert")).to_contain_text("Your browser refuses cookies for this app")
+        assert not [c for c in context.cookies() if c["name"].startswith("spom_dashboard")]
+    finally:
+        context.close()
+
+
+def test_a_mistyped_provider_url_is_a_german_page_for_a_german_browser_with_a_favicon(apps, browser):
+    context = browser.new_context(locale="de-DE")  # Chromium sends Accept-Language: de-DE and Accept: text/html
+    try:
+        page = context.new_page()
+        response = page.goto(apps.provider.url + "/logn")
+        assert response.status == 404 and response.headers["content-type"].startswith("text/html")
+        assert page.locator("html").get_attribute("lang") == "de"
+        expect(page.locator("main")).not_to_contain_text("There is no such page")
+        expect(page.locator("main")).to_contain_text("Diese Seite gibt es nicht")
+        for base in (apps.provider.url, apps.dashboard.url, apps.portal.url):
+            icon = page.request.get(base + "/favicon.ico")
+            assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml"), base
+    finally:
+        context.close()
