@@ -38,7 +38,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.token = token
         #: Why the browser's previous session is gone: "expired" or "signed_out" (else None).
         self.ended = ended
-        # An ended session's cookie is dropped even if the request stores nothing new.
+        # An ended session is saved even if the request stores nothing new (a signed-out one drops its cookie).
         self.modified = ended is not None
         self.regenerate = False
 
@@ -89,7 +89,10 @@ class ServerSessionInterface(SessionInterface):
                 old = None
             if not session:
                 db.commit()
-                if session.token or session.ended:
+                # An expired session keeps its cookie: the browser's next requests must still learn that it
+                # expired (and return silently through the provider) even when another of its requests (the
+                # favicon, a stylesheet) saw the expiry first. A new sign-in replaces the cookie.
+                if session.token or session.ended == "signed_out":
                     response.delete_cookie(self.config.cookie_name, **cookie)
                 return
             user = session.get("user") or {}

@@ -100,6 +100,20 @@ def test_an_expired_session_returns_silently_while_the_provider_session_lives(ap
     assert not [u for u in agent.visited[start:] if u.startswith(apps.provider.url + "/login")]
 
 
+def test_a_request_that_sees_the_expiry_first_keeps_the_return_silent(apps):
+    """The browser's own request (the favicon, a stylesheet) may be the first to see the session expired:
+    the next page still knows it expired, so it goes back through the provider silently, not to a
+    password prompt (a race seen in the browser tests)."""
+    agent = signed_in(apps)
+    apps.provider.clock.advance(apps.dashboard.config.session_idle_seconds + 1)
+    agent.go(apps.dashboard.url + "/favicon.ico")
+    start = len(agent.visited)
+    page = agent.go(apps.dashboard.url + "/")
+    assert "Welcome, Ada Lovelace" in page.text
+    assert any("prompt=none" in u for u in agent.visited[start:])
+    assert not [u for u in agent.visited[start:] if u.startswith(apps.provider.url + "/login")]
+
+
 @pytest.mark.parametrize("target", ["//evil.example/x", "/%09/evil.example", "/%5Cevil.example", "/.//evil.example"])
 def test_the_dashboard_never_redirects_off_site_after_sign_in(apps, target):
     agent = Agent()
