@@ -32,8 +32,8 @@ demo: $(STAMP)
 ## test: the code checks (ruff lint and format, mypy types, the layers contract in .importlinter), then the
 ## whole suite (SQLite always; PostgreSQL too when IDP_TEST_DATABASE_URL is set)
 test: $(STAMP) $(AXE)
-	$(BIN)/ruff check idp clients tests bench
-	$(BIN)/ruff format --check idp clients tests bench
+	$(BIN)/ruff check idp clients tests bench deploy
+	$(BIN)/ruff format --check idp clients tests bench deploy
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n auto --dist loadfile

@@ -35,9 +35,24 @@ def register(out_dir: Path, name: str, base_url: str) -> str:
             return f"{name}: already registered as {client_id}; keeping it"
     title = {"dashboard": "SPOM Dashboard", "supplier-portal": "Supplier Portal"}.get(name, name)
     created = subprocess.run(
-        ["idp", "clients", "create", "--name", title, "--trusted", "--json",
-         "--redirect-uri", f"{base_url}/callback", "--post-logout-redirect-uri", f"{base_url}/signed-out",
-         "--backchannel-logout-uri", f"{base_url}/backchannel-logout"], capture_output=True, text=True)
+        [
+            "idp",
+            "clients",
+            "create",
+            "--name",
+            title,
+            "--trusted",
+            "--json",
+            "--redirect-uri",
+            f"{base_url}/callback",
+            "--post-logout-redirect-uri",
+            f"{base_url}/signed-out",
+            "--backchannel-logout-uri",
+            f"{base_url}/backchannel-logout",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if created.returncode != 0:
         sys.exit(f"error: registering {name}: {created.stderr.strip() or created.stdout.strip()}")
     credentials = json.loads(created.stdout)
