@@ -3,7 +3,6 @@ implicit TLS (a self-signed certificate made here) and authentication."""
 
 from __future__ import annotations
 
-import datetime
 import re
 import ssl
 import threading
@@ -13,12 +12,9 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 
 class _Collector:
@@ -107,29 +103,11 @@ def link_in(message: EmailMessage, path: str = "/password/reset") -> str:
 
 
 def self_signed(directory: Path) -> tuple[ssl.SSLContext, Path]:
-    """A server TLS context for 127.0.0.1 and the CA file a client needs to trust it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "smtp-cert.pem", directory / "smtp-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    """A server TLS context for 127.0.0.1 and the CA file a client needs to trust it (trustme, as the
+    outbound client's tests use)."""
+    ca = trustme.CA()
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_path, key_path)
-    return context, cert_path
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_path = directory / "smtp-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    return context, ca_path
