@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
 
 from .config import Clock, RPConfig
@@ -25,6 +27,14 @@ TOUCH_SECONDS = 60
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _drop(db: Session, token_hash: str, *, commit: bool = True) -> None:
+    """Delete a session row by key. A bulk DELETE, not ``db.delete(row)``: two requests of the same browser
+    (a page and its favicon) may both see the expiry, and the second must find nothing to delete quietly."""
+    db.execute(delete(RPSession).where(RPSession.token_hash == token_hash))
+    if commit:
+        db.commit()
 
 
 class ServerSession(CallbackDict, SessionMixin):
@@ -62,18 +72,16 @@ class ServerSessionInterface(SessionInterface):
             if row is None:
                 return ServerSession(ended="expired")
             if row.logged_out_at is not None:
-                db.delete(row)
-                db.commit()
+                _drop(db, row.token_hash)
                 return ServerSession(ended="signed_out")
             if (
                 now - row.last_seen_at >= self.config.session_idle_seconds
                 or now - row.created_at >= self.config.session_max_seconds
             ):
-                db.delete(row)
-                db.commit()
+                _drop(db, row.token_hash)
                 return ServerSession(ended="expired")
             if now - row.last_seen_at >= TOUCH_SECONDS:
-                row.last_seen_at = now
+                db.execute(update(RPSession).where(RPSession.token_hash == row.token_hash).values(last_seen_at=now))
                 db.commit()
             return ServerSession(json.loads(row.data), token=token)
 
@@ -83,10 +91,8 @@ class ServerSessionInterface(SessionInterface):
             return
         now = self.clock.now()
         with self.database.session() as db:
-            old = db.get(RPSession, _hash(session.token)) if session.token else None
-            if old is not None and (session.regenerate or not session):
-                db.delete(old)
-                old = None
+            if session.token and (session.regenerate or not session):
+                _drop(db, _hash(session.token), commit=False)
             if not session:
                 db.commit()
                 # An expired session keeps its cookie: the browser's next requests must still learn that it
@@ -96,21 +102,19 @@ class ServerSessionInterface(SessionInterface):
                     response.delete_cookie(self.config.cookie_name, **cookie)
                 return
             user = session.get("user") or {}
-            if old is None:
-                # New sessions are rare next to page views: a good moment to drop dead rows.
-                purge_sessions(
-                    db, now=now, idle=self.config.session_idle_seconds, absolute=self.config.session_max_seconds
-                )
-                session.token = secrets.token_urlsafe(32)
-                old = RPSession(token_hash=_hash(session.token), created_at=now)
-                db.add(old)
-                response.set_cookie(
-                    self.config.cookie_name, session.token, max_age=self.config.session_max_seconds, **cookie
-                )
-            old.data, old.sub, old.sid, old.last_seen_at = (
-                json.dumps(dict(session)),
-                user.get("sub"),
-                user.get("sid"),
-                now,
-            )
+            fields = dict(data=json.dumps(dict(session)), sub=user.get("sub"), sid=user.get("sid"), last_seen_at=now)
+            if session.token and not session.regenerate:
+                # Statements, not ORM rows: another request of this browser may have ended the row meanwhile,
+                # and then there is nothing to update (the next request finds the session gone).
+                db.execute(update(RPSession).where(RPSession.token_hash == _hash(session.token)).values(**fields))
+                db.commit()
+                return
+            # New sessions are rare next to page views: a good moment to drop dead rows.
+            purge_sessions(db, now=now, idle=self.config.session_idle_seconds, absolute=self.config.session_max_seconds)
+            session.token = secrets.token_urlsafe(32)
+            session.regenerate = False
+            db.add(RPSession(token_hash=_hash(session.token), created_at=now, **fields))
             db.commit()
+            response.set_cookie(
+                self.config.cookie_name, session.token, max_age=self.config.session_max_seconds, **cookie
+            )
