@@ -27,6 +27,22 @@ from tests.support.live import LiveServer, free_port
 outbound_guard.install()
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``one_backend`` run on SQLite only: what they check (the pages' markup and layout in the
+    browser) is the same on every backend, and each PostgreSQL copy cost seconds of the suite's wall time."""
+    keep, drop = [], []
+    for item in items:
+        params = getattr(item, "callspec", None)
+        backend = params.params.get("database_url") if params else None
+        if item.get_closest_marker("one_backend") and backend not in (None, "sqlite"):
+            drop.append(item)
+        else:
+            keep.append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True)
 def no_http_around_the_outbound_client():
     """Fails a test in which provider code opened an HTTP connection outside ``idp.core.outbound``."""

@@ -22,6 +22,9 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 VIEWPORTS = {"desktop": {"width": 1200, "height": 820}, "phone": {"width": 375, "height": 740}}
 WCAG = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
+# The pages look the same on every storage backend (the flows themselves run on each in the other suites).
+pytestmark = pytest.mark.one_backend
+
 
 @pytest.fixture(scope="module")
 def axe_source() -> str:

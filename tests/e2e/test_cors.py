@@ -17,7 +17,7 @@ from idp.core.errors import ClientMetadataError
 from idp.domain.clients.rules import normalize_origin
 from tests.support.cli import assert_one_line_error, run
 from tests.support.helpers import CALLBACK, bearer, query
-from tests.support.live import free_port
+from tests.support.live import POLL_SECONDS, free_port
 from tests.support.registration_helpers import admin_token, initial_access_token, register, web_client
 
 SPA = "http://127.0.0.1:9"  # CALLBACK's origin: the default of a public client registered with it
@@ -396,7 +396,7 @@ def static_page(port: int) -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{port}"

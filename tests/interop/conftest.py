@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.constants import ROOT
 from tests.support.helpers import Browser
-from tests.support.live import free_port
+from tests.support.live import POLL_SECONDS, free_port
 
 NODE_DIR = Path(__file__).parent / "node"
 NODE_MODULES = ROOT / "node_modules"
@@ -144,7 +144,7 @@ def static_site(tmp_path: Path) -> Iterator[StaticSite]:
     port = free_port()
     handler = functools.partial(_QuietHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True)
     thread.start()
     yield StaticSite(f"http://127.0.0.1:{port}", root)
     server.shutdown()

@@ -7,11 +7,17 @@ import threading
 
 from werkzeug.serving import make_server
 
+#: How often a serving thread checks whether it should stop: every live server's shutdown waits for it, once
+#: per test (werkzeug's 0.5 s default, or even 0.05 s, added seconds to the suite's wall time).
+POLL_SECONDS = 0.005
+
 
 class LiveServer:
     def __init__(self, app, port):
         self.server = make_server("127.0.0.1", port, app, threaded=True)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
 
     def __enter__(self):
         self.thread.start()

@@ -11,6 +11,8 @@ import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from tests.support.live import POLL_SECONDS
+
 
 class Listener:
     """Accepts TCP connections on ``host`` and counts them; never answers (a stalled server)."""
@@ -91,7 +93,9 @@ class Server:
             context.sni_callback = lambda sock, name, ctx: self.sni.append(name)
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL_SECONDS}, daemon=True
+        )
         self._thread.start()
 
     def close(self):
