@@ -84,6 +84,15 @@ def test_a_user_is_found_by_registration_number_or_email_whatever_the_case_and_s
         assert users.get_user_by_login(db, login) is None, login
 
 
+def test_a_users_language_is_unset_until_chosen_and_then_kept(db):
+    user = make_user(db)
+    assert user.locale is None
+    assert users.set_locale(db, user, "de") and not users.set_locale(db, user, "de")
+    db.commit()
+    db.expire_all()
+    assert users.get_user_by_login(db, "S1000001").locale == "de"
+
+
 def test_a_registration_number_or_email_is_taken_once_whatever_the_case(db):
     make_user(db)
     for number, email in (("s1000001", "other@example.edu"), ("S2", "ADA@example.edu")):

@@ -37,6 +37,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[float] = mapped_column(Float)
     password_changed_at: Mapped[float | None] = mapped_column(Float)
+    #: The language the user chose (a code of ``idp.core.languages.LANGUAGES``, BCP 47 such as "de"):
+    #: signed-in pages and every mail use it; the ``locale`` claim (``profile`` scope). NULL: not chosen.
+    locale: Mapped[str | None] = mapped_column(String(16))
 
 
 class Client(Base):

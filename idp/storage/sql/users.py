@@ -101,6 +101,15 @@ def set_password_hash(db: Session, user: User, password_hash: str, now: float) -
     db.flush()
 
 
+def set_locale(db: Session, user: User, locale: str | None) -> bool:
+    """Remember the user's language; True when it changed."""
+    if user.locale == locale:
+        return False
+    user.locale = locale
+    db.flush()
+    return True
+
+
 def list_users(db: Session, *, query: str | None = None, limit: int = 50, after_id: int | None = None) -> list[User]:
     """Users in id order; ``query`` matches the start of the registration number or e-mail."""
     stmt = select(User).order_by(User.id).limit(limit)
