@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from idp.core.errors import PolicyError
+from idp.core.languages import LANGUAGES
 from idp.core.ports import Hasher, Notifier
 from idp.core.request import RequestInfo
 from idp.core.settings import Settings
@@ -26,6 +27,12 @@ from idp.storage.sql import tokens as token_repo
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.database import after_commit
 from idp.storage.sql.models import PasswordResetToken, User
+
+
+def mail_language(user: User, fallback: str) -> str:
+    """The language of a mail to ``user``: the one they chose (``users.locale``), else ``fallback``
+    (the language of the page that caused the mail)."""
+    return user.locale if user.locale in LANGUAGES else fallback
 
 
 @dataclass
@@ -104,6 +111,7 @@ class Accounts:
             registration_number=user.registration_number,
             forgot_link=f"{self.settings.server.issuer}/password/forgot",
         )
+        lang = mail_language(user, lang)
         after_commit(self.db, lambda: self.notifier.send("changed", email, lang, **context))
 
     # -- links ---------------------------------------------------------------------------------
@@ -156,6 +164,7 @@ class Accounts:
         link = self.issue_link(user, interaction_id=interaction_id, mailed=True)
         self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
         context = self.link_mail_context(user, link)
+        lang = mail_language(user, lang)
         after_commit(self.db, lambda: self.notifier.send("reset", email, lang, later=False, **context))
         return True
 

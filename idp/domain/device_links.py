@@ -25,7 +25,7 @@ from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.core.ports import Throttle
 from idp.core.request import RequestInfo
 from idp.core.settings import Settings
-from idp.domain.accounts import confirm_email_by_link
+from idp.domain.accounts import confirm_email_by_link, mail_language
 from idp.domain.signin import account_key
 from idp.storage.sql import audit, resets
 from idp.storage.sql import users as user_repo
@@ -83,7 +83,9 @@ class DeviceLinks:
             mailed_to=user.email_norm,
         )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")
-        return Issued(user, lang, mail_context(user, link_url(self.settings.server.issuer, token), lifetime))
+        return Issued(
+            user, mail_language(user, lang), mail_context(user, link_url(self.settings.server.issuer, token), lifetime)
+        )
 
     def sent(self, user: User, delivered: bool) -> None:
         self._audit(audit.DEVICE_APPROVAL_SENT, user.id, delivered=delivered)

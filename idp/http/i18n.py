@@ -4,9 +4,17 @@ Which language a page speaks, first match wins:
 
 1. ``ui_locales`` of the pending authorization request (OIDC Core §3.1.2.1), carried by the
    interaction; the language switch on a page of that interaction replaces it with the user's choice;
-2. the user's earlier choice, remembered in the ``idp_lang`` cookie (set by ``/language``);
-3. the browser's ``Accept-Language``;
-4. English.
+2. the user's earlier choice, remembered in the ``idp_lang`` cookie (set by ``/language``, and by
+   any page shown in a ``ui_locales`` language, so that /help and /account opened from the sign-in
+   page keep it);
+3. the signed-in user's stored language (``users.locale``: set at sign-in from 1, or from 2 when
+   the account has none yet, and by ``/language`` while signed in), so another browser shows the
+   account in the language chosen;
+4. the browser's ``Accept-Language``;
+5. English.
+
+Mail does not follow the page: it goes out in the user's stored language when there is one
+(``idp.domain.accounts.mail_language``), else in the language of the page that caused it.
 
 Catalogues live as ``.po`` files in ``idp/translations`` (in git); the binary ``.mo`` files are
 compiled from them, never committed: by ``compile_catalogues`` when the app starts (next to the
@@ -23,19 +31,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from flask import Flask, g, has_request_context, request
+from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, format_datetime, gettext
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.core.errors import StoreUnavailable
 from idp.core.languages import DEFAULT, LANGUAGES, NAMES, best_language  # noqa: F401  (the page layer's)
 from idp.core.text import Text
+from idp.http import uow
 from idp.http.context import deps
+from idp.storage.sql import users as user_repo
 
 if TYPE_CHECKING:
     from babel.messages.catalog import Catalog
 
+    from idp.storage.sql.models import User
+
 COOKIE = "idp_lang"
+YEAR = 365 * 86400
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
 
@@ -87,14 +100,75 @@ def select_locale() -> str:
         # not fail in turn (that was a 500). The cookie or Accept-Language still choose.
         interaction = None
     ui_locales = interaction.param("ui_locales") if interaction else request.values.get("ui_locales")
-    chosen = (
-        best_language(ui_locales)
-        or (request.cookies.get(COOKIE) if request.cookies.get(COOKIE) in LANGUAGES else None)
-        or request.accept_languages.best_match(LANGUAGES)
-        or DEFAULT
-    )
-    g.idp_locale = chosen
+    cookie = request.cookies.get(COOKIE)
+    chosen, source = best_language(ui_locales), "ui_locales"
+    if not chosen and cookie in LANGUAGES:
+        chosen, source = cookie, "cookie"
+    if not chosen:
+        chosen, source = _account_locale(), "account"
+    if not chosen:
+        chosen, source = request.accept_languages.best_match(LANGUAGES) or DEFAULT, "browser"
+    g.idp_locale, g.idp_locale_source = chosen, source
     return chosen
+
+
+def _account_locale() -> str | None:
+    """The signed-in user's stored language, if any (never fails: the 503 page renders too)."""
+    from idp.http import session as web_session
+
+    try:
+        signed_in = web_session.current()
+    except (StoreUnavailable, SQLAlchemyError):
+        return None
+    locale = signed_in.user.locale if signed_in is not None else None
+    return locale if locale in LANGUAGES else None
+
+
+def page_language() -> str:
+    """The language of this request's page (``select_locale``)."""
+    return select_locale()
+
+
+def explicit_choice() -> str | None:
+    """The page language when the user (or the relying party's ``ui_locales``) chose it for this
+    request or earlier in this browser; None when it only follows the account or the browser."""
+    chosen = select_locale()
+    return chosen if g.get("idp_locale_source") in ("ui_locales", "cookie") else None
+
+
+def remember_choice(user: User) -> None:
+    """At sign-in: the language chosen for it (the relying party's ``ui_locales`` or the switch on a
+    page of this sign-in) becomes the account's, which its pages in any browser, its mail and its
+    ``locale`` claim follow. A language only remembered by this browser (the ``idp_lang`` cookie) is
+    stored when the account has none yet: a shared computer's earlier choice never replaces it."""
+    choice = explicit_choice()
+    if choice and (g.get("idp_locale_source") == "ui_locales" or user.locale not in LANGUAGES):
+        user_repo.set_locale(uow.session(), user, choice)
+
+
+def set_cookie(response: Response, lang: str) -> None:
+    """Remember ``lang`` in this browser (the ``idp_lang`` cookie, a year)."""
+    response.set_cookie(
+        COOKIE,
+        lang,
+        max_age=YEAR,
+        httponly=True,
+        samesite="Lax",
+        secure=deps().settings.server.secure_cookies,
+        path="/",
+    )
+
+
+def _remember_ui_locales(response: Response) -> Response:
+    """A page shown in a ``ui_locales`` language sets the cookie, so that the pages opened from it
+    (/help, /account after sign-in, a new tab) keep that language."""
+    if (
+        g.get("idp_locale_source") == "ui_locales"
+        and response.mimetype == "text/html"
+        and request.cookies.get(COOKIE) != g.idp_locale
+    ):
+        set_cookie(response, g.idp_locale)
+    return response
 
 
 def select_timezone() -> str:
@@ -121,6 +195,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["when"] = when
     # Every {{ value }} that is a use case's Text is shown in the page's language.
     app.jinja_env.finalize = translate
+    app.after_request(_remember_ui_locales)
 
 
 # -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------

@@ -11,7 +11,7 @@ from authlib.oidc.core import UserInfo
 from idp.http.protocol.models import Principal
 
 SCOPE_CLAIMS = {
-    "profile": ("name", "preferred_username", "roles"),
+    "profile": ("name", "preferred_username", "locale", "roles"),
     "email": ("email", "email_verified"),
 }
 SUPPORTED_CLAIMS = [
@@ -27,6 +27,7 @@ SUPPORTED_CLAIMS = [
     "at_hash",
     "name",
     "preferred_username",
+    "locale",
     "roles",
     "email",
     "email_verified",
@@ -59,6 +60,7 @@ def user_claims(principal: Principal, scope: str, requested: dict[str, Any] | No
         "name": user.display_name or None,
         "preferred_username": user.registration_number,
         "roles": [user.role],
+        "locale": user.locale or None,  # BCP 47 (Core §5.1): the language the user chose; absent until then
         "email": user.email,
         "email_verified": bool(user.email_verified) if user.email else None,
     }

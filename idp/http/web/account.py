@@ -14,10 +14,9 @@ from flask_babel import lazy_gettext as _l
 from idp.core.errors import PolicyError, ThrottleUnavailable, TooManyAttempts
 from idp.core.text import Text
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
-from idp.http import errors, uow, usecases
+from idp.http import errors, i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
-from idp.http.mail import choose_language
 from idp.http.session import SignedIn
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
@@ -91,7 +90,7 @@ def change_password() -> ResponseReturnValue:
     accounts.change_password(
         user,
         new,
-        lang=choose_language(None, request.accept_languages),
+        lang=i18n.page_language(),
         keep_session_id=signed_in.session.id,
         end_others=end_others,
     )

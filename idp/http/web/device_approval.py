@@ -17,9 +17,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
-from idp.http import uow, usecases
+from idp.http import i18n, uow, usecases
 from idp.http.context import client_ip, deps
-from idp.http.mail import choose_language
 from idp.http.protocol import interactions
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
@@ -55,7 +54,7 @@ def device_link() -> ResponseReturnValue:
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
         return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
-    lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
+    lang = i18n.page_language()
     usecases.device_link_later(username, lang, interaction.id if interaction else None)
     return render_template(
         "device_link_sent.html", interaction=interaction, minutes=deps().settings.throttle.device_link_seconds // 60

@@ -12,11 +12,11 @@ from flask_babel import get_locale
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.core.urls import safe_local_path
-from idp.http import i18n
+from idp.http import i18n, uow
+from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.web.views import bp
-
-YEAR = 365 * 86400
+from idp.storage.sql import users as user_repo
 
 
 @bp.get("/help")
@@ -47,16 +47,12 @@ def language() -> BaseResponse:
     if interaction is not None:
         interaction.params["ui_locales"] = [lang]
         interaction.save()
+    # Signed in: the account remembers it too (its pages in other browsers, its mail, the locale claim).
+    signed_in = web_session.current()
+    if signed_in is not None:
+        user_repo.set_locale(uow.session(), signed_in.user, lang)
     response = make_response(redirect(target, 303))
-    response.set_cookie(
-        i18n.COOKIE,
-        lang,
-        max_age=YEAR,
-        httponly=True,
-        samesite="Lax",
-        secure=deps().settings.server.secure_cookies,
-        path="/",
-    )
+    i18n.set_cookie(response, lang)
     return response
 
 

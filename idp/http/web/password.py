@@ -19,10 +19,9 @@ from idp.core.errors import PolicyError, TooManyAttempts
 from idp.core.text import Text
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.domain.signin import account_key
+from idp.http import i18n, uow, usecases
 from idp.http import session as web_session
-from idp.http import uow, usecases
 from idp.http.context import client_ip, deps
-from idp.http.mail import choose_language
 from idp.http.protocol import interactions
 from idp.http.web.account import MESSAGES, bp, too_many
 from idp.http.web.csrf import CSRFError, validate_csrf
@@ -67,7 +66,7 @@ def forgot_post() -> ResponseReturnValue:
         _throttle("password_forgot_account", account_key(user, login))
     except TooManyAttempts as exc:
         return _forgot_page(interaction, login=login, error=too_many(exc), status=429)
-    lang = choose_language(interaction.param("ui_locales") if interaction else None, request.accept_languages)
+    lang = i18n.page_language()
     interaction_id = interaction.id if interaction else None
     usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
     return render_template(
@@ -146,7 +145,7 @@ def _finish_reset(row: PasswordResetToken, user: User) -> Response:
         user,
         request.form.get("password", ""),
         link=row,
-        lang=choose_language(None, request.accept_languages),
+        lang=i18n.page_language(),
     )
     interaction = interactions.load(row.interaction_id)
     if interaction is not None:

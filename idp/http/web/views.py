@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
-from idp.http import errors, uow, usecases
+from idp.http import errors, i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.protocol import interactions
@@ -158,6 +158,7 @@ def login_post() -> ResponseReturnValue:
             back=back,
         )
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
+    i18n.remember_choice(outcome.user)
     web_device.remember(outcome.user.id, outcome.device_id)
     if interaction is None:
         # The app's request is gone: back to the app, which signs in afresh (silently, now).
