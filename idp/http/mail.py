@@ -8,9 +8,8 @@ from typing import Any
 
 from flask import Flask, has_app_context, render_template
 from flask_babel import force_locale, gettext
-from werkzeug.datastructures import LanguageAccept
 
-from idp.core.languages import DEFAULT, LANGUAGES, best_language
+from idp.core.languages import DEFAULT, LANGUAGES
 from idp.core.mail import Postman
 from idp.http.i18n import when
 
@@ -25,17 +24,6 @@ SUBJECTS = {
     "changed": N_("Your SPOM Login password was changed"),
     "device": N_("Approve a new device for SPOM Login"),
 }
-
-
-def choose_language(ui_locales: str | None = None, accept_language: LanguageAccept | None = None) -> str:
-    """The first of ``ui_locales`` (OIDC Core §3.1.2.1, space-separated BCP 47 tags) we speak,
-    else the browser's best match (``request.accept_languages``), else English."""
-    found = best_language(ui_locales)
-    if found:
-        return found
-    if accept_language is not None:
-        return accept_language.best_match(LANGUAGES, default=DEFAULT)
-    return DEFAULT
 
 
 def compose(kind: str, lang: str, **context: Any) -> tuple[str, str, str]:
