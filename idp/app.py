@@ -7,6 +7,7 @@ or outbox mail, …) and the only one that puts them on the app; tests pass thei
 
 from __future__ import annotations
 
+import logging
 from typing import TypedDict, Unpack
 
 from flask import Flask
@@ -23,6 +24,8 @@ from idp.http.mail import TemplateNotifier
 from idp.storage.sql.database import Database as SQLDatabase
 from idp.storage.store import build_store
 from idp.storage.throttle import build_throttle
+
+log = logging.getLogger(__name__)
 
 
 class Backends(TypedDict, total=False):
@@ -93,6 +96,8 @@ def create_app(settings: Settings | None = None, **backends: Unpack[Backends]) -
         SESSION_COOKIE_SECURE=settings.server.secure_cookies,
     )
     app.extensions["idp"] = deps
+    for warning in settings.warnings():
+        log.warning("configuration: %s", warning)
     from idp import http
 
     http.init_app(app, deps)

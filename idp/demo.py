@@ -47,6 +47,14 @@ DEMO_USERS = [
         "role": "vendor",
     },
 ]
+#: The demo's help contact (shown on /help), so its help page shows how one looks; an operator's
+#: own ``IDP_HELP_CONTACT_*`` variables win.
+DEMO_HELP_CONTACT = {
+    "IDP_HELP_CONTACT_NAME": "SPOM IT service desk (demo)",
+    "IDP_HELP_CONTACT_EMAIL": "servicedesk@example.edu",
+    "IDP_HELP_CONTACT_PHONE": "+49 30 1234567",
+    "IDP_HELP_CONTACT_HOURS": "Mon–Fri 8:00–18:00",
+}
 #: (key, client name, environment prefix of the app, python module that serves it)
 DEMO_APPS = [
     ("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
@@ -105,6 +113,12 @@ def seed(urls: dict[str, str]) -> dict:
     creds_file.write_text(json.dumps(creds, indent=2))
     creds_file.chmod(0o600)
     return creds
+
+
+def example_help_contact(environ: MutableMapping[str, str]) -> None:
+    """Fill in the demo help contact where ``environ`` sets none (the provider process inherits it)."""
+    if not any(environ.get(name, "").strip() for name in DEMO_HELP_CONTACT):
+        environ.update(DEMO_HELP_CONTACT)
 
 
 def allow_loopback(environ: MutableMapping[str, str]) -> None:
@@ -232,6 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     issuer = f"http://127.0.0.1:{args.provider_port}"
     os.environ.setdefault("IDP_ISSUER", issuer)
     allow_loopback(os.environ)
+    example_help_contact(os.environ)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     first_run = not (Path(Settings.from_env().server.instance_dir) / "demo_clients.json").exists()
     creds = seed(urls)

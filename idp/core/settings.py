@@ -661,6 +661,20 @@ class Settings:
         found = [p for attr in self.sections() for p in getattr(self, attr).problems()]
         return found + list(self._cross_section_problems())
 
+    def warnings(self) -> list[str]:
+        """What a public deployment should not run with but that does not stop the provider: logged at
+        start and named by ``/readyz`` (``warnings``; still ready)."""
+        found = []
+        branding = self.branding
+        if self.server.issuer.startswith("https://") and not (
+            branding.help_contact_email or branding.help_contact_phone
+        ):
+            found.append(
+                "IDP_HELP_CONTACT_EMAIL and IDP_HELP_CONTACT_PHONE are empty: /help tells people who cannot "
+                "sign in to contact the help desk but gives them no way to reach it"
+            )
+        return found
+
     def _cross_section_problems(self) -> Iterator[str]:
         if not self.keys.passphrase:
             yield _missing_secret("IDP_KEYS_PASSPHRASE", self.server)

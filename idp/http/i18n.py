@@ -30,6 +30,7 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, has_request_context, request
 from flask_babel import Babel, format_datetime, gettext
@@ -176,10 +177,25 @@ def select_timezone() -> str:
 
 
 def when(ts: float | None, fmt: str = "medium") -> str:
-    """An epoch time as the reader's locale writes it, in the configured time zone (``IDP_TIME_ZONE``)."""
+    """An epoch time as the reader's locale writes it, in the configured time zone (``IDP_TIME_ZONE``),
+    labelled with that zone ("Jan 1, 2026, 10:50:00 PM CET", "01.01.2026, 22:50:00 MEZ"): a reader
+    elsewhere must not take Berlin time for their own. ``long`` and ``full`` carry a zone already."""
     if not ts:
         return ""
-    return format_datetime(datetime.fromtimestamp(ts, tz=UTC), fmt)
+    moment = datetime.fromtimestamp(ts, tz=UTC)
+    text = format_datetime(moment, fmt)
+    return text if fmt in ("long", "full") else f"{text} {zone_label(moment)}"
+
+
+def zone_label(moment: datetime) -> str:
+    """The configured zone's abbreviation at ``moment`` in the reader's language (MEZ, CET, EST), or
+    the IANA name in parentheses where a zone has only a numeric one ("(Europe/Istanbul)")."""
+    name = format_datetime(moment, "z")
+    if any(c.isalpha() for c in name) and not name.startswith(("GMT", "UTC")):
+        return name
+    zone = deps().settings.branding.time_zone
+    abbreviation = moment.astimezone(ZoneInfo(zone)).tzname() or ""
+    return abbreviation if abbreviation.isalpha() else f"({zone})"
 
 
 def translate(value: object) -> object:

@@ -267,3 +267,70 @@ def test_a_wrong_current_password_is_audited_like_a_failed_sign_in(provider):
     failures = provider.audit_events("login.failure")
     assert [(e.details["reason"], e.details["purpose"]) for e in failures] == [("bad_password", "password_change")]
     assert len(provider.audit_events("login.success")) == 1  # the sign-in itself; a check is not one
+
+
+def test_times_on_the_account_page_name_their_time_zone(provider):
+    provider.create_user()
+    page = signed_in_browser(provider).get("/account").text
+    # Europe/Berlin (IDP_TIME_ZONE's default): a reader elsewhere must not take it for their own time.
+    sessions = re.search(r'<ul class="sessions">(.*?)</ul>', page, re.S).group(1)
+    assert re.search(r"signed in [^·]+ (CET|CEST) · last seen [^<]+ (CET|CEST)", sessions), sessions
+    activity = re.search(r'<tr data-type="login.success"><td>([^<]+)</td>', page).group(1)
+    assert activity.endswith((" CET", " CEST")), activity
+
+
+def test_trusted_apps_signed_in_through_a_session_are_listed_though_they_hold_no_consent(provider):
+    provider.create_user()
+    browser = signed_in_browser(provider)
+    issue_tokens(provider, browser, name="Dashboard")  # trusted: no consent asked
+    issue_tokens(provider, browser, name="Supplier portal")
+    library, _ = issue_tokens(provider, browser, trusted=False, name="Library")
+    page = browser.get("/account").text
+    apps = re.search(r'<ul class="apps">(.*?)</ul>', page, re.S).group(1)
+    assert "No app holds your consent" not in page
+    assert "<strong>Dashboard</strong>" in apps and "<strong>Supplier portal</strong>" in apps
+    assert apps.count("A trusted app of your institution: it needs no consent from you.") == 2
+    assert apps.count('data-signed-in="yes"') == 2  # the library is listed once, with its consent
+    assert apps.count(f'data-client="{library.client_id}"') == 1 and "signed in now" in apps
+    # Signed out of that session (from another browser): the trusted apps are gone, the consent stays.
+    other = signed_in_browser(provider)
+    session_id = re.search(r'data-session="([^"]+)"', page).group(1)
+    assert post_account(other, "/account/sessions/end", session=session_id).status_code == 303
+    apps = re.search(r'<ul class="apps">(.*?)</ul>', other.get("/account").text, re.S).group(1)
+    assert "Dashboard" not in apps and "<strong>Library</strong>" in apps and "signed in now" not in apps
+
+
+def test_recent_activity_shows_password_device_and_sign_out_events(provider):
+    from idp.storage.sql import audit
+
+    provider.create_user()
+    user_id = stored_user(provider).id
+    other = signed_in_browser(provider)
+    browser = signed_in_browser(provider, "Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0")
+    post_account(browser, "/account/password", current_password=PASSWORD, password=NEW_PASSWORD, confirm=NEW_PASSWORD)
+    post_account(browser, "/account/sessions/end", session="others")
+    with provider.transaction() as db:  # the reset and device-link flows have their own tests
+        now = provider.deps.clock.now()
+        audit.record(db, audit.PASSWORD_RESET, now=now, user_id=user_id, ip="192.0.2.7", purpose="reset")
+        audit.record(db, audit.DEVICE_APPROVED, now=now, user_id=user_id, ip="192.0.2.7", new_device=True)
+        audit.record(db, audit.LOGOUT, now=now, user_id=user_id, ip="192.0.2.7")
+    assert "Signed in" not in other.get("/").text
+    page = browser.get("/account").text
+    rows = dict(re.findall(r'<tr data-type="([^"]+)"><td>[^<]+</td>\s*<td>([^<]+)</td>', page))
+    assert rows["password.changed"] == "Password changed"
+    assert rows["session.ended_by_user"] == "Sessions signed out from this page"
+    assert rows["password.reset"] == "Password reset by e-mail link"
+    assert rows["device.approved"] == "Device confirmed by e-mail link"
+    assert rows["logout"] == "Signed out"
+    assert rows["login.success"] == "Signed in"
+    assert '<h2 id="activity-h">Recent activity</h2>' in page
+    german = browser.get("/account", headers={"Accept-Language": "de"}).text
+    rows = dict(re.findall(r'<tr data-type="([^"]+)"><td>[^<]+</td>\s*<td>([^<]+)</td>', german))
+    assert rows["password.changed"] == "Passwort geändert" and rows["logout"] == "Abgemeldet"
+
+
+def test_every_account_activity_type_has_a_label():
+    from idp.http.web.account import ACTIVITY
+    from idp.storage.sql import audit
+
+    assert set(ACTIVITY) == set(audit.ACCOUNT_ACTIVITY)

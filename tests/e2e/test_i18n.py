@@ -133,16 +133,23 @@ def test_discovery_lists_the_page_languages(provider):
 def test_dates_are_shown_in_the_readers_locale_and_the_configured_time_zone(provider):
     moment = datetime(2026, 7, 1, 10, 30, tzinfo=UTC).timestamp()  # 12:30 in Berlin (CEST)
     with provider.app.test_request_context("/", headers={"Accept-Language": "de"}):
-        assert i18n.when(moment) == "01.07.2026, 12:30:00"
+        assert i18n.when(moment) == "01.07.2026, 12:30:00 MESZ"
     with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
-        assert i18n.when(moment) == "Jul 1, 2026, 12:30:00\u202fPM"
+        assert i18n.when(moment) == "Jul 1, 2026, 12:30:00\u202fPM CEST"
 
 
 def test_time_zone_setting_moves_the_dates(make_provider):
     provider = make_provider(time_zone="America/New_York")
     moment = datetime(2026, 1, 15, 15, 0, tzinfo=UTC).timestamp()
     with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
-        assert i18n.when(moment, "short") == "1/15/26, 10:00\u202fAM"
+        assert i18n.when(moment, "short") == "1/15/26, 10:00\u202fAM EST"
+
+
+def test_a_zone_without_a_letter_abbreviation_is_named_in_full(make_provider):
+    provider = make_provider(time_zone="Asia/Dubai")  # tzname() is "+04"
+    moment = datetime(2026, 1, 15, 15, 0, tzinfo=UTC).timestamp()
+    with provider.app.test_request_context("/", headers={"Accept-Language": "en"}):
+        assert i18n.when(moment, "short") == "1/15/26, 7:00\u202fPM (Asia/Dubai)"
 
 
 def test_account_page_in_german_shows_german_dates(provider):

@@ -264,3 +264,19 @@ def test_csp_forbids_inline_script_and_framing(provider):
     assert csp["frame-ancestors"] == "'none'" and response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["Referrer-Policy"] == "no-referrer"
     assert response.headers["Cache-Control"] == "no-store"
+
+
+def test_an_https_issuer_without_a_help_contact_is_ready_with_a_warning(make_provider, caplog):
+    with caplog.at_level("WARNING", logger="idp.app"):
+        provider = make_provider(issuer="https://login.example.edu")
+    assert any("IDP_HELP_CONTACT_EMAIL and IDP_HELP_CONTACT_PHONE are empty" in r.getMessage() for r in caplog.records)
+    ready = client(provider).get("/readyz")
+    assert ready.status_code == 200 and ready.json["status"] == "ok"
+    assert len(ready.json["warnings"]) == 1 and "no way to reach it" in ready.json["warnings"][0]
+
+
+def test_a_help_contact_silences_the_warning(make_provider, caplog):
+    with caplog.at_level("WARNING", logger="idp.app"):
+        provider = make_provider(issuer="https://login.example.edu", help_contact_email="it@example.edu")
+    assert not [r for r in caplog.records if r.name == "idp.app"]
+    assert "warnings" not in client(provider).get("/readyz").json

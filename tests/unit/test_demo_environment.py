@@ -53,3 +53,24 @@ def test_the_demo_keeps_server_lines_quiet_but_shows_mail_warnings_and_errors():
     assert server_line("provider", request, verbose=False) is None
     assert server_line("provider", banner, verbose=False) is None
     assert server_line("provider", banner, verbose=True) == "[provider] " + banner
+
+
+def test_the_demo_shows_an_example_help_contact_unless_the_operator_set_one():
+    """/help of the demo names an e-mail address and a phone number, not a bare "IT service desk"."""
+    from idp.demo import example_help_contact
+
+    env: dict = {}
+    example_help_contact(env)
+    assert env["IDP_HELP_CONTACT_EMAIL"] == "servicedesk@example.edu" and env["IDP_HELP_CONTACT_PHONE"]
+    env = {"IDP_HELP_CONTACT_EMAIL": "help@uni.example"}
+    example_help_contact(env)
+    assert env == {"IDP_HELP_CONTACT_EMAIL": "help@uni.example"}
+
+
+def test_only_an_https_issuer_without_a_help_contact_is_warned_about():
+    from idp.core.settings import BrandingSettings, ServerSettings, Settings
+
+    public = ServerSettings(issuer="https://login.example.edu")
+    assert Settings(server=public).warnings()
+    assert not Settings(server=public, branding=BrandingSettings(help_contact_phone="+49 30 1")).warnings()
+    assert not Settings(server=ServerSettings(issuer="http://127.0.0.1:8000")).warnings()

@@ -24,9 +24,14 @@ def healthz() -> tuple[Response, int, dict[str, str]]:
 def readyz() -> tuple[Response, int, dict[str, str]]:
     """Ready to serve: the database answers, a current signing key exists, and the store (Redis)
     answers or its database fallback is in use (``degraded``, still 200). 503 otherwise, so a load
-    balancer stops sending traffic here until it recovers."""
+    balancer stops sending traffic here until it recovers. ``warnings`` (only when there are any)
+    names configuration a public deployment should fix, such as a missing help contact; it does not
+    change the status."""
     status, checks = health.readiness()
-    return jsonify(status=status, checks=checks), 503 if status == "unavailable" else 200, NO_STORE
+    body: dict[str, object] = {"status": status, "checks": checks}
+    if warnings := deps().settings.warnings():
+        body["warnings"] = warnings
+    return jsonify(body), 503 if status == "unavailable" else 200, NO_STORE
 
 
 @bp.get("/metrics")

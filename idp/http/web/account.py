@@ -1,5 +1,6 @@
 """Account self-service for the signed-in user (blueprint ``account``): profile, password change,
-active sessions, recent sign-ins, and the apps holding consent."""
+active sessions, recent activity (sign-ins, sign-outs, password and device changes), and the apps
+with access: those holding consent and those signed in through a live session."""
 
 from __future__ import annotations
 
@@ -38,6 +39,19 @@ NOTICES = {
     "session": _l("That session was signed out."),
     "others": _l("All your other sessions were signed out."),
     "app": _l("Access was revoked: the app has to ask you again next time."),
+}
+#: "Recent activity": a label for every event type in ``audit.ACCOUNT_ACTIVITY``.
+ACTIVITY = {
+    audit.LOGIN_SUCCESS: _l("Signed in"),
+    audit.LOGIN_FAILURE: _l("Failed attempt"),
+    audit.LOGOUT: _l("Signed out"),
+    audit.SESSIONS_ENDED: _l("Sessions signed out from this page"),
+    audit.PASSWORD_CHANGED: _l("Password changed"),
+    audit.PASSWORD_RESET: _l("Password reset by e-mail link"),
+    audit.DEVICE_APPROVED: _l("Device confirmed by e-mail link"),
+    audit.USER_EMAIL_CHANGED: _l("E-mail address changed"),
+    audit.USER_EMAIL_VERIFIED: _l("E-mail address confirmed"),
+    audit.CONSENT_REVOKED: _l("App access revoked"),
 }
 
 
@@ -159,13 +173,21 @@ def _page(
         if now < s.expires_at and now - s.last_seen_at < idle
     ]
     live.sort(key=lambda s: (s.id != signed_in.session.id, -s.last_seen_at))
+    # Apps signed in through a live session: a trusted app of the institution needs no consent, so it
+    # would be missing from a list of consents alone.
+    consented = consents.list_consents(db, user.id)
+    consented_ids = {client.client_id for _consent, client in consented}
+    through_sessions = consents.signed_in_apps(db, user.id, [s.id for s in live])
     return render_template(
         "account.html",
         user=user,
         current_session=signed_in.session,
         sessions=live,
-        sign_ins=audit.recent_sign_ins(db, user.id, 10, include_failures=True),
-        apps=consents.list_consents(db, user.id),
+        activity=audit.recent_activity(db, user.id, 15, tuple(ACTIVITY)),
+        activity_labels=ACTIVITY,
+        apps=consented,
+        signed_in_apps=[(c, at) for c, at in through_sessions if c.client_id not in consented_ids],
+        signed_in_ids={c.client_id for c, _at in through_sessions},
         notice=notice,
         error=error,
         password_errors=password_errors or [],

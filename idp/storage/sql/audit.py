@@ -205,6 +205,35 @@ def recent_sign_ins(db: Session, user_id: int, limit: int = 10, *, include_failu
     return list(db.scalars(stmt))
 
 
+#: What the account page's "Recent activity" shows the user: sign-ins, failed attempts, sign-outs
+#: and the changes to what protects the account (password, known devices, e-mail address, app access).
+ACCOUNT_ACTIVITY = (
+    LOGIN_SUCCESS,
+    LOGIN_FAILURE,
+    LOGOUT,
+    SESSIONS_ENDED,
+    PASSWORD_CHANGED,
+    PASSWORD_RESET,
+    DEVICE_APPROVED,
+    USER_EMAIL_CHANGED,
+    USER_EMAIL_VERIFIED,
+    CONSENT_REVOKED,
+)
+
+
+def recent_activity(
+    db: Session, user_id: int, limit: int = 10, types: tuple[str, ...] = ACCOUNT_ACTIVITY
+) -> list[AuditEvent]:
+    """The user's latest events of these types, newest first (the account page's "Recent activity")."""
+    stmt = (
+        select(AuditEvent)
+        .where(AuditEvent.user_id == user_id, AuditEvent.type.in_(types))
+        .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(db.scalars(stmt))
+
+
 def prune(db: Session, *, before: float) -> int:
     """Delete events that occurred before ``before``; returns how many. The caller commits."""
     result = db.execute(delete(AuditEvent).where(AuditEvent.occurred_at < before))
