@@ -21,9 +21,13 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flask import Flask, g, has_request_context, request, session
 from flask_babel import Babel, format_currency, format_date, format_decimal, get_locale
+
+if TYPE_CHECKING:
+    from babel.messages.catalog import Catalog
 
 TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 DOMAIN = "messages"
@@ -118,18 +122,24 @@ METHODS = [("**/templates/**.html", "jinja2"), ("**.py", "python")]
 KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "N_": None}
 
 
-def update_catalogues() -> list[str]:
-    """Merge new strings of ``clients/`` into every ``.po``; returns the msgids still untranslated."""
+def extract_messages() -> Catalog:
+    """A catalogue template of every user-facing string in ``clients/`` (code and templates)."""
     from babel.messages.catalog import Catalog
     from babel.messages.extract import extract_from_dir
-    from babel.messages.pofile import read_po, write_po
 
     template = Catalog(project="SPOM Login demo apps", copyright_holder="SPOM Login contributors")
     for filename, lineno, message, comments, context in extract_from_dir(
         str(CLIENTS), METHODS, keywords=KEYWORDS, comment_tags=("Translators:",)
     ):
         template.add(message, None, [(filename, lineno)], auto_comments=comments, context=context)
-    todo = []
+    return template
+
+
+def update_catalogues() -> list[str]:
+    """Merge new strings of ``clients/`` into every ``.po``; returns the msgids still untranslated."""
+    from babel.messages.pofile import read_po, write_po
+
+    template, todo = extract_messages(), []
     for po in sorted(TRANSLATIONS.glob(f"*/LC_MESSAGES/{DOMAIN}.po")):
         with po.open("rb") as fh:
             catalog = read_po(fh, locale=po.parent.parent.name)

@@ -64,3 +64,13 @@ def test_every_german_entry_is_translated_and_none_is_fuzzy():
     untranslated = [m.id for m in entries if not (all(m.string) if isinstance(m.string, tuple) else m.string)]
     assert not untranslated
     assert not [m.id for m in entries if m.fuzzy]
+
+
+def test_the_german_catalogue_has_every_string_of_the_apps_and_no_stale_one():
+    po = i18n.TRANSLATIONS / "de" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as fh:
+        catalog = read_po(fh, locale="de")
+    in_code = {m.id for m in i18n.extract_messages() if m.id}
+    in_catalogue = {m.id for m in catalog if m.id}
+    assert in_code - in_catalogue == set(), "run `make translations` and translate the new strings"
+    assert in_catalogue - in_code == set(), "strings the apps no longer use"
