@@ -13,6 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test]"
 	$(BIN)/python -m idp.http.i18n
+	$(BIN)/python -m clients.common.i18n
 	touch $(STAMP)
 
 # The tests' npm packages, exactly as pinned in package-lock.json: axe-core for the accessibility checks,
@@ -57,6 +58,7 @@ bench: $(STAMP)
 ## translations: add new strings of the code and templates to the .po catalogues (then translate them)
 translations: $(STAMP)
 	$(BIN)/python -m idp.http.i18n update
+	$(BIN)/python -m clients.common.i18n update
 
 clean:
 	rm -rf $(VENV) instance node_modules

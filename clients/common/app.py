@@ -37,8 +37,10 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
+from . import i18n
 from .config import Clock, RPConfig, SystemClock
 from .csrf import check_csrf, csrf_token
 from .logout_token import MAX_AGE_SECONDS, LogoutTokenError, validate_logout_token
@@ -102,8 +104,14 @@ def create_rp_app(
     )
     app.extensions["rp"] = RP(config, clock, database, client)
     app.register_blueprint(bp)
+    i18n.init_app(app)
     app.jinja_env.globals.update(
-        csrf_token=csrf_token, current_user=current_user, app_name=config.name, issuer=config.issuer, other_apps=links
+        csrf_token=csrf_token,
+        current_user=current_user,
+        app_name=config.name,
+        issuer=config.issuer,
+        account_url=config.issuer + "/account",
+        other_apps=links,
     )
     app.after_request(_security_headers)
     _error_pages(app)
@@ -169,6 +177,7 @@ def _profile(claims: dict[str, Any]) -> dict[str, Any]:
         "registration_number": claims.get("preferred_username"),
         "email": claims.get("email"),
         "role": roles[0] if roles else "student",
+        "locale": claims.get("locale"),  # the language chosen at SPOM Login: the pages follow it
     }
 
 
@@ -254,13 +263,13 @@ def callback() -> ResponseReturnValue:
     if error in INTERACTION_ERRORS and pending["silent"]:
         return render_template("rp/session_expired.html", next=pending["next"]), 200
     if error:
-        return _problem("The sign-in did not complete.", request.args.get("error_description") or error)
+        return _problem(_("The sign-in did not complete."), request.args.get("error_description") or error)
     try:
         token = rp().oauth.authorize_access_token(claims_cls=_clocked_id_token(rp().clock))
     except OAuthError as exc:
         if exc.error == "mismatching_state":
             return _lost_sign_in()
-        return _problem("The sign-in did not complete.", exc.description or exc.error)
+        return _problem(_("The sign-in did not complete."), exc.description or exc.error)
     claims = token["userinfo"]
     # The other tabs' pending sign-ins survive the new session (they are this browser's own).
     others = {k: v for k, v in session.items() if k == "pending" or k.startswith(AUTHLIB_STATE)}
@@ -304,13 +313,14 @@ def cookie_check() -> ResponseReturnValue:
         return _lost_page()
     return render_template(
         "rp/sign_in_lost.html",
-        title="Your browser refuses cookies for this app",
-        detail=(
-            f"Signing in needs one cookie that remembers your sign-in between {rp().config.name} and "
+        title=_("Your browser refuses cookies for this app"),
+        detail=_(
+            "Signing in needs one cookie that remembers your sign-in between %(app)s and "
             "SPOM Login. Allow cookies for this site in your browser's settings (private windows and "
-            "strict blockers often refuse them), then sign in again."
+            "strict blockers often refuse them), then sign in again.",
+            app=rp().config.name,
         ),
-        action="Sign in again",
+        action=_("Sign in again"),
         next="/",
     ), 400
 
@@ -318,13 +328,13 @@ def cookie_check() -> ResponseReturnValue:
 def _lost_page() -> tuple[str, int]:
     return render_template(
         "rp/sign_in_lost.html",
-        title="This sign-in cannot be finished here",
-        detail=(
+        title=_("This sign-in cannot be finished here"),
+        detail=_(
             "It was started in another tab or window, or it waited too long. Nothing is wrong with your "
             "account: continue, and you will be signed in (without your password if you are still signed "
             "in to SPOM Login)."
         ),
-        action="Continue",
+        action=_("Continue"),
         next="/",
     ), 400
 
@@ -414,12 +424,12 @@ def _error_pages(app: Flask) -> None:
     def provider_unreachable(exc: requests.RequestException) -> tuple[str, int]:
         log.error("provider unreachable: %s", exc.__class__.__name__)
         return _problem(
-            "SPOM Login cannot be reached",
-            "Signing in is not possible right now. Please try again in a few minutes.",
+            _("SPOM Login cannot be reached"),
+            _("Signing in is not possible right now. Please try again in a few minutes."),
             503,
         )
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception) -> tuple[str, int]:
         log.exception("unhandled error")
-        return _problem("Something went wrong", "Please try again in a moment.", 500)
+        return _problem(_("Something went wrong"), _("Please try again in a moment."), 500)

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..common.i18n import N_
 from ..common.storage import RPDatabase
 
 DAY = 86400
@@ -47,34 +48,34 @@ class Assessment(ContentBase):
 SEED = {
     "S1000001": {  # Ada Lovelace, student
         "modules": [
-            ("CS101", "Introduction to Programming", 80, "12 of 15 units"),
-            ("MA102", "Discrete Mathematics", 55, "6 of 11 units"),
-            ("EN110", "Academic Writing", 30, "3 of 10 units"),
+            ("CS101", N_("Introduction to Programming"), 80, N_("12 of 15 units")),
+            ("MA102", N_("Discrete Mathematics"), 55, N_("6 of 11 units")),
+            ("EN110", N_("Academic Writing"), 30, N_("3 of 10 units")),
         ],
         "assessments": [
-            ("CS101", "Project 2: Text adventure", 5, None, 100),
-            ("MA102", "Quiz 4: Graphs", 9, None, 20),
-            ("CS101", "Quiz 3: Loops", -6, 18, 20),
-            ("EN110", "Essay 1: Argument", -12, 62, 100),
+            ("CS101", N_("Project 2: Text adventure"), 5, None, 100),
+            ("MA102", N_("Quiz 4: Graphs"), 9, None, 20),
+            ("CS101", N_("Quiz 3: Loops"), -6, 18, 20),
+            ("EN110", N_("Essay 1: Argument"), -12, 62, 100),
         ],
     },
     "E2000001": {  # Grace Hopper, lecturer: cohort progress and average marks
         "modules": [
-            ("CS101", "Introduction to Programming", 64, "124 students"),
-            ("CS205", "Compilers", 41, "38 students"),
+            ("CS101", N_("Introduction to Programming"), 64, N_("124 students")),
+            ("CS205", N_("Compilers"), 41, N_("38 students")),
         ],
         "assessments": [
-            ("CS101", "Project 2: Text adventure", 5, None, 100),
-            ("CS205", "Parser assignment", 12, None, 100),
-            ("CS101", "Quiz 3: Loops", -6, 15.2, 20),
+            ("CS101", N_("Project 2: Text adventure"), 5, None, 100),
+            ("CS205", N_("Parser assignment"), 12, None, 100),
+            ("CS101", N_("Quiz 3: Loops"), -6, 15.2, 20),
         ],
     },
     "V3000001": {  # Acme Campus Services, vendor: supplier induction
         "modules": [
-            ("SUP01", "Campus Safety Induction", 100, "Required before site access"),
-            ("SUP02", "Data Protection for Suppliers", 40, "2 of 5 lessons"),
+            ("SUP01", N_("Campus Safety Induction"), 100, N_("Required before site access")),
+            ("SUP02", N_("Data Protection for Suppliers"), 40, N_("2 of 5 lessons")),
         ],
-        "assessments": [("SUP02", "Data protection quiz", 7, None, 10), ("SUP01", "Safety quiz", -20, 9, 10)],
+        "assessments": [("SUP02", N_("Data protection quiz"), 7, None, 10), ("SUP01", N_("Safety quiz"), -20, 9, 10)],
     },
 }
 

@@ -2,39 +2,49 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from flask import Blueprint, render_template
 
 from ..common import current_user, login_required
 from ..common.app import rp
+from ..common.i18n import N_
 from . import content
 
 bp = Blueprint("dashboard", __name__, template_folder="templates")
 
+#: The page's words per role; translated where they are shown (the catalogue has them through N_).
 HEADINGS = {
     "student": {
-        "modules": "Your modules",
-        "progress": "complete",
-        "upcoming": "Upcoming assessments",
-        "past": "Past assessments",
-        "score": "Score",
+        "modules": N_("Your modules"),
+        "modules_count": N_("modules"),
+        "average": N_("average progress"),
+        "progress": N_("complete"),
+        "upcoming": N_("Upcoming assessments"),
+        "upcoming_count": N_("upcoming assessments"),
+        "past": N_("Past assessments"),
+        "score": N_("Score"),
     },
     "employee": {
-        "modules": "Modules you teach",
-        "progress": "cohort progress",
-        "upcoming": "Assessments to mark",
-        "past": "Marked assessments",
-        "score": "Average mark",
+        "modules": N_("Modules you teach"),
+        "modules_count": N_("modules taught"),
+        "average": N_("average cohort progress"),
+        "progress": N_("cohort progress"),
+        "upcoming": N_("Assessments to mark"),
+        "upcoming_count": N_("assessments to mark"),
+        "past": N_("Marked assessments"),
+        "score": N_("Average mark"),
     },
     "vendor": {
-        "modules": "Supplier induction",
-        "progress": "complete",
-        "upcoming": "Upcoming checks",
-        "past": "Completed checks",
-        "score": "Score",
+        "modules": N_("Supplier induction"),
+        "modules_count": N_("induction courses"),
+        "average": N_("average progress"),
+        "progress": N_("complete"),
+        "upcoming": N_("Upcoming checks"),
+        "upcoming_count": N_("upcoming checks"),
+        "past": N_("Completed checks"),
+        "score": N_("Score"),
     },
 }
+ROLES = {"student": N_("Student"), "employee": N_("Employee"), "vendor": N_("Vendor")}
 
 
 @bp.get("/")
@@ -43,9 +53,16 @@ def index() -> str:
     user, ctx = current_user(), rp()
     now = ctx.clock.now()
     data = content.for_user(ctx.database, user.get("registration_number"), now)
-    headings = HEADINGS.get(user.get("role"), HEADINGS["student"])
-    return render_template("dashboard/index.html", user=user, headings=headings, now=now, date=_date, **data)
-
-
-def _date(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%a %d %b %Y")
+    role = user.get("role")
+    headings = HEADINGS.get(role, HEADINGS["student"])
+    modules = data["modules"]
+    average = round(sum(m.progress for m in modules) / len(modules)) if modules else 0
+    return render_template(
+        "dashboard/index.html",
+        user=user,
+        headings=headings,
+        role_name=ROLES.get(role, str(role or "").capitalize()),
+        average=average,
+        now=now,
+        **data,
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Float, Integer, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ..common.i18n import N_
 from ..common.storage import RPDatabase
 
 DAY = 86400
@@ -30,12 +31,28 @@ class PurchaseOrder(ContentBase):
     updated_at: Mapped[float] = mapped_column(Float)
 
 
+#: The statuses as the pages name them (translated where shown).
+STATUSES = {
+    "awaiting approval": N_("awaiting approval"),
+    "approved": N_("approved"),
+    "invoiced": N_("invoiced"),
+    "paid": N_("paid"),
+}
+
 SEED = [
-    ("PO-2026-0412", "V3000001", "Acme Campus Services", "Cafeteria supplies, November", 4820.00, "paid", -21),
-    ("PO-2026-0457", "V3000001", "Acme Campus Services", "Exam hall cleaning (12 sessions)", 2160.00, "invoiced", -6),
-    ("PO-2026-0489", "V3000001", "Acme Campus Services", "Graduation catering", 9350.00, "awaiting approval", -1),
-    ("PO-2026-0493", "V3000002", "Northwind Lab Equipment", "Oscilloscopes (4)", 6120.00, "awaiting approval", -2),
-    ("PO-2026-0501", "V3000002", "Northwind Lab Equipment", "Soldering stations (10)", 1890.00, "approved", 0),
+    ("PO-2026-0412", "V3000001", "Acme Campus Services", N_("Cafeteria supplies, November"), 4820.00, "paid", -21),
+    (
+        "PO-2026-0457",
+        "V3000001",
+        "Acme Campus Services",
+        N_("Exam hall cleaning (12 sessions)"),
+        2160.00,
+        "invoiced",
+        -6,
+    ),
+    ("PO-2026-0489", "V3000001", "Acme Campus Services", N_("Graduation catering"), 9350.00, "awaiting approval", -1),
+    ("PO-2026-0493", "V3000002", "Northwind Lab Equipment", N_("Oscilloscopes (4)"), 6120.00, "awaiting approval", -2),
+    ("PO-2026-0501", "V3000002", "Northwind Lab Equipment", N_("Soldering stations (10)"), 1890.00, "approved", 0),
 ]
 
 
