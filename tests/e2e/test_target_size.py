@@ -14,6 +14,8 @@ from tests.support.helpers import PASSWORD
 
 PHONE = {"width": 390, "height": 844}
 MINIMUM = 44
+# What is measured is the pages' layout, the same on every storage backend.
+pytestmark = pytest.mark.one_backend
 
 #: Every interactive element and its box; a checkbox counts by the label around it (tapping the label ticks it).
 MEASURE = r"""() => {
