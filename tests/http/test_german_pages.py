@@ -134,6 +134,8 @@ def test_consent_and_account_pages_are_german(http, provider):
     assert "Die Anwendung darf:" in page and "Ihre E-Mail-Adresse sehen" in page
     account = _german(http.get("/account", headers=GERMAN))
     assert "Beschäftigte/r" in account and "employee" not in visible_text(account)
+    _german(http.get("/logout", headers=GERMAN))  # the confirmation, signed in
+    _german(http.get("/consent?interaction=gone", headers=GERMAN), 400)  # an expired sign-in
 
 
 def test_sent_page_of_a_reset_request_is_german(http):
