@@ -144,3 +144,22 @@ def test_sent_page_of_a_reset_request_is_german(http):
     sent = http.post(form.pop("_action"), data=form, headers=GERMAN, follow_redirects=True)
     page = _german(sent)
     assert "Prüfen Sie Ihr E-Mail-Postfach" in page
+
+
+def test_throttled_sign_in_and_device_pages_are_german(http):
+    login = http.get("/login", headers=GERMAN)
+    for _ in range(30):
+        form = parse_form(login.text)
+        form.update(username="S1000001", password="wrong password")
+        login = http.post(form.pop("_action"), data=form, headers=GERMAN)
+        _german(login, login.status_code)
+        if login.status_code == 429:
+            break
+    assert login.status_code == 429 and "Zu viele Versuche" in login.text
+    form = parse_form(login.text[login.text.index('<section class="device-link"') :])
+    form["username"] = "S1000001"
+    sent = http.post(form.pop("_action"), data=form, headers=GERMAN, follow_redirects=True)
+    _german(sent, sent.status_code)
+    assert sent.status_code == 200 and "Prüfen Sie Ihr E-Mail-Postfach" in sent.text
+    _german(http.get("/login/device?token=nonsense", headers=GERMAN), 400)  # a link that is not valid
+    _german(http.get("/login/device/approved", headers=GERMAN), 200)
