@@ -163,3 +163,25 @@ def test_throttled_sign_in_and_device_pages_are_german(http):
     assert sent.status_code == 200 and "Prüfen Sie Ihr E-Mail-Postfach" in sent.text
     _german(http.get("/login/device?token=nonsense", headers=GERMAN), 400)  # a link that is not valid
     _german(http.get("/login/device/approved", headers=GERMAN), 200)
+
+
+@pytest.mark.parametrize("kind", ["reset", "invite", "changed", "device"])
+def test_every_mail_is_german_in_german_and_english_mail_continues_with_a_capital(provider, kind):
+    from idp.http.mail import compose
+
+    context = {
+        "name": "Grace Hopper",
+        "registration_number": "S1000002",
+        "link": "http://127.0.0.1:8000/x",
+        "forgot_link": "http://127.0.0.1:8000/password/forgot",
+        "minutes": 15,
+        "days": 7,
+        "changed_at": 1_700_000_000,
+        "signed_out": True,
+    }
+    with provider.app.test_request_context("/"):
+        _subject, text, html_body = compose(kind, "de", **dict(context))
+        assert english_left(text) == [] and english_left(html_body) == []
+        _subject, text, _html = compose(kind, "en", **dict(context))
+    first, second = [line for line in text.splitlines() if line.strip()][:2]
+    assert first == "Hello Grace Hopper," and second[0].isupper(), second
