@@ -562,7 +562,9 @@ class BrandingSettings(Section):
         "IDP_BRAND_PRIMARY_COLOR", "#0b5cad", "Primary colour as #rrggbb; must reach 4.5:1 contrast with white text."
     )
     help_contact_name: str = setting(
-        "IDP_HELP_CONTACT_NAME", "IT service desk", "Who helps people who cannot sign in (shown on /help)."
+        "IDP_HELP_CONTACT_NAME",
+        "",
+        "Who helps people who cannot sign in (shown on /help); empty = 'IT service desk' in the page's language.",
     )
     help_contact_email: str = setting(
         "IDP_HELP_CONTACT_EMAIL", "", "E-mail address of that contact; empty = not shown."

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, g, has_request_context, request
-from flask_babel import Babel, format_datetime, gettext
+from flask_babel import Babel, format_datetime, gettext, lazy_gettext
 from sqlalchemy.exc import SQLAlchemyError
 
 from idp.core.errors import StoreUnavailable
@@ -209,9 +209,22 @@ def init_app(app: Flask) -> None:
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.extensions["idp"].settings.branding.time_zone
     Babel(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals["when"] = when
+    app.jinja_env.globals["role_label"] = role_label
     # Every {{ value }} that is a use case's Text is shown in the page's language.
     app.jinja_env.finalize = translate
     app.after_request(_remember_ui_locales)
+
+
+ROLE_LABELS = {
+    "student": lazy_gettext("Student"),
+    "employee": lazy_gettext("Employee"),
+    "vendor": lazy_gettext("Vendor"),
+}
+
+
+def role_label(role: str) -> str:
+    """The role of an account (a stored value such as ``student``) as shown to people."""
+    return str(ROLE_LABELS.get(role, role))
 
 
 # -- maintaining the catalogues (docs/ux.md) ------------------------------------------------------

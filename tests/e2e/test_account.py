@@ -55,7 +55,7 @@ def test_account_page_shows_profile_sessions_activity_and_apps(provider):
     page = browser.get("/account")
     assert page.status_code == 200
     assert page.headers["Cache-Control"] == "no-store"
-    for text in ("Ada Lovelace", "ada@example.edu", "S1000001", "student"):
+    for text in ("Ada Lovelace", "ada@example.edu", "S1000001", "Student"):  # the role by its label
         assert text in page.text
     assert "Chrome on Linux</strong> (this browser)" in page.text
     assert "Firefox on Windows" in page.text

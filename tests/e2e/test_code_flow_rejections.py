@@ -131,7 +131,7 @@ def test_unregistered_redirect_uri_with_a_quote_gets_error_page_not_500(provider
     rp = provider.create_client()
     response = provider.browser().get(authorize_url(rp, redirect_uri=redirect_uri))
     assert_error_page(response)
-    assert redirect_uri not in response.text and "not registered for this client" in response.text
+    assert redirect_uri not in response.text and "an address it has not registered" in response.text
 
 
 def test_unregistered_redirect_uri_with_bad_parameters_still_gets_error_page(provider, user):

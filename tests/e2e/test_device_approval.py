@@ -406,7 +406,7 @@ def test_german_mail_and_pages(site, smtp_server):
     page = owner.submit_login(owner.get("/login"), password=PASSWORD)
     assert page.status_code == 429 and "Link zum Freigeben dieses Geräts per E-Mail senden" in page.text
     sent = owner.post("/login/device/link", data=form_of(page.text, "/login/device/link"))
-    assert "Sehen Sie in Ihr E-Mail-Postfach" in sent.text and "Der Link gilt 15 Minuten" in sent.text
+    assert "Prüfen Sie Ihr E-Mail-Postfach" in sent.text and "Der Link gilt 15 Minuten" in sent.text
     [mail] = smtp_server.wait_for(ADA)
     assert mail["Subject"] == "Ein neues Gerät für SPOM Login freigeben"
     assert "Der Link gilt 15 Minuten und nur einmal. Er meldet Sie nicht an" in text_of(mail)

@@ -33,7 +33,7 @@ WORDS = {
         "sign_in": "Anmelden",
         "too_many": "Zu viele Versuche",
         "button": "Link zum Freigeben dieses Geräts per E-Mail senden",
-        "sent": "Sehen Sie in Ihr E-Mail-Postfach",
+        "sent": "Prüfen Sie Ihr E-Mail-Postfach",
         "approve": "Dieses Gerät freigeben",
         "approved": "Dieses Gerät ist freigegeben. Melden Sie sich mit Ihrem Passwort an.",
         "continue": "Library",

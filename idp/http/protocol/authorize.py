@@ -16,6 +16,7 @@ from authlib.oidc.core.errors import (
 )
 from flask import redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from joserfc import jwt
 from joserfc.errors import JoseError
 
@@ -81,6 +82,22 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
     return server.create_authorization_response(request=grant.request, grant_user=principal, grant=grant)
 
 
+# What the error page says, in the user's language, for the descriptions of the errors the authorize
+# endpoint shows on its own page (no valid redirect URI to send them to); others are shown as they are.
+PAGE_TEXT = {
+    "Missing 'client_id' parameter.": _l("The application did not say who it is (no client_id)."),
+    "The client does not exist on this server.": _l("The application that sent you here is not registered with us."),
+    "Multiple 'client_id' in request.": _l("The application sent an unclear request (client_id appears twice)."),
+    "Multiple 'redirect_uri' in request.": _l("The application sent an unclear request (redirect_uri appears twice)."),
+    "Invalid 'redirect_uri' in request.": _l(
+        "The application asked to return you to an address it has not registered."
+    ),
+    "The redirect URI is not registered for this client.": _l(
+        "The application asked to return you to an address it has not registered."
+    ),
+}
+
+
 def error_response(error: OAuth2Error, oauth_request: OAuth2Request, redirect_uri: str | None) -> ResponseReturnValue:
     """Redirect with the error only to a validated redirect URI; otherwise an error page."""
     server = get_server()
@@ -90,7 +107,8 @@ def error_response(error: OAuth2Error, oauth_request: OAuth2Request, redirect_ur
         response = server.handle_error_response(oauth_request, error)
         Issuer().add_issuer_parameter(server, response)
         return response
-    return render_template("error.html", error=error.error, description=error.get_error_description()), 400
+    description = error.get_error_description()
+    return render_template("error.html", error=error.error, description=PAGE_TEXT.get(description, description)), 400
 
 
 def _prompts(grant: Any) -> set[str]:

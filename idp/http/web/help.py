@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from flask import Response, make_response, redirect, render_template, request
 from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.core.urls import safe_local_path
@@ -109,7 +110,7 @@ def template_context() -> dict[str, Any]:
     return {
         "brand": SimpleNamespace(name=settings.branding.name, logo_url=settings.branding.logo_url),
         "help": SimpleNamespace(
-            contact_name=settings.branding.help_contact_name,
+            contact_name=settings.branding.help_contact_name or _l("IT service desk"),
             email=settings.branding.help_contact_email,
             phone=settings.branding.help_contact_phone,
             hours=settings.branding.help_contact_hours,

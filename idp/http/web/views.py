@@ -63,8 +63,8 @@ HELP = {
 }
 SCOPE_TEXT = {
     "openid": _l("Know who you are (your account identifier)"),
-    "profile": _l("Your name, registration number and role"),
-    "email": _l("Your e-mail address"),
+    "profile": _l("See your name, registration number and role"),
+    "email": _l("See your e-mail address"),
     "offline_access": _l("Stay connected while you are not using it"),
 }
 
