@@ -167,3 +167,25 @@ def test_every_link_and_button_is_a_44px_target_and_the_header_stays_tidy_on_a_p
         assert not small, small
     finally:
         page.context.close()
+
+
+def test_the_language_chosen_at_the_provider_follows_the_user_into_the_apps(apps, browser):
+    """An English browser; the user picks Deutsch on the provider's sign-in page. The provider stores the
+    choice and sends it as the ``locale`` claim, and the apps follow the claim, not the browser."""
+    page = new_page(browser, "en")
+    try:
+        page.goto(apps.dashboard.url + "/")
+        page.get_by_role("link", name="Deutsch").click()
+        user, password, button = LABELS["de"]
+        page.get_by_label(user).fill("S1000001")
+        page.get_by_label(password, exact=True).fill(PASSWORD)
+        page.get_by_role("button", name=button, exact=True).click()
+        expect(page).to_have_url(apps.dashboard.url + "/")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        expect(page.get_by_role("heading", name="Ihre Module")).to_be_visible()
+        page.get_by_role("link", name="Supplier Portal").click()
+        expect(page).to_have_url(apps.portal.url + "/")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+    finally:
+        page.context.close()
