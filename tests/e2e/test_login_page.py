@@ -539,3 +539,54 @@ def test_the_way_back_is_checked_against_the_registration_again(provider, change
     # No way back any more: the expired sign-in is explained, and nothing redirects anywhere.
     assert response.status_code == 400 and "Location" not in response.headers
     assert "Your sign-in took too long" in html.unescape(response.text) and "to continue to" not in response.text
+
+
+def _sign_in_url(provider, rp, browser):
+    """Where /authorize sends the browser for sign-in: the page a user would reload later."""
+    response = browser.get(rp.authorization_url())
+    assert response.status_code == 302 and "/login?" in response.headers["Location"]
+    return response.headers["Location"]
+
+
+def test_a_sign_in_page_reloaded_after_expiry_still_leads_back_to_the_app(provider):
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    url = _sign_in_url(provider, rp, browser)
+    assert len(url) < 250  # an address one can still paste, bookmark and read in a log
+    provider.clock.advance(1800)  # IDP_INTERACTION_SECONDS: the interaction is gone, the URL is not
+    page = browser.get(url)
+    assert page.status_code == 200
+    assert "to continue to <strong>Test RP</strong>" in page.text
+    assert "Your sign-in took too long" not in html.unescape(page.text)
+    response = browser.submit_login(page)
+    assert response.status_code == 303 and response.headers["Location"] == "http://127.0.0.1:9/"
+    assert "code=" not in response.headers["Location"]  # nothing issued for a request that is gone
+
+
+def _tamper(url: str) -> str:
+    """The same sign-in URL with one character of the way back's signature changed."""
+    head, token = url.split("app_return=")
+    return head + "app_return=" + token[:-1] + ("A" if token[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize("how", ["tampered", "other browser", "older than a day", "unregistered"])
+def test_a_reloaded_sign_in_url_whose_way_back_fails_the_checks_is_the_normal_expired_page(provider, how):
+    provider.create_user()
+    rp = provider.create_client()
+    browser = provider.browser()
+    url = _sign_in_url(provider, rp, browser)
+    provider.clock.advance(86400 + 1 if how == "older than a day" else 1800)
+    if how == "tampered":
+        url = _tamper(url)
+    elif how == "other browser":
+        browser = provider.browser()
+        _sign_in_url(provider, rp, browser)  # a binding cookie of its own
+    elif how == "unregistered":
+        _change_client(provider, rp.client_id, redirect_uris=["http://127.0.0.1:9/elsewhere"])
+    page = browser.get(url)
+    assert page.status_code == 400
+    assert "Your sign-in took too long" in html.unescape(page.text) and "to continue to" not in page.text
+    assert 'name="app_return"' not in page.text
+    response = browser.submit_login(page)  # signs in to the provider alone
+    assert response.status_code == 302 and response.headers["Location"] == "/"

@@ -1,5 +1,5 @@
 """Sign-ins that used to strand people, in a real browser (Playwright driving Debian's chromium):
-a tab left open past IDP_INTERACTION_SECONDS still leads back to the app, two tabs started together
+a tab left open past IDP_INTERACTION_SECONDS still leads back to the app (submitted or reloaded), two tabs started together
 both reach the app, a lost pending sign-in is told apart from refused cookies, and a mistyped
 provider URL is a page in the reader's language (with the favicon, never a 404)."""
 
@@ -51,6 +51,37 @@ def test_a_tab_left_open_past_the_interaction_still_returns_to_the_app(apps, con
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(apps.dashboard.url + "/")
     expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+
+
+def test_a_sign_in_tab_reloaded_past_the_interaction_still_returns_to_the_app(apps, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page).to_have_url(re.compile(re.escape(apps.provider.url) + r"/login\?interaction=.*&app_return="))
+    apps.provider.clock.advance(1800 + 1)  # IDP_INTERACTION_SECONDS, the default
+    page.reload()  # or the tab reopened from history: the address still knows the app
+    expect(page.get_by_text("to continue to SPOM Dashboard")).to_be_visible()
+    expect(page.get_by_role("alert")).to_be_empty()
+    visited: list[str] = []
+    page.on("request", lambda request: visited.append(request.url) if request.is_navigation_request() else None)
+    sign_in(page)
+    expect(page).to_have_url(apps.dashboard.url + "/")
+    expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    # Through a fresh authorization request, answered at the app's registered redirect URI.
+    assert any(url.startswith(apps.provider.url + "/authorize?") for url in visited), visited
+    assert any(url.startswith(apps.dashboard.url + "/callback?code=") for url in visited), visited
+
+
+def test_a_tampered_way_back_in_a_reloaded_address_is_ignored(apps, context):
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page).to_have_url(re.compile(r"&app_return="))
+    apps.provider.clock.advance(1800 + 1)
+    head, token = page.url.split("app_return=")
+    page.goto(head + "app_return=" + token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+    expect(page.get_by_role("alert")).to_contain_text("Your sign-in took too long")
+    expect(page.get_by_text("to continue to")).to_have_count(0)
+    sign_in(page)
+    expect(page).to_have_url(apps.provider.url + "/")  # the provider's own page, not the app
 
 
 def test_a_way_back_older_than_a_day_or_from_another_browser_leads_nowhere(apps, browser, context):

@@ -25,7 +25,7 @@ from idp.domain.keys.material import JWS_ALGS
 from idp.http import session as web_session
 from idp.http import uow
 from idp.http.context import deps
-from idp.http.protocol import interactions, policy
+from idp.http.protocol import app_return, interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
 from idp.http.protocol.models import Principal
 from idp.http.protocol.server import Issuer, get_server
@@ -66,6 +66,10 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
             return error_response(error_cls(check.reason), oauth_request, grant.redirect_uri)
         interaction = interaction or interactions.start(grant.request.payload.data)
         log.info("authorization needs %s: %s", step, check.name)
+        if step == "login":  # the way back rides in the URL too, for a reload after expiry (app_return.py)
+            return redirect(
+                url_for("web.login", interaction=interaction.id, app_return=app_return.token_for(interaction))
+            )
         return redirect(url_for(f"web.{step}", interaction=interaction.id))
 
     if signed_in is None:  # unreachable: the ``no_session`` check asked for a sign-in above

@@ -15,10 +15,10 @@ from __future__ import annotations
 import secrets
 
 from flask import Response, g, request
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from idp.core.tokens import equals
-from idp.http.context import deps
+from idp.http.context import ClockSigner, deps
 
 COOKIE = "idp_csrf"
 
@@ -34,13 +34,6 @@ class CSRFError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class ClockSigner(TimestampSigner):
-    """Ages tokens by the clock service, so tests can expire a form without sleeping."""
-
-    def get_timestamp(self) -> int:
-        return int(deps().now())
 
 
 def _serializer() -> URLSafeTimedSerializer:

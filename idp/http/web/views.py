@@ -13,11 +13,10 @@ from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http import errors, i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
-from idp.http.protocol import interactions
+from idp.http.protocol import app_return, interactions
 from idp.http.protocol import logout as end_session
 from idp.http.protocol.authorize import deny
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
-from idp.http.web import app_return
 from idp.http.web import device as web_device
 from idp.http.web.csrf import PROBE_COOKIES, CSRFError, validate_csrf
 from idp.storage.sql import consents
@@ -88,6 +87,10 @@ def login() -> ResponseReturnValue:
             return _login_page(
                 None, error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
             )
+        # A reloaded (or bookmarked) sign-in URL outlived its interaction: it still knows the app.
+        back = app_return.load(request.args.get(app_return.FIELD)) if problem == interactions.EXPIRED else None
+        if back:
+            return _login_page(None, back=back)
         return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
@@ -104,7 +107,7 @@ def login() -> ResponseReturnValue:
 def login_post() -> ResponseReturnValue:
     raw_id = request.form.get("interaction")
     interaction, problem = interactions.load_checked(raw_id)
-    # The way back to the app, for a form that outlived its interaction (web/app_return.py).
+    # The way back to the app, for a form that outlived its interaction (protocol/app_return.py).
     back = None if interaction else app_return.load(request.form.get(app_return.FIELD))
     username = request.form.get("username", "")
     password = request.form.get("password", "")
