@@ -7,10 +7,13 @@ from __future__ import annotations
 import html
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from authlib.oauth2 import OAuth2Error
 from babel.messages.pofile import read_po
 
+from idp.http.protocol import authorize, errors
 from tests.support.helpers import CALLBACK, PASSWORD, parse_form
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "idp/translations/de/LC_MESSAGES/messages.po"
@@ -39,17 +42,21 @@ def _english_fragments() -> set[str]:
 
 
 FRAGMENTS = _english_fragments()
+#: The technical (English) OAuth error descriptions: a German page shows them only inside lang="en".
+TECHNICAL = {text for text in {*errors.SPECIFIC, *errors.GENERIC.values(), errors.FALLBACK} if len(text.split()) >= 3}
 
 
 def visible_text(page: str) -> str:
+    """The text a reader sees, without the elements marked as English (``lang="en"``)."""
     page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    page = re.sub(r"<(\w+)\b[^>]*\blang=\"en\"[^>]*>.*?</\1>", " ", page, flags=re.S)
     page = re.sub(r"<[^>]+>", " ", page)
     return re.sub(r"\s+", " ", html.unescape(page))
 
 
 def english_left(page: str) -> list[str]:
     text = visible_text(page)
-    return sorted(fragment for fragment in FRAGMENTS if fragment in text)
+    return sorted(fragment for fragment in FRAGMENTS | TECHNICAL if fragment in text)
 
 
 def test_the_catalogue_yields_english_sentences_to_look_for():
@@ -57,6 +64,8 @@ def test_the_catalogue_yields_english_sentences_to_look_for():
     assert "Your session has expired. Please sign in again" in english_left(
         "<p>Your session has expired. Please sign in again.</p>"
     )
+    assert english_left("<p>Missing &#39;redirect_uri&#39; in request.</p>") == ["Missing 'redirect_uri' in request."]
+    assert english_left('<p>Details: <span lang="en">Missing &#39;redirect_uri&#39; in request.</span></p>') == []
 
 
 @pytest.fixture
@@ -110,20 +119,95 @@ def test_the_default_help_contact_is_german(http):
     assert "IT-Servicedesk" in page and "IT service desk" not in page
 
 
-@pytest.mark.parametrize(
-    "params",
-    [
-        {"response_type": "code"},
-        {"client_id": "nobody", "response_type": "code"},
-        {"client_id": "{client}", "response_type": "code", "redirect_uri": "https://elsewhere.example/cb"},
-    ],
-    ids=["missing_client_id", "unknown_client", "unregistered_redirect_uri"],
-)
-def test_authorize_errors_shown_to_the_user_are_german(http, provider, params):
-    client = provider.create_client()
-    params = {k: v.replace("{client}", client.client_id) for k, v in params.items()}
-    page = _german(http.get("/authorize", query_string={**params, "ui_locales": "de"}, headers=GERMAN), 400)
-    assert "The client does not exist" not in page
+TWO = "{two}"  # a client with two redirect URIs: without redirect_uri there is nowhere to send an error
+AUTHORIZE_PAGE_ERRORS = {
+    "missing_client_id": ({"response_type": "code"}, "keine client_id", "Missing 'client_id' parameter."),
+    "unknown_client": ({"client_id": "nobody", "response_type": "code"}, "bei uns nicht registriert", None),
+    "unregistered_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "redirect_uri": "https://elsewhere.example/cb"},
+        "nicht registriert ist",
+        None,
+    ),
+    "missing_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "scope": "openid"},
+        "keine redirect_uri",
+        "Missing 'redirect_uri' in request.",
+    ),
+    "unsupported_response_type": (
+        {"client_id": "nobody", "response_type": "token"},
+        "Art der Anmeldung angefordert, die wir nicht anbieten",
+        "response_type 'token' is not supported; use 'code'.",
+    ),
+    "no_response_type": ({"client_id": "nobody"}, "Art der Anmeldung", None),
+    "response_type_quoting_the_request": (
+        {"client_id": "nobody", "response_type": 'to"ken'},
+        "Art der Anmeldung",
+        "This response_type is not supported; use 'code'.",
+    ),
+    "hybrid_response_type": (
+        {"client_id": TWO, "response_type": "code id_token", "scope": "openid"},
+        "Art der Anmeldung",
+        None,
+    ),
+    "bad_scope_without_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "scope": "openid nonsense"},
+        "keine redirect_uri",
+        None,
+    ),
+    "plain_pkce_without_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "code_challenge": "x" * 43, "code_challenge_method": "plain"},
+        "keine redirect_uri",
+        None,
+    ),
+    "request_object_without_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "scope": "openid", "request": "e30.e30."},
+        "keine redirect_uri",
+        None,
+    ),
+    "request_uri_without_redirect_uri": (
+        {"client_id": TWO, "response_type": "code", "request_uri": "https://rp.example/request.jwt"},
+        "keine redirect_uri",
+        None,
+    ),
+    "scope_twice": (
+        {"client_id": TWO, "response_type": "code", "scope": ["openid", "email"]},
+        "scope kommt doppelt vor",
+        "Multiple 'scope' in request.",
+    ),
+    "state_twice": ({"client_id": TWO, "response_type": "code", "state": ["a", "b"]}, "state kommt doppelt vor", None),
+    "response_type_twice": ({"client_id": TWO, "response_type": ["code", "code"]}, "response_type kommt doppelt", None),
+}
+
+
+@pytest.mark.parametrize("case", AUTHORIZE_PAGE_ERRORS)
+def test_authorize_errors_shown_to_the_user_are_german(http, provider, case):
+    """Every authorize error without a redirect URI to go to is a page in the user's language; the
+    technical English description is only a secondary line marked lang="en", and never quotes the
+    request."""
+    params, german, detail = AUTHORIZE_PAGE_ERRORS[case]
+    client = provider.create_client(redirect_uris=[CALLBACK, CALLBACK + "/two"])
+    query = {
+        k: [x.replace(TWO, client.client_id) for x in v] if isinstance(v, list) else v.replace(TWO, client.client_id)
+        for k, v in params.items()
+    }
+    page = _german(http.get("/authorize", query_string={**query, "ui_locales": "de"}, headers=GERMAN), 400)
+    assert german in visible_text(page)
+    if detail is not None:
+        assert [html.unescape(t) for t in re.findall(r'<span lang="en">(.*?)</span>', page)] == [detail]
+    assert 'to"ken' not in html.unescape(page)
+
+
+@pytest.mark.parametrize("code", [*authorize.PAGE_TEXT_BY_CODE, "no_such_error"])
+def test_every_authorize_error_code_has_a_german_sentence(provider, code):
+    """Errors whose description has no sentence of its own are explained by their code."""
+    error = OAuth2Error(description="Authlib's own words about 'x'.")
+    error.error = code
+    with provider.app.test_request_context("/authorize", headers=GERMAN):
+        text, detail = authorize.page_text(error)
+    with provider.app.test_request_context("/authorize", headers={"Accept-Language": "en"}):
+        english, _detail = authorize.page_text(error)
+    assert english_left(f"<p>{text}</p>") == [] and text != english and english.rstrip(".") in FRAGMENTS
+    assert detail == errors.GENERIC.get(code, errors.FALLBACK)  # the request's own words never reach the page
 
 
 def test_consent_and_account_pages_are_german(http, provider):
@@ -144,6 +228,57 @@ def test_sent_page_of_a_reset_request_is_german(http):
     sent = http.post(form.pop("_action"), data=form, headers=GERMAN, follow_redirects=True)
     page = _german(sent)
     assert "Prüfen Sie Ihr E-Mail-Postfach" in page
+
+
+class CapturingMailer:
+    """Keeps every mail instead of sending it."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []
+
+    def send(self, to: str, subject: str, text: str, html: str | None = None) -> None:
+        self.sent.append((to, subject, text))
+
+
+def test_the_new_password_page_of_a_valid_reset_link_is_german(make_provider):
+    mailer = CapturingMailer()
+    provider = make_provider(mailer=mailer)
+    provider.create_user()
+    http = provider.app.test_client()
+    form = parse_form(http.get("/password/forgot", headers=GERMAN).text)
+    form["username"] = "S1000001"
+    http.post(form.pop("_action"), data=form, headers=GERMAN)
+    provider.app.extensions["idp"].postman.wait_idle()
+    [(_to, subject, text)] = mailer.sent
+    assert "Passwort" in subject
+    [link] = re.findall(r"https?://\S+/password/reset\?token=\S+", text)
+    url = urlsplit(link)
+    page = _german(http.get(f"{url.path}?{url.query}", headers=GERMAN))
+    assert 'name="confirm"' in page
+    mismatch = parse_form(page)
+    mismatch.update(password="lantern orchard velvet compass", confirm="something else entirely")
+    answer = http.post(mismatch.pop("_action"), data=mismatch, headers=GERMAN)
+    assert answer.status_code == 400 and 'name="confirm"' in _german(answer, 400)
+
+
+def test_the_sign_in_page_of_prompt_select_account_is_german(http, provider):
+    """prompt=select_account with a signed-in session: the sign-in page, to choose which account."""
+    signed = _sign_in(http, provider)
+    assert signed.status_code in (302, 303)
+    client = provider.create_client()
+    params = {
+        "client_id": client.client_id,
+        "redirect_uri": CALLBACK,
+        "response_type": "code",
+        "scope": "openid",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz_AT-Bsa0",
+        "code_challenge_method": "S256",
+        "prompt": "select_account",
+    }
+    response = http.get("/authorize", query_string=params, headers=GERMAN)
+    assert response.status_code in (302, 303) and "/login?interaction=" in response.headers["Location"]
+    page = _german(http.get(response.headers["Location"], headers=GERMAN))
+    assert 'name="username"' in page and "Anmelden" in page
 
 
 def test_throttled_sign_in_and_device_pages_are_german(http):

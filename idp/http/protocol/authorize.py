@@ -27,6 +27,7 @@ from idp.http import uow
 from idp.http.context import deps
 from idp.http.protocol import app_return, interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
+from idp.http.protocol.errors import description
 from idp.http.protocol.models import Principal
 from idp.http.protocol.server import Issuer, get_server
 from idp.http.session import SignedIn
@@ -86,20 +87,58 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
     return server.create_authorization_response(request=grant.request, grant_user=principal, grant=grant)
 
 
-# What the error page says, in the user's language, for the descriptions of the errors the authorize
-# endpoint shows on its own page (no valid redirect URI to send them to); others are shown as they are.
+# What the error page says, in the user's language, for the errors the authorize endpoint shows on its
+# own page (no valid redirect URI to send them to): a sentence of its own for the descriptions we know,
+# otherwise one chosen by the error code. The technical description (the one ``errors.description``
+# lets out, never one quoting the request) is kept as a secondary line for the application's developers.
 PAGE_TEXT = {
     "Missing 'client_id' parameter.": _l("The application did not say who it is (no client_id)."),
     "The client does not exist on this server.": _l("The application that sent you here is not registered with us."),
-    "Multiple 'client_id' in request.": _l("The application sent an unclear request (client_id appears twice)."),
-    "Multiple 'redirect_uri' in request.": _l("The application sent an unclear request (redirect_uri appears twice)."),
+    "Missing 'redirect_uri' in request.": _l("The application did not say where to send you back (no redirect_uri)."),
     "Invalid 'redirect_uri' in request.": _l(
         "The application asked to return you to an address it has not registered."
     ),
     "The redirect URI is not registered for this client.": _l(
         "The application asked to return you to an address it has not registered."
     ),
+    "The user denied the request.": _l("You declined, so the application is not given access."),
+    **{
+        f"Multiple '{name}' in request.": _l(
+            "The application sent an unclear request (%(parameter)s appears twice).", parameter=name
+        )
+        for name in ("response_type", "client_id", "redirect_uri", "scope", "state")
+    },
 }
+_NOT_SUPPORTED = _l("The application sent its request in a form we do not support.")
+_NO_PAGE = _l("The application asked us not to show you any page, but you need to confirm something first.")
+PAGE_TEXT_BY_CODE = {
+    "invalid_request": _l("The application sent a request that is incomplete or not valid."),
+    "invalid_client": _l("The application that sent you here is not registered with us."),
+    "unauthorized_client": _l("This application is not allowed to sign you in this way."),
+    "unsupported_response_type": _l("The application asked for a kind of sign-in we do not offer."),
+    "invalid_scope": _l("The application asked for access we do not know or do not allow it."),
+    "access_denied": _l("The application was not given access."),
+    "server_error": _l("Something went wrong on our side. Please try again later."),
+    "temporarily_unavailable": _l("Signing in is not possible right now. Please try again in a few minutes."),
+    "invalid_request_uri": _NOT_SUPPORTED,
+    "invalid_request_object": _NOT_SUPPORTED,
+    "request_not_supported": _NOT_SUPPORTED,
+    "request_uri_not_supported": _NOT_SUPPORTED,
+    "registration_not_supported": _NOT_SUPPORTED,
+    "login_required": _l("You are not signed in, and the application asked us not to show the sign-in page."),
+    "consent_required": _l("The application needs your approval, but asked us not to show the approval page."),
+    "interaction_required": _NO_PAGE,
+    "account_selection_required": _NO_PAGE,
+}
+PAGE_TEXT_FALLBACK = _l("The application sent a request we cannot handle.")
+
+
+def page_text(error: OAuth2Error) -> tuple[str, str]:
+    """What the error page says about ``error`` in the user's language, and the technical (English)
+    description for the developers of the application."""
+    detail = description(error)
+    text = PAGE_TEXT.get(detail) or PAGE_TEXT_BY_CODE.get(error.error or "", PAGE_TEXT_FALLBACK)
+    return str(text), detail
 
 
 def error_response(error: OAuth2Error, oauth_request: OAuth2Request, redirect_uri: str | None) -> ResponseReturnValue:
@@ -111,8 +150,8 @@ def error_response(error: OAuth2Error, oauth_request: OAuth2Request, redirect_ur
         response = server.handle_error_response(oauth_request, error)
         Issuer().add_issuer_parameter(server, response)
         return response
-    description = error.get_error_description()
-    return render_template("error.html", error=error.error, description=PAGE_TEXT.get(description, description)), 400
+    text, detail = page_text(error)
+    return render_template("error.html", error=error.error, description=text, detail=detail), 400
 
 
 def _prompts(grant: Any) -> set[str]:
