@@ -29,12 +29,16 @@ outbound_guard.install()
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``one_backend`` run on SQLite only: what they check (the pages' markup and layout in the
-    browser) is the same on every backend, and each PostgreSQL copy cost seconds of the suite's wall time."""
+    browser) is the same on every backend, and each PostgreSQL copy cost seconds of the suite's wall time.
+    Tests marked ``postgresql_only`` measure what only a database server has (round trips), so they run on
+    PostgreSQL only (always configured by ``make test``)."""
     keep, drop = [], []
     for item in items:
         params = getattr(item, "callspec", None)
         backend = params.params.get("database_url") if params else None
-        if item.get_closest_marker("one_backend") and backend not in (None, "sqlite"):
+        if (item.get_closest_marker("one_backend") and backend not in (None, "sqlite")) or (
+            item.get_closest_marker("postgresql_only") and backend != "postgresql"
+        ):
             drop.append(item)
         else:
             keep.append(item)

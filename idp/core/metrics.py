@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -51,6 +52,21 @@ BACKCHANNEL_DELIVERIES = Counter(
     "Back-channel logout delivery attempts to relying parties, by outcome.",
     ["outcome"],
 )
+
+
+_children: dict[tuple, Any] = {}
+
+
+def child(metric: Histogram | Counter, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label set: ``labels()`` validates and locks on
+    every call, which a per-request observe need not pay again. Label sets are bounded (endpoints,
+    methods, status codes), so is this cache. Safe across a fork: a child re-opens its multiprocess
+    file when the pid changes."""
+    key = (id(metric), *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
 
 
 class KeyAgeCollector:

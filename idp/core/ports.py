@@ -106,6 +106,9 @@ class Database(Protocol):
     def session(self) -> Any:
         """A new ORM session (the caller's unit of work commits or rolls it back)."""
 
+    def read_session(self) -> Any:
+        """A new ORM session that only reads, outside any transaction (one round trip per query)."""
+
     def transaction(self) -> AbstractContextManager[Any]:
         """A session in a transaction of its own, committed when the block ends without an error."""
 

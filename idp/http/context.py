@@ -95,7 +95,7 @@ def _nul_in_json(value: object) -> bool:
 
 
 @lru_cache(maxsize=16)
-def _networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+def trusted_networks(cidrs: tuple[str, ...]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
@@ -108,42 +108,50 @@ def _trusted(addr: str, networks: tuple[IPNetwork, ...]) -> bool:
 
 
 def client_ip() -> str:
-    """The client's address: ``X-Forwarded-For`` is honoured only when the peer is a trusted proxy,
-    and then read right to left up to the first address that is not itself a trusted proxy."""
+    """The client's address, behind trusted proxies (``client_ip_for``), once per request."""
     cached = g.get("client_ip")
-    if cached is not None:
-        return cached
-    networks = _networks(deps().settings.server.trusted_proxies)
-    addr = request.remote_addr or ""
+    if cached is None:
+        networks = trusted_networks(deps().settings.server.trusted_proxies)
+        cached = g.client_ip = client_ip_for(
+            request.remote_addr or "", request.headers.get("X-Forwarded-For", ""), networks
+        )
+    return cached
+
+
+def client_ip_for(remote_addr: str, forwarded_for: str, networks: tuple[IPNetwork, ...]) -> str:
+    """``X-Forwarded-For`` is honoured only when the peer is a trusted proxy, and then read right
+    to left up to the first address that is not itself a trusted proxy."""
+    addr = remote_addr
     if networks and _trusted(addr, networks):
-        hops = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",") if h.strip()]
+        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
         for hop in reversed(hops):
             addr = hop
             if not _trusted(hop, networks):
                 break
     try:
-        addr = str(ipaddress.ip_address(addr))
+        return str(ipaddress.ip_address(addr))
     except ValueError:
-        addr = ""
-    g.client_ip = addr
-    return addr
+        return ""
 
 
 def assign_request_id() -> None:
-    """A request id for logs and audit: the trusted proxy's ``X-Request-ID`` or a new one."""
-    incoming = request.headers.get("X-Request-ID", "")
-    networks = _networks(deps().settings.server.trusted_proxies)
+    """A request id for logs and audit (``request_id_for``)."""
+    networks = trusted_networks(deps().settings.server.trusted_proxies)
+    g.request_id = request_id_for(request.headers.get("X-Request-ID", ""), request.remote_addr or "", networks)
+
+
+def request_id_for(incoming: str, remote_addr: str, networks: tuple[IPNetwork, ...]) -> str:
+    """The trusted proxy's ``X-Request-ID`` (short, printable ASCII) or a new one."""
     if (
         incoming
         and len(incoming) <= 64
         and incoming.isascii()
         and incoming.isprintable()
         and networks
-        and _trusted(request.remote_addr or "", networks)
+        and _trusted(remote_addr, networks)
     ):
-        g.request_id = incoming
-    else:
-        g.request_id = new_request_id()
+        return incoming
+    return new_request_id()
 
 
 _ids: dict[str, Any] = {}

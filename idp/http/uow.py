@@ -27,13 +27,15 @@ View = TypeVar("View", bound=Callable[..., Any])
 _SESSION = "idp_uow_session"
 _DOOMED = "idp_uow_doomed"
 _DEFERRED = "idp_uow_deferred"
+_READ_ONLY = "idp_uow_read_only"
 
 
 def session() -> Session:
     """The current request's session (created on first use)."""
     found = g.get(_SESSION)
     if found is None:
-        found = deps().database.session()
+        database = deps().database
+        found = database.read_session() if g.get(_READ_ONLY) else database.session()
         setattr(g, _SESSION, found)
     return found
 
@@ -74,6 +76,14 @@ def commit_on_success(view: View) -> View:
     return view
 
 
+def read_only(view: View) -> View:
+    """Mark a view that only reads (userinfo, introspection): its session runs each query on its
+    own, without the BEGIN and ROLLBACK around it (docs/performance.md: round trips per request).
+    A write from such a view raises instead of committing piecemeal."""
+    view.idp_read_only = True  # type: ignore[attr-defined]  # a marker attribute on a function
+    return view
+
+
 def finish(response: Any, view: Callable | None = None) -> Any:
     """Commit the request's work, unless it is doomed or ``view`` refuses errors."""
     current: Session | None = g.get(_SESSION)
@@ -93,8 +103,12 @@ def finish(response: Any, view: Callable | None = None) -> Any:
 
 
 def _transactional(view: Callable, app: Flask) -> Callable:
+    read = getattr(view, "idp_read_only", False)
+
     @functools.wraps(view)
     def run(*args: Any, **kwargs: Any) -> Response:
+        if read:
+            setattr(g, _READ_ONLY, True)
         response = app.make_response(view(*args, **kwargs))
         return finish(response, view)
 

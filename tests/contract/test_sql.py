@@ -313,3 +313,43 @@ def test_one_current_and_one_next_key_per_algorithm_whatever_the_caller_does(fre
             ("rs-2", "current"),
             ("rs-3", "next"),
         ]
+
+
+# -- read-only units of work (userinfo, introspection: docs/performance.md) ------------------------
+
+
+def _in_transaction(dbapi_connection) -> bool:
+    """Whether the driver connection has a transaction open (psycopg and sqlite3 say it differently)."""
+    info = getattr(dbapi_connection, "info", None)
+    if info is not None and hasattr(info, "transaction_status"):  # psycopg: IDLE = 0
+        return int(info.transaction_status) != 0
+    return bool(dbapi_connection.in_transaction)
+
+
+def test_a_read_session_runs_its_query_with_no_transaction_around_it(clean_database):
+    make_user(clean_database.session())
+    with clean_database.read_session() as read:
+        assert users.get_user_by_login(read, "S1000001") is not None
+        dbapi = read.connection().connection.dbapi_connection
+        assert not _in_transaction(dbapi)  # no BEGIN was sent, so no ROLLBACK or COMMIT is owed
+    with clean_database.session() as ordinary:
+        users.get_user_by_login(ordinary, "S1000001")
+        # The contrast on PostgreSQL: an ordinary unit of work opened a transaction for its read.
+        if clean_database.engine.dialect.name == "postgresql":
+            assert _in_transaction(ordinary.connection().connection.dbapi_connection)
+
+
+def test_a_read_session_refuses_to_write_and_writes_nothing(clean_database):
+    from sqlalchemy import update
+
+    from idp.storage.sql.database import ReadOnlyViolation
+
+    user = make_user(clean_database.session())
+    with clean_database.read_session() as read:
+        with pytest.raises(ReadOnlyViolation):
+            read.execute(update(User).where(User.id == user.id).values(display_name="Mallory"))
+        read.get(User, user.id).display_name = "Mallory"
+        with pytest.raises(ReadOnlyViolation):
+            read.flush()
+    with clean_database.session() as check:
+        assert users.get_user_by_login(check, "S1000001").display_name == "Ada"

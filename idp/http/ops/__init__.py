@@ -24,7 +24,7 @@ def _observe(response: Response) -> Response:
 
     duration = logs.elapsed()
     endpoint = request.url_rule.endpoint if request.url_rule else "unmatched"
-    metrics.REQUEST_SECONDS.labels(endpoint, request.method).observe(duration)
-    metrics.RESPONSES.labels(endpoint, request.method, str(response.status_code)).inc()
+    metrics.child(metrics.REQUEST_SECONDS, endpoint, request.method).observe(duration)
+    metrics.child(metrics.RESPONSES, endpoint, request.method, str(response.status_code)).inc()
     logs.log_request(response, duration)
     return response

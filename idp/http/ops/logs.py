@@ -20,7 +20,10 @@ class RequestIdFilter(logging.Filter):
     """Adds ``request_id`` (empty outside a request) to every record a handler emits."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = g.get("request_id", "") if has_request_context() else ""
+        if has_request_context():
+            record.request_id = g.get("request_id", "")
+        elif not hasattr(record, "request_id"):  # the fast path (idp.http.documents) passes its own
+            record.request_id = ""
         return True
 
 
@@ -78,14 +81,22 @@ def log_request(response: Response, duration: float) -> None:
         return
     from idp.http.context import client_ip
 
-    access_log.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path[:200],
-            "status": response.status_code,
-            "endpoint": request.url_rule.endpoint if request.url_rule else "",
-            "duration_ms": round(duration * 1000, 1),
-            "ip": client_ip(),
-        },
-    )
+    endpoint = request.url_rule.endpoint if request.url_rule else ""
+    log_line(request.method, request.path, response.status_code, endpoint, duration, client_ip())
+
+
+def log_line(
+    method: str, path: str, status: int, endpoint: str, duration: float, ip: str, request_id: str | None = None
+) -> None:
+    """The access-log line itself (``request_id`` only from outside a Flask request: the fast path)."""
+    fields: dict[str, object] = {
+        "method": method,
+        "path": path[:200],
+        "status": status,
+        "endpoint": endpoint,
+        "duration_ms": round(duration * 1000, 1),
+        "ip": ip,
+    }
+    if request_id is not None:
+        fields["request_id"] = request_id
+    access_log.info("request", extra=fields)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-
-from flask import current_app
+from functools import lru_cache
 
 from idp.core.languages import LANGUAGES
 from idp.domain.clients.rules import ASSERTION_ALGS
@@ -59,11 +58,13 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
     }
 
 
+@lru_cache(maxsize=4)
+def serialised(issuer: str, access_token_alg: str) -> bytes:
+    """The document as served (compact JSON): the same bytes for the Flask view and the fast path
+    (``idp.http.documents``), built once per process."""
+    return json.dumps(metadata(issuer, access_token_alg), separators=(",", ":")).encode()
+
+
 def document_bytes() -> bytes:
-    cache = current_app.extensions.setdefault("idp.discovery", {})
-    if "bytes" not in cache:
-        s = deps().settings
-        cache["bytes"] = json.dumps(
-            metadata(s.server.issuer, s.tokens.access_token_alg), separators=(",", ":")
-        ).encode()
-    return cache["bytes"]
+    s = deps().settings
+    return serialised(s.server.issuer, s.tokens.access_token_alg)

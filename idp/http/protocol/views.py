@@ -64,6 +64,7 @@ def revoke() -> Response:
 
 
 @bp.post("/introspect")
+@uow.read_only
 def introspect() -> Response:
     response = get_server().create_endpoint_response("introspection")
     response.headers.update(NO_STORE)
@@ -105,6 +106,7 @@ def client_configuration(client_id: str) -> Response:
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
+@uow.read_only
 def userinfo() -> Response:
     """OIDC Core §5.3. Bearer token in the header or (POST) the form body, RFC 6750 §2.1/§2.2.
 

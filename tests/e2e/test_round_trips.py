@@ -1,0 +1,71 @@
+"""Database round trips per request on the hot paths, counted on PostgreSQL with libpq's protocol
+trace (tests/support/round_trips.py). The figures are in docs/performance.md ("Round trips per
+request"); these tests hold the read-only paths to one round trip each (issue 17, item 3).
+
+With ``IDP_CLIENT_CACHE_SECONDS`` on (as ``make bench`` runs), a client already in memory costs no
+query, so what remains is the request's own work."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+import requests
+
+from tests.support.helpers import bearer, issue_tokens
+from tests.support.round_trips import counting
+
+pytestmark = pytest.mark.postgresql_only
+
+
+@pytest.fixture
+def cached(make_provider):
+    provider = make_provider(client_cache_seconds=60)
+    provider.create_user()
+    rp, tokens = issue_tokens(provider)
+    requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5)  # cache the client
+    return provider, rp, tokens
+
+
+def _basic(rp) -> dict:
+    pair = f"{rp.client_id}:{rp.client_secret}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+
+
+def test_userinfo_is_one_round_trip(cached):
+    provider, _rp, tokens = cached
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5)
+        assert response.status_code == 200 and response.json()["email"]
+        assert trips.count() == 1, trips.queries()  # no BEGIN before the query, no ROLLBACK after it
+
+
+def test_introspection_is_one_round_trip(cached):
+    provider, rp, tokens = cached
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = requests.post(
+            provider.url + "/introspect", data={"token": tokens["access_token"]}, headers=_basic(rp), timeout=5
+        )
+        assert response.status_code == 200 and response.json()["active"] is True
+        assert trips.count() == 1, trips.queries()
+
+
+def test_a_revoked_token_is_still_found_inactive_in_that_one_round_trip(cached):
+    provider, rp, tokens = cached
+    revoked = requests.post(
+        provider.url + "/revoke", data={"token": tokens["refresh_token"]}, headers=_basic(rp), timeout=5
+    )
+    assert revoked.status_code == 200
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = requests.post(
+            provider.url + "/introspect", data={"token": tokens["access_token"]}, headers=_basic(rp), timeout=5
+        )
+        assert response.json() == {"active": False}
+        assert trips.count() == 1, trips.queries()
+        assert (
+            requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code
+            == 401
+        )
