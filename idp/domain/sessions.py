@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from idp.core.request import RequestInfo
 from idp.storage.sql import logout_deliveries
 from idp.storage.sql import sessions as session_repo
-from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import BrowserSession, User
 
 
@@ -29,10 +28,10 @@ class SignedIn:
 def find(db: Session, token: str, *, now: float, idle: int) -> SignedIn | None:
     """The live session of cookie value ``token`` and its (active) user, its activity recorded at
     most once a minute; None when ended, past its absolute or idle limit, or the user is disabled."""
-    row = session_repo.find_active_session(db, token, now=now, idle=idle)
-    user = user_repo.get_user(db, row.user_id) if row else None
-    if row is None or user is None or not user.active:
+    found = session_repo.find_active_session(db, token, now=now, idle=idle)
+    if found is None or not found[1].active:
         return None
+    row, user = found
     session_repo.touch(db, row, now)
     return SignedIn(row, user)
 

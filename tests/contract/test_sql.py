@@ -150,7 +150,7 @@ def start(db, user: User, now: float = T0):
 
 def test_a_session_is_found_by_its_cookie_value_which_is_stored_only_as_a_hash(db):
     row, token = start(db, make_user(db))
-    assert sessions.find_active_session(db, token, now=T0, idle=IDLE).id == row.id
+    assert sessions.find_active_session(db, token, now=T0, idle=IDLE)[0].id == row.id
     assert token not in (row.id, row.token_hash) and row.token_hash == token_hash(token)
     assert sessions.find_active_session(db, token + "x", now=T0, idle=IDLE) is None
     assert sessions.find_active_session(db, row.id, now=T0, idle=IDLE) is None  # the sid is no credential

@@ -69,3 +69,29 @@ def test_a_revoked_token_is_still_found_inactive_in_that_one_round_trip(cached):
             requests.get(provider.url + "/userinfo", headers=bearer(tokens["access_token"]), timeout=5).status_code
             == 401
         )
+
+
+@pytest.mark.parametrize("scope", ["openid offline_access", "openid"])
+def test_the_refresh_grant_reads_once_then_inserts_and_claims(make_provider, scope):
+    """BEGIN, one SELECT (token, grant, user and, without offline_access, the browser session), the
+    successor's INSERT, the conditional UPDATE that claims the old token, COMMIT."""
+    provider = make_provider(client_cache_seconds=60)
+    provider.create_user()
+    rp, tokens = issue_tokens(provider, scope=scope)
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        assert response.status_code == 200 and response.json()["refresh_token"] != tokens["refresh_token"]
+        assert trips.count() == 5, trips.queries()
+
+
+def test_authorize_with_a_session_reads_the_session_and_its_user_in_one_query(make_provider):
+    provider = make_provider(client_cache_seconds=60)
+    provider.create_user()
+    browser = provider.browser()
+    rp, _tokens = issue_tokens(provider, browser=browser)
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = browser.get(rp.authorization_url())
+        assert response.status_code == 302 and "code=" in response.headers["Location"]  # signed in: no page
+        assert trips.count() == 3, trips.queries()  # BEGIN, session and user, COMMIT

@@ -17,7 +17,6 @@ from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import OpenIDCode, OpenIDToken, UserInfo
-from sqlalchemy.orm import Session
 
 from idp.core.errors import StoreUnavailable
 from idp.core.ports import Store
@@ -256,25 +255,25 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     INCLUDE_NEW_REFRESH_TOKEN = True
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
-        db, now = uow.session(), deps().now()
-        found = token_repo.find_refresh_token(db, refresh_token)
+        now = deps().now()
+        found = token_repo.refresh_token_for_grant(uow.session(), refresh_token)
         if found is None:
             return None
-        row, grant = found
+        row, grant, user, browser_session = found
         if row.rotated_at is not None and row.revoked_at is None:
             if now - row.rotated_at < deps().settings.tokens.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
             return None
-        record = RefreshTokenRecord(row, grant, now)
-        if record.is_expired() or record.is_revoked() or not _session_allows(db, grant, now):
+        record = RefreshTokenRecord(row, grant, now, user=user)
+        if record.is_expired() or record.is_revoked() or not _session_allows(grant, browser_session, now):
             return None
         return record
 
     def authenticate_user(self, refresh_token: RefreshTokenRecord) -> Principal | None:
         grant: Grant = refresh_token.grant
-        user = user_repo.get_user(uow.session(), grant.user_id)
+        user = refresh_token.user  # read with the token (authenticate_refresh_token)
         if user is None or not user.active:
             return None
         return Principal(
@@ -299,11 +298,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             raise InvalidGrantError("The refresh token has already been used.")
 
 
-def _session_allows(db: Session, grant: Grant, now: float) -> bool:
+def _session_allows(grant: Grant, row: BrowserSession | None, now: float) -> bool:
     """Tokens without ``offline_access`` live only as long as the browser session they came from."""
     if "offline_access" in grant.scope.split() or grant.session_id is None:
         return True
-    row = db.get(BrowserSession, grant.session_id)
     # The same limits as the browser (``sessions.find_active_session``): ended, absolute and idle.
     idle = deps().settings.sessions.idle_seconds
     return row is not None and row.ended_at is None and now < row.expires_at and now - row.last_seen_at < idle

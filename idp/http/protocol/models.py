@@ -124,8 +124,10 @@ class AuthorizationCode(AuthorizationCodeMixin):
 
 
 class RefreshTokenRecord(TokenMixin):
-    def __init__(self, row: RefreshToken, grant: Grant, now: float) -> None:
+    def __init__(self, row: RefreshToken, grant: Grant, now: float, user: User | None = None) -> None:
         self.row, self.grant, self._now = row, grant, now
+        #: The grant's user, when the refresh grant read it with the token (None otherwise).
+        self.user = user
 
     def check_client(self, client: OAuthClient) -> bool:
         return self.row.client_id == client.get_client_id()
