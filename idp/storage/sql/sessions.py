@@ -33,9 +33,7 @@ def start_session(
     return row, token
 
 
-def find_active_session(
-    db: Session, token: str, *, now: float, idle: int
-) -> tuple[BrowserSession, User] | None:
+def find_active_session(db: Session, token: str, *, now: float, idle: int) -> tuple[BrowserSession, User] | None:
     """The live session for a cookie value (not ended, not past its absolute or idle limit) and its
     user, in one SELECT: every request that checks the browser's session, ``/authorize`` above all,
     paid two round trips for the pair."""
