@@ -124,6 +124,21 @@ profile_rows() {  # PROFILE=1: each row again under py-spy (the one worker, 250 
   done
 }
 
+# What the run needs, installed by the run (never by hand): wrk (Debian's package, as the harness's
+# README says) and a writable copy of the harness whose peer has its npm packages (../shared is read-only).
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends wrk >/dev/null || { apt-get update >/dev/null && apt-get install -y --no-install-recommends wrk >/dev/null; }
+  else echo "make bench needs wrk: apt-get install -y wrk" >&2; exit 2; fi
+fi
+if [ ! -d "$SHARED_BENCH/peer/node_modules" ]; then
+  HARNESS=$ROOT/bench/.harness
+  if [ ! -d "$HARNESS/peer/node_modules" ]; then
+    rm -rf "$HARNESS" && cp -r "$SHARED_BENCH" "$HARNESS"
+    (cd "$HARNESS/peer" && npm ci --silent --no-audit --no-fund)
+  fi
+  SHARED_BENCH=$HARNESS
+fi
+
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); loadavg $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/machine.txt"
 
 # 1. the argon2id limit on the server core, same parameters as the provider's defaults
