@@ -12,6 +12,7 @@ from typing import TypedDict, Unpack
 
 from flask import Flask
 
+from idp.core.admission import AdmissionGate
 from idp.core.clock import SystemClock
 from idp.core.deps import Deps
 from idp.core.mail import Postman, mailer_from_settings
@@ -77,12 +78,26 @@ def build_deps(
             settings.accounts.argon2_time_cost,
             settings.accounts.argon2_parallelism,
         ),
+        signin_gate=AdmissionGate(argon2_concurrency(settings), settings.accounts.signin_max_wait_seconds),
         throttle=throttle or build_throttle(settings, clock),
         mailer=mailer,
         postman=postman,
         outbound=outbound or OutboundClient.from_settings(settings.outbound),
         notifier=TemplateNotifier(app, postman),  # mail is composed from the app's templates
     )
+
+
+def argon2_concurrency(settings: Settings) -> int:
+    """IDP_ARGON2_CONCURRENCY, or (0 = auto) this worker's share of the usable cores, at least one."""
+    if settings.accounts.argon2_concurrency:
+        return settings.accounts.argon2_concurrency
+    from idp.http.ops.process import usable_cores, worker_count
+
+    try:
+        workers = worker_count(settings, None)
+    except ValueError:  # an impossible worker count is refused by ``idp serve``, not here
+        workers = 1
+    return max(1, usable_cores() // workers)
 
 
 def create_app(settings: Settings | None = None, **backends: Unpack[Backends]) -> Flask:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from idp.core.admission import AdmissionGate
 from idp.core.mail import Postman
 from idp.core.outbound import OutboundClient
 from idp.core.ports import Clock, Database, Hasher, KeyStore, Mailer, Notifier, Store, Throttle
@@ -23,6 +24,8 @@ class Deps:
     store: Store
     keystore: KeyStore
     hasher: Hasher
+    #: Admission to password verification (``idp.core.admission``): bounded concurrency and wait.
+    signin_gate: AdmissionGate
     throttle: Throttle
     mailer: Mailer
     postman: Postman

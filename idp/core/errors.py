@@ -25,6 +25,15 @@ class TooManyAttempts(Exception):
         self.scope = scope
 
 
+class Busy(Exception):
+    """Every password hasher is taken and none came free within the wait: the provider is at its
+    capacity for sign-ins. Answered 503 with ``Retry-After``; nothing was counted or verified."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(retry_after)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
 class KeyStoreError(RuntimeError):
     """No usable signing key (database unreachable on first use, wrong passphrase, …)."""
 

@@ -299,6 +299,18 @@ class AccountSettings(Section):
     argon2_memory_kib: int = setting("IDP_ARGON2_MEMORY_KIB", 19456, "argon2id memory cost in KiB (OWASP: 19456).")
     argon2_time_cost: int = setting("IDP_ARGON2_TIME_COST", 2, "argon2id iterations (OWASP: 2).")
     argon2_parallelism: int = setting("IDP_ARGON2_PARALLELISM", 1, "argon2id lanes (OWASP: 1).")
+    argon2_concurrency: int = setting(
+        "IDP_ARGON2_CONCURRENCY",
+        0,
+        "Password verifications at once per worker; 0 = auto (the usable cores divided by the workers, at "
+        "least 1). More only adds memory (19 MiB each) and latency (docs/performance.md).",
+    )
+    signin_max_wait_seconds: float = setting(
+        "IDP_SIGNIN_MAX_WAIT_SECONDS",
+        3.0,
+        "How long a sign-in waits for a free password verification before it is refused with 503 and "
+        "Retry-After (a surge beyond capacity is told to come back instead of queueing without end).",
+    )
     reset_link_seconds: int = setting("IDP_RESET_LINK_SECONDS", 1800, "How long a password-reset link stays valid.")
     invite_link_seconds: int = setting(
         "IDP_INVITE_LINK_SECONDS", 604800, "How long an invitation link (idp users import --invite) stays valid."
@@ -312,6 +324,10 @@ class AccountSettings(Section):
         if self.argon2_memory_kib < 8 * self.argon2_parallelism or self.argon2_time_cost < 1:
             yield "IDP_ARGON2_*: memory must be at least 8 KiB per lane and time cost at least 1"
         yield from self._positive("reset_link_seconds", "invite_link_seconds")
+        if not 0 <= self.argon2_concurrency <= 256:
+            yield "IDP_ARGON2_CONCURRENCY: between 0 (auto) and 256"
+        if not 0 <= self.signin_max_wait_seconds <= 60:
+            yield "IDP_SIGNIN_MAX_WAIT_SECONDS: between 0 and 60"
 
 
 @dataclass(frozen=True)
@@ -745,6 +761,8 @@ def _read_secret(path: Path) -> str:
 def _parse(type_name: str, raw: str) -> Any:
     if type_name == "int":
         return int(raw)
+    if type_name == "float":
+        return float(raw)
     if type_name.startswith("tuple"):
         return tuple(p.strip() for p in raw.split(",") if p.strip())
     return raw.strip()

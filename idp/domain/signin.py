@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from idp.core import metrics
-from idp.core.errors import ThrottleUnavailable, TooManyAttempts
+from idp.core.admission import AdmissionGate
+from idp.core.errors import Busy, ThrottleUnavailable, TooManyAttempts
 from idp.core.ports import Hasher, Throttle
 from idp.core.request import RequestInfo
 from idp.domain.devices import Devices
@@ -54,6 +55,8 @@ class SignIn:
     db: Session
     throttle: Throttle
     hasher: Hasher
+    #: Admission to the verification (bounded concurrency and wait; ``idp.core.admission``).
+    gate: AdmissionGate
     devices: Devices
     now: Callable[[], float]
     info: RequestInfo
@@ -62,7 +65,8 @@ class SignIn:
         self, login: str, password: str, client_id: str | None = None, device_cookie: str | None = None
     ) -> Outcome:
         """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
-        and ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed)."""
+        ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed), and
+        ``Busy`` when no verification slot came free in time (at capacity)."""
         user = user_repo.get_user_by_login(self.db, login)
         return self._check(user, account_key(user, login), password, client_id=client_id, device_cookie=device_cookie)
 
@@ -89,6 +93,27 @@ class SignIn:
         client_id: str | None = None,
         device_cookie: str | None = None,
         purpose: str = SIGN_IN,
+    ) -> Outcome:
+        """Admitted first (``Busy`` when the provider is at capacity: nothing counted, nothing
+        verified), then throttled, verified and recorded."""
+        try:
+            with self.gate.admit():
+                return self._admitted(
+                    user, key, password, client_id=client_id, device_cookie=device_cookie, purpose=purpose
+                )
+        except Busy:
+            metrics.SIGN_INS.labels("busy").inc()
+            raise
+
+    def _admitted(
+        self,
+        user: User | None,
+        key: str,
+        password: str,
+        *,
+        client_id: str | None,
+        device_cookie: str | None,
+        purpose: str,
     ) -> Outcome:
         db, hasher, throttle, ip = self.db, self.hasher, self.throttle, self.info.ip
         device = self.devices.device_for(device_cookie, user.id) if user is not None else None

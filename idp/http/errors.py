@@ -24,7 +24,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from idp.core import metrics
-from idp.core.errors import KeyStoreError, StoreUnavailable, TooManyAttempts
+from idp.core.errors import Busy, KeyStoreError, StoreUnavailable, TooManyAttempts
 from idp.http.context import NulInRequest
 
 log = logging.getLogger("idp")
@@ -42,6 +42,7 @@ def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - nge
     return singular, plural
 
 
+BUSY = N_("Many people are signing in right now. Please try again in a few seconds.")
 TOO_MANY = N_plural(
     "Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes."
 )
@@ -86,6 +87,8 @@ def describe(exc: BaseException) -> Described:
             {"Retry-After": str(exc.retry_after)},
             plural=(*TOO_MANY, minutes),
         )
+    if isinstance(exc, Busy):  # at capacity for sign-ins: come back shortly, nothing was counted
+        return Described(503, "temporarily_unavailable", BUSY, {"Retry-After": str(exc.retry_after)})
     for cls, _dependency in DEPENDENCY.items():
         if isinstance(exc, cls):  # a dependency is down: answer at once, never hang or 500
             return Described(

@@ -22,6 +22,7 @@ def signin() -> SignIn:
         db=uow.session(),
         throttle=d.throttle,
         hasher=d.hasher,
+        gate=d.signin_gate,
         devices=Devices.from_settings(d.settings, d.clock),
         now=d.clock.now,
         info=request_info(),

@@ -271,7 +271,7 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             variable = f.metadata["env"]
             if variable in ("IDP_ISSUER", "IDP_SECRET_KEY", "IDP_INSTANCE_DIR"):
                 continue
-            raw = SAMPLE.get(variable) or {"int": "7", "str": "x"}.get(str(f.type), "127.0.0.1/32")
+            raw = SAMPLE.get(variable) or {"int": "7", "float": "2.5", "str": "x"}.get(str(f.type), "127.0.0.1/32")
             environ = {"IDP_INSTANCE_DIR": str(tmp_path), **DEV, variable: raw}
             value = getattr(getattr(Settings.from_env(environ), attr), f.name)
             assert str(value) == raw or value == (raw,), variable

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.core.errors import PolicyError, ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import Busy, PolicyError, ThrottleUnavailable, TooManyAttempts
 from idp.core.text import Text
 from idp.domain.password_policy import PasswordPolicy, context_for, strength
 from idp.http import errors, i18n, uow, usecases
@@ -89,6 +89,9 @@ def change_password() -> ResponseReturnValue:
             return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     except TooManyAttempts as exc:
         return _page(signed_in, password_errors=[too_many(exc)], status=429)
+    except Busy as exc:
+        page, status = _page(signed_in, password_errors=[errors.describe(exc).text()], status=503)
+        return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
         return _page(
             signed_in,

@@ -9,7 +9,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from idp.core.errors import ThrottleUnavailable, TooManyAttempts
+from idp.core.errors import Busy, ThrottleUnavailable, TooManyAttempts
 from idp.http import errors, i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
@@ -146,6 +146,11 @@ def login_post() -> ResponseReturnValue:
             back=back,
         )
         return page, status, {"Retry-After": str(exc.retry_after)}
+    except Busy as exc:
+        # At capacity: told to come back (the form keeps the username), never queued without end.
+        log.info("password sign-in refused: every verification slot busy")
+        page, status = _login_page(interaction, username=username, error=at_capacity(exc), status=503, back=back)
+        return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
@@ -170,6 +175,11 @@ def login_post() -> ResponseReturnValue:
     interaction.record_login(outcome.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def at_capacity(exc: Busy) -> str:
+    """The registry's words for a sign-in refused at capacity (``idp.core.admission``)."""
+    return errors.describe(exc).text()
 
 
 def too_many_attempts(exc: TooManyAttempts) -> str:
