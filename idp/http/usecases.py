@@ -28,7 +28,8 @@ def signin() -> SignIn:
     )
 
 
-def accounts() -> Accounts:
+def accounts(source: str | None = None) -> Accounts:
+    """``source`` names an actor other than the signed-in user (the admin API's ``admin:<client_id>``)."""
     d = deps()
     return Accounts(
         db=uow.session(),
@@ -37,6 +38,7 @@ def accounts() -> Accounts:
         hasher=d.hasher,
         notifier=d.notifier,
         info=request_info(),
+        source=source,
     )
 
 
