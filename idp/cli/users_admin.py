@@ -1,4 +1,5 @@
-"""``idp users reset-link | disable | enable | sign-out | set-email | import``: helpdesk and onboarding commands.
+"""``idp users show | reset-link | disable | enable | sign-out | set-email | set-locale | import``: helpdesk
+and onboarding commands.
 
 The operator never sets or sees a user's password: ``reset-link`` prints a one-time link for the
 user, ``import --invite`` mails each new user an invitation link that works like a reset link."""
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from idp.cli import CLIError, Context
-from idp.cli.users import users_group
+from idp.cli.users import LOCALE_HELP, checked_locale, describe_user, users_group
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -28,6 +29,31 @@ def _user_or_fail(db: Session, login: str) -> User:
     if user is None:
         raise CLIError(f"no user {login!r}")
     return user
+
+
+@users_group.command("show")
+@click.argument("login")
+@click.option("--json", "as_json", is_flag=True, help="Print the user as a JSON object.")
+@click.pass_obj
+def show(obj: Context, login: str, as_json: bool) -> None:
+    """Show LOGIN (registration number or e-mail): address, role, status and language."""
+    with obj.transaction() as db:
+        result = describe_user(_user_or_fail(db, login))
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    state = "verified" if result["email_verified"] else "not verified"
+    rows = [
+        ("registration number", result["registration_number"]),
+        ("sub", result["sub"]),
+        ("name", result["name"] or "-"),
+        ("e-mail", f"{result['email']} ({state})" if result["email"] else "-"),
+        ("role", result["role"]),
+        ("status", "active" if result["active"] else "disabled"),
+        ("language", result["locale"] or "none (pages follow the browser)"),
+    ]
+    for label, value in rows:
+        click.echo(f"{label + ':':<21}{value}")
 
 
 @users_group.command("reset-link")
@@ -126,6 +152,26 @@ def set_email(obj: Context, login: str, email: str, email_verified: bool, as_jso
         click.echo(f"{'changed' if changed else 'unchanged'}: {result['email']} ({state})")
 
 
+@users_group.command(
+    "set-locale",
+    help="Set the language of LOGIN (registration number or e-mail) to LOCALE (audited as "
+    f"user.locale_changed). LOCALE: {LOCALE_HELP} The user's own choice on the sign-in page replaces it later.",
+)
+@click.argument("login")
+@click.argument("locale", callback=checked_locale)
+@click.option("--json", "as_json", is_flag=True, help='Print {"registration_number", "locale"}.')
+@click.pass_obj
+def set_locale(obj: Context, login: str, locale: str | None, as_json: bool) -> None:
+    with obj.transaction() as db:
+        user = _user_or_fail(db, login)
+        changed = obj.accounts(db).set_locale(user, locale)
+        result = {"registration_number": user.registration_number, "locale": user.locale}
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        click.echo(f"{'changed' if changed else 'unchanged'}: {result['locale'] or 'none (pages follow the browser)'}")
+
+
 @users_group.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--invite", is_flag=True, help="E-mail each new user an invitation link to choose a password.")
@@ -134,7 +180,7 @@ def set_email(obj: Context, login: str, email: str, email_verified: bool, as_jso
     type=click.Choice(["en", "de"]),
     default="en",
     show_default=True,
-    help="Language of the invitation e-mails.",
+    help="Language of the invitation e-mails to users without a language of their own (the locale column).",
 )
 @click.option(
     "--email-verified",
@@ -147,8 +193,9 @@ def set_email(obj: Context, login: str, email: str, email_verified: bool, as_jso
 def import_users(
     obj: Context, csv_file: TextIO, invite: bool, language: str, email_verified: bool, as_json: bool
 ) -> None:
-    """Create users from CSV_FILE with the header registration_number,email,name,role and an
-    optional email_verified column (yes/no; empty = --email-verified).
+    """Create users from CSV_FILE with the header registration_number,email,name,role and the
+    optional columns email_verified (yes/no; empty = --email-verified) and locale (the user's
+    language: en or de; empty = none, the pages follow the browser).
 
     Good rows are created even when others are bad; bad rows are reported by line number and
     skipped. Running the same file again changes nothing (rows already imported are "unchanged").

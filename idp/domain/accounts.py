@@ -1,5 +1,5 @@
 """Account lifecycle shared by the pages, the admin API and the CLI: reset and invitation links,
-setting or changing a password, signing a user out, disabling and enabling.
+setting or changing a password, signing a user out, disabling and enabling, the stored language.
 
 Each operation records its audit event in the caller's unit of work and never commits; mail that
 reports a change goes out only once that unit of work has committed (``after_commit``), so a
@@ -33,6 +33,28 @@ def mail_language(user: User, fallback: str) -> str:
     """The language of a mail to ``user``: the one they chose (``users.locale``), else ``fallback``
     (the language of the page that caused the mail)."""
     return user.locale if user.locale in LANGUAGES else fallback
+
+
+class UnsupportedLanguage(ValueError):
+    """An operator asked for a language the provider does not speak; the message names the allowed values."""
+
+
+def check_locale(value: object) -> str | None:
+    """The one rule for a ``users.locale`` an operator sets (admin API, ``idp users``, import): a
+    language the provider speaks (``LANGUAGES``), or None for "not chosen" (the pages follow the
+    browser). Raises ``UnsupportedLanguage`` naming the allowed values otherwise."""
+    if value is None or (isinstance(value, str) and value in LANGUAGES):
+        return value
+    raise UnsupportedLanguage(
+        f"locale must be one of {', '.join(LANGUAGES)}, or none (null in JSON) to follow the browser's language"
+    )
+
+
+def parse_locale(text: str) -> str | None:
+    """``check_locale`` for a value typed on the command line or in a CSV cell: any case, and
+    "none" or nothing for None."""
+    code = text.strip().lower()
+    return check_locale(None if code in ("", "none") else code)
 
 
 @dataclass
@@ -218,7 +240,7 @@ class Accounts:
 
     def record_import(self, user: User) -> None:
         """``idp users import`` created ``user`` (the row is added by the importer)."""
-        self._audit(audit.USER_IMPORTED, user, email_verified=user.email_verified)
+        self._audit(audit.USER_IMPORTED, user, email_verified=user.email_verified, locale=user.locale)
 
     def change_email(self, user: User, email: str | None, *, verified: bool = False) -> bool:
         """Give the user another address: unverified unless the institution assigned it (``verified``).
@@ -230,6 +252,15 @@ class Accounts:
             self._audit(audit.USER_EMAIL_VERIFIED, user, via="operator")
             return True
         self._audit(audit.USER_EMAIL_CHANGED, user, email_verified=user.email_verified)
+        return True
+
+    def set_locale(self, user: User, locale: str | None) -> bool:
+        """An operator sets (or, with None, clears) the user's language, already checked by
+        ``check_locale``; audited as ``user.locale_changed``. False if nothing changed."""
+        previous = user.locale
+        if not user_repo.set_locale(self.db, user, locale):
+            return False
+        self._audit(audit.USER_LOCALE_CHANGED, user, locale=locale, previous=previous)
         return True
 
     def enable(self, user: User) -> None:

@@ -13,13 +13,14 @@ from sqlalchemy.orm import Session
 
 from idp.core.errors import UserExists
 from idp.core.ports import Database
-from idp.domain.accounts import Accounts
+from idp.domain.accounts import Accounts, UnsupportedLanguage, mail_language, parse_locale
 from idp.storage.sql import users as user_repo
 
 COLUMNS = ("registration_number", "email", "name", "role")
 #: Optional columns: ``email_verified`` (yes/no, true/false, 1/0; empty = the ``--email-verified`` flag)
-#: says whether the institution assigned the row's address.
-OPTIONAL_COLUMNS = ("email_verified",)
+#: says whether the institution assigned the row's address; ``locale`` is the user's language
+#: (``accounts.check_locale``; empty: not chosen, the pages follow the browser).
+OPTIONAL_COLUMNS = ("email_verified", "locale")
 _YES, _NO = ("yes", "true", "1"), ("no", "false", "0")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -91,6 +92,10 @@ def validate(values: dict[str, str]) -> str | None:
         return f"email_verified must be yes or no (got {values['email_verified']!r})"
     if verified in _YES and not email:
         return "email_verified needs an e-mail address"
+    try:
+        parse_locale(values.get("locale", ""))
+    except UnsupportedLanguage as exc:
+        return f"{exc} (got {values['locale']!r})"
     return None
 
 
@@ -172,10 +177,12 @@ def _import_one(
             )
         except UserExists:
             return f"e-mail address {values['email']} already belongs to another user"
+        user_repo.set_locale(db, user, parse_locale(values.get("locale", "")))
         accounts.record_import(user)
         email = user.email
         link = accounts.issue_link(user, purpose="invite", mailed=True) if invite and email else None
         context = accounts.link_mail_context(user, link) if link else None
+        language = mail_language(user, language)
     report.created += 1
     if context is None or not email:
         return None if not invite or email else "created, but not invited: the row has no e-mail address"

@@ -43,6 +43,9 @@ def N_plural(singular: str, plural: str) -> tuple[str, str]:  # noqa: N802 - nge
 
 
 BUSY = N_("Many people are signing in right now. Please try again in a few seconds.")
+#: A page's words for an invalid request whose own description is technical (the authorize page's too).
+INVALID_REQUEST_PAGE = N_("The application sent a request that is incomplete or not valid.")
+HTTP_ERROR_PAGE = N_("Your browser sent a request we cannot handle.")
 TOO_MANY = N_plural(
     "Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes."
 )
@@ -58,11 +61,13 @@ class Described:
     headers: dict = field(default_factory=dict)
     #: (singular, plural, n) when the words depend on a number (the minutes to wait)
     plural: tuple | None = None
+    #: The page's words (a msgid) when ``message`` is a technical text only APIs get (not in the catalogue)
+    page_message: str | None = None
 
     def text(self) -> str:
         if self.plural is not None:
             return ngettext(*self.plural)
-        return gettext(self.message)
+        return gettext(self.page_message or self.message)
 
 
 #: What a dependency that is down is called in logs and in ``idp_dependency_unavailable_total``.
@@ -106,7 +111,7 @@ def describe(exc: BaseException) -> Described:
     from idp.http.protocol.errors import GENERIC, is_refused_description
 
     if is_refused_description(exc):
-        return Described(400, "invalid_request", GENERIC["invalid_request"])
+        return Described(400, "invalid_request", GENERIC["invalid_request"], page_message=INVALID_REQUEST_PAGE)
     return Described(500, "server_error", N_("Something went wrong on our side."))
 
 
@@ -120,7 +125,8 @@ def _http(exc: HTTPException) -> Described:
         return Described(405, "method_not_allowed", N_("This method is not allowed here."), allow)
     if code == 413:
         return Described(413, "request_too_large", N_("The request is too large."))
-    return Described(code, "http_error", exc.description or "")
+    # werkzeug's own English sentence for the other statuses stays the API's description; a page says ours.
+    return Described(code, "http_error", exc.description or "", page_message=HTTP_ERROR_PAGE)
 
 
 def kind() -> str:

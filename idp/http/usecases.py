@@ -29,7 +29,8 @@ def signin() -> SignIn:
     )
 
 
-def accounts() -> Accounts:
+def accounts(source: str | None = None) -> Accounts:
+    """``source`` names an actor other than the signed-in user (the admin API's ``admin:<client_id>``)."""
     d = deps()
     return Accounts(
         db=uow.session(),
@@ -38,6 +39,7 @@ def accounts() -> Accounts:
         hasher=d.hasher,
         notifier=d.notifier,
         info=request_info(),
+        source=source,
     )
 
 

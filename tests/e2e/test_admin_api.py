@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from idp.http.admin.openapi import document
-from tests.support.helpers import CALLBACK, bearer
+from tests.support.helpers import CALLBACK, bearer, issue_tokens
 from tests.support.registration_helpers import admin_token, client_count
 
 PROBLEM = "application/problem+json"
@@ -63,7 +63,7 @@ def test_only_admin_clients_may_hold_the_admin_scope(provider):
 
 def test_disabling_the_admin_client_revokes_its_tokens(provider, admin):
     assert admin("GET", "/clients").status_code == 200
-    admin_id = admin("GET", "/clients").json()["clients"][0]["client_id"]
+    [admin_id] = [c["client_id"] for c in admin("GET", "/clients").json()["clients"] if c["scope"] == "idp:admin"]
     assert admin("POST", f"/clients/{admin_id}/disable").status_code == 200
     assert admin("GET", "/clients").status_code == 401
 
@@ -255,3 +255,49 @@ def test_patch_switches_between_jwks_and_jwks_uri(provider, admin):
         "PATCH", f"/clients/{created['client_id']}", json={"token_endpoint_auth_method": "client_secret_basic"}
     )
     assert secret.status_code == 200 and len(secret.json()["client_secret"]) >= 43
+
+
+def test_an_operator_sees_sets_and_clears_a_users_language(provider, admin):
+    """``users.locale`` (what the user chose on the sign-in page) is shown and can be set or cleared;
+    relying parties then get it as the ``locale`` claim. Audited with the admin client as source."""
+    user = provider.create_user()
+    assert admin("GET", f"/users/{user.sub}").json()["locale"] is None
+    set_de = admin("PATCH", f"/users/{user.sub}", json={"locale": "de"})
+    assert set_de.status_code == 200, set_de.text
+    assert set_de.json()["locale"] == "de" and set_de.json()["registration_number"] == "S1000001"
+    assert admin("GET", "/users", params={"q": "S1000001"}).json()["users"][0]["locale"] == "de"
+    rp, tokens = issue_tokens(provider, scope="openid profile")
+    assert rp.verify_id_token(tokens["id_token"])["locale"] == "de"
+    assert admin("PATCH", f"/users/{user.sub}", json={"locale": "de"}).status_code == 200  # unchanged: no event
+    cleared = admin("PATCH", f"/users/{user.sub}", json={"locale": None})
+    assert cleared.status_code == 200 and cleared.json()["locale"] is None
+    assert admin("GET", f"/users/{user.sub}").json()["locale"] is None
+    events = provider.audit_events("user.locale_changed")
+    assert [(e.details["locale"], e.details["previous"]) for e in reversed(events)] == [("de", None), (None, "de")]
+    [admin_id] = [c["client_id"] for c in admin("GET", "/clients").json()["clients"] if c["scope"] == "idp:admin"]
+    assert {(e.details["source"], e.user_id) for e in events} == {(f"admin:{admin_id}", events[0].user_id)}
+
+
+@pytest.mark.parametrize("value", ["fr", "DE", "de-AT", "", 5, True, ["de"], {"code": "de"}])
+def test_an_unsupported_language_is_a_problem_naming_the_allowed_ones(provider, admin, value):
+    user = provider.create_user()
+    refused = admin("PATCH", f"/users/{user.sub}", json={"locale": value})
+    assert refused.status_code == 400 and refused.headers["Content-Type"] == PROBLEM
+    body = refused.json()
+    assert body["field"] == "locale" and body["type"].endswith("invalid_parameter")
+    assert "en, de" in body["detail"] and "none" in body["detail"]
+    assert admin("GET", f"/users/{user.sub}").json()["locale"] is None
+    assert provider.audit_events("user.locale_changed") == []
+
+
+def test_only_the_language_of_a_user_can_be_changed(provider, admin):
+    user = provider.create_user()
+    for body in ({"email": "eve@example.edu"}, {"locale": "de", "role": "employee"}):
+        refused = admin("PATCH", f"/users/{user.sub}", json=body)
+        assert refused.status_code == 400 and refused.json()["type"].endswith("read_only"), refused.text
+        assert "Only locale" in refused.json()["detail"]
+    shown = admin("GET", f"/users/{user.sub}").json()
+    assert (shown["email"], shown["role"], shown["locale"]) == ("ada@example.edu", "student", None)
+    assert admin("PATCH", "/users/nobody", json={"locale": "de"}).status_code == 404
+    not_json = admin("PATCH", f"/users/{user.sub}", data="locale=de", headers={"Content-Type": "text/plain"})
+    assert not_json.status_code == 415

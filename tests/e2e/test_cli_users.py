@@ -235,3 +235,97 @@ def test_sign_out_ends_every_session_revokes_tokens_and_queues_backchannel_logou
     assert signs_in(provider)  # the account itself stays usable
     assert "session.ended_by_user" in {e.type for e in provider.audit_events()}
     assert_one_line_error(cli("users", "sign-out", "nobody"), "no user")
+
+
+# -- the user's language (users.locale) --------------------------------------------------------
+
+
+def test_users_create_with_a_language_and_show_it(provider, cli):
+    created = cli(
+        "users",
+        "create",
+        "--registration-number",
+        "S3000001",
+        "--locale",
+        "de",
+        "--password-stdin",
+        "--json",
+        stdin=PASSWORD + "\n",
+    )
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout)["locale"] == "de" and stored_user(provider, "S3000001").locale == "de"
+    shown = cli("users", "show", "s3000001")
+    assert shown.returncode == 0, shown.stderr
+    assert "language:" in shown.stdout and shown.stdout.split("language:")[1].split()[0] == "de"
+    assert json.loads(cli("users", "show", "S3000001", "--json").stdout)["locale"] == "de"
+    plain = cli("users", "create", "--registration-number", "S3000002", "--password-stdin", stdin=PASSWORD + "\n")
+    assert plain.returncode == 0 and stored_user(provider, "S3000002").locale is None
+    assert "none (pages follow the browser)" in cli("users", "show", "S3000002").stdout
+    assert_one_line_error(cli("users", "show", "nobody"), "no user 'nobody'")
+
+
+@pytest.mark.parametrize("value", ["fr", "de-AT", "english"])
+def test_an_unsupported_language_is_a_one_line_error_naming_the_allowed_ones(provider, cli, value):
+    create = cli(
+        "users",
+        "create",
+        "--registration-number",
+        "S3000001",
+        "--locale",
+        value,
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert create.returncode == 2
+    assert_one_line_error(create, "--locale", "en, de", "none")
+    assert stored_user(provider, "S3000001") is None
+    provider.create_user()
+    assert_one_line_error(cli("users", "set-locale", "S1000001", value), "LOCALE", "en, de", "none")
+    assert stored_user(provider).locale is None and provider.audit_events("user.locale_changed") == []
+
+
+def test_set_locale_sets_and_clears_the_language_and_is_audited(provider, cli):
+    provider.create_user()
+    result = cli("users", "set-locale", "ada@example.edu", "DE")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "changed: de" and stored_user(provider).locale == "de"
+    assert cli("users", "set-locale", "S1000001", "de").stdout.strip() == "unchanged: de"
+    cleared = cli("users", "set-locale", "S1000001", "none", "--json")
+    assert json.loads(cleared.stdout) == {"registration_number": "S1000001", "locale": None}
+    assert stored_user(provider).locale is None
+    events = provider.audit_events("user.locale_changed")
+    assert [(e.details["locale"], e.details["previous"], e.details["source"]) for e in reversed(events)] == [
+        ("de", None, "cli"),
+        (None, "de", "cli"),
+    ]
+    assert_one_line_error(cli("users", "set-locale", "nobody", "de"), "no user 'nobody'")
+
+
+def test_the_help_names_the_languages(cli):
+    for command in (("users", "create"), ("users", "set-locale")):
+        result = cli(*command, "--help")
+        assert result.returncode == 0 and "(en, de)" in " ".join(result.stdout.split()), result.stdout
+    assert "locale" in cli("users", "import", "--help").stdout
+
+
+def test_import_takes_a_locale_column_and_invites_in_that_language(provider, cli, tmp_path, smtp_server):
+    path = tmp_path / "users.csv"
+    path.write_text(
+        "registration_number,email,name,role,locale\n"
+        "S2000001,bea@example.edu,Bea Good,student,de\n"
+        "S2000002,cem@example.edu,Cem Good,student,\n"
+        "S2000003,dan@example.edu,Dan Bad,student,fr\n"
+    )
+    smtp = {"smtp_host": "127.0.0.1", "smtp_port": str(smtp_server.port), "smtp_security": "none"}
+    result = cli("users", "import", str(path), "--invite", "--language", "en", **smtp)
+    assert result.returncode == 1 and "2 created, 0 unchanged, 1 rejected, 2 invited" in result.stdout
+    [error] = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert error.startswith("line 4: locale must be one of en, de") and "(got 'fr')" in error
+    assert stored_user(provider, "S2000001").locale == "de" and stored_user(provider, "S2000002").locale is None
+    assert stored_user(provider, "S2000003") is None
+    [german] = smtp_server.wait_for("bea@example.edu")
+    [english] = smtp_server.wait_for("cem@example.edu")
+    assert german["Subject"] == "Ihr SPOM-Login-Konto ist eingerichtet"
+    assert "SPOM Login" in english["Subject"] and english["Subject"] != german["Subject"]
+    [imported] = [e for e in provider.audit_events("user.imported") if e.details.get("locale")]
+    assert imported.details["locale"] == "de"

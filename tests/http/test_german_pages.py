@@ -12,7 +12,9 @@ from urllib.parse import urlsplit
 import pytest
 from authlib.oauth2 import OAuth2Error
 from babel.messages.pofile import read_po
+from werkzeug.exceptions import Gone
 
+from idp.core.errors import StoreUnavailable, TooManyAttempts
 from idp.http.protocol import authorize, errors
 from tests.support.helpers import CALLBACK, PASSWORD, parse_form
 
@@ -320,3 +322,174 @@ def test_every_mail_is_german_in_german_and_english_mail_continues_with_a_capita
         _subject, text, _html = compose(kind, "en", **dict(context))
     first, second = [line for line in text.splitlines() if line.strip()][:2]
     assert first == "Hello Grace Hopper," and second[0].isupper(), second
+
+
+# -- the error registry's pages (idp/http/errors.py) -------------------------------------------------
+
+WERKZEUG_GONE = "The requested URL is no longer available on this server and there is no forwarding address."
+
+
+def _database_down() -> Exception:
+    from sqlalchemy.exc import OperationalError
+
+    return OperationalError("SELECT 1", {}, ConnectionRefusedError("connection refused"))
+
+
+def _authlib_quoting_the_request() -> Exception:
+    return OAuth2Error(description='The value "x" is wrong.')  # Authlib's own check raises ValueError
+
+
+REGISTRY_PAGES = {
+    # raised by a page's view: (what it raises, status, the German sentence, English that must not show)
+    "rate_limited": (lambda: TooManyAttempts(120, "ip"), 429, "Zu viele Versuche. Versuchen Sie es in 2 Minuten", None),
+    "server_error": (lambda: RuntimeError("boom"), 500, "Bei uns ist etwas schiefgegangen.", None),
+    "store_down": (lambda: StoreUnavailable("redis down"), 503, "vorübergehend nicht erreichbar", None),
+    "database_down": (_database_down, 503, "vorübergehend nicht erreichbar", None),
+    "other_http_error": (Gone, 410, "Ihr Browser hat eine Anfrage gesendet", WERKZEUG_GONE),
+    "refused_description": (
+        _authlib_quoting_the_request,
+        400,
+        "Die Anwendung hat eine unvollständige oder ungültige Anfrage gesendet.",
+        errors.GENERIC["invalid_request"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REGISTRY_PAGES)
+def test_the_error_registrys_pages_are_german(http, provider, monkeypatch, case):
+    """Whatever a page's view ends in (the throttle, a crash, a dependency down, another HTTP error),
+    the registry's page says it in German; werkzeug's and Authlib's English never show."""
+    make, status, german, english = REGISTRY_PAGES[case]
+
+    def view():
+        error = make()
+        raise error
+
+    monkeypatch.setitem(provider.app.view_functions, "web.home", view)
+    response = http.get("/", headers=GERMAN)
+    page = _german(response, status)
+    assert german in visible_text(page)
+    if english is not None:
+        assert english not in html.unescape(page)
+    if status in (429, 503):
+        assert response.headers["Retry-After"]
+
+
+def test_the_405_page_is_german(http):
+    response = http.put("/login", headers=GERMAN)
+    assert "Diese Methode ist hier nicht erlaubt." in visible_text(_german(response, 405))
+    assert "GET" in response.headers["Allow"]
+
+
+def test_a_404_page_in_german_and_json_for_api_clients(http):
+    assert "Diese Seite gibt es nicht." in visible_text(_german(http.get("/no-such-page", headers=GERMAN), 404))
+    api = http.get("/no-such-page", headers={"Accept-Language": "de", "Accept": "application/json"})
+    assert api.status_code == 404 and api.json["error"] == "not_found"
+
+
+# -- sign-out refusals (idp/http/web/views.py logout) ------------------------------------------------
+
+
+def _id_token(provider, *, aud, iss=None):
+    from joserfc import jwt
+
+    from idp.http.context import deps
+
+    with provider.app.app_context():
+        key, now = deps().keystore.signing_key("RS256"), int(deps().now())
+        claims = {"iss": iss or provider.url, "aud": [aud], "sub": "someone", "iat": now, "exp": now + 600}
+        return jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key.key)
+
+
+LOGOUT_REFUSALS = {
+    "garbled_hint": ("Abmeldeanfrage gesendet, die wir nicht prüfen können", "Invalid 'id_token_hint'."),
+    "hint_of_another_provider": (
+        "Anmeldung bei einem anderen Anbieter",
+        "The 'id_token_hint' was not issued by this provider.",
+    ),
+    "hint_for_another_client": ("nennt zwei verschiedene Anwendungen", "'client_id' does not match 'aud' claim"),
+}
+
+
+@pytest.mark.parametrize("case", LOGOUT_REFUSALS)
+def test_a_refused_sign_out_is_german_and_says_the_user_is_still_signed_in(http, provider, case):
+    german, detail = LOGOUT_REFUSALS[case]
+    client, other = provider.create_client(), provider.create_client()
+    params = {
+        "garbled_hint": {"id_token_hint": "not.a.token"},
+        "hint_of_another_provider": {
+            "id_token_hint": _id_token(provider, aud=client.client_id, iss="https://x.example")
+        },
+        "hint_for_another_client": {
+            "id_token_hint": _id_token(provider, aud=client.client_id),
+            "client_id": other.client_id,
+        },
+    }[case]
+    signed_in = _sign_in(http, provider)
+    assert signed_in.status_code in (302, 303)
+    page = _german(http.get("/logout", query_string=params, headers=GERMAN), 400)
+    assert german in visible_text(page) and "nicht abgemeldet" in visible_text(page)
+    assert [html.unescape(t) for t in re.findall(r'<span lang="en">(.*?)</span>', page)] == [detail]
+    assert detail not in visible_text(page)
+    assert http.get("/account", headers=GERMAN).status_code == 200  # still signed in, as the page says
+
+
+def test_sign_out_with_an_unregistered_post_logout_redirect_uri_is_german(http, provider):
+    """An unknown post_logout_redirect_uri is not an error (no redirect, RP-Initiated Logout §3):
+    the confirmation page and then the signed-out page, both in German."""
+    client = provider.create_client()
+    _sign_in(http, provider)
+    params = {"client_id": client.client_id, "post_logout_redirect_uri": "https://elsewhere.example/bye"}
+    confirm = _german(http.get("/logout", query_string=params, headers=GERMAN))
+    assert "Abmelden?" in confirm
+    form = parse_form(confirm)
+    form["confirm"] = "yes"
+    done = http.post(form.pop("_action"), data=form, headers=GERMAN)
+    assert "Sie sind abgemeldet" in _german(done)
+    assert "elsewhere.example" not in done.headers.get("Location", "")
+
+
+# -- sign-ins that cannot be continued (idp/http/protocol/interactions.py PROBLEMS) ------------------
+
+
+def _pending_sign_in(provider):
+    """An interaction started by another browser; its id."""
+    client = provider.create_client(trusted=False)
+    other = provider.app.test_client()
+    started = other.get(
+        "/authorize",
+        query_string={
+            "client_id": client.client_id,
+            "redirect_uri": CALLBACK,
+            "response_type": "code",
+            "scope": "openid",
+            "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuz_AT-Bsa0",
+            "code_challenge_method": "S256",
+            "ui_locales": "de",
+        },
+    )
+    assert started.status_code in (302, 303), started.text[:300]
+    return re.search(r"interaction=([^&]+)", started.headers["Location"]).group(1)
+
+
+OTHER_BROWSER = "in einem anderen Browser begonnen"
+EXPIRED = "Ihre Anmeldung hat zu lange gedauert"
+
+
+@pytest.mark.parametrize("path", ["/consent", "/authorize/resume", "/login"])
+def test_a_sign_in_from_another_browser_is_german(http, provider, path):
+    interaction = _pending_sign_in(provider)
+    response = http.get(path, query_string={"interaction": interaction}, headers=GERMAN, follow_redirects=True)
+    page = _german(response, 400)
+    assert OTHER_BROWSER in visible_text(page)
+
+
+@pytest.mark.parametrize("path", ["/consent", "/authorize/resume", "/login"])
+def test_an_expired_sign_in_is_german(http, path):
+    page = _german(http.get(path, query_string={"interaction": "gone"}, headers=GERMAN), 400)
+    assert EXPIRED in visible_text(page)
+
+
+def test_a_consent_form_without_its_cookie_is_german(http):
+    page = _german(http.post("/consent", data={"interaction": "gone", "decision": "allow"}, headers=GERMAN), 400)
+    assert "Cookie" in visible_text(page)

@@ -59,6 +59,7 @@ EXPECTED_ROUTES = {
     ("/admin/api/registration-tokens", "admin.issue_registration_token"),
     ("/admin/api/users", "admin.list_users"),
     ("/admin/api/users/<sub>", "admin.get_user"),
+    ("/admin/api/users/<sub>", "admin.update_user"),
     ("/admin/api/audit", "admin.audit_events"),
 }
 
@@ -94,6 +95,7 @@ def test_methods_per_route(app):
     for path in ("/token", "/revoke", "/introspect", "/register"):
         assert methods[path] == {"POST"}, path
     assert methods["/register/<client_id>"] == {"GET", "PUT", "DELETE"}
+    assert methods["/admin/api/users/<sub>"] == {"GET", "PATCH"}
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
         assert methods[path] == {"GET"}, path
     for path in ("/password/forgot", "/password/reset", "/login/device"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.core.languages import LANGUAGES
 from idp.domain.clients.rules import (
     ALGS,
     APPLICATION_TYPES,
@@ -137,9 +138,24 @@ PROBLEM = {
     },
 }
 
+LOCALE = {
+    "enum": [*LANGUAGES, None],
+    "description": "The user's language (BCP 47): their pages, their mail and the `locale` claim. null: not "
+    "chosen yet, the pages follow the browser. Set by the user's language choice on the sign-in page.",
+}
 USER = {
     "type": "object",
-    "required": ["sub", "registration_number", "email", "email_verified", "name", "role", "active", "created_at"],
+    "required": [
+        "sub",
+        "registration_number",
+        "email",
+        "email_verified",
+        "name",
+        "role",
+        "active",
+        "locale",
+        "created_at",
+    ],
     "properties": {
         "sub": {"type": "string"},
         "registration_number": {"type": "string"},
@@ -148,8 +164,16 @@ USER = {
         "name": {"type": "string"},
         "role": {"type": "string"},
         "active": {"type": "boolean"},
+        "locale": LOCALE,
         "created_at": TIME,
     },
+}
+USER_CHANGES = {
+    "type": "object",
+    "description": "The members to change; only `locale` can be changed through the API (audited as "
+    "user.locale_changed). Any other member is a 400 `read_only` problem.",
+    "additionalProperties": False,
+    "properties": {"locale": LOCALE},
 }
 
 EVENT = {
@@ -191,6 +215,7 @@ AUTH_ERRORS = {
 }
 CLIENT_ID = {"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}
 NOT_FOUND = {"404": _problem("No such client.")}
+SUB = {"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}
 BODY_ERRORS = {
     "400": _problem("Invalid input; `field` names it."),
     "413": _problem("The body is too large."),
@@ -360,7 +385,14 @@ PATHS = {
             "getUser",
             "One user by subject identifier.",
             {"200": _json(_ref("User"), "The user."), "404": _problem("No such user.")},
-            parameters=[{"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}],
+            parameters=[SUB],
+        ),
+        "patch": _op(
+            "updateUser",
+            "Change the given members: `locale` (a language, or null to follow the browser).",
+            {"200": _json(_ref("User"), "The updated user."), "404": _problem("No such user."), **BODY_ERRORS},
+            parameters=[SUB],
+            requestBody=_body(_ref("UserChanges")),
         ),
     },
     "/admin/api/audit": {
@@ -412,6 +444,7 @@ def document() -> dict[str, Any]:
                 "Client": CLIENT,
                 "Problem": PROBLEM,
                 "User": USER,
+                "UserChanges": USER_CHANGES,
                 "AuditEvent": EVENT,
             },
             "securitySchemes": {
@@ -420,7 +453,9 @@ def document() -> dict[str, Any]:
                     "flows": {
                         "clientCredentials": {
                             "tokenUrl": "/token",
-                            "scopes": {"idp:admin": "Administer clients, read users and audit."},
+                            "scopes": {
+                                "idp:admin": "Administer clients, read users and set their language, read audit."
+                            },
                         }
                     },
                 }

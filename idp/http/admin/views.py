@@ -1,5 +1,6 @@
-"""Admin API routes. Every change goes through ``idp.domain.clients.service`` (rules, audit with the actor)
-and is committed once, so a rejected request leaves nothing behind."""
+"""Admin API routes. Every change goes through the domain (``idp.domain.clients.service``,
+``idp.domain.accounts``: rules, audit with the actor) and is committed once, so a rejected request
+leaves nothing behind."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from flask import Response, jsonify, request
 from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
+from idp.domain.accounts import UnsupportedLanguage, check_locale
 from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
 from idp.http import uow, usecases
@@ -188,6 +190,7 @@ def _user(row: User) -> dict[str, Any]:
         "name": row.display_name,
         "role": row.role,
         "active": row.active,
+        "locale": row.locale,
         "created_at": _iso(row.created_at),
     }
 
@@ -206,11 +209,41 @@ def list_users() -> Response:
     return jsonify({"users": [_user(r) for r in rows], "next_after_id": rows[-1].id if rows else None})
 
 
-@bp.get("/users/<sub>")
-def get_user(sub: str) -> Response:
+def _user_row(sub: str) -> User:
     row = user_repo.get_user_by_sub(uow.session(), sub)
     if row is None:
         raise Problem(404, "user_not_found", "There is no user with this subject identifier.")
+    return row
+
+
+@bp.get("/users/<sub>")
+def get_user(sub: str) -> Response:
+    return jsonify(_user(_user_row(sub)))
+
+
+#: The members of a user that ``PATCH /users/{sub}`` changes (the rest is managed by the CLI and the user).
+EDITABLE_USER_MEMBERS = ("locale",)
+
+
+@bp.patch("/users/<sub>")
+def update_user(sub: str) -> Response:
+    """Change the given members (only ``locale`` for now: a language, or null to follow the browser)."""
+    row = _user_row(sub)
+    changes = _json_object()
+    for name in changes:
+        if name not in EDITABLE_USER_MEMBERS:
+            raise Problem(
+                400,
+                "read_only",
+                f"Only {', '.join(EDITABLE_USER_MEMBERS)} can be changed through the API.",
+                field=name[:64],
+            )
+    if "locale" in changes:
+        try:
+            locale = check_locale(changes["locale"])
+        except UnsupportedLanguage as exc:
+            raise Problem(400, "invalid_parameter", str(exc), field="locale") from None
+        usecases.accounts(source=actor()).set_locale(row, locale)
     return jsonify(_user(row))
 
 

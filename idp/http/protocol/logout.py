@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oidc.rpinitiated import EndSessionEndpoint as _EndSessionEndpoint
 from authlib.oidc.rpinitiated import EndSessionRequest
 from flask import Response
+from flask_babel import lazy_gettext as _l
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -18,6 +19,7 @@ from idp.domain.keys.material import JWS_ALGS
 from idp.http import session as web_session
 from idp.http import uow
 from idp.http.context import deps, request_info
+from idp.http.protocol.errors import description
 from idp.http.protocol.models import OAuthClient
 from idp.http.protocol.server import AuthorizationServer, get_server
 from idp.storage.sql import audit
@@ -71,12 +73,34 @@ def register_end_session(server: AuthorizationServer) -> None:
     server.register_endpoint(EndSessionEndpoint)
 
 
+# What the error page says, in the user's language, when a sign-out request is refused: the person is
+# still signed in, and must not read Authlib's English. The technical description (``description``:
+# never one quoting the request) is the page's secondary line for the application's developers.
+PAGE_TEXT = {
+    "Invalid 'id_token_hint'.": _l(
+        "The application sent a sign-out request we cannot verify, so you have not been signed out."
+    ),
+    "The 'id_token_hint' was not issued by this provider.": _l(
+        "The application sent a sign-out request for a sign-in with another provider, so you have not been "
+        "signed out here."
+    ),
+    "'client_id' does not match 'aud' claim": _l(
+        "The sign-out request names two different applications, so you have not been signed out."
+    ),
+}
+PAGE_TEXT_FALLBACK = _l("The application sent a sign-out request that is not valid, so you have not been signed out.")
+
+
 class LogoutRefused(Exception):
-    """The end-session request is invalid: ``error`` and ``description`` for the error page."""
+    """The end-session request is invalid: ``error`` and the technical ``description`` (English, for the
+    developers); ``page_text()`` is what the person reads."""
 
     def __init__(self, error: str, description: str) -> None:
         super().__init__(error)
         self.error, self.description = error, description
+
+    def page_text(self) -> str:
+        return str(PAGE_TEXT.get(self.description, PAGE_TEXT_FALLBACK))
 
 
 def validate_logout() -> EndSessionRequest:
@@ -85,7 +109,8 @@ def validate_logout() -> EndSessionRequest:
     try:
         return get_server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
-        raise LogoutRefused(error.error, error.get_error_description()) from None
+        # Authlib passes joserfc's words on for a hint whose claims fail: only our rule's text leaves.
+        raise LogoutRefused(error.error or "invalid_request", description(error)) from None
 
 
 def finish_logout(validated: EndSessionRequest) -> Response | None:

@@ -307,7 +307,9 @@ def logout() -> ResponseReturnValue:
     try:
         validated = end_session.validate_logout()
     except end_session.LogoutRefused as refused:
-        return render_template("error.html", error=refused.error, description=refused.description), 400
+        return render_template(
+            "error.html", error=refused.error, description=refused.page_text(), detail=refused.description
+        ), 400
     signed_in = web_session.current()
     hint_sub = (validated.id_token_claims or {}).get("sub")
     needs_confirmation = validated.needs_confirmation or (signed_in and hint_sub != signed_in.user.sub)

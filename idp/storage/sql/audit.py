@@ -43,6 +43,8 @@ USER_IMPORTED = "user.imported"
 USER_EMAIL_VERIFIED = "user.email_verified"
 #: The address changed (``idp users set-email``): details.email_verified says whether the new one is.
 USER_EMAIL_CHANGED = "user.email_changed"
+#: An operator set the user's language (``users.locale``): details.locale (null: cleared), details.previous.
+USER_LOCALE_CHANGED = "user.locale_changed"
 BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
 BACKCHANNEL_FAILED = "logout.backchannel_failed"
 CLIENT_REGISTERED = "client.registered"
@@ -86,6 +88,7 @@ TYPES = (
     USER_IMPORTED,
     USER_EMAIL_VERIFIED,
     USER_EMAIL_CHANGED,
+    USER_LOCALE_CHANGED,
     BACKCHANNEL_DELIVERED,
     BACKCHANNEL_FAILED,
     CLIENT_REGISTERED,
