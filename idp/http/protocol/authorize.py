@@ -68,9 +68,7 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
         interaction = interaction or interactions.start(grant.request.payload.data)
         log.info("authorization needs %s: %s", step, check.name)
         if step == "login":  # the way back rides in the URL too, for a reload after expiry (app_return.py)
-            return redirect(
-                url_for("web.login", interaction=interaction.id, app_return=app_return.token_for(interaction))
-            )
+            return redirect(app_return.WayBack(interaction).url("web.login"))
         return redirect(url_for(f"web.{step}", interaction=interaction.id))
 
     if signed_in is None:  # unreachable: the ``no_session`` check asked for a sign-in above
