@@ -1,9 +1,9 @@
 """Every page of a sign-in keeps the way back to the app after its interaction expired
 (IDP_INTERACTION_SECONDS): the forgot-password and device-approval pages and their "Back to sign in"
-links, the completed password reset (in this browser or another one), the cookie probe and the
-language switch. Each test lets the interaction expire with the clock, follows what the user would
-click, and checks that the page still names the app and that signing in continues to the app's
-address (the origin of its registered redirect URI), not to the provider's own "Signed in" page."""
+links, the completed password reset (in this browser or another one), the cookie probe, the language
+switch, and the consent page. Each test lets the interaction expire with the clock, follows what the
+user would click, and checks that the page still names the app and that signing in continues to the
+app's address (the origin of its registered redirect URI), not to the provider's own "Signed in" page."""
 
 from __future__ import annotations
 
@@ -205,3 +205,30 @@ def test_the_cookie_probe_keeps_the_way_back_in_the_address(site):
     kept = query(probe.headers["Location"])
     assert kept["interaction"] == query(sign_in_url)["interaction"]
     assert kept["app_return"] == query(sign_in_url)["app_return"]
+
+
+# -- consent -----------------------------------------------------------------------------------
+
+
+def consent_page(provider, rp):
+    """Signed in, at the consent page of an app that needs the user's approval."""
+    browser = provider.browser()
+    page = browser.follow(browser.get(rp.authorization_url()))
+    asked = browser.submit_login(page)
+    assert asked.status_code == 302
+    consent = browser.follow(asked)
+    assert consent.status_code == 200 and "Allow" in consent.text
+    return browser, consent
+
+
+@pytest.mark.parametrize("how", ["reloaded", "answered"])
+def test_a_consent_page_left_open_past_the_interaction_offers_to_continue_to_the_app(site, how):
+    provider, _ = site
+    rp = provider.create_client(name="Partner App", trusted=False)
+    browser, consent = consent_page(provider, rp)
+    assert "app_return=" in consent.url  # /authorize sends the way back along, as to the sign-in page
+    provider.clock.advance(INTERACTION_SECONDS)
+    page = browser.get(consent.url) if how == "reloaded" else browser.submit_consent(consent)
+    assert page.status_code == 400 and "Location" not in page.headers
+    assert "This page was open too long" in html.unescape(page.text)
+    assert href(page, "Continue to Partner App") == APP_HOME

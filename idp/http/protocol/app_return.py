@@ -5,7 +5,7 @@ sign the user in to the provider alone, with no way back to the app. So the sign
 signed copy of what is needed to go back: the client and the redirect URI it asked with, bound to
 this browser like the interaction itself (the ``idp_browser`` cookie's hash), for a day at most.
 It rides in every form and link of the sign-in, verified the same way: in the form (submitting an
-old form), in the sign-in URL ``/authorize`` redirects to (reloading an old tab, or
+old form), in the sign-in and consent URLs ``/authorize`` redirects to (reloading an old tab, or
 opening it from history or a bookmark), and through the forgot-password and device-approval pages.
 Here in the protocol package because ``/authorize`` signs it; the sign-in views verify it.
 Signed by itsdangerous with the server secret (the CSRF token's primitive), never trusted for more
@@ -19,7 +19,7 @@ provider session now completes without a password (Keycloak's "Back to applicati
 the client's base URL the same way; we follow it directly, since the address is derived only from
 the client's registration).
 
-``WayBack`` is what every page of a sign-in (sign-in, forgot password, device approval)
+``WayBack`` is what every page of a sign-in (sign-in, forgot password, device approval, consent)
 carries on to the next, in its forms, links and redirects: the interaction while it lasts, and this
 token for when it is gone. One helper, so that no link of the journey forgets the way back. An
 e-mailed link cannot carry a browser-bound token (it may be opened on another device): its row

@@ -32,6 +32,9 @@ MESSAGES = {
         "This page lost its cookie: cookies were probably cleared while it was open. Please try again."
     ),
     "expired": _l("This page was open too long and has expired. Please try again."),
+    "consent_expired": _l(
+        "This page was open too long and has expired. Continue to the application to be asked again."
+    ),
     "invalid": _l("Invalid credentials."),
     "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
     "session_expired": _l("Your session has expired. Please sign in again."),
@@ -219,33 +222,29 @@ def _login_page(
 
 @bp.get("/consent")
 def consent() -> ResponseReturnValue:
-    interaction, problem = interactions.load_checked(request.args.get("interaction"))
-    if interaction is None:
-        return interactions.problem_page(problem)
-    signed_in = web_session.current()
-    if signed_in is None:
-        return render_template(
-            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
-        ), 400
-    return _consent_page(interaction)
+    way = WayBack.from_request()
+    if way.interaction is None:
+        return _consent_gone(way)
+    if web_session.current() is None:
+        return _consent_gone(way, MESSAGES["interaction_expired"])
+    return _consent_page(way.interaction)
 
 
 @bp.post("/consent")
 def consent_post() -> ResponseReturnValue:
-    interaction, problem = interactions.load_checked(request.form.get("interaction"))
+    way = WayBack.from_request()
+    interaction = way.interaction
     signed_in = web_session.current()
     try:
         validate_csrf()
     except CSRFError as exc:
         if interaction is None:
-            return render_template("error.html", error="csrf", description=MESSAGES[exc.reason]), 400
+            return _consent_gone(way, MESSAGES[exc.reason], error="csrf")
         return _consent_page(interaction, error=MESSAGES[exc.reason], status=400)
     if interaction is None:
-        return interactions.problem_page(problem)
+        return _consent_gone(way)
     if signed_in is None:
-        return render_template(
-            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
-        ), 400
+        return _consent_gone(way, MESSAGES["interaction_expired"])
     if request.form.get("decision") != "allow":
         interaction.discard()
         return deny(interaction)
@@ -255,6 +254,20 @@ def consent_post() -> ResponseReturnValue:
     interaction.record_consent(signed_in.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def _consent_gone(way: WayBack, description: str | None = None, *, error: str = "") -> ResponseReturnValue:
+    """A consent page that cannot be answered any more (its request expired, or the session ended).
+    With a way back, no dead end: "Continue to <app>", whose fresh request asks again."""
+    home, client = way.home, way.client
+    if home and client:
+        text = description or MESSAGES["consent_expired"]
+        return render_template(
+            "error.html", error=error or "interaction_expired", description=text, continue_to=(client.name, home)
+        ), 400
+    if description:
+        return render_template("error.html", error=error or "interaction_expired", description=description), 400
+    return interactions.problem_page(way.problem)
 
 
 def _requested_scopes(interaction: interactions.Interaction) -> list[str]:
@@ -271,9 +284,9 @@ def _requested_scopes(interaction: interactions.Interaction) -> list[str]:
 def _consent_page(
     interaction: interactions.Interaction, error: str | None = None, status: int = 200
 ) -> tuple[str, int]:
-    client = get_client(uow.session(), interaction.client_id)
+    way = WayBack(interaction)  # the form carries the way back, for an answer sent after expiry
     scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
-    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes, error=error), status
+    return render_template("consent.html", way=way, client=way.client, scopes=scopes, error=error), status
 
 
 @bp.route("/logout", methods=["GET", "POST"])
