@@ -138,7 +138,7 @@ class Accounts:
 
     # -- links ---------------------------------------------------------------------------------
     def issue_link(
-        self, user: User, *, purpose: str = "reset", interaction_id: str | None = None, mailed: bool = False
+        self, user: User, *, purpose: str = "reset", asked_from: resets.AskedFrom | None = None, mailed: bool = False
     ) -> str:
         """A new single-use reset or invitation link for ``user`` (voids earlier ones); its URL. ``mailed``:
         it goes to the user's address (then completing it verifies that address)."""
@@ -153,7 +153,7 @@ class Accounts:
             now=self.now(),
             lifetime=lifetime,
             purpose=purpose,
-            interaction_id=interaction_id,
+            asked_from=asked_from,
             mailed_to=user.email_norm if mailed else None,
         )
         return f"{self.settings.server.issuer}/password/reset?token={token}"
@@ -173,7 +173,7 @@ class Accounts:
             "days": self.settings.accounts.invite_link_seconds // 86400,
         }
 
-    def request_reset(self, login: str, lang: str, interaction_id: str | None) -> bool:
+    def request_reset(self, login: str, lang: str, asked_from: resets.AskedFrom | None) -> bool:
         """A "forgot password" request: look the account up, issue a link and mail it once committed.
         Runs on the mail thread, after the page answered (so timing tells nothing). Audited either way;
         True when a link was issued."""
@@ -183,7 +183,7 @@ class Accounts:
             reason = "unknown_user" if user is None else ("disabled" if not user.active else "no_email")
             self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="ignored", reason=reason)
             return False
-        link = self.issue_link(user, interaction_id=interaction_id, mailed=True)
+        link = self.issue_link(user, asked_from=asked_from, mailed=True)
         self._audit(audit.PASSWORD_RESET_REQUESTED, user, outcome="sent")
         context = self.link_mail_context(user, link)
         lang = mail_language(user, lang)

@@ -56,7 +56,7 @@ class DeviceLinks:
     def _audit(self, type: str, user_id: int | None, **details: Any) -> None:
         audit.record(self.db, type, now=self.now(), user_id=user_id, **self.info.audit_fields(), **details)
 
-    def issue(self, login: str, lang: str, interaction_id: str | None) -> Issued | None:
+    def issue(self, login: str, lang: str, asked_from: resets.AskedFrom | None) -> Issued | None:
         """Look the account up, count the per-account limit, issue the link: what to mail, or None
         when nothing is to be sent. Runs on the mail thread after the page answered."""
         user = user_repo.get_user_by_login(self.db, login)
@@ -79,7 +79,7 @@ class DeviceLinks:
             now=self.now(),
             lifetime=lifetime,
             purpose=PURPOSE,
-            interaction_id=interaction_id,
+            asked_from=asked_from,
             mailed_to=user.email_norm,
         )
         self._audit(audit.DEVICE_APPROVAL_REQUESTED, user.id, outcome="issued")

@@ -14,6 +14,7 @@ from idp.domain.devices import Devices
 from idp.domain.signin import SignIn
 from idp.http import uow
 from idp.http.context import deps, request_info
+from idp.storage.sql.resets import AskedFrom
 
 
 def signin() -> SignIn:
@@ -63,7 +64,7 @@ def device_links() -> DeviceLinks:
     return DeviceLinks(db=uow.session(), settings=d.settings, now=d.clock.now, throttle=d.throttle, info=request_info())
 
 
-def device_link_later(login: str, lang: str, interaction_id: str | None) -> None:
+def device_link_later(login: str, lang: str, asked_from: AskedFrom | None) -> None:
     """Issue and mail a device-approval link on the mail thread, after this request has answered:
     the link in one unit of work, the mail once it committed, and a record of its delivery."""
     d, info = deps(), request_info()
@@ -73,7 +74,7 @@ def device_link_later(login: str, lang: str, interaction_id: str | None) -> None
 
     def job() -> None:
         with d.database.transaction() as db:
-            issued = links(db).issue(login, lang, interaction_id)
+            issued = links(db).issue(login, lang, asked_from)
         if issued is None or not issued.user.email:  # issue() refuses a user without an address
             return
         delivered = d.notifier.send("device", issued.user.email, issued.lang, later=False, **issued.context)

@@ -1,7 +1,9 @@
 """Sign-ins that used to strand people, in a real browser (Playwright driving Debian's chromium):
-a tab left open past IDP_INTERACTION_SECONDS still leads back to the app (submitted or reloaded), two tabs started together
-both reach the app, a lost pending sign-in is told apart from refused cookies, and a mistyped
-provider URL is a page in the reader's language (with the favicon, never a 404)."""
+a tab left open past IDP_INTERACTION_SECONDS still leads back to the app (submitted, reloaded, or
+through a forgotten password reset on the phone; tests/e2e/test_stranded_links.py covers every link
+of that journey over HTTP), two tabs started together both reach the app, a lost pending sign-in is
+told apart from refused cookies, and a mistyped provider URL is a page in the reader's language
+(with the favicon, never a 404)."""
 
 from __future__ import annotations
 
@@ -15,12 +17,25 @@ from tests.support.apps import start_apps
 from tests.support.constants import CHROMIUM
 from tests.support.constants import CHROMIUM_ARGS as ARGS
 from tests.support.helpers import PASSWORD
+from tests.support.mailserver import link_in
+
+NEW_PASSWORD = "lantern orchard velvet compass"
 
 
 @pytest.fixture
 def apps(make_provider, tmp_path, clock):
     started = start_apps(make_provider, tmp_path, clock)
     yield started
+    started.close()
+
+
+@pytest.fixture
+def mail_apps(make_provider, tmp_path, clock, smtp_server):
+    """The apps, with the provider's mail going to ``smtp_server``."""
+    mail = dict(smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_security="none", mail_retry_seconds=0)
+    started = start_apps(make_provider, tmp_path, clock, **mail)
+    yield started
+    started.provider.app.extensions["idp"].postman.wait_idle()
     started.close()
 
 
@@ -110,6 +125,41 @@ def test_a_way_back_older_than_a_day_or_from_another_browser_leads_nowhere(apps,
         expect(stranger).to_have_url(apps.provider.url + "/")  # the provider's own page, not the app
     finally:
         other.close()
+
+
+def test_a_password_forgotten_on_an_old_sign_in_tab_and_reset_on_the_phone_still_leads_to_the_app(
+    mail_apps, browser, context, smtp_server
+):
+    apps = mail_apps
+    page = context.new_page()
+    page.goto(apps.dashboard.url + "/")
+    expect(page.get_by_text("to continue to SPOM Dashboard")).to_be_visible()
+    apps.provider.clock.advance(1800 + 1)  # IDP_INTERACTION_SECONDS, the default
+    page.get_by_role("link", name="Forgot password?").click()
+    page.get_by_label("Registration number or e-mail").fill("S1000001")
+    page.get_by_role("button", name="Send reset link").click()
+    expect(page.get_by_role("heading", name="Check your e-mail")).to_be_visible()
+    page.get_by_role("link", name="Back to sign in").click()
+    expect(page.get_by_text("to continue to SPOM Dashboard")).to_be_visible()
+    # The mail opened on the phone: another browser, which never saw this sign-in.
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        tab = phone.new_page()
+        tab.goto(link_in(smtp_server.wait_for("ada@example.edu")[0]))
+        tab.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+        tab.get_by_label("New password again").fill(NEW_PASSWORD)
+        tab.get_by_role("button", name="Set password").click()
+        expect(tab.get_by_role("status")).to_contain_text("Your password was changed")
+        expect(tab.get_by_text("to continue to SPOM Dashboard")).to_be_visible()
+        sign_in(tab, password=NEW_PASSWORD)
+        expect(tab).to_have_url(apps.dashboard.url + "/")
+        expect(tab.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
+    finally:
+        phone.close()
+    # And the old tab on the laptop, with the new password, goes to the app too.
+    sign_in(page, password=NEW_PASSWORD)
+    expect(page).to_have_url(apps.dashboard.url + "/")
+    expect(page.get_by_text("Welcome, Ada Lovelace")).to_be_visible()
 
 
 def test_two_tabs_started_together_both_reach_the_app(apps, context):

@@ -224,6 +224,17 @@ def test_consent_and_account_pages_are_german(http, provider):
     _german(http.get("/consent?interaction=gone", headers=GERMAN), 400)  # an expired sign-in
 
 
+def test_a_consent_page_left_open_too_long_offers_the_way_to_the_app_in_german(http, provider):
+    response, location = _sign_in(http, provider, trusted=False), None
+    while response.status_code in (302, 303) and not response.headers["Location"].startswith(CALLBACK):
+        location = response.headers["Location"]
+        response = http.get(location, headers=GERMAN)
+    assert location and location.startswith("/consent?")
+    provider.clock.advance(1800)  # IDP_INTERACTION_SECONDS: the consent page's request is gone
+    page = _german(http.get(location, headers=GERMAN), 400)
+    assert "Weiter zu Test RP" in page and "erneut gefragt" in page
+
+
 def test_sent_page_of_a_reset_request_is_german(http):
     form = parse_form(http.get("/password/forgot", headers=GERMAN).text)
     form["username"] = "S1000001"

@@ -14,7 +14,7 @@ from authlib.oidc.core.errors import (
     RequestNotSupportedError,
     RequestURINotSupportedError,
 )
-from flask import redirect, render_template, url_for
+from flask import redirect, render_template
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from joserfc import jwt
@@ -67,11 +67,8 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
             return error_response(error_cls(check.reason), oauth_request, grant.redirect_uri)
         interaction = interaction or interactions.start(grant.request.payload.data)
         log.info("authorization needs %s: %s", step, check.name)
-        if step == "login":  # the way back rides in the URL too, for a reload after expiry (app_return.py)
-            return redirect(
-                url_for("web.login", interaction=interaction.id, app_return=app_return.token_for(interaction))
-            )
-        return redirect(url_for(f"web.{step}", interaction=interaction.id))
+        # The way back rides in the URL too, for a reload after expiry (app_return.py).
+        return redirect(app_return.WayBack(interaction).url(f"web.{step}"))
 
     if signed_in is None:  # unreachable: the ``no_session`` check asked for a sign-in above
         raise RuntimeError("authorization without a signed-in user")

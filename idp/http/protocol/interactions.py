@@ -101,7 +101,7 @@ def start(values: MultiDict[str, str]) -> Interaction:
         id=new_token(),
         params={k: values.getlist(k) for k in values},
         created_at=deps().now(),
-        browser=token_hash(_browser_token()),
+        browser=browser_hash(),
     )
     interaction.save()
     return interaction
@@ -160,6 +160,11 @@ def _browser_token() -> str:
     if "idp_browser_cookie" not in g:
         g.idp_browser_cookie = new_token()
     return g.idp_browser_cookie
+
+
+def browser_hash() -> str:
+    """This browser's binding, as interactions keep it (its cookie is set with this response if new)."""
+    return token_hash(_browser_token())
 
 
 def set_probe() -> None:

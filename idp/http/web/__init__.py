@@ -4,6 +4,7 @@ from flask import Flask
 
 from idp.http import context as http
 from idp.http import session
+from idp.http.protocol.app_return import WayBack
 from idp.http.web import device
 from idp.http.web.csrf import csrf_token, set_csrf_cookie
 
@@ -18,6 +19,8 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.register_blueprint(account_bp)
     app.jinja_env.globals["csrf_token"] = csrf_token
+    # Every sign-in page's links and forms carry its way back (``way``); a page of no sign-in has none.
+    app.context_processor(lambda: {"way": WayBack()})
     app.context_processor(help_pages.template_context)
     app.before_request(http.assign_request_id)
     app.before_request(http.refuse_nul)

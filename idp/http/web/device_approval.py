@@ -6,12 +6,13 @@ status and timing whether or not the account exists; the lookup and mail happen 
 mail scanner that fetches links does not use it up. ``POST /login/device`` (CSRF) uses the link:
 this browser becomes a known device of the account, and nobody is signed in.
 ``GET /login/device/approved``: the sign-in form again, username filled in, the pending
-authorization request kept, so the sign-in continues to the app.
+authorization request kept (or, expired meanwhile, the way back to its app recorded on the link's
+row: ``app_return.WayBack.from_link``), so the sign-in continues to the app.
 """
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -19,7 +20,7 @@ from flask_babel import lazy_gettext as _l
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.http import i18n, uow, usecases
 from idp.http.context import client_ip, deps
-from idp.http.protocol import interactions
+from idp.http.protocol.app_return import WayBack
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts
@@ -37,28 +38,25 @@ LINK_PROBLEMS = {
 
 @bp.post("/login/device/link")
 def device_link() -> ResponseReturnValue:
-    interaction = interactions.load(request.form.get("interaction"))
+    way = WayBack.from_request()  # the sign-in it was asked from, and its app, kept for afterwards
     username = request.form.get("username", "")
     try:
         validate_csrf()
     except CSRFError as exc:
-        return _login_page(interaction, username=username, error=MESSAGES[exc.reason], status=400)
+        return _login_page(way, username=username, error=MESSAGES[exc.reason], status=400)
     limit = deps().settings.accounts.max_login_length
     if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
         error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
-        return _login_page(interaction, username=username[:limit], field_errors={"username": error}, status=400)
+        return _login_page(way, username=username[:limit], field_errors={"username": error}, status=400)
     try:
         deps().throttle.check_rate("device_link_ip", client_ip())
     except TooManyAttempts as exc:
-        page, status = _login_page(interaction, username=username, error=too_many_attempts(exc), status=429)
+        page, status = _login_page(way, username=username, error=too_many_attempts(exc), status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
-        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503)
-    lang = i18n.page_language()
-    usecases.device_link_later(username, lang, interaction.id if interaction else None)
-    return render_template(
-        "device_link_sent.html", interaction=interaction, minutes=deps().settings.throttle.device_link_seconds // 60
-    )
+        return _login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
+    usecases.device_link_later(username, i18n.page_language(), way.asked_from())
+    return render_template("device_link_sent.html", way=way, minutes=deps().settings.throttle.device_link_seconds // 60)
 
 
 @bp.get("/login/device")
@@ -87,19 +85,18 @@ def device_approval_post() -> ResponseReturnValue:
         uow.session().rollback()
         return _link_problem(_inspect(token), "confirm")
     web_device.approve(state.user.id)
-    interaction = interactions.load(state.row.interaction_id)
-    return redirect(url_for("web.device_approved", interaction=interaction.id if interaction else None), 303)
+    return redirect(WayBack.from_link(state.row).url("web.device_approved"), 303)
 
 
 @bp.get("/login/device/approved")
 def device_approved() -> ResponseReturnValue:
-    interaction = interactions.load(request.args.get("interaction"))
+    way = WayBack.from_request()
     user_id = web_device.approved_user()
     user = user_repo.get_user(uow.session(), user_id) if user_id is not None else None
     if user is None or not user.active:  # opened without having approved this browser: a plain sign-in form
-        return _login_page(interaction)
+        return _login_page(way)
     return _login_page(
-        interaction, username=user.registration_number, notice=_("This device is approved. Sign in with your password.")
+        way, username=user.registration_number, notice=_("This device is approved. Sign in with your password.")
     )
 
 
@@ -113,8 +110,8 @@ def _confirm_page(token: str, user: User, *, error: str | None = None, status: i
 
 def _link_problem(state: resets.LinkState, step: str) -> tuple[str, int]:
     usecases.device_links().refused(state, step)
-    interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
+    way = WayBack.from_link(state.row) if state.row is not None else WayBack()
     message = str(LINK_PROBLEMS[state.status]) % {"minutes": deps().settings.throttle.device_link_seconds // 60}
     return render_template(
-        "device_link_invalid.html", reason=state.status, message=message, interaction=interaction
+        "device_link_invalid.html", reason=state.status, message=message, way=way
     ), 400 if state.status == "unknown" else 410

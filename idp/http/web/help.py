@@ -89,8 +89,9 @@ def brand_css() -> Response:
     return response
 
 
-# Request parameters a page needs to be shown again after a form post (GET of the same path).
-_KEEP_ON_POST = ("interaction", "token")
+# Request parameters a page needs to be shown again after a form post (GET of the same path); the
+# way back too, for a sign-in whose interaction expired (protocol/app_return.py).
+_KEEP_ON_POST = ("interaction", "app_return", "token")
 
 
 def switch_language_url(lang: str) -> str:

@@ -9,7 +9,7 @@ why and offers a new one.
 
 from __future__ import annotations
 
-from flask import redirect, render_template, request, url_for
+from flask import redirect, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -22,7 +22,7 @@ from idp.domain.signin import account_key
 from idp.http import i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import client_ip, deps
-from idp.http.protocol import interactions
+from idp.http.protocol.app_return import WayBack
 from idp.http.web.account import MESSAGES, bp, too_many
 from idp.http.web.csrf import CSRFError, validate_csrf
 from idp.storage.sql import resets
@@ -43,21 +43,20 @@ def _throttle(name: str, key: str) -> None:
 
 @bp.get("/password/forgot")
 def forgot() -> ResponseReturnValue:
-    interaction = interactions.load(request.args.get("interaction"))
-    return _forgot_page(interaction)
+    return _forgot_page(WayBack.from_request())
 
 
 @bp.post("/password/forgot")
 def forgot_post() -> ResponseReturnValue:
-    interaction = interactions.load(request.form.get("interaction"))
+    way = WayBack.from_request()  # the sign-in it was asked from, and its app, kept for afterwards
     login = request.form.get("username", "")
     try:
         validate_csrf()
     except CSRFError as exc:
-        return _forgot_page(interaction, login=login, error=MESSAGES[exc.reason], status=400)
+        return _forgot_page(way, login=login, error=MESSAGES[exc.reason], status=400)
     error = _login_error(login)
     if error:
-        return _forgot_page(interaction, login=login, field_error=error, status=400)
+        return _forgot_page(way, login=login, field_error=error, status=400)
     try:
         _throttle("password_forgot_ip", client_ip())
         # One allowance per account whichever name is typed (registration number or e-mail), under
@@ -65,13 +64,10 @@ def forgot_post() -> ResponseReturnValue:
         user = user_repo.get_user_by_login(uow.session(), login)
         _throttle("password_forgot_account", account_key(user, login))
     except TooManyAttempts as exc:
-        return _forgot_page(interaction, login=login, error=too_many(exc), status=429)
-    lang = i18n.page_language()
-    interaction_id = interaction.id if interaction else None
-    usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, interaction_id))
-    return render_template(
-        "forgot_sent.html", interaction=interaction, minutes=deps().settings.accounts.reset_link_seconds // 60
-    )
+        return _forgot_page(way, login=login, error=too_many(exc), status=429)
+    lang, asked_from = i18n.page_language(), way.asked_from()
+    usecases.accounts_later(lambda accounts: accounts.request_reset(login, lang, asked_from))
+    return render_template("forgot_sent.html", way=way, minutes=deps().settings.accounts.reset_link_seconds // 60)
 
 
 def _login_error(login: str) -> str | None:
@@ -83,7 +79,7 @@ def _login_error(login: str) -> str | None:
 
 
 def _forgot_page(
-    interaction: interactions.Interaction | None,
+    way: WayBack,
     *,
     login: str = "",
     error: str | None = None,
@@ -92,7 +88,7 @@ def _forgot_page(
 ) -> tuple[str, int]:
     return render_template(
         "forgot.html",
-        interaction=interaction,
+        way=way,
         login=login,
         error=error,
         field_error=field_error,
@@ -147,21 +143,20 @@ def _finish_reset(row: PasswordResetToken, user: User) -> Response:
         link=row,
         lang=i18n.page_language(),
     )
-    interaction = interactions.load(row.interaction_id)
-    if interaction is not None:
-        return redirect(url_for("web.login", interaction=interaction.id, reset="done"), 303)
-    return redirect(url_for("web.login", reset="done"), 303)
+    # The sign-in the reset was asked from, or (gone, or another browser: the mail opened on a
+    # phone) the way back to its app recorded on the link's row (app_return.WayBack.from_link).
+    return redirect(WayBack.from_link(row).url("web.login", reset="done"), 303)
 
 
 def _link_problem(state: resets.LinkState) -> tuple[str, int]:
     minutes = deps().settings.accounts.reset_link_seconds // 60
-    interaction = interactions.load(state.row.interaction_id) if state.row is not None else None
+    way = WayBack.from_link(state.row) if state.row is not None else WayBack()
     status = 400 if state.status == "unknown" else 410
     return render_template(
         "reset_link_invalid.html",
         reason=state.status,
         message=str(LINK_PROBLEMS[state.status]) % {"minutes": minutes},
-        interaction=interaction,
+        way=way,
     ), status
 
 

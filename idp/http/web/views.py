@@ -15,6 +15,7 @@ from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.protocol import app_return, interactions
 from idp.http.protocol import logout as end_session
+from idp.http.protocol.app_return import WayBack
 from idp.http.protocol.authorize import deny
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from idp.http.web import device as web_device
@@ -31,6 +32,9 @@ MESSAGES = {
         "This page lost its cookie: cookies were probably cleared while it was open. Please try again."
     ),
     "expired": _l("This page was open too long and has expired. Please try again."),
+    "consent_expired": _l(
+        "This page was open too long and has expired. Continue to the application to be asked again."
+    ),
     "invalid": _l("Invalid credentials."),
     "interaction_expired": _l("Your sign-in took too long. Go back to the application and start again."),
     "session_expired": _l("Your session has expired. Please sign in again."),
@@ -76,28 +80,29 @@ def home() -> ResponseReturnValue:
 
 @bp.get("/login")
 def login() -> ResponseReturnValue:
-    interaction, problem = interactions.load_checked(request.args.get("interaction"))
-    if request.args.get("interaction") and interaction is None:
-        if problem == interactions.OTHER_BROWSER and not any(request.cookies.get(n) for n in PROBE_COOKIES):
+    raw_id = request.args.get("interaction")
+    way = WayBack.from_request()
+    if raw_id and way.interaction is None:
+        if way.problem == interactions.OTHER_BROWSER and not any(request.cookies.get(n) for n in PROBE_COOKIES):
             # No cookie of ours although /authorize just set one: refused, or a link opened in
-            # another browser. Set one and look again (a probe) before saying which.
+            # another browser. Set one and look again (a probe) before saying which; the address
+            # keeps what it carried (the interaction, its way back).
             if request.args.get("probe") != "1":
                 interactions.set_probe()
-                return redirect(url_for("web.login", interaction=request.args["interaction"], probe="1"))
+                back = request.args.get(app_return.FIELD)
+                return redirect(url_for("web.login", interaction=raw_id, app_return=back, probe="1"))
             return _login_page(
-                None, error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
+                WayBack(), error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
             )
-        # A reloaded (or bookmarked) sign-in URL outlived its interaction: it still knows the app.
-        back = app_return.load(request.args.get(app_return.FIELD)) if problem == interactions.EXPIRED else None
-        if back:
-            return _login_page(None, back=back)
-        return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
+        # A reloaded (or bookmarked) sign-in URL that outlived its interaction still knows the app.
+        if way.back is None:
+            return _login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
     notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
     return _login_page(
-        interaction,
-        username=(interaction.param("login_hint") if interaction else "") or "",
+        way,
+        username=(way.interaction.param("login_hint") if way.interaction else "") or "",
         error=MESSAGES["session_expired"] if expired and not notice else None,
         notice=notice,
     )
@@ -106,29 +111,22 @@ def login() -> ResponseReturnValue:
 @bp.post("/login")
 def login_post() -> ResponseReturnValue:
     raw_id = request.form.get("interaction")
-    interaction, problem = interactions.load_checked(raw_id)
-    # The way back to the app, for a form that outlived its interaction (protocol/app_return.py).
-    back = None if interaction else app_return.load(request.form.get(app_return.FIELD))
+    # The pending sign-in, or the way back to the app for a form that outlived it (protocol/app_return.py).
+    way = WayBack.from_request()
+    interaction = way.interaction
     username = request.form.get("username", "")
     password = request.form.get("password", "")
     try:
         validate_csrf()
     except CSRFError as exc:
         # Never a dead end: a fresh form (new token) with the username kept, and what happened.
-        return _login_page(
-            interaction,
-            username=username,
-            error=MESSAGES[exc.reason],
-            error_help=HELP[exc.reason],
-            status=400,
-            back=back,
-        )
-    if raw_id and interaction is None and not (back and problem == interactions.EXPIRED):
-        return _login_page(None, error=interactions.PROBLEMS[problem or interactions.EXPIRED], status=400)
+        return _login_page(way, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400)
+    if raw_id and interaction is None and way.back is None:
+        return _login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
     errors = _field_errors(username, password)
     if errors:
-        return _login_page(interaction, username=username, field_errors=errors, status=400, back=back)
-    client_id = interaction.client_id if interaction else back.client.client_id if back else None
+        return _login_page(way, username=username, field_errors=errors, status=400)
+    client_id = interaction.client_id if interaction else way.back.client.client_id if way.back else None
     try:
         outcome = usecases.signin().password(username, password, client_id=client_id, device_cookie=web_device.read())
     except TooManyAttempts as exc:
@@ -137,13 +135,12 @@ def login_post() -> ResponseReturnValue:
         # Waiting on the account's delay (not this IP's, not a known device's own): offer the
         # e-mailed device-approval link, the owner's way in that the guesser cannot block.
         page, status = _login_page(
-            interaction,
+            way,
             username=username,
             error=too_many_attempts(exc),
             error_help=HELP["throttled"],
             status=429,
             device_link=exc.scope == "account",
-            back=back,
         )
         return page, status, {"Retry-After": str(exc.retry_after)}
     except Busy as exc:
@@ -154,23 +151,22 @@ def login_post() -> ResponseReturnValue:
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
-        return _login_page(interaction, username=username, error=MESSAGES["unavailable"], status=503, back=back)
+        return _login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
     if outcome.user is None:
         return _login_page(
-            interaction,
+            way,
             username=username,
             error=MESSAGES["invalid"],
             error_help=HELP["invalid"],
             show_reset_link=True,
             status=401,
-            back=back,
         )
     signed_in = web_session.sign_in(outcome.user, ["pwd"])
     i18n.remember_choice(outcome.user)
     web_device.remember(outcome.user.id, outcome.device_id)
     if interaction is None:
         # The app's request is gone: back to the app, which signs in afresh (silently, now).
-        home = back.home if back else None
+        home = way.home
         return redirect(home, 303) if home else redirect(url_for("web.home"))
     interaction.record_login(outcome.user.id, signed_in.session.id)
     interaction.save()
@@ -205,7 +201,7 @@ def too_long(limit: int) -> str:
 
 
 def _login_page(
-    interaction: interactions.Interaction | None,
+    way: WayBack,
     *,
     username: str = "",
     error: str | None = None,
@@ -215,15 +211,13 @@ def _login_page(
     error_help: str | None = None,
     show_reset_link: bool = False,
     device_link: bool = False,
-    back: app_return.AppReturn | None = None,
 ) -> tuple[str, int]:
-    client = get_client(uow.session(), interaction.client_id) if interaction else back.client if back else None
+    """The sign-in form of ``way``'s sign-in (none: the provider's own), with what to say on it."""
     settings = deps().settings
     return render_template(
         "login.html",
-        interaction=interaction,
-        client=client,
-        app_return=app_return.token_for(interaction) if interaction else back.token if back else None,
+        way=way,
+        client=way.client,
         username=username,
         error=error,
         field_errors=field_errors or {},
@@ -238,33 +232,29 @@ def _login_page(
 
 @bp.get("/consent")
 def consent() -> ResponseReturnValue:
-    interaction, problem = interactions.load_checked(request.args.get("interaction"))
-    if interaction is None:
-        return interactions.problem_page(problem)
-    signed_in = web_session.current()
-    if signed_in is None:
-        return render_template(
-            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
-        ), 400
-    return _consent_page(interaction)
+    way = WayBack.from_request()
+    if way.interaction is None:
+        return _consent_gone(way)
+    if web_session.current() is None:
+        return _consent_gone(way, MESSAGES["interaction_expired"])
+    return _consent_page(way.interaction)
 
 
 @bp.post("/consent")
 def consent_post() -> ResponseReturnValue:
-    interaction, problem = interactions.load_checked(request.form.get("interaction"))
+    way = WayBack.from_request()
+    interaction = way.interaction
     signed_in = web_session.current()
     try:
         validate_csrf()
     except CSRFError as exc:
         if interaction is None:
-            return render_template("error.html", error="csrf", description=MESSAGES[exc.reason]), 400
+            return _consent_gone(way, MESSAGES[exc.reason], error="csrf")
         return _consent_page(interaction, error=MESSAGES[exc.reason], status=400)
     if interaction is None:
-        return interactions.problem_page(problem)
+        return _consent_gone(way)
     if signed_in is None:
-        return render_template(
-            "error.html", error="interaction_expired", description=MESSAGES["interaction_expired"]
-        ), 400
+        return _consent_gone(way, MESSAGES["interaction_expired"])
     if request.form.get("decision") != "allow":
         interaction.discard()
         return deny(interaction)
@@ -274,6 +264,20 @@ def consent_post() -> ResponseReturnValue:
     interaction.record_consent(signed_in.user.id, signed_in.session.id)
     interaction.save()
     return redirect(url_for("protocol.resume", interaction=interaction.id))
+
+
+def _consent_gone(way: WayBack, description: str | None = None, *, error: str = "") -> ResponseReturnValue:
+    """A consent page that cannot be answered any more (its request expired, or the session ended).
+    With a way back, no dead end: "Continue to <app>", whose fresh request asks again."""
+    home, client = way.home, way.client
+    if home and client:
+        text = description or MESSAGES["consent_expired"]
+        return render_template(
+            "error.html", error=error or "interaction_expired", description=text, continue_to=(client.name, home)
+        ), 400
+    if description:
+        return render_template("error.html", error=error or "interaction_expired", description=description), 400
+    return interactions.problem_page(way.problem)
 
 
 def _requested_scopes(interaction: interactions.Interaction) -> list[str]:
@@ -290,9 +294,9 @@ def _requested_scopes(interaction: interactions.Interaction) -> list[str]:
 def _consent_page(
     interaction: interactions.Interaction, error: str | None = None, status: int = 200
 ) -> tuple[str, int]:
-    client = get_client(uow.session(), interaction.client_id)
+    way = WayBack(interaction)  # the form carries the way back, for an answer sent after expiry
     scopes = [(s, SCOPE_TEXT.get(s, s)) for s in _requested_scopes(interaction)]
-    return render_template("consent.html", interaction=interaction, client=client, scopes=scopes, error=error), status
+    return render_template("consent.html", way=way, client=way.client, scopes=scopes, error=error), status
 
 
 @bp.route("/logout", methods=["GET", "POST"])

@@ -215,6 +215,10 @@ class PasswordResetToken(Base):
     mailed_to: Mapped[str | None] = mapped_column(String(254))
     #: The pending authorization request the link was asked for in, to return to afterwards.
     interaction_id: Mapped[str | None] = mapped_column(String(100))
+    #: The app that request came from (client and redirect URI as asked), for when the interaction
+    #: is gone or the link is opened in another browser; re-checked against the registration on use.
+    return_client_id: Mapped[str | None] = mapped_column(String(64))
+    return_redirect_uri: Mapped[str | None] = mapped_column(Text)
 
 
 class LogoutDelivery(Base):

@@ -26,6 +26,16 @@ DEVICE_PURPOSES = ("device",)
 _FAMILIES = {purpose: family for family in (PASSWORD_PURPOSES, DEVICE_PURPOSES) for purpose in family}
 
 
+@dataclass(frozen=True)
+class AskedFrom:
+    """The sign-in a link was asked for in: its pending interaction, and the app it came from (client
+    and redirect URI), to go back to after the link is used."""
+
+    interaction_id: str | None = None
+    client_id: str | None = None
+    redirect_uri: str | None = None
+
+
 @dataclass
 class LinkState:
     """What a presented token is: ``valid``, ``expired``, ``used``, ``superseded`` or ``unknown``."""
@@ -42,13 +52,14 @@ def issue(
     now: float,
     lifetime: int,
     purpose: str = "reset",
-    interaction_id: str | None = None,
+    asked_from: AskedFrom | None = None,
     mailed_to: str | None = None,
 ) -> str:
     """A new link token for the user (256-bit, only its hash stored); every earlier unused link of
     the same family (``PASSWORD_PURPOSES`` or ``DEVICE_PURPOSES``) becomes void. ``mailed_to``: the
     address it is e-mailed to (None when the helpdesk hands it over)."""
     supersede_all(db, user_id, now, purposes=_FAMILIES[purpose])
+    asked_from = asked_from or AskedFrom()
     token = new_token()
     db.add(
         PasswordResetToken(
@@ -57,7 +68,9 @@ def issue(
             purpose=purpose,
             created_at=now,
             expires_at=now + lifetime,
-            interaction_id=interaction_id,
+            interaction_id=asked_from.interaction_id,
+            return_client_id=asked_from.client_id,
+            return_redirect_uri=asked_from.redirect_uri,
             mailed_to=mailed_to,
         )
     )
