@@ -146,7 +146,7 @@ def login_post() -> ResponseReturnValue:
     except Busy as exc:
         # At capacity: told to come back (the form keeps the username), never queued without end.
         log.info("password sign-in refused: every verification slot busy")
-        page, status = _login_page(interaction, username=username, error=at_capacity(exc), status=503, back=back)
+        page, status = _login_page(way, username=username, error=at_capacity(exc), status=503)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
