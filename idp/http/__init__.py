@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask.sessions import NullSession, SessionInterface
 
 from idp.core.deps import Deps
 
@@ -13,6 +14,7 @@ def init_app(app: Flask, deps: Deps) -> None:
     from idp.http.context import Request
 
     app.request_class = Request
+    app.session_interface = NoFlaskSession()
     i18n.init_app(app)
     protocol.init_app(app, deps)
     web.init_app(app)
@@ -22,3 +24,16 @@ def init_app(app: Flask, deps: Deps) -> None:
     uow.init_app(app)  # last: it wraps every view registered above
     # In front of all of it: discovery and JWKS answered before Flask's request machinery.
     app.wsgi_app = documents.PrecomputedDocuments(app.wsgi_app, deps)  # type: ignore[method-assign]
+
+
+class NoFlaskSession(SessionInterface):
+    """The provider keeps its own cookies (``http.session``, CSRF, the browser binding); Flask's signed
+    session cookie is never used, so it is neither read nor written per request (its loading was 3% of
+    a discovery request, docs/performance.md). Writing to ``flask.session`` raises instead of
+    silently doing nothing."""
+
+    def open_session(self, app: Flask, request: object) -> NullSession:
+        return self.make_null_session(app)
+
+    def save_session(self, app: Flask, session: object, response: object) -> None:
+        return None

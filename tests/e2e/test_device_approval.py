@@ -445,3 +445,26 @@ def test_a_link_lifetime_shorter_than_the_account_limits_refill_is_refused(tmp_p
             rate_device_link_account_limit=5,
             rate_device_link_account_seconds=3600,
         )
+
+
+def test_switching_the_language_on_the_check_your_mail_page_is_not_a_dead_end(site, smtp_server):
+    """ "Check your e-mail" answers the link request (a POST) and has no address of its own; the
+    language switch there leads to the sign-in page in that language, still on the way to the app."""
+    import html
+
+    provider = site
+    rp = provider.create_client()
+    for i in range(5):
+        guess(provider, i)
+    owner = provider.browser()
+    login_page = owner.follow(owner.get(rp.authorization_url()))
+    sent = ask_for_link(owner, owner.submit_login(login_page))
+    assert sent.status_code == 200
+    switch = re.search(r'<a href="(/language\?[^"]*)" lang="de"', sent.text)
+    assert switch
+    german = owner.follow(owner.get(html.unescape(switch.group(1))))
+    assert german.status_code == 200, german.status_code
+    assert (
+        'lang="de"' in german.text
+        and form_of(german.text, "/login")["interaction"] == query(login_page.url)["interaction"]
+    )

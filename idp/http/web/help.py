@@ -7,9 +7,10 @@ from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, make_response, redirect, render_template, request
+from flask import Response, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.core.urls import safe_local_path
@@ -94,12 +95,23 @@ def brand_css() -> Response:
 _KEEP_ON_POST = ("interaction", "app_return", "token")
 
 
+def _answers_get(path: str) -> bool:
+    try:
+        current_app.url_map.bind("").match(path, method="GET")
+    except HTTPException:  # 405 (only POST here) or 404
+        return False
+    return True
+
+
 def switch_language_url(lang: str) -> str:
     if request.method == "GET":
         here = request.full_path.rstrip("?")
     else:
         kept = {k: request.values[k] for k in _KEEP_ON_POST if request.values.get(k)}
-        here = request.path + ("?" + urlencode(kept) if kept else "")
+        # A page that only answers a form (the device link's "check your e-mail") has no address to
+        # show it again: the sign-in page, with the sign-in's way back, is the honest place instead.
+        path = request.path if _answers_get(request.path) else url_for("web.login")
+        here = path + ("?" + urlencode(kept) if kept else "")
     args = {"lang": lang, "next": here}
     if request.values.get("interaction"):
         args["interaction"] = request.values["interaction"]
