@@ -169,5 +169,5 @@ if [ "$EMBEDDED" = 1 ]; then
   stop_pid "$IDP_PID"
 fi
 
-echo "workers=$WORKERS threads=$THREADS (embedded: 1 worker, $THREADS threads) client_cache_seconds=$CLIENT_CACHE duration=$DURATION repeat=$REPEAT cf_repeat=$CF_REPEAT" > "$OUT/config.txt"
+echo "server=${IDP_SERVER:-granian} workers=$WORKERS threads=$THREADS (embedded: 1 worker, $THREADS threads) client_cache_seconds=$CLIENT_CACHE duration=$DURATION repeat=$REPEAT cf_repeat=$CF_REPEAT" > "$OUT/config.txt"
 "$PY" bench/report.py "$OUT"
