@@ -95,3 +95,17 @@ def test_authorize_with_a_session_reads_the_session_and_its_user_in_one_query(ma
         response = browser.get(rp.authorization_url())
         assert response.status_code == 302 and "code=" in response.headers["Location"]  # signed in: no page
         assert trips.count() == 3, trips.queries()  # BEGIN, session and user, COMMIT
+
+
+def test_a_client_credentials_token_costs_no_round_trip_once_the_client_is_cached(make_provider):
+    """Nothing is stored for a self-contained service token; the client comes from the cache."""
+    provider = make_provider(client_cache_seconds=60)
+    service = provider.create_client(
+        name="Timetable sync", grant_types=["client_credentials"], redirect_uris=[], scope="api.read"
+    )
+    assert service.token_request({"grant_type": "client_credentials"}).status_code == 200  # caches the client
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        response = service.token_request({"grant_type": "client_credentials"})
+        assert response.status_code == 200 and response.json()["access_token"]
+        assert trips.count() == 0, trips.queries()
