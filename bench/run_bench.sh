@@ -157,7 +157,14 @@ fi
 psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $DB" >/dev/null
 W=$WORKERS T=$THREADS
 start_idp prod IDP_CLIENT_CACHE_SECONDS="$CLIENT_CACHE" IDP_DATABASE_URL="$PG_URL/$DB" IDP_REDIS_URL="$REDIS_URL" IDP_REDIS_PREFIX="bench$$:"
-run_suite prod http://127.0.0.1:$PORT "$CID" "$CSECRET" bench1 Quartz-Lamp-Violin-9317 "$IDP_PID"
+if [ "${SURGE_ONLY:-0}" != 1 ]; then
+  run_suite prod http://127.0.0.1:$PORT "$CID" "$CSECRET" bench1 Quartz-Lamp-Violin-9317 "$IDP_PID"
+fi
+if [ "${SURGE:-0}" = 1 ] || [ "${SURGE_ONLY:-0}" = 1 ]; then  # the exam-morning surge (bench/surge.py)
+  timeout 900 $HPY "$ROOT/bench/surge.py" --issuer "http://127.0.0.1:$PORT" --client-id "$CID" --client-secret "$CSECRET" \
+    --username bench1 --password Quartz-Lamp-Violin-9317 --server-pid "$IDP_PID" --load-cpus "$LOAD_CPU" \
+    --rates "${SURGE_RATES:-5,10,15,20,25,30,40}" --step-seconds "${SURGE_STEP:-15}" --json "$OUT/surge.json" | tee "$OUT/surge.log"
+fi
 [ "${PROFILE:-0}" = 1 ] && profile_rows "$IDP_PID"
 stop_pid "$IDP_PID"
 

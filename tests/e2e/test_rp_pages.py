@@ -163,6 +163,8 @@ def test_every_link_and_button_is_a_44px_target_and_the_header_stays_tidy_on_a_p
         assert abs(brand["y"] - sign_out["y"]) < 8, (brand, sign_out)
         page.get_by_role("button", name="Sign out" if lang == "en" else "Abmelden").click()
         expect(page).to_have_url(re.compile(re.escape(apps.portal.url) + r"/signed-out"))
+        # The address changes when the response arrives; measure once the page and its stylesheet are in.
+        page.wait_for_load_state("load")
         small = [t for t in page.evaluate(TARGETS) if t["width"] < 44 or t["height"] < 44]
         assert not small, small
     finally:
