@@ -308,8 +308,8 @@ class AccountSettings(Section):
     signin_max_wait_seconds: float = setting(
         "IDP_SIGNIN_MAX_WAIT_SECONDS",
         3.0,
-        "How long a sign-in waits for a free password verification before it is refused with 503 and "
-        "Retry-After (a surge beyond capacity is told to come back instead of queueing without end).",
+        "How long a sign-in waits in the app for a free password verification before it is refused with "
+        '503 and Retry-After (nothing counted; docs/performance.md, "Exam-morning surge").',
     )
     reset_link_seconds: int = setting("IDP_RESET_LINK_SECONDS", 1800, "How long a password-reset link stays valid.")
     invite_link_seconds: int = setting(
