@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -12,7 +12,7 @@ from idp.core.errors import UserExists
 from idp.core.languages import LANGUAGES
 
 if TYPE_CHECKING:
-    from idp.storage.sql.models import User
+    pass
 
 #: The help of every --locale / LOCALE (the allowed values come from idp.core.languages).
 LOCALE_HELP = (
@@ -31,20 +31,6 @@ def checked_locale(ctx: click.Context, param: click.Parameter, value: str | None
         return parse_locale(value)
     except UnsupportedLanguage as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
-
-
-def describe_user(user: User) -> dict[str, Any]:
-    """What ``users create`` and ``users show`` print about a user (the object with ``--json``)."""
-    return {
-        "sub": user.sub,
-        "registration_number": user.registration_number,
-        "email": user.email,
-        "email_verified": user.email_verified,
-        "name": user.display_name,
-        "role": user.role,
-        "active": user.active,
-        "locale": user.locale,
-    }
 
 
 @main.group("users")
@@ -79,6 +65,7 @@ def create_user(
     as_json: bool,
 ) -> None:
     """Create a user. The password is read from standard input, never from the command line."""
+    from idp.domain.accounts import describe_user
     from idp.domain.password_policy import PasswordPolicy, UserContext
     from idp.storage.sql import users as user_repo
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TextIO
 import click
 
 from idp.cli import CLIError, Context
-from idp.cli.users import LOCALE_HELP, checked_locale, describe_user, users_group
+from idp.cli.users import LOCALE_HELP, checked_locale, users_group
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -37,6 +37,8 @@ def _user_or_fail(db: Session, login: str) -> User:
 @click.pass_obj
 def show(obj: Context, login: str, as_json: bool) -> None:
     """Show LOGIN (registration number or e-mail): address, role, status and language."""
+    from idp.domain.accounts import describe_user
+
     with obj.transaction() as db:
         result = describe_user(_user_or_fail(db, login))
     if as_json:

@@ -22,7 +22,7 @@ from idp.core.errors import Busy
 
 class AdmissionGate:
     def __init__(self, concurrency: int, max_wait: float) -> None:
-        self.concurrency, self.max_wait = concurrency, max_wait
+        self.max_wait = max_wait
         self._slots = threading.BoundedSemaphore(concurrency) if concurrency > 0 else None
 
     @contextmanager

@@ -50,6 +50,20 @@ def check_locale(value: object) -> str | None:
     )
 
 
+def describe_user(user: User) -> dict[str, Any]:
+    """What operators see of a user, the same in ``idp users`` and the admin API."""
+    return {
+        "sub": user.sub,
+        "registration_number": user.registration_number,
+        "email": user.email,
+        "email_verified": user.email_verified,
+        "name": user.display_name,
+        "role": user.role,
+        "active": user.active,
+        "locale": user.locale,
+    }
+
+
 def parse_locale(text: str) -> str | None:
     """``check_locale`` for a value typed on the command line or in a CSV cell: any case, and
     "none" or nothing for None."""

@@ -175,17 +175,22 @@ CSP = (
 )
 
 
+@lru_cache(maxsize=4)
+def base_headers(issuer: str) -> tuple[tuple[str, str], ...]:
+    """The headers every response gets, Flask's and the fast path's (``idp.http.documents``)."""
+    hsts = (("Strict-Transport-Security", "max-age=31536000"),) if issuer.startswith("https://") else ()
+    return (("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), *hsts)
+
+
 def security_headers(response: Response) -> Response:
     """Headers every response gets; HTML pages also get CSP and no caching."""
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for name, value in base_headers(deps().settings.server.issuer):
+        response.headers.setdefault(name, value)
     if response.mimetype == "text/html":
         # form-action must allow the redirect after a form post (to registered redirect URIs);
         # browsers apply form-action to redirects, so leave it open to http(s) targets.
         response.headers.setdefault("Content-Security-Policy", CSP.format(form_action="https: http:"))
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Cache-Control", "no-store")
-    if deps().settings.server.issuer.startswith("https://"):
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     response.headers["X-Request-ID"] = g.get("request_id", "")
     return response

@@ -27,7 +27,7 @@ from idp.core.deps import Deps
 from idp.core.errors import KeyStoreError
 from idp.http import context
 from idp.http.ops import logs
-from idp.http.protocol.discovery import serialised
+from idp.http.protocol.discovery import DISCOVERY_MAX_AGE, serialised
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -58,16 +58,14 @@ class PrecomputedDocuments:
         s = deps.settings
         discovery = serialised(s.server.issuer, s.tokens.access_token_alg)
         self.documents = {
-            "/.well-known/openid-configuration": _Document("protocol.discovery", lambda: discovery, 3600),
+            "/.well-known/openid-configuration": _Document("protocol.discovery", lambda: discovery, DISCOVERY_MAX_AGE),
             # No longer than a next key is published before it signs (settings validation), so every
             # relying party that honours the cache lifetime holds the next key before it is used.
             "/jwks.json": _Document(
                 "protocol.jwks", lambda: deps.keystore.jwks_bytes(), deps.settings.keys.jwks_max_age_seconds
             ),
         }
-        self.base_headers = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer")]
-        if deps.settings.server.issuer.startswith("https://"):
-            self.base_headers.append(("Strict-Transport-Security", "max-age=31536000"))
+        self.base_headers = context.base_headers(s.server.issuer)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         document = self.documents.get(environ.get("PATH_INFO", ""))

@@ -117,13 +117,18 @@ def test_an_attacker_starves_a_new_device_and_the_link_lets_the_owner_in(site, s
     assert again.status_code == 302
 
 
-def test_the_sign_in_continues_to_the_app_after_approval(site, smtp_server):
-    provider = site
+def owner_at_a_locked_sign_in(provider):
+    """An app's sign-in started by the owner on a new device while the account waits out guesses."""
     rp = provider.create_client()
     for i in range(5):
         guess(provider, i)
     owner = provider.browser()
-    login_page = owner.follow(owner.get(rp.authorization_url()))
+    return rp, owner, owner.follow(owner.get(rp.authorization_url()))
+
+
+def test_the_sign_in_continues_to_the_app_after_approval(site, smtp_server):
+    provider = site
+    rp, owner, login_page = owner_at_a_locked_sign_in(provider)
     interaction = query(login_page.url)["interaction"]
     throttled = owner.submit_login(login_page)
     assert throttled.status_code == 429
@@ -452,12 +457,7 @@ def test_switching_the_language_on_the_check_your_mail_page_is_not_a_dead_end(si
     language switch there leads to the sign-in page in that language, still on the way to the app."""
     import html
 
-    provider = site
-    rp = provider.create_client()
-    for i in range(5):
-        guess(provider, i)
-    owner = provider.browser()
-    login_page = owner.follow(owner.get(rp.authorization_url()))
+    _rp, owner, login_page = owner_at_a_locked_sign_in(site)
     sent = ask_for_link(owner, owner.submit_login(login_page))
     assert sent.status_code == 200
     switch = re.search(r'<a href="(/language\?[^"]*)" lang="de"', sent.text)

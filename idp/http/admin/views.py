@@ -12,7 +12,7 @@ from flask import Response, jsonify, request
 from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
-from idp.domain.accounts import UnsupportedLanguage, check_locale
+from idp.domain.accounts import UnsupportedLanguage, check_locale, describe_user
 from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
 from idp.http import uow, usecases
@@ -182,17 +182,7 @@ def issue_registration_token() -> tuple[Response, int]:
 
 
 def _user(row: User) -> dict[str, Any]:
-    return {
-        "sub": row.sub,
-        "registration_number": row.registration_number,
-        "email": row.email,
-        "email_verified": row.email_verified,
-        "name": row.display_name,
-        "role": row.role,
-        "active": row.active,
-        "locale": row.locale,
-        "created_at": _iso(row.created_at),
-    }
+    return {**describe_user(row), "created_at": _iso(row.created_at)}
 
 
 @bp.get("/users")

@@ -14,6 +14,8 @@ from idp.http.protocol.endpoints import IntrospectionEndpoint
 from idp.http.protocol.grants import CLIENT_AUTH_METHODS
 
 SCOPES = ["openid", "profile", "email", "offline_access"]
+#: Seconds a relying party may cache the document (it changes only with the settings).
+DISCOVERY_MAX_AGE = 3600
 
 
 def metadata(issuer: str, access_token_alg: str) -> dict:

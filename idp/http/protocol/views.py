@@ -16,7 +16,7 @@ from idp.http.context import deps
 from idp.http.protocol import cors, interactions
 from idp.http.protocol.authorize import authorize as run_authorization
 from idp.http.protocol.claims import user_claims
-from idp.http.protocol.discovery import document_bytes
+from idp.http.protocol.discovery import DISCOVERY_MAX_AGE, document_bytes
 from idp.http.protocol.endpoints import verify_access_token
 from idp.http.protocol.errors import own_description
 from idp.http.protocol.models import Principal
@@ -169,7 +169,7 @@ def _principal(claims: dict[str, Any]) -> Principal | None:
 
 @bp.get("/.well-known/openid-configuration")
 def discovery() -> Response:
-    return _cached_json(document_bytes(), max_age=3600)
+    return _cached_json(document_bytes(), max_age=DISCOVERY_MAX_AGE)
 
 
 @bp.get("/jwks.json")

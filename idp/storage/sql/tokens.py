@@ -110,15 +110,21 @@ def access_token_state(db: Session, jti: str, grant_id: str | None, client_id: s
     return all(live) and not is_revoked
 
 
+def _jti_revoked() -> Any:
+    return select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == bindparam("jti")).exists()
+
+
+def _client_live() -> Any:
+    return select(Client.client_id).where(Client.client_id == bindparam("client_id"), Client.active.is_(True)).exists()
+
+
 @lru_cache(maxsize=4)
 def _state_query(with_grant: bool, with_client: bool) -> Any:  # a Select of as many booleans as checks
-    checks = [select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == bindparam("jti")).exists()]
+    checks = [_jti_revoked()]
     if with_grant:
         checks.append(select(Grant.id).where(Grant.id == bindparam("grant_id"), Grant.revoked_at.is_(None)).exists())
     if with_client:
-        checks.append(
-            select(Client.client_id).where(Client.client_id == bindparam("client_id"), Client.active.is_(True)).exists()
-        )
+        checks.append(_client_live())
     return select(*checks)
 
 
@@ -136,10 +142,6 @@ def userinfo_subject(db: Session, jti: str, grant_id: str, client_id: str, sub: 
 
 @lru_cache(maxsize=1)
 def _userinfo_query() -> Any:  # built once, like ``_state_query``
-    revoked = select(RevokedAccessToken.jti).where(RevokedAccessToken.jti == bindparam("jti")).exists()
-    client_live = (
-        select(Client.client_id).where(Client.client_id == bindparam("client_id"), Client.active.is_(True)).exists()
-    )
     return (
         select(User, Grant.claims)
         .join(Grant, Grant.user_id == User.id)
@@ -148,8 +150,8 @@ def _userinfo_query() -> Any:  # built once, like ``_state_query``
             Grant.revoked_at.is_(None),
             User.sub == bindparam("sub"),
             User.active.is_(True),
-            client_live,
-            ~revoked,
+            _client_live(),
+            ~_jti_revoked(),
         )
     )
 
