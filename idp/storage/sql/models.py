@@ -40,6 +40,13 @@ class User(Base):
     #: The language the user chose (a code of ``idp.core.languages.LANGUAGES``, BCP 47 such as "de"):
     #: signed-in pages and every mail use it; the ``locale`` claim (``profile`` scope). NULL: not chosen.
     locale: Mapped[str | None] = mapped_column(String(16))
+    #: Second factors (issue 19). Set by a helpdesk reset (``reset-mfa``): the next sign-in must enrol a
+    #: factor before anything else, whatever the role's policy and grace.
+    mfa_enrol_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The enrolment grace of a role that requires a second factor: when the first sign-in under it was,
+    #: and how many sign-ins were made under it (``IDP_MFA_GRACE_DAYS`` / ``IDP_MFA_GRACE_SIGNINS``).
+    mfa_grace_started_at: Mapped[float | None] = mapped_column(Float)
+    mfa_grace_signins: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Client(Base):
@@ -121,6 +128,8 @@ class BrowserSession(Base):
     ended_at: Mapped[float | None] = mapped_column(Float)
     ip: Mapped[str] = mapped_column(String(45), default="")
     user_agent: Mapped[str] = mapped_column(String(300), default="")
+    #: When a second factor was last proven in this session (sign-in or step-up); NULL: password only.
+    mfa_at: Mapped[float | None] = mapped_column(Float)
 
 
 class Consent(Base):
@@ -298,3 +307,44 @@ class StoreEntry(Base):
     key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     expires_at: Mapped[float] = mapped_column(Float, index=True)
+
+
+class Factor(Base):
+    """A second factor of a user (issue 19): an authenticator app (``totp``) or a passkey (``passkey``,
+    a WebAuthn credential). Recovery codes are ``RecoveryCode`` rows. Never shown with its secret."""
+
+    __tablename__ = "factors"
+
+    #: Public id (random), used in forms and the admin API.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    #: The name the user gave it ("Phone", "YubiKey").
+    name: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float)
+    #: TOTP: the shared secret (base32), encrypted at rest (``idp.domain.factors.sealed``).
+    secret: Mapped[str | None] = mapped_column(Text)
+    #: TOTP: the last time step accepted; a code of this step or an earlier one is a replay.
+    last_step: Mapped[int | None] = mapped_column(Integer)
+    #: Passkey: the credential id (base64url), its COSE public key (base64url), the signature counter.
+    credential_id: Mapped[str | None] = mapped_column(String(1400), unique=True)
+    public_key: Mapped[str | None] = mapped_column(Text)
+    sign_count: Mapped[int] = mapped_column(Integer, default=0)
+    transports: Mapped[list] = mapped_column(JSON, default=list)
+    #: Passkey flags: may be synced to other devices (BE), and is (BS).
+    backup_eligible: Mapped[bool] = mapped_column(Boolean, default=False)
+    backup_state: Mapped[bool] = mapped_column(Boolean, default=False)
+    aaguid: Mapped[str] = mapped_column(String(36), default="")
+
+
+class RecoveryCode(Base):
+    """One of a user's single-use recovery codes (issue 19): only its keyed hash is kept."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float)
