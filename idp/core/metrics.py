@@ -23,6 +23,9 @@ from idp.core.errors import KeyStoreError
 from idp.core.ports import KeyStore
 
 SIGN_INS = Counter("idp_sign_ins_total", "Password sign-in attempts by outcome.", ["outcome"])
+#: Second factors (issue 19): factor totp | passkey | recovery_code; outcome ok | wrong_code | replay | throttled |
+#: invalid | enrolled | removed.
+MFA_EVENTS = Counter("idp_mfa_events_total", "Second-factor events by factor and outcome.", ["factor", "outcome"])
 THROTTLE_HITS = Counter("idp_throttle_hits_total", "Requests refused by the throttle before any work.", ["limit"])
 TOKENS_ISSUED = Counter("idp_tokens_issued_total", "Successful token endpoint responses by grant type.", ["grant_type"])
 ARGON2_VERIFY_SECONDS = Histogram(

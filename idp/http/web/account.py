@@ -52,6 +52,15 @@ ACTIVITY = {
     audit.USER_EMAIL_CHANGED: _l("E-mail address changed"),
     audit.USER_EMAIL_VERIFIED: _l("E-mail address confirmed"),
     audit.CONSENT_REVOKED: _l("App access revoked"),
+    audit.FACTOR_ENROLLED: _l("Sign-in method added"),
+    audit.FACTOR_USED: _l("Second step of sign-in completed"),
+    audit.FACTOR_FAILED: _l("Wrong code or refused passkey"),
+    audit.FACTOR_RENAMED: _l("Sign-in method renamed"),
+    audit.FACTOR_REMOVED: _l("Sign-in method removed"),
+    audit.RECOVERY_CODE_USED: _l("Recovery code used"),
+    audit.RECOVERY_CODES_GENERATED: _l("New recovery codes created"),
+    audit.MFA_STEP_UP: _l("Second step confirmed for an app"),
+    audit.MFA_RESET: _l("Sign-in methods removed by the service desk"),
 }
 
 

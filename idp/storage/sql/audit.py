@@ -69,6 +69,28 @@ DEVICE_APPROVED = "device.approved"
 #: A link that could not be used: details.reason expired | used | superseded | unknown, details.step open | confirm
 DEVICE_APPROVAL_REFUSED = "device.approval_refused"
 
+# Second factors (issue 19); details.factor is the kind (totp | passkey | recovery_code), details.factor_id the row.
+#: A factor was added (details.name).
+FACTOR_ENROLLED = "factor.enrolled"
+#: A second factor was proven (sign-in, passwordless sign-in or step-up: details.purpose).
+FACTOR_USED = "factor.used"
+#: A wrong code or a refused passkey assertion (details.reason: wrong_code | replay | throttled | invalid).
+FACTOR_FAILED = "factor.failed"
+FACTOR_RENAMED = "factor.renamed"
+#: Removed by the user (details.by: user) or by the helpdesk (``MFA_RESET``).
+FACTOR_REMOVED = "factor.removed"
+#: A passkey's signature counter did not increase: possibly a cloned authenticator (details.stored, details.received).
+FACTOR_CLONE_SUSPECTED = "factor.clone_suspected"
+#: A recovery code was used (details.left: how many remain); the user is mailed each time.
+RECOVERY_CODE_USED = "mfa.recovery_code_used"
+#: A new set of recovery codes replaced the old one (details.count).
+RECOVERY_CODES_GENERATED = "mfa.recovery_codes_generated"
+#: A session made with one factor proved a second one in place (details.factor).
+MFA_STEP_UP = "mfa.step_up"
+#: The helpdesk removed every factor of a user (details.reason, details.actor, details.removed); the next
+#: sign-in must enrol a factor.
+MFA_RESET = "mfa.reset"
+
 TYPES = (
     LOGIN_SUCCESS,
     LOGIN_FAILURE,
@@ -106,6 +128,16 @@ TYPES = (
     DEVICE_APPROVAL_SENT,
     DEVICE_APPROVED,
     DEVICE_APPROVAL_REFUSED,
+    FACTOR_ENROLLED,
+    FACTOR_USED,
+    FACTOR_FAILED,
+    FACTOR_RENAMED,
+    FACTOR_REMOVED,
+    FACTOR_CLONE_SUSPECTED,
+    RECOVERY_CODE_USED,
+    RECOVERY_CODES_GENERATED,
+    MFA_STEP_UP,
+    MFA_RESET,
 )
 
 
@@ -221,6 +253,15 @@ ACCOUNT_ACTIVITY = (
     USER_EMAIL_CHANGED,
     USER_EMAIL_VERIFIED,
     CONSENT_REVOKED,
+    FACTOR_ENROLLED,
+    FACTOR_USED,
+    FACTOR_FAILED,
+    FACTOR_RENAMED,
+    FACTOR_REMOVED,
+    RECOVERY_CODE_USED,
+    RECOVERY_CODES_GENERATED,
+    MFA_STEP_UP,
+    MFA_RESET,
 )
 
 
