@@ -67,6 +67,7 @@ def create_user(
     """Create a user. The password is read from standard input, never from the command line."""
     from idp.domain.accounts import describe_user
     from idp.domain.password_policy import PasswordPolicy, UserContext
+    from idp.storage.sql import audit
     from idp.storage.sql import users as user_repo
 
     if not registration_number.strip() or len(registration_number.strip()) > 64:
@@ -98,6 +99,17 @@ def create_user(
             )
         except UserExists as exc:
             raise CLIError(str(exc)) from None
-        user_repo.set_locale(db, user, locale)  # part of the new row: no change to audit
+        user_repo.set_locale(db, user, locale)  # part of the new row, recorded with it below
+        # Who created the account, and when, is part of the trail (like an import's ``user.imported``).
+        audit.record(
+            db,
+            audit.USER_CREATED,
+            now=deps.now(),
+            user_id=user.id,
+            source="cli",
+            role=role,
+            email_verified=email_verified,
+            locale=user.locale,
+        )
         result = describe_user(user)
     click.echo(json.dumps(result) if as_json else f"created user {result['registration_number']} (sub {result['sub']})")

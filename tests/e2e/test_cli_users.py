@@ -258,6 +258,10 @@ def test_users_create_with_a_language_and_show_it(provider, cli):
     assert shown.returncode == 0, shown.stderr
     assert "language:" in shown.stdout and shown.stdout.split("language:")[1].split()[0] == "de"
     assert json.loads(cli("users", "show", "S3000001", "--json").stdout)["locale"] == "de"
+    # The creation is in the audit trail, naming the user, the operator's tool and what was set.
+    (created_event,) = json.loads(cli("audit", "list", "--type", "user.created", "--json").stdout)
+    assert created_event["details"] == {"source": "cli", "role": "student", "email_verified": False, "locale": "de"}
+    assert created_event["registration_number"] == "S3000001"
     plain = cli("users", "create", "--registration-number", "S3000002", "--password-stdin", stdin=PASSWORD + "\n")
     assert plain.returncode == 0 and stored_user(provider, "S3000002").locale is None
     assert "none (pages follow the browser)" in cli("users", "show", "S3000002").stdout

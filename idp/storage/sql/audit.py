@@ -39,6 +39,8 @@ CONSENT_REVOKED = "consent.revoked"
 USER_DISABLED = "user.disabled"
 USER_ENABLED = "user.enabled"
 USER_IMPORTED = "user.imported"
+#: One user created by an operator (``idp users create``): details.source, role, email_verified, locale.
+USER_CREATED = "user.created"
 #: The user's address became verified: details.via reset | invite | device (a link e-mailed to it was completed).
 USER_EMAIL_VERIFIED = "user.email_verified"
 #: The address changed (``idp users set-email``): details.email_verified says whether the new one is.
@@ -108,6 +110,7 @@ TYPES = (
     USER_DISABLED,
     USER_ENABLED,
     USER_IMPORTED,
+    USER_CREATED,
     USER_EMAIL_VERIFIED,
     USER_EMAIL_CHANGED,
     USER_LOCALE_CHANGED,
