@@ -177,10 +177,12 @@ def auto_rotate(obj: Context, as_json: bool) -> None:
 @keys_group.command("change-passphrase")
 @click.pass_obj
 def change_passphrase(obj: Context) -> None:
-    """Re-encrypt every stored private key with a new passphrase read from standard input.
+    """Re-encrypt every stored private key and authenticator-app secret with a new passphrase read
+    from standard input.
 
     Run it with the current IDP_KEYS_PASSPHRASE; then give every host the new one."""
     from idp.cli import read_secret_stdin
+    from idp.domain.factors.service import reseal_secrets
     from idp.domain.keys.lifecycle import rewrap
 
     new = read_secret_stdin("the new passphrase")
@@ -189,4 +191,8 @@ def change_passphrase(obj: Context) -> None:
     policy, _now = _context(obj)
     with _transaction(obj) as db:
         count = rewrap(db, policy.passphrase, new)
-    click.echo(f"{count} private key(s) re-encrypted; now set IDP_KEYS_PASSPHRASE to the new passphrase everywhere")
+        secrets = reseal_secrets(db, policy.passphrase, new)
+    click.echo(
+        f"{count} private key(s) and {secrets} authenticator-app secret(s) re-encrypted; "
+        "now set IDP_KEYS_PASSPHRASE to the new passphrase everywhere"
+    )

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from idp.core.outbound.policy import AllowList
+from idp.core.roles import ROLES
 
 
 class SettingsError(ValueError):
@@ -331,6 +332,36 @@ class AccountSettings(Section):
 
 
 @dataclass(frozen=True)
+class MfaSettings(Section):
+    """Second factors (issue 19; docs/security.md, "Second factors")."""
+
+    title: ClassVar[str] = "Second factors"
+    required_roles: tuple[str, ...] = setting(
+        "IDP_MFA_REQUIRED_ROLES",
+        (),
+        "Roles that must sign in with a second factor (comma-separated, e.g. employee); empty = none.",
+    )
+    grace_days: int = setting(
+        "IDP_MFA_GRACE_DAYS",
+        14,
+        "Days a user of such a role may still sign in without a second factor, from the first sign-in that "
+        "asked them to set one up; 0 = enrolment is forced at once.",
+    )
+    grace_signins: int = setting(
+        "IDP_MFA_GRACE_SIGNINS",
+        5,
+        "Sign-ins a user of such a role may still make without a second factor (whichever of days and "
+        "sign-ins runs out first ends the grace).",
+    )
+
+    def problems(self) -> Iterator[str]:
+        for role in self.required_roles:
+            if role not in ROLES:
+                yield f"IDP_MFA_REQUIRED_ROLES: {role!r} is not a role (one of {', '.join(ROLES)})"
+        yield from self._not_negative("grace_days", "grace_signins")
+
+
+@dataclass(frozen=True)
 class ThrottleSettings(Section):
     """Brute-force defence and rate limits (issue 3; docs/security.md). A "limit per seconds" pair is a
     token bucket: up to LIMIT at once, refilling one every SECONDS/LIMIT seconds."""
@@ -614,6 +645,7 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     clients: ClientSettings = field(default_factory=ClientSettings)
     accounts: AccountSettings = field(default_factory=AccountSettings)
+    mfa: MfaSettings = field(default_factory=MfaSettings)
     throttle: ThrottleSettings = field(default_factory=ThrottleSettings)
     keys: KeySettings = field(default_factory=KeySettings)
     mail: MailSettings = field(default_factory=MailSettings)

@@ -178,7 +178,7 @@ def test_change_passphrase_re_encrypts_every_private_key(idp, fresh_keys):
 
     new = "a brand new passphrase"
     result = idp("keys", "change-passphrase", input=new + "\n")
-    assert result.stdout.startswith("4 private key(s) re-encrypted")
+    assert result.stdout.startswith("4 private key(s) and 0 authenticator-app secret(s) re-encrypted")
     with fresh_keys.session() as db:
         rows = db.query(keyring.StoredKey).all()
     for row in rows:

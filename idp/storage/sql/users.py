@@ -8,9 +8,8 @@ from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from idp.core.errors import UserExists
+from idp.core.roles import ROLES as ROLES  # re-exported: user_repo.ROLES
 from idp.storage.sql.models import User
-
-ROLES = ("student", "employee", "vendor")
 
 
 def normalize_registration_number(value: str) -> str:
