@@ -127,6 +127,7 @@ def test_settings_are_grouped_by_concern():
         "tokens",
         "clients",
         "accounts",
+        "mfa",
         "throttle",
         "keys",
         "mail",
@@ -261,6 +262,7 @@ SAMPLE = {
     "IDP_BRAND_PRIMARY_COLOR": "#123456",
     "IDP_BRAND_LOGO_URL": "/static/logo.svg",
     "IDP_REQUIRE_PKCE_DEFAULT": "0",  # 0 or 1; the default is 1
+    "IDP_MFA_REQUIRED_ROLES": "employee",
 }
 
 
@@ -275,3 +277,13 @@ def test_every_setting_is_read_from_the_environment(tmp_path):
             environ = {"IDP_INSTANCE_DIR": str(tmp_path), **DEV, variable: raw}
             value = getattr(getattr(Settings.from_env(environ), attr), f.name)
             assert str(value) == raw or value == (raw,), variable
+
+
+def test_mfa_roles_are_parsed_and_checked(tmp_path):
+    base = {"IDP_INSTANCE_DIR": str(tmp_path), **DEV}
+    settings = Settings.from_env({**base, "IDP_MFA_REQUIRED_ROLES": "employee, vendor", "IDP_MFA_GRACE_DAYS": "0"})
+    assert settings.mfa.required_roles == ("employee", "vendor") and settings.mfa.grace_days == 0
+    with pytest.raises(SettingsError, match="IDP_MFA_REQUIRED_ROLES: 'staff' is not a role"):
+        Settings.from_env({**base, "IDP_MFA_REQUIRED_ROLES": "staff"})
+    with pytest.raises(SettingsError, match="IDP_MFA_GRACE_SIGNINS: must not be negative"):
+        Settings.from_env({**base, "IDP_MFA_GRACE_SIGNINS": "-1"})
