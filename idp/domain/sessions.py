@@ -64,3 +64,14 @@ def end_user_sessions(
     )
     logout_deliveries.queue_logout(db, ended, now)
     return ended
+
+
+def step_up(db: Session, signed_in: SignedIn, amr: list[str], now: float) -> None:
+    """The session showed a second factor now and its methods are ``amr``
+    (``idp.domain.factors.policy.with_second_factor``): in place, without a new password or a new
+    session id, so the apps signed in under it keep their ``sid``. Tokens issued from now on carry
+    the new ``amr``; those issued before keep theirs."""
+    row = signed_in.session
+    row.amr = list(amr)
+    row.mfa_at = now
+    db.flush()

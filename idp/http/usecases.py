@@ -11,6 +11,7 @@ from idp.domain.accounts import Accounts
 from idp.domain.clients.service import Clients
 from idp.domain.device_links import DeviceLinks
 from idp.domain.devices import Devices
+from idp.domain.factors.service import Factors
 from idp.domain.signin import SignIn
 from idp.http import uow
 from idp.http.context import deps, request_info
@@ -93,4 +94,18 @@ def clients() -> Clients:
         now=d.clock.now,
         info=request_info(),
         require_pkce_default=bool(d.settings.clients.require_pkce_default),
+    )
+
+
+def factors(source: str | None = None) -> Factors:
+    """Second-factor use cases; ``source`` names an actor other than the signed-in user."""
+    d = deps()
+    return Factors(
+        db=uow.session(),
+        settings=d.settings,
+        now=d.clock.now,
+        throttle=d.throttle,
+        notifier=d.notifier,
+        info=request_info(),
+        source=source,
     )

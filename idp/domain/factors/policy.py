@@ -69,6 +69,11 @@ class Enrolment:
         return self.required and not self.enrolled and not self.forced
 
 
+def may_be_forced(user: User, settings: MfaSettings) -> bool:
+    """Whether ``enrolment`` can be ``forced`` for this user at all (no query needed to say no)."""
+    return user.role in settings.required_roles or bool(user.mfa_enrol_required)
+
+
 def enrolment(user: User, settings: MfaSettings, *, enrolled: bool, now: float) -> Enrolment:
     """The user's standing, before the sign-in being made now is counted (``count_grace_signin``)."""
     by_role = user.role in settings.required_roles

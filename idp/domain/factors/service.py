@@ -236,6 +236,11 @@ class Factors:
                 return "recovery_code"
         return None
 
+    def record_step_up(self, user: User, amr: list[str], client_id: str | None) -> None:
+        """A signed-in session showed a second factor for an app (``idp.domain.sessions.step_up``)."""
+        self._audit(audit.MFA_STEP_UP, user, amr=amr, for_client=client_id)
+        metrics.MFA_EVENTS.labels("session", "step_up").inc()
+
     def passkey_used(self, user: User, factor: Factor) -> None:
         """A passkey assertion was verified (``idp.domain.factors.passkeys``): audit and count it."""
         self._audit(audit.FACTOR_USED, user, factor=factor.kind, factor_id=factor.id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from authlib.oauth2 import OAuth2Error
@@ -10,6 +12,7 @@ from authlib.oauth2.rfc6749 import OAuth2Request
 from authlib.oauth2.rfc6749.errors import AccessDeniedError, InvalidRequestError
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -21,9 +24,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 
 from idp.core.params import ParameterError, parse_max_age
+from idp.domain.factors import policy as mfa_policy
+from idp.domain.factors.policy import Enrolment
 from idp.domain.keys.material import JWS_ALGS
 from idp.http import session as web_session
-from idp.http import uow
+from idp.http import uow, usecases
 from idp.http.context import deps
 from idp.http.protocol import app_return, interactions, policy
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, limit_claims_request, parse_claims_request
@@ -37,6 +42,14 @@ from idp.storage.sql import consents
 PKCE_REQUIRED = "This client must use PKCE: send 'code_challenge' with 'code_challenge_method=S256'."
 
 log = logging.getLogger(__name__)
+
+#: The page of each step ``policy.decide`` can ask for, and the error when ``prompt=none`` forbids it.
+PAGES = {"login": "web.login", "mfa": "web.second_factor", "consent": "web.consent"}
+PROMPT_NONE_ERRORS = {
+    "login": LoginRequiredError,
+    "mfa": InteractionRequiredError,
+    "consent": ConsentRequiredError,
+}
 
 
 def authorize(oauth_request: OAuth2Request, interaction: interactions.Interaction | None = None) -> ResponseReturnValue:
@@ -63,12 +76,12 @@ def authorize(oauth_request: OAuth2Request, interaction: interactions.Interactio
     if decision is not None:
         step, check = decision
         if "none" in prompts:
-            error_cls = LoginRequiredError if step == "login" else ConsentRequiredError
+            error_cls = PROMPT_NONE_ERRORS[step]
             return error_response(error_cls(check.reason), oauth_request, grant.redirect_uri)
         interaction = interaction or interactions.start(grant.request.payload.data)
         log.info("authorization needs %s: %s", step, check.name)
         # The way back rides in the URL too, for a reload after expiry (app_return.py).
-        return redirect(app_return.WayBack(interaction).url(f"web.{step}"))
+        return redirect(app_return.WayBack(interaction).url(PAGES[step]))
 
     if signed_in is None:  # unreachable: the ``no_session`` check asked for a sign-in above
         raise RuntimeError("authorization without a signed-in user")
@@ -211,6 +224,9 @@ def _context(
 ) -> policy.Context:
     data = grant.request.payload.data
     client = grant.request.client
+    settings = deps().settings
+    # The user's standing with the second-factor policy: a query, made at most once and only if asked.
+    standing = functools.cache(lambda: usecases.factors().standing(signed_in.user) if signed_in else None)
     # Claims asked for by name need the same consent as the scopes that carry them.
     scopes = set((grant.request.scope or "").split()) | set(claims_scopes(claims))
     return policy.Context(
@@ -226,8 +242,26 @@ def _context(
         ),
         # Only results made by the user and session signed in now count (interactions module).
         login_done=bool(interaction and interaction.login_done_by(signed_in)),
+        mfa_wanted=lambda: signed_in is not None and _mfa_wanted(data.get("acr_values"), client, standing),
+        enrolment_forced=lambda: (
+            signed_in is not None
+            and mfa_policy.may_be_forced(signed_in.user, settings.mfa)
+            and bool(getattr(standing(), "forced", False))
+        ),
         consent_done=bool(interaction and interaction.consent_done_by(signed_in)),
     )
+
+
+def _mfa_wanted(acr_values: str | None, client: Any, standing: Callable[[], Enrolment | None]) -> bool:
+    """Must the session have shown a second factor for this request? When the request asks for it
+    (``acr_values``), the client registered it (``default_acr_values``, used only when the request
+    names none: Core §3.1.2.1 voluntary claims, RFC 7591), or the user has a factor or a role that
+    requires one (so that a session made before the factor existed is stepped up)."""
+    asked = acr_values if acr_values else " ".join(getattr(client.row, "default_acr_values", None) or [])
+    if mfa_policy.requires_mfa(asked):
+        return True
+    found = standing()
+    return found is not None and found.enrolled
 
 
 def deny(interaction: interactions.Interaction) -> ResponseReturnValue:

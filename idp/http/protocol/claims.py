@@ -22,6 +22,7 @@ SUPPORTED_CLAIMS = [
     "iat",
     "auth_time",
     "nonce",
+    "acr",
     "amr",
     "sid",
     "at_hash",

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from idp.core.languages import LANGUAGES
 from idp.domain.clients.rules import ASSERTION_ALGS
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED
 from idp.domain.keys.material import JWS_ALGS
 from idp.http.context import deps
 from idp.http.protocol.claims import SUPPORTED_CLAIMS
@@ -44,6 +45,7 @@ def metadata(issuer: str, access_token_alg: str) -> dict:
         "registration_endpoint": f"{issuer}/register",
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": SUPPORTED_CLAIMS,
+        "acr_values_supported": list(ACR_VALUES_SUPPORTED),
         "claim_types_supported": ["normal"],
         "claims_parameter_supported": True,
         "request_parameter_supported": False,

@@ -114,7 +114,7 @@ class IntrospectionEndpoint(_IntrospectionEndpoint):
             "iat": c["iat"],
             "jti": c["jti"],
         }
-        for optional in ("auth_time", "sid"):
+        for optional in ("auth_time", "sid", "acr", "amr"):
             if optional in c:
                 payload[optional] = c[optional]
         return payload

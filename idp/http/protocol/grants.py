@@ -21,6 +21,7 @@ from authlib.oidc.core import OpenIDCode, OpenIDToken, UserInfo
 from idp.core.errors import StoreUnavailable
 from idp.core.ports import Store
 from idp.core.tokens import new_id, token_hash
+from idp.domain.factors.policy import acr_for
 from idp.http import uow
 from idp.http.context import deps, request_info
 from idp.http.protocol.claims import user_claims
@@ -226,6 +227,7 @@ class OpenIDConnectRefresh(IDTokenSigning, OpenIDToken):
             claims["auth_time"] = int(principal.auth_time)
         if principal.amr:
             claims["amr"] = principal.amr
+            claims["acr"] = acr_for(principal.amr)
         if principal.session_id:
             claims["sid"] = principal.session_id
         return claims

@@ -10,6 +10,7 @@ from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oidc.core import AuthorizationCodeMixin
 
 from idp.domain.clients.service import secret_matches
+from idp.domain.factors.policy import acr_for
 from idp.http.context import deps
 from idp.storage.sql.models import Client, Grant, RefreshToken, User
 
@@ -113,6 +114,11 @@ class AuthorizationCode(AuthorizationCodeMixin):
 
     def get_amr(self) -> list[str] | None:
         return self.data.get("amr") or None
+
+    def get_acr(self) -> str | None:
+        """``urn:spom:acr:mfa`` or ``…:pwd``, from the methods the session showed (``factors.policy``)."""
+        amr = self.get_amr()
+        return acr_for(amr) if amr else None
 
     @property
     def code_challenge(self) -> str | None:

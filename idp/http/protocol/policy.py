@@ -8,6 +8,9 @@ State machine of an authorization request (one ``/authorize`` or ``/authorize/re
     LOGIN checks ──any applies──► prompt=none? login_required : sign-in page ──► resume
         │ none
         ▼
+    MFA checks ──any applies──► prompt=none? interaction_required : second-factor page ──► resume
+        │ none                  (a step-up of the session in place, or the enrolment first)
+        ▼
     CONSENT checks ──any applies──► prompt=none? consent_required : consent page ──► resume
         │ none
         ▼
@@ -33,6 +36,11 @@ class Context:
     has_consent: Callable[[], bool]
     login_done: bool = False
     consent_done: bool = False
+    #: Asked only after the login checks passed: must this request's session have shown a second
+    #: factor (``acr_values``, the client's ``default_acr_values``, the user's role), and must the
+    #: user set one up first (the role's grace is over, or the help desk reset the factors)?
+    mfa_wanted: Callable[[], bool] = lambda: False
+    enrolment_forced: Callable[[], bool] = lambda: False
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,32 @@ LOGIN_CHECKS = (
     ),
 )
 
+
+def _mfa_missing(c: Context) -> bool:
+    """The request wants a second factor and this session has not shown one, or (with ``max_age``)
+    not recently enough. A session that has is not asked again, and costs no query."""
+    if c.signed_in is None:
+        return False
+    session = c.signed_in.session
+    shown = "mfa" in (session.amr or []) and session.mfa_at is not None
+    # Shown for this very request (a sign-in or step-up made for it), or within max_age.
+    recent = shown and (
+        c.login_done or c.max_age is None or (c.max_age > 0 and c.now - (session.mfa_at or 0) <= c.max_age)
+    )
+    if recent:
+        return False
+    return c.mfa_wanted()
+
+
+MFA_CHECKS = (
+    Check(
+        "enrolment_forced",
+        "The user must set up a second factor before signing in to any app.",
+        lambda c: c.signed_in is not None and c.enrolment_forced(),
+    ),
+    Check("mfa", "The request needs a second factor that this session has not shown.", _mfa_missing),
+)
+
 CONSENT_CHECKS = (
     Check(
         "prompt_consent",
@@ -96,10 +130,13 @@ def first_applicable(checks: Iterable[Check], ctx: Context) -> Check | None:
 
 
 def decide(ctx: Context) -> tuple[str, Check] | None:
-    """("login", check) or ("consent", check) for the first check that applies, else None."""
+    """("login" | "mfa" | "consent", check) for the first check that applies, else None."""
     check = first_applicable(LOGIN_CHECKS, ctx)
     if check is not None:
         return "login", check
+    check = first_applicable(MFA_CHECKS, ctx)
+    if check is not None:
+        return "mfa", check
     check = first_applicable(CONSENT_CHECKS, ctx)
     if check is not None:
         return "consent", check

@@ -18,6 +18,7 @@ from joserfc import jwt
 
 from idp.core.deps import Deps
 from idp.core.tokens import new_id, new_token
+from idp.domain.factors.policy import acr_for
 from idp.http import uow
 from idp.http.context import deps
 from idp.http.protocol import cors
@@ -190,6 +191,8 @@ class JWTAccessTokenGenerator(BearerTokenGenerator):
             claims.update(sub=user.user.sub, auth_time=int(user.auth_time), gid=user.grant_id)
             if user.session_id:
                 claims["sid"] = user.session_id
+            if user.amr:  # RFC 9068 §2.2.1: how the user signed in, for resource servers and introspection
+                claims.update(acr=acr_for(user.amr), amr=list(user.amr))
         else:
             claims["sub"] = client.get_client_id()
         alg = settings.tokens.access_token_alg

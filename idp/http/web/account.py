@@ -21,6 +21,7 @@ from idp.http.context import deps
 from idp.http.session import SignedIn
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
+from idp.http.web.factor_section import section
 from idp.storage.sql import audit, consents
 from idp.storage.sql.models import BrowserSession
 
@@ -176,6 +177,7 @@ def _page(
     password_errors: list[Text] | list[str] | None = None,
     strength: dict[str, Any] | None = None,
     status: int = 200,
+    factor_section: dict[str, Any] | None = None,
 ) -> tuple[str, int]:
     db, user, now = uow.session(), signed_in.user, deps().now()
     idle, policy = deps().settings.sessions.idle_seconds, PasswordPolicy.from_settings(deps().settings)
@@ -208,6 +210,7 @@ def _page(
         min_length=policy.min_length,
         max_length=policy.max_length,
         device=describe_device,
+        **(factor_section or section(signed_in)),
     ), status
 
 

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from idp.core.errors import Busy, ThrottleUnavailable, TooManyAttempts
-from idp.http import errors, i18n, uow, usecases
+from idp.http import errors, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.protocol import app_return, interactions
@@ -19,6 +19,7 @@ from idp.http.protocol.app_return import WayBack
 from idp.http.protocol.authorize import deny
 from idp.http.protocol.claims import ClaimsRequestError, claims_scopes, parse_claims_request
 from idp.http.web import device as web_device
+from idp.http.web import signin_flow
 from idp.http.web.csrf import PROBE_COOKIES, CSRFError, validate_csrf
 from idp.storage.sql import consents
 from idp.storage.sql.clients import get_client
@@ -161,16 +162,9 @@ def login_post() -> ResponseReturnValue:
             show_reset_link=True,
             status=401,
         )
-    signed_in = web_session.sign_in(outcome.user, ["pwd"])
-    i18n.remember_choice(outcome.user)
-    web_device.remember(outcome.user.id, outcome.device_id)
-    if interaction is None:
-        # The app's request is gone: back to the app, which signs in afresh (silently, now).
-        home = way.home
-        return redirect(home, 303) if home else redirect(url_for("web.home"))
-    interaction.record_login(outcome.user.id, signed_in.session.id)
-    interaction.save()
-    return redirect(url_for("protocol.resume", interaction=interaction.id))
+    # The second step, the enrolment policy asks for, or the session and the way back to the app
+    # (its pending request; when that is gone, the app itself, which signs in afresh, silently now).
+    return signin_flow.after_password(outcome.user, outcome.device_id, way)
 
 
 def at_capacity(exc: Busy) -> str:
