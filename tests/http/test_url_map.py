@@ -42,6 +42,16 @@ EXPECTED_ROUTES = {
     ("/account/password", "account.change_password"),
     ("/account/sessions/end", "account.end_session"),
     ("/account/apps/revoke", "account.revoke_app"),
+    ("/account/factors/add", "account.add_totp_form"),
+    ("/account/factors/totp", "account.add_totp"),
+    ("/account/factors/rename", "account.rename_factor"),
+    ("/account/factors/remove", "account.remove_factor"),
+    ("/account/recovery-codes", "account.new_recovery_codes"),
+    ("/login/second-factor", "web.second_factor"),
+    ("/login/second-factor", "web.second_factor_post"),
+    ("/login/second-factor/enrol", "web.second_factor_enrol"),
+    ("/login/second-factor/later", "web.second_factor_grace"),
+    ("/login/second-factor/continue", "web.second_factor_continue"),
     ("/healthz", "ops.healthz"),
     ("/readyz", "ops.readyz"),
     ("/metrics", "ops.metrics"),
@@ -103,4 +113,7 @@ def test_methods_per_route(app):
     assert methods["/login/device/link"] == {"POST"}
     assert methods["/login/device/approved"] == {"GET"}
     for path in ("/account/password", "/account/sessions/end", "/account/apps/revoke"):
+        assert methods[path] == {"POST"}, path
+    assert methods["/login/second-factor"] == {"GET", "POST"}
+    for path in ("/account/factors/totp", "/account/factors/rename", "/account/factors/remove"):
         assert methods[path] == {"POST"}, path

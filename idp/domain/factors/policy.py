@@ -60,7 +60,8 @@ class Enrolment:
     enrolled: bool
     #: Required, not enrolled, and the grace is over: enrolment comes before anything else.
     forced: bool
-    #: During the grace: sign-ins left (after this one) and when it ends (epoch seconds).
+    #: During the grace: sign-ins without a second factor still allowed after those made so far, and
+    #: when the grace ends (epoch seconds).
     signins_left: int | None = None
     until: float | None = None
 
@@ -75,23 +76,28 @@ def may_be_forced(user: User, settings: MfaSettings) -> bool:
 
 
 def enrolment(user: User, settings: MfaSettings, *, enrolled: bool, now: float) -> Enrolment:
-    """The user's standing, before the sign-in being made now is counted (``count_grace_signin``)."""
-    by_role = user.role in settings.required_roles
-    required = by_role or bool(user.mfa_enrol_required)
+    """The user's standing, counting the sign-ins made so far (``count_grace_signin`` counts each one
+    before this is asked, so the grace's last sign-in still passes and the next one is forced)."""
+    required = may_be_forced(user, settings)
     if not required or enrolled:
         return Enrolment(required, enrolled, False)
     if user.mfa_enrol_required:  # the help desk removed the factors: no grace
         return Enrolment(True, False, True)
+    used = user.mfa_grace_signins or 0
     started = user.mfa_grace_started_at if user.mfa_grace_started_at is not None else now
     until = started + settings.grace_days * DAY
-    signins_left = settings.grace_signins - (user.mfa_grace_signins or 0)
-    if now >= until or signins_left <= 0:
+    if now >= until or used > settings.grace_signins:
         return Enrolment(True, False, True)
-    return Enrolment(True, False, False, signins_left=signins_left - 1, until=until)
+    return Enrolment(True, False, False, signins_left=max(0, settings.grace_signins - used), until=until)
+
+
+def counts_towards_grace(user: User, settings: MfaSettings, *, enrolled: bool) -> bool:
+    """A sign-in of this user spends the grace (required by role, no factor, no helpdesk reset)."""
+    return user.role in settings.required_roles and not enrolled and not user.mfa_enrol_required
 
 
 def count_grace_signin(user: User, now: float) -> None:
-    """A sign-in made during the grace (the first starts it)."""
+    """A password sign-in made while the grace may still run (the first starts it)."""
     if user.mfa_grace_started_at is None:
         user.mfa_grace_started_at = now
     user.mfa_grace_signins = (user.mfa_grace_signins or 0) + 1

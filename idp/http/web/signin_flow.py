@@ -117,12 +117,14 @@ def subject() -> Subject | None:
 
 def after_password(user: User, device_id: str | None, way: WayBack) -> ResponseReturnValue:
     """Where a right password leads: the second step, the enrolment, or the app (with a session)."""
-    standing = usecases.factors().standing(user)
+    factors, settings = usecases.factors(), deps().settings.mfa
+    if mfa_policy.counts_towards_grace(user, settings, enrolled=factors.enrolled(user)):
+        mfa_policy.count_grace_signin(user, deps().now())
+    standing = factors.standing(user)
     if standing.enrolled or standing.forced:
         pending = start_pending(user, ["pwd"], device_id)
         return redirect(way.url("web.second_factor", pending=pending.id), 303)
     if standing.in_grace:
-        mfa_policy.count_grace_signin(user, deps().now())
         complete_signin(user, ["pwd"], device_id, way)
         return redirect(way.url("web.second_factor_grace"), 303)
     url = complete_signin(user, ["pwd"], device_id, way)
