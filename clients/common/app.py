@@ -60,6 +60,9 @@ MAX_PENDING = 8
 PENDING_SECONDS = 3600
 #: Where Authlib keeps a pending sign-in's nonce and PKCE verifier: ``_state_<client name>_<state>``.
 AUTHLIB_STATE = "_state_spom_"
+#: The provider's value for "a second factor was shown" (its acr_values_supported; docs/clients.md).
+#: Written here again: a relying party is an independent app and never imports the provider.
+MFA_ACR = "urn:spom:acr:mfa"
 
 
 @dataclass
@@ -143,6 +146,21 @@ def login_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., Re
     return wrapper
 
 
+def step_up_required(view: Callable[..., ResponseReturnValue]) -> Callable[..., ResponseReturnValue]:
+    """A page that needs a second factor: signed in (``login_required``), and an ID token whose ``acr``
+    says a second factor was shown; otherwise back through the provider with ``acr_values``, which
+    asks for the second step only (the session stays, no password)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> ResponseReturnValue:
+        user = current_user() or {}
+        if user.get("acr") != MFA_ACR:
+            return redirect(url_for("rp.login", next=request.full_path.rstrip("?"), step_up="1"))
+        return view(*args, **kwargs)
+
+    return login_required(wrapper)
+
+
 def _fresh_tokens() -> bool:
     """Refresh the access token when it has expired (by this app's clock); False if that fails."""
     tokens, ctx = session.get("tokens") or {}, rp()
@@ -224,10 +242,13 @@ def favicon() -> Response:
 @bp.get("/login")
 def login() -> ResponseReturnValue:
     silent = request.args.get("silent") == "1"
-    params = {"prompt": "none"} if silent else {}
+    step_up = request.args.get("step_up") == "1"
+    params: dict[str, str] = {"prompt": "none"} if silent else {}
+    if step_up:
+        params["acr_values"] = MFA_ACR
     response = rp().oauth.authorize_redirect(rp().config.redirect_uri, **params)
     state = parse_qs(urlsplit(response.location).query).get("state", [""])[0]
-    _remember_pending(state, {"next": _safe_next(request.args.get("next")), "silent": silent})
+    _remember_pending(state, {"next": _safe_next(request.args.get("next")), "silent": silent, "step_up": step_up})
     _set_probe(response)
     return response
 
@@ -276,8 +297,20 @@ def callback() -> ResponseReturnValue:
     session.clear()
     session.rotate()  # a new session id after sign-in: no session fixation
     session.update(others)
-    session["user"] = {"sub": claims["sub"], "sid": claims.get("sid"), **_profile(claims)}
+    session["user"] = {
+        "sub": claims["sub"],
+        "sid": claims.get("sid"),
+        # How the provider says the user signed in (RFC 8176 amr, and acr): step_up_required reads them.
+        "amr": list(claims.get("amr") or []),
+        "acr": claims.get("acr"),
+        **_profile(claims),
+    }
     _store_tokens(token)
+    if pending.get("step_up") and claims.get("acr") != MFA_ACR:
+        # Core §3.1.2.1: the provider may answer with less than asked; say so instead of asking again.
+        return _problem(
+            _("This page needs a second step of sign-in."), _("The sign-in did not include a second factor.")
+        )
     return redirect(pending["next"])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template
 
-from ..common import current_user, login_required
+from ..common import current_user, login_required, step_up_required
 from ..common.app import rp
 from ..common.i18n import N_
 from . import content
@@ -65,4 +65,35 @@ def index() -> str:
         average=average,
         now=now,
         **data,
+    )
+
+
+#: What each RFC 8176 method the provider reports means, for the step-up page.
+METHODS = {
+    "pwd": N_("password"),
+    "otp": N_("one-time code (authenticator app or recovery code)"),
+    "hwk": N_("passkey kept on one device"),
+    "swk": N_("passkey that may be synced between devices"),
+    "user": N_("the device checked it was you (PIN, fingerprint or face)"),
+    "mfa": N_("more than one factor"),
+}
+
+
+@bp.get("/assessments")
+@step_up_required
+def assessments() -> str:
+    """Marks and results: shown only after a second step of sign-in (``acr_values`` step-up), with
+    the methods the provider reported in the ID token (``amr``)."""
+    user, ctx = current_user(), rp()
+    data = content.for_user(ctx.database, user.get("registration_number"), ctx.clock.now())
+    headings = HEADINGS.get(user.get("role"), HEADINGS["student"])
+    amr = user.get("amr") or []
+    return render_template(
+        "dashboard/assessments.html",
+        user=user,
+        headings=headings,
+        past=data["past"],
+        amr=amr,
+        methods=[(m, METHODS.get(m, m)) for m in amr],
+        acr=user.get("acr"),
     )
