@@ -62,13 +62,33 @@ class SignIn:
     info: RequestInfo
 
     def password(
-        self, login: str, password: str, client_id: str | None = None, device_cookie: str | None = None
+        self,
+        login: str,
+        password: str,
+        client_id: str | None = None,
+        device_cookie: str | None = None,
+        *,
+        record_success: bool = True,
     ) -> Outcome:
         """Check credentials. Raises ``TooManyAttempts`` (audited) before any hashing when throttled,
         ``ThrottleUnavailable`` when the counters cannot be reached (sign-in fails closed), and
-        ``Busy`` when no verification slot came free in time (at capacity)."""
+        ``Busy`` when no verification slot came free in time (at capacity). With ``record_success``
+        false a right password is not audited here: the caller knows whether a session follows now
+        or after a second step, and records which (``record``)."""
         user = user_repo.get_user_by_login(self.db, login)
-        return self._check(user, account_key(user, login), password, client_id=client_id, device_cookie=device_cookie)
+        return self._check(
+            user,
+            account_key(user, login),
+            password,
+            client_id=client_id,
+            device_cookie=device_cookie,
+            record_success=record_success,
+        )
+
+    def record(self, type: str, user: User, *, client_id: str | None, device: bool, **details: Any) -> None:
+        """A sign-in event of ``user`` for this request (``login.success``, ``login.password_verified``)."""
+        fields: dict[str, Any] = {**self.info.audit_fields(), "client_id": client_id, "device": device}
+        audit.record(self.db, type, now=self.now(), user_id=user.id, **fields, **details)
 
     def current_password(self, user: User, password: str, device_cookie: str | None = None) -> bool:
         """The account page's "current password": checked exactly like a sign-in, under the same
@@ -93,13 +113,20 @@ class SignIn:
         client_id: str | None = None,
         device_cookie: str | None = None,
         purpose: str = SIGN_IN,
+        record_success: bool = True,
     ) -> Outcome:
         """Admitted first (``Busy`` when the provider is at capacity: nothing counted, nothing
         verified), then throttled, verified and recorded."""
         try:
             with self.gate.admit():
                 return self._admitted(
-                    user, key, password, client_id=client_id, device_cookie=device_cookie, purpose=purpose
+                    user,
+                    key,
+                    password,
+                    client_id=client_id,
+                    device_cookie=device_cookie,
+                    purpose=purpose,
+                    record_success=record_success,
                 )
         except Busy:
             metrics.SIGN_INS.labels("busy").inc()
@@ -114,6 +141,7 @@ class SignIn:
         client_id: str | None,
         device_cookie: str | None,
         purpose: str,
+        record_success: bool,
     ) -> Outcome:
         db, hasher, throttle, ip = self.db, self.hasher, self.throttle, self.info.ip
         device = self.devices.device_for(device_cookie, user.id) if user is not None else None
@@ -159,7 +187,7 @@ class SignIn:
                 )
         else:
             _after(throttle.record_success, key, ip, device)
-            if purpose == SIGN_IN:
+            if purpose == SIGN_IN and record_success:
                 audit.record(
                     db, audit.LOGIN_SUCCESS, now=self.now(), user_id=outcome.user.id, device=bool(device), **fields
                 )

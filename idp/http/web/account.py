@@ -44,6 +44,7 @@ NOTICES = {
 #: "Recent activity": a label for every event type in ``audit.ACCOUNT_ACTIVITY``.
 ACTIVITY = {
     audit.LOGIN_SUCCESS: _l("Signed in"),
+    audit.LOGIN_PASSWORD_VERIFIED: _l("Password correct, second step asked"),
     audit.LOGIN_FAILURE: _l("Failed attempt"),
     audit.LOGOUT: _l("Signed out"),
     audit.SESSIONS_ENDED: _l("Sessions signed out from this page"),

@@ -26,6 +26,7 @@ from idp.http.protocol import interactions
 from idp.http.protocol.app_return import WayBack
 from idp.http.session import SignedIn
 from idp.http.web import device as web_device
+from idp.storage.sql import audit
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import User
 
@@ -123,13 +124,22 @@ def after_password(user: User, device_id: str | None, way: WayBack) -> ResponseR
     standing = factors.standing(user)
     if standing.enrolled or standing.forced:
         pending = start_pending(user, ["pwd"], device_id)
+        _record(audit.LOGIN_PASSWORD_VERIFIED, user, device_id, way, second_step="enrol" if standing.forced else "ask")
         return redirect(way.url("web.second_factor", pending=pending.id), 303)
+    _record(audit.LOGIN_SUCCESS, user, device_id, way)
     if standing.in_grace:
         complete_signin(user, ["pwd"], device_id, way)
         return redirect(way.url("web.second_factor_grace"), 303)
     url = complete_signin(user, ["pwd"], device_id, way)
     # 302 to the provider's own pages (as before second factors), 303 to the app's home.
     return redirect(url, 303 if url == way.home else 302)
+
+
+def _record(type: str, user: User, device_id: str | None, way: WayBack, **details: object) -> None:
+    client = way.client
+    usecases.signin().record(
+        type, user, client_id=client.client_id if client else None, device=bool(device_id), **details
+    )
 
 
 def complete_signin(user: User, amr: list[str], device_id: str | None, way: WayBack) -> str:
@@ -157,6 +167,7 @@ def finish(who: Subject, method: list[str]) -> str:
     if who.pending is not None:
         who.pending.discard()
         amr = mfa_policy.with_second_factor(who.pending.amr, method)
+        _record(audit.LOGIN_SUCCESS, who.user, who.pending.device_id, who.way, amr=amr)
         return complete_signin(who.user, amr, who.pending.device_id, who.way)
     signed_in = who.signed_in
     if signed_in is None:  # subject() returns one of the two
@@ -170,7 +181,9 @@ def finish(who: Subject, method: list[str]) -> str:
 
 def passwordless(user: User, amr: list[str], way: WayBack) -> str:
     """A passkey that verified its user signed in without a password (``idp.http.web.passkeys``)."""
-    return complete_signin(user, amr, web_device_id(user), way)
+    device_id = web_device_id(user)
+    _record(audit.LOGIN_SUCCESS, user, device_id, way, amr=amr, passwordless=True)
+    return complete_signin(user, amr, device_id, way)
 
 
 def web_device_id(user: User) -> str | None:

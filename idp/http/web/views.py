@@ -129,7 +129,9 @@ def login_post() -> ResponseReturnValue:
         return _login_page(way, username=username, field_errors=errors, status=400)
     client_id = interaction.client_id if interaction else way.back.client.client_id if way.back else None
     try:
-        outcome = usecases.signin().password(username, password, client_id=client_id, device_cookie=web_device.read())
+        outcome = usecases.signin().password(
+            username, password, client_id=client_id, device_cookie=web_device.read(), record_success=False
+        )
     except TooManyAttempts as exc:
         log.info("password sign-in throttled: %s limit, retry after %ss", exc.scope, exc.retry_after)
         # Same words and status whether or not the account exists (nothing to enumerate).

@@ -18,7 +18,11 @@ from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import AuditEvent
 
 # Event types ("subject.action").
+#: A session was made: the password (details.second_factor: the method of the second step, if one was
+#: asked) or a passkey alone (details.passwordless).
 LOGIN_SUCCESS = "login.success"
+#: The password was right and a second step (or its enrolment) is asked before any session exists.
+LOGIN_PASSWORD_VERIFIED = "login.password_verified"
 #: details.reason: unknown_user | bad_password | disabled | throttled (details.scope: ip | account | device)
 LOGIN_FAILURE = "login.failure"
 #: A failure that makes the next attempt wait: details.scope (ip | account | device), details.retry_after
@@ -95,6 +99,7 @@ MFA_RESET = "mfa.reset"
 
 TYPES = (
     LOGIN_SUCCESS,
+    LOGIN_PASSWORD_VERIFIED,
     LOGIN_FAILURE,
     THROTTLE_ENGAGED,
     LOGOUT,
@@ -247,6 +252,7 @@ def recent_sign_ins(db: Session, user_id: int, limit: int = 10, *, include_failu
 #: and the changes to what protects the account (password, known devices, e-mail address, app access).
 ACCOUNT_ACTIVITY = (
     LOGIN_SUCCESS,
+    LOGIN_PASSWORD_VERIFIED,
     LOGIN_FAILURE,
     LOGOUT,
     SESSIONS_ENDED,
