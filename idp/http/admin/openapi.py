@@ -20,6 +20,7 @@ from idp.domain.clients.rules import (
     MAX_URIS,
     RESPONSE_TYPES,
 )
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED, MFA_ACR
 
 URI = {"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH}
 URIS = {"type": "array", "items": URI, "maxItems": MAX_URIS}
@@ -60,6 +61,13 @@ METADATA: dict[str, Any] = {
             "type": "boolean",
             "description": "Authorization requests must carry a PKCE code_challenge (S256). Default for new "
             "clients: IDP_REQUIRE_PKCE_DEFAULT; always true for public clients.",
+        },
+        "default_acr_values": {
+            "type": ["array", "null"],
+            "items": {"enum": list(ACR_VALUES_SUPPORTED)},
+            "description": f'acr values asked for when an authorization request has no acr_values; ["{MFA_ACR}"]: '
+            "every sign-in to this client needs a second factor. null or []: none (responses then omit it). "
+            "Omitted in a PATCH: kept.",
         },
         "client_uri": URI,
         "logo_uri": URI,
