@@ -93,6 +93,7 @@ def reset_mfa(obj: Context, login: str, reason: str, as_json: bool) -> None:
         f"removed {removed} second factor(s) and the recovery codes of {user.registration_number}; "
         "the next sign-in asks for a new one before anything else"
     )
+    click.echo(f"told by e-mail: {user.email}" if user.email else "no e-mail address on file: tell the user yourself")
 
 
 @users_group.command("mfa-policy")

@@ -66,6 +66,7 @@ def test_reset_mfa_removes_every_factor_forces_enrolment_and_mails_the_user(prov
     )
     assert result.returncode == 0, result.stderr
     assert "removed 2 second factor(s)" in result.stdout and "next sign-in" in result.stdout
+    assert "told by e-mail: ada@example.edu" in result.stdout
     assert stored_user(provider).mfa_enrol_required
     with provider.transaction() as db:
         use_cases = factors(provider, db)
@@ -98,6 +99,9 @@ def test_reset_mfa_needs_a_reason_and_a_user(provider, cli):
     assert "second factors of S1000001: 1" in cli("users", "factors", "S1000001").stdout  # nothing changed
     assert provider.audit_events("mfa.reset") == []
     assert_one_line_error(cli("users", "factors", "S9999999"), "no user 'S9999999'")
+    provider.create_user("S1000002", None, "No Mail")
+    no_mail = cli("users", "reset-mfa", "S1000002", "--reason", "lost")
+    assert no_mail.returncode == 0 and "no e-mail address on file: tell the user yourself" in no_mail.stdout
 
 
 def test_mfa_policy_counts_the_users_of_each_role(provider, cli):
