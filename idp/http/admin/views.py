@@ -20,11 +20,11 @@ from idp.domain.accounts import UnsupportedLanguage, check_locale, describe_user
 from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
 from idp.domain.factors import policy
-from idp.domain.factors.service import FactorError, Factors, describe_factor
+from idp.domain.factors.service import FactorError, describe_factor
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
-from idp.http.context import deps, request_info
+from idp.http.context import deps
 from idp.storage.sql import audit
 from idp.storage.sql import clients as client_repo
 from idp.storage.sql import users as user_repo
@@ -245,19 +245,6 @@ def update_user(sub: str) -> Response:
     return jsonify(_user(row))
 
 
-def _factors() -> Factors:
-    d = deps()
-    return Factors(
-        db=uow.session(),
-        settings=d.settings,
-        now=d.clock.now,
-        throttle=d.throttle,
-        notifier=d.notifier,
-        info=request_info(),
-        source=actor(),
-    )
-
-
 def factor_summary(factor: Factor) -> dict[str, Any]:
     """``describe_factor`` with ISO 8601 times (the API's and ``idp users factors --json``'s form)."""
     described = describe_factor(factor)
@@ -268,7 +255,7 @@ def factor_summary(factor: Factor) -> dict[str, Any]:
 @bp.get("/users/<sub>/factors")
 def user_factors(sub: str) -> Response:
     """The user's second factors (never a secret or key) and how many unused recovery codes remain."""
-    row, factors = _user_row(sub), _factors()
+    row, factors = _user_row(sub), usecases.factors(source=actor())
     return jsonify(
         {
             "factors": [factor_summary(f) for f in factors.factors_of(row)],
@@ -290,7 +277,7 @@ def reset_mfa(sub: str) -> Response:
     if len(reason) > REASON_MAX:
         raise Problem(400, "invalid_parameter", f"reason must be at most {REASON_MAX} characters.", field="reason")
     try:
-        removed = _factors().reset(row, reason)
+        removed = usecases.factors(source=actor()).reset(row, reason)
     except FactorError as exc:
         raise Problem(400, "reason_required", str(exc.text), field="reason") from None
     return jsonify({"factors_removed": removed})
