@@ -215,3 +215,19 @@ def test_the_migration_adds_the_column_and_keeps_existing_clients(empty_database
     assert "default_acr_values" not in sa.Table("clients", sa.MetaData(), autoload_with=engine).c
     upgrade(url)
     engine.dispose()
+
+
+# -- what the column does at sign-in ------------------------------------------------------------
+
+
+def test_a_client_that_requires_mfa_sends_a_user_without_a_second_factor_to_set_one_up(provider):
+    provider.create_user()  # a student: the role does not require a second factor
+    plain = provider.create_client()
+    strict = provider.create_client(name="Payroll", default_acr_values=[MFA])
+    assert "code=" in plain.sign_in(provider.browser())  # the password is enough here
+
+    browser = provider.browser()
+    page = browser.follow(browser.get(strict.authorization_url()))
+    after_password = browser.follow(browser.submit_login(page))
+    assert after_password.status_code == 200, after_password.headers
+    assert "Set up a second step of sign-in" in after_password.text
