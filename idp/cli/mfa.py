@@ -60,7 +60,7 @@ def _standing_text(standing: Enrolment) -> str:
         return "required, enrolled"
     if standing.forced:
         return "required; the next sign-in forces enrolment"
-    return f"required; in grace ({(standing.signins_left or 0) + 1} sign-in(s) left)"
+    return f"required; in grace ({standing.signins_left} sign-in(s) left)"
 
 
 @users_group.command("reset-mfa")

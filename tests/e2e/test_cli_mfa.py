@@ -31,7 +31,10 @@ def cli(provider, tmp_path, database_url):
 
 def test_factors_lists_what_was_enrolled_and_never_a_secret(provider, cli):
     provider.create_user()
-    assert "second factors of S1000001: none" in cli("users", "factors", "S1000001").stdout
+    before = cli("users", "factors", "S1000001").stdout
+    assert "second factors of S1000001: none" in before and "policy: not required" in before
+    required = cli("users", "factors", "S1000001", mfa_required_roles="student").stdout
+    assert "policy: required; in grace (5 sign-in(s) left)" in required
     secret, codes = enrol_totp(provider, name="Work phone")
     assert codes and len(codes) == 10
 
@@ -108,18 +111,18 @@ def test_mfa_policy_counts_the_users_of_each_role(provider, cli):
     provider.create_user()  # a student: not required
     provider.create_user("E1000001", "eve@example.edu", "Eve", role="employee")  # enrolled
     provider.create_user("E1000002", "emil@example.edu", "Emil", role="employee")  # in grace
-    provider.create_user("E1000003", "erna@example.edu", "Erna", role="employee")  # grace used up
+    provider.create_user("E1000003", "erna@example.edu", "Erna", role="employee")  # grace over
     provider.create_user("E1000004", None, "Ed", role="employee", active=False)  # disabled: not counted
     provider.create_user("V1000001", "vic@example.edu", "Vic", role="vendor")  # reset by the help desk
     enrol_totp(provider, "E1000001")
-    update_user(provider, "E1000003", mfa_grace_signins=5)
+    update_user(provider, "E1000003", mfa_grace_started_at=provider.clock.now() - 30 * 86400)  # 14 days over
     update_user(provider, "V1000001", mfa_enrol_required=True)
 
-    result = cli("users", "mfa-policy", "--json", mfa_required_roles="employee", mfa_grace_days="7")
+    result = cli("users", "mfa-policy", "--json", mfa_required_roles="employee", mfa_grace_days="20")
     assert result.returncode == 0, result.stderr
     status = json.loads(result.stdout)
     assert status["required_roles"] == ["employee"]
-    assert status["grace_days"] == 7 and status["grace_signins"] == 5
+    assert status["grace_days"] == 20 and status["grace_signins"] == 5
     by_role = {r.pop("role"): r for r in status["roles"]}
     assert by_role == {
         "student": {"required": False, "users": 1, "enrolled": 0, "in_grace": 0, "forced": 0, "not_required": 1},
