@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the CLI builds the app (and so imports the rest) only when 
     from idp.core.deps import Deps
     from idp.domain.accounts import Accounts
     from idp.domain.clients.service import Clients
+    from idp.domain.factors.service import Factors
 
 
 class CLIError(click.ClickException):
@@ -114,6 +115,21 @@ class Context:
             source="cli",
         )
 
+    def factors(self, db: Session) -> Factors:
+        """The second-factor use cases on ``db``, audited with ``source: cli`` (the help desk's commands)."""
+        from idp.domain.factors.service import Factors
+
+        d = self.deps
+        return Factors(
+            db=db,
+            settings=d.settings,
+            now=d.clock.now,
+            throttle=d.throttle,
+            notifier=d.notifier,
+            info=self.INFO,
+            source="cli",
+        )
+
     def clients(self, db: Session) -> Clients:
         from idp.domain.clients.service import Clients
 
@@ -128,8 +144,13 @@ class Context:
         )
 
     def close(self) -> None:
-        """Close the database connections (matters when commands run in-process, as in tests)."""
+        """Let queued mail leave (a command's notices go after its commit, on the mail thread), then close
+        the database connections (matters when commands run in-process, as in tests)."""
         if self._app is not None:
+            try:
+                self.deps.postman.wait_idle()
+            except TimeoutError:  # a slow mail server: the mail thread still finishes before the process ends
+                click.echo("warning: mail is still being delivered", err=True)
             self.deps.database.dispose()
 
 
@@ -154,4 +175,4 @@ def read_secret_stdin(what: str) -> str:
     return value
 
 
-from idp.cli import audit, clients, database, keys, mail, serve, throttle, users, users_admin  # noqa: E402,F401  (registers the commands)
+from idp.cli import audit, clients, database, keys, mail, mfa, serve, throttle, users, users_admin  # noqa: E402,F401  (registers the commands)

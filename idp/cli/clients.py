@@ -18,6 +18,7 @@ import click
 from idp.cli import CLIError, Context, main
 from idp.core.errors import ClientOperationError
 from idp.domain.clients.rules import ALGS
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED, MFA_ACR
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -75,6 +76,8 @@ def describe_lines(d: dict[str, Any]) -> list[str]:
         f"grant types:    {' '.join(d['grant_types'])}",
         f"scope:          {d['scope']}",
         f"require PKCE:   {'yes' if d['require_pkce'] else 'no'}",
+        f"default acr:    {' '.join(d.get('default_acr_values') or []) or 'none'}"
+        f"{' (second factor required)' if MFA_ACR in (d.get('default_acr_values') or []) else ''}",
     ]
     lines += [f"redirect_uri:   {u}" for u in d["redirect_uris"]]
     lines += [f"post_logout:    {u}" for u in d["post_logout_redirect_uris"]]
@@ -189,6 +192,19 @@ def _metadata_options(fn: F) -> F:
             help="Whether authorization requests must carry a PKCE code_challenge (S256). New clients: "
             "IDP_REQUIRE_PKCE_DEFAULT (on unless the operator changed it); public clients always require it.",
         ),
+        click.option(
+            "--require-mfa/--no-require-mfa",
+            default=None,
+            help=f"Every sign-in to this client needs a second factor: sets default_acr_values to {MFA_ACR} "
+            "(used when an authorization request has no acr_values). --no-require-mfa clears default_acr_values.",
+        ),
+        click.option(
+            "--default-acr-values",
+            default=None,
+            metavar="VALUES",
+            help=f"default_acr_values, space-separated, each one of {', '.join(ACR_VALUES_SUPPORTED)}; "
+            '"" clears them. Excludes --require-mfa/--no-require-mfa.',
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -218,9 +234,17 @@ def _changes(
     scope: str | None,
     id_token_alg: str | None,
     require_pkce: bool | None,
+    require_mfa: bool | None,
+    default_acr_values: str | None,
 ) -> dict[str, Any]:
     """Only the options given, as RFC 7591 metadata members (None: clear that member)."""
     changes: dict[str, Any] = {}
+    if require_mfa is not None and default_acr_values is not None:
+        raise CLIError("--default-acr-values and --require-mfa/--no-require-mfa exclude each other")
+    if require_mfa is not None:
+        changes["default_acr_values"] = [MFA_ACR] if require_mfa else []
+    if default_acr_values is not None:
+        changes["default_acr_values"] = default_acr_values.replace(",", " ").split()
     if redirect_uris:
         changes["redirect_uris"] = list(redirect_uris)
     if post_logout_uris:

@@ -23,17 +23,24 @@ SUBJECTS = {
     "invite": N_("Your SPOM Login account is ready"),
     "changed": N_("Your SPOM Login password was changed"),
     "device": N_("Approve a new device for SPOM Login"),
+    "recovery_used": N_("A recovery code was used for your SPOM Login account"),
+    "mfa_reset": N_("The second sign-in step of your SPOM Login account was reset"),
 }
+#: Epoch times of a mail's context, shown as ``when`` in the mail's language (``changed_at``: the password
+#: mails; ``at``: the second-factor mails of ``idp.domain.factors.service``).
+TIMES = ("changed_at", "at")
 
 
 def compose(kind: str, lang: str, **context: Any) -> tuple[str, str, str]:
-    """(subject, text, html) for a mail ``kind`` (reset, invite, changed, device) in ``lang``, from the same
-    gettext catalogues as the pages; a ``changed_at`` epoch time becomes ``when`` in that language."""
+    """(subject, text, html) for a mail ``kind`` (reset, invite, changed, device, recovery_used, mfa_reset) in
+    ``lang``, from the same gettext catalogues as the pages; a ``changed_at`` or ``at`` epoch time becomes
+    ``when`` in that language."""
     lang = lang if lang in LANGUAGES else DEFAULT
     with force_locale(lang):
         subject = gettext(SUBJECTS[kind])
-        if "changed_at" in context:
-            context["when"] = when(context.pop("changed_at"), "long")
+        for name in TIMES:
+            if name in context:
+                context["when"] = when(context.pop(name), "long")
         context.update(lang=lang, subject=subject)
         text = render_template(f"mail/{kind}.txt", **context)
         html = render_template(f"mail/{kind}.html", **context)

@@ -70,6 +70,9 @@ EXPECTED_ROUTES = {
     ("/admin/api/users", "admin.list_users"),
     ("/admin/api/users/<sub>", "admin.get_user"),
     ("/admin/api/users/<sub>", "admin.update_user"),
+    ("/admin/api/users/<sub>/factors", "admin.user_factors"),
+    ("/admin/api/users/<sub>/reset-mfa", "admin.reset_mfa"),
+    ("/admin/api/mfa-policy", "admin.mfa_policy"),
     ("/admin/api/audit", "admin.audit_events"),
 }
 

@@ -20,6 +20,7 @@ from idp.core.errors import ClientMetadataError
 from idp.core.outbound import policy as outbound_policy
 from idp.core.outbound.policy import AllowList, OutboundError, target_of
 from idp.core.tokens import keyed_hash, new_id, new_token
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED
 from idp.storage.sql.models import Client
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -100,6 +101,9 @@ class ClientSpec:
     #: The authorization request must carry a PKCE challenge; None = the operator's default
     #: (``IDP_REQUIRE_PKCE_DEFAULT``); public clients always require it.
     require_pkce: bool | None = None
+    #: ``acr`` values asked for when an authorization request has no ``acr_values`` (OpenID Connect
+    #: Dynamic Registration §2); ``["urn:spom:acr:mfa"]`` requires a second factor. None or empty: none.
+    default_acr_values: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.token_endpoint_auth_method is None:
@@ -125,6 +129,7 @@ class ClientSpec:
             if len(self.allowed_cors_origins) > MAX_URIS:
                 raise ClientMetadataError("allowed_cors_origins", f"at most {MAX_URIS} origins")
             self.allowed_cors_origins = list(dict.fromkeys(normalize_origin(o) for o in self.allowed_cors_origins))
+        self.default_acr_values = check_acr_values(self.default_acr_values)
 
     def _validate_grants(self) -> None:
         if not self.grant_types:
@@ -188,6 +193,20 @@ class ClientSpec:
                 )
         if ADMIN_SCOPE in tokens and self.grant_types != ["client_credentials"]:
             raise ClientMetadataError("scope", f"{ADMIN_SCOPE} is only for client_credentials admin clients")
+
+
+def check_acr_values(values: object) -> list[str] | None:
+    """``default_acr_values``: a list of the ``acr`` values this provider issues (``ACR_VALUES_SUPPORTED``),
+    without repeats; an empty list or None means no default."""
+    if values is None:
+        return None
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ClientMetadataError("default_acr_values", "must be an array of strings")
+    if any(v not in ACR_VALUES_SUPPORTED for v in values):
+        raise ClientMetadataError(
+            "default_acr_values", f"each value must be one of {', '.join(ACR_VALUES_SUPPORTED)} (acr_values_supported)"
+        )
+    return list(dict.fromkeys(values)) or None
 
 
 def _uri_error(field_name: str) -> str:
@@ -375,6 +394,8 @@ def spec_from_metadata(
         raise ClientMetadataError("request", "the body must be a JSON object of client metadata")
     if "allowed_cors_origins" in data and data["allowed_cors_origins"] is None:
         data = {k: v for k, v in data.items() if k != "allowed_cors_origins"}  # null: back to the default
+    # Omitted: kept as stored on an update (like require_pkce); null or []: no default acr values.
+    default_acr_values = data.get("default_acr_values", defaults.default_acr_values if defaults else None)
     for name in _REFUSED:
         if name in data and not privileged:
             raise ClientMetadataError(name, "only the identity team can set this")
@@ -412,6 +433,7 @@ def spec_from_metadata(
         allowed_cors_origins=list(data["allowed_cors_origins"]) if "allowed_cors_origins" in data else None,
         info=info,
         require_pkce=require_pkce,
+        default_acr_values=default_acr_values,
     )
     if not privileged:
         kept = set(defaults.scope.split()) if defaults else set()
@@ -460,7 +482,7 @@ def client_metadata(row: Client) -> dict[str, Any]:
     }
     if not row.public and row.token_endpoint_auth_method in SECRET_METHODS:
         body["client_secret_expires_at"] = 0  # RFC 7591 §3.2.1: 0 = does not expire
-    for name in ("jwks", "jwks_uri", "backchannel_logout_uri"):
+    for name in ("jwks", "jwks_uri", "backchannel_logout_uri", "default_acr_values"):
         value = getattr(row, name, None)
         if value is not None:
             body[name] = value
@@ -518,6 +540,7 @@ def apply_spec(
     row.jwks, row.jwks_uri, row.info = spec.jwks, spec.jwks_uri, dict(spec.info)
     row.backchannel_logout_uri = spec.backchannel_logout_uri
     row.allowed_cors_origins = None if spec.allowed_cors_origins is None else list(spec.allowed_cors_origins)
+    row.default_acr_values = list(spec.default_acr_values) if spec.default_acr_values else None
     if row.token_endpoint_auth_method not in SECRET_METHODS:
         row.secret_hash = row.previous_secret_hash = row.previous_secret_expires_at = None
         return None
@@ -547,6 +570,7 @@ def spec_of(row: Client) -> ClientSpec:
         allowed_cors_origins=None if row.allowed_cors_origins is None else list(row.allowed_cors_origins),
         info=dict(row.info or {}),
         require_pkce=row.require_pkce,
+        default_acr_values=list(row.default_acr_values) if row.default_acr_values else None,
     )
 
 

@@ -81,6 +81,7 @@ class Clients:
             redirect_uris=row.redirect_uris,
             trusted=row.trusted,
             require_pkce=row.require_pkce,
+            default_acr_values=row.default_acr_values,
         )
         return row, secret, rat
 

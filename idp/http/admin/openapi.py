@@ -20,6 +20,7 @@ from idp.domain.clients.rules import (
     MAX_URIS,
     RESPONSE_TYPES,
 )
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED, MFA_ACR
 
 URI = {"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH}
 URIS = {"type": "array", "items": URI, "maxItems": MAX_URIS}
@@ -60,6 +61,13 @@ METADATA: dict[str, Any] = {
             "type": "boolean",
             "description": "Authorization requests must carry a PKCE code_challenge (S256). Default for new "
             "clients: IDP_REQUIRE_PKCE_DEFAULT; always true for public clients.",
+        },
+        "default_acr_values": {
+            "type": ["array", "null"],
+            "items": {"enum": list(ACR_VALUES_SUPPORTED)},
+            "description": f'acr values asked for when an authorization request has no acr_values; ["{MFA_ACR}"]: '
+            "every sign-in to this client needs a second factor. null or []: none (responses then omit it). "
+            "Omitted in a PATCH: kept.",
         },
         "client_uri": URI,
         "logo_uri": URI,
@@ -174,6 +182,49 @@ USER_CHANGES = {
     "user.locale_changed). Any other member is a 400 `read_only` problem.",
     "additionalProperties": False,
     "properties": {"locale": LOCALE},
+}
+
+FACTOR = {
+    "type": "object",
+    "description": "A second factor as operators see it: never its secret or key.",
+    "required": ["id", "kind", "name", "created_at", "last_used_at"],
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"enum": ["totp", "passkey"]},
+        "name": {"type": "string"},
+        "created_at": TIME,
+        "last_used_at": NULLABLE_TIME,
+        "backup_eligible": {"type": "boolean", "description": "Passkeys: may be synced to other devices."},
+        "backup_state": {"type": "boolean", "description": "Passkeys: is synced."},
+        "aaguid": {"type": "string", "description": "Passkeys: the authenticator model."},
+    },
+}
+COUNT = {"type": "integer", "minimum": 0}
+MFA_ROLE = {
+    "type": "object",
+    "description": "Enabled users of a role: `enrolled` have a second factor; `in_grace` may still sign in "
+    "without one; `forced` must set one up at the next sign-in (grace over, or reset by the help desk); "
+    "`not_required` are not asked. The four add up to `users`.",
+    "required": ["role", "required", "users", "enrolled", "in_grace", "forced", "not_required"],
+    "properties": {
+        "role": {"type": "string"},
+        "required": {"type": "boolean", "description": "The role is in IDP_MFA_REQUIRED_ROLES."},
+        "users": COUNT,
+        "enrolled": COUNT,
+        "in_grace": COUNT,
+        "forced": COUNT,
+        "not_required": COUNT,
+    },
+}
+MFA_POLICY = {
+    "type": "object",
+    "required": ["required_roles", "grace_days", "grace_signins", "roles"],
+    "properties": {
+        "required_roles": {"type": "array", "items": {"type": "string"}, "description": "IDP_MFA_REQUIRED_ROLES."},
+        "grace_days": {"type": "integer", "description": "IDP_MFA_GRACE_DAYS."},
+        "grace_signins": {"type": "integer", "description": "IDP_MFA_GRACE_SIGNINS."},
+        "roles": {"type": "array", "items": MFA_ROLE},
+    },
 }
 
 EVENT = {
@@ -395,6 +446,67 @@ PATHS = {
             requestBody=_body(_ref("UserChanges")),
         ),
     },
+    "/admin/api/users/{sub}/factors": {
+        "get": _op(
+            "listUserFactors",
+            "The user's second factors (never a secret or key) and how many unused recovery codes remain.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["factors", "recovery_codes_left"],
+                        "properties": {
+                            "factors": {"type": "array", "items": _ref("Factor")},
+                            "recovery_codes_left": COUNT,
+                        },
+                    },
+                    "The factors.",
+                ),
+                "404": _problem("No such user."),
+            },
+            parameters=[SUB],
+        ),
+    },
+    "/admin/api/users/{sub}/reset-mfa": {
+        "post": _op(
+            "resetUserMfa",
+            "The help desk's reset: every second factor and recovery code is removed, the next sign-in asks "
+            "for a new one before anything else (no grace), the user is told by e-mail. Audited as mfa.reset "
+            "with the reason.",
+            {
+                "200": _json(
+                    {"type": "object", "required": ["factors_removed"], "properties": {"factors_removed": COUNT}},
+                    "Done.",
+                ),
+                "404": _problem("No such user."),
+                **BODY_ERRORS,
+                "400": _problem("`reason_required`: no reason given; `invalid_parameter`: the reason is too long."),
+            },
+            parameters=[SUB],
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "required": ["reason"],
+                    "properties": {
+                        "reason": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 500,
+                            "description": "Why (e.g. a ticket number); kept in the audit trail and told to the user.",
+                        }
+                    },
+                }
+            ),
+        ),
+    },
+    "/admin/api/mfa-policy": {
+        "get": _op(
+            "getMfaPolicy",
+            "Who must sign in with a second factor: the settings, and per role how many enabled users are "
+            "enrolled, in grace, forced to enrol or not asked.",
+            {"200": _json(_ref("MfaPolicy"), "The policy and counts.")},
+        ),
+    },
     "/admin/api/audit": {
         "get": _op(
             "listAuditEvents",
@@ -446,6 +558,8 @@ def document() -> dict[str, Any]:
                 "User": USER,
                 "UserChanges": USER_CHANGES,
                 "AuditEvent": EVENT,
+                "Factor": FACTOR,
+                "MfaPolicy": MFA_POLICY,
             },
             "securitySchemes": {
                 "adminToken": {
@@ -454,7 +568,8 @@ def document() -> dict[str, Any]:
                         "clientCredentials": {
                             "tokenUrl": "/token",
                             "scopes": {
-                                "idp:admin": "Administer clients, read users and set their language, read audit."
+                                "idp:admin": "Administer clients, read users and set their language, list and "
+                                "reset their second factors, read audit."
                             },
                         }
                     },

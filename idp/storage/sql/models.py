@@ -81,6 +81,10 @@ class Client(Base):
     #: Browser origins that may call /token, /userinfo, /revoke and /introspect (CORS); NULL = the
     #: default (a public client: the origins of its redirect URIs; a confidential one: none).
     allowed_cors_origins: Mapped[list | None] = mapped_column(JSON, default=None)
+    #: OpenID Connect Dynamic Registration §2 ``default_acr_values``: the ``acr`` values asked for when an
+    #: authorization request carries no ``acr_values`` (``["urn:spom:acr:mfa"]``: a second factor is
+    #: required); NULL = none.
+    default_acr_values: Mapped[list | None] = mapped_column(JSON, default=None)
     #: "web" or "native" (OpenID Connect Dynamic Registration §2); native apps may use private-use schemes.
     application_type: Mapped[str] = mapped_column(String(10), default="web")
     #: Informational RFC 7591 metadata: client_uri, logo_uri, tos_uri, policy_uri, contacts, software_*.
