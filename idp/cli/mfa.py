@@ -30,12 +30,12 @@ REASON_MAX = 500
 def factors(obj: Context, login: str, as_json: bool) -> None:
     """List the second factors of LOGIN (registration number or e-mail): kind, name, when created and
     last used, id. Never a secret or key. Then how many unused recovery codes are left."""
-    from idp.http.admin.views import factor_summary
+    from idp.domain.factors.service import describe_factor
 
     with obj.transaction() as db:
         user = _user_or_fail(db, login)
         use_cases = obj.factors(db)
-        found = [factor_summary(f) for f in use_cases.factors_of(user)]
+        found = [describe_factor(f, iso=True) for f in use_cases.factors_of(user)]
         left = use_cases.recovery_codes_left(user)
         standing = use_cases.standing(user)
     if as_json:
@@ -103,10 +103,10 @@ def mfa_policy(obj: Context, as_json: bool) -> None:
     """Who must sign in with a second factor: per role, whether IDP_MFA_REQUIRED_ROLES requires it, and
     how many enabled users are enrolled, in their grace period, forced to enrol at the next sign-in
     (grace over, or reset by the help desk), or not asked."""
-    from idp.http.admin.views import mfa_policy_status
+    from idp.domain.factors.service import policy_status
 
     with obj.transaction() as db:
-        status = mfa_policy_status(db, obj.settings, obj.deps.now())
+        status = policy_status(db, obj.settings, obj.deps.now())
     if as_json:
         click.echo(json.dumps(status))
         return

@@ -231,3 +231,13 @@ def test_a_client_that_requires_mfa_sends_a_user_without_a_second_factor_to_set_
     after_password = browser.follow(browser.submit_login(page))
     assert after_password.status_code == 200, after_password.headers
     assert "Set up a second step of sign-in" in after_password.text
+
+
+def test_a_request_cannot_lower_the_clients_registered_minimum(provider):
+    provider.create_user()
+    strict = provider.create_client(name="Payroll", default_acr_values=[MFA])
+    browser = provider.browser()
+    page = browser.follow(browser.get(strict.authorization_url(acr_values="urn:spom:acr:pwd")))
+    after_password = browser.follow(browser.submit_login(page))
+    assert "Set up a second step of sign-in" in after_password.text
+    assert "code=" not in (after_password.headers.get("Location") or "")

@@ -17,9 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from idp.core import metrics
+from idp.core.clock import utc
 from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.core.ports import Notifier, Throttle
 from idp.core.request import RequestInfo
+from idp.core.roles import ROLES
 from idp.core.settings import Settings
 from idp.core.text import Text
 from idp.core.tokens import new_id
@@ -63,18 +65,55 @@ def check_name(name: str, default: Text) -> str:
     return name or str(default)
 
 
-def describe_factor(factor: Factor) -> dict[str, Any]:
-    """What operators see of a factor (never its secret or key), in ``idp users factors`` and the API."""
+def describe_factor(factor: Factor, *, iso: bool = False) -> dict[str, Any]:
+    """What operators see of a factor (never its secret or key), in ``idp users factors`` and the
+    admin API; ``iso``: times as ISO 8601 UTC (the JSON forms) instead of epoch seconds."""
+    when = _iso if iso else (lambda ts: ts)
     described: dict[str, Any] = {
         "id": factor.id,
         "kind": factor.kind,
         "name": factor.name,
-        "created_at": factor.created_at,
-        "last_used_at": factor.last_used_at,
+        "created_at": when(factor.created_at),
+        "last_used_at": when(factor.last_used_at),
     }
     if factor.kind == factor_repo.PASSKEY:
         described.update(backup_eligible=factor.backup_eligible, backup_state=factor.backup_state, aaguid=factor.aaguid)
     return described
+
+
+def _iso(ts: float | None) -> str | None:
+    return None if ts is None else utc(ts).isoformat().replace("+00:00", "Z")
+
+
+#: A user's standing as ``policy_status`` counts it.
+MFA_STATES = ("enrolled", "in_grace", "forced", "not_required")
+
+
+def _state(standing: policy.Enrolment) -> str:
+    if standing.enrolled:
+        return "enrolled"
+    if standing.forced:
+        return "forced"
+    return "in_grace" if standing.in_grace else "not_required"
+
+
+def policy_status(db: Session, settings: Settings, now: float) -> dict[str, Any]:
+    """Per role: whether ``IDP_MFA_REQUIRED_ROLES`` requires a second factor, and how many enabled users
+    have one (``enrolled``), may still sign in without (``in_grace``), must set one up before anything
+    else (``forced``: grace over, or a helpdesk reset) or are not asked (``not_required``). Shared by
+    ``GET /admin/api/mfa-policy`` and ``idp users mfa-policy``."""
+    counts = {role: dict.fromkeys(("users", *MFA_STATES), 0) for role in ROLES}
+    for user, enrolled in factor_repo.active_users_with_factor_flag(db):
+        row = counts.setdefault(user.role, dict.fromkeys(("users", *MFA_STATES), 0))
+        row["users"] += 1
+        row[_state(policy.enrolment(user, settings.mfa, enrolled=enrolled, now=now))] += 1
+    mfa = settings.mfa
+    return {
+        "required_roles": list(mfa.required_roles),
+        "grace_days": mfa.grace_days,
+        "grace_signins": mfa.grace_signins,
+        "roles": [{"role": role, "required": role in mfa.required_roles, **c} for role, c in counts.items()],
+    }
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,14 @@ from collections.abc import Mapping
 from typing import Any, overload
 
 from flask import Response, jsonify, request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
-from idp.core.roles import ROLES
-from idp.core.settings import Settings
 from idp.domain.accounts import UnsupportedLanguage, check_locale, describe_user
 from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
-from idp.domain.factors import policy
-from idp.domain.factors.service import FactorError, describe_factor
+from idp.domain.factors.service import FactorError, describe_factor, policy_status
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, bp, now
 from idp.http.admin.openapi import document
@@ -28,7 +23,7 @@ from idp.http.context import deps
 from idp.storage.sql import audit
 from idp.storage.sql import clients as client_repo
 from idp.storage.sql import users as user_repo
-from idp.storage.sql.models import AuditEvent, Client, Factor, User
+from idp.storage.sql.models import AuditEvent, Client, User
 
 MAX_LIMIT = 200
 #: Longest reason of a second-factor reset (kept in the audit trail and the user's mail).
@@ -245,20 +240,13 @@ def update_user(sub: str) -> Response:
     return jsonify(_user(row))
 
 
-def factor_summary(factor: Factor) -> dict[str, Any]:
-    """``describe_factor`` with ISO 8601 times (the API's and ``idp users factors --json``'s form)."""
-    described = describe_factor(factor)
-    described.update(created_at=_iso(factor.created_at), last_used_at=_iso(factor.last_used_at))
-    return described
-
-
 @bp.get("/users/<sub>/factors")
 def user_factors(sub: str) -> Response:
     """The user's second factors (never a secret or key) and how many unused recovery codes remain."""
     row, factors = _user_row(sub), usecases.factors(source=actor())
     return jsonify(
         {
-            "factors": [factor_summary(f) for f in factors.factors_of(row)],
+            "factors": [describe_factor(f, iso=True) for f in factors.factors_of(row)],
             "recovery_codes_left": factors.recovery_codes_left(row),
         }
     )
@@ -286,39 +274,7 @@ def reset_mfa(sub: str) -> Response:
 @bp.get("/mfa-policy")
 def mfa_policy() -> Response:
     d = deps()
-    return jsonify(mfa_policy_status(uow.session(), d.settings, d.now()))
-
-
-MFA_STATES = ("enrolled", "in_grace", "forced", "not_required")
-
-
-def _mfa_state(standing: policy.Enrolment) -> str:
-    if standing.enrolled:
-        return "enrolled"
-    if standing.forced:
-        return "forced"
-    return "in_grace" if standing.in_grace else "not_required"
-
-
-def mfa_policy_status(db: Session, settings: Settings, now: float) -> dict[str, Any]:
-    """Per role: whether ``IDP_MFA_REQUIRED_ROLES`` requires a second factor, and how many enabled users
-    have one (``enrolled``), may still sign in without (``in_grace``), must set one up before anything
-    else (``forced``: grace over, or a helpdesk reset) or are not asked (``not_required``). Shared by
-    ``GET /admin/api/mfa-policy`` and ``idp users mfa-policy``."""
-    counts = {role: dict.fromkeys(("users", *MFA_STATES), 0) for role in ROLES}
-    has_factor = select(Factor.id).where(Factor.user_id == User.id).exists()
-    query = select(User, has_factor).where(User.active.is_(True)).execution_options(yield_per=500)
-    for user, enrolled in db.execute(query):
-        row = counts.setdefault(user.role, dict.fromkeys(("users", *MFA_STATES), 0))
-        row["users"] += 1
-        row[_mfa_state(policy.enrolment(user, settings.mfa, enrolled=bool(enrolled), now=now))] += 1
-    mfa = settings.mfa
-    return {
-        "required_roles": list(mfa.required_roles),
-        "grace_days": mfa.grace_days,
-        "grace_signins": mfa.grace_signins,
-        "roles": [{"role": role, "required": role in mfa.required_roles, **c} for role, c in counts.items()],
-    }
+    return jsonify(policy_status(uow.session(), d.settings, d.now()))
 
 
 @bp.get("/audit")

@@ -254,11 +254,10 @@ def _context(
 
 def _mfa_wanted(acr_values: str | None, client: Any, standing: Callable[[], Enrolment | None]) -> bool:
     """Must the session have shown a second factor for this request? When the request asks for it
-    (``acr_values``), the client registered it (``default_acr_values``, used only when the request
-    names none: Core §3.1.2.1 voluntary claims, RFC 7591), or the user has a factor or a role that
-    requires one (so that a session made before the factor existed is stepped up)."""
-    asked = acr_values if acr_values else " ".join(getattr(client.row, "default_acr_values", None) or [])
-    if mfa_policy.requires_mfa(asked):
+    (``acr_values``), when the client registered it (``default_acr_values``: a minimum here, which a
+    request cannot lower by naming ``urn:spom:acr:pwd``), or when the user has a factor (so that a
+    session made before the factor existed is stepped up)."""
+    if mfa_policy.requires_mfa(acr_values) or mfa_policy.requires_mfa(" ".join(client.row.default_acr_values or [])):
         return True
     found = standing()
     return found is not None and found.enrolled

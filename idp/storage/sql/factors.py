@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from idp.storage.sql.database import rowcount
-from idp.storage.sql.models import Factor, RecoveryCode
+from idp.storage.sql.models import Factor, RecoveryCode, User
 
 TOTP, PASSKEY = "totp", "passkey"
 
@@ -78,3 +80,11 @@ def use_recovery_code(db: Session, user_id: int, code_hash: str, now: float) -> 
         .values(used_at=now)
     )
     return rowcount(result) == 1
+
+
+def active_users_with_factor_flag(db: Session) -> Iterator[tuple[User, bool]]:
+    """Every enabled user with whether they have a second factor (one query, streamed)."""
+    has_factor = select(Factor.id).where(Factor.user_id == User.id).exists()
+    query = select(User, has_factor).where(User.active.is_(True)).execution_options(yield_per=500)
+    for user, enrolled in db.execute(query):
+        yield user, bool(enrolled)
