@@ -42,8 +42,11 @@ def provisioning_uri(secret: str, *, account: str, issuer: str) -> str:
 
 
 def qr_svg(uri: str) -> str:
-    """The URI as an inline SVG QR code, scaled for a phone camera at arm's length."""
-    return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff"))
+    """The URI as an inline SVG QR code: a viewBox (the page's CSS sizes it, never cropping it), the
+    standard quiet zone of 4 modules, and hidden from screen readers, for whom the key is written out
+    next to it."""
+    svg = str(segno.make(uri, error="m").svg_inline(omitsize=True, border=4, dark="#000", light="#fff"))
+    return svg.replace("<svg ", '<svg aria-hidden="true" focusable="false" ', 1)
 
 
 def step_at(now: float) -> int:
