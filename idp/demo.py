@@ -55,6 +55,9 @@ DEMO_HELP_CONTACT = {
     "IDP_HELP_CONTACT_PHONE": "+49 30 1234567",
     "IDP_HELP_CONTACT_HOURS": "Mon–Fri 8:00–18:00",
 }
+#: Employees must use a second factor, after one sign-in of grace (so the demo shows the notice, then
+#: the enrolment); the operator's own ``IDP_MFA_*`` variables win.
+DEMO_MFA = {"IDP_MFA_REQUIRED_ROLES": "employee", "IDP_MFA_GRACE_SIGNINS": "1"}
 #: (key, client name, environment prefix of the app, python module that serves it)
 DEMO_APPS = [
     ("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
@@ -247,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("IDP_ISSUER", issuer)
     allow_loopback(os.environ)
     example_help_contact(os.environ)
+    for name, value in DEMO_MFA.items():
+        os.environ.setdefault(name, value)
     urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
     first_run = not (Path(Settings.from_env().server.instance_dir) / "demo_clients.json").exists()
     creds = seed(urls)
@@ -263,6 +268,7 @@ SPOM Login demo
   Password for every demo user: {DEMO_PASSWORD}{unless_changed}
     student   S1000001  (ada@example.edu)      dashboard: modules, assessments
     employee  E2000001  (grace@example.edu)    dashboard: teaching; portal: approvals
+              (employees need a second step: after one sign-in, an authenticator app or a passkey)
     vendor    V3000001  (orders@acme.example)  dashboard: induction; portal: orders
   Clients:          {", ".join(f"{k}={v['client_id']}" for k, v in creds.items())}
                     (secrets in {Path(os.environ.get("IDP_INSTANCE_DIR", "instance")) / "demo_clients.json"})

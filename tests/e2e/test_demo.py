@@ -44,6 +44,7 @@ def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
     assert "Password for every demo user: spom-demo-password\n" in first.stdout
     assert "Password for every demo user: spom-demo-password (unless changed)\n" in second.stdout
     assert set(creds) == {"dashboard", "portal"}
+    assert "employees need a second step" in second.stdout
     for text in (
         "S1000001",
         "E2000001",
