@@ -73,6 +73,7 @@ def test_enrolment_on_the_account_page_shows_a_qr_code_and_ten_recovery_codes_on
     assert "Pixel 8" in account.text and "10 unused recovery codes left" in account.text
     assert not any(c in account.text for c in codes)  # shown once only
     assert [e.details["factor"] for e in provider.audit_events("factor.enrolled")] == ["totp"]
+    assert "Sign-in method added" in account.text  # the user's own "Recent activity"
 
 
 def test_the_secret_is_stored_sealed_not_in_clear(provider):
@@ -327,3 +328,33 @@ def test_a_password_reset_leaves_the_second_step_in_place(provider):
     assert browser.post(fields.pop("_action"), data=fields).status_code in (302, 303)
     after = password_sign_in(provider.browser(), password="a brand new passphrase 2026")
     assert "/login/second-factor" in after.headers["Location"]  # ASVS 6.4.3: the reset skips nothing
+
+
+def mfa_count(provider, factor: str, outcome: str) -> float:
+    """``idp_mfa_events_total`` as an operator's scrape shows it (the counters live for the process)."""
+    metrics = requests.get(provider.url + "/metrics", timeout=5).text
+    found = re.search(rf'^idp_mfa_events_total{{factor="{factor}",outcome="{outcome}"}} (\S+)$', metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_the_user_sees_the_second_steps_in_recent_activity_and_operators_count_them(make_provider):
+    provider = make_provider(metrics_networks=("127.0.0.1/32",))
+    browser = provider.browser()
+    secret, _codes = signed_in_with_totp(provider, browser)
+    used, failed = mfa_count(provider, "totp", "used"), mfa_count(provider, "code", "failed")
+    other = provider.browser()
+    page = other.follow(password_sign_in(other))
+    page = submit_code(other, page, "000000" if code(secret, provider.clock.now()) != "000000" else "111111")
+    submit_code(other, page, code(secret, provider.clock.now()))
+    activity = browser.get("/account").text.split('id="activity-h"')[1]
+    for label in (
+        "Sign-in method added",
+        "Password correct, second step asked",
+        "Wrong code or refused passkey",
+        "Second step of sign-in completed",
+    ):
+        assert label in activity, label
+    events = provider.audit_events("factor.used")
+    assert events and events[0].ip == "127.0.0.1"
+    assert mfa_count(provider, "totp", "used") == used + 1
+    assert mfa_count(provider, "code", "failed") == failed + 1
