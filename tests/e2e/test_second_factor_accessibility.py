@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.test_accessibility import VIEWPORTS, axe_source, check, new_page  # noqa: F401  (fixture)
+from tests.e2e.test_target_size import MEASURE, MINIMUM
 from tests.support.factors import code
 from tests.support.helpers import PASSWORD
 
@@ -19,6 +20,14 @@ def sign_in(page, url: str) -> None:
     page.locator("#username").fill("E1000001")
     page.locator("#password").fill(PASSWORD)
     page.locator("form[action$='/login'] button[type=submit]").click()
+
+
+def checked(page, axe_source: str, name: str, viewport: str) -> None:
+    """axe, and at phone width the 44 px targets of docs/ux.md (``test_target_size``)."""
+    check(page, axe_source, name)
+    if viewport == "phone":
+        small = [t for t in page.evaluate(MEASURE) if not t["inSentence"] and min(t["width"], t["height"]) < MINIMUM]
+        assert not small, f"{name}: {small}"
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
@@ -33,19 +42,19 @@ def test_second_factor_pages_have_no_serious_accessibility_violations(
     try:
         sign_in(page, site.url)
         expect(page.locator("#grace-left")).to_be_visible()
-        check(page, axe_source, f"mfa-grace-{tag}")
+        checked(page, axe_source, f"mfa-grace-{tag}", viewport)
 
         page.goto(site.url + "/account/factors/add")
         expect(page.locator(".qr svg")).to_be_visible()
-        check(page, axe_source, f"mfa-account-add-{tag}")
+        checked(page, axe_source, f"mfa-account-add-{tag}", viewport)
         page.locator("#totp-code").fill(code(page.locator("code.secret").inner_text().replace(" ", ""), clock.now()))
         page.locator("form[action$='/account/factors/totp'] button[type=submit]").click()
         expect(page.locator("ol.recovery-codes li")).to_have_count(10)
-        check(page, axe_source, f"mfa-recovery-codes-{tag}")
+        checked(page, axe_source, f"mfa-recovery-codes-{tag}", viewport)
 
         page.goto(site.url + "/account")
         expect(page.locator("ul.factors li")).to_have_count(1)
-        check(page, axe_source, f"mfa-account-{tag}")
+        checked(page, axe_source, f"mfa-account-{tag}", viewport)
 
         page.context.clear_cookies()
         clock.advance(90)
@@ -54,10 +63,10 @@ def test_second_factor_pages_have_no_serious_accessibility_violations(
         page.locator("#code").fill("12")
         page.locator("form[action$='/login/second-factor'] button[type=submit]").click()
         expect(page.locator("#form-error")).to_be_visible()
-        check(page, axe_source, f"mfa-second-step-{tag}")
+        checked(page, axe_source, f"mfa-second-step-{tag}", viewport)
         page.locator("a[href*='method=recovery']").click()
         expect(page.locator("#code")).to_have_attribute("autocomplete", "off")
-        check(page, axe_source, f"mfa-recovery-{tag}")
+        checked(page, axe_source, f"mfa-recovery-{tag}", viewport)
     finally:
         page.context.close()
 
@@ -70,6 +79,6 @@ def test_the_forced_enrolment_page_has_no_serious_accessibility_violations(make_
     try:
         sign_in(page, site.url)
         expect(page.locator(".qr svg")).to_be_visible()
-        check(page, axe_source, f"mfa-enrol-forced-{lang}-phone")
+        checked(page, axe_source, f"mfa-enrol-forced-{lang}-phone", "phone")
     finally:
         page.context.close()
