@@ -242,7 +242,7 @@ def _context(
         ),
         # Only results made by the user and session signed in now count (interactions module).
         login_done=bool(interaction and interaction.login_done_by(signed_in)),
-        mfa_wanted=lambda: signed_in is not None and _mfa_wanted(data.get("acr_values"), client, standing),
+        mfa_wanted=lambda: signed_in is not None and _mfa_wanted(data.get("acr_values"), client, signed_in, standing),
         enrolment_forced=lambda: (
             signed_in is not None
             and mfa_policy.may_be_forced(signed_in.user, settings.mfa)
@@ -252,13 +252,18 @@ def _context(
     )
 
 
-def _mfa_wanted(acr_values: str | None, client: Any, standing: Callable[[], Enrolment | None]) -> bool:
+def _mfa_wanted(
+    acr_values: str | None, client: Any, signed_in: SignedIn, standing: Callable[[], Enrolment | None]
+) -> bool:
     """Must the session have shown a second factor for this request? When the request asks for it
     (``acr_values``), when the client registered it (``default_acr_values``: a minimum here, which a
-    request cannot lower by naming ``urn:spom:acr:pwd``), or when the user has a factor (so that a
-    session made before the factor existed is stepped up)."""
+    request cannot lower by naming ``urn:spom:acr:pwd``), or when the user's role requires one and the
+    user has one now (a session from the grace is stepped up once the factor exists). Only that last
+    case costs a query, and only for users of such a role: the SSO path of everyone else stays one."""
     if mfa_policy.requires_mfa(acr_values) or mfa_policy.requires_mfa(" ".join(client.row.default_acr_values or [])):
         return True
+    if not mfa_policy.may_be_forced(signed_in.user, deps().settings.mfa):
+        return False
     found = standing()
     return found is not None and found.enrolled
 
