@@ -11,6 +11,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.test_accessibility import axe_source, check  # noqa: F401  (the axe fixture and check)
 from tests.support.apps import start_apps
 from tests.support.constants import ROOT
 from tests.support.factors import code
@@ -21,7 +22,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    context = browser.new_context(viewport={"width": 1200, "height": 900}, bypass_csp=True)  # axe is injected
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
@@ -89,7 +90,7 @@ def test_an_employee_is_made_to_enrol_then_signs_in_with_password_and_code(make_
 
 
 @pytest.mark.parametrize("lang", ["en", "de"])
-def test_the_dashboard_steps_a_password_session_up_in_place(make_provider, tmp_path, clock, page, lang):
+def test_the_dashboard_steps_a_password_session_up_in_place(make_provider, tmp_path, clock, page, lang, axe_source):
     apps = start_apps(make_provider, tmp_path, clock)
     try:
         provider, dashboard = apps.provider, apps.dashboard
@@ -109,7 +110,7 @@ def test_the_dashboard_steps_a_password_session_up_in_place(make_provider, tmp_p
         expect(page.locator("#amr")).to_contain_text("pwd")
         expect(page.locator("#amr")).to_contain_text("otp")
         expect(page.locator("#amr")).to_contain_text("mfa")
-        shoot(page, f"mfa-step-up-result-{lang}")
+        check(page, axe_source, f"mfa-step-up-result-{lang}")  # axe, and the screenshot
     finally:
         apps.close()
 
