@@ -152,6 +152,19 @@ def test_two_passkeys_are_added_and_named_on_the_account_page(provider, page):
     assert [e.details["name"] for e in enrolled] == ["Laptop", "Phone"]
 
 
+def test_adding_a_passkey_needs_a_recent_sign_in(provider, page):
+    """A passkey signs in alone: a session left open (or taken over) cannot add one without a fresh sign-in."""
+    Authenticator(page)
+    sign_in_with_password(page, provider.url + "/login")
+    provider.clock.advance(901)
+    page.goto(provider.url + "/account")
+    add_passkey(page, "Laptop")
+    expect(page.locator("#passkey-alert")).to_have_text(
+        "For your security, adding a passkey needs a recent sign-in. Sign out, sign in again, and then add the passkey."
+    )
+    assert events(provider, audit.FACTOR_ENROLLED) == []
+
+
 def test_password_then_passkey_as_the_second_step_of_an_apps_sign_in(provider, page):
     page.add_init_script(NO_AUTOFILL)
     Authenticator(page)

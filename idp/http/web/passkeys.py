@@ -33,8 +33,14 @@ from idp.http.web.signin_flow import Subject, finish, passwordless, subject
 account.NOTICES["passkey_added"] = _l("Your passkey was added.")
 TEXT = {
     "signed_out": _l("You are no longer signed in. Sign in again, then add the passkey."),
+    "not_recent": _l(
+        "For your security, adding a passkey needs a recent sign-in. Sign out, sign in again, and then add the passkey."
+    ),
     "purpose": _l("This passkey request is not valid. Reload the page and try again."),
 }
+#: A passkey signs in alone: adding one on the account page needs a sign-in (or second step) this recent,
+#: so that a session taken over later (an unlocked computer, a stolen cookie) cannot plant one.
+RECENT_SECONDS = 900
 #: ``purpose`` of an options request: add on the account page, add during enrolment, second step, alone.
 PURPOSES = ("account", "enrol", "second_factor", "signin")
 
@@ -67,6 +73,8 @@ def passkey_options() -> ResponseReturnValue:
         signed_in = web_session.current()
         if signed_in is None:
             return _json_error(str(TEXT["signed_out"]), 401)
+        if not _recent(signed_in):
+            return _json_error(str(TEXT["not_recent"]), 403)
         return _options(passkeys().registration_options(signed_in.user))
     who = subject()
     if who is None:
@@ -95,6 +103,8 @@ def add_passkey() -> ResponseReturnValue:
     signed_in = account._signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
+    if not _recent(signed_in):
+        return account._page(signed_in, error=TEXT["not_recent"], status=403, factor_section=section(signed_in))
     try:
         enrolled, amr = passkeys().register(
             signed_in.user, request.form.get("credential", ""), request.form.get("name", "")
@@ -106,6 +116,11 @@ def add_passkey() -> ResponseReturnValue:
     if enrolled.recovery_codes:
         return render_template("recovery_codes.html", codes=enrolled.recovery_codes, next_url=done)
     return redirect(done + "#factors-h", 303)
+
+
+def _recent(signed_in: SignedIn) -> bool:
+    session = signed_in.session
+    return deps().now() - max(session.auth_time, session.mfa_at or 0) < RECENT_SECONDS
 
 
 def _prove(signed_in: SignedIn, amr: list[str]) -> None:
