@@ -211,6 +211,12 @@ CSP_WITH_CONNECT = CSP.replace("default-src 'none';", "default-src 'none'; conne
 def _allow_fetch(response: Response) -> Response:
     if response.mimetype == "text/html":
         response.headers.setdefault("Content-Security-Policy", CSP_WITH_CONNECT)
+        if request.endpoint in ("web.login", "web.login_post"):
+            # The browser's binding cookie comes with the page (``interactions.apply_cookie`` runs
+            # after this), not with its first options request: the autofill's request and the
+            # button's, racing, would otherwise each make one and bind their challenges to different
+            # cookies.
+            interactions.set_probe()
     return response
 
 

@@ -1,9 +1,10 @@
 /* SPOM Login: passkeys (WebAuthn). Served as a file: the CSP allows no inline script.
-   A passkey form (form[data-passkey]) is hidden until this script finds WebAuthn in the browser; then
-   submitting it asks the server for options (POST data-options, with the form's hidden fields and its
-   CSRF token), lets the browser create or use a passkey, puts the answer (JSON) into the hidden field
-   "credential" and posts the form for real: the server renders what follows.
-   Without WebAuthn the forms stay hidden and [data-passkey-unsupported] says so; the rest of the page works.
+   A passkey form (form[data-passkey]) comes in a <template data-passkey-template>, put into the page
+   only once this script found WebAuthn in the browser; then submitting it asks the server for options
+   (POST data-options, with the form's hidden fields and its CSRF token), lets the browser create or
+   use a passkey, puts the answer (JSON) into the hidden field "credential" and posts the form for
+   real: the server renders what follows.
+   Without WebAuthn there is no passkey form and [data-passkey-unsupported] says so; the rest of the page works.
    data-passkey="signin" with data-conditional also offers passkeys in the username field's autofill
    (conditional mediation), where the browser supports it. */
 (function () {
@@ -144,8 +145,10 @@
       note.hidden = supported;
     });
     if (!supported) { return; }
+    Array.prototype.forEach.call(document.querySelectorAll("template[data-passkey-template]"), function (template) {
+      template.parentNode.insertBefore(document.importNode(template.content, true), template.nextSibling);
+    });
     Array.prototype.forEach.call(document.querySelectorAll("form[data-passkey]"), function (form) {
-      form.hidden = false;
       form.addEventListener("submit", function (event) { start(form, event); });
       if (form.hasAttribute("data-conditional")) { autofill(form); }
     });
