@@ -20,7 +20,7 @@ from idp.storage.sql import audit
 from idp.storage.store.memory import MemoryStore
 from tests.e2e.test_accessibility import axe_source, check  # noqa: F401  (axe_source is a fixture)
 from tests.support.constants import CHROMIUM, CHROMIUM_ARGS, FAST_HASHER
-from tests.support.helpers import CALLBACK, PASSWORD, Provider
+from tests.support.helpers import CALLBACK, PASSWORD, Provider, update_user
 from tests.support.live import LiveServer, free_port
 
 RESOLVE = "--host-resolver-rules=MAP localhost 127.0.0.1, MAP *.localhost 127.0.0.1"
@@ -345,3 +345,16 @@ def test_the_pages_with_passkeys_pass_axe(make_provider, chromium, axe_source, l
         check(page, axe_source, f"passkey-second-step-{lang}")
     finally:
         context.close()
+
+
+def test_a_disabled_accounts_passkey_does_not_sign_in(provider, page):
+    page.add_init_script(NO_AUTOFILL)
+    Authenticator(page)
+    passkey_on_account(provider, page)
+    update_user(provider, active=False)
+    page.context.clear_cookies()
+    page.goto(provider.url + "/login")
+    page.get_by_role("button", name="Sign in with a passkey").click()
+    expect(page.get_by_role("alert")).to_have_text("This account is disabled. Contact the service desk.")
+    assert events(provider, audit.FACTOR_FAILED)[-1].details["reason"] == "disabled"
+    assert not [c for c in page.context.cookies() if c["name"] == "idp_session"]
