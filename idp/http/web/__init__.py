@@ -11,7 +11,7 @@ from idp.http.web.csrf import csrf_token, set_csrf_cookie
 
 def init_app(app: Flask) -> None:
     # Imported for their routes on the web and account blueprints.
-    from idp.http.web import account_factors, device_approval, password, second_factor  # noqa: F401
+    from idp.http.web import account_factors, device_approval, passkeys, password, second_factor  # noqa: F401
     from idp.http.web import help as help_pages
     from idp.http.web.account import bp as account_bp
     from idp.http.web.views import bp
