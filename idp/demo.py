@@ -246,7 +246,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--verbose", action="store_true", help="Show every log line of the three servers (default: warnings and mail)."
     )
     args = parser.parse_args(argv)
-    issuer = f"http://127.0.0.1:{args.provider_port}"
+    # A host name, not 127.0.0.1: browsers refuse an IP address as a passkey's RP ID (WebAuthn §5.1.4.1),
+    # and `localhost` is loopback for them and for the provider's plain-http rule alike.
+    issuer = f"http://localhost:{args.provider_port}"
     os.environ.setdefault("IDP_ISSUER", issuer)
     allow_loopback(os.environ)
     example_help_contact(os.environ)

@@ -428,6 +428,15 @@ class ThrottleSettings(Section):
     rate_password_reset_ip_seconds: int = setting(
         "IDP_RATE_PASSWORD_RESET_IP_SECONDS", 3600, "Period over which `IDP_RATE_PASSWORD_RESET_IP_LIMIT` refills."
     )
+    rate_passkey_options_ip_limit: int = setting(
+        "IDP_RATE_PASSKEY_OPTIONS_IP_LIMIT",
+        300,
+        "Passkey challenges per client IP (IPv6: per /64); every sign-in page asks for one (autofill), "
+        "so size it for the busiest shared address (a campus NAT).",
+    )
+    rate_passkey_options_ip_seconds: int = setting(
+        "IDP_RATE_PASSKEY_OPTIONS_IP_SECONDS", 60, "Period over which `IDP_RATE_PASSKEY_OPTIONS_IP_LIMIT` refills."
+    )
     rate_register_ip_limit: int = setting(
         "IDP_RATE_REGISTER_IP_LIMIT", 10, "Dynamic client registrations per client IP (IPv6: per /64)."
     )

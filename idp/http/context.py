@@ -169,8 +169,9 @@ def new_request_id() -> str:
 
 # script-src 'self': the one comfort script (static/idp.js, Caps Lock and password toggle); never inline.
 # img-src https: lets IDP_BRAND_LOGO_URL point at the institution's own web server.
+# connect-src 'self': static/passkeys.js fetches its WebAuthn options from this origin.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; connect-src 'self'; "
     "form-action 'self' {form_action}; frame-ancestors 'none'; base-uri 'none'"
 )
 

@@ -90,7 +90,9 @@ def test_one_interrupt_stops_all_three_servers(tmp_path):
         while not all(listening(p) for p in ports):  # waiting for three processes to start, not for a timer
             assert proc.poll() is None and time.monotonic() < deadline, "the demo did not start"
             time.sleep(0.1)
-        assert requests.get(f"http://127.0.0.1:{ports[0]}/.well-known/openid-configuration", timeout=10).ok
+        discovery = requests.get(f"http://127.0.0.1:{ports[0]}/.well-known/openid-configuration", timeout=10)
+        # A host name, so that browsers accept it as the passkeys' RP ID (an IP address is refused).
+        assert discovery.json()["issuer"] == f"http://localhost:{ports[0]}"
         response = requests.get(f"http://127.0.0.1:{ports[1]}/", allow_redirects=False, timeout=10)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
         proc.send_signal(signal.SIGINT)

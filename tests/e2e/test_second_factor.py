@@ -358,3 +358,24 @@ def test_the_user_sees_the_second_steps_in_recent_activity_and_operators_count_t
     assert events and events[0].ip == "127.0.0.1"
     assert mfa_count(provider, "totp", "used") == used + 1
     assert mfa_count(provider, "code", "failed") == failed + 1
+
+
+def test_the_counters_only_move_forward_once_when_two_uses_race(provider):
+    """The conditional UPDATEs behind replay and clone checks, on the real database: of two uses that
+    read the same state, one wins (a TOTP step, a passkey's signature counter)."""
+    from idp.storage.sql import factors as factor_repo
+    from idp.storage.sql.models import Factor
+
+    provider.create_user()
+    with provider.transaction() as db:
+        user = users.get_user_by_login(db, "S1000001")
+        db.add(
+            Factor(id="f-pk", user_id=user.id, kind="passkey", name="Key", created_at=0, sign_count=4, transports=[])
+        )
+        db.add(Factor(id="f-totp", user_id=user.id, kind="totp", name="App", created_at=0, last_step=9, transports=[]))
+    with provider.transaction() as db:
+        assert factor_repo.advance_sign_count(db, "f-pk", 4, 5, 1.0, False)
+        assert not factor_repo.advance_sign_count(db, "f-pk", 4, 5, 1.0, False)  # the loser of the race
+        assert factor_repo.advance_step(db, "f-totp", 10, 1.0)
+        assert not factor_repo.advance_step(db, "f-totp", 10, 1.0)
+        assert not factor_repo.advance_step(db, "f-totp", 8, 1.0)

@@ -52,6 +52,11 @@ EXPECTED_ROUTES = {
     ("/login/second-factor/enrol", "web.second_factor_enrol"),
     ("/login/second-factor/later", "web.second_factor_grace"),
     ("/login/second-factor/continue", "web.second_factor_continue"),
+    ("/passkeys/options", "web.passkey_options"),
+    ("/login/passkey", "web.passkey_second_factor"),
+    ("/login/passkey/enrol", "web.passkey_enrol"),
+    ("/login/passkey/signin", "web.passkey_signin"),
+    ("/account/passkeys", "account.add_passkey"),
     ("/healthz", "ops.healthz"),
     ("/readyz", "ops.readyz"),
     ("/metrics", "ops.metrics"),
@@ -120,3 +125,6 @@ def test_methods_per_route(app):
     assert methods["/login/second-factor"] == {"GET", "POST"}
     for path in ("/account/factors/totp", "/account/factors/rename", "/account/factors/remove"):
         assert methods[path] == {"POST"}, path
+    for path in ("/passkeys/options", "/login/passkey", "/login/passkey/enrol", "/login/passkey/signin"):
+        assert methods[path] == {"POST"}, path
+    assert methods["/account/passkeys"] == {"POST"}

@@ -77,6 +77,13 @@ def world(tmp_path, monkeypatch):
         lambda db, cid: next((f for f in factors.stored if f.credential_id == cid), None),
     )
     monkeypatch.setattr(passkeys.user_repo, "get_user", lambda db, uid: users.get(uid))
+
+    def advance_sign_count(db, factor_id, stored, received, now, backed_up):
+        """The conditional UPDATE: taken only while the counter still holds what the check saw."""
+        row = next(f for f in factors.stored if f.id == factor_id)
+        return (row.sign_count or 0) == stored
+
+    monkeypatch.setattr(passkeys.factor_repo, "advance_sign_count", advance_sign_count)
     monkeypatch.setattr(passkeys.audit, "record", lambda db, type, **kw: factors.audited.append((type, kw)))
     store = MemoryStore(now=clock.now)
     return SimpleNamespace(
@@ -319,7 +326,9 @@ def test_a_passkey_alone_finds_its_user_and_must_verify_them(world):
     options = json.loads(world.keys.authentication_options(None))
     used = world.keys.authenticate(authenticator.get(options), None)
     assert used.user is world.users[2] and used.amr == ["swk", "user"]
-    assert audit.LOGIN_SUCCESS in [t for t, _d in world.factors.audited]
+    # Its use is counted here; the sign-in (login.success) is audited where the session starts.
+    assert world.factors.used == [used.factor]
+    assert audit.LOGIN_SUCCESS not in [t for t, _d in world.factors.audited]
     options = json.loads(world.keys.authentication_options(None))
     with pytest.raises(FactorError) as refused:
         world.keys.authenticate(authenticator.get(options, uv=False), None)

@@ -289,22 +289,23 @@ class Passkeys:
             )
         except UNVERIFIABLE as exc:
             raise self._fail("invalid", owner, factor, detail=str(exc)[:200]) from None
-        return self._accepted(verified, owner, factor, alone=alone)
+        return self._accepted(verified, owner, factor)
 
-    def _accepted(self, verified: Any, owner: User, factor: Factor, *, alone: bool) -> Used:
-        if clone_suspected(factor.sign_count or 0, verified.new_sign_count):
+    def _accepted(self, verified: Any, owner: User, factor: Factor) -> Used:
+        stored, now = factor.sign_count or 0, self.factors.now()
+        if clone_suspected(stored, verified.new_sign_count) or not factor_repo.advance_sign_count(
+            self.factors.db, factor.id, stored, verified.new_sign_count, now, verified.credential_backed_up
+        ):
             self.factors._audit(
                 audit.FACTOR_CLONE_SUSPECTED, owner, factor=factor.kind, factor_id=factor.id,
                 stored_count=factor.sign_count, received_count=verified.new_sign_count,
             )  # fmt: skip
             metrics.MFA_EVENTS.labels(factor.kind, "clone_suspected").inc()
             raise FactorError("clone", REFUSED["clone"])
-        factor.sign_count = verified.new_sign_count
-        factor.backup_state = verified.credential_backed_up
-        factor.last_used_at = self.factors.now()
-        self.factors.passkey_used(owner, factor)
-        if alone:
-            self.factors._audit(audit.LOGIN_SUCCESS, owner, method=factor_repo.PASSKEY, factor_id=factor.id)
+        # The loaded row as the conditional UPDATE left it (no second read).
+        factor.sign_count, factor.backup_state = verified.new_sign_count, verified.credential_backed_up
+        factor.last_used_at = now
+        self.factors.passkey_used(owner, factor)  # a sign-in it makes is audited where the session starts
         return Used(owner, factor, amr_of(factor.backup_eligible, verified.user_verified))
 
 

@@ -15,13 +15,14 @@ from flask import Response, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 
+from idp.core.errors import ThrottleUnavailable, TooManyAttempts
 from idp.domain import sessions
 from idp.domain.factors import policy as mfa_policy
 from idp.domain.factors.passkeys import Passkeys
 from idp.domain.factors.service import FactorError
-from idp.http import i18n, uow, usecases
+from idp.http import errors, i18n, uow, usecases
 from idp.http import session as web_session
-from idp.http.context import CSP, deps
+from idp.http.context import client_ip, deps
 from idp.http.protocol import interactions
 from idp.http.protocol.app_return import WayBack
 from idp.http.session import SignedIn
@@ -67,6 +68,14 @@ def passkey_options() -> ResponseReturnValue:
         return _json_error(str(views.MESSAGES[exc.reason]), 400)
     if purpose not in PURPOSES:
         return _json_error(str(TEXT["purpose"]), 400)
+    try:  # each answer stores a challenge for minutes: bounded per client IP
+        deps().throttle.check_rate("passkey_options_ip", client_ip())
+    except TooManyAttempts as exc:
+        response, status = _json_error(errors.describe(exc).text(), 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+    except ThrottleUnavailable:
+        return _json_error(str(second_factor.TEXT["unavailable"]), 503)
     if purpose == "signin":
         return _options(passkeys().authentication_options(None))
     if purpose == "account":
@@ -199,26 +208,16 @@ def _gone() -> ResponseReturnValue:
     return second_factor._gone()
 
 
-# -- the pages' script may ask this origin for options -----------------------------------------
-
-#: The pages' CSP with ``connect-src 'self'`` (``default-src 'none'`` would refuse the script's
-#: ``fetch`` of the options). Set before ``idp.http.context.security_headers``, which keeps it.
-CSP_WITH_CONNECT = CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';").format(
-    form_action="https: http:"
-)
+# -- the login page brings its binding cookie ------------------------------------------------
 
 
-def _allow_fetch(response: Response) -> Response:
-    if response.mimetype == "text/html":
-        response.headers.setdefault("Content-Security-Policy", CSP_WITH_CONNECT)
-        if request.endpoint in ("web.login", "web.login_post"):
-            # The browser's binding cookie comes with the page (``interactions.apply_cookie`` runs
-            # after this), not with its first options request: the autofill's request and the
-            # button's, racing, would otherwise each make one and bind their challenges to different
-            # cookies.
-            interactions.set_probe()
+def _bind_login_page(response: Response) -> Response:
+    if response.mimetype == "text/html" and request.endpoint in ("web.login", "web.login_post"):
+        # The browser's binding cookie comes with the page (``interactions.apply_cookie`` runs after
+        # this), not with its first options request: the autofill's request and the button's,
+        # racing, would otherwise each make one and bind their challenges to different cookies.
+        interactions.set_probe()
     return response
 
 
-views.bp.after_request(_allow_fetch)
-account.bp.after_request(_allow_fetch)
+views.bp.after_request(_bind_login_page)

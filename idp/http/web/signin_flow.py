@@ -182,7 +182,7 @@ def finish(who: Subject, method: list[str]) -> str:
 def passwordless(user: User, amr: list[str], way: WayBack) -> str:
     """A passkey that verified its user signed in without a password (``idp.http.web.passkeys``)."""
     device_id = web_device_id(user)
-    _record(audit.LOGIN_SUCCESS, user, device_id, way, amr=amr, passwordless=True)
+    _record(audit.LOGIN_SUCCESS, user, device_id, way, amr=amr, method="passkey")
     return complete_signin(user, amr, device_id, way)
 
 

@@ -44,6 +44,18 @@ def advance_step(db: Session, factor_id: str, step: int, now: float) -> bool:
     return rowcount(result) == 1
 
 
+def advance_sign_count(db: Session, factor_id: str, stored: int, received: int, now: float, backed_up: bool) -> bool:
+    """Record a passkey's use if its signature counter still holds ``stored`` (what the check saw): a
+    conditional UPDATE, so of two assertions racing with the same counter only one is taken, and the
+    other reads as the cloned-authenticator signal it would be."""
+    result = db.execute(
+        update(Factor)
+        .where(Factor.id == factor_id, Factor.sign_count == stored)
+        .values(sign_count=received, backup_state=backed_up, last_used_at=now)
+    )
+    return rowcount(result) == 1
+
+
 def remove_all(db: Session, user_id: int) -> int:
     """Every factor and recovery code of the user; returns how many factors went."""
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))

@@ -32,6 +32,7 @@ RATE_NAMES = (
     "token_client",
     "device_link_ip",
     "device_link_account",
+    "passkey_options_ip",
 )
 
 
