@@ -379,3 +379,15 @@ def test_the_counters_only_move_forward_once_when_two_uses_race(provider):
         assert factor_repo.advance_step(db, "f-totp", 10, 1.0)
         assert not factor_repo.advance_step(db, "f-totp", 10, 1.0)
         assert not factor_repo.advance_step(db, "f-totp", 8, 1.0)
+
+
+def test_changing_sign_in_methods_needs_a_recent_sign_in(provider):
+    """A session taken over later must not add an app the owner then lacks, nor remove one."""
+    browser = provider.browser()
+    signed_in_with_totp(provider, browser)
+    provider.clock.advance(1000)  # still signed in (idle limit 1800 s), but not recently
+    page = browser.get("/account/factors/add")
+    assert page.status_code == 403 and "needs a recent sign-in" in page.text and "<svg" not in page.text
+    removal = form(browser.get("/account").text, "/account/factors/remove")
+    refused = browser.post(removal.pop("_action"), data=removal)
+    assert refused.status_code == 403 and provider.audit_events("factor.removed") == []

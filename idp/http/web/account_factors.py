@@ -18,7 +18,7 @@ from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.session import SignedIn
 from idp.http.web.account import NOTICES, _page, _signed_in_form, bp
-from idp.http.web.factor_section import section
+from idp.http.web.factor_section import NOT_RECENT, recently_signed_in, section
 
 NOTICES.update(
     {
@@ -38,6 +38,8 @@ def add_totp_form() -> ResponseReturnValue:
     signed_in = web_session.current()
     if signed_in is None:
         return redirect(url_for("web.login"))
+    if not recently_signed_in(signed_in):
+        return _factor_page(signed_in, error=str(NOT_RECENT), status=403)
     return _factor_page(signed_in, add=True)
 
 
@@ -46,6 +48,8 @@ def add_totp() -> ResponseReturnValue:
     signed_in = _signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
+    if not recently_signed_in(signed_in):
+        return _factor_page(signed_in, error=str(NOT_RECENT), status=403)
     offer = request.form.get("offer", "")
     try:
         enrolled = usecases.factors().totp_confirm(
@@ -84,6 +88,8 @@ def remove_factor() -> ResponseReturnValue:
     signed_in = _signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
+    if not recently_signed_in(signed_in):
+        return _factor_page(signed_in, error=str(NOT_RECENT), status=403)
     try:
         usecases.factors().remove(signed_in.user, request.form.get("factor", ""))
     except FactorError as exc:
@@ -96,6 +102,8 @@ def new_recovery_codes() -> ResponseReturnValue:
     signed_in = _signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
+    if not recently_signed_in(signed_in):
+        return _factor_page(signed_in, error=str(NOT_RECENT), status=403)
     factors = usecases.factors()
     if not factors.enrolled(signed_in.user):
         return _factor_page(

@@ -28,7 +28,7 @@ from idp.http.protocol.app_return import WayBack
 from idp.http.session import SignedIn
 from idp.http.web import account, second_factor, views
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.http.web.factor_section import section
+from idp.http.web.factor_section import recently_signed_in, section
 from idp.http.web.signin_flow import Subject, finish, passwordless, subject
 
 account.NOTICES["passkey_added"] = _l("Your passkey was added.")
@@ -39,9 +39,6 @@ TEXT = {
     ),
     "purpose": _l("This passkey request is not valid. Reload the page and try again."),
 }
-#: A passkey signs in alone: adding one on the account page needs a sign-in (or second step) this recent,
-#: so that a session taken over later (an unlocked computer, a stolen cookie) cannot plant one.
-RECENT_SECONDS = 900
 #: ``purpose`` of an options request: add on the account page, add during enrolment, second step, alone.
 PURPOSES = ("account", "enrol", "second_factor", "signin")
 
@@ -82,7 +79,7 @@ def passkey_options() -> ResponseReturnValue:
         signed_in = web_session.current()
         if signed_in is None:
             return _json_error(str(TEXT["signed_out"]), 401)
-        if not _recent(signed_in):
+        if not recently_signed_in(signed_in):
             return _json_error(str(TEXT["not_recent"]), 403)
         return _options(passkeys().registration_options(signed_in.user))
     who = subject()
@@ -112,7 +109,7 @@ def add_passkey() -> ResponseReturnValue:
     signed_in = account._signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
-    if not _recent(signed_in):
+    if not recently_signed_in(signed_in):
         return account._page(signed_in, error=TEXT["not_recent"], status=403, factor_section=section(signed_in))
     try:
         enrolled, amr = passkeys().register(
@@ -125,11 +122,6 @@ def add_passkey() -> ResponseReturnValue:
     if enrolled.recovery_codes:
         return render_template("recovery_codes.html", codes=enrolled.recovery_codes, next_url=done)
     return redirect(done + "#factors-h", 303)
-
-
-def _recent(signed_in: SignedIn) -> bool:
-    session = signed_in.session
-    return deps().now() - max(session.auth_time, session.mfa_at or 0) < RECENT_SECONDS
 
 
 def _prove(signed_in: SignedIn, amr: list[str]) -> None:
