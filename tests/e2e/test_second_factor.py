@@ -391,3 +391,15 @@ def test_changing_sign_in_methods_needs_a_recent_sign_in(provider):
     removal = form(browser.get("/account").text, "/account/factors/remove")
     refused = browser.post(removal.pop("_action"), data=removal)
     assert refused.status_code == 403 and provider.audit_events("factor.removed") == []
+
+
+def test_a_second_step_left_too_long_leads_back_to_the_apps_sign_in(provider):
+    signed_in_with_totp(provider)
+    rp, browser = provider.create_client(), provider.browser()
+    page = app_sign_in_until_second_step(provider, rp, browser)
+    provider.clock.advance(provider.deps.settings.sessions.interaction_seconds + 1)
+    gone = submit_code(browser, page, "123456")
+    assert gone.status_code == 400 and "Sign in again with your password" in gone.text
+    again = re.search(r'<a class="button" href="([^"]+)">Continue to Test RP', gone.text)
+    assert again, gone.text[:500]
+    assert 'name="password"' in browser.get(again.group(1).replace("&amp;", "&")).text

@@ -48,7 +48,13 @@ TEXT = {
 
 
 def _gone() -> ResponseReturnValue:
-    return render_template("error.html", error="signin_expired", description=TEXT["pending_gone"]), 400
+    """The pending sign-in expired (or belongs to another browser): sign in again, for the same app."""
+    way = WayBack.from_request()
+    client = way.client
+    continue_to = (client.name, way.url("web.login")) if client else None
+    return render_template(
+        "error.html", error="signin_expired", description=TEXT["pending_gone"], continue_to=continue_to
+    ), 400
 
 
 def _methods(who: Subject) -> dict[str, bool]:
