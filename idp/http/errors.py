@@ -46,6 +46,11 @@ BUSY = N_("Many people are signing in right now. Please try again in a few secon
 #: A page's words for an invalid request whose own description is technical (the authorize page's too).
 INVALID_REQUEST_PAGE = N_("The application sent a request that is incomplete or not valid.")
 HTTP_ERROR_PAGE = N_("Your browser sent a request we cannot handle.")
+#: A person never chose an HTTP method: the page says what to do instead (the API keeps the technical words).
+METHOD_NOT_ALLOWED_PAGE = N_(
+    "This page cannot be opened this way. Go back and use the links and buttons on the page, or start again "
+    "from the sign-in page."
+)
 TOO_MANY = N_plural(
     "Too many attempts. Try again in %(num)d minute.", "Too many attempts. Try again in %(num)d minutes."
 )
@@ -122,7 +127,13 @@ def _http(exc: HTTPException) -> Described:
     if code == 405:
         methods = getattr(exc, "valid_methods", None)  # set by MethodNotAllowed
         allow = {"Allow": ", ".join(sorted(methods))} if methods else {}
-        return Described(405, "method_not_allowed", N_("This method is not allowed here."), allow)
+        return Described(
+            405,
+            "method_not_allowed",
+            N_("This method is not allowed here."),
+            allow,
+            page_message=METHOD_NOT_ALLOWED_PAGE,
+        )
     if code == 413:
         return Described(413, "request_too_large", N_("The request is too large."))
     # werkzeug's own English sentence for the other statuses stays the API's description; a page says ours.

@@ -388,7 +388,7 @@ def test_the_error_registrys_pages_are_german(http, provider, monkeypatch, case)
 
 def test_the_405_page_is_german(http):
     response = http.put("/login", headers=GERMAN)
-    assert "Diese Methode ist hier nicht erlaubt." in visible_text(_german(response, 405))
+    assert "Diese Seite lässt sich so nicht öffnen" in visible_text(_german(response, 405))
     assert "GET" in response.headers["Allow"]
 
 
