@@ -224,3 +224,43 @@ def test_a_mistyped_provider_url_is_a_german_page_for_a_german_browser_with_a_fa
             assert icon.status == 200 and icon.headers["content-type"].startswith("image/svg+xml"), base
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("viewport", [{"width": 1200, "height": 820}, {"width": 375, "height": 740}])
+@pytest.mark.parametrize("lang", ["en", "de"])
+def test_the_stranded_pages_in_both_languages_and_widths(apps, browser, lang, viewport):
+    """The pages of a sign-in that outlived its request still name the app and lead to it: the old
+    sign-in tab, and a consent page answered too late ("Continue to <app>"). Screenshots for docs/ux.md."""
+    from tests.e2e.test_browser import shoot
+
+    context = browser.new_context(viewport=viewport, locale=lang, extra_http_headers={"Accept-Language": lang})
+    context.set_default_timeout(10_000)
+    width = "phone" if viewport["width"] < 600 else "desktop"
+    app = "SPOM Dashboard"
+    try:
+        page = context.new_page()
+        page.goto(apps.dashboard.url + "/")
+        apps.provider.clock.advance(1800 + 1)
+        page.locator("#username").fill("S1000001")
+        page.locator("#password").fill(PASSWORD)
+        page.locator("form[action$='/login'] button[type=submit]").click()
+        expect(page.locator("#form-error")).to_be_visible()
+        expect(page.locator("p.lead")).to_contain_text(app)
+        shoot(page, f"stranded-old-tab-{lang}-{width}")
+
+        # A consent page answered after its request expired: the way to the app, not a dead end.
+        untrusted = apps.provider.create_client(
+            name="Library", redirect_uris=[apps.dashboard.url + "/callback"], trusted=False
+        )
+        consent = context.new_page()
+        consent.goto(untrusted.authorization_url())
+        consent.locator("#username").fill("S1000001")
+        consent.locator("#password").fill(PASSWORD)
+        consent.locator("form[action$='/login'] button[type=submit]").click()
+        consent.locator("button[value=allow]").wait_for()
+        apps.provider.clock.advance(1800 + 1)
+        consent.locator("button[value=allow]").click()
+        expect(consent.locator("a.button")).to_contain_text("Library")
+        shoot(consent, f"stranded-consent-{lang}-{width}")
+    finally:
+        context.close()
