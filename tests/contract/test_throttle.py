@@ -27,6 +27,7 @@ POLICY = Policy(
         "token_client": Rate(5, 60),
         "device_link_ip": Rate(3, 3600),
         "device_link_account": Rate(2, 1800),
+        "passkey_options_ip": Rate(3, 60),
     },
     account_free=5,
     device_free=3,
