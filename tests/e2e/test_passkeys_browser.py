@@ -301,6 +301,13 @@ def test_a_browser_without_webauthn_gets_the_password_form_and_no_passkey_button
     page.goto(provider.url + "/login")
     expect(page.get_by_role("button", name="Sign in", exact=True)).to_be_visible()
     expect(page.get_by_role("button", name="Sign in with a passkey")).to_be_hidden()
+    # Signed in there, the account page says why (the address), not that the browser lacks passkeys.
+    page.locator("#username").fill("S1000001")
+    page.locator("#password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.goto(provider.url.replace("localhost", "127.0.0.1") + "/account")
+    expect(page.locator("[data-passkey-address]")).to_be_visible()
+    expect(page.locator("[data-passkey-unsupported]")).to_be_hidden()
     sign_in_with_password(page, provider.url + "/login")
     page.goto(provider.url + "/account")
     expect(page.get_by_text("This browser cannot create passkeys.")).to_be_visible()

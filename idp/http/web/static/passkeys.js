@@ -141,8 +141,12 @@
   }
 
   function setup() {
+    // Why there is no passkey form: the browser lacks WebAuthn, or the site was opened by an IP address.
     Array.prototype.forEach.call(document.querySelectorAll("[data-passkey-unsupported]"), function (note) {
-      note.hidden = supported;
+      note.hidden = supported || ipAddress;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-passkey-address]"), function (note) {
+      note.hidden = !ipAddress;
     });
     if (!supported) { return; }
     Array.prototype.forEach.call(document.querySelectorAll("template[data-passkey-template]"), function (template) {
