@@ -305,6 +305,7 @@ def test_a_browser_without_webauthn_gets_the_password_form_and_no_passkey_button
     page.locator("#username").fill("S1000001")
     page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(provider.url.replace("localhost", "127.0.0.1") + "/")  # signed in: the provider's home
     page.goto(provider.url.replace("localhost", "127.0.0.1") + "/account")
     expect(page.locator("[data-passkey-address]")).to_be_visible()
     expect(page.locator("[data-passkey-unsupported]")).to_be_hidden()

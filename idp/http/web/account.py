@@ -81,30 +81,30 @@ def index() -> ResponseReturnValue:
     signed_in = web_session.current()
     if signed_in is None:
         return redirect(url_for("web.login"))
-    return _page(signed_in, notice=NOTICES.get(request.args.get("done", "")))
+    return account_page(signed_in, notice=NOTICES.get(request.args.get("done", "")))
 
 
 @bp.post("/account/password")
 def change_password() -> ResponseReturnValue:
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     user = signed_in.user
     current, new, confirm = (request.form.get(k, "") for k in ("current_password", "password", "confirm"))
     if not current or len(current) > deps().settings.accounts.max_password_length:
-        return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+        return account_page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     # The current password is checked by the sign-in use case: throttled before argon2 runs, under
     # the same account key as the sign-in form (one allowance), with failures and successes counted.
     try:
         if not usecases.signin().current_password(user, current, device_cookie=web_device.read()):
-            return _page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
+            return account_page(signed_in, password_errors=[_("Your current password is not correct.")], status=400)
     except TooManyAttempts as exc:
-        return _page(signed_in, password_errors=[too_many(exc)], status=429)
+        return account_page(signed_in, password_errors=[too_many(exc)], status=429)
     except Busy as exc:
-        page, status = _page(signed_in, password_errors=[errors.describe(exc).text()], status=503)
+        page, status = account_page(signed_in, password_errors=[errors.describe(exc).text()], status=503)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
-        return _page(
+        return account_page(
             signed_in,
             password_errors=[_("Sign-in is temporarily unavailable. Please try again in a few minutes.")],
             status=503,
@@ -113,7 +113,9 @@ def change_password() -> ResponseReturnValue:
     try:
         accounts.check_new_password(user, new, confirm)
     except PolicyError as exc:
-        return _page(signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400)
+        return account_page(
+            signed_in, password_errors=exc.problems, strength=strength(new, context_for(user)), status=400
+        )
     end_others = request.form.get("end_others") == "yes"
     accounts.change_password(
         user,
@@ -128,7 +130,7 @@ def change_password() -> ResponseReturnValue:
 @bp.post("/account/sessions/end")
 def end_session() -> ResponseReturnValue:
     """Sign out one of the user's other sessions (``session`` = its id) or all others (``others``)."""
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     db, user, target = uow.session(), signed_in.user, request.form.get("session", "")
@@ -138,9 +140,9 @@ def end_session() -> ResponseReturnValue:
     else:
         row = db.get(BrowserSession, target) if target and len(target) <= 64 else None
         if row is None or row.user_id != user.id or row.ended_at is not None:
-            return _page(signed_in, error=_("That session does not exist or has already ended."), status=400)
+            return account_page(signed_in, error=_("That session does not exist or has already ended."), status=400)
         if row.id == signed_in.session.id:
-            return _page(signed_in, error=_("To sign out of this browser, use Sign out."), status=400)
+            return account_page(signed_in, error=_("To sign out of this browser, use Sign out."), status=400)
         usecases.accounts().end_sessions(user, only_session_id=row.id)
         done = "session"
     return redirect(url_for("account.index", done=done), 303)
@@ -149,16 +151,16 @@ def end_session() -> ResponseReturnValue:
 @bp.post("/account/apps/revoke")
 def revoke_app() -> ResponseReturnValue:
     """Withdraw consent from an app and revoke every token it holds for this user."""
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     client_id = request.form.get("client_id", "")
     if not client_id or len(client_id) > 64 or not usecases.accounts().revoke_app(signed_in.user, client_id):
-        return _page(signed_in, error=_("That app does not hold access to your account."), status=400)
+        return account_page(signed_in, error=_("That app does not hold access to your account."), status=400)
     return redirect(url_for("account.index", done="app"), 303)
 
 
-def _signed_in_form() -> SignedIn | Response:
+def signed_in_form() -> SignedIn | Response:
     """The signed-in user of a valid form post, else the response to send instead."""
     signed_in = web_session.current()
     if signed_in is None:
@@ -166,11 +168,11 @@ def _signed_in_form() -> SignedIn | Response:
     try:
         validate_csrf()
     except CSRFError as exc:
-        return make_response(_page(signed_in, error=MESSAGES[exc.reason], status=400))
+        return make_response(account_page(signed_in, error=MESSAGES[exc.reason], status=400))
     return signed_in
 
 
-def _page(
+def account_page(
     signed_in: SignedIn,
     *,
     notice: str | None = None,

@@ -17,7 +17,7 @@ from idp.http import i18n, uow, usecases
 from idp.http import session as web_session
 from idp.http.context import deps
 from idp.http.session import SignedIn
-from idp.http.web.account import NOTICES, _page, _signed_in_form, bp
+from idp.http.web.account import NOTICES, account_page, bp, signed_in_form
 from idp.http.web.factor_section import NOT_RECENT, recently_signed_in, section
 
 NOTICES.update(
@@ -30,7 +30,7 @@ NOTICES.update(
 
 
 def _factor_page(signed_in: SignedIn, *, error: str | None = None, status: int = 200, **extra: Any) -> Any:
-    return _page(signed_in, error=error, status=status, factor_section=section(signed_in, **extra))
+    return account_page(signed_in, error=error, status=status, factor_section=section(signed_in, **extra))
 
 
 @bp.get("/account/factors/add")
@@ -45,7 +45,7 @@ def add_totp_form() -> ResponseReturnValue:
 
 @bp.post("/account/factors/totp")
 def add_totp() -> ResponseReturnValue:
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     if not recently_signed_in(signed_in):
@@ -73,7 +73,7 @@ def _prove(signed_in: SignedIn) -> None:
 
 @bp.post("/account/factors/rename")
 def rename_factor() -> ResponseReturnValue:
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     try:
@@ -85,7 +85,7 @@ def rename_factor() -> ResponseReturnValue:
 
 @bp.post("/account/factors/remove")
 def remove_factor() -> ResponseReturnValue:
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     if not recently_signed_in(signed_in):
@@ -99,7 +99,7 @@ def remove_factor() -> ResponseReturnValue:
 
 @bp.post("/account/recovery-codes")
 def new_recovery_codes() -> ResponseReturnValue:
-    signed_in = _signed_in_form()
+    signed_in = signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     if not recently_signed_in(signed_in):

@@ -23,7 +23,7 @@ from idp.http.context import client_ip, deps
 from idp.http.protocol.app_return import WayBack
 from idp.http.web import device as web_device
 from idp.http.web.csrf import CSRFError, validate_csrf
-from idp.http.web.views import MESSAGES, _login_page, bp, too_long, too_many_attempts
+from idp.http.web.views import MESSAGES, bp, login_page, too_long, too_many_attempts
 from idp.storage.sql import resets
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import User
@@ -43,18 +43,18 @@ def device_link() -> ResponseReturnValue:
     try:
         validate_csrf()
     except CSRFError as exc:
-        return _login_page(way, username=username, error=MESSAGES[exc.reason], status=400)
+        return login_page(way, username=username, error=MESSAGES[exc.reason], status=400)
     limit = deps().settings.accounts.max_login_length
     if not username.strip() or len(username) > limit:  # only a tampered form: the page sends the typed username
         error = too_long(limit) if username.strip() else _("Enter your registration number or e-mail address.")
-        return _login_page(way, username=username[:limit], field_errors={"username": error}, status=400)
+        return login_page(way, username=username[:limit], field_errors={"username": error}, status=400)
     try:
         deps().throttle.check_rate("device_link_ip", client_ip())
     except TooManyAttempts as exc:
-        page, status = _login_page(way, username=username, error=too_many_attempts(exc), status=429)
+        page, status = login_page(way, username=username, error=too_many_attempts(exc), status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
-        return _login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
+        return login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
     usecases.device_link_later(username, i18n.page_language(), way.asked_from())
     return render_template("device_link_sent.html", way=way, minutes=deps().settings.throttle.device_link_seconds // 60)
 
@@ -94,8 +94,8 @@ def device_approved() -> ResponseReturnValue:
     user_id = web_device.approved_user()
     user = user_repo.get_user(uow.session(), user_id) if user_id is not None else None
     if user is None or not user.active:  # opened without having approved this browser: a plain sign-in form
-        return _login_page(way)
-    return _login_page(
+        return login_page(way)
+    return login_page(
         way, username=user.registration_number, notice=_("This device is approved. Sign in with your password.")
     )
 

@@ -106,17 +106,17 @@ def _json_error(message: str, status: int) -> tuple[Response, int]:
 @account.bp.post("/account/passkeys")
 def add_passkey() -> ResponseReturnValue:
     """Add a passkey on the account page (several are allowed, each with a name)."""
-    signed_in = account._signed_in_form()
+    signed_in = account.signed_in_form()
     if isinstance(signed_in, Response):
         return signed_in
     if not recently_signed_in(signed_in):
-        return account._page(signed_in, error=TEXT["not_recent"], status=403, factor_section=section(signed_in))
+        return account.account_page(signed_in, error=TEXT["not_recent"], status=403, factor_section=section(signed_in))
     try:
         enrolled, amr = passkeys().register(
             signed_in.user, request.form.get("credential", ""), request.form.get("name", "")
         )
     except FactorError as exc:
-        return account._page(signed_in, error=_text(exc), status=400, factor_section=section(signed_in))
+        return account.account_page(signed_in, error=_text(exc), status=400, factor_section=section(signed_in))
     _prove(signed_in, amr)
     done = url_for("account.index", done="passkey_added")
     if enrolled.recovery_codes:
@@ -173,7 +173,7 @@ def passkey_second_factor() -> ResponseReturnValue:
 
 
 def _second_factor_page(who: Subject, error: str) -> ResponseReturnValue:
-    return second_factor._page(who, second_factor.PASSKEY, error=error, status=400)
+    return second_factor.factor_page(who, second_factor.PASSKEY, error=error, status=400)
 
 
 @views.bp.post("/login/passkey/signin")
@@ -184,20 +184,20 @@ def passkey_signin() -> ResponseReturnValue:
     try:
         validate_csrf()
     except CSRFError as exc:
-        return views._login_page(way, error=views.MESSAGES[exc.reason], error_help=views.HELP[exc.reason], status=400)
+        return views.login_page(way, error=views.MESSAGES[exc.reason], error_help=views.HELP[exc.reason], status=400)
     if raw_id and way.interaction is None and way.back is None:
         problem = interactions.PROBLEMS[way.problem or interactions.EXPIRED]
-        return views._login_page(WayBack(), error=problem, status=400)
+        return views.login_page(WayBack(), error=problem, status=400)
     try:
         used = passkeys().authenticate(request.form.get("credential", ""), None)
     except FactorError as exc:
-        return views._login_page(way, error=_text(exc), status=400)
+        return views.login_page(way, error=_text(exc), status=400)
     url = passwordless(used.user, mfa_policy.with_second_factor([], used.amr), way)
     return redirect(url, 303 if url == way.home else 302)
 
 
 def _gone() -> ResponseReturnValue:
-    return second_factor._gone()
+    return second_factor.gone()
 
 
 # -- the login page brings its binding cookie ------------------------------------------------

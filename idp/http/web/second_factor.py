@@ -47,7 +47,7 @@ TEXT = {
 # -- pages ----------------------------------------------------------------------------------
 
 
-def _gone() -> ResponseReturnValue:
+def gone() -> ResponseReturnValue:
     """The pending sign-in expired (or belongs to another browser): sign in again, for the same app."""
     way = WayBack.from_request()
     client = way.client
@@ -66,7 +66,7 @@ def _methods(who: Subject) -> dict[str, bool]:
     }
 
 
-def _page(who: Subject, method: str | None = None, *, error: str | None = None, status: int = 200) -> Any:
+def factor_page(who: Subject, method: str | None = None, *, error: str | None = None, status: int = 200) -> Any:
     methods = _methods(who)
     if not any(methods.values()):
         return enrol_page(who, status=status)
@@ -88,8 +88,8 @@ def _page(who: Subject, method: str | None = None, *, error: str | None = None, 
 def second_factor() -> ResponseReturnValue:
     who = subject()
     if who is None:
-        return _gone()
-    return _page(who, request.args.get("method"))
+        return gone()
+    return factor_page(who, request.args.get("method"))
 
 
 @bp.post("/login/second-factor")
@@ -99,22 +99,22 @@ def second_factor_post() -> ResponseReturnValue:
     try:
         validate_csrf()
     except CSRFError as exc:
-        return _page(who, method, error=MESSAGES[exc.reason], status=400) if who else _gone()
+        return factor_page(who, method, error=MESSAGES[exc.reason], status=400) if who else gone()
     if who is None:
-        return _gone()
+        return gone()
     code = request.form.get("code", "").strip()
     if not code or len(code) > 64:
-        return _page(who, method, error=TEXT["empty"], status=400)
+        return factor_page(who, method, error=TEXT["empty"], status=400)
     device = web_device_id(who.user)
     try:
         shown = usecases.factors().verify_code(who.user, code, device=device)
     except TooManyAttempts as exc:
-        page, status = _page(who, method, error=errors.describe(exc).text(), status=429)
+        page, status = factor_page(who, method, error=errors.describe(exc).text(), status=429)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable:
-        return _page(who, method, error=TEXT["unavailable"], status=503)
+        return factor_page(who, method, error=TEXT["unavailable"], status=503)
     if shown is None:
-        return _page(who, method, error=TEXT["bad_recovery" if method == RECOVERY else "bad_code"], status=401)
+        return factor_page(who, method, error=TEXT["bad_recovery" if method == RECOVERY else "bad_code"], status=401)
     return redirect(finish(who, [shown]), 303)
 
 
@@ -142,9 +142,9 @@ def second_factor_enrol() -> ResponseReturnValue:
     try:
         validate_csrf()
     except CSRFError as exc:
-        return enrol_page(who, offer=offer, error=MESSAGES[exc.reason], status=400) if who else _gone()
+        return enrol_page(who, offer=offer, error=MESSAGES[exc.reason], status=400) if who else gone()
     if who is None:
-        return _gone()
+        return gone()
     if usecases.factors().enrolled(who.user) and who.pending is not None:
         # Enrolment is for an account without a factor; one with a factor shows it instead.
         return redirect(who.way.url("web.second_factor", **who.fields()), 303)

@@ -92,16 +92,16 @@ def login() -> ResponseReturnValue:
                 interactions.set_probe()
                 back = request.args.get(app_return.FIELD)
                 return redirect(url_for("web.login", interaction=raw_id, app_return=back, probe="1"))
-            return _login_page(
+            return login_page(
                 WayBack(), error=MESSAGES["cookies_disabled"], error_help=HELP["cookies_disabled"], status=400
             )
         # A reloaded (or bookmarked) sign-in URL that outlived its interaction still knows the app.
         if way.back is None:
-            return _login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
+            return login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
     # A session cookie the provider no longer honours: say so instead of a bare sign-in form.
     expired = bool(request.cookies.get(web_session.cookie_name())) and web_session.current() is None
     notice = MESSAGES["password_reset"] if request.args.get("reset") == "done" else None
-    return _login_page(
+    return login_page(
         way,
         username=(way.interaction.param("login_hint") if way.interaction else "") or "",
         error=MESSAGES["session_expired"] if expired and not notice else None,
@@ -121,12 +121,12 @@ def login_post() -> ResponseReturnValue:
         validate_csrf()
     except CSRFError as exc:
         # Never a dead end: a fresh form (new token) with the username kept, and what happened.
-        return _login_page(way, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400)
+        return login_page(way, username=username, error=MESSAGES[exc.reason], error_help=HELP[exc.reason], status=400)
     if raw_id and interaction is None and way.back is None:
-        return _login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
+        return login_page(WayBack(), error=interactions.PROBLEMS[way.problem or interactions.EXPIRED], status=400)
     errors = _field_errors(username, password)
     if errors:
-        return _login_page(way, username=username, field_errors=errors, status=400)
+        return login_page(way, username=username, field_errors=errors, status=400)
     client_id = interaction.client_id if interaction else way.back.client.client_id if way.back else None
     try:
         outcome = usecases.signin().password(
@@ -137,7 +137,7 @@ def login_post() -> ResponseReturnValue:
         # Same words and status whether or not the account exists (nothing to enumerate).
         # Waiting on the account's delay (not this IP's, not a known device's own): offer the
         # e-mailed device-approval link, the owner's way in that the guesser cannot block.
-        page, status = _login_page(
+        page, status = login_page(
             way,
             username=username,
             error=too_many_attempts(exc),
@@ -149,14 +149,14 @@ def login_post() -> ResponseReturnValue:
     except Busy as exc:
         # At capacity: told to come back (the form keeps the username), never queued without end.
         log.info("password sign-in refused: every verification slot busy")
-        page, status = _login_page(way, username=username, error=at_capacity(exc), status=503)
+        page, status = login_page(way, username=username, error=at_capacity(exc), status=503)
         return page, status, {"Retry-After": str(exc.retry_after)}
     except ThrottleUnavailable as exc:
         # Fail closed: no password is verified without the brute-force counters (docs/security.md).
         log.error("password sign-in refused: rate-limit counters unreachable (%s)", exc)
-        return _login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
+        return login_page(way, username=username, error=MESSAGES["unavailable"], status=503)
     if outcome.user is None:
-        return _login_page(
+        return login_page(
             way,
             username=username,
             error=MESSAGES["invalid"],
@@ -196,7 +196,7 @@ def too_long(limit: int) -> str:
     return _("This is too long (at most %(limit)d characters).", limit=limit)
 
 
-def _login_page(
+def login_page(
     way: WayBack,
     *,
     username: str = "",
