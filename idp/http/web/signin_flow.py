@@ -118,10 +118,11 @@ def subject() -> Subject | None:
 
 def after_password(user: User, device_id: str | None, way: WayBack) -> ResponseReturnValue:
     """Where a right password leads: the second step, the enrolment, or the app (with a session)."""
-    factors, settings = usecases.factors(), deps().settings.mfa
-    if mfa_policy.counts_towards_grace(user, settings, enrolled=factors.enrolled(user)):
-        mfa_policy.count_grace_signin(user, deps().now())
-    standing = factors.standing(user)
+    settings, now = deps().settings.mfa, deps().now()
+    enrolled = usecases.factors().enrolled(user)  # one query, the only one a sign-in adds
+    if mfa_policy.counts_towards_grace(user, settings, enrolled=enrolled):
+        mfa_policy.count_grace_signin(user, now)
+    standing = mfa_policy.enrolment(user, settings, enrolled=enrolled, now=now)
     if standing.enrolled or standing.forced:
         pending = start_pending(user, ["pwd"], device_id)
         _record(audit.LOGIN_PASSWORD_VERIFIED, user, device_id, way, second_step="enrol" if standing.forced else "ask")
