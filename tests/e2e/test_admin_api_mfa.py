@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.e2e.mfa_support import enrol_totp
 from tests.e2e.test_admin_api import PROBLEM, admin  # noqa: F401  (a fixture)
+from tests.support.factors import enrol_totp_for as enrol_totp
 from tests.support.helpers import stored_user, update_user
 from tests.support.mailserver import text_of
 

@@ -5,28 +5,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from tests.e2e.mfa_support import enrol_totp, factors, user
-from tests.support.cli import assert_one_line_error, base_env, run
-from tests.support.constants import TEST_KEYS_PASSPHRASE
+from tests.support.cli import assert_one_line_error
+from tests.support.factors import enrol_totp_for as enrol_totp
+from tests.support.factors import user
 from tests.support.helpers import stored_user, update_user
 from tests.support.mailserver import text_of
-
-
-@pytest.fixture
-def cli(provider, tmp_path, database_url):
-    """The CLI on the provider's database, issuer and keys passphrase (it must open the sealed keys)."""
-    env = base_env(
-        tmp_path,
-        database_url=database_url,
-        secret_key="s" * 40,
-        issuer=provider.url,
-        keys_passphrase=TEST_KEYS_PASSPHRASE,
-    )
-    return lambda *args, stdin=None, **extra: run(
-        {**env, **{f"IDP_{k.upper()}": v for k, v in extra.items()}}, *args, stdin=stdin
-    )
 
 
 def test_factors_lists_what_was_enrolled_and_never_a_secret(provider, cli):
@@ -72,7 +55,7 @@ def test_reset_mfa_removes_every_factor_forces_enrolment_and_mails_the_user(prov
     assert "told by e-mail: ada@example.edu" in result.stdout
     assert stored_user(provider).mfa_enrol_required
     with provider.transaction() as db:
-        use_cases = factors(provider, db)
+        use_cases = provider.factors(db)
         owner = user(db)
         assert use_cases.factors_of(owner) == [] and use_cases.recovery_codes_left(owner) == 0
         assert use_cases.standing(owner).forced  # no grace after a reset

@@ -7,29 +7,11 @@ import json
 
 import pytest
 
-from tests.support.cli import assert_one_line_error, base_env, run
-from tests.support.constants import TEST_KEYS_PASSPHRASE
+from tests.support.cli import assert_one_line_error
 from tests.support.helpers import PASSWORD, issue_tokens, parse_form, stored_user
 from tests.support.mailserver import link_in
 
 NEW_PASSWORD = "lantern orchard velvet compass"
-
-
-@pytest.fixture
-def cli(provider, tmp_path, database_url):
-    """The CLI on the provider's database and issuer (so the links it prints open on that provider)."""
-    # The run's shared test database holds the run's keys: same passphrase as the providers (without
-    # it, a CLI run on an empty key table would make keys no provider of the run can open).
-    env = base_env(
-        tmp_path,
-        database_url=database_url,
-        secret_key="s" * 40,
-        issuer=provider.url,
-        keys_passphrase=TEST_KEYS_PASSPHRASE,
-    )
-    return lambda *args, stdin=None, **extra: run(
-        {**env, **{f"IDP_{k.upper()}": v for k, v in extra.items()}}, *args, stdin=stdin
-    )
 
 
 def set_password_via(browser, link, password=NEW_PASSWORD):

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.e2e.mfa_support import enrol_totp, factors, user
+from tests.support.factors import enrol_totp_for as enrol_totp
+from tests.support.factors import user
 from tests.support.helpers import update_user
 from tests.support.mailserver import html_of, text_of
 
@@ -87,7 +88,7 @@ def test_a_used_recovery_code_mails_the_user_in_their_language(mail_provider, sm
     from idp.core.request import RequestInfo
 
     with provider.transaction() as db:
-        used = factors(provider, db, info=RequestInfo(ip="198.51.100.4")).verify_code(user(db), codes[0])
+        used = provider.factors(db, info=RequestInfo(ip="198.51.100.4")).verify_code(user(db), codes[0])
     assert used == "otp"
     [mail] = smtp_server.wait_for("ada@example.edu")
     assert mail["Subject"] == "Für Ihr SPOM-Login-Konto wurde ein Wiederherstellungscode verwendet"
@@ -102,7 +103,7 @@ def test_a_helpdesk_reset_mails_the_user_in_their_language(mail_provider, smtp_s
     provider.create_user()
     enrol_totp(provider)
     with provider.transaction() as db:
-        assert factors(provider, db, source="test").reset(user(db), "phone lost") == 1
+        assert provider.factors(db, source="test").reset(user(db), "phone lost") == 1
     [mail] = smtp_server.wait_for("ada@example.edu")  # no language stored: English
     assert mail["Subject"] == "The second sign-in step of your SPOM Login account was reset"
     assert "Reason given: phone lost" in text_of(mail)
@@ -113,7 +114,7 @@ def test_no_mail_when_the_reset_rolls_back(mail_provider, smtp_server):
     provider.create_user()
     enrol_totp(provider)
     with pytest.raises(RuntimeError), provider.transaction() as db:
-        factors(provider, db).reset(user(db), "phone lost")
+        provider.factors(db).reset(user(db), "phone lost")
         raise RuntimeError("the command failed after the reset")
     provider.app.extensions["idp"].postman.wait_idle()
     assert smtp_server.messages == []

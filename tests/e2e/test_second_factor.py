@@ -408,14 +408,10 @@ def test_a_second_step_left_too_long_leads_back_to_the_apps_sign_in(provider):
 def test_after_a_helpdesk_reset_the_next_sign_in_sets_up_a_new_factor_first(provider):
     """``reset-mfa``: the factors go, and the next sign-in (a student: no role policy, no grace) must
     enrol a new one before any session or code exists."""
-    from idp.domain.factors.service import Factors
-
     signed_in_with_totp(provider)
-    d = provider.deps
     with provider.transaction() as db:
         user = users.get_user_by_login(db, "S1000001")
-        factors = Factors(db=db, settings=d.settings, now=d.clock.now, throttle=d.throttle, notifier=d.notifier)
-        assert factors.reset(user, "lost phone, identity checked (ticket 4711)") == 1
+        assert provider.factors(db).reset(user, "lost phone, identity checked (ticket 4711)") == 1
     rp, browser = provider.create_client(), provider.browser()
     page = browser.follow(browser.get(rp.authorization_url()))
     page = browser.follow(browser.submit_login(page))

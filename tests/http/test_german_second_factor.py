@@ -4,19 +4,14 @@ any English sentence of the catalogue (``test_german_pages``)."""
 
 from __future__ import annotations
 
-import re
-
 from tests.http.test_german_pages import GERMAN, _german, visible_text
-from tests.support.factors import code, shown_secret
+from tests.support.factors import code, form, shown_secret
 from tests.support.helpers import PASSWORD, parse_form
 
 
 def form_fields(page: str, action_part: str) -> tuple[str, dict]:
-    for match in re.finditer(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', page, re.S):
-        if action_part in match.group(1):
-            fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', match.group(2)))
-            return match.group(1).replace("&amp;", "&"), fields
-    raise AssertionError(action_part)
+    fields = form(page, action_part)
+    return fields.pop("_action"), fields
 
 
 def password(http, username: str):

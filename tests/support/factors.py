@@ -8,7 +8,7 @@ import re
 
 import pyotp
 
-from tests.support.helpers import Browser
+from tests.support.helpers import Browser, Provider
 
 
 def form(page_html: str, action_part: str) -> dict:
@@ -57,3 +57,22 @@ def submit_code(browser: Browser, page, value: str, method: str | None = None):
     if method:
         fields["method"] = method
     return browser.post(action, data={**fields, "code": value})
+
+
+def user(db, login: str = "S1000001"):
+    from idp.storage.sql import users as user_repo
+
+    found = user_repo.get_user_by_login(db, login)
+    assert found is not None
+    return found
+
+
+def enrol_totp_for(provider: Provider, login: str = "S1000001", name: str = "Phone") -> tuple[str, list[str] | None]:
+    """Enrol an authenticator app for ``login`` through the use cases the pages call (no browser);
+    returns its key and the recovery codes that come with an account's first factor."""
+    with provider.transaction() as db:
+        use_cases = provider.factors(db)
+        owner = user(db, login)
+        offer = use_cases.totp_offer(owner)
+        enrolled = use_cases.totp_confirm(owner, offer.sealed, code(offer.secret, provider.clock.now()), name)
+    return offer.secret, enrolled.recovery_codes

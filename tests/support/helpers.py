@@ -94,6 +94,13 @@ class Provider:
             db=db, settings=d.settings, now=d.clock.now, hasher=d.hasher, notifier=d.notifier, source="test"
         )
 
+    def factors(self, db, **extra):
+        """The second-factor use cases on ``db`` with the provider's backends (clock, throttle, mail)."""
+        from idp.domain.factors.service import Factors
+
+        d = self.deps
+        return Factors(db=db, settings=d.settings, now=d.clock.now, throttle=d.throttle, notifier=d.notifier, **extra)
+
     def clients(self, db):
         from idp.domain.clients.service import Clients
 

@@ -296,7 +296,7 @@ class Passkeys:
         if clone_suspected(stored, verified.new_sign_count) or not factor_repo.advance_sign_count(
             self.factors.db, factor.id, stored, verified.new_sign_count, now, verified.credential_backed_up
         ):
-            self.factors._audit(
+            self.factors.record(
                 audit.FACTOR_CLONE_SUSPECTED, owner, factor=factor.kind, factor_id=factor.id,
                 stored_count=factor.sign_count, received_count=verified.new_sign_count,
             )  # fmt: skip

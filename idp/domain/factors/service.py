@@ -145,7 +145,8 @@ class Factors:
     info: RequestInfo = field(default_factory=RequestInfo)
     source: str | None = None
 
-    def _audit(self, type: str, user: User, **details: Any) -> None:
+    def record(self, type: str, user: User, **details: Any) -> None:
+        """An audit event about ``user`` for this request, with its source (the CLI, the admin API)."""
         if self.source:
             details["source"] = self.source
         audit.record(self.db, type, now=self.now(), user_id=user.id, **self.info.audit_fields(), **details)
@@ -222,7 +223,7 @@ class Factors:
         self.db.flush()
         user.mfa_enrol_required = False
         user.mfa_grace_started_at, user.mfa_grace_signins = None, 0
-        self._audit(audit.FACTOR_ENROLLED, user, factor=factor.kind, factor_id=factor.id, name=factor.name)
+        self.record(audit.FACTOR_ENROLLED, user, factor=factor.kind, factor_id=factor.id, name=factor.name)
         metrics.MFA_EVENTS.labels(factor.kind, "enrolled").inc()
         codes = self.regenerate_recovery_codes(user) if first or not self.recovery_codes_left(user) else None
         return Enrolled(factor, codes)
@@ -241,15 +242,15 @@ class Factors:
         try:
             self.throttle.check(key, self.info.ip, device=device)
         except TooManyAttempts as exc:
-            self._audit(audit.FACTOR_FAILED, user, factor="code", reason="throttled", scope=exc.scope)
+            self.record(audit.FACTOR_FAILED, user, factor="code", reason="throttled", scope=exc.scope)
             metrics.MFA_EVENTS.labels("code", "throttled").inc()
             raise
         kind = self._check_code(user, code)
         if kind is None:
-            self._audit(audit.FACTOR_FAILED, user, factor="code", reason="bad_code")
+            self.record(audit.FACTOR_FAILED, user, factor="code", reason="bad_code")
             metrics.MFA_EVENTS.labels("code", "failed").inc()
             for scope, wait in self._after(self.throttle.record_failure, key, device) or []:
-                self._audit(audit.THROTTLE_ENGAGED, user, scope=scope, retry_after=int(wait + 0.999), factor="code")
+                self.record(audit.THROTTLE_ENGAGED, user, scope=scope, retry_after=int(wait + 0.999), factor="code")
             return None
         self._after(self.throttle.record_success, key, device)
         return "otp"
@@ -261,7 +262,7 @@ class Factors:
                 secret = sealed.unseal(factor.secret or "", self._passphrase, TOTP_SECRET)
                 step = totp.matching_step(secret, code, now=now, last_step=factor.last_step)
                 if step is not None and factor_repo.advance_step(self.db, factor.id, step, now):
-                    self._audit(audit.FACTOR_USED, user, factor=factor.kind, factor_id=factor.id)
+                    self.record(audit.FACTOR_USED, user, factor=factor.kind, factor_id=factor.id)
                     metrics.MFA_EVENTS.labels(factor.kind, "used").inc()
                     return factor.kind
             return None
@@ -269,7 +270,7 @@ class Factors:
             digest = recovery.code_hash(code, self.settings.server.secret_key)
             if factor_repo.use_recovery_code(self.db, user.id, digest, now):
                 left = factor_repo.recovery_codes_left(self.db, user.id)
-                self._audit(audit.RECOVERY_CODE_USED, user, codes_left=left)
+                self.record(audit.RECOVERY_CODE_USED, user, codes_left=left)
                 metrics.MFA_EVENTS.labels("recovery_code", "used").inc()
                 self._mail(user, "recovery_used", codes_left=left)
                 return "recovery_code"
@@ -277,12 +278,12 @@ class Factors:
 
     def record_step_up(self, user: User, amr: list[str], client_id: str | None) -> None:
         """A signed-in session showed a second factor for an app (``idp.domain.sessions.step_up``)."""
-        self._audit(audit.MFA_STEP_UP, user, amr=amr, for_client=client_id)
+        self.record(audit.MFA_STEP_UP, user, amr=amr, for_client=client_id)
         metrics.MFA_EVENTS.labels("session", "step_up").inc()
 
     def passkey_used(self, user: User, factor: Factor) -> None:
         """A passkey assertion was verified (``idp.domain.factors.passkeys``): audit and count it."""
-        self._audit(audit.FACTOR_USED, user, factor=factor.kind, factor_id=factor.id)
+        self.record(audit.FACTOR_USED, user, factor=factor.kind, factor_id=factor.id)
         metrics.MFA_EVENTS.labels(factor.kind, "used").inc()
 
     def _after(self, method: Callable[..., Any], key: str, device: str | None) -> Any:
@@ -297,14 +298,14 @@ class Factors:
         codes = recovery.new_codes()
         key = self.settings.server.secret_key
         factor_repo.replace_recovery_codes(self.db, user.id, [recovery.code_hash(c, key) for c in codes], self.now())
-        self._audit(audit.RECOVERY_CODES_GENERATED, user, count=len(codes))
+        self.record(audit.RECOVERY_CODES_GENERATED, user, count=len(codes))
         return codes
 
     def rename(self, user: User, factor_id: str, name: str) -> Factor:
         factor = self._own(user, factor_id)
         default = Text("Authenticator app") if factor.kind == factor_repo.TOTP else Text("Passkey")
         previous, factor.name = factor.name, check_name(name, default)
-        self._audit(
+        self.record(
             audit.FACTOR_RENAMED, user, factor=factor.kind, factor_id=factor.id, name=factor.name, previous=previous
         )
         return factor
@@ -319,7 +320,7 @@ class Factors:
         self.db.delete(factor)
         if remaining == 0:
             factor_repo.delete_recovery_codes(self.db, user.id)
-        self._audit(audit.FACTOR_REMOVED, user, factor=factor.kind, factor_id=factor.id, name=factor.name)
+        self.record(audit.FACTOR_REMOVED, user, factor=factor.kind, factor_id=factor.id, name=factor.name)
         metrics.MFA_EVENTS.labels(factor.kind, "removed").inc()
         return factor
 
@@ -332,7 +333,7 @@ class Factors:
             raise FactorError("reason", Text("Give a reason for the reset (it is kept in the audit trail)."))
         removed = factor_repo.remove_all(self.db, user.id)
         user.mfa_enrol_required = True
-        self._audit(audit.MFA_RESET, user, reason=reason[:500], factors_removed=removed)
+        self.record(audit.MFA_RESET, user, reason=reason[:500], factors_removed=removed)
         metrics.MFA_EVENTS.labels("all", "reset").inc()
         self._mail(user, "mfa_reset", reason=reason[:500])
         return removed

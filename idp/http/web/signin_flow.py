@@ -137,10 +137,10 @@ def after_password(user: User, device_id: str | None, way: WayBack) -> ResponseR
 
 
 def _record(type: str, user: User, device_id: str | None, way: WayBack, **details: object) -> None:
-    client = way.client
-    usecases.signin().record(
-        type, user, client_id=client.client_id if client else None, device=bool(device_id), **details
-    )
+    # The client's id as the sign-in carries it (``way.client`` would read the client row again).
+    interaction, back = way.interaction, way.back
+    client_id = interaction.client_id if interaction else back.client.client_id if back else None
+    usecases.signin().record(type, user, client_id=client_id, device=bool(device_id), **details)
 
 
 def complete_signin(user: User, amr: list[str], device_id: str | None, way: WayBack) -> str:
