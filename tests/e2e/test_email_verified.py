@@ -8,7 +8,7 @@ import json
 
 import requests
 
-from tests.e2e.test_cli_users import NEW_PASSWORD, cli, set_password_via  # noqa: F401  (cli is a fixture)
+from tests.e2e.test_cli_users import NEW_PASSWORD, set_password_via
 from tests.e2e.test_device_approval import (  # noqa: F401
     approve,
     ask_for_link,

@@ -48,7 +48,7 @@ class FakeFactors:
     stored: list[Factor] = field(default_factory=list)
     used: list[Factor] = field(default_factory=list)
 
-    def _audit(self, type: str, user: User, **details: Any) -> None:
+    def record(self, type: str, user: User, **details: Any) -> None:
         self.audited.append((type, details))
 
     def add(self, user: User, factor: Factor) -> Enrolled:
