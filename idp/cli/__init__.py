@@ -175,4 +175,4 @@ def read_secret_stdin(what: str) -> str:
     return value
 
 
-from idp.cli import audit, clients, database, keys, mail, mfa, serve, throttle, users, users_admin  # noqa: E402,F401  (registers the commands)
+from idp.cli import audit, clients, database, keys, mail, mfa, roles, serve, throttle, users, users_admin  # noqa: E402,F401  (registers the commands)

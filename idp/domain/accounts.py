@@ -23,6 +23,7 @@ from idp.core.text import Text
 from idp.domain import sessions
 from idp.domain.password_policy import PasswordPolicy, context_for
 from idp.storage.sql import audit, consents, resets
+from idp.storage.sql import staff as staff_repo
 from idp.storage.sql import tokens as token_repo
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.database import after_commit
@@ -244,6 +245,24 @@ class Accounts:
         grants = token_repo.revoke_user_tokens(self.db, user.id, self.now(), client_id=client_id)
         self._audit(audit.CONSENT_REVOKED, user, client_id=client_id, grants_revoked=grants)
         return True
+
+    # -- console roles (idp.domain.staff) ------------------------------------------------------
+    def roles(self, user: User) -> list[str]:
+        return staff_repo.roles_of(self.db, user.id)
+
+    def grant_role(self, user: User, role: str) -> bool:
+        """Give ``role`` (already parsed by ``staff.parse_role``); False if the user held it already."""
+        added = staff_repo.add_role(self.db, user.id, role, now=self.now(), granted_by=self.source or "")
+        if added:
+            self._audit(audit.ROLE_GRANTED, user, role=role)
+        return added
+
+    def revoke_role(self, user: User, role: str) -> bool:
+        """Take ``role`` away (effective on the holder's next request); False if the user did not hold it."""
+        removed = staff_repo.remove_role(self.db, user.id, role)
+        if removed:
+            self._audit(audit.ROLE_REVOKED, user, role=role)
+        return removed
 
     def disable(self, user: User) -> None:
         """Sign-in refused from now on, every session ended, every token and reset link revoked."""

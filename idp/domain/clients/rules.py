@@ -20,7 +20,7 @@ from idp.core.errors import ClientMetadataError
 from idp.core.outbound import policy as outbound_policy
 from idp.core.outbound.policy import AllowList, OutboundError, target_of
 from idp.core.tokens import keyed_hash, new_id, new_token
-from idp.domain.factors.policy import ACR_VALUES_SUPPORTED
+from idp.domain.factors.policy import ACR_VALUES_SUPPORTED, MFA_ACR
 from idp.storage.sql.models import Client
 
 GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
@@ -37,6 +37,9 @@ DEFAULT_SCOPE = "openid profile email offline_access"
 SELF_SERVICE_SCOPES = ("openid", "profile", "email", "offline_access")
 #: Scopes only the identity team can give (CLI, admin API); never through /register.
 ADMIN_SCOPE = "idp:admin"
+#: The console's scope (issue 20): its access tokens speak for a signed-in person, whose console roles
+#: (``idp.domain.staff``) decide what the admin API lets them do. Only ``idp clients create-console``.
+CONSOLE_SCOPE = "idp:console"
 INFO_URIS = ("client_uri", "logo_uri", "tos_uri", "policy_uri")
 INFO_STRINGS = ("software_id", "software_version")
 MAX_URIS = 20
@@ -193,6 +196,8 @@ class ClientSpec:
                 )
         if ADMIN_SCOPE in tokens and self.grant_types != ["client_credentials"]:
             raise ClientMetadataError("scope", f"{ADMIN_SCOPE} is only for client_credentials admin clients")
+        if CONSOLE_SCOPE in tokens and (self.public or not self.trusted or "client_credentials" in self.grant_types):
+            raise ClientMetadataError("scope", f"{CONSOLE_SCOPE} is only for the console (idp clients create-console)")
 
 
 def check_acr_values(values: object) -> list[str] | None:
@@ -575,3 +580,19 @@ def spec_of(row: Client) -> ClientSpec:
 
 
 SPEC_FIELDS = tuple(f.name for f in fields(ClientSpec))
+
+
+def console_spec(base_url: str) -> ClientSpec:
+    """The admin console as a relying party (``clients/console``, served at ``base_url``): a confidential,
+    first-party client whose every sign-in needs a second factor and whose refresh tokens end with the
+    browser session (no ``offline_access``)."""
+    base = base_url.rstrip("/")
+    return ClientSpec(
+        name="SPOM Login console",
+        redirect_uris=[base + "/callback"],
+        post_logout_redirect_uris=[base + "/signed-out"],
+        backchannel_logout_uri=base + "/backchannel-logout",
+        scope=f"openid profile {CONSOLE_SCOPE}",
+        trusted=True,
+        default_acr_values=[MFA_ACR],
+    )

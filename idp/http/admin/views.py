@@ -14,10 +14,11 @@ from idp.core.errors import ClientMetadataError, ClientOperationError
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.domain.accounts import UnsupportedLanguage, check_locale, describe_user
 from idp.domain.clients import service as client_admin
-from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata
+from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata, spec_of
 from idp.domain.factors.service import FactorError, describe_factor, policy_status
+from idp.domain.staff import IDENTITY, SECURITY, TEAM_PREFIX
 from idp.http import uow, usecases
-from idp.http.admin import Problem, actor, bp, now
+from idp.http.admin import Problem, actor, allow, bp, caller, now
 from idp.http.admin.openapi import document
 from idp.http.context import deps
 from idp.storage.sql import audit
@@ -68,10 +69,29 @@ def _float_arg(name: str) -> float | None:
 
 
 def _client(client_id: str) -> Client:
+    """The client, if the caller may see it: another team's client is not found, as an unknown one."""
     row = client_repo.get_client(uow.session(), client_id)
-    if row is None:
+    if row is None or not caller().sees_client(row.team):
         raise Problem(404, "client_not_found", "There is no client with this client_id.")
     return row
+
+
+def _team_for_new_client(body: dict[str, Any]) -> str | None:
+    """The team a new client belongs to: for an app team member, one of their teams (``team`` in the body
+    when they are in several); the identity team may name any team, or none."""
+    team = body.pop("team", None)
+    if team is not None and not isinstance(team, str):
+        raise Problem(400, "invalid_parameter", "team must be a string.", field="team")
+    teams = caller().teams
+    if caller().identity:
+        return team
+    if team is None and len(teams) == 1:
+        return next(iter(teams))
+    if team not in teams:
+        raise Problem(
+            400, "invalid_parameter", f"team must be one of your teams: {', '.join(sorted(teams))}.", field="team"
+        )
+    return team
 
 
 def _metadata_problem(exc: ClientMetadataError) -> Problem:
@@ -89,36 +109,57 @@ def openapi() -> Response:
     return jsonify(document())
 
 
+CLIENT_ROLES = (IDENTITY, TEAM_PREFIX)
+
+
 @bp.get("/clients")
+@allow(*CLIENT_ROLES)
 def list_clients() -> Response:
-    t = now()
-    return jsonify({"clients": [client_admin.describe(row, t) for row in client_repo.list_clients(uow.session())]})
+    t, who = now(), caller()
+    rows = [row for row in client_repo.list_clients(uow.session()) if who.sees_client(row.team)]
+    return jsonify({"clients": [client_admin.describe(row, t) for row in rows]})
 
 
 @bp.post("/clients")
+@allow(*CLIENT_ROLES)
 def create_client() -> tuple[Response, int]:
+    """The identity team registers any client; an app team registers its own by the rules of /register."""
+    body = _json_object()
+    team = _team_for_new_client(body)
     try:
-        spec = spec_from_metadata(_json_object(), privileged=True, allow=deps().outbound.allow)
+        spec = spec_from_metadata(body, privileged=caller().identity, allow=deps().outbound.allow)
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
-    row, secret, _ = usecases.clients().create(spec, actor=actor())
+    row, secret, _ = usecases.clients().create(spec, actor=actor(), team=team)
     extra = {"client_secret": secret} if secret else {}
     return _describe(row, 201, extra)
 
 
 @bp.get("/clients/<client_id>")
+@allow(*CLIENT_ROLES)
 def get_client(client_id: str) -> Response:
     return jsonify(client_admin.describe(_client(client_id), now()))
 
 
 @bp.patch("/clients/<client_id>")
+@allow(*CLIENT_ROLES)
 def update_client(client_id: str) -> tuple[Response, int]:
-    """Merge the given members onto the client's metadata (omitted members keep their values)."""
+    """Merge the given members onto the client's metadata (omitted members keep their values). An app
+    team edits by the rules of /register and cannot make its client ``trusted``."""
     row = _client(client_id)
     changes = _json_object()
-    merged = merge_metadata({**editable_metadata(row), "trusted": row.trusted}, changes)
+    privileged = caller().identity
+    if not privileged and "trusted" in changes and changes["trusted"] != row.trusted:
+        raise Problem(
+            403, "forbidden", "Only the identity team can make a client trusted (skip consent); ask them.", "trusted"
+        )
+    if privileged:
+        merged, defaults = merge_metadata({**editable_metadata(row), "trusted": row.trusted}, changes), None
+    else:  # as an RFC 7592 update: the stored client's trusted flag and identity-team scopes are kept
+        changes.pop("trusted", None)
+        merged, defaults = merge_metadata(editable_metadata(row), changes), spec_of(row)
     try:
-        spec = spec_from_metadata(merged, privileged=True, allow=deps().outbound.allow)
+        spec = spec_from_metadata(merged, privileged=privileged, defaults=defaults, allow=deps().outbound.allow)
         secret = usecases.clients().update(row, spec, actor=actor())
     except ClientMetadataError as exc:
         raise _metadata_problem(exc) from None
@@ -127,6 +168,7 @@ def update_client(client_id: str) -> tuple[Response, int]:
 
 
 @bp.delete("/clients/<client_id>")
+@allow(*CLIENT_ROLES)
 def delete_client(client_id: str) -> tuple[str, int]:
     usecases.clients().delete(_client(client_id), actor=actor())
     return "", 204
@@ -147,6 +189,7 @@ def enable_client(client_id: str) -> tuple[Response, int]:
 
 
 @bp.post("/clients/<client_id>/rotate-secret")
+@allow(*CLIENT_ROLES)
 def rotate_secret(client_id: str) -> tuple[Response, int]:
     row = _client(client_id)
     body = _json_object() if request.content_length else {}
@@ -278,6 +321,7 @@ def mfa_policy() -> Response:
 
 
 @bp.get("/audit")
+@allow(IDENTITY, SECURITY)
 def audit_events() -> Response:
     """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
     db = uow.session()

@@ -51,6 +51,9 @@ USER_EMAIL_VERIFIED = "user.email_verified"
 USER_EMAIL_CHANGED = "user.email_changed"
 #: An operator set the user's language (``users.locale``): details.locale (null: cleared), details.previous.
 USER_LOCALE_CHANGED = "user.locale_changed"
+#: A console role given to or taken from a person (details.role; issue 20, ``idp.domain.staff``).
+ROLE_GRANTED = "user.role_granted"
+ROLE_REVOKED = "user.role_revoked"
 BACKCHANNEL_DELIVERED = "logout.backchannel_delivered"
 BACKCHANNEL_FAILED = "logout.backchannel_failed"
 CLIENT_REGISTERED = "client.registered"
@@ -119,6 +122,8 @@ TYPES = (
     USER_EMAIL_VERIFIED,
     USER_EMAIL_CHANGED,
     USER_LOCALE_CHANGED,
+    ROLE_GRANTED,
+    ROLE_REVOKED,
     BACKCHANNEL_DELIVERED,
     BACKCHANNEL_FAILED,
     CLIENT_REGISTERED,

@@ -352,3 +352,18 @@ class RecoveryCode(Base):
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class StaffRole(Base):
+    """A console role a person holds (issue 20; ``idp.domain.staff``): ``idp:admin``, ``idp:security`` or
+    ``team:<name>``. Read on every admin API request, so taking a role away takes effect at once."""
+
+    __tablename__ = "staff_roles"
+    __table_args__ = (UniqueConstraint("user_id", "role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(120))
+    granted_at: Mapped[float] = mapped_column(Float)
+    #: The actor that gave it (``cli``, ``user:<sub>``, ``admin:<client_id>``).
+    granted_by: Mapped[str] = mapped_column(String(200), default="")
