@@ -1,8 +1,9 @@
-"""``make demo``: the provider and both relying parties on the embedded defaults.
+"""``make demo``: the provider, both relying parties and the console on the embedded defaults.
 
-``python -m idp.demo`` seeds the demo users (a student, an employee, a vendor) and registers the
-SPOM dashboard and the Supplier Portal (idempotent: a second run keeps what exists and prints the
-same credentials), then runs the three servers as child processes and prints their URLs. One
+``python -m idp.demo`` seeds the demo users (a student, an employee, a vendor, and the console's
+identity-team, security and app-team members with their roles) and registers the SPOM dashboard,
+the Supplier Portal and the console (idempotent: a second run keeps what exists and prints the
+same credentials), then runs the four servers as child processes and prints their URLs. One
 Ctrl-C stops all of them: each child gets SIGTERM (a graceful shutdown of its server), and SIGKILL only
 if it has not exited after ten seconds. ``--seed-only`` seeds and prints without serving.
 
@@ -32,7 +33,8 @@ from sqlalchemy import select
 from idp.app import create_app, deps_of
 from idp.core.outbound import AllowList
 from idp.core.settings import Settings
-from idp.domain.clients.rules import ClientSpec, build_client
+from idp.domain.clients.rules import ClientSpec, build_client, console_spec
+from idp.storage.sql import staff as staff_repo
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import Client
 
@@ -47,6 +49,33 @@ DEMO_USERS = [
         "role": "vendor",
     },
 ]
+#: The console's three kinds of user (issue 20): their console roles, given by the seed. The app team
+#: "dashboard" owns the SPOM Dashboard client, so its member sees that client and no other.
+DEMO_STAFF = [
+    {
+        "registration_number": "E2000010",
+        "email": "katherine@example.edu",
+        "name": "Katherine Johnson",
+        "role": "employee",
+        "console_role": "idp:admin",
+    },
+    {
+        "registration_number": "E2000011",
+        "email": "alan@example.edu",
+        "name": "Alan Turing",
+        "role": "employee",
+        "console_role": "idp:security",
+    },
+    {
+        "registration_number": "E2000012",
+        "email": "margaret@example.edu",
+        "name": "Margaret Hamilton",
+        "role": "employee",
+        "console_role": "team:dashboard",
+    },
+]
+#: The app team that owns each demo client (None: the identity team's own).
+DEMO_TEAMS = {"dashboard": "dashboard", "portal": "procurement", "console": None}
 #: The demo's help contact (shown on /help), so its help page shows how one looks; an operator's
 #: own ``IDP_HELP_CONTACT_*`` variables win.
 DEMO_HELP_CONTACT = {
@@ -62,6 +91,7 @@ DEMO_MFA = {"IDP_MFA_REQUIRED_ROLES": "employee", "IDP_MFA_GRACE_SIGNINS": "1"}
 DEMO_APPS = [
     ("dashboard", "SPOM Dashboard", "DASHBOARD", "clients.dashboard"),
     ("portal", "Supplier Portal", "SUPPLIER_PORTAL", "clients.supplier_portal"),
+    ("console", "SPOM Login console", "CONSOLE", "clients.console"),
 ]
 STOP_SECONDS = 10
 #: Server log records shown without ``--verbose``: at least this level, or naming an outbox mail.
@@ -73,9 +103,10 @@ def seed(urls: dict[str, str]) -> dict:
     """Users and the two clients (registered for ``urls``); returns the saved client credentials."""
     d = deps_of(create_app())
     with d.database.transaction() as db:
-        for user in DEMO_USERS:
-            if user_repo.get_user_by_login(db, user["registration_number"]) is None:
-                user_repo.create_user(
+        for user in DEMO_USERS + DEMO_STAFF:
+            person = user_repo.get_user_by_login(db, user["registration_number"])
+            if person is None:
+                person = user_repo.create_user(
                     db,
                     registration_number=user["registration_number"],
                     email=user["email"],
@@ -84,27 +115,37 @@ def seed(urls: dict[str, str]) -> dict:
                     password_hash=d.hasher.hash(DEMO_PASSWORD),
                     now=d.now(),
                 )
+            if "console_role" in user:
+                staff_repo.add_role(db, person.id, user["console_role"], now=d.now(), granted_by="demo")
         creds_file = Path(d.settings.server.instance_dir) / "demo_clients.json"
         creds = json.loads(creds_file.read_text()) if creds_file.exists() else {}
         for key, name, _prefix, _module in DEMO_APPS:
             base = urls[key]
             saved = creds.get(key, {})
             row = db.get(Client, saved["client_id"]) if saved.get("client_id") else None
+            if row is not None and row.team != DEMO_TEAMS[key]:
+                row.team = DEMO_TEAMS[key]  # an instance seeded before the console had teams
             if row is None or row.redirect_uris != [base + "/callback"]:
                 for old in db.scalars(select(Client).where(Client.name == name)):
                     db.delete(old)
                 db.flush()
-                row, secret = build_client(
-                    ClientSpec(
+                spec = (
+                    console_spec(base)
+                    if key == "console"
+                    else ClientSpec(
                         name=name,
                         redirect_uris=[base + "/callback"],
                         post_logout_redirect_uris=[base + "/signed-out"],
                         backchannel_logout_uri=base + "/backchannel-logout",
                         scope="openid profile email",
                         trusted=True,
-                    ),
+                    )
+                )
+                row, secret = build_client(
+                    spec,
                     secret_key=d.settings.server.secret_key,
                     now=d.now(),
+                    team=DEMO_TEAMS[key],
                     allow=d.outbound.allow,
                 )
                 db.add(row)
@@ -241,9 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--provider-port", type=int, default=8000)
     parser.add_argument("--dashboard-port", type=int, default=8001)
     parser.add_argument("--portal-port", type=int, default=8002)
+    parser.add_argument("--console-port", type=int, default=8003)
     parser.add_argument("--seed-only", action="store_true", help="Seed and print, do not serve.")
     parser.add_argument(
-        "--verbose", action="store_true", help="Show every log line of the three servers (default: warnings and mail)."
+        "--verbose", action="store_true", help="Show every log line of the four servers (default: warnings and mail)."
     )
     args = parser.parse_args(argv)
     # A host name, not 127.0.0.1: browsers refuse an IP address as a passkey's RP ID (WebAuthn §5.1.4.1),
@@ -254,7 +296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     example_help_contact(os.environ)
     for name, value in DEMO_MFA.items():
         os.environ.setdefault(name, value)
-    urls = {"dashboard": f"http://127.0.0.1:{args.dashboard_port}", "portal": f"http://127.0.0.1:{args.portal_port}"}
+    urls = {
+        "dashboard": f"http://127.0.0.1:{args.dashboard_port}",
+        "portal": f"http://127.0.0.1:{args.portal_port}",
+        "console": f"http://127.0.0.1:{args.console_port}",
+    }
+    os.environ.setdefault("IDP_CONSOLE_URL", urls["console"])
     first_run = not (Path(Settings.from_env().server.instance_dir) / "demo_clients.json").exists()
     creds = seed(urls)
     # On a later run a user may have changed (or reset) the password: the demo does not reset it.
@@ -266,15 +313,20 @@ SPOM Login demo
   Provider:         {issuer}   (discovery: {issuer}/.well-known/openid-configuration)
   SPOM Dashboard:   {urls["dashboard"]}
   Supplier Portal:  {urls["portal"]}
+  Console:          {urls["console"]}   (identity team, app teams, security staff; a second factor is asked)
   Mail outbox:      {outbox}/  (reset links as .eml files; "Forgot password?" on the sign-in page)
   Password for every demo user: {DEMO_PASSWORD}{unless_changed}
     student   S1000001  (ada@example.edu)      dashboard: modules, assessments
     employee  E2000001  (grace@example.edu)    dashboard: teaching; portal: approvals
               (employees need a second step: after one sign-in, an authenticator app or a passkey)
     vendor    V3000001  (orders@acme.example)  dashboard: induction; portal: orders
+  Console users (same password; each sets up a second factor at the first sign-in):
+    identity team   E2000010  (katherine@example.edu)  users, every client, registration tokens, throttle
+    security staff  E2000011  (alan@example.edu)       signing keys, audit trail, anomalies
+    app team        E2000012  (margaret@example.edu)   team "dashboard": the SPOM Dashboard client only
   Clients:          {", ".join(f"{k}={v['client_id']}" for k, v in creds.items())}
                     (secrets in {Path(os.environ.get("IDP_INSTANCE_DIR", "instance")) / "demo_clients.json"})
-  Press Ctrl-C once to stop all three.
+  Press Ctrl-C once to stop all four.
 """,
         flush=True,
     )

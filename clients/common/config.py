@@ -74,6 +74,8 @@ class RPConfig:
             values.update(_client_file(f"{prefix}_CLIENT_FILE", env[f"{prefix}_CLIENT_FILE"], problems))
         for f in dataclasses.fields(cls):
             raw = env.get(f"{prefix}_{f.name.upper()}")
+            if raw is None and f.type == "int" and f.name in defaults:
+                raw = defaults[f.name]  # an app's default, written as text like the variables
             if raw is None:
                 continue
             try:

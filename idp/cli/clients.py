@@ -350,6 +350,28 @@ def create_admin(obj: Context, name: str, as_json: bool) -> None:
     )
 
 
+@clients_group.command("create-console")
+@click.option("--base-url", required=True, help="The console's own address, e.g. https://console.example.edu.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"client_id": …, "client_secret": …}.')
+@click.pass_obj
+def create_console(obj: Context, base_url: str, as_json: bool) -> None:
+    """Register the admin console (clients/console) served at BASE_URL: a trusted client with the
+    idp:console scope, a second factor on every sign-in, back-channel logout at BASE_URL/backchannel-logout.
+
+    Its access tokens act for the signed-in person; their console roles (idp users grant-role) decide
+    what the admin API lets them do. Give the printed credentials to the console (CONSOLE_CLIENT_ID,
+    CONSOLE_CLIENT_SECRET or CONSOLE_CLIENT_FILE)."""
+    from idp.domain.clients.rules import console_spec
+
+    with session(obj) as (db, _now):
+        row, secret, _ = fail_on_metadata(lambda: obj.clients(db).create(console_spec(base_url), actor=actor()))
+    emit(
+        {"client_id": row.client_id, "client_secret": secret},
+        as_json,
+        [f"client_id:     {row.client_id}", f"client_secret: {secret}   (shown once; store it now)"],
+    )
+
+
 @clients_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of clients.")
 @click.pass_obj

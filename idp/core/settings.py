@@ -629,6 +629,12 @@ class BrandingSettings(Section):
     help_contact_hours: str = setting(
         "IDP_HELP_CONTACT_HOURS", "", "When that contact is reachable, in the institution's words; empty = not shown."
     )
+    console_url: str = setting(
+        "IDP_CONSOLE_URL",
+        "",
+        "Address of the admin console (clients/console); the home page links it for people who hold a console "
+        "role; empty = no link.",
+    )
 
     def problems(self) -> Iterator[str]:
         try:
@@ -641,6 +647,8 @@ class BrandingSettings(Section):
             yield "IDP_BRAND_PRIMARY_COLOR: too light; white text on it needs a contrast of 4.5:1 (WCAG 2.2 AA)"
         if self.logo_url and not (self.logo_url.startswith(("https://", "/")) and not self.logo_url.startswith("//")):
             yield "IDP_BRAND_LOGO_URL: an https URL or a path starting with /"
+        if self.console_url and not re.fullmatch(r"https?://[^\s/?#]+(/[^\s]*)?", self.console_url):
+            yield "IDP_CONSOLE_URL: an absolute http(s) URL such as https://console.example.edu"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""``make demo``: seeding is idempotent, and the launcher runs three servers that one Ctrl-C stops."""
+"""``make demo``: seeding is idempotent (users, console roles, clients and their teams), and the launcher
+runs four servers (provider, dashboard, portal, console) that one Ctrl-C stops."""
 
 from __future__ import annotations
 
@@ -43,8 +44,15 @@ def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
     # A user may have changed the password since the first run: the second run says so.
     assert "Password for every demo user: spom-demo-password\n" in first.stdout
     assert "Password for every demo user: spom-demo-password (unless changed)\n" in second.stdout
-    assert set(creds) == {"dashboard", "portal"}
+    assert set(creds) == {"dashboard", "portal", "console"}
     assert "employees need a second step" in second.stdout
+    assert run(env, "users", "roles", "E2000010").stdout.strip() == "console roles of E2000010: idp:admin"
+    assert run(env, "users", "roles", "E2000011").stdout.strip() == "console roles of E2000011: idp:security"
+    assert run(env, "users", "roles", "E2000012").stdout.strip() == "console roles of E2000012: team:dashboard"
+    console = json.loads(run(env, "clients", "show", creds["console"]["client_id"], "--json").stdout)
+    assert "idp:console" in console["scope"].split() and console["default_acr_values"] == ["urn:spom:acr:mfa"]
+    dashboard = json.loads(run(env, "clients", "show", creds["dashboard"]["client_id"], "--json").stdout)
+    assert dashboard["team"] == "dashboard"
     for text in (
         "S1000001",
         "E2000001",
@@ -52,6 +60,10 @@ def test_seeding_twice_keeps_the_same_users_and_clients(tmp_path):
         "spom-demo-password",
         "http://127.0.0.1:8001",
         "http://127.0.0.1:8002",
+        "http://127.0.0.1:8003",
+        "E2000010",
+        "E2000011",
+        "E2000012",
         creds["dashboard"]["client_id"],
     ):
         assert text in second.stdout
@@ -63,10 +75,10 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_one_interrupt_stops_all_three_servers(tmp_path):
+def test_one_interrupt_stops_all_four_servers(tmp_path):
     env = demo_env(tmp_path)
     assert run(env, "init").returncode == 0
-    ports = [free_port(), free_port(), free_port()]
+    ports = [free_port(), free_port(), free_port(), free_port()]
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -80,6 +92,8 @@ def test_one_interrupt_stops_all_three_servers(tmp_path):
                 str(ports[1]),
                 "--portal-port",
                 str(ports[2]),
+                "--console-port",
+                str(ports[3]),
             ],
             env=env,
             stdout=out,
@@ -87,14 +101,15 @@ def test_one_interrupt_stops_all_three_servers(tmp_path):
         )
     try:
         deadline = time.monotonic() + 60
-        while not all(listening(p) for p in ports):  # waiting for three processes to start, not for a timer
+        while not all(listening(p) for p in ports):  # waiting for four processes to start, not for a timer
             assert proc.poll() is None and time.monotonic() < deadline, "the demo did not start"
             time.sleep(0.1)
         discovery = requests.get(f"http://127.0.0.1:{ports[0]}/.well-known/openid-configuration", timeout=10)
         # A host name, so that browsers accept it as the passkeys' RP ID (an IP address is refused).
         assert discovery.json()["issuer"] == f"http://localhost:{ports[0]}"
-        response = requests.get(f"http://127.0.0.1:{ports[1]}/", allow_redirects=False, timeout=10)
-        assert response.status_code == 302 and "/login" in response.headers["Location"]
+        for app_port in ports[1:]:
+            response = requests.get(f"http://127.0.0.1:{app_port}/", allow_redirects=False, timeout=10)
+            assert response.status_code == 302 and "/login" in response.headers["Location"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         text = log.read_text()

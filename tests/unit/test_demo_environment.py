@@ -22,10 +22,10 @@ def test_the_demo_allow_lists_loopback_for_its_relying_parties_back_channel_logo
     assert env["IDP_OUTBOUND_ALLOW"] == "127.0.0.0/8"
     monkeypatch.delenv("IDP_OUTBOUND_ALLOW", raising=False)
     allow_loopback(os.environ)
-    creds = {k: {"client_id": k, "client_secret": "s", "app_secret": "a"} for k in ("dashboard", "portal")}
+    creds = {k: {"client_id": k, "client_secret": "s", "app_secret": "a"} for k in ("dashboard", "portal", "console")}
     children = child_environments(
         "http://127.0.0.1:8000",
-        {"dashboard": "http://127.0.0.1:8001", "portal": "http://127.0.0.1:8002"},
+        {"dashboard": "http://127.0.0.1:8001", "portal": "http://127.0.0.1:8002", "console": "http://127.0.0.1:8003"},
         creds,
         tmp_path,
     )

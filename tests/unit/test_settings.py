@@ -260,6 +260,7 @@ SAMPLE = {
     "IDP_LOG_FORMAT": "text",
     "IDP_TIME_ZONE": "America/New_York",
     "IDP_BRAND_PRIMARY_COLOR": "#123456",
+    "IDP_CONSOLE_URL": "https://console.example.edu",
     "IDP_BRAND_LOGO_URL": "/static/logo.svg",
     "IDP_REQUIRE_PKCE_DEFAULT": "0",  # 0 or 1; the default is 1
     "IDP_MFA_REQUIRED_ROLES": "employee",

@@ -76,7 +76,9 @@ SCOPE_TEXT = {
 @bp.get("/")
 def home() -> ResponseReturnValue:
     signed_in = web_session.current()
-    return render_template("home.html", signed_in=signed_in)
+    console = deps().settings.branding.console_url
+    staff = bool(signed_in and console and usecases.accounts().roles(signed_in.user))
+    return render_template("home.html", signed_in=signed_in, console_url=console if staff else None)
 
 
 @bp.get("/login")
