@@ -16,6 +16,7 @@ from idp.domain.staff import SECURITY
 from idp.storage.sql import audit
 from tests.support.factors import code, enrol_totp_for, submit_code
 from tests.support.helpers import bearer, stored_user
+from tests.support.keyhelpers import header
 from tests.support.registration_helpers import admin_token
 
 PROBLEM = "application/problem+json"
@@ -206,6 +207,17 @@ def test_a_revoked_key_leaves_jwks_at_once_and_cannot_be_revoked_twice(keyed, ad
     again = admin("POST", f"/keys/{kid}/revoke", json={"reason": "again", "confirm": kid})
     assert again.status_code == 409 and again.json()["type"].endswith(":key_revoked")
     assert len(provider_events(keyed, audit.KEY_REVOKED)) == 1
+
+
+def test_revoking_with_end_sessions_ends_the_sessions_of_users_who_got_tokens_from_the_key(keyed, admin):
+    keyed.create_user()
+    rp, browser = keyed.create_client(), keyed.browser()
+    tokens = rp.exchange(rp.sign_in(browser))  # an RS256 ID token: the current RS256 key signed it
+    [kid] = keys_by_state(admin)[("RS256", "current")]
+    assert header(tokens["id_token"])["kid"] == kid
+    revoked = admin("POST", f"/keys/{kid}/revoke", json={"reason": "leak", "confirm": kid, "end_sessions": True})
+    assert revoked.status_code == 200 and revoked.json()["sessions_ended"] == 1, revoked.text
+    assert "Sign in" in browser.follow(browser.get(rp.authorization_url())).text  # no single sign-on any more
 
 
 def provider_events(provider, type):

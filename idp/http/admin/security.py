@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 from idp.core.errors import KeyLifecycleError, PublicationPeriodError
 from idp.domain.keys import lifecycle
@@ -66,7 +67,7 @@ def _key(row: StoredKey, policy: lifecycle.Policy) -> dict[str, Any]:
 
 
 def _optional_body() -> dict[str, Any]:
-    return _json_object() if request.content_length or request.is_json else {}
+    return _json_object() if request.content_length else {}
 
 
 def _boolean(body: dict[str, Any], name: str) -> bool:
@@ -190,7 +191,7 @@ def anomalies() -> Response:
     )
 
 
-def _users(db: Any, ids: list[int]) -> list[User]:
+def _users(db: Session, ids: list[int]) -> list[User]:
     return [u for u in (user_repo.get_user(db, i) for i in ids) if u is not None]
 
 
