@@ -112,7 +112,10 @@ def rotate_keys(obj: Context, alg: str | None, force: bool, as_json: bool) -> No
         families = _families(db, alg)
         if not families:
             raise CLIError("no signing keys yet; run `idp init`")
-        done = [{"alg": f, "current": rotate(db, f, now, policy, force=force).kid} for f in families]
+        done = [
+            {"alg": f, "current": rotate(db, f, now, policy, force=force, audit_fields={"source": "cli"}).kid}
+            for f in families
+        ]
     if as_json:
         click.echo(json.dumps({"rotated": done}))
     for d in [] if as_json else done:

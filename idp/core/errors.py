@@ -62,5 +62,14 @@ class KeyLifecycleError(ValueError):
     """A key command that cannot be carried out; the message is one line for the operator."""
 
 
+class PublicationPeriodError(KeyLifecycleError):
+    """A rotation refused because the next key of ``family`` (``kid``) has not been published for
+    ``IDP_KEY_PUBLICATION_SECONDS`` yet: relying parties may not have fetched it. It may sign from ``ready_at``."""
+
+    def __init__(self, message: str, *, family: str, kid: str, ready_at: float) -> None:
+        super().__init__(message)
+        self.family, self.kid, self.ready_at = family, kid, ready_at
+
+
 class UserExists(ValueError):
     """A user with that registration number or e-mail already exists."""

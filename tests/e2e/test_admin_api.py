@@ -195,7 +195,8 @@ def test_not_found_and_wrong_method_are_problems(provider):
 
 
 @pytest.fixture
-def admin_provider(provider):
+def admin_provider(fresh_keys, provider):
+    # Keys of its own: a generated POST /keys/rotate with force (or a revocation) changes them.
     return provider, admin_token(provider)
 
 

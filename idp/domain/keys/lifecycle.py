@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.core.errors import KeyLifecycleError
+from idp.core.errors import KeyLifecycleError, PublicationPeriodError
 from idp.core.tokens import new_id
 from idp.domain import sessions
 from idp.domain.keys import material as keycrypto
@@ -78,9 +78,17 @@ def ensure(db: Session, families: Iterable[str], now: float, policy: Policy) -> 
 
 
 def rotate(
-    db: Session, family: str, now: float, policy: Policy, *, force: bool = False, trigger: str = "command"
+    db: Session,
+    family: str,
+    now: float,
+    policy: Policy,
+    *,
+    force: bool = False,
+    trigger: str = "command",
+    audit_fields: dict[str, Any] | None = None,
 ) -> StoredKey:
-    """Promote next to current, retire the old current, create a new next: one transaction."""
+    """Promote next to current, retire the old current, create a new next: one transaction.
+    ``audit_fields`` add to the ``key.rotated`` event (who asked: ``source``)."""
     key_repo.lock(db)
     rows = [r for r in key_repo.list_keys(db) if r.alg == family]
     current = next((r for r in rows if r.state == "current"), None)
@@ -89,12 +97,24 @@ def rotate(
         raise KeyLifecycleError(f"no {family} keys to rotate: that algorithm is not in use (see `idp keys list`)")
     age = now - upcoming.created_at
     if not force and age < policy.publication_seconds:
-        raise KeyLifecycleError(
+        raise PublicationPeriodError(
             f"next {family} key {upcoming.kid} has been published for {int(age)}s only; relying parties may not "
-            f"have it before IDP_KEY_PUBLICATION_SECONDS={policy.publication_seconds}s (use --force in an emergency)"
+            f"have it before IDP_KEY_PUBLICATION_SECONDS={policy.publication_seconds}s (use --force in an emergency)",
+            family=family,
+            kid=upcoming.kid,
+            ready_at=upcoming.created_at + policy.publication_seconds,
         )
     _promote(db, current, upcoming, now, policy, state="retired")
-    audit.record(db, audit.KEY_ROTATED, now=now, alg=family, retired=current.kid, current=upcoming.kid, trigger=trigger)
+    audit.record(
+        db,
+        audit.KEY_ROTATED,
+        now=now,
+        **(audit_fields or {}),
+        alg=family,
+        retired=current.kid,
+        current=upcoming.kid,
+        trigger=trigger,
+    )
     return upcoming
 
 

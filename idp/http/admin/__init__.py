@@ -186,6 +186,9 @@ def now() -> float:
 
 
 def init_app(app: Flask) -> None:
-    from idp.http.admin import views  # noqa: F401  (registers the routes)
+    from idp.http.admin import (
+        security,  # noqa: F401  (registers the security staff's routes)
+        views,  # noqa: F401  (registers the routes)
+    )
 
     app.register_blueprint(bp)

@@ -21,6 +21,7 @@ from idp.domain.clients.rules import (
     RESPONSE_TYPES,
 )
 from idp.domain.factors.policy import ACR_VALUES_SUPPORTED, MFA_ACR
+from idp.domain.keys.material import JWS_ALGS
 
 URI = {"type": "string", "minLength": 1, "maxLength": MAX_URI_LENGTH}
 URIS = {"type": "array", "items": URI, "maxItems": MAX_URIS}
@@ -578,3 +579,310 @@ def document() -> dict[str, Any]:
         },
         "security": [{"adminToken": ["idp:admin"]}],
     }
+
+
+# -- security staff (issue 20, the console's "Security" pages; routes in idp/http/admin/security.py) --------
+
+NULLABLE_STRING = {"type": ["string", "null"]}
+SIGNING_KEY = {
+    "type": "object",
+    "description": "A signing key as `idp keys list` shows it: never private material.",
+    "required": ["kid", "alg", "state", "created", "activated", "retires_at", "removes_at", "revoked"],
+    "properties": {
+        "kid": {"type": "string"},
+        "alg": {"enum": ["RS256", "ES256", "Ed25519"], "description": "The key family."},
+        "state": {
+            "enum": ["next", "current", "retired", "revoked"],
+            "description": "next: published, signs after the next rotation; current: signs; retired: published "
+            "until its tokens expire; revoked: withdrawn (kept until `removes_at`, never published).",
+        },
+        "created": TIME,
+        "activated": NULLABLE_TIME,
+        "retires_at": {
+            **NULLABLE_TIME,
+            "description": "Current key: when the schedule (IDP_KEY_ROTATION_DAYS) rotates it; retired: when it was.",
+        },
+        "removes_at": {**NULLABLE_TIME, "description": "When a retired or revoked key is deleted."},
+        "revoked": NULLABLE_TIME,
+    },
+}
+THROTTLE_QUERY = [
+    _query(
+        "user",
+        {"type": "string", "minLength": 1, "maxLength": 254},
+        "Registration number or e-mail (unknown names are throttled too); give user and/or ip.",
+    ),
+    _query("ip", {"type": "string", "maxLength": 45}, "Client IP address (IPv6 counts per /64)."),
+]
+THROTTLE_ERRORS = {
+    "400": _problem("Neither user nor ip, or an invalid one; `field` names it."),
+    "503": _problem("The throttle's counters (Redis) cannot be reached."),
+}
+COUNTERS = {
+    "type": "object",
+    "required": ["remaining", "limit", "retry_after"],
+    "properties": {"remaining": COUNT, "limit": COUNT, "retry_after": COUNT},
+}
+SECURITY_PATHS: dict[str, Any] = {
+    "/admin/api/keys": {
+        "get": _op(
+            "listSigningKeys",
+            "Every stored signing key (security staff), oldest first per family, and how long a next key is "
+            "published before it may sign.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["keys", "publication_seconds"],
+                        "properties": {
+                            "keys": {"type": "array", "items": SIGNING_KEY},
+                            "publication_seconds": {"type": "integer", "description": "IDP_KEY_PUBLICATION_SECONDS."},
+                        },
+                    },
+                    "The keys.",
+                )
+            },
+        ),
+    },
+    "/admin/api/keys/rotate": {
+        "post": _op(
+            "rotateSigningKeys",
+            "Promote next to current, retire the old current, publish a new next key: for `alg` or every family "
+            "in use, in one transaction (as `idp keys rotate`). Refused while a next key has been published for "
+            "less than IDP_KEY_PUBLICATION_SECONDS (relying parties may not have it), unless `force`. Audited as "
+            "key.rotated with `source`.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["rotated"],
+                        "properties": {
+                            "rotated": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["alg", "current"],
+                                    "properties": {
+                                        "alg": {"type": "string"},
+                                        "current": {"type": "string", "description": "The kid that signs now."},
+                                    },
+                                },
+                            }
+                        },
+                    },
+                    "Rotated.",
+                ),
+                **BODY_ERRORS,
+                "409": _problem(
+                    "`publication_period`: too early (the detail says from when, and why); `alg_not_in_use`, "
+                    "`no_keys`, `key_lifecycle`: nothing to rotate. Nothing was changed."
+                ),
+            },
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "properties": {
+                        "alg": {"enum": list(JWS_ALGS), "description": "Only this family (EdDSA means Ed25519)."},
+                        "force": {
+                            "type": "boolean",
+                            "description": "Rotate within the publication period (an emergency).",
+                        },
+                    },
+                },
+                required=False,
+            ),
+        ),
+    },
+    "/admin/api/keys/{kid}/revoke": {
+        "post": _op(
+            "revokeSigningKey",
+            "Emergency (as `idp keys revoke`): withdraw the key from /jwks.json at once; tokens it signed stop "
+            "verifying here. A revoked current key is replaced by the next key, a revoked next key by a new one. "
+            "`confirm` must repeat the kid. Audited as key.revoked with the reason and `source`.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["kid", "alg", "previous_state", "sessions_ended"],
+                        "properties": {
+                            "kid": {"type": "string"},
+                            "alg": {"type": "string"},
+                            "previous_state": {"enum": ["next", "current", "retired"]},
+                            "sessions_ended": COUNT,
+                        },
+                    },
+                    "Revoked.",
+                ),
+                **BODY_ERRORS,
+                "400": _problem(
+                    "`confirmation_mismatch` (field confirm), `reason_required` or `invalid_parameter`; "
+                    "nothing was revoked."
+                ),
+                "404": _problem("`key_not_found`: no key with this kid."),
+                "409": _problem("`key_revoked`: already revoked."),
+            },
+            parameters=[{"name": "kid", "in": "path", "required": True, "schema": {"type": "string"}}],
+            requestBody=_body(
+                {
+                    "type": "object",
+                    "required": ["reason", "confirm"],
+                    "properties": {
+                        "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why (audited)."},
+                        "end_sessions": {
+                            "type": "boolean",
+                            "description": "Also end the sessions of users who got tokens while the key signed.",
+                        },
+                        "confirm": {"type": "string", "description": "The kid again (typed confirmation)."},
+                    },
+                }
+            ),
+        ),
+    },
+    "/admin/api/anomalies": {
+        "get": _op(
+            "getSignInAnomalies",
+            "From the audit trail: the accounts and addresses the throttle engaged on within the last hour "
+            "(throttle.engaged; unknown usernames are not stored: `user` and `login` null), and the failed "
+            "sign-ins (login.failure) per hour of the last 24 hours, oldest first, the current hour last.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["throttled", "failures_per_hour"],
+                        "properties": {
+                            "throttled": {
+                                "type": "object",
+                                "required": ["since", "accounts", "ips"],
+                                "properties": {
+                                    "since": TIME,
+                                    "accounts": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["user", "login", "at", "events"],
+                                            "properties": {
+                                                "user": {**NULLABLE_STRING, "description": "Subject identifier."},
+                                                "login": {**NULLABLE_STRING, "description": "Registration number."},
+                                                "at": {**TIME, "description": "The latest engagement."},
+                                                "events": COUNT,
+                                            },
+                                        },
+                                    },
+                                    "ips": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["ip", "at", "events"],
+                                            "properties": {"ip": {"type": "string"}, "at": TIME, "events": COUNT},
+                                        },
+                                    },
+                                },
+                            },
+                            "failures_per_hour": {
+                                "type": "array",
+                                "minItems": 24,
+                                "maxItems": 24,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["hour", "count"],
+                                    "properties": {
+                                        "hour": {**TIME, "description": "Start of the hour."},
+                                        "count": COUNT,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                    "The anomalies.",
+                )
+            },
+        ),
+    },
+    "/admin/api/throttle": {
+        "get": _op(
+            "getThrottleStatus",
+            "What the sign-in throttle holds for an account and/or an IP (as `idp throttle status --json`).",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "properties": {
+                            "account": {
+                                "type": "object",
+                                "required": ["failures", "retry_after", "known_devices_waiting"],
+                                "properties": {
+                                    "failures": COUNT,
+                                    "retry_after": COUNT,
+                                    "known_devices_waiting": COUNT,
+                                },
+                            },
+                            "ip": {
+                                "type": "object",
+                                "required": ["address", "limits"],
+                                "properties": {
+                                    "address": {"type": "string"},
+                                    "limits": {"type": "object", "additionalProperties": COUNTERS},
+                                },
+                            },
+                        },
+                    },
+                    "The counters.",
+                ),
+                **THROTTLE_ERRORS,
+            },
+            parameters=THROTTLE_QUERY,
+        ),
+        "delete": _op(
+            "clearThrottle",
+            "Forget the counters of an account (with its known devices) and/or an IP, so the next attempt is "
+            "allowed at once. Audited as throttle.cleared.",
+            {
+                "200": _json(
+                    {"type": "object", "required": ["cleared"], "properties": {"cleared": COUNT}},
+                    "How many counters were removed.",
+                ),
+                **THROTTLE_ERRORS,
+            },
+            parameters=THROTTLE_QUERY,
+        ),
+    },
+    "/admin/api/settings": {
+        "get": _op(
+            "getSettings",
+            "The settings in force that are safe to show (identity team): issuer, lifetimes, second-factor policy, "
+            "rate limits, key policy; storage only by kind. Never a secret, passphrase, URL or SMTP account.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["issuer", "sessions", "tokens", "mfa", "throttle", "keys", "clients", "storage"],
+                        "properties": {
+                            "issuer": {"type": "string"},
+                            "sessions": {"type": "object"},
+                            "tokens": {"type": "object"},
+                            "mfa": {"type": "object"},
+                            "throttle": {"type": "object"},
+                            "keys": {"type": "object"},
+                            "clients": {"type": "object"},
+                            "storage": {
+                                "type": "object",
+                                "required": ["database", "store", "audit_retention_days"],
+                                "properties": {
+                                    "database": {"enum": ["sqlite", "postgresql"]},
+                                    "store": {"enum": ["memory", "redis"]},
+                                    "audit_retention_days": COUNT,
+                                },
+                            },
+                            "mail": {
+                                "type": "object",
+                                "properties": {"delivery": {"enum": ["smtp", "outbox"]}},
+                            },
+                        },
+                    },
+                    "The safe settings.",
+                )
+            },
+        ),
+    },
+}
+PATHS.update(SECURITY_PATHS)

@@ -11,8 +11,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Float, Select, delete, func, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from idp.storage.sql.database import rowcount
 from idp.storage.sql.models import AuditEvent
@@ -27,6 +30,9 @@ LOGIN_PASSWORD_VERIFIED = "login.password_verified"
 LOGIN_FAILURE = "login.failure"
 #: A failure that makes the next attempt wait: details.scope (ip | account | device), details.retry_after
 THROTTLE_ENGAGED = "throttle.engaged"
+#: An operator cleared the counters of an account and/or an IP (admin API): details.actor, details.ip
+#: (the cleared address), details.account (whether an account was named), details.counters (how many).
+THROTTLE_CLEARED = "throttle.cleared"
 LOGOUT = "logout"
 CODE_REPLAY = "token.code_replay"
 #: A client presented a code issued to another client (details.issued_to); the code was left intact.
@@ -105,6 +111,7 @@ TYPES = (
     LOGIN_PASSWORD_VERIFIED,
     LOGIN_FAILURE,
     THROTTLE_ENGAGED,
+    THROTTLE_CLEARED,
     LOGOUT,
     CODE_REPLAY,
     CODE_WRONG_CLIENT,
@@ -290,6 +297,74 @@ def recent_activity(
         .limit(limit)
     )
     return list(db.scalars(stmt))
+
+
+class _hour(FunctionElement[float]):  # noqa: N801  (a SQL function, named as one)
+    """The hour an event occurred in, as whole hours since the epoch: ``floor(occurred_at / 3600)``."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(_hour)
+def _hour_default(element: _hour, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"floor({compiler.process(element.clauses, **kw)} / 3600)"
+
+
+@compiles(_hour, "sqlite")
+def _hour_sqlite(element: _hour, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLite has floor() only when built with its math functions; times are positive, so truncating is flooring.
+    return f"CAST({compiler.process(element.clauses, **kw)} / 3600 AS INTEGER)"
+
+
+def count_per_hour(db: Session, type: str, *, first_hour: int, hours: int) -> list[int]:
+    """How many events of ``type`` occurred in each of ``hours`` whole hours from ``first_hour`` (hours
+    since the epoch), oldest first, zeros included: one GROUP BY in the database."""
+    bucket = _hour(AuditEvent.occurred_at)
+    stmt = (
+        select(bucket, func.count())
+        .where(
+            AuditEvent.type == type,
+            AuditEvent.occurred_at >= first_hour * 3600.0,
+            AuditEvent.occurred_at < (first_hour + hours) * 3600.0,
+        )
+        .group_by(bucket)
+    )
+    counts = {int(hour): int(n) for hour, n in db.execute(stmt)}
+    return [counts.get(first_hour + i, 0) for i in range(hours)]
+
+
+def throttle_engagements(
+    db: Session, *, since: float, until: float, limit: int = 100
+) -> tuple[list[tuple[int | None, float, int]], list[tuple[str, float, int]]]:
+    """``throttle.engaged`` events in [since, until], grouped, newest first: by user for the account,
+    device and second-factor limiters (``user_id`` None: unknown usernames, which are not stored), and
+    by address for the per-IP limiter: ``(user_id or ip, latest occurred_at, events)``."""
+    window = (
+        AuditEvent.type == THROTTLE_ENGAGED,
+        AuditEvent.occurred_at >= since,
+        AuditEvent.occurred_at <= until,
+    )
+    scope = AuditEvent.details["scope"].as_string()
+    latest, count = func.max(AuditEvent.occurred_at), func.count()
+    by_user = (
+        select(AuditEvent.user_id, latest, count)
+        .where(*window, func.coalesce(scope, "") != "ip")
+        .group_by(AuditEvent.user_id)
+        .order_by(latest.desc())
+        .limit(limit)
+    )
+    by_ip = (
+        select(AuditEvent.ip, latest, count)
+        .where(*window, scope == "ip")
+        .group_by(AuditEvent.ip)
+        .order_by(latest.desc())
+        .limit(limit)
+    )
+    return (
+        [(user_id, float(at), int(n)) for user_id, at, n in db.execute(by_user)],
+        [(ip, float(at), int(n)) for ip, at, n in db.execute(by_ip)],
+    )
 
 
 def prune(db: Session, *, before: float) -> int:
