@@ -205,10 +205,15 @@ def test_a_clients_usage(provider, admin):
     assert page.submit_login(login, password="wrong " + PASSWORD).status_code in (200, 401)
     provider.clock.advance(60)
     rp.exchange(rp.sign_in(provider.browser()))  # a second browser session
-    rp.exchange(rp.sign_in(provider.browser()))  # and a third
+    third = rp.exchange(rp.sign_in(provider.browser()))  # and a third
     usage = admin("GET", f"/clients/{rp.client_id}/usage").json()
     assert usage["active_sessions"] == 2  # the replay revoked the first session's grant
     assert usage["last_token_at"] == _iso(started + 60)
+    provider.clock.advance(60)
+    refreshed = rp.token_request({"grant_type": "refresh_token", "refresh_token": third["refresh_token"]})
+    assert refreshed.status_code == 200, refreshed.text
+    usage = admin("GET", f"/clients/{rp.client_id}/usage").json()
+    assert usage["last_token_at"] == _iso(started + 120)  # a refresh counts
     assert usage["errors_24h"] == {"login.failure": 1, "token.code_replay": 1}
     assert admin("GET", f"/clients/{other.client_id}/usage").json()["errors_24h"] == {}
 
@@ -217,7 +222,7 @@ def test_a_clients_usage(provider, admin):
     provider.clock.advance(86400)
     admin = api(provider, admin_token(provider))  # the first one expired meanwhile
     later = admin("GET", f"/clients/{rp.client_id}/usage").json()
-    assert later["errors_24h"] == {} and later["last_token_at"] == _iso(started + 60)
+    assert later["errors_24h"] == {} and later["last_token_at"] == _iso(started + 120)
     problem(admin("GET", "/clients/no-such-client/usage"), 404, "client_not_found")
 
 

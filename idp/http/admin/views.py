@@ -235,8 +235,10 @@ def client_usage_of(client_id: str) -> Response:
     """When the client last got a token for a user, how many live sessions it is signed in under, and its
     errors of the last 24 hours by audit event type."""
     row = _client(client_id)
-    d = deps()
-    found = client_usage.usage(uow.session(), row.client_id, now=now(), idle=d.settings.sessions.idle_seconds)
+    limits = deps().settings.sessions
+    found = client_usage.usage(
+        uow.session(), row.client_id, now=now(), idle=limits.idle_seconds, session_max=limits.max_seconds
+    )
     return jsonify(
         {
             "last_token_at": _iso(found.last_token_at),

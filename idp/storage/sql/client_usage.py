@@ -27,17 +27,25 @@ class Usage:
     errors: dict[str, int]
 
 
-def usage(db: Session, client_id: str, *, now: float, idle: int) -> Usage:
+def usage(db: Session, client_id: str, *, now: float, idle: int, session_max: int) -> Usage:
+    """``idle`` and ``session_max``: the provider session's idle and absolute limits (a grant under a live
+    session is younger than ``session_max``, which bounds what is read)."""
     last_grant = select(func.max(Grant.created_at)).where(Grant.client_id == client_id).scalar_subquery()
-    last_refresh = select(func.max(RefreshToken.issued_at)).where(RefreshToken.client_id == client_id).scalar_subquery()
+    last_refresh = (  # through the client's grants (indexed), not a scan of every refresh token
+        select(func.max(RefreshToken.issued_at))
+        .join(Grant, Grant.id == RefreshToken.grant_id)
+        .where(Grant.client_id == client_id)
+        .scalar_subquery()
+    )
     newest = [t for t in db.execute(select(last_grant, last_refresh)).one() if t is not None]
     sessions = db.scalar(
         select(func.count(func.distinct(BrowserSession.id)))
-        .select_from(BrowserSession)
-        .join(Grant, Grant.session_id == BrowserSession.id)
+        .select_from(Grant)
+        .join(BrowserSession, BrowserSession.id == Grant.session_id)
         .where(
             Grant.client_id == client_id,
             Grant.revoked_at.is_(None),
+            Grant.created_at > now - session_max,
             BrowserSession.ended_at.is_(None),
             BrowserSession.expires_at > now,
             BrowserSession.last_seen_at > now - idle,
