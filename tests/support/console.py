@@ -9,7 +9,7 @@ password and an authenticator-app code, on the provider's clock (no sleeping).
 from __future__ import annotations
 
 import weakref
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from idp.domain.clients.rules import console_spec
@@ -25,15 +25,15 @@ CONSOLE_SCOPES = "openid profile idp:console"
 @dataclass
 class _State:
     console: RelyingParty | None = None
-    #: Authenticator-app keys enrolled by ``console_token``, by registration number.
-    secrets: dict[str, str] | None = None
+    #: Authenticator-app keys enrolled by ``console_token`` (or given to it), by registration number.
+    secrets: dict[str, str] = field(default_factory=dict)
 
 
 _states: weakref.WeakKeyDictionary[Any, _State] = weakref.WeakKeyDictionary()
 
 
 def _state(provider: Provider) -> _State:
-    return _states.setdefault(provider.app, _State(secrets={}))
+    return _states.setdefault(provider.app, _State())
 
 
 def console_client(provider: Provider, base_url: str = CONSOLE_BASE, **changes: Any) -> RelyingParty:
@@ -76,10 +76,9 @@ def revoke_roles(provider: Provider, user: Any, *roles: str) -> None:
             accounts.revoke_role(row, role)
 
 
-def totp_secret(provider: Provider, user: Any) -> str:
+def enrolled_secret(provider: Provider, user: Any) -> str:
     """The key of the authenticator app ``console_token`` enrolled for ``user`` (enrolling one if none)."""
     secrets = _state(provider).secrets
-    assert secrets is not None
     login = _login(user)
     if login not in secrets:
         secrets[login] = enrol_totp_for(provider, login, name="Console test phone")[0]
@@ -108,18 +107,22 @@ def console_sign_in(
     browser: Browser | None = None,
     password: str = PASSWORD,
     second_factor: bool = True,
+    totp_secret: str | None = None,
     scope: str = CONSOLE_SCOPES,
 ) -> ConsoleSignIn:
     """Sign ``user`` (a row or a registration number, already created) in to the console through the
     pages: ``/authorize``, the password, the authenticator-app code (an app is enrolled first if the
-    user has none from here; ``second_factor=False``: none, for a console client that does not ask one),
-    then the code exchange. ``roles`` are granted first."""
+    user has none from here, or give the key of one enrolled otherwise as ``totp_secret``;
+    ``second_factor=False``: none, for a console client that does not ask one), then the code exchange.
+    ``roles`` are granted first. Each code is made 30 s later on the provider's clock than the last."""
     login = _login(user)
     if roles:
         grant_roles(provider, login, *roles)
     rp = console or the_console(provider)
     browser = browser or provider.browser()
-    secret = totp_secret(provider, login) if second_factor else None
+    if totp_secret is not None:
+        _state(provider).secrets[login] = totp_secret
+    secret = enrolled_secret(provider, login) if second_factor else None
     assert rp.redirect_uri is not None
     page = browser.follow(browser.get(rp.authorization_url(scope)), stop_at=rp.redirect_uri)
     for _step in range(5):
@@ -144,5 +147,5 @@ def console_sign_in(
 
 def console_token(provider: Provider, user: Any, **options: Any) -> str:
     """A person's console access token for ``user`` (see ``console_sign_in`` for ``roles``, ``console``,
-    ``browser``, ``password``, ``second_factor``, ``scope``)."""
+    ``browser``, ``password``, ``second_factor``, ``totp_secret``, ``scope``)."""
     return console_sign_in(provider, user, **options).access_token
