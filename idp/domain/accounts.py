@@ -179,6 +179,20 @@ class Accounts:
         self._audit(audit.PASSWORD_RESET_LINK, user)
         return link
 
+    def mail_reset_link(self, user: User, lang: str) -> None:
+        """The helpdesk's reset link sent to the user's own address (the console): no one but the user
+        sees it, and completing it verifies that address. The caller checked that the user is active
+        and has an address. Audited like ``reset_link_for_helpdesk`` (details.delivery: mail); mailed
+        once committed."""
+        email = user.email
+        if not email:
+            raise ValueError("the user has no e-mail address")
+        link = self.issue_link(user, mailed=True)
+        self._audit(audit.PASSWORD_RESET_LINK, user, delivery="mail")
+        context = self.link_mail_context(user, link)
+        lang = mail_language(user, lang)
+        after_commit(self.db, lambda: self.notifier.send("reset", email, lang, **context))
+
     def link_mail_context(self, user: User, link: str) -> dict[str, Any]:
         return {
             "name": user.display_name or user.registration_number,

@@ -79,6 +79,16 @@ EXPECTED_ROUTES = {
     ("/admin/api/users/<sub>/reset-mfa", "admin.reset_mfa"),
     ("/admin/api/mfa-policy", "admin.mfa_policy"),
     ("/admin/api/audit", "admin.audit_events"),
+    ("/admin/api/me", "admin.me"),
+    ("/admin/api/clients/<client_id>/usage", "admin.client_usage_of"),
+    ("/admin/api/users/<sub>/disable", "admin.disable_user"),
+    ("/admin/api/users/<sub>/enable", "admin.enable_user"),
+    ("/admin/api/users/<sub>/sign-out", "admin.sign_out_user"),
+    ("/admin/api/users/<sub>/reset-link", "admin.send_reset_link"),
+    ("/admin/api/users/<sub>/roles", "admin.user_roles"),
+    ("/admin/api/users/<sub>/roles", "admin.grant_user_role"),
+    ("/admin/api/users/<sub>/roles/<role>", "admin.revoke_user_role"),
+    ("/admin/api/audit/export", "admin.export_audit_events"),
 }
 
 
@@ -114,6 +124,10 @@ def test_methods_per_route(app):
         assert methods[path] == {"POST"}, path
     assert methods["/register/<client_id>"] == {"GET", "PUT", "DELETE"}
     assert methods["/admin/api/users/<sub>"] == {"GET", "PATCH"}
+    assert methods["/admin/api/users/<sub>/roles"] == {"GET", "POST"}
+    assert methods["/admin/api/users/<sub>/roles/<role>"] == {"DELETE"}
+    for path in ("disable", "enable", "sign-out", "reset-link"):
+        assert methods[f"/admin/api/users/<sub>/{path}"] == {"POST"}, path
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):
         assert methods[path] == {"GET"}, path
     for path in ("/password/forgot", "/password/reset", "/login/device"):

@@ -137,6 +137,8 @@ def vocabulary(world: World) -> dict[str, list[str]]:
         "until": ["1e11", "2000000000"],
         "type": ["login"],
         "user": ["S1000001"],
+        "ip": ["127.0.0.1", "::1", "203.0.113.300"],
+        "role": ["team:alpha", "idp:admin", "team:"],
         "query": ["Ada"],
     }
 
@@ -244,7 +246,8 @@ ROUTE_PARAMS = {
     "account.reset": ["token"],
     "account.reset_post": ["token", "password", "confirm", "csrf_token"],
     "admin.list_users": ["query", "limit", "after_id"],
-    "admin.audit_events": ["type", "user", "client_id", "since", "until", "limit", "before_id"],
+    "admin.audit_events": ["type", "user", "client_id", "ip", "since", "until", "limit", "before_id"],
+    "admin.export_audit_events": ["type", "user", "client_id", "ip", "since", "until", "limit", "before_id"],
 }
 #: JSON bodies: client metadata (for /register and the admin API), else anything.
 METADATA = {
@@ -341,6 +344,7 @@ def hostile_request(draw, world: World, rule, method: str) -> HostileRequest:
         real = {
             "client_id": [world.rp.client_id, world.registration["client_id"]],
             "sub": ["made-up-sub"],
+            "role": ["team:alpha", "idp:admin", "idp:security"],
             "filename": ["idp.css", "idp.js", "../idp/app.py"],
         }.get(name, ["x"])
         value = draw(st.one_of(st.sampled_from(real), hostile_text().filter(bool)))

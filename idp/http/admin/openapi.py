@@ -263,7 +263,11 @@ def _problem(description: str, headers: dict[str, Any] | None = None) -> dict[st
 CHALLENGE = {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "RFC 6750 challenge."}}
 AUTH_ERRORS = {
     "401": _problem("No valid bearer token.", CHALLENGE),
-    "403": _problem("The token lacks the idp:admin scope.", CHALLENGE),
+    "403": _problem(
+        "`insufficient_scope`: the token lacks the idp:admin or idp:console scope, or a console token its "
+        "second factor; `forbidden`: the person's console roles do not include this action.",
+        CHALLENGE,
+    ),
 }
 CLIENT_ID = {"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}
 NOT_FOUND = {"404": _problem("No such client.")}
@@ -292,6 +296,16 @@ def _client_action(op_id: str, summary: str) -> dict[str, Any]:
         "post": _op(op_id, summary, {"200": _json(_ref("Client"), "The client."), **NOT_FOUND}, parameters=[CLIENT_ID])
     }
 
+
+#: The filters of ``/audit`` and ``/audit/export``.
+AUDIT_FILTERS = [
+    _query("type", {"type": "string", "maxLength": 64}, "Event type, e.g. client.registered."),
+    _query("client_id", {"type": "string", "maxLength": 64}, "Only events about this client."),
+    _query("user", {"type": "string"}, "Only events about this user (subject identifier)."),
+    _query("ip", {"type": "string", "maxLength": 45}, "Only events from this IPv4 or IPv6 address."),
+    _query("since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, inclusive."),
+    _query("until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, exclusive."),
+]
 
 PATHS = {
     "/admin/api/openapi.json": {
@@ -524,15 +538,7 @@ PATHS = {
                 "400": _problem("Invalid query parameter."),
             },
             parameters=[
-                _query("type", {"type": "string", "maxLength": 64}, "Event type, e.g. client.registered."),
-                _query("client_id", {"type": "string", "maxLength": 64}, "Only events about this client."),
-                _query("user", {"type": "string"}, "Only events about this user (subject identifier)."),
-                _query(
-                    "since", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, inclusive."
-                ),
-                _query(
-                    "until", {"type": "number", "minimum": 0, "exclusiveMaximum": 1e11}, "POSIX seconds, exclusive."
-                ),
+                *AUDIT_FILTERS,
                 _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Page size (default 100)."),
                 _query("before_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor."),
             ],
@@ -541,14 +547,201 @@ PATHS = {
 }
 
 
+# -- People (issue 20): who calls, account actions, console roles, client usage, audit export ------------
+
+ROLE = {
+    "type": "string",
+    "pattern": r"^(idp:admin|idp:security|team:[A-Za-z0-9][A-Za-z0-9 ._-]{0,99})$",
+    "description": "A console role: idp:admin (identity team), idp:security (security staff) or team:NAME "
+    "(a member of the app team NAME: its clients only).",
+}
+ROLES = {
+    "type": "object",
+    "required": ["roles"],
+    "properties": {"roles": {"type": "array", "items": ROLE, "description": "Sorted."}},
+}
+NO_USER = {"404": _problem("No such user.")}
+
+
+def _user_action(
+    op_id: str, summary: str, result: dict[str, Any], description: str, **responses: Any
+) -> dict[str, Any]:
+    return {"post": _op(op_id, summary, {"200": _json(result, description), **NO_USER, **responses}, parameters=[SUB])}
+
+
+PEOPLE_PATHS = {
+    "/admin/api/me": {
+        "get": _op(
+            "getMe",
+            "Who the token speaks for and its console roles (any role may ask).",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["actor", "sub", "name", "roles", "teams"],
+                        "properties": {
+                            "actor": {
+                                "type": "string",
+                                "description": "As the audit trail names the caller: user:<sub> or admin:<client_id>.",
+                            },
+                            "sub": {"type": ["string", "null"], "description": "null for an automation's token."},
+                            "name": {"type": "string", "description": "The person's, or the admin client's, name."},
+                            "roles": {"type": "array", "items": ROLE},
+                            "teams": {"type": "array", "items": {"type": "string"}, "description": "From team:NAME."},
+                        },
+                    },
+                    "The caller.",
+                )
+            },
+        ),
+    },
+    "/admin/api/users/{sub}/disable": _user_action(
+        "disableUser",
+        "Disable: sign-in refused, every session ended (relying parties told by back-channel logout), every "
+        "token and reset link revoked. Audited as user.disabled; a disabled user is left as it is.",
+        _ref("User"),
+        "The user.",
+        **{"409": _problem("`own_account`: a person cannot disable their own account.")},
+    ),
+    "/admin/api/users/{sub}/enable": _user_action(
+        "enableUser",
+        "Enable again (the password is unchanged; ended sessions stay ended). Audited as user.enabled.",
+        _ref("User"),
+        "The user.",
+    ),
+    "/admin/api/users/{sub}/sign-out": _user_action(
+        "signOutUser",
+        "Incident response: every session of the user ends and every token is revoked; relying parties with a "
+        "back-channel logout URI are told. Audited as session.ended_by_user.",
+        {"type": "object", "required": ["sessions_ended"], "properties": {"sessions_ended": COUNT}},
+        "How many sessions ended.",
+    ),
+    "/admin/api/users/{sub}/reset-link": {
+        "post": _op(
+            "sendUserResetLink",
+            "Mail the user a one-time password-reset link at their own address (never returned here); earlier "
+            "links stop working. Audited as password.reset_link_issued (details.delivery: mail).",
+            {
+                "202": _json(
+                    {"type": "object", "required": ["sent"], "properties": {"sent": {"const": True}}},
+                    "The mail is on its way.",
+                ),
+                **NO_USER,
+                "409": _problem("`no_email`: the user has no address; `user_disabled`: enable the user first."),
+            },
+            parameters=[SUB],
+        ),
+    },
+    "/admin/api/users/{sub}/roles": {
+        "get": _op(
+            "listUserRoles",
+            "The user's console roles.",
+            {"200": _json(ROLES, "The roles."), **NO_USER},
+            parameters=[SUB],
+        ),
+        "post": _op(
+            "grantUserRole",
+            "Give a console role; it applies at the holder's next request. Audited as user.role_granted.",
+            {
+                "201": _json(ROLES, "Given; the user's roles now."),
+                "200": _json(ROLES, "The user held it already."),
+                **NO_USER,
+                **BODY_ERRORS,
+                "409": _problem("`user_disabled`: enable the user first."),
+            },
+            parameters=[SUB],
+            requestBody=_body({"type": "object", "required": ["role"], "properties": {"role": ROLE}}),
+        ),
+    },
+    "/admin/api/users/{sub}/roles/{role}": {
+        "delete": _op(
+            "revokeUserRole",
+            "Take a console role away, effective at the holder's next request. Audited as user.role_revoked.",
+            {
+                "200": _json(ROLES, "The user's roles now."),
+                "400": _problem("Not a role; `field` is role."),
+                "404": _problem("`user_not_found`, or `role_not_held`: the user does not hold the role."),
+                "409": _problem("`own_admin_role`: a person cannot take idp:admin from themself."),
+            },
+            parameters=[SUB, {"name": "role", "in": "path", "required": True, "schema": ROLE}],
+        ),
+    },
+    "/admin/api/clients/{client_id}/usage": {
+        "get": _op(
+            "getClientUsage",
+            "How the client is used: when it last got a token for a user, how many live sessions it is signed "
+            "in under, and its error events of the last 24 hours by type.",
+            {
+                "200": _json(
+                    {
+                        "type": "object",
+                        "required": ["last_token_at", "active_sessions", "errors_24h"],
+                        "properties": {
+                            "last_token_at": {
+                                **NULLABLE_TIME,
+                                "description": "A code exchanged or a refresh token issued; null if never "
+                                "(client_credentials tokens leave no record).",
+                            },
+                            "active_sessions": {
+                                **COUNT,
+                                "description": "Live provider sessions under which it holds a grant.",
+                            },
+                            "errors_24h": {
+                                "type": "object",
+                                "additionalProperties": COUNT,
+                                "description": "Audit event type (login.failure, factor.failed, token.code_replay, "
+                                "token.code_wrong_client, token.refresh_reuse, token.refresh_reuse_in_grace, "
+                                "logout.backchannel_failed) -> count; types that did not occur are absent.",
+                            },
+                        },
+                    },
+                    "The usage.",
+                ),
+                **NOT_FOUND,
+            },
+            parameters=[CLIENT_ID],
+        ),
+    },
+    "/admin/api/audit/export": {
+        "get": _op(
+            "exportAuditEvents",
+            "The events /audit filters as NDJSON (one event object a line, as in /audit), newest (highest id) "
+            "first, at most 10,000; `X-Next-Before-Id` says where the next export starts when more match.",
+            {
+                "200": {
+                    "description": "Events, one JSON object a line.",
+                    "headers": {
+                        "X-Next-Before-Id": {
+                            "schema": {"type": "string"},
+                            "description": "Present when more events match: the before_id of the next export.",
+                        }
+                    },
+                    "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                },
+                "400": _problem("Invalid query parameter."),
+            },
+            parameters=[
+                *AUDIT_FILTERS,
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 10_000}, "At most (default 10000)."),
+                _query("before_id", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}, "Cursor."),
+            ],
+        ),
+    },
+}
+PATHS.update(PEOPLE_PATHS)
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "SPOM Login admin API",
             "version": "1",
-            "description": "For the identity team. Authenticate with a client_credentials access token "
-            "carrying the idp:admin scope (see docs/clients.md).",
+            "description": "For the identity team, security staff and app teams. Authenticate with a "
+            "client_credentials access token carrying the idp:admin scope (an automation: every action), or "
+            "with a person's console token (idp:console scope, signed in with a second factor), whose console "
+            "roles (idp:admin, idp:security, team:NAME) decide which actions they may call; an app team sees "
+            "only its own clients (see docs/clients.md).",
         },
         "paths": PATHS,
         "components": {
@@ -574,10 +767,22 @@ def document() -> dict[str, Any]:
                             },
                         }
                     },
-                }
+                },
+                "consoleToken": {
+                    "type": "oauth2",
+                    "description": "A person's access token from the console (the client registered with the "
+                    "idp:console scope), signed in with a second factor (acr urn:spom:acr:mfa).",
+                    "flows": {
+                        "authorizationCode": {
+                            "authorizationUrl": "/authorize",
+                            "tokenUrl": "/token",
+                            "scopes": {"idp:console": "Act as the signed-in person, within their console roles."},
+                        }
+                    },
+                },
             },
         },
-        "security": [{"adminToken": ["idp:admin"]}],
+        "security": [{"adminToken": ["idp:admin"]}, {"consoleToken": ["idp:console"]}],
     }
 
 

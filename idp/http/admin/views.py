@@ -4,6 +4,8 @@ leaves nothing behind."""
 
 from __future__ import annotations
 
+import ipaddress
+import json
 from collections.abc import Mapping
 from typing import Any, overload
 
@@ -11,22 +13,25 @@ from flask import Response, jsonify, request
 
 from idp.core.clock import utc
 from idp.core.errors import ClientMetadataError, ClientOperationError
+from idp.core.languages import DEFAULT as DEFAULT_LANGUAGE
 from idp.core.params import ParameterError, ascii_int, ascii_number
 from idp.domain.accounts import UnsupportedLanguage, check_locale, describe_user
 from idp.domain.clients import service as client_admin
 from idp.domain.clients.rules import editable_metadata, merge_metadata, spec_from_metadata, spec_of
 from idp.domain.factors.service import FactorError, describe_factor, policy_status
-from idp.domain.staff import IDENTITY, SECURITY, TEAM_PREFIX
+from idp.domain.staff import IDENTITY, SECURITY, TEAM_PREFIX, RoleError, parse_role
 from idp.http import uow, usecases
 from idp.http.admin import Problem, actor, allow, bp, caller, now
 from idp.http.admin.openapi import document
 from idp.http.context import deps
-from idp.storage.sql import audit
+from idp.storage.sql import audit, client_usage
 from idp.storage.sql import clients as client_repo
 from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import AuditEvent, Client, User
 
 MAX_LIMIT = 200
+#: Most events one ``GET /audit/export`` returns (page further with ``before_id``).
+EXPORT_MAX = 10_000
 #: Longest reason of a second-factor reset (kept in the audit trail and the user's mail).
 REASON_MAX = 500
 
@@ -110,6 +115,25 @@ def openapi() -> Response:
 
 
 CLIENT_ROLES = (IDENTITY, TEAM_PREFIX)
+
+
+@bp.get("/me")
+@allow(IDENTITY, SECURITY, TEAM_PREFIX)
+def me() -> Response:
+    """Who the token speaks for and what it may do: the console shows it and hides what the roles do not
+    allow (the API refuses it anyway)."""
+    who, db = caller(), uow.session()
+    sub, name = None, ""
+    if who.user_id is not None:
+        user = db.get(User, who.user_id)
+        if user is not None:
+            sub, name = user.sub, user.display_name or user.registration_number
+    else:
+        client = client_repo.get_client(db, who.actor.removeprefix("admin:"))
+        name = client.name if client is not None else ""
+    return jsonify(
+        {"actor": who.actor, "sub": sub, "name": name, "roles": sorted(who.roles), "teams": sorted(who.teams)}
+    )
 
 
 @bp.get("/clients")
@@ -203,6 +227,25 @@ def rotate_secret(client_id: str) -> tuple[Response, int]:
     except ClientOperationError as exc:
         raise Problem(409, "no_client_secret", str(exc)) from None
     return _describe(row, extra={"client_secret": secret})
+
+
+@bp.get("/clients/<client_id>/usage")
+@allow(*CLIENT_ROLES)
+def client_usage_of(client_id: str) -> Response:
+    """When the client last got a token for a user, how many live sessions it is signed in under, and its
+    errors of the last 24 hours by audit event type."""
+    row = _client(client_id)
+    limits = deps().settings.sessions
+    found = client_usage.usage(
+        uow.session(), row.client_id, now=now(), idle=limits.idle_seconds, session_max=limits.max_seconds
+    )
+    return jsonify(
+        {
+            "last_token_at": _iso(found.last_token_at),
+            "active_sessions": found.active_sessions,
+            "errors_24h": found.errors,
+        }
+    )
 
 
 @bp.post("/registration-tokens")
@@ -314,16 +357,103 @@ def reset_mfa(sub: str) -> Response:
     return jsonify({"factors_removed": removed})
 
 
+def _not_yourself(row: User, code: str, detail: str) -> None:
+    if caller().user_id == row.id:
+        raise Problem(409, code, detail)
+
+
+@bp.post("/users/<sub>/disable")
+def disable_user(sub: str) -> Response:
+    """Sign-in refused, every session ended (relying parties told by back-channel logout), every token
+    and reset link revoked. Disabling a disabled user changes nothing."""
+    row = _user_row(sub)
+    _not_yourself(row, "own_account", "You cannot disable your own account; another member of the identity team can.")
+    if row.active:
+        usecases.accounts(source=actor()).disable(row)
+    return jsonify(_user(row))
+
+
+@bp.post("/users/<sub>/enable")
+def enable_user(sub: str) -> Response:
+    """Sign-in allowed again (the password is unchanged; ended sessions stay ended)."""
+    row = _user_row(sub)
+    if not row.active:
+        usecases.accounts(source=actor()).enable(row)
+    return jsonify(_user(row))
+
+
+@bp.post("/users/<sub>/sign-out")
+def sign_out_user(sub: str) -> Response:
+    """Incident response: every session of the user ends, every token is revoked, relying parties with
+    a back-channel logout URI are told. The account stays usable."""
+    ended = usecases.accounts(source=actor()).end_sessions(_user_row(sub))
+    return jsonify({"sessions_ended": len(ended)})
+
+
+@bp.post("/users/<sub>/reset-link")
+def send_reset_link(sub: str) -> tuple[Response, int]:
+    """Mail the user a one-time password-reset link, to their own address only (the API never shows
+    it); earlier links stop working."""
+    row = _user_row(sub)
+    if not row.active:
+        raise Problem(409, "user_disabled", "The user is disabled; enable the account first.")
+    if not row.email:
+        raise Problem(409, "no_email", "The user has no e-mail address to send the link to.")
+    usecases.accounts(source=actor()).mail_reset_link(row, DEFAULT_LANGUAGE)
+    return jsonify({"sent": True}), 202
+
+
+def _role(value: object) -> str:
+    try:
+        return parse_role(value)
+    except RoleError as exc:
+        raise Problem(400, "invalid_parameter", f"role: {exc}.", field="role") from None
+
+
+def _roles(row: User, status: int = 200) -> tuple[Response, int]:
+    return jsonify({"roles": usecases.accounts(source=actor()).roles(row)}), status
+
+
+@bp.get("/users/<sub>/roles")
+def user_roles(sub: str) -> tuple[Response, int]:
+    return _roles(_user_row(sub))
+
+
+@bp.post("/users/<sub>/roles")
+def grant_user_role(sub: str) -> tuple[Response, int]:
+    """Give a console role (``{"role": "team:Library"}``); it applies at the holder's next request."""
+    row = _user_row(sub)
+    role = _role(_json_object().get("role"))
+    if not row.active:
+        raise Problem(409, "user_disabled", "The user is disabled; enable the account first.")
+    added = usecases.accounts(source=actor()).grant_role(row, role)
+    return _roles(row, 201 if added else 200)
+
+
+@bp.delete("/users/<sub>/roles/<role>")
+def revoke_user_role(sub: str, role: str) -> tuple[Response, int]:
+    """Take a console role away, effective at the holder's next request (no sign-out needed)."""
+    row = _user_row(sub)
+    role = _role(role)
+    if role == IDENTITY:
+        _not_yourself(
+            row,
+            "own_admin_role",
+            f"You cannot take {IDENTITY} from yourself; another member of the identity team can.",
+        )
+    if not usecases.accounts(source=actor()).revoke_role(row, role):
+        raise Problem(404, "role_not_held", "The user does not hold this role.", field="role")
+    return _roles(row)
+
+
 @bp.get("/mfa-policy")
 def mfa_policy() -> Response:
     d = deps()
     return jsonify(policy_status(uow.session(), d.settings, d.now()))
 
 
-@bp.get("/audit")
-@allow(IDENTITY, SECURITY)
-def audit_events() -> Response:
-    """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
+def _audit_filters() -> dict[str, Any]:
+    """The filters ``/audit`` and ``/audit/export`` share, checked (a bad one is a 400 naming it)."""
     db = uow.session()
     user_id = None
     if request.args.get("user") is not None:
@@ -332,17 +462,58 @@ def audit_events() -> Response:
     for name in ("type", "client_id"):
         if len(request.args.get(name, "")) > 64:
             raise Problem(400, "invalid_parameter", f"{name} must be at most 64 characters.", field=name)
+    ip = request.args.get("ip")
+    if ip is not None:
+        try:
+            ip = str(ipaddress.ip_address(ip[:64]))  # as stored: the canonical form
+        except ValueError:
+            raise Problem(400, "invalid_parameter", "ip must be an IPv4 or IPv6 address.", field="ip") from None
+    return {
+        "user_id": user_id,
+        "type": request.args.get("type"),
+        "client_id": request.args.get("client_id"),
+        "ip": ip,
+        "since": _float_arg("since"),
+        "until": _float_arg("until"),
+    }
+
+
+@bp.get("/audit")
+@allow(IDENTITY, SECURITY)
+def audit_events() -> Response:
+    """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
+    filters = _audit_filters()
     rows = audit.list_events(
-        db,
-        user_id=user_id,
-        type=request.args.get("type"),
-        client_id=request.args.get("client_id"),
-        since=_float_arg("since"),
-        until=_float_arg("until"),
+        uow.session(),
+        **filters,
         limit=_int_arg("limit", 100, 1, MAX_LIMIT),
         before_id=_int_arg("before_id", None, 0, 2**31 - 1),
     )
     return jsonify({"events": [_event(r) for r in rows]})
+
+
+@bp.get("/audit/export")
+@allow(IDENTITY, SECURITY)
+def export_audit_events() -> Response:
+    """The events ``/audit`` filters, as NDJSON (one JSON object a line), newest (highest id) first, at
+    most ``EXPORT_MAX``. When more match, ``X-Next-Before-Id`` is the ``before_id`` of the next export."""
+    filters = _audit_filters()
+    limit = _int_arg("limit", EXPORT_MAX, 1, EXPORT_MAX)
+    before_id = _int_arg("before_id", None, 0, 2**31 - 1)
+    lines: list[str] = []
+    last_id: int | None = None
+    for row in audit.newest_events(uow.session(), limit=limit + 1, before_id=before_id, **filters):
+        if len(lines) == limit:  # one more than asked exists: say where the next export starts
+            break
+        lines.append(json.dumps(_event(row), ensure_ascii=False, separators=(",", ":")) + "\n")
+        last_id = row.id
+    else:
+        last_id = None
+    response = Response("".join(lines), mimetype="application/x-ndjson")
+    response.headers["Content-Disposition"] = 'attachment; filename="audit.ndjson"'
+    if last_id is not None:
+        response.headers["X-Next-Before-Id"] = str(last_id)
+    return response
 
 
 def _event(row: AuditEvent) -> dict[str, Any]:

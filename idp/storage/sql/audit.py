@@ -39,6 +39,8 @@ CODE_REPLAY = "token.code_replay"
 CODE_WRONG_CLIENT = "token.code_wrong_client"
 REFRESH_REUSE = "token.refresh_reuse"
 PASSWORD_RESET_REQUESTED = "password.reset_requested"
+#: The helpdesk issued a reset link for a user: handed over (``idp users reset-link``) or mailed to the
+#: user's own address by the console (details.delivery: mail).
 PASSWORD_RESET_LINK = "password.reset_link_issued"
 PASSWORD_RESET = "password.reset"
 #: The name issue 3 reserved for a reset link being used: the same event as PASSWORD_RESET.
@@ -161,6 +163,19 @@ TYPES = (
 )
 
 
+#: What counts as an error of a client in its usage (``GET /admin/api/clients/{id}/usage``): events about
+#: it (``client_id``) that say a sign-in, a token request or a logout delivery to it went wrong.
+CLIENT_ERRORS = (
+    LOGIN_FAILURE,
+    FACTOR_FAILED,
+    CODE_REPLAY,
+    CODE_WRONG_CLIENT,
+    REFRESH_REUSE,
+    REFRESH_REUSE_IN_GRACE,
+    BACKCHANNEL_FAILED,
+)
+
+
 def record(
     db: Session,
     type: str,
@@ -231,6 +246,35 @@ def list_events(
         stmt = stmt.where(AuditEvent.id < before_id)
     stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
     return list(db.scalars(stmt))
+
+
+def newest_events(
+    db: Session,
+    *,
+    limit: int,
+    before_id: int | None = None,
+    batch: int = 1000,
+    user_id: int | None = None,
+    type: str | None = None,
+    ip: str | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    client_id: str | None = None,
+) -> Iterator[AuditEvent]:
+    """At most ``limit`` matching events, newest (highest id) first, read in batches by id: an export
+    that pages on the order it reads in, so no event is skipped or repeated between batches."""
+    left = limit
+    while left > 0:
+        stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
+        if before_id is not None:
+            stmt = stmt.where(AuditEvent.id < before_id)
+        size = min(batch, left)
+        rows = list(db.scalars(stmt.order_by(AuditEvent.id.desc()).limit(size)))
+        yield from rows
+        if len(rows) < size:
+            return
+        left -= size
+        before_id = rows[-1].id
 
 
 def iter_events(
