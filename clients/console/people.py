@@ -69,7 +69,7 @@ def _user_page(sub: str, **extra: object) -> str:
     path = "/users/" + sub
     return render(
         "console/user.html",
-        user=api.call("GET", path),
+        person=api.call("GET", path),
         factors=api.call("GET", path + "/factors"),
         roles=api.call("GET", path + "/roles")["roles"],
         events=api.call("GET", "/audit", params={"user": sub, "limit": 10})["events"],
@@ -104,7 +104,7 @@ def user_action(sub: str, action: str) -> ResponseReturnValue:
             return done(_(outcome), "console.user", sub=sub)
     return render(
         "console/confirm_user.html",
-        user=target,
+        person=target,
         action=action,
         question=_(question),
         button=_(button),
@@ -140,4 +140,4 @@ def revoke_role(sub: str) -> ResponseReturnValue:
                 raise
             return done(plain(problem), "console.user", sub=sub)
         return done(_("%(role)s taken away.", role=role), "console.user", sub=sub)
-    return render("console/confirm_role.html", user=target, role=role)
+    return render("console/confirm_role.html", person=target, role=role)

@@ -89,6 +89,13 @@ EXPECTED_ROUTES = {
     ("/admin/api/users/<sub>/roles", "admin.grant_user_role"),
     ("/admin/api/users/<sub>/roles/<role>", "admin.revoke_user_role"),
     ("/admin/api/audit/export", "admin.export_audit_events"),
+    ("/admin/api/keys", "admin.list_keys"),
+    ("/admin/api/keys/rotate", "admin.rotate_keys"),
+    ("/admin/api/keys/<kid>/revoke", "admin.revoke_key"),
+    ("/admin/api/anomalies", "admin.anomalies"),
+    ("/admin/api/throttle", "admin.throttle_status"),
+    ("/admin/api/throttle", "admin.throttle_clear"),
+    ("/admin/api/settings", "admin.safe_settings"),
 }
 
 
@@ -126,6 +133,9 @@ def test_methods_per_route(app):
     assert methods["/admin/api/users/<sub>"] == {"GET", "PATCH"}
     assert methods["/admin/api/users/<sub>/roles"] == {"GET", "POST"}
     assert methods["/admin/api/users/<sub>/roles/<role>"] == {"DELETE"}
+    assert methods["/admin/api/throttle"] == {"GET", "DELETE"}
+    for path in ("/admin/api/keys/rotate", "/admin/api/keys/<kid>/revoke"):
+        assert methods[path] == {"POST"}, path
     for path in ("disable", "enable", "sign-out", "reset-link"):
         assert methods[f"/admin/api/users/<sub>/{path}"] == {"POST"}, path
     for path in ("/.well-known/openid-configuration", "/jwks.json", "/authorize/resume", "/", "/account"):

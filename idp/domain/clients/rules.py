@@ -464,7 +464,14 @@ def merge_metadata(current: dict[str, Any], changes: dict[str, Any]) -> dict[str
             current.pop(other, None)
     if changes.get("token_endpoint_auth_method") == "none":
         current.pop("require_pkce", None)
-    return {**current, **changes}
+    merged = {**current, **changes}
+    # null removes a member (as in RFC 7396 JSON Merge Patch), e.g. the back-channel logout URI; the
+    # members whose null has a meaning of its own (back to the default, no default) keep it.
+    return {k: v for k, v in merged.items() if v is not None or k in _NULL_MEANS}
+
+
+#: Members for which ``spec_from_metadata`` reads null itself.
+_NULL_MEANS = ("allowed_cors_origins", "default_acr_values")
 
 
 def client_metadata(row: Client) -> dict[str, Any]:
