@@ -70,6 +70,12 @@ def test_every_console_page_passes_axe(browser, console, lang, axe_source):
     )
     identity.context.close()
 
+    # Failed sign-ins an hour apart, so the anomalies chart has two bars to draw.
+    for failures in (2, 4):
+        for _ in range(failures):
+            attempt = console.provider.browser()
+            attempt.submit_login(attempt.get("/login"), password="not the password")
+        console.provider.clock.advance(3600)
     security = new_page(browser, "desktop", lang)
     sign_in(security, console, "security")
     kid = None
@@ -88,6 +94,11 @@ def test_every_console_page_passes_axe(browser, console, lang, axe_source):
         ],
         axe_source,
     )
+    heights = [
+        float(h)
+        for h in security.locator("#failures-chart rect").evaluate_all("rs => rs.map(r => r.getAttribute('height'))")
+    ]
+    assert len(heights) == 24 and sum(1 for h in heights if h > 0) == 2 and max(heights) == heights[-2]
     security.context.close()
 
     team = new_page(browser, "phone", lang)
