@@ -246,6 +246,8 @@ def login() -> ResponseReturnValue:
     params: dict[str, str] = {"prompt": "none"} if silent else {}
     if step_up:
         params["acr_values"] = MFA_ACR
+    elif rp().config.acr_values:
+        params["acr_values"] = rp().config.acr_values
     response = rp().oauth.authorize_redirect(rp().config.redirect_uri, **params)
     state = parse_qs(urlsplit(response.location).query).get("state", [""])[0]
     _remember_pending(state, {"next": _safe_next(request.args.get("next")), "silent": silent, "step_up": step_up})

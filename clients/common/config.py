@@ -44,6 +44,9 @@ class RPConfig:
     scope: str = "openid profile email"
     session_idle_seconds: int = 900
     session_max_seconds: int = 28800
+    #: ``acr_values`` sent with every sign-in (the console: ``urn:spom:acr:mfa``); empty: none, the
+    #: provider's defaults for the client apply and pages may step up (``step_up_required``).
+    acr_values: str = ""
 
     @property
     def redirect_uri(self) -> str:

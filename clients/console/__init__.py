@@ -26,6 +26,8 @@ DEFAULTS = {
     # The console's scope gives its access tokens to the admin API; no offline_access: a refresh token
     # ends with the provider session.
     "scope": "openid profile idp:console",
+    # Every sign-in asks for a second factor (the console's client also has it as default_acr_values).
+    "acr_values": "urn:spom:acr:mfa",
     # Short sessions: 15 minutes idle, an hour at most (the provider's own session may be longer).
     "session_idle_seconds": "900",
     "session_max_seconds": "3600",

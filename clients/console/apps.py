@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 
 from . import api
 from .api import APIProblem
-from .views import bp, console_page, done, plain, render, take_notice
+from .views import PAGE_SIZE, bp, console_page, done, plain, render, take_notice
 
 #: The lists a form edits, one value per line.
 LISTS = ("redirect_uris", "post_logout_redirect_uris", "allowed_cors_origins")
@@ -37,8 +37,14 @@ def _metadata_from_form() -> dict[str, Any]:
 @bp.get("/clients")
 @console_page
 def clients() -> ResponseReturnValue:
-    found = api.call("GET", "/clients")["clients"]
-    return render("console/clients.html", clients=found, notice=take_notice())
+    # The API answers the caller's whole list (an institution has hundreds of clients, not more);
+    # the page shows it PAGE_SIZE at a time, by name, the page number in the query string.
+    found = sorted(api.call("GET", "/clients")["clients"], key=lambda c: (c["client_name"].casefold(), c["client_id"]))
+    pages = max(1, -(-len(found) // PAGE_SIZE))
+    raw = request.args.get("page", "1")
+    number = min(int(raw), pages) if raw.isdigit() and int(raw) > 0 else 1
+    shown = found[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
+    return render("console/clients.html", clients=shown, page=number, pages=pages, notice=take_notice())
 
 
 @bp.route("/clients/new", methods=["GET", "POST"])

@@ -195,3 +195,25 @@ def test_security_staff_rotate_and_revoke_keys_while_the_apps_keep_working(conso
         page.locator("#export").click()
     lines = download.value.path().read_text().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["key.revoked"]
+
+
+def test_the_console_signs_in_with_code_pkce_and_a_second_factor_and_pages_its_client_list(console, page):
+    import requests
+
+    first = requests.get(console.console.url + "/login", allow_redirects=False, timeout=10)
+    location = first.headers["Location"]
+    assert location.startswith(console.provider.url + "/authorize?")
+    for part in ("response_type=code", "code_challenge_method=S256", "acr_values=urn%3Aspom%3Aacr%3Amfa"):
+        assert part in location, part
+    assert "idp%3Aconsole" in location or "idp:console" in location
+
+    # 31 clients in the identity team's view: 25 on the first page, by name, the rest on the second.
+    for n in range(28):
+        console.provider.create_client(name=f"App {n:02d}", redirect_uris=[f"https://app{n}.example.edu/cb"])
+    sign_in(page, console, "identity", "/clients")
+    expect(page.locator("#clients tbody tr")).to_have_count(25)
+    expect(page.get_by_text("Page 1 of 2")).to_be_visible()
+    page.locator("#next-page").click()
+    expect(page).to_have_url(re.compile(r"/clients\?page=2$"))
+    expect(page.locator("#clients tbody tr")).to_have_count(6)  # 28 + the dashboard, portal and console
+    expect(page.locator("#clients")).to_contain_text("Supplier Portal")

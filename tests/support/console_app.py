@@ -79,6 +79,7 @@ def start_console(make_provider, tmp_path, clock, **provider_settings) -> Consol
         scope="openid profile idp:console",
         session_idle_seconds=900,
         session_max_seconds=3600,
+        acr_values="urn:spom:acr:mfa",
     )
     app = console_app.create_app(config, clock=clock)
     server = RPServer(app, base, row.client_id, config, LiveServer(app, port).__enter__())
