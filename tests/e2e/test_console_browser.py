@@ -144,6 +144,16 @@ def test_the_identity_team_disables_a_user_and_the_apps_sessions_end(console, pa
     page.get_by_role("button", name="Take the role away").click()
     expect(page.locator("#roles")).to_have_count(0)
 
+    # Every form carries a CSRF token: the same action posted without one (another site's form) is refused.
+    from tests.support.factors import user
+
+    with console.provider.transaction() as db:
+        ada_sub = user(db, "S1000001").sub
+    forged = page.request.post(console.console.url + f"/users/{ada_sub}/disable", form={"confirm": "yes"})
+    assert forged.status == 400 and "This form has expired" in forged.text()
+    with console.provider.transaction() as db:
+        assert user(db, "S1000001").active
+
 
 def test_security_staff_rotate_and_revoke_keys_while_the_apps_keep_working(console, page, browser):
     dashboard = console.apps.dashboard
