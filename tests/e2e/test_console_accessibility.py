@@ -65,9 +65,22 @@ def test_every_console_page_passes_axe(browser, console, lang, axe_source):
             ("throttle", "/throttle?user=S1000001"),
             ("settings", "/settings"),
             ("audit", "/audit"),
+            ("user-revoke-role", f"/users/{ada}/roles/revoke?role=idp:security"),
         ],
         axe_source,
     )
+    # The pages that show a secret once: a new client's, and a registration token's.
+    identity.goto(console.console.url + "/clients/new")
+    identity.locator("#client_name").fill("Timetable")
+    identity.locator("#redirect_uris").fill("https://timetable.example.edu/callback")
+    identity.locator("#client_name").press("Enter")
+    expect(identity.locator("#client-secret")).to_be_visible()
+    check(identity, axe_source, f"console-client-created-{lang}")
+    identity.goto(console.console.url + "/registration-tokens")
+    identity.locator("#team").fill("timetable")
+    identity.locator("#team").press("Enter")
+    expect(identity.locator("#token")).to_be_visible()
+    check(identity, axe_source, f"console-registration-token-issued-{lang}")
     identity.context.close()
 
     # Failed sign-ins an hour apart, so the anomalies chart has two bars to draw.
