@@ -144,6 +144,26 @@ def registration_tokens() -> ResponseReturnValue:
             if problem.status != 400:
                 raise
             error = plain(problem)
-    return render("console/registration_tokens.html", error=error, issued=issued, form=request.form), (
-        400 if error else 200
-    )
+    tokens = api.call("GET", "/registration-tokens")["tokens"]
+    return render(
+        "console/registration_tokens.html",
+        error=error,
+        issued=issued,
+        form=request.form,
+        tokens=tokens,
+        notice=take_notice(),
+    ), (400 if error else 200)
+
+
+@bp.route("/registration-tokens/<int:token_id>/revoke", methods=["GET", "POST"])
+@console_page
+def revoke_registration_token(token_id: int) -> ResponseReturnValue:
+    live = {t["id"]: t for t in api.call("GET", "/registration-tokens")["tokens"]}
+    if token_id not in live:
+        return done(_("That registration token no longer works (revoked or expired)."), "console.registration_tokens")
+    if request.method == "POST":
+        api.call("POST", f"/registration-tokens/{token_id}/revoke")
+        return done(
+            _("The token for team %(team)s is revoked.", team=live[token_id]["team"]), "console.registration_tokens"
+        )
+    return render("console/confirm_revoke_token.html", token=live[token_id])

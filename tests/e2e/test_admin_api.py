@@ -302,3 +302,30 @@ def test_only_the_language_of_a_user_can_be_changed(provider, admin):
     assert admin("PATCH", "/users/nobody", json={"locale": "de"}).status_code == 404
     not_json = admin("PATCH", f"/users/{user.sub}", data="locale=de", headers={"Content-Type": "text/plain"})
     assert not_json.status_code == 415
+
+
+def test_registration_tokens_are_listed_without_their_value_and_can_be_revoked(provider, admin):
+    issued = admin("POST", "/registration-tokens", json={"team": "Library", "max_clients": 3}).json()
+    admin("POST", "/registration-tokens", json={"team": "Sports", "expires_in": 60})
+    listed = admin("GET", "/registration-tokens")
+    assert listed.status_code == 200 and issued["token"] not in listed.text
+    tokens = listed.json()["tokens"]
+    assert [t["team"] for t in tokens] == ["Sports", "Library"]  # newest first
+    library = tokens[1]
+    assert library["max_clients"] == 3 and library["clients_registered"] == 0 and library["revoked_at"] is None
+
+    revoked = admin("POST", f"/registration-tokens/{library['id']}/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"].endswith("Z")
+    refused = requests.post(
+        provider.url + "/register",
+        headers=bearer(issued["token"]),
+        json={"client_name": "Catalogue", "redirect_uris": [CALLBACK]},
+        timeout=5,
+    )
+    assert refused.status_code == 401
+    provider.clock.advance(61)  # the Sports token expires: neither is listed any more
+    assert admin("GET", "/registration-tokens").json()["tokens"] == []
+    [event] = provider.audit_events("client.registration_token_revoked")
+    assert event.details["team"] == "Library" and event.details["actor"].startswith("admin:")
+    missing = admin("POST", "/registration-tokens/999999/revoke")
+    assert missing.status_code == 404 and missing.json()["type"].endswith(":token_not_found")

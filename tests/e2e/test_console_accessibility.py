@@ -81,6 +81,11 @@ def test_every_console_page_passes_axe(browser, console, lang, axe_source):
     identity.locator("#team").press("Enter")
     expect(identity.locator("#token")).to_be_visible()
     check(identity, axe_source, f"console-registration-token-issued-{lang}")
+    identity.locator("#tokens a").first.click()  # revoke the token just issued: its confirmation
+    expect(identity.locator("#question")).to_be_visible()
+    check(identity, axe_source, f"console-registration-token-revoke-{lang}")
+    identity.locator("button.danger").click()
+    expect(identity.locator("#no-tokens")).to_be_visible()
     identity.context.close()
 
     # Failed sign-ins an hour apart, so the anomalies chart has two bars to draw.

@@ -96,6 +96,8 @@ EXPECTED_ROUTES = {
     ("/admin/api/throttle", "admin.throttle_status"),
     ("/admin/api/throttle", "admin.throttle_clear"),
     ("/admin/api/settings", "admin.safe_settings"),
+    ("/admin/api/registration-tokens", "admin.list_registration_tokens"),
+    ("/admin/api/registration-tokens/<int:token_id>/revoke", "admin.revoke_registration_token"),
 }
 
 

@@ -161,6 +161,29 @@ class Clients:
         )
         return row, token
 
+    def revoke_registration_token(self, row: InitialAccessToken, *, actor: str) -> bool:
+        """Stop an initial access token from registering more clients (those it registered stay);
+        False when it was already revoked."""
+        if row.revoked_at is not None:
+            return False
+        row.revoked_at = self.now()
+        self._audit(audit.REGISTRATION_TOKEN_REVOKED, None, actor=actor, token_id=row.id, team=row.team)
+        return True
+
+
+def describe_registration_token(row: InitialAccessToken) -> dict[str, Any]:
+    """A registration token as the admin API lists it: never the token, only its use."""
+    return {
+        "id": row.id,
+        "team": row.team,
+        "created_at": iso(row.created_at),
+        "expires_at": iso(row.expires_at),
+        "max_clients": row.max_clients,
+        "clients_registered": row.clients_registered,
+        "created_by": row.created_by,
+        "revoked_at": iso(row.revoked_at),
+    }
+
 
 def secret_matches(row: Client, secret: str, *, secret_key: str, now: float) -> bool:
     """Constant-time check against the current secret and, during its grace period, the previous one."""

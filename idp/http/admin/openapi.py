@@ -271,6 +271,21 @@ AUTH_ERRORS = {
 }
 CLIENT_ID = {"name": "client_id", "in": "path", "required": True, "schema": {"type": "string"}}
 NOT_FOUND = {"404": _problem("No such client.")}
+#: A registration token as listed (``describe_registration_token``).
+REGISTRATION_TOKEN = {
+    "type": "object",
+    "required": ["id", "team", "created_at", "expires_at", "max_clients", "clients_registered", "created_by"],
+    "properties": {
+        "id": {"type": "integer"},
+        "team": {"type": "string"},
+        "created_at": TIME,
+        "expires_at": TIME,
+        "max_clients": {"type": ["integer", "null"]},
+        "clients_registered": {"type": "integer"},
+        "created_by": {"type": "string"},
+        "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+}
 SUB = {"name": "sub", "in": "path", "required": True, "schema": {"type": "string"}}
 BODY_ERRORS = {
     "400": _problem("Invalid input; `field` names it."),
@@ -419,6 +434,26 @@ PATHS = {
                     },
                 }
             ),
+        ),
+        "get": _op(
+            "listRegistrationTokens",
+            "The registration tokens that still work, newest first (never the token: only its hash is kept).",
+            {
+                "200": _json(
+                    {"type": "object", "properties": {"tokens": {"type": "array", "items": REGISTRATION_TOKEN}}},
+                    "The tokens.",
+                )
+            },
+        ),
+    },
+    "/admin/api/registration-tokens/{token_id}/revoke": {
+        "post": _op(
+            "revokeRegistrationToken",
+            "Stop a registration token from registering more clients (the clients it registered stay).",
+            {"200": _json(REGISTRATION_TOKEN, "The token, revoked."), "404": _problem("No such token.")},
+            parameters=[
+                {"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 0}}
+            ],
         ),
     },
     "/admin/api/users": {

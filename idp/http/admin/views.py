@@ -270,6 +270,22 @@ def issue_registration_token() -> tuple[Response, int]:
     ), 201
 
 
+@bp.get("/registration-tokens")
+def list_registration_tokens() -> Response:
+    """The tokens that still work, newest first (never the token itself: only its hash is kept)."""
+    rows = client_repo.live_initial_tokens(uow.session(), now())
+    return jsonify({"tokens": [client_admin.describe_registration_token(r) for r in rows]})
+
+
+@bp.post("/registration-tokens/<int:token_id>/revoke")
+def revoke_registration_token(token_id: int) -> Response:
+    row = client_repo.get_initial_token(uow.session(), token_id)
+    if row is None:
+        raise Problem(404, "token_not_found", "There is no registration token with this id.")
+    usecases.clients().revoke_registration_token(row, actor=actor())
+    return jsonify(client_admin.describe_registration_token(row))
+
+
 def _user(row: User) -> dict[str, Any]:
     return {**describe_user(row), "created_at": _iso(row.created_at)}
 

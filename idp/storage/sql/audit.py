@@ -71,6 +71,8 @@ CLIENT_ENABLED = "client.enabled"
 CLIENT_DELETED = "client.deleted"
 CLIENT_SECRET_ROTATED = "client.secret_rotated"
 REGISTRATION_TOKEN_ISSUED = "client.registration_token_issued"
+#: An initial access token taken back before it expired (details.token_id, details.team).
+REGISTRATION_TOKEN_REVOKED = "client.registration_token_revoked"
 KEY_ROTATED = "key.rotated"
 KEY_REVOKED = "key.revoked"
 KEY_REMOVED = "key.removed"
@@ -142,6 +144,7 @@ TYPES = (
     CLIENT_DELETED,
     CLIENT_SECRET_ROTATED,
     REGISTRATION_TOKEN_ISSUED,
+    REGISTRATION_TOKEN_REVOKED,
     KEY_ROTATED,
     KEY_REVOKED,
     KEY_REMOVED,

@@ -52,6 +52,18 @@ def find_initial_token(db: Session, token: str, now: float) -> InitialAccessToke
     return row
 
 
+def live_initial_tokens(db: Session, now: float) -> list[InitialAccessToken]:
+    """The initial access tokens that still work (not expired, not revoked), newest first."""
+    query = select(InitialAccessToken).where(
+        InitialAccessToken.revoked_at.is_(None), InitialAccessToken.expires_at > now
+    )
+    return list(db.scalars(query.order_by(InitialAccessToken.id.desc())))
+
+
+def get_initial_token(db: Session, token_id: int) -> InitialAccessToken | None:
+    return db.get(InitialAccessToken, token_id)
+
+
 def take_initial_token_slot(db: Session, token_id: int) -> bool:
     """Count one registration against the token's quota; False when it is used up.
 
