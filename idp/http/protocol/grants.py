@@ -12,7 +12,7 @@ import logging
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -239,13 +239,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     Two requests presenting the same refresh token at once (two tabs, a retry, two instances
     behind a load balancer) must leave exactly one valid successor and must not look like theft:
 
-    - both read the token before either rotates it: the conditional UPDATE in
-      ``revoke_old_credential`` lets one win; the loser's response, successor included, is rolled
-      back and it gets ``invalid_grant``;
-    - one reads it after the other rotated it: within ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the
-      rotation this is taken for the same race and refused with ``invalid_grant`` *without*
-      revoking the family (the client keeps the successor the winner received); later, it is reuse
-      and the whole family is revoked.
+    - both present it before either has claimed it: the conditional UPDATE that claims it
+      (``claim_refresh_token``) lets one win; the loser gets ``invalid_grant``;
+    - one presents it after the other's claim was committed: within
+      ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the rotation this is taken for the same race and
+      refused with ``invalid_grant`` *without* revoking the family (the client keeps the successor
+      the winner received); later, it is reuse and the whole family is revoked.
 
     Unlike Dex's ``reuseInterval`` the successor is not re-issued to the loser: only its hash is
     stored, so it cannot be; Hydra's grace period issues a second successor, which we refuse to do
@@ -258,15 +257,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
         now = deps().now()
-        found = token_repo.refresh_token_for_grant(uow.session(), refresh_token)
+        # The claim comes first and reads the rest with it (one round trip on PostgreSQL). Any
+        # refusal after it (expired, the grant or session over, another client's token, a wider
+        # scope, an inactive user) is an error response, which rolls the claim back.
+        found = token_repo.claim_refresh_token(uow.session(), refresh_token, now)
         if found is None:
             return None
-        row, grant, user, browser_session = found
+        row, grant, user, browser_session, won = found
         if row.rotated_at is not None and row.revoked_at is None:
             if now - row.rotated_at < deps().settings.tokens.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
+            return None
+        if not won:  # revoked, or claimed by a concurrent request: its response has the one successor
             return None
         record = RefreshTokenRecord(row, grant, now, user=user)
         if record.is_expired() or record.is_revoked() or not _session_allows(grant, browser_session, now):
@@ -294,10 +298,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
-        # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
-        # its response (with the successor it would have saved) is rolled back.
-        if not token_repo.mark_rotated(uow.session(), refresh_token.row.id, deps().now()):
-            raise InvalidGrantError("The refresh token has already been used.")
+        """Already claimed by ``authenticate_refresh_token``, in the same transaction."""
 
 
 def _session_allows(grant: Grant, row: BrowserSession | None, now: float) -> bool:

@@ -8,7 +8,7 @@ refresh-token reuse).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -58,29 +58,57 @@ def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | 
     return None if row is None else (row[0], row[1])
 
 
-def refresh_token_for_grant(
-    db: Session, token: str
-) -> tuple[RefreshToken, Grant, User | None, BrowserSession | None] | None:
-    """The refresh grant's one read: the token, its grant, the user and the browser session the
-    grant came from, in one SELECT (they were three round trips; docs/performance.md)."""
-    row = db.execute(
+class RefreshClaim(NamedTuple):
+    """A refresh token as it was before ``claim_refresh_token`` (its grant, user and browser session
+    with it), and whether that claim marked it used."""
+
+    row: RefreshToken
+    grant: Grant
+    user: User | None
+    browser_session: BrowserSession | None
+    won: bool
+
+
+def claim_refresh_token(db: Session, token: str, now: float) -> RefreshClaim | None:
+    """Mark a refresh token used, if it is neither used nor revoked, and read what the refresh grant
+    needs of it: the token as it was (``rotated_at`` for the reuse detection), its grant, the user
+    and the browser session the grant came from. None if there is no such token.
+
+    The conditional UPDATE is the claim: of two concurrent uses only one wins (``won``); the other's
+    UPDATE waits for the winner's commit and then matches nothing. On PostgreSQL the UPDATE is a CTE
+    of the SELECT, one round trip (docs/performance.md, "Round trips per request"); the SELECT sees
+    the rows as they were when the statement began, so a loser of a race sees the token unused, as
+    it was when the race began. SQLite cannot put an UPDATE in a CTE; it has no round trips to save,
+    and reads first and claims after.
+    """
+    hashed = token_hash(token)
+    claim = (
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == hashed, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=now)
+    )
+    # populate_existing: the token as the database has it, over any copy the session already holds
+    read = (
         select(RefreshToken, Grant, User, BrowserSession)
         .join(Grant, Grant.id == RefreshToken.grant_id)
         .outerjoin(User, User.id == Grant.user_id)
         .outerjoin(BrowserSession, BrowserSession.id == Grant.session_id)
-        .where(RefreshToken.token_hash == token_hash(token))
-    ).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
-
-
-def mark_rotated(db: Session, token_id: int, now: float) -> bool:
-    """Atomically mark a refresh token used; False if another request already used it."""
-    result = db.execute(
-        update(RefreshToken)
-        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
-        .values(rotated_at=now)
+        .where(RefreshToken.token_hash == hashed)
+        .execution_options(populate_existing=True)
     )
-    return rowcount(result) == 1
+    if db.get_bind().dialect.name == "postgresql":
+        claimed = claim.returning(RefreshToken.id).cte("claimed")
+        found = db.execute(
+            read.add_columns(claimed.c.id.is_not(None)).outerjoin(claimed, claimed.c.id == RefreshToken.id)
+        ).first()
+        return None if found is None else RefreshClaim(*found)
+    row = db.execute(read).first()
+    if row is None:
+        return None
+    unused = row[0].rotated_at is None and row[0].revoked_at is None
+    # synchronize_session=False: the row read stays as it was, as on PostgreSQL
+    won = unused and rowcount(db.execute(claim.execution_options(synchronize_session=False))) == 1
+    return RefreshClaim(row[0], row[1], row[2], row[3], won)
 
 
 def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:
