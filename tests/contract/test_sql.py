@@ -219,6 +219,44 @@ def test_a_refresh_token_rotates_once_and_not_after_its_grant_is_revoked(db):
     assert tokens.claim_refresh_token(db, "unknown", T0 + 4) is None
 
 
+def code_grant(user_id: int, grant_id="g-1") -> Grant:
+    return Grant(
+        id=grant_id,
+        user_id=user_id,
+        client_id="rp",
+        scope="openid",
+        auth_time=T0,
+        amr=["pwd"],
+        claims={},
+        created_at=T0,
+    )
+
+
+def test_the_code_exchange_stores_the_grant_and_its_refresh_token_for_an_active_user(db):
+    user = make_user(db)
+    make_grant(db, user)  # registers the client
+    assert tokens.exchange_code(db, code_grant(user.id), refresh_token="rt-1", lifetime=60).id == user.id
+    db.commit()
+    stored, grant = tokens.find_refresh_token(db, "rt-1")
+    assert (grant.id, grant.user_id, grant.amr, grant.scope) == ("g-1", user.id, ["pwd"], "openid")
+    assert (stored.grant_id, stored.client_id, stored.issued_at, stored.expires_at) == ("g-1", "rp", T0, T0 + 60)
+    assert tokens.exchange_code(db, code_grant(user.id, "g-2"), refresh_token=None, lifetime=60).id == user.id
+    db.commit()
+    assert db.get(Grant, "g-2") is not None
+
+
+def test_the_code_exchange_stores_nothing_for_a_missing_or_inactive_user(db):
+    user = make_user(db)
+    make_grant(db, user)
+    assert tokens.exchange_code(db, code_grant(user.id + 1), refresh_token="rt-1", lifetime=60) is None
+    user.active = False
+    db.commit()
+    assert tokens.exchange_code(db, code_grant(user.id, "g-2"), refresh_token="rt-2", lifetime=60).active is False
+    db.commit()
+    assert db.get(Grant, "g-1") is None and db.get(Grant, "g-2") is None
+    assert tokens.find_refresh_token(db, "rt-1") is None and tokens.find_refresh_token(db, "rt-2") is None
+
+
 def test_claiming_a_refresh_token_reads_the_browser_session_of_its_grant(db):
     user = make_user(db)
     session_id = start(db, user)[0].id

@@ -20,7 +20,7 @@ from authlib.oidc.core import OpenIDCode, OpenIDToken, UserInfo
 
 from idp.core.errors import StoreUnavailable
 from idp.core.ports import Store
-from idp.core.tokens import new_id, token_hash
+from idp.core.tokens import new_id, new_token, token_hash
 from idp.domain.factors.policy import acr_for
 from idp.http import uow
 from idp.http.context import deps, request_info
@@ -28,7 +28,6 @@ from idp.http.protocol.claims import user_claims
 from idp.http.protocol.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
 from idp.storage.sql import audit
 from idp.storage.sql import tokens as token_repo
-from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import BrowserSession, Grant
 
 log = logging.getLogger(__name__)
@@ -121,17 +120,37 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Already consumed by ``query_authorization_code``."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
-        data = authorization_code.data
-        user = user_repo.get_user(uow.session(), data["user_id"])
+        """The user, read by the statement that stores the grant and its first refresh token (one
+        round trip on PostgreSQL; ``token_repo.exchange_code``). Both are known before the tokens
+        are made: the grant's scope is the one the token generator grants (``get_allowed_scope``),
+        and the refresh token is made here, if the client may refresh (as Authlib's
+        ``create_token_response`` asks), and handed out by the generator (``Principal``). Any error
+        after this rolls them back with the request."""
+        data, client, now = authorization_code.data, self.request.client, deps().now()
+        refresh_token = new_token() if client.check_grant_type("refresh_token") else None
+        grant = Grant(
+            id=data["grant_id"],
+            user_id=data["user_id"],
+            client_id=client.get_client_id(),
+            session_id=data["session_id"],
+            scope=client.get_allowed_scope(authorization_code.get_scope()),
+            auth_time=data["auth_time"],
+            amr=data["amr"],
+            claims=data.get("claims") or {},
+            created_at=now,
+        )
+        lifetime = deps().settings.tokens.refresh_token_seconds
+        user = token_repo.exchange_code(uow.session(), grant, refresh_token=refresh_token, lifetime=lifetime)
         if user is None or not user.active:
             return None
         return Principal(
             user=user,
-            grant_id=data["grant_id"],
-            session_id=data["session_id"],
-            auth_time=data["auth_time"],
-            amr=data["amr"],
-            claims=data.get("claims") or {},
+            grant_id=grant.id,
+            session_id=grant.session_id,
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+            claims=grant.claims,
+            refresh_token=refresh_token,
         )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import token_hash
@@ -22,6 +22,48 @@ def add_grant(db: Session, grant: Grant) -> Grant:
     db.add(grant)
     db.flush()
     return grant
+
+
+def exchange_code(db: Session, grant: Grant, *, refresh_token: str | None, lifetime: int) -> User | None:
+    """The code exchange's writes and its one read: ``grant`` (unsaved) and, if given, its first
+    refresh token (valid ``lifetime`` seconds from the grant's creation) are stored if the grant's
+    user exists and is active; returns that user, if it exists.
+
+    On PostgreSQL one statement: the INSERTs are CTEs of the SELECT of the user, the grant's
+    conditional on the user (INSERT … SELECT … FROM users), the refresh token's on the grant (one
+    round trip instead of three; docs/performance.md, "Round trips per request"). SQLite cannot put
+    an INSERT in a CTE and has no round trips to save.
+    """
+    read = select(User).where(User.id == grant.user_id)
+    row = None
+    if refresh_token is not None:
+        row = _new_refresh_token(refresh_token, grant.id, grant.client_id, grant.scope, grant.created_at, lifetime)
+    if db.get_bind().dialect.name != "postgresql":
+        user = db.scalar(read)
+        if user is not None and user.active:
+            # Added, not flushed: the INSERTs wait for the commit, so the request does not hold
+            # SQLite's one write lock while the tokens are made (the keystore may write keys then).
+            db.add_all([grant] if row is None else [grant, row])
+        return user
+    values = _values(grant, "user_id")
+    from_user = select(*_literals(Grant, values), User.id).where(User.id == grant.user_id, User.active.is_(True))
+    stored = insert(Grant).from_select([*values, "user_id"], from_user).returning(Grant.id).cte("stored_grant")
+    ctes = [stored]
+    if row is not None:
+        values = _values(row, "id", "grant_id")
+        from_grant = select(*_literals(RefreshToken, values), stored.c.id)
+        ctes.append(insert(RefreshToken).from_select([*values, "grant_id"], from_grant).cte("stored_token"))
+    return db.scalar(read.add_cte(*ctes))
+
+
+def _values(row: Any, *leave_out: str) -> dict[str, Any]:
+    """An unsaved row's column values, for a Core INSERT."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.c if c.key not in leave_out}
+
+
+def _literals(model: Any, values: dict[str, Any]) -> list[Any]:
+    """The values as literals of their columns' types (JSON bound as JSON), for INSERT … SELECT."""
+    return [literal(value, model.__table__.c[key].type) for key, value in values.items()]
 
 
 def revoke_grant(db: Session, grant_id: str, now: float) -> None:
@@ -36,7 +78,16 @@ def revoke_grant(db: Session, grant_id: str, now: float) -> None:
 def add_refresh_token(
     db: Session, *, token: str, grant_id: str, client_id: str, scope: str, now: float, lifetime: int
 ) -> RefreshToken:
-    row = RefreshToken(
+    row = _new_refresh_token(token, grant_id, client_id, scope, now, lifetime)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def _new_refresh_token(
+    token: str, grant_id: str, client_id: str, scope: str, now: float, lifetime: int
+) -> RefreshToken:
+    return RefreshToken(
         token_hash=token_hash(token),
         grant_id=grant_id,
         client_id=client_id,
@@ -44,9 +95,6 @@ def add_refresh_token(
         issued_at=now,
         expires_at=now + lifetime,
     )
-    db.add(row)
-    db.flush()
-    return row
 
 
 def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | None:
