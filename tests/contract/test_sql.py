@@ -207,6 +207,7 @@ def test_a_refresh_token_rotates_once_and_not_after_its_grant_is_revoked(db):
     first = tokens.claim_refresh_token(db, "rt-1", T0 + 1)
     assert first.won and first.row.id == row.id and first.row.rotated_at is None  # as it was before the claim
     assert first.grant.id == grant.id and first.user.id == grant.user_id and first.browser_session is None
+    assert tokens.confirm_claim(db, first.row, T0 + 1)
     again = tokens.claim_refresh_token(db, "rt-1", T0 + 2)
     assert not again.won and again.row.rotated_at == T0 + 1  # what the reuse detection reads
     tokens.add_refresh_token(
@@ -272,8 +273,10 @@ def test_concurrent_rotations_of_one_refresh_token_have_exactly_one_winner(db, c
     def rotate(_i):
         with clean_database.session() as mine:
             claim = tokens.claim_refresh_token(mine, "rt-1", T0 + 1)
+            rotated = claim.row.rotated_at  # as the claim read it
+            won = claim.won and tokens.confirm_claim(mine, claim.row, T0 + 1)
             mine.commit()
-            return claim.won, claim.row.rotated_at
+            return won, rotated
 
     results = at_once(6, rotate)
     assert sorted(won for won, _rotated in results) == [False] * 5 + [True]

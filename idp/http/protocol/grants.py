@@ -12,7 +12,7 @@ import logging
 from typing import Any, ClassVar
 
 from authlib.oauth2.rfc6749 import OAuth2Request, grants
-from authlib.oauth2.rfc6749.errors import InvalidRequestError, InvalidScopeError
+from authlib.oauth2.rfc6749.errors import InvalidGrantError, InvalidRequestError, InvalidScopeError
 from authlib.oauth2.rfc6749.hooks import hooked
 from authlib.oauth2.rfc6749.util import scope_to_list
 from authlib.oauth2.rfc7636 import CodeChallenge
@@ -258,8 +258,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     Two requests presenting the same refresh token at once (two tabs, a retry, two instances
     behind a load balancer) must leave exactly one valid successor and must not look like theft:
 
-    - both present it before either has claimed it: the conditional UPDATE that claims it
-      (``claim_refresh_token``) lets one win; the loser gets ``invalid_grant``;
+    - both present it before either has claimed it: the conditional UPDATE that claims it lets one
+      win (on PostgreSQL with the read, ``claim_refresh_token``; on SQLite once the tokens are made,
+      ``confirm_claim``); the loser's response, successor included, is rolled back and it gets
+      ``invalid_grant``;
     - one presents it after the other's claim was committed: within
       ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the rotation this is taken for the same race and
       refused with ``invalid_grant`` *without* revoking the family (the client keeps the successor
@@ -276,9 +278,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
         now = deps().now()
-        # The claim comes first and reads the rest with it (one round trip on PostgreSQL). Any
-        # refusal after it (expired, the grant or session over, another client's token, a wider
-        # scope, an inactive user) is an error response, which rolls the claim back.
+        # On PostgreSQL the read claims the token too (one round trip). Any refusal after it
+        # (expired, the grant or session over, another client's token, a wider scope, an inactive
+        # user) is an error response, which rolls the claim back.
         found = token_repo.claim_refresh_token(uow.session(), refresh_token, now)
         if found is None:
             return None
@@ -317,7 +319,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
-        """Already claimed by ``authenticate_refresh_token``, in the same transaction."""
+        # Claimed with the read on PostgreSQL; on SQLite now. A loser's response (with the successor
+        # it would have saved) is rolled back.
+        if not token_repo.confirm_claim(uow.session(), refresh_token.row, deps().now()):
+            raise InvalidGrantError("The refresh token has already been used.")
 
 
 def _session_allows(grant: Grant, row: BrowserSession | None, now: float) -> bool:

@@ -108,7 +108,7 @@ def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | 
 
 class RefreshClaim(NamedTuple):
     """A refresh token as it was before ``claim_refresh_token`` (its grant, user and browser session
-    with it), and whether that claim marked it used."""
+    with it), and whether it is the request's to rotate (``confirm_claim``)."""
 
     row: RefreshToken
     grant: Grant
@@ -118,45 +118,54 @@ class RefreshClaim(NamedTuple):
 
 
 def claim_refresh_token(db: Session, token: str, now: float) -> RefreshClaim | None:
-    """Mark a refresh token used, if it is neither used nor revoked, and read what the refresh grant
-    needs of it: the token as it was (``rotated_at`` for the reuse detection), its grant, the user
-    and the browser session the grant came from. None if there is no such token.
+    """Read what the refresh grant needs of a refresh token: the token as it was (``rotated_at`` for
+    the reuse detection), its grant, the user and the browser session the grant came from; and
+    claim it, if it is neither used nor revoked. None if there is no such token.
 
-    The conditional UPDATE is the claim: of two concurrent uses only one wins (``won``); the other's
-    UPDATE waits for the winner's commit and then matches nothing. On PostgreSQL the UPDATE is a CTE
-    of the SELECT, one round trip (docs/performance.md, "Round trips per request"); the SELECT sees
-    the rows as they were when the statement began, so a loser of a race sees the token unused, as
-    it was when the race began. SQLite cannot put an UPDATE in a CTE; it has no round trips to save,
-    and reads first and claims after.
+    On PostgreSQL one round trip (docs/performance.md, "Round trips per request"): the conditional
+    UPDATE that claims the token is a CTE of the SELECT, and ``won`` says whether it matched. Of two
+    concurrent uses only one does; the other's UPDATE waits for the winner's commit, then matches
+    nothing, and its SELECT sees the token unused, as it was when the statement began (a race, not
+    a reuse). SQLite cannot put an UPDATE in a CTE and has no round trips to save: there this only
+    reads (``won``: the token is unused) and ``confirm_claim`` claims it once the tokens are made, so
+    the request does not hold SQLite's one write lock meanwhile (the keystore may write keys then).
     """
-    hashed = token_hash(token)
-    claim = (
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == hashed, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
-        .values(rotated_at=now)
-    )
     # populate_existing: the token as the database has it, over any copy the session already holds
     read = (
         select(RefreshToken, Grant, User, BrowserSession)
         .join(Grant, Grant.id == RefreshToken.grant_id)
         .outerjoin(User, User.id == Grant.user_id)
         .outerjoin(BrowserSession, BrowserSession.id == Grant.session_id)
-        .where(RefreshToken.token_hash == hashed)
+        .where(RefreshToken.token_hash == token_hash(token))
         .execution_options(populate_existing=True)
     )
+    if db.get_bind().dialect.name != "postgresql":
+        row = db.execute(read).first()
+        if row is None:
+            return None
+        return RefreshClaim(row[0], row[1], row[2], row[3], row[0].rotated_at is None and row[0].revoked_at is None)
+    claimed = _claim(RefreshToken.token_hash == token_hash(token), now).returning(RefreshToken.id).cte("claimed")
+    found = db.execute(
+        read.add_columns(claimed.c.id.is_not(None)).outerjoin(claimed, claimed.c.id == RefreshToken.id)
+    ).first()
+    return None if found is None else RefreshClaim(*found)
+
+
+def confirm_claim(db: Session, row: RefreshToken, now: float) -> bool:
+    """Whether the request may rotate ``row``, a token ``claim_refresh_token`` gave it (``won``). On
+    PostgreSQL that claimed it already; on SQLite the conditional UPDATE claims it now, and of two
+    concurrent uses only one matches."""
     if db.get_bind().dialect.name == "postgresql":
-        claimed = claim.returning(RefreshToken.id).cte("claimed")
-        found = db.execute(
-            read.add_columns(claimed.c.id.is_not(None)).outerjoin(claimed, claimed.c.id == RefreshToken.id)
-        ).first()
-        return None if found is None else RefreshClaim(*found)
-    row = db.execute(read).first()
-    if row is None:
-        return None
-    unused = row[0].rotated_at is None and row[0].revoked_at is None
-    # synchronize_session=False: the row read stays as it was, as on PostgreSQL
-    won = unused and rowcount(db.execute(claim.execution_options(synchronize_session=False))) == 1
-    return RefreshClaim(row[0], row[1], row[2], row[3], won)
+        return True
+    return rowcount(db.execute(_claim(RefreshToken.id == row.id, now))) == 1
+
+
+def _claim(which: Any, now: float) -> Any:  # an Update
+    return (
+        update(RefreshToken)
+        .where(which, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .values(rotated_at=now)
+    )
 
 
 def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:
