@@ -204,15 +204,67 @@ def refresh_token(db, value="rt-1"):
 def test_a_refresh_token_rotates_once_and_not_after_its_grant_is_revoked(db):
     row, grant = refresh_token(db)
     assert row.token_hash == token_hash("rt-1") and tokens.find_refresh_token(db, "rt-1")[1].id == grant.id
-    assert tokens.mark_rotated(db, row.id, T0 + 1) is True
-    assert tokens.mark_rotated(db, row.id, T0 + 2) is False
-    second = tokens.add_refresh_token(
+    first = tokens.claim_refresh_token(db, "rt-1", T0 + 1)
+    assert first.won and first.row.id == row.id and first.row.rotated_at is None  # as it was before the claim
+    assert first.grant.id == grant.id and first.user.id == grant.user_id and first.browser_session is None
+    assert tokens.confirm_claim(db, first.row, T0 + 1)
+    again = tokens.claim_refresh_token(db, "rt-1", T0 + 2)
+    assert not again.won and again.row.rotated_at == T0 + 1  # what the reuse detection reads
+    tokens.add_refresh_token(
         db, token="rt-2", grant_id=grant.id, client_id="rp", scope="openid", now=T0 + 1, lifetime=3600
     )
     tokens.revoke_grant(db, grant.id, T0 + 3)
     db.commit()
-    assert tokens.mark_rotated(db, second.id, T0 + 4) is False
-    assert tokens.find_refresh_token(db, "rt-2")[0].revoked_at == T0 + 3
+    revoked = tokens.claim_refresh_token(db, "rt-2", T0 + 4)
+    assert not revoked.won and revoked.row.revoked_at == T0 + 3 and revoked.row.rotated_at is None
+    assert tokens.claim_refresh_token(db, "unknown", T0 + 4) is None
+
+
+def code_grant(user_id: int, grant_id="g-1") -> Grant:
+    return Grant(
+        id=grant_id,
+        user_id=user_id,
+        client_id="rp",
+        scope="openid",
+        auth_time=T0,
+        amr=["pwd"],
+        claims={},
+        created_at=T0,
+    )
+
+
+def test_the_code_exchange_stores_the_grant_and_its_refresh_token_for_an_active_user(db):
+    user = make_user(db)
+    make_grant(db, user)  # registers the client
+    assert tokens.exchange_code(db, code_grant(user.id), refresh_token="rt-1", lifetime=60).id == user.id
+    db.commit()
+    stored, grant = tokens.find_refresh_token(db, "rt-1")
+    assert (grant.id, grant.user_id, grant.amr, grant.scope) == ("g-1", user.id, ["pwd"], "openid")
+    assert (stored.grant_id, stored.client_id, stored.issued_at, stored.expires_at) == ("g-1", "rp", T0, T0 + 60)
+    assert tokens.exchange_code(db, code_grant(user.id, "g-2"), refresh_token=None, lifetime=60).id == user.id
+    db.commit()
+    assert db.get(Grant, "g-2") is not None
+
+
+def test_the_code_exchange_stores_nothing_for_a_missing_or_inactive_user(db):
+    user = make_user(db)
+    make_grant(db, user)
+    assert tokens.exchange_code(db, code_grant(user.id + 1), refresh_token="rt-1", lifetime=60) is None
+    user.active = False
+    db.commit()
+    assert tokens.exchange_code(db, code_grant(user.id, "g-2"), refresh_token="rt-2", lifetime=60).active is False
+    db.commit()
+    assert db.get(Grant, "g-1") is None and db.get(Grant, "g-2") is None
+    assert tokens.find_refresh_token(db, "rt-1") is None and tokens.find_refresh_token(db, "rt-2") is None
+
+
+def test_claiming_a_refresh_token_reads_the_browser_session_of_its_grant(db):
+    user = make_user(db)
+    session_id = start(db, user)[0].id
+    grant = make_grant(db, user, session_id=session_id)
+    tokens.add_refresh_token(db, token="rt-1", grant_id=grant.id, client_id="rp", scope="openid", now=T0, lifetime=60)
+    db.commit()
+    assert tokens.claim_refresh_token(db, "rt-1", T0 + 1).browser_session.id == session_id
 
 
 def test_concurrent_rotations_of_one_refresh_token_have_exactly_one_winner(db, clean_database):
@@ -220,12 +272,16 @@ def test_concurrent_rotations_of_one_refresh_token_have_exactly_one_winner(db, c
 
     def rotate(_i):
         with clean_database.session() as mine:
-            row, _grant = tokens.find_refresh_token(mine, "rt-1")
-            won = tokens.mark_rotated(mine, row.id, T0 + 1)
+            claim = tokens.claim_refresh_token(mine, "rt-1", T0 + 1)
+            rotated = claim.row.rotated_at  # as the claim read it
+            won = claim.won and tokens.confirm_claim(mine, claim.row, T0 + 1)
             mine.commit()
-            return won
+            return won, rotated
 
-    assert sorted(at_once(6, rotate)) == [False] * 5 + [True]
+    results = at_once(6, rotate)
+    assert sorted(won for won, _rotated in results) == [False] * 5 + [True]
+    # A loser sees the token as it was before its claim: unused (it raced the winner) or rotated by it.
+    assert {rotated for _won, rotated in results} <= {None, T0 + 1}
 
 
 def test_the_last_registration_slot_of_an_initial_token_is_taken_once(db, clean_database):

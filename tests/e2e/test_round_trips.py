@@ -1,6 +1,7 @@
 """Database round trips per request on the hot paths, counted on PostgreSQL with libpq's protocol
 trace (tests/support/round_trips.py). The figures are in docs/performance.md ("Round trips per
-request"); these tests hold the read-only paths to one round trip each (issue 17, item 3).
+request"); these tests hold the read-only paths to one round trip each and the token grants to
+theirs (issue 17, item 3).
 
 With ``IDP_CLIENT_CACHE_SECONDS`` on (as ``make bench`` runs), a client already in memory costs no
 query, so what remains is the request's own work."""
@@ -72,9 +73,9 @@ def test_a_revoked_token_is_still_found_inactive_in_that_one_round_trip(cached):
 
 
 @pytest.mark.parametrize("scope", ["openid offline_access", "openid"])
-def test_the_refresh_grant_reads_once_then_inserts_and_claims(make_provider, scope):
-    """BEGIN, one SELECT (token, grant, user and, without offline_access, the browser session), the
-    successor's INSERT, the conditional UPDATE that claims the old token, COMMIT."""
+def test_the_refresh_grant_claims_and_reads_in_one_statement_then_inserts(make_provider, scope):
+    """BEGIN, the conditional UPDATE that claims the old token with the SELECT of its grant, user and
+    (without offline_access) browser session reading from it, the successor's INSERT, COMMIT."""
     provider = make_provider(client_cache_seconds=60)
     provider.create_user()
     rp, tokens = issue_tokens(provider, scope=scope)
@@ -82,7 +83,25 @@ def test_the_refresh_grant_reads_once_then_inserts_and_claims(make_provider, sco
         trips = fresh()
         response = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
         assert response.status_code == 200 and response.json()["refresh_token"] != tokens["refresh_token"]
-        assert trips.count() == 5, trips.queries()
+        assert trips.count() == 4, trips.queries()
+
+
+@pytest.mark.parametrize("grant_types", [["authorization_code", "refresh_token"], ["authorization_code"]])
+def test_the_code_exchange_reads_the_user_and_stores_the_grant_in_one_statement(make_provider, grant_types):
+    """BEGIN, the SELECT of the user with the INSERTs of the grant and (if the client may refresh)
+    its refresh token as its CTEs, COMMIT."""
+    provider = make_provider(client_cache_seconds=60)
+    provider.create_user()
+    rp, _tokens = issue_tokens(provider, grant_types=grant_types)  # caches the client
+    callback = rp.sign_in(provider.browser(), scope="openid offline_access")
+    with counting(provider.deps.database.engine) as fresh:
+        trips = fresh()
+        tokens = rp.exchange(callback)
+        assert tokens["id_token"] and ("refresh_token" in tokens) == ("refresh_token" in grant_types)
+        assert trips.count() == 3, trips.queries()
+    if "refresh_token" in grant_types:
+        refreshed = rp.token_request({"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text
 
 
 def test_authorize_with_a_session_reads_the_session_and_its_user_in_one_query(make_provider):

@@ -20,7 +20,7 @@ from authlib.oidc.core import OpenIDCode, OpenIDToken, UserInfo
 
 from idp.core.errors import StoreUnavailable
 from idp.core.ports import Store
-from idp.core.tokens import new_id, token_hash
+from idp.core.tokens import new_id, new_token, token_hash
 from idp.domain.factors.policy import acr_for
 from idp.http import uow
 from idp.http.context import deps, request_info
@@ -28,7 +28,6 @@ from idp.http.protocol.claims import user_claims
 from idp.http.protocol.models import AuthorizationCode, OAuthClient, Principal, RefreshTokenRecord
 from idp.storage.sql import audit
 from idp.storage.sql import tokens as token_repo
-from idp.storage.sql import users as user_repo
 from idp.storage.sql.models import BrowserSession, Grant
 
 log = logging.getLogger(__name__)
@@ -121,17 +120,37 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         """Already consumed by ``query_authorization_code``."""
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> Principal | None:
-        data = authorization_code.data
-        user = user_repo.get_user(uow.session(), data["user_id"])
+        """The user, read by the statement that stores the grant and its first refresh token (one
+        round trip on PostgreSQL; ``token_repo.exchange_code``). Both are known before the tokens
+        are made: the grant's scope is the one the token generator grants (``get_allowed_scope``),
+        and the refresh token is made here, if the client may refresh (as Authlib's
+        ``create_token_response`` asks), and handed out by the generator (``Principal``). Any error
+        after this rolls them back with the request."""
+        data, client, now = authorization_code.data, self.request.client, deps().now()
+        refresh_token = new_token() if client.check_grant_type("refresh_token") else None
+        grant = Grant(
+            id=data["grant_id"],
+            user_id=data["user_id"],
+            client_id=client.get_client_id(),
+            session_id=data["session_id"],
+            scope=client.get_allowed_scope(authorization_code.get_scope()),
+            auth_time=data["auth_time"],
+            amr=data["amr"],
+            claims=data.get("claims") or {},
+            created_at=now,
+        )
+        lifetime = deps().settings.tokens.refresh_token_seconds
+        user = token_repo.exchange_code(uow.session(), grant, refresh_token=refresh_token, lifetime=lifetime)
         if user is None or not user.active:
             return None
         return Principal(
             user=user,
-            grant_id=data["grant_id"],
-            session_id=data["session_id"],
-            auth_time=data["auth_time"],
-            amr=data["amr"],
-            claims=data.get("claims") or {},
+            grant_id=grant.id,
+            session_id=grant.session_id,
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+            claims=grant.claims,
+            refresh_token=refresh_token,
         )
 
 
@@ -239,13 +258,14 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     Two requests presenting the same refresh token at once (two tabs, a retry, two instances
     behind a load balancer) must leave exactly one valid successor and must not look like theft:
 
-    - both read the token before either rotates it: the conditional UPDATE in
-      ``revoke_old_credential`` lets one win; the loser's response, successor included, is rolled
-      back and it gets ``invalid_grant``;
-    - one reads it after the other rotated it: within ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the
-      rotation this is taken for the same race and refused with ``invalid_grant`` *without*
-      revoking the family (the client keeps the successor the winner received); later, it is reuse
-      and the whole family is revoked.
+    - both present it before either has claimed it: the conditional UPDATE that claims it lets one
+      win (on PostgreSQL with the read, ``claim_refresh_token``; on SQLite once the tokens are made,
+      ``confirm_claim``); the loser's response, successor included, is rolled back and it gets
+      ``invalid_grant``;
+    - one presents it after the other's claim was committed: within
+      ``IDP_REFRESH_REUSE_GRACE_SECONDS`` of the rotation this is taken for the same race and
+      refused with ``invalid_grant`` *without* revoking the family (the client keeps the successor
+      the winner received); later, it is reuse and the whole family is revoked.
 
     Unlike Dex's ``reuseInterval`` the successor is not re-issued to the loser: only its hash is
     stored, so it cannot be; Hydra's grace period issues a second successor, which we refuse to do
@@ -258,15 +278,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> RefreshTokenRecord | None:
         now = deps().now()
-        found = token_repo.refresh_token_for_grant(uow.session(), refresh_token)
+        # On PostgreSQL the read claims the token too (one round trip). Any refusal after it
+        # (expired, the grant or session over, another client's token, a wider scope, an inactive
+        # user) is an error response, which rolls the claim back.
+        found = token_repo.claim_refresh_token(uow.session(), refresh_token, now)
         if found is None:
             return None
-        row, grant, user, browser_session = found
+        row, grant, user, browser_session, won = found
         if row.rotated_at is not None and row.revoked_at is None:
             if now - row.rotated_at < deps().settings.tokens.refresh_reuse_grace_seconds:
                 _refuse_concurrent_reuse(grant, now)
             else:
                 _revoke_reused(grant, now)
+            return None
+        if not won:  # revoked, or claimed by a concurrent request: its response has the one successor
             return None
         record = RefreshTokenRecord(row, grant, now, user=user)
         if record.is_expired() or record.is_revoked() or not _session_allows(grant, browser_session, now):
@@ -294,9 +319,9 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return super().create_token_response()
 
     def revoke_old_credential(self, refresh_token: RefreshTokenRecord) -> None:
-        # Conditional UPDATE: of two concurrent uses only one rotates; the other fails and
-        # its response (with the successor it would have saved) is rolled back.
-        if not token_repo.mark_rotated(uow.session(), refresh_token.row.id, deps().now()):
+        # Claimed with the read on PostgreSQL; on SQLite now. A loser's response (with the successor
+        # it would have saved) is rolled back.
+        if not token_repo.confirm_claim(uow.session(), refresh_token.row, deps().now()):
             raise InvalidGrantError("The refresh token has already been used.")
 
 

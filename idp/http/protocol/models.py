@@ -89,6 +89,9 @@ class Principal:
     auth_time: float | None = None
     amr: list[str] = field(default_factory=list)
     claims: dict[str, Any] = field(default_factory=dict)
+    #: The refresh token the code exchange stored with its grant before the tokens were made; the
+    #: token generator hands out this one (None: it makes a new one, the refresh grant's successor).
+    refresh_token: str | None = None
 
     def get_user_id(self) -> str:
         return self.user.sub

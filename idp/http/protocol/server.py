@@ -39,7 +39,6 @@ from idp.http.protocol.models import OAuthClient, Principal
 from idp.http.protocol.registration import ConfigurationEndpoint, RegistrationEndpoint
 from idp.storage.sql import tokens as token_repo
 from idp.storage.sql.clients import get_client
-from idp.storage.sql.models import Grant
 
 log = logging.getLogger("idp.http.protocol")
 
@@ -118,37 +117,27 @@ class AuthorizationServer(ErrorDescriptions, FlaskAuthorizationServer):
         return FlaskOAuth2Request(flask_request)
 
     def save_token(self, token: dict[str, Any], request: OAuth2Request) -> None:
-        """Persist what must be: the grant (token family) and the hashed refresh token."""
+        """Persist what must be: the hashed refresh token of a refresh grant. The code exchange
+        stored its grant (the token family) and first refresh token already, with the read of the
+        user (``AuthorizationCodeGrant.authenticate_user``)."""
         principal = request.user
         if not isinstance(principal, Principal):
             return  # client_credentials: a self-contained access token, nothing stored
         if principal.grant_id is None:  # the grants' authenticate_user always sets it
             raise RuntimeError("token endpoint principal without a grant id")
-        db, now, settings = uow.session(), deps().now(), deps().settings
         if request.payload.grant_type == "authorization_code":
-            token_repo.add_grant(
-                db,
-                Grant(
-                    id=principal.grant_id,
-                    user_id=principal.user.id,
-                    client_id=request.client.get_client_id(),
-                    session_id=principal.session_id,
-                    scope=token["scope"],
-                    auth_time=principal.auth_time,
-                    amr=principal.amr,
-                    claims=principal.claims,
-                    created_at=now,
-                ),
-            )
+            if token.get("refresh_token") != principal.refresh_token:  # authenticate_user foresaw Authlib's call
+                raise RuntimeError("the code exchange issued another refresh token than it stored")
+            return
         if token.get("refresh_token"):
             token_repo.add_refresh_token(
-                db,
+                uow.session(),
                 token=token["refresh_token"],
                 grant_id=principal.grant_id,
                 client_id=request.client.get_client_id(),
                 scope=token["scope"],
-                now=now,
-                lifetime=settings.tokens.refresh_token_seconds,
+                now=deps().now(),
+                lifetime=deps().settings.tokens.refresh_token_seconds,
             )
 
 
@@ -208,6 +197,8 @@ def is_client_id(value: object) -> TypeGuard[str]:
 
 
 def _refresh_token(client: OAuthClient, grant_type: str, user: Principal | None, scope: str | None) -> str:
+    if user is not None and user.refresh_token is not None:  # already stored by the code exchange
+        return user.refresh_token
     return new_token()
 
 

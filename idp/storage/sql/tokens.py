@@ -8,9 +8,9 @@ refresh-token reuse).
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from idp.core.tokens import token_hash
@@ -22,6 +22,48 @@ def add_grant(db: Session, grant: Grant) -> Grant:
     db.add(grant)
     db.flush()
     return grant
+
+
+def exchange_code(db: Session, grant: Grant, *, refresh_token: str | None, lifetime: int) -> User | None:
+    """The code exchange's writes and its one read: ``grant`` (unsaved) and, if given, its first
+    refresh token (valid ``lifetime`` seconds from the grant's creation) are stored if the grant's
+    user exists and is active; returns that user, if it exists.
+
+    On PostgreSQL one statement: the INSERTs are CTEs of the SELECT of the user, the grant's
+    conditional on the user (INSERT … SELECT … FROM users), the refresh token's on the grant (one
+    round trip instead of three; docs/performance.md, "Round trips per request"). SQLite cannot put
+    an INSERT in a CTE and has no round trips to save.
+    """
+    read = select(User).where(User.id == grant.user_id)
+    row = None
+    if refresh_token is not None:
+        row = _new_refresh_token(refresh_token, grant.id, grant.client_id, grant.scope, grant.created_at, lifetime)
+    if db.get_bind().dialect.name != "postgresql":
+        user = db.scalar(read)
+        if user is not None and user.active:
+            # Added, not flushed: the INSERTs wait for the commit, so the request does not hold
+            # SQLite's one write lock while the tokens are made (the keystore may write keys then).
+            db.add_all([grant] if row is None else [grant, row])
+        return user
+    values = _values(grant, "user_id")
+    from_user = select(*_literals(Grant, values), User.id).where(User.id == grant.user_id, User.active.is_(True))
+    stored = insert(Grant).from_select([*values, "user_id"], from_user).returning(Grant.id).cte("stored_grant")
+    ctes = [stored]
+    if row is not None:
+        values = _values(row, "id", "grant_id")
+        from_grant = select(*_literals(RefreshToken, values), stored.c.id)
+        ctes.append(insert(RefreshToken).from_select([*values, "grant_id"], from_grant).cte("stored_token"))
+    return db.scalar(read.add_cte(*ctes))
+
+
+def _values(row: Any, *leave_out: str) -> dict[str, Any]:
+    """An unsaved row's column values, for a Core INSERT."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.c if c.key not in leave_out}
+
+
+def _literals(model: Any, values: dict[str, Any]) -> list[Any]:
+    """The values as literals of their columns' types (JSON bound as JSON), for INSERT … SELECT."""
+    return [literal(value, model.__table__.c[key].type) for key, value in values.items()]
 
 
 def revoke_grant(db: Session, grant_id: str, now: float) -> None:
@@ -36,7 +78,16 @@ def revoke_grant(db: Session, grant_id: str, now: float) -> None:
 def add_refresh_token(
     db: Session, *, token: str, grant_id: str, client_id: str, scope: str, now: float, lifetime: int
 ) -> RefreshToken:
-    row = RefreshToken(
+    row = _new_refresh_token(token, grant_id, client_id, scope, now, lifetime)
+    db.add(row)
+    db.flush()
+    return row
+
+
+def _new_refresh_token(
+    token: str, grant_id: str, client_id: str, scope: str, now: float, lifetime: int
+) -> RefreshToken:
+    return RefreshToken(
         token_hash=token_hash(token),
         grant_id=grant_id,
         client_id=client_id,
@@ -44,9 +95,6 @@ def add_refresh_token(
         issued_at=now,
         expires_at=now + lifetime,
     )
-    db.add(row)
-    db.flush()
-    return row
 
 
 def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | None:
@@ -58,29 +106,66 @@ def find_refresh_token(db: Session, token: str) -> tuple[RefreshToken, Grant] | 
     return None if row is None else (row[0], row[1])
 
 
-def refresh_token_for_grant(
-    db: Session, token: str
-) -> tuple[RefreshToken, Grant, User | None, BrowserSession | None] | None:
-    """The refresh grant's one read: the token, its grant, the user and the browser session the
-    grant came from, in one SELECT (they were three round trips; docs/performance.md)."""
-    row = db.execute(
+class RefreshClaim(NamedTuple):
+    """A refresh token as it was before ``claim_refresh_token`` (its grant, user and browser session
+    with it), and whether it is the request's to rotate (``confirm_claim``)."""
+
+    row: RefreshToken
+    grant: Grant
+    user: User | None
+    browser_session: BrowserSession | None
+    won: bool
+
+
+def claim_refresh_token(db: Session, token: str, now: float) -> RefreshClaim | None:
+    """Read what the refresh grant needs of a refresh token: the token as it was (``rotated_at`` for
+    the reuse detection), its grant, the user and the browser session the grant came from; and
+    claim it, if it is neither used nor revoked. None if there is no such token.
+
+    On PostgreSQL one round trip (docs/performance.md, "Round trips per request"): the conditional
+    UPDATE that claims the token is a CTE of the SELECT, and ``won`` says whether it matched. Of two
+    concurrent uses only one does; the other's UPDATE waits for the winner's commit, then matches
+    nothing, and its SELECT sees the token unused, as it was when the statement began (a race, not
+    a reuse). SQLite cannot put an UPDATE in a CTE and has no round trips to save: there this only
+    reads (``won``: the token is unused) and ``confirm_claim`` claims it once the tokens are made, so
+    the request does not hold SQLite's one write lock meanwhile (the keystore may write keys then).
+    """
+    # populate_existing: the token as the database has it, over any copy the session already holds
+    read = (
         select(RefreshToken, Grant, User, BrowserSession)
         .join(Grant, Grant.id == RefreshToken.grant_id)
         .outerjoin(User, User.id == Grant.user_id)
         .outerjoin(BrowserSession, BrowserSession.id == Grant.session_id)
         .where(RefreshToken.token_hash == token_hash(token))
+        .execution_options(populate_existing=True)
+    )
+    if db.get_bind().dialect.name != "postgresql":
+        row = db.execute(read).first()
+        if row is None:
+            return None
+        return RefreshClaim(row[0], row[1], row[2], row[3], row[0].rotated_at is None and row[0].revoked_at is None)
+    claimed = _claim(RefreshToken.token_hash == token_hash(token), now).returning(RefreshToken.id).cte("claimed")
+    found = db.execute(
+        read.add_columns(claimed.c.id.is_not(None)).outerjoin(claimed, claimed.c.id == RefreshToken.id)
     ).first()
-    return None if row is None else (row[0], row[1], row[2], row[3])
+    return None if found is None else RefreshClaim(*found)
 
 
-def mark_rotated(db: Session, token_id: int, now: float) -> bool:
-    """Atomically mark a refresh token used; False if another request already used it."""
-    result = db.execute(
+def confirm_claim(db: Session, row: RefreshToken, now: float) -> bool:
+    """Whether the request may rotate ``row``, a token ``claim_refresh_token`` gave it (``won``). On
+    PostgreSQL that claimed it already; on SQLite the conditional UPDATE claims it now, and of two
+    concurrent uses only one matches."""
+    if db.get_bind().dialect.name == "postgresql":
+        return True
+    return rowcount(db.execute(_claim(RefreshToken.id == row.id, now))) == 1
+
+
+def _claim(which: Any, now: float) -> Any:  # an Update
+    return (
         update(RefreshToken)
-        .where(RefreshToken.id == token_id, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
+        .where(which, RefreshToken.rotated_at.is_(None), RefreshToken.revoked_at.is_(None))
         .values(rotated_at=now)
     )
-    return rowcount(result) == 1
 
 
 def revoke_refresh_token(db: Session, token_id: int, now: float) -> None:
