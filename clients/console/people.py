@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from ..common.i18n import N_
 from . import api
 from .api import APIProblem
-from .views import PAGE_SIZE, bp, console_page, done, plain, render, take_notice
+from .views import IDENTITY, PAGE_SIZE, SECURITY, bp, console_page, done, plain, render, take_notice
 
 #: The confirmable actions on a user: (API path, the question, the button, what happened).
 ACTIONS = {
@@ -117,7 +117,7 @@ def user_action(sub: str, action: str) -> ResponseReturnValue:
 @console_page
 def grant_role(sub: str) -> ResponseReturnValue:
     kind, team = request.form.get("kind", ""), request.form.get("team", "").strip()
-    role = {"identity": "idp:admin", "security": "idp:security"}.get(kind, f"team:{team}" if kind == "team" else "")
+    role = {"identity": IDENTITY, "security": SECURITY}.get(kind, f"team:{team}" if kind == "team" else "")
     try:
         api.call("POST", f"/users/{sub}/roles", body={"role": role})
     except APIProblem as problem:

@@ -98,8 +98,6 @@ def home() -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.globals.update(console_roles_of=roles)
-
     @app.errorhandler(APIProblem)
     def api_problem(problem: APIProblem) -> ResponseReturnValue:
         if problem.status == 401:  # the token stopped working (revoked, user disabled): sign in again

@@ -92,7 +92,9 @@ def list_(
             user_id = found.id
         rows = _rows(
             audit.list_events(
-                db, user_id=user_id, ip=ip.strip() if ip else None, since=since_ts, type=type_, limit=limit
+                db,
+                audit.EventFilter(user_id=user_id, ip=ip.strip() if ip else None, since=since_ts, type=type_),
+                limit=limit,
             ),
             db,
         )

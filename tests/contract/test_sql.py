@@ -312,7 +312,7 @@ def test_audit_events_are_append_only_but_may_be_pruned(db):
     audit.record(db, audit.LOGIN_FAILURE, now=T0, user_id=user.id, ip="192.0.2.1", reason="bad_password")
     audit.record(db, audit.LOGIN_SUCCESS, now=T0 + 10, user_id=user.id, ip="192.0.2.1")
     db.commit()
-    newest = audit.list_events(db, user_id=user.id)
+    newest = audit.list_events(db, audit.EventFilter(user_id=user.id))
     assert [e.type for e in newest] == [audit.LOGIN_SUCCESS, audit.LOGIN_FAILURE]
     newest[0].ip = "10.0.0.1"
     with pytest.raises(DBAPIError, match="append-only"):

@@ -329,3 +329,20 @@ def test_registration_tokens_are_listed_without_their_value_and_can_be_revoked(p
     assert event.details["team"] == "Library" and event.details["actor"].startswith("admin:")
     missing = admin("POST", "/registration-tokens/999999/revoke")
     assert missing.status_code == 404 and missing.json()["type"].endswith(":token_not_found")
+
+
+def test_patch_with_null_removes_a_member(provider, admin):
+    created = admin(
+        "POST",
+        "/clients",
+        json={
+            "client_name": "Library",
+            "redirect_uris": [CALLBACK],
+            "backchannel_logout_uri": "https://library.example.edu/bc",
+        },
+    ).json()
+    assert created["backchannel_logout_uri"] == "https://library.example.edu/bc"
+    cleared = admin("PATCH", f"/clients/{created['client_id']}", json={"backchannel_logout_uri": None})
+    assert cleared.status_code == 200, cleared.text
+    assert "backchannel_logout_uri" not in cleared.json()
+    assert "backchannel_logout_uri" not in admin("GET", f"/clients/{created['client_id']}").json()

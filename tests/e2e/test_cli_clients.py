@@ -79,8 +79,8 @@ def test_client_lifecycle(env, clean_database):
         assert get_client(db, client_id) is None
         from idp.storage.sql import audit
 
-        events = [e.type for e in audit.list_events(db, client_id=client_id)]
-        actors = {e.details.get("actor", "") for e in audit.list_events(db, client_id=client_id)}
+        events = [e.type for e in audit.list_events(db, audit.EventFilter(client_id=client_id))]
+        actors = {e.details.get("actor", "") for e in audit.list_events(db, audit.EventFilter(client_id=client_id))}
     assert set(events) == {
         "client.registered",
         "client.updated",

@@ -108,7 +108,7 @@ def test_revoke_takes_the_key_out_of_the_exported_jwks_and_is_audited(idp, fresh
     exported = json.loads(idp("keys", "export-public").stdout)["keys"]
     assert kid not in {k["kid"] for k in exported} and len(exported) == 4  # new current and new next
     with fresh_keys.session() as db:
-        event = audit.list_events(db, type=audit.KEY_REVOKED)[0]
+        event = audit.list_events(db, audit.EventFilter(type=audit.KEY_REVOKED))[0]
     assert event.details["reason"] == "HSM audit finding" and event.details["source"] == "cli"
 
 

@@ -85,7 +85,7 @@ def test_scheduled_maintenance_on_many_hosts_at_once_rotates_once(database_url, 
     assert len(rotated) == 6 and sorted(len(r) for r in rotated) == [0, 0, 0, 0, 0, 2], outcomes
     assert states(fresh_keys).count(("ES256", "current")) == 1 and states(fresh_keys).count(("RS256", "current")) == 1
     with fresh_keys.session() as db:
-        assert len(audit.list_events(db, type=audit.KEY_ROTATED)) == 2
+        assert len(audit.list_events(db, audit.EventFilter(type=audit.KEY_ROTATED))) == 2
 
 
 def test_a_second_current_key_is_impossible_even_without_the_lock(fresh_keys, clean_database):

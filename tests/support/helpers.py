@@ -119,7 +119,7 @@ class Provider:
         from idp.storage.sql import audit
 
         with self.app.app_context(), deps().database.session() as db:
-            return audit.list_events(db, type=type)
+            return audit.list_events(db, audit.EventFilter(type=type))
 
 
 class Browser:

@@ -468,7 +468,7 @@ def mfa_policy() -> Response:
     return jsonify(policy_status(uow.session(), d.settings, d.now()))
 
 
-def _audit_filters() -> dict[str, Any]:
+def _audit_filters() -> audit.EventFilter:
     """The filters ``/audit`` and ``/audit/export`` share, checked (a bad one is a 400 naming it)."""
     db = uow.session()
     user_id = None
@@ -484,24 +484,23 @@ def _audit_filters() -> dict[str, Any]:
             ip = str(ipaddress.ip_address(ip[:64]))  # as stored: the canonical form
         except ValueError:
             raise Problem(400, "invalid_parameter", "ip must be an IPv4 or IPv6 address.", field="ip") from None
-    return {
-        "user_id": user_id,
-        "type": request.args.get("type"),
-        "client_id": request.args.get("client_id"),
-        "ip": ip,
-        "since": _float_arg("since"),
-        "until": _float_arg("until"),
-    }
+    return audit.EventFilter(
+        user_id=user_id,
+        type=request.args.get("type"),
+        client_id=request.args.get("client_id"),
+        ip=ip,
+        since=_float_arg("since"),
+        until=_float_arg("until"),
+    )
 
 
 @bp.get("/audit")
 @allow(IDENTITY, SECURITY)
 def audit_events() -> Response:
     """Newest first; page with ``before_id`` (the last ``id`` of the previous page)."""
-    filters = _audit_filters()
     rows = audit.list_events(
         uow.session(),
-        **filters,
+        _audit_filters(),
         limit=_int_arg("limit", 100, 1, MAX_LIMIT),
         before_id=_int_arg("before_id", None, 0, 2**31 - 1),
     )
@@ -518,7 +517,7 @@ def export_audit_events() -> Response:
     before_id = _int_arg("before_id", None, 0, 2**31 - 1)
     lines: list[str] = []
     last_id: int | None = None
-    for row in audit.newest_events(uow.session(), limit=limit + 1, before_id=before_id, **filters):
+    for row in audit.newest_events(uow.session(), filters, limit=limit + 1, before_id=before_id):
         if len(lines) == limit:  # one more than asked exists: say where the next export starts
             break
         lines.append(json.dumps(_event(row), ensure_ascii=False, separators=(",", ":")) + "\n")

@@ -143,15 +143,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         user = token_repo.exchange_code(uow.session(), grant, refresh_token=refresh_token, lifetime=lifetime)
         if user is None or not user.active:
             return None
-        return Principal(
-            user=user,
-            grant_id=grant.id,
-            session_id=grant.session_id,
-            auth_time=grant.auth_time,
-            amr=grant.amr,
-            claims=grant.claims,
-            refresh_token=refresh_token,
-        )
+        return Principal.of_grant(user, grant, refresh_token)
 
 
 def _audit_wrong_client(data: dict[str, Any], presenter: str, now: float) -> None:
@@ -303,14 +295,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         user = refresh_token.user  # read with the token (authenticate_refresh_token)
         if user is None or not user.active:
             return None
-        return Principal(
-            user=user,
-            grant_id=grant.id,
-            session_id=grant.session_id,
-            auth_time=grant.auth_time,
-            amr=grant.amr,
-            claims=grant.claims,
-        )
+        return Principal.of_grant(user, grant)
 
     @hooked
     def create_token_response(self) -> tuple[int, dict[str, Any], list[tuple[str, str]]]:

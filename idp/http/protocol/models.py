@@ -93,6 +93,19 @@ class Principal:
     #: token generator hands out this one (None: it makes a new one, the refresh grant's successor).
     refresh_token: str | None = None
 
+    @classmethod
+    def of_grant(cls, user: User, grant: Grant, refresh_token: str | None = None) -> Principal:
+        """The user as the token endpoint sees them: through the grant the code or refresh token rides on."""
+        return cls(
+            user=user,
+            grant_id=grant.id,
+            session_id=grant.session_id,
+            auth_time=grant.auth_time,
+            amr=grant.amr,
+            claims=grant.claims,
+            refresh_token=refresh_token,
+        )
+
     def get_user_id(self) -> str:
         return self.user.sub
 

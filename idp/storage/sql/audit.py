@@ -9,6 +9,7 @@ Reasons and other details are internal: they are never shown to the person signi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Float, Select, delete, func, select
@@ -206,45 +207,39 @@ def record(
     return event
 
 
-def _query(
-    *,
-    user_id: int | None = None,
-    type: str | None = None,
-    ip: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    client_id: str | None = None,
-) -> Select[AuditEvent]:
-    stmt = select(AuditEvent)
-    if user_id is not None:
-        stmt = stmt.where(AuditEvent.user_id == user_id)
-    if type is not None:
-        stmt = stmt.where(AuditEvent.type == type)
-    if ip is not None:
-        stmt = stmt.where(AuditEvent.ip == ip)
-    if client_id is not None:
-        stmt = stmt.where(AuditEvent.client_id == client_id)
-    if since is not None:
-        stmt = stmt.where(AuditEvent.occurred_at >= since)
-    if until is not None:
-        stmt = stmt.where(AuditEvent.occurred_at < until)
-    return stmt
+@dataclass(frozen=True)
+class EventFilter:
+    """Which events a listing or an export is about (None: any)."""
+
+    user_id: int | None = None
+    type: str | None = None
+    ip: str | None = None
+    since: float | None = None
+    until: float | None = None
+    client_id: str | None = None
+
+    def query(self) -> Select[AuditEvent]:
+        stmt = select(AuditEvent)
+        for column, value in (
+            (AuditEvent.user_id, self.user_id),
+            (AuditEvent.type, self.type),
+            (AuditEvent.ip, self.ip),
+            (AuditEvent.client_id, self.client_id),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if self.since is not None:
+            stmt = stmt.where(AuditEvent.occurred_at >= self.since)
+        if self.until is not None:
+            stmt = stmt.where(AuditEvent.occurred_at < self.until)
+        return stmt
 
 
 def list_events(
-    db: Session,
-    *,
-    user_id: int | None = None,
-    type: str | None = None,
-    ip: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    client_id: str | None = None,
-    before_id: int | None = None,
-    limit: int = 100,
+    db: Session, filters: EventFilter = EventFilter(), *, before_id: int | None = None, limit: int = 100
 ) -> list[AuditEvent]:
     """Matching events, newest first. ``before_id`` pages backwards (pass the last id of the previous page)."""
-    stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
+    stmt = filters.query()
     if before_id is not None:
         stmt = stmt.where(AuditEvent.id < before_id)
     stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
@@ -252,23 +247,13 @@ def list_events(
 
 
 def newest_events(
-    db: Session,
-    *,
-    limit: int,
-    before_id: int | None = None,
-    batch: int = 1000,
-    user_id: int | None = None,
-    type: str | None = None,
-    ip: str | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    client_id: str | None = None,
+    db: Session, filters: EventFilter, *, limit: int, before_id: int | None = None, batch: int = 1000
 ) -> Iterator[AuditEvent]:
     """At most ``limit`` matching events, newest (highest id) first, read in batches by id: an export
     that pages on the order it reads in, so no event is skipped or repeated between batches."""
     left = limit
     while left > 0:
-        stmt = _query(user_id=user_id, type=type, ip=ip, since=since, until=until, client_id=client_id)
+        stmt = filters.query()
         if before_id is not None:
             stmt = stmt.where(AuditEvent.id < before_id)
         size = min(batch, left)
@@ -286,7 +271,8 @@ def iter_events(
     """Every matching event, oldest first, read in batches by id (for export to a SIEM)."""
     last_id = 0
     while True:
-        stmt = _query(type=type, since=since).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        stmt = EventFilter(type=type, since=since).query().where(AuditEvent.id > last_id)
+        stmt = stmt.order_by(AuditEvent.id).limit(batch)
         rows = list(db.scalars(stmt))
         yield from rows
         if len(rows) < batch:
