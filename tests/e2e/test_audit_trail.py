@@ -25,7 +25,7 @@ def events(provider, **filters):
     from idp.http.context import deps
 
     with provider.app.app_context(), deps().database.session() as db:
-        return audit.list_events(db, **filters)
+        return audit.list_events(db, audit.EventFilter(**filters))
 
 
 def test_trusted_proxy_address_is_recorded_with_request_id_and_user_agent(make_provider):
