@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 @click.option(
     "--threads",
     type=click.IntRange(1, 64),
-    help="Threads per worker: the requests a worker runs at once  [default: IDP_THREADS, 4]",
+    help="Requests a worker runs at once (the server gets four threads per one, the others wait in the "
+    "run queue)  [default: IDP_THREADS, 4]",
 )
 @click.option(
     "--timeout",
@@ -54,7 +56,13 @@ def serve(
     Logs are JSON lines on stderr (IDP_LOG_FORMAT); Prometheus samples of all workers are summed
     through PROMETHEUS_MULTIPROC_DIR (a temporary folder unless set).
     """
-    from idp.http.ops.process import WorkerCountError, prepare_metrics_dir, set_malloc_mmap_threshold, worker_count
+    from idp.http.ops.process import (
+        WorkerCountError,
+        prepare_metrics_dir,
+        server_threads,
+        set_malloc_mmap_threshold,
+        worker_count,
+    )
 
     settings = obj.settings  # validate before forking
     try:
@@ -64,11 +72,14 @@ def serve(
     set_malloc_mmap_threshold(settings.server.malloc_mmap_threshold_kib)
     metrics_dir, made_here = prepare_metrics_dir()
     threads = threads or settings.server.threads
+    # The workers' apps size their run queue from the settings: --threads wins there too.
+    settings = replace(settings, server=replace(settings.server, threads=threads))
     graceful_timeout = graceful_timeout or settings.server.graceful_timeout
     name = settings.server.http_server
     click.echo(
         f"SPOM Login provider: {settings.server.issuer} "
-        f"(listening on {host}:{port}, {name}, {count} worker(s) x {threads} thread(s))"
+        f"(listening on {host}:{port}, {name}, {count} worker(s) x {threads} thread(s), "
+        f"{server_threads(threads)} server threads per worker)"
     )
     if name == "granian":
         from idp.http.ops import granian

@@ -138,8 +138,9 @@ class ServerSettings(Section):
     threads: int = setting(
         "IDP_THREADS",
         4,
-        "Threads per worker that run requests, at most this many at once (granian's blocking threads; "
-        "gunicorn's gthread worker class when > 1).",
+        "Requests a worker runs at once. The server gets four threads per one (granian's blocking threads, "
+        "gunicorn's gthread threads): the others wait in the worker's run queue, where a sign-in past the "
+        "capacity is told to come back (503).",
     )
     malloc_mmap_threshold_kib: int = setting(
         "IDP_MALLOC_MMAP_THRESHOLD_KIB",

@@ -10,7 +10,7 @@ from idp.core.deps import Deps
 
 def init_app(app: Flask, deps: Deps) -> None:
     """Register the blueprints and the per-request machinery on ``app`` (built by ``idp.app``)."""
-    from idp.http import admin, documents, errors, i18n, ops, protocol, uow, web
+    from idp.http import admin, capacity, documents, errors, i18n, ops, protocol, uow, web
     from idp.http.context import Request
 
     app.request_class = Request
@@ -22,6 +22,8 @@ def init_app(app: Flask, deps: Deps) -> None:
     admin.init_app(app)
     errors.init_app(app)
     uow.init_app(app)  # last: it wraps every view registered above
+    # At most IDP_THREADS requests at once, and sign-ins refused when the worker is past its capacity.
+    capacity.install(app, deps.settings.server.threads, deps.settings.accounts.signin_max_wait_seconds)
     # In front of all of it: discovery and JWKS answered before Flask's request machinery.
     app.wsgi_app = documents.PrecomputedDocuments(app.wsgi_app, deps)  # type: ignore[method-assign]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flask import request
 from sqlalchemy.orm import Session
 
 from idp.domain.accounts import Accounts
@@ -13,18 +14,19 @@ from idp.domain.device_links import DeviceLinks
 from idp.domain.devices import Devices
 from idp.domain.factors.service import Factors
 from idp.domain.signin import SignIn
-from idp.http import uow
+from idp.http import capacity, uow
 from idp.http.context import deps, request_info
 from idp.storage.sql.resets import AskedFrom
 
 
 def signin() -> SignIn:
     d = deps()
+    refused = request.environ.get(capacity.AT_CAPACITY)  # by the worker's run queue: Busy at once
     return SignIn(
         db=uow.session(),
         throttle=d.throttle,
         hasher=d.hasher,
-        gate=d.signin_gate,
+        gate=d.signin_gate.closed() if refused else d.signin_gate,
         devices=Devices.from_settings(d.settings, d.clock),
         now=d.clock.now,
         info=request_info(),

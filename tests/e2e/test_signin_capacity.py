@@ -128,3 +128,44 @@ def test_capacity_settings_out_of_range_are_refused_by_name(tmp_path, name, valu
     env = {"IDP_ISSUER": "http://127.0.0.1:8000", "IDP_SECRET_KEY": "s" * 40, "IDP_INSTANCE_DIR": str(tmp_path)}
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({**env, name: value})
+
+
+@pytest.fixture
+def one_slot(make_provider, held):
+    """One request at a time (IDP_THREADS=1) and no limit on the verifications themselves: only the
+    worker's run queue (``idp.http.capacity``) can refuse a sign-in here."""
+    provider = make_provider(hasher=held, threads=1, argon2_concurrency=0, signin_max_wait_seconds=0)
+    provider.create_user()
+    return provider
+
+
+def test_a_sign_in_past_the_workers_capacity_is_told_to_come_back_while_other_requests_wait(one_slot, held):
+    second = one_slot.browser()
+    form = parse_form(second.get("/login").text)  # the page before the one slot is taken
+    first, result = _first_sign_in_holding_the_slot(one_slot, held)
+    waited = {}
+    token_request = threading.Thread(
+        target=lambda: waited.setdefault("readyz", requests.get(one_slot.url + "/readyz", timeout=10).status_code)
+    )
+    token_request.start()
+    queue = one_slot.app.extensions["idp.run_queue"]
+    for _ in range(1000):  # until that request waits for the slot
+        if queue.waiting:
+            break
+        token_request.join(0.005)
+    try:
+        form.update(username="S1000001", password=PASSWORD)
+        refused = second.post(form.pop("_action"), data=form)
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert BUSY_EN in refused.text and 'value="S1000001"' in refused.text
+        # Discovery never waits (answered in front of the run queue); other requests wait their turn.
+        assert requests.get(one_slot.url + "/.well-known/openid-configuration", timeout=5).status_code == 200
+        assert token_request.is_alive() and "readyz" not in waited and queue.waiting == 1
+    finally:
+        held.release.set()
+        first.join(10)
+        token_request.join(10)
+    assert result["response"].status_code in (302, 303)
+    assert waited == {"readyz": 200}  # served once the slot came back
+    assert list(one_slot.audit_events("login.failure")) == []  # nothing counted for the refused one
+    assert _sign_in(second).status_code in (302, 303)

@@ -3,7 +3,8 @@ the WSGI app, several times gunicorn's requests/s on one core (docs/performance.
 
 What gunicorn gave ``idp serve`` and how it is kept here:
 
-- workers and threads: ``workers`` processes, each running requests on ``blocking_threads`` = IDP_THREADS;
+- workers and threads: ``workers`` processes, each running IDP_THREADS requests at once (the app's run
+  queue) on ``blocking_threads`` = ``process.server_threads``, the others waiting in that queue;
 - graceful shutdown: SIGTERM makes granian stop accepting and each worker finish its in-flight requests;
   ``workers_kill_timeout`` (IDP_GRACEFUL_TIMEOUT) kills one that has not finished by then;
 - worker restart on crash: ``respawn_failed_workers`` starts a replacement at once; a worker that dies again
@@ -12,8 +13,9 @@ What gunicorn gave ``idp serve`` and how it is kept here:
 - request timeout: granian has no watchdog for a stuck Python request (nor, in effect, gunicorn's gthread
   worker, whose heartbeat is its main loop, not the request threads). What bounds a worker instead:
   ``backpressure`` (at most ``CONNECTIONS_PER_WORKER`` connections, gunicorn's ``worker_connections``;
-  the rest wait in the listen backlog), IDP_THREADS requests running at once, granian's 30 s limit for
-  reading a request's headers (slow clients), and the proxy's own timeouts;
+  the rest wait in the listen backlog), IDP_THREADS requests running at once, sign-ins refused with 503
+  when the worker is past its capacity (``idp.http.capacity``), granian's 30 s limit for reading a
+  request's headers (slow clients), and the proxy's own timeouts;
 - JSON logs with request ids: the same ``logging`` config, granian's own logger included, and no access
   log (the app logs each request with its request id);
 - Prometheus multiprocess metrics: ``PROMETHEUS_MULTIPROC_DIR`` is set before the workers start (``process``).
@@ -36,7 +38,7 @@ from granian.server import Server
 
 from idp.core.settings import Settings
 from idp.http.ops.logs import dict_config
-from idp.http.ops.process import set_malloc_mmap_threshold
+from idp.http.ops.process import server_threads, set_malloc_mmap_threshold
 from idp.http.ops.proxy import ForwardedProto
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ def options(
         "port": port,
         "interface": Interfaces.WSGI,
         "workers": workers,
-        "blocking_threads": threads,
+        "blocking_threads": server_threads(threads),
         "backpressure": CONNECTIONS_PER_WORKER,
         "websockets": False,
         "log_enabled": True,

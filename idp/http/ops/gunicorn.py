@@ -19,6 +19,7 @@ from gunicorn.workers.base import Worker
 
 from idp.core.settings import Settings
 from idp.http.ops.logs import dict_config
+from idp.http.ops.process import server_threads
 
 
 class Logger(_GunicornLogger):
@@ -58,8 +59,8 @@ def options(
     return {
         "bind": bind,
         "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread" if threads > 1 else "sync",
+        "threads": server_threads(threads),  # IDP_THREADS run at once, the others wait in the app's run queue
+        "worker_class": "gthread",
         "timeout": timeout,
         "graceful_timeout": graceful_timeout,
         "accesslog": None,  # the app logs each request itself, with its request id (idp.http.ops.logs)

@@ -21,6 +21,17 @@ class WorkerCountError(ValueError):
     """More than one worker asked for without the shared store they need."""
 
 
+#: The server's threads per run slot (IDP_THREADS): one runs a request, the others wait for a slot in the
+#: app's run queue (``idp.core.admission.RunQueue``), where a sign-in past the capacity can be told to come
+#: back, instead of in the server's connection backlog, where nothing can answer it.
+SERVER_THREADS_PER_SLOT = 4
+
+
+def server_threads(threads: int) -> int:
+    """The threads the HTTP server gives each worker for IDP_THREADS requests running at once."""
+    return threads * SERVER_THREADS_PER_SLOT
+
+
 def usable_cores() -> int:
     """The cores this process may run on (``taskset``, cgroup cpusets), not the machine's count."""
     try:

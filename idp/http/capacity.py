@@ -1,0 +1,51 @@
+"""The worker's run queue as WSGI middleware: at most IDP_THREADS requests of a worker run at once, and a
+password sign-in is told to come back (503, ``Retry-After``) when the worker is past its capacity
+(``idp.core.admission.RunQueue`` says when).
+
+A refused sign-in still goes through the app, without a slot: its view renders the form again with the
+come-back message (the sign-in gate raises ``Busy`` at once, ``usecases.signin``), which costs a
+fraction of what the verification and the rest of the sign-in would. Discovery and JWKS are answered
+in front of this (``idp.http.documents``): they never wait."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flask import Flask
+
+from idp.core.admission import RunQueue
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+#: The environ key that marks a sign-in refused by the run queue (read by ``usecases.signin``).
+AT_CAPACITY = "idp.at_capacity"
+#: The views that verify a password: a sign-in, a password change.
+SHEDDABLE_ENDPOINTS = ("web.login_post", "account.change_password")
+
+
+class RunSlots:
+    def __init__(self, app: WSGIApp, queue: RunQueue, sheddable_paths: frozenset[str]) -> None:
+        self.app, self.queue, self.sheddable_paths = app, queue, sheddable_paths
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        sheddable = environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") in self.sheddable_paths
+        if not self.queue.enter(sheddable):
+            environ[AT_CAPACITY] = True
+            return self.app(environ, start_response)
+        try:
+            # The slot is given back when the app returns: Flask has run the view and built the body by
+            # then. A streamed body (the audit export) is sent after, outside the slot; and a server that
+            # never calls the iterable's ``close`` cannot leak slots.
+            return self.app(environ, start_response)
+        finally:
+            self.queue.leave()
+
+
+def install(app: Flask, slots: int, max_wait: float) -> RunQueue:
+    """Put the run queue in front of ``app``'s views (behind the precomputed documents)."""
+    paths = frozenset(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in SHEDDABLE_ENDPOINTS)
+    queue = RunQueue(slots, max_wait)
+    app.wsgi_app = RunSlots(app.wsgi_app, queue, paths)  # type: ignore[method-assign]
+    app.extensions["idp.run_queue"] = queue
+    return queue
