@@ -229,10 +229,28 @@ def test_a_nul_character_anywhere_in_the_request_is_a_400_on_every_kind_of_route
             headers=admin,
         ),
     ]
+    # Each way a raw request can spell NUL (the hook rules the common case out from the raw bytes first).
+    token = {"grant_type": "client_credentials"}
+    bare = provider.app.test_client(use_cookies=False)  # its Cookie header is the one given
+    responses += [
+        http.post("/token", data=b"grant_type=client_credentials&scope=a%00b", content_type=FORM),
+        http.post("/token", data=b"grant_type=client_credentials&scope=a\x00b", content_type=FORM),
+        bare.post("/token", data=token, headers={"Cookie": 'theme="\\000"'}),  # an octal escape in quotes
+        bare.post("/token", data=token, headers={"Cookie": "theme=a\x00"}),
+        http.post("/token", data={**token, "scope": "a\x00b"}, content_type="multipart/form-data"),
+        http.get("/login?ui_locales=de%00"),
+        http.post("/admin/api/clients", data=b'{"client_name": "Zo\\u0000"}', content_type=JSON, headers=admin),
+    ]
     for response in responses:
         assert response.status_code == 400, response.get_data(as_text=True)[:300]
         assert "NUL" in response.get_data(as_text=True)
     assert responses[-1].mimetype == "application/problem+json" and not _tracebacks(caplog)
+    # Without a NUL the same kinds of request get past the check.
+    assert http.get("/login?ui_locales=de%20").status_code == 200
+    assert bare.post("/token", data=token, headers={"Cookie": 'theme="a\\"b"'}).status_code == 401  # no client
+
+
+FORM, JSON = "application/x-www-form-urlencoded", "application/json"
 
 
 # -- security headers ---------------------------------------------------------------------------
