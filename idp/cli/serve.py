@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @click.option(
     "--threads",
     type=click.IntRange(1, 64),
-    help="Requests a worker runs at once (the server gets four threads per one, the others wait in the "
+    help="Requests a worker runs at once (the server gets 16 threads per one, the others wait in the "
     "run queue)  [default: IDP_THREADS, 4]",
 )
 @click.option(

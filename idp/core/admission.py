@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from idp.core.errors import Busy
@@ -62,30 +61,26 @@ class _ClosedGate(AdmissionGate):
 
 
 class RunQueue:
-    """At most ``slots`` requests of one worker run at once; the others wait here for a slot.
+    """At most ``slots`` requests of one worker run at once; the others wait here for a slot, first
+    come, first served.
 
-    The server gives the worker more threads than slots (``idp.http.ops.process.server_threads``) so
-    that a queue forms here, where its wait can be seen, rather than in the server's connection
-    backlog, where the app cannot see it and nothing could ever be told to come back (the exam-morning
-    surge of docs/performance.md: no 503 at four times the capacity, only longer and longer waits).
+    The server gives the worker ``threads`` threads, more than slots (``idp.http.ops.process.
+    server_threads``), so that waiting happens here, where the app can see it, rather than only in the
+    server's connection backlog, where nothing could ever be told to come back (the exam-morning surge
+    of docs/performance.md: no 503 at four times the capacity, only longer and longer waits).
 
     Requests that start a password verification are *sheddable*: they are refused (``enter`` is
-    False; the sign-in is answered 503 with ``Retry-After``, nothing counted) at once while a queue
-    *stands*, or after waiting ``max_wait`` seconds for a slot. Every other request waits its turn:
+    False; the sign-in is answered 503 with ``Retry-After``, nothing counted) when the worker is out
+    of threads, or after waiting ``max_wait`` seconds for a slot. Every other request waits its turn:
     tokens, refreshes and pages are what the people already signed in need.
 
-    A queue stands, after CoDel's rule (RFC 8289 §3.2), when every slot is taken and every request
-    admitted for the last ``INTERVAL`` seconds waited longer than ``TARGET``: a burst that drains
-    lets some request in quickly and stops it; a worker past its capacity does not."""
+    Out of threads: this request holds the worker's last thread, so the next request, whatever it
+    is, queues in the server's backlog, unseen. A worker that is merely busy (a closed group of
+    clients, however many are waiting for a slot) never gets there; one that receives more than it
+    serves does, and stays there until it sheds enough."""
 
-    #: A wait longer than this means the request found every slot taken for several requests' time.
-    TARGET = 0.05
-    #: For this long, no admitted request waited less than ``TARGET``: the queue is not a burst.
-    INTERVAL = 0.5
-
-    def __init__(self, slots: int, max_wait: float, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.slots, self.max_wait = slots, max_wait
-        self._now = monotonic
+    def __init__(self, slots: int, threads: int, max_wait: float) -> None:
+        self.slots, self.threads, self.max_wait = slots, threads, max_wait
         self._lock = threading.Lock()
         self._free = slots
         # First come, first served: each waiter holds a lock of its own, and ``leave`` hands its slot to
@@ -94,8 +89,6 @@ class RunQueue:
         self._waiters: deque[threading.Lock] = deque()
         #: Requests running now.
         self.running = 0
-        #: Since when every admitted request waited longer than TARGET (None: the last one did not).
-        self._above_since: float | None = None
 
     @property
     def waiting(self) -> int:
@@ -107,39 +100,29 @@ class RunQueue:
         """What a refused sign-in is told: come back after the wait it was not given."""
         return max(1, math.ceil(self.max_wait))
 
-    def standing(self) -> bool:
-        since = self._above_since
-        return since is not None and self.running >= self.slots and self._now() - since >= self.INTERVAL
-
     def enter(self, sheddable: bool = False) -> bool:
         """Take a slot and return True (``leave`` gives it back), or, for a sheddable request, return
-        False: at once while a queue stands, or when no slot came free within ``max_wait``."""
-        if sheddable and self.standing():
-            return False
-        arrived = self._now()
+        False: at once when it holds the worker's last thread, or when no slot came free within
+        ``max_wait``."""
         with self._lock:
+            if sheddable and self.running + len(self._waiters) + 1 >= self.threads:
+                return False
             if self._free > 0 and not self._waiters:
                 self._free -= 1
                 self.running += 1
-                self._above_since = None  # admitted without waiting: no queue stands
                 return True
             if sheddable and self.max_wait <= 0:
                 return False
             turn = threading.Lock()
             turn.acquire()
             self._waiters.append(turn)
-        if not turn.acquire(timeout=self.max_wait if sheddable else -1):
-            with self._lock:
-                if turn in self._waiters:  # not handed a slot in time
-                    self._waiters.remove(turn)
-                    return False
-            # else ``leave`` handed it the slot just as the wait ran out: it is ours
-        waited = self._now() - arrived
-        if waited <= self.TARGET:
-            self._above_since = None
-        elif self._above_since is None:
-            self._above_since = arrived
-        return True
+        if turn.acquire(timeout=self.max_wait if sheddable else -1):
+            return True  # ``leave`` handed it a slot
+        with self._lock:
+            if turn in self._waiters:  # not handed a slot in time
+                self._waiters.remove(turn)
+                return False
+        return True  # handed a slot just as the wait ran out: it is ours
 
     def leave(self) -> None:
         """Give the slot back: to the oldest waiter, or to the pool."""

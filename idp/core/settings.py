@@ -28,7 +28,9 @@ which breaks "every problem at once". It would not be less code, and it adds pyd
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import ipaddress
+import logging
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -41,6 +43,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from idp.core.outbound.policy import AllowList
 from idp.core.roles import ROLES
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -56,6 +60,21 @@ REMOVED = {
 
 #: Development secrets ``idp init`` creates in the instance folder for a plain-http loopback issuer.
 DEV_SECRETS = {"IDP_SECRET_KEY": "secret_key", "IDP_KEYS_PASSPHRASE": "keys_passphrase"}
+
+
+#: Unknown ``IDP_*`` names already warned about by this process (the CLI and each worker read the settings).
+_warned: set[str] = set()
+
+
+def _warn_unknown(variable: str, known: Mapping[str, object]) -> None:
+    """A name that is no setting is ignored, but said so once: a typo (``IDP_REDIS_ULR``) would
+    otherwise leave the provider quietly on the default it was meant to change."""
+    if variable in _warned:
+        return
+    _warned.add(variable)
+    close = difflib.get_close_matches(variable, known, n=1, cutoff=0.8)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    log.warning("configuration: %s is not a setting and is ignored%s", variable, hint)
 
 
 def setting(env: str, default: Any, doc: str) -> Any:
@@ -139,9 +158,9 @@ class ServerSettings(Section):
     threads: int = setting(
         "IDP_THREADS",
         4,
-        "Requests a worker runs at once. The server gets four threads per one (granian's blocking threads, "
-        "gunicorn's gthread threads): the others wait in the worker's run queue, where a sign-in past the "
-        "capacity is told to come back (503).",
+        "Requests a worker runs at once. The server gets 16 threads per one (granian's blocking threads, "
+        "gunicorn's gthread threads): the others wait in the worker's run queue, and a sign-in that finds "
+        "every thread taken is told to come back (503).",
     )
     malloc_mmap_threshold_kib: int = setting(
         "IDP_MALLOC_MMAP_THRESHOLD_KIB",
@@ -696,6 +715,8 @@ class Settings:
                 raise TypeError(f"Settings.from_env: no setting {variable}")
             raw[variable] = value
         errors = [f"{name}: {why}" for name, why in REMOVED.items() if name in env]
+        for variable in sorted(k for k in env if k.startswith("IDP_") and k not in by_variable and k not in REMOVED):
+            _warn_unknown(variable, by_variable)
         values: dict[str, dict[str, Any]] = {attr: {} for attr in cls.sections()}
         for variable, value in raw.items():
             attr, name = by_variable[variable]

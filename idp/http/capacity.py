@@ -1,5 +1,5 @@
 """The worker's run queue as WSGI middleware: at most IDP_THREADS requests of a worker run at once, and a
-password sign-in is told to come back (503, ``Retry-After``) when the worker is past its capacity
+password sign-in is told to come back (503, ``Retry-After``) when the worker is out of threads
 (``idp.core.admission.RunQueue`` says when).
 
 A refused sign-in still goes through the app, without a slot: its view renders the form again with the
@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask
 
 from idp.core.admission import RunQueue
+from idp.http.ops.process import server_threads
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -43,9 +44,11 @@ class RunSlots:
 
 
 def install(app: Flask, slots: int, max_wait: float) -> RunQueue:
-    """Put the run queue in front of ``app``'s views (behind the precomputed documents)."""
+    """Put the run queue in front of ``app``'s views (behind the precomputed documents). Its threads are
+    those ``idp serve`` gives the server; under another server (the tests', ``make demo``'s) the same
+    number counts as the worker's threads."""
     paths = frozenset(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in SHEDDABLE_ENDPOINTS)
-    queue = RunQueue(slots, max_wait)
+    queue = RunQueue(slots, server_threads(slots), max_wait)
     app.wsgi_app = RunSlots(app.wsgi_app, queue, paths)  # type: ignore[method-assign]
     app.extensions["idp.run_queue"] = queue
     return queue

@@ -1,49 +1,30 @@
-"""The worker's run queue (``idp.core.admission.RunQueue``): at most ``slots`` requests run at once;
-a sign-in is refused at once while a queue stands (every slot taken, and every request admitted for
-``INTERVAL`` seconds waited longer than ``TARGET``), or when no slot came free within ``max_wait``;
-every other request waits its turn. The clock is the test's: nothing sleeps."""
+"""The worker's run queue (``idp.core.admission.RunQueue``): at most ``slots`` requests run at once,
+the others wait first come, first served; a sign-in is refused at once when it holds the worker's
+last thread (the worker receives more than it serves), or when no slot came free within ``max_wait``;
+every other request waits its turn, however long."""
 
 from __future__ import annotations
 
 import threading
 
-import pytest
-
 from idp.core.admission import RunQueue
 
 
-class Clock:
-    def __init__(self):
-        self.t = 1000.0
-
-    def __call__(self):
-        return self.t
-
-
-@pytest.fixture
-def clock():
-    return Clock()
-
-
-def waiting_enter(queue, sheddable=False):
-    """``queue.enter`` on another thread (it may block); the thread and where its answer lands."""
+def enter_on_a_thread(queue, sheddable=False):
+    """``queue.enter`` on another thread, once it waits for a slot; the thread and where its answer lands."""
     answer = {}
+    waiting = queue.waiting
     thread = threading.Thread(target=lambda: answer.setdefault("admitted", queue.enter(sheddable)))
     thread.start()
-    return thread, answer
-
-
-def wait_until_blocked(queue, thread):
-    """``thread`` is waiting for a slot."""
     for _ in range(1000):
-        if queue.waiting:
-            return
+        if queue.waiting > waiting:
+            return thread, answer
         thread.join(0.005)
     raise AssertionError("the request never waited")
 
 
-def test_requests_run_up_to_the_slots_and_a_sign_in_is_then_refused_without_waiting(clock):
-    queue = RunQueue(slots=2, max_wait=0, monotonic=clock)
+def test_requests_run_up_to_the_slots_and_a_sign_in_is_then_refused_when_it_may_not_wait():
+    queue = RunQueue(slots=2, threads=8, max_wait=0)
     assert queue.enter(sheddable=True) and queue.enter()
     assert queue.running == 2
     assert queue.enter(sheddable=True) is False  # no slot, no wait allowed: told to come back
@@ -51,53 +32,47 @@ def test_requests_run_up_to_the_slots_and_a_sign_in_is_then_refused_without_wait
     assert queue.enter(sheddable=True)  # a slot came back
 
 
-def test_other_requests_wait_for_a_slot_however_long_it_takes(clock):
-    queue = RunQueue(slots=1, max_wait=0, monotonic=clock)
+def test_other_requests_wait_for_a_slot_however_long_it_takes_and_in_order():
+    queue = RunQueue(slots=1, threads=8, max_wait=0)
     assert queue.enter()
-    thread, answer = waiting_enter(queue)
-    wait_until_blocked(queue, thread)
-    clock.t += 30
+    order = []
+    first, _ = enter_on_a_thread(queue)
+    second, _ = enter_on_a_thread(queue)
+    first_done = threading.Thread(target=lambda: (first.join(5), order.append("first")))
+    second_done = threading.Thread(target=lambda: (second.join(5), order.append("second")))
+    first_done.start(), second_done.start()
+    queue.leave()  # the oldest waiter gets the slot
+    first_done.join(5)
+    assert order == ["first"] and second.is_alive()
     queue.leave()
-    thread.join(5)
-    assert answer == {"admitted": True} and queue.running == 1
+    second_done.join(5)
+    assert order == ["first", "second"] and queue.running == 1 and queue.waiting == 0
 
 
-def standing_queue(clock):
-    """A queue of one slot in which the last request admitted waited 0.2 s and that slot is taken again."""
-    queue = RunQueue(slots=1, max_wait=5, monotonic=clock)
+def test_a_sign_in_waits_for_a_slot_while_the_worker_has_threads_left():
+    queue = RunQueue(slots=1, threads=4, max_wait=5)
     assert queue.enter()
-    thread, answer = waiting_enter(queue)
-    wait_until_blocked(queue, thread)
-    clock.t += 0.2  # longer than TARGET
-    queue.leave()
-    thread.join(5)
-    assert answer == {"admitted": True}
-    return queue
-
-
-def test_a_queue_stands_when_every_admitted_request_waited_longer_than_the_target_for_an_interval(clock):
-    queue = standing_queue(clock)
-    assert not queue.standing()  # 0.2 s of waiting: still a burst
-    clock.t += RunQueue.INTERVAL
-    assert queue.standing()
-    assert queue.enter(sheddable=True) is False  # refused at once, not after max_wait (5 s)
-    thread, answer = waiting_enter(queue)  # a token request still waits for its turn
-    wait_until_blocked(queue, thread)
+    thread, answer = enter_on_a_thread(queue, sheddable=True)  # the 2nd of 4 threads: it waits
     queue.leave()
     thread.join(5)
     assert answer == {"admitted": True}
 
 
-def test_a_request_admitted_without_waiting_ends_the_standing_queue(clock):
-    queue = standing_queue(clock)
-    clock.t += RunQueue.INTERVAL
+def test_a_sign_in_holding_the_workers_last_thread_is_refused_at_once():
+    queue = RunQueue(slots=1, threads=4, max_wait=30)
+    assert queue.enter()
+    waiters = [enter_on_a_thread(queue) for _ in range(2)]  # threads 2 and 3 wait for the slot
+    assert queue.enter(sheddable=True) is False  # the 4th: refused now, not after 30 s
+    for _ in waiters:
+        queue.leave()
+    for thread, answer in waiters:
+        thread.join(5)
+        assert answer == {"admitted": True}
+    assert queue.running == 1  # the last waiter holds the slot; the refused sign-in took nothing
     queue.leave()
-    assert not queue.standing()  # a free slot: nothing stands, whatever the last wait was
-    assert queue.enter(sheddable=True)  # admitted at once
-    clock.t += 10
-    assert not queue.standing()  # its wait (none) reset the measure, though every slot is taken again
+    assert queue.enter(sheddable=True)  # threads to spare again: admitted
 
 
 def test_the_come_back_hint_is_the_wait_in_whole_seconds():
-    assert RunQueue(slots=1, max_wait=3.0).retry_after == 3
-    assert RunQueue(slots=1, max_wait=0).retry_after == 1
+    assert RunQueue(slots=1, threads=16, max_wait=3.0).retry_after == 3
+    assert RunQueue(slots=1, threads=16, max_wait=0).retry_after == 1

@@ -51,8 +51,8 @@ def test_gunicorn_options_come_from_settings():
         timeout=settings.server.worker_timeout,
         graceful_timeout=settings.server.graceful_timeout,
     )
-    # Four server threads per request running at once: the others wait in the app's run queue.
-    assert (config["workers"], config["threads"], config["worker_class"]) == (5, 16, "gthread")
+    # 16 server threads per request running at once: the others wait in the app's run queue.
+    assert (config["workers"], config["threads"], config["worker_class"]) == (5, 64, "gthread")
     assert (config["timeout"], config["graceful_timeout"]) == (40, 20)
     # gunicorn believes X-Forwarded-Proto only from the proxies the app trusts.
     assert config["forwarded_allow_ips"] == "10.0.0.7/32,192.168.1.0/24"
@@ -81,7 +81,7 @@ def test_several_workers_without_redis_are_refused(monkeypatch, tmp_path):
 def test_granian_options_come_from_settings():
     settings = Settings(server=ServerSettings(secret_key="s" * 40, log_level="DEBUG", log_format="json"))
     config = granian.options(settings, host="0.0.0.0", port=8000, workers=3, threads=6, graceful_timeout=25)
-    assert (config["workers"], config["blocking_threads"]) == (3, 24)  # 6 run at once, 18 wait in the run queue
+    assert (config["workers"], config["blocking_threads"]) == (3, 96)  # 6 run at once, 90 wait in the run queue
     # granian's backpressure counts connections (idle keep-alive ones too): gunicorn's worker_connections.
     assert config["backpressure"] == 1000
     assert config["respawn_failed_workers"] is True

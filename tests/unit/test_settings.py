@@ -288,3 +288,29 @@ def test_mfa_roles_are_parsed_and_checked(tmp_path):
         Settings.from_env({**base, "IDP_MFA_REQUIRED_ROLES": "staff"})
     with pytest.raises(SettingsError, match="IDP_MFA_GRACE_SIGNINS: must not be negative"):
         Settings.from_env({**base, "IDP_MFA_GRACE_SIGNINS": "-1"})
+
+
+def test_an_unknown_idp_variable_is_named_once_with_the_setting_it_resembles(tmp_path, caplog):
+    """A typo must not leave the provider quietly on a default: IDP_REDIS_ULR is ignored, and said so."""
+    import logging
+
+    from idp.core import settings as settings_module
+
+    env = {
+        "IDP_ISSUER": "http://127.0.0.1:8000",
+        "IDP_SECRET_KEY": "s" * 40,
+        "IDP_KEYS_PASSPHRASE": "p" * 16,
+        "IDP_INSTANCE_DIR": str(tmp_path),
+        "IDP_REDIS_ULR": "redis://127.0.0.1:6379/0",
+        "IDP_NOTHING_LIKE_IT": "1",
+    }
+    settings_module._warned.clear()
+    with caplog.at_level(logging.WARNING, logger="idp.core.settings"):
+        settings = Settings.from_env(env)
+        Settings.from_env(env)  # read again (each worker does): not said twice
+    assert settings.storage.redis_url == ""  # ignored
+    lines = [r.getMessage() for r in caplog.records if r.name == "idp.core.settings"]
+    assert lines == [
+        "configuration: IDP_NOTHING_LIKE_IT is not a setting and is ignored",
+        "configuration: IDP_REDIS_ULR is not a setting and is ignored; did you mean IDP_REDIS_URL?",
+    ]

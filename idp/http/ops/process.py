@@ -22,9 +22,11 @@ class WorkerCountError(ValueError):
 
 
 #: The server's threads per run slot (IDP_THREADS): one runs a request, the others wait for a slot in the
-#: app's run queue (``idp.core.admission.RunQueue``), where a sign-in past the capacity can be told to come
-#: back, instead of in the server's connection backlog, where nothing can answer it.
-SERVER_THREADS_PER_SLOT = 4
+#: app's run queue (``idp.core.admission.RunQueue``). A worker out of threads is one receiving more than it
+#: serves, and refuses sign-ins (503) rather than letting them queue unseen in the server's backlog; enough
+#: threads that a busy worker never runs out (the bench's 16 concurrent sign-ins need 16), and idle waiting
+#: threads cost a stack each, no CPU.
+SERVER_THREADS_PER_SLOT = 16
 
 
 def server_threads(threads: int) -> int:
