@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 
@@ -254,6 +255,25 @@ def test_a_server_that_stalls_costs_one_timeout(servers):
     with pytest.raises(OutboundError, match="timed out waiting for the response") as info:
         OutboundClient(LOOPBACK, timeout=0.3).post_form(f"http://127.0.0.1:{stalled.port}/bcl", {"a": "b"})
     assert time.monotonic() - started < 2 and not info.value.refused and stalled.connections == 1
+
+
+def test_a_name_lookup_that_hangs_ends_at_the_deadline_without_a_connection(connects):
+    """getaddrinfo cannot be interrupted and has timeouts of its own (seconds, per server and try): the
+    exchange's deadline (twice the timeout) bounds the lookup too, and a hung lookup connects nowhere."""
+    answer = threading.Event()
+
+    def hung_dns(host, port):
+        answer.wait(10)
+        return ["93.184.215.14"]
+
+    client = OutboundClient(resolver=hung_dns, timeout=0.1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(OutboundError, match="timed out resolving the host name") as info:
+            client.get("https://rp.example.edu/jwks.json")
+        assert time.monotonic() - started < 2 and not info.value.refused and connects == []
+    finally:
+        answer.set()
 
 
 def test_a_server_that_keeps_sending_is_cut_off_at_the_deadline(servers):

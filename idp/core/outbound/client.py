@@ -17,6 +17,8 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlencode
@@ -49,6 +51,11 @@ Resolver = Callable[[str, int], Sequence[str]]
 #: A host with more addresses than this is tried on these only (each try costs a connect timeout).
 MAX_ADDRESSES = 3
 USER_AGENT = "SPOM-Login (+outbound)"
+#: Name lookups at once. ``getaddrinfo`` cannot be interrupted, so a lookup runs on one of these threads
+#: and the request stops waiting for it at its deadline; a lookup that hangs holds its thread until the
+#: system resolver gives up (its own timeouts), and when all of them hang, lookups fail at their deadline.
+#: (Such a thread also holds up the process's exit until then: ``concurrent.futures`` joins its threads.)
+RESOLVER_THREADS = 4
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -85,6 +92,7 @@ class OutboundClient:
         self._resolver, self._ca_file, self._monotonic = resolver, ca_file, monotonic
         self._context: ssl.SSLContext | None = None
         self._lock = threading.Lock()
+        self._lookups = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="outbound-dns")
 
     @classmethod
     def from_settings(cls, settings: OutboundSettings, **kw: Any) -> OutboundClient:
@@ -122,9 +130,9 @@ class OutboundClient:
         """One exchange, at most ``2 * timeout`` seconds in all, over the first address that connects."""
         timeout = self.timeout if timeout is None else timeout
         max_bytes = self.max_bytes if max_bytes is None else max_bytes
-        deadline = self._monotonic() + 2 * timeout  # DNS counts too (getaddrinfo has its own timeouts)
+        deadline = self._monotonic() + 2 * timeout  # the name lookup counts too
         target = target_of(url, self.allow)
-        addresses = self._addresses(target)
+        addresses = self._addresses(target, deadline)
         all_headers = {
             "Host": target.host_header,
             "User-Agent": USER_AGENT,
@@ -145,13 +153,21 @@ class OutboundClient:
                 failure = exc.error
         raise failure
 
-    def _addresses(self, target: Target) -> list[str]:
+    def _addresses(self, target: Target, deadline: float) -> list[str]:
         literal = ip_literal(target.host)
         if literal is not None:
             return [str(check_address(literal, self.allow))]
+        lookup = self._lookups.submit(self._resolver, target.host, target.port)
         try:
-            parsed = [ip_literal(a.split("%", 1)[0]) for a in self._resolver(target.host, target.port)]
+            answer = lookup.result(timeout=max(0.0, deadline - self._monotonic()))
+        except FutureTimeout:
+            lookup.cancel()  # still queued behind hung lookups: never run it
+            raise OutboundError("timed out resolving the host name") from None
         except (OSError, UnicodeError):
+            raise OutboundError("the host name does not resolve") from None
+        try:
+            parsed = [ip_literal(a.split("%", 1)[0]) for a in answer]
+        except (AttributeError, UnicodeError):
             raise OutboundError("the host name does not resolve") from None
         found = [a for a in parsed if a is not None]
         if not found or len(found) != len(parsed):
