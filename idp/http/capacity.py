@@ -5,7 +5,7 @@ password sign-in is told to come back (503, ``Retry-After``) when the worker is 
 A refused sign-in still goes through the app, without a slot: its view renders the form again with the
 come-back message (the sign-in gate raises ``Busy`` at once, ``usecases.signin``), which costs a
 fraction of what the verification and the rest of the sign-in would. Discovery and JWKS are answered
-in front of this (``idp.http.documents``): they never wait."""
+in front of this (``idp.http.documents``), and health, readiness and metrics past it: they never wait."""
 
 from __future__ import annotations
 
@@ -23,14 +23,23 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 AT_CAPACITY = "idp.at_capacity"
 #: The views that verify a password: a sign-in, a password change.
 SHEDDABLE_ENDPOINTS = ("web.login_post", "account.change_password")
+#: Never queued: a liveness probe stuck behind a surge would have the orchestrator restart a busy worker,
+#: and a scrape would lose the very minutes it is for. Each is a few milliseconds at most.
+UNQUEUED_ENDPOINTS = ("ops.healthz", "ops.readyz", "ops.metrics")
 
 
 class RunSlots:
-    def __init__(self, app: WSGIApp, queue: RunQueue, sheddable_paths: frozenset[str]) -> None:
-        self.app, self.queue, self.sheddable_paths = app, queue, sheddable_paths
+    def __init__(
+        self, app: WSGIApp, queue: RunQueue, sheddable_paths: frozenset[str], unqueued_paths: frozenset[str]
+    ) -> None:
+        self.app, self.queue = app, queue
+        self.sheddable_paths, self.unqueued_paths = sheddable_paths, unqueued_paths
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        sheddable = environ.get("REQUEST_METHOD") == "POST" and environ.get("PATH_INFO") in self.sheddable_paths
+        path = environ.get("PATH_INFO")
+        if path in self.unqueued_paths:
+            return self.app(environ, start_response)
+        sheddable = environ.get("REQUEST_METHOD") == "POST" and path in self.sheddable_paths
         if not self.queue.enter(sheddable):
             environ[AT_CAPACITY] = True
             return self.app(environ, start_response)
@@ -47,8 +56,13 @@ def install(app: Flask, slots: int, max_wait: float) -> RunQueue:
     """Put the run queue in front of ``app``'s views (behind the precomputed documents). Its threads are
     those ``idp serve`` gives the server; under another server (the tests', ``make demo``'s) the same
     number counts as the worker's threads."""
-    paths = frozenset(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in SHEDDABLE_ENDPOINTS)
+
+    def paths(endpoints: tuple[str, ...]) -> frozenset[str]:
+        return frozenset(rule.rule for rule in app.url_map.iter_rules() if rule.endpoint in endpoints)
+
     queue = RunQueue(slots, server_threads(slots), max_wait)
-    app.wsgi_app = RunSlots(app.wsgi_app, queue, paths)  # type: ignore[method-assign]
+    app.wsgi_app = RunSlots(  # type: ignore[method-assign]
+        app.wsgi_app, queue, paths(SHEDDABLE_ENDPOINTS), paths(UNQUEUED_ENDPOINTS)
+    )
     app.extensions["idp.run_queue"] = queue
     return queue

@@ -134,7 +134,9 @@ def test_capacity_settings_out_of_range_are_refused_by_name(tmp_path, name, valu
 def one_slot(make_provider, held):
     """One request at a time (IDP_THREADS=1) and no limit on the verifications themselves: only the
     worker's run queue (``idp.http.capacity``) can refuse a sign-in here."""
-    provider = make_provider(hasher=held, threads=1, argon2_concurrency=0, signin_max_wait_seconds=0)
+    provider = make_provider(
+        hasher=held, threads=1, argon2_concurrency=0, signin_max_wait_seconds=0, metrics_networks="127.0.0.1/32"
+    )
     provider.create_user()
     return provider
 
@@ -145,7 +147,7 @@ def test_a_sign_in_past_the_workers_capacity_is_told_to_come_back_while_other_re
     first, result = _first_sign_in_holding_the_slot(one_slot, held)
     waited = {}
     token_request = threading.Thread(
-        target=lambda: waited.setdefault("readyz", requests.get(one_slot.url + "/readyz", timeout=10).status_code)
+        target=lambda: waited.setdefault("page", requests.get(one_slot.url + "/login", timeout=10).status_code)
     )
     token_request.start()
     queue = one_slot.app.extensions["idp.run_queue"]
@@ -158,14 +160,16 @@ def test_a_sign_in_past_the_workers_capacity_is_told_to_come_back_while_other_re
         refused = second.post(form.pop("_action"), data=form)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         assert BUSY_EN in refused.text and 'value="S1000001"' in refused.text
-        # Discovery never waits (answered in front of the run queue); other requests wait their turn.
+        # Discovery and the probes never wait (answered in front of the run queue); other requests wait their turn.
         assert requests.get(one_slot.url + "/.well-known/openid-configuration", timeout=5).status_code == 200
-        assert token_request.is_alive() and "readyz" not in waited and queue.waiting == 1
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            assert requests.get(one_slot.url + probe, timeout=5).status_code == 200, probe
+        assert token_request.is_alive() and "page" not in waited and queue.waiting == 1
     finally:
         held.release.set()
         first.join(10)
         token_request.join(10)
     assert result["response"].status_code in (302, 303)
-    assert waited == {"readyz": 200}  # served once the slot came back
+    assert waited == {"page": 200}  # served once the slot came back
     assert list(one_slot.audit_events("login.failure")) == []  # nothing counted for the refused one
     assert _sign_in(second).status_code in (302, 303)
