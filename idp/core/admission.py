@@ -56,7 +56,7 @@ class _ClosedGate(AdmissionGate):
 
     @contextmanager
     def admit(self) -> Iterator[None]:
-        raise Busy(max(1, math.ceil(self.max_wait)))
+        raise Busy(self.max_wait)
         yield  # a generator, as the context manager needs
 
 
@@ -80,7 +80,7 @@ class RunQueue:
     serves does, and stays there until it sheds enough."""
 
     def __init__(self, slots: int, threads: int, max_wait: float) -> None:
-        self.slots, self.threads, self.max_wait = slots, threads, max_wait
+        self.threads, self.max_wait = threads, max_wait
         self._lock = threading.Lock()
         self._free = slots
         # First come, first served: each waiter holds a lock of its own, and ``leave`` hands its slot to
@@ -94,11 +94,6 @@ class RunQueue:
     def waiting(self) -> int:
         """Requests waiting for a slot now."""
         return len(self._waiters)
-
-    @property
-    def retry_after(self) -> int:
-        """What a refused sign-in is told: come back after the wait it was not given."""
-        return max(1, math.ceil(self.max_wait))
 
     def enter(self, sheddable: bool = False) -> bool:
         """Take a slot and return True (``leave`` gives it back), or, for a sheddable request, return

@@ -22,7 +22,7 @@ def init_app(app: Flask, deps: Deps) -> None:
     admin.init_app(app)
     errors.init_app(app)
     uow.init_app(app)  # last: it wraps every view registered above
-    # At most IDP_THREADS requests at once, and sign-ins refused when the worker is past its capacity.
+    # At most IDP_THREADS requests at once, and sign-ins refused when the worker is out of threads.
     capacity.install(app, deps.settings.server.threads, deps.settings.accounts.signin_max_wait_seconds)
     # In front of all of it: discovery and JWKS answered before Flask's request machinery.
     app.wsgi_app = documents.PrecomputedDocuments(app.wsgi_app, deps)  # type: ignore[method-assign]

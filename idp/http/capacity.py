@@ -52,7 +52,7 @@ class RunSlots:
             self.queue.leave()
 
 
-def install(app: Flask, slots: int, max_wait: float) -> RunQueue:
+def install(app: Flask, slots: int, max_wait: float) -> None:
     """Put the run queue in front of ``app``'s views (behind the precomputed documents). Its threads are
     those ``idp serve`` gives the server; under another server (the tests', ``make demo``'s) the same
     number counts as the worker's threads."""
@@ -64,5 +64,4 @@ def install(app: Flask, slots: int, max_wait: float) -> RunQueue:
     app.wsgi_app = RunSlots(  # type: ignore[method-assign]
         app.wsgi_app, queue, paths(SHEDDABLE_ENDPOINTS), paths(UNQUEUED_ENDPOINTS)
     )
-    app.extensions["idp.run_queue"] = queue
-    return queue
+    app.extensions["idp.run_queue"] = queue  # for the tests, which watch its waiters

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import threading
 
-from idp.core.admission import RunQueue
+import pytest
+
+from idp.core.admission import AdmissionGate, RunQueue
+from idp.core.errors import Busy
 
 
 def enter_on_a_thread(queue, sheddable=False):
@@ -73,6 +76,9 @@ def test_a_sign_in_holding_the_workers_last_thread_is_refused_at_once():
     assert queue.enter(sheddable=True)  # threads to spare again: admitted
 
 
-def test_the_come_back_hint_is_the_wait_in_whole_seconds():
-    assert RunQueue(slots=1, threads=16, max_wait=3.0).retry_after == 3
-    assert RunQueue(slots=1, threads=16, max_wait=0).retry_after == 1
+def test_a_sign_in_refused_by_the_queue_is_told_the_wait_in_whole_seconds():
+    """What the run queue refused, the sign-in gate refuses at once (``AdmissionGate.closed``)."""
+    for max_wait, retry_after in ((3.0, 3), (2.5, 3), (0, 1)):
+        with pytest.raises(Busy) as busy, AdmissionGate(concurrency=1, max_wait=max_wait).closed().admit():
+            pass
+        assert busy.value.retry_after == retry_after

@@ -160,14 +160,11 @@ class OutboundClient:
         lookup = self._lookups.submit(self._resolver, target.host, target.port)
         try:
             answer = lookup.result(timeout=max(0.0, deadline - self._monotonic()))
-        except FutureTimeout:
+            parsed = [ip_literal(a.split("%", 1)[0]) for a in answer]
+        except FutureTimeout:  # before OSError, of which it is a kind
             lookup.cancel()  # still queued behind hung lookups: never run it
             raise OutboundError("timed out resolving the host name") from None
         except (OSError, UnicodeError):
-            raise OutboundError("the host name does not resolve") from None
-        try:
-            parsed = [ip_literal(a.split("%", 1)[0]) for a in answer]
-        except (AttributeError, UnicodeError):
             raise OutboundError("the host name does not resolve") from None
         found = [a for a in parsed if a is not None]
         if not found or len(found) != len(parsed):

@@ -14,7 +14,7 @@ What gunicorn gave ``idp serve`` and how it is kept here:
   worker, whose heartbeat is its main loop, not the request threads). What bounds a worker instead:
   ``backpressure`` (at most ``CONNECTIONS_PER_WORKER`` connections, gunicorn's ``worker_connections``;
   the rest wait in the listen backlog), IDP_THREADS requests running at once, sign-ins refused with 503
-  when the worker is past its capacity (``idp.http.capacity``), granian's 30 s limit for reading a
+  when the worker is out of threads (``idp.http.capacity``), granian's 30 s limit for reading a
   request's headers (slow clients), and the proxy's own timeouts;
 - JSON logs with request ids: the same ``logging`` config, granian's own logger included, and no access
   log (the app logs each request with its request id);
